@@ -1,0 +1,176 @@
+"""GitHub Actions I/O: the only module that talks to the runner.
+
+Outputs go to ``$GITHUB_OUTPUT`` in heredoc form with a random delimiter, so
+untrusted text (an incident reason with newlines, ``name=value`` or ``::error::``
+in it) can neither forge another output nor end the value early. Workflow
+commands (annotations, masks, groups) are escaped as the runner expects, and
+any untrusted text printed to the log is wrapped in ``::stop-commands::``.
+Without ``$GITHUB_OUTPUT`` the outputs are printed as ``name=value`` lines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+OUTPUT_ENV = "GITHUB_OUTPUT"
+SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
+
+
+def in_actions() -> bool:
+    return os.environ.get("GITHUB_ACTIONS") == "true"
+
+
+def _stream() -> TextIO:
+    # In Actions the runner reads workflow commands from stdout; elsewhere keep
+    # stdout for `name=value` output lines.
+    return sys.stdout if in_actions() else sys.stderr
+
+
+def escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def _command(name: str, message: str, **props: Any) -> str:
+    parts = [f"{key}={escape_property(str(value))}" for key, value in props.items() if value not in (None, "")]
+    head = f"::{name}"
+    if parts:
+        head += " " + ",".join(parts)
+    return f"{head}::{escape_data(message)}"
+
+
+def annotate(level: str, message: str, *, title: str | None = None, file: str | None = None, line: int | None = None) -> None:
+    """Emit an ``error``/``warning``/``notice`` annotation."""
+    print(_command(level, message, title=title, file=file, line=line), file=_stream(), flush=True)
+
+
+def error(message: str, **kwargs: Any) -> None:
+    annotate("error", message, **kwargs)
+
+
+def warning(message: str, **kwargs: Any) -> None:
+    annotate("warning", message, **kwargs)
+
+
+def notice(message: str, **kwargs: Any) -> None:
+    annotate("notice", message, **kwargs)
+
+
+def mask(secret: str | None) -> None:
+    """Ask the runner to mask a secret (each line of it) in every later log line."""
+    if not secret:
+        return
+    for line in secret.splitlines() or [secret]:
+        if line.strip():
+            print(f"::add-mask::{escape_data(line)}", file=sys.stdout if in_actions() else _stream(), flush=True)
+
+
+def log(text: str = "") -> None:
+    """Print trusted text (written by batchops itself) to the log."""
+    print(text, file=_stream(), flush=True)
+
+
+def log_untrusted(text: str) -> None:
+    """Print text that may contain workflow commands, with command processing off."""
+    if not in_actions():
+        print(text, file=_stream(), flush=True)
+        return
+    token = secrets.token_hex(16)
+    stream = _stream()
+    print(f"::stop-commands::{token}", file=stream)
+    print(text, file=stream)
+    print(f"::{token}::", file=stream, flush=True)
+
+
+@contextlib.contextmanager
+def group(title: str) -> Iterator[None]:
+    if in_actions():
+        print(f"::group::{escape_data(title)}", flush=True)
+    try:
+        yield
+    finally:
+        if in_actions():
+            print("::endgroup::", flush=True)
+
+
+def _render_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    if isinstance(value, (list, dict)):
+        import json
+
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def set_outputs(outputs: Mapping[str, Any], *, stdout: TextIO | None = None) -> None:
+    """Write step outputs: heredoc blocks to $GITHUB_OUTPUT, else name=value lines."""
+    path = os.environ.get(OUTPUT_ENV)
+    if path:
+        with open(path, "a", encoding="utf-8") as handle:
+            for name, value in outputs.items():
+                text = _render_value(value)
+                delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
+                while delimiter in text:  # astronomically unlikely; never trust it
+                    delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
+                handle.write(f"{name}<<{delimiter}\n{text}\n{delimiter}\n")
+        return
+    out = stdout or sys.stdout
+    for name, value in outputs.items():
+        text = _render_value(value)
+        # one line per output: a newline in untrusted text must not start a new pair
+        text = text.replace("\\", "\\\\").replace("\r", "\\r").replace("\n", "\\n")
+        print(f"{name}={text}", file=out)
+    out.flush()
+
+
+def md_escape(text: Any) -> str:
+    """Make a value safe inside a Markdown table cell."""
+    value = _render_value(text)
+    return (
+        value.replace("\\", "\\\\")
+        .replace("|", "\\|")
+        .replace("\r", " ")
+        .replace("\n", " ")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+    )
+
+
+def md_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    for row in rows:
+        lines.append("| " + " | ".join(md_escape(cell) for cell in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def bar(fraction: float, width: int = 10) -> str:
+    """A text gauge: ``███████░░░``."""
+    fraction = max(0.0, min(1.0, fraction))
+    filled = round(fraction * width)
+    return "█" * filled + "░" * (width - filled)
+
+
+def summary(markdown: str) -> None:
+    """Append Markdown to the step summary (when the runner provides one)."""
+    path = os.environ.get(SUMMARY_ENV)
+    if not path:
+        return
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(markdown.rstrip("\n") + "\n\n")
+
+
+def summary_path() -> Path | None:
+    path = os.environ.get(SUMMARY_ENV)
+    return Path(path) if path else None

@@ -1,0 +1,93 @@
+"""The per-job operation journal.
+
+Every mutation of a repository file that batchops makes (breaker transitions,
+outcomes, budget minutes, operator commands, drift baselines) is recorded here as
+an operation validated by ``schemas/operation.schema.json``. persist-with-retry
+re-applies these operations on the remote's copy of the file when a push is
+rejected, so the unit that is retried is the operation, not the text diff.
+
+Location: ``$BATCHOPS_JOURNAL`` if set; in Actions ``$RUNNER_TEMP/batchops/journal.jsonl``
+(one per job); elsewhere ``.git/batchops/journal.jsonl`` of the enclosing
+repository, or ``.batchops/journal.jsonl`` in the working directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+from .errors import BatchopsError
+
+
+def path() -> Path:
+    explicit = os.environ.get("BATCHOPS_JOURNAL")
+    if explicit:
+        return Path(explicit)
+    runner_temp = os.environ.get("RUNNER_TEMP")
+    if runner_temp:
+        return Path(runner_temp) / "batchops" / "journal.jsonl"
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        git = folder / ".git"
+        if git.is_dir():
+            return git / "batchops" / "journal.jsonl"
+    return here / ".batchops" / "journal.jsonl"
+
+
+def new_operation(op: str, file: str, args: dict[str, Any], at: str, actor: str | None = None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"id": uuid.uuid4().hex, "op": op, "file": file, "args": args, "at": at}
+    if actor:
+        entry["actor"] = actor
+    return entry
+
+
+def record(entry: dict[str, Any]) -> None:
+    from . import schema
+
+    schema.validate(entry, "operation", file=str(path()))
+    target = path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(entry, separators=(",", ":"), ensure_ascii=False) + "\n"
+    # O_APPEND writes of one short line are atomic, so concurrent steps of a job
+    # never interleave partial lines.
+    fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, line.encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
+def read(file: str | None = None) -> list[dict[str, Any]]:
+    """The recorded operations, oldest first (only those for ``file`` when given)."""
+    target = path()
+    if not target.exists():
+        return []
+    entries = []
+    for number, line in enumerate(target.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            raise BatchopsError(
+                f"journal line {number} is not JSON",
+                file=str(target),
+                hint="the journal was edited by hand or truncated; remove the broken line",
+            ) from None
+        if file is None or entry.get("file") == file:
+            entries.append(entry)
+    return entries
+
+
+def clear(file: str | None = None) -> None:
+    """Drop the recorded operations (for ``file`` only when given), atomically."""
+    target = path()
+    if not target.exists():
+        return
+    keep = [] if file is None else [e for e in read() if e.get("file") != file]
+    from .control import write_atomic
+
+    write_atomic(target, "".join(json.dumps(e, separators=(",", ":"), ensure_ascii=False) + "\n" for e in keep))
