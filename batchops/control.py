@@ -123,7 +123,7 @@ def mutate(
     if after != before or not Path(path).exists():
         write_atomic(path, dumps(after))
     if record:
-        journal.record(journal.new_operation(op, journal_name(path), args, at, actor))
+        journal.record(journal.new_operation(op, journal_name(path), args, at, actor, schema=schema_name))
     return after, result
 
 

@@ -37,10 +37,14 @@ def path() -> Path:
     return here / ".batchops" / "journal.jsonl"
 
 
-def new_operation(op: str, file: str, args: dict[str, Any], at: str, actor: str | None = None) -> dict[str, Any]:
+def new_operation(
+    op: str, file: str, args: dict[str, Any], at: str, actor: str | None = None, schema: str | None = None
+) -> dict[str, Any]:
     entry: dict[str, Any] = {"id": uuid.uuid4().hex, "op": op, "file": file, "args": args, "at": at}
     if actor:
         entry["actor"] = actor
+    if schema:
+        entry["schema"] = schema  # which schema the file is validated against when re-applied
     return entry
 
 
@@ -88,6 +92,21 @@ def clear(file: str | None = None) -> None:
     if not target.exists():
         return
     keep = [] if file is None else [e for e in read() if e.get("file") != file]
+    from .control import write_atomic
+
+    write_atomic(target, "".join(json.dumps(e, separators=(",", ":"), ensure_ascii=False) + "\n" for e in keep))
+
+
+def remove(ids: set[str] | list[str]) -> None:
+    """Drop the operations with these ids (persist-with-retry: they have been pushed), atomically."""
+    target = path()
+    drop = set(ids)
+    if not drop or not target.exists():
+        return
+    entries = read()
+    keep = [e for e in entries if e.get("id") not in drop]
+    if len(keep) == len(entries):
+        return
     from .control import write_atomic
 
     write_atomic(target, "".join(json.dumps(e, separators=(",", ":"), ensure_ascii=False) + "\n" for e in keep))

@@ -46,12 +46,9 @@ def _breaker_section(document: dict[str, Any], now: datetime) -> str:
 
 
 def _budget_section(document: dict[str, Any], now: datetime) -> str:
-    budget = control.get(document, "budget")
-    rows = [
-        ["macOS", budget.get("macos_minutes_used", 0)],
-        ["Linux", budget.get("linux_minutes_used", 0)],
-    ]
-    return f"#### Budget (week from {budget.get('week_start') or 'this Monday'})\n\n" + gha.md_table(["platform", "minutes used"], rows)
+    from . import budget
+
+    return budget.gauge_markdown(budget.view(document, now), heading="####", with_history=True)
 
 
 def _status_configure(parser: argparse.ArgumentParser) -> None:

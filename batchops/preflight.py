@@ -51,7 +51,7 @@ def _fail_closed(exc: BatchopsError) -> int:
     from .cli import report_error
 
     report_error(exc)
-    gha.set_outputs({"can-proceed": False, "ecosystems": [], "disabled-ecosystems": [], "reason": exc.render()})
+    gha.set_outputs({"can-proceed": False, "ecosystems": [], "disabled-ecosystems": [], "reason": exc.render(), "sampling-active": False, "sample-rate": "0.0", "paused-platforms": []})
     return exc.exit_code
 
 
@@ -71,8 +71,22 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _extend(document: dict[str, Any], outputs: dict[str, Any], now: datetime) -> list[str]:
-    """Hook for further sections (budget). Returns extra Markdown sections."""
-    return []
+    """Budget outputs (sampling-active, sample-rate, paused-platforms) and the gauge section.
+
+    Read-only: a rollover that is due is reported and counted (usage from 0),
+    not written; the next breaker-update or `batchops budget` command writes it.
+    A paused platform does not change can-proceed.
+    """
+    from . import budget
+
+    current = budget.view(document, now)
+    outputs.update(budget.preflight_outputs(current))
+    if current.paused_platforms:
+        names = ", ".join(budget.LABELS[p] for p in current.paused_platforms)
+        gha.warning(f"CI-minutes budget: {names} paused for the rest of the week (>= {current.config.pause_percent:g}% used); other platforms run.", title="batchops preflight")
+    if current.sampling_active and current.sample_rate > 0:
+        gha.notice(f"CI-minutes budget: sampling candidates at rate {outputs['sample-rate']}.", title="batchops preflight")
+    return ["\n" + budget.gauge_markdown(current)]
 
 
 def _report(document: dict[str, Any], outputs: dict[str, Any], skipped: list[str], path: str, extra: list[str]) -> None:

@@ -1,0 +1,534 @@
+"""The weekly CI-minutes budget: window, rollover, sampling, per-platform pause, sampler.
+
+Pure core (no I/O, no clock: every function takes the time) plus two commands,
+``batchops budget`` (reset, status) and ``batchops sample``.
+
+Semantics (DESIGN.md "Budget"):
+
+* The week runs from ``budget.week_start`` for 7 days. An empty ``week_start``
+  means the Monday 00:00 UTC of the current week. When the week is over, the
+  window moves on by whole weeks (a Monday anchor stays on Mondays), the
+  totals of the week that ended go to ``budget.history`` (last
+  ``history_weeks`` weeks, default 4) and the usage starts again at 0.
+* Per platform (``macos``, ``linux``) a fraction ``used / limit`` (default
+  limits 1000 and 5000 minutes). Below ``sampling_percent`` (80) everything
+  runs; from ``pause_percent`` (95) that platform is paused; in between it is
+  sampled at the rate of :func:`platform_rate`.
+* Sample rate of one platform, with S = sampling, P = pause, f = used/limit::
+
+      f <  S        1.0
+      S <= f < P    floor + (1 - floor) * (P - f) / (P - S), rounded down to 2
+                    decimals and at most 0.99 (so sampling really is on from S)
+      f >= P        0 (paused)
+
+  ``floor`` is ``sample_rate_floor`` (default 0.1). The batch's ``sample-rate``
+  is the lowest rate of the platforms that are not paused (0 when every
+  platform is paused); ``sampling-active`` is ``sample-rate < 1``.
+* The sampler keeps a candidate iff ``sha256(seed + "\\n" + name) / 2**256 < rate``:
+  the same batch id chooses the same names on every re-run, and a higher rate
+  chooses a superset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from . import control, gha, timeutil
+from .command import Command, add_control_file, add_input, add_now, clock, parse_float
+from .errors import ControlFileError, UsageError
+from .ops import operation
+
+PLATFORMS = ("macos", "linux")
+LABELS = {"macos": "macOS", "linux": "Linux"}
+WEEK = timedelta(days=7)
+
+DEFAULT_LIMITS = {"macos": 1000.0, "linux": 5000.0}
+DEFAULT_SAMPLING_PERCENT = 80.0
+DEFAULT_PAUSE_PERCENT = 95.0
+DEFAULT_SAMPLE_RATE_FLOOR = 0.1
+DEFAULT_HISTORY_WEEKS = 4
+MAX_SAMPLING_RATE = 0.99
+
+
+# --- configuration --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    """Limits and thresholds, from the control file's ``budget`` object or the defaults."""
+
+    limits: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
+    sampling_percent: float = DEFAULT_SAMPLING_PERCENT
+    pause_percent: float = DEFAULT_PAUSE_PERCENT
+    sample_rate_floor: float = DEFAULT_SAMPLE_RATE_FLOOR
+    history_weeks: int = DEFAULT_HISTORY_WEEKS
+
+    @classmethod
+    def from_budget(cls, budget: dict[str, Any]) -> BudgetConfig:
+        return cls(
+            limits={p: float(budget.get(f"{p}_minutes_limit", DEFAULT_LIMITS[p])) for p in PLATFORMS},
+            sampling_percent=float(budget.get("sampling_percent", DEFAULT_SAMPLING_PERCENT)),
+            pause_percent=float(budget.get("pause_percent", DEFAULT_PAUSE_PERCENT)),
+            sample_rate_floor=float(budget.get("sample_rate_floor", DEFAULT_SAMPLE_RATE_FLOOR)),
+            history_weeks=int(budget.get("history_weeks", DEFAULT_HISTORY_WEEKS)),
+        )
+
+
+def budget_of(document: dict[str, Any]) -> dict[str, Any]:
+    """The ``budget`` object of a control file (an empty dict when it has none)."""
+    value = document.get("budget")
+    return value if isinstance(value, dict) else {}
+
+
+# --- the week window ------------------------------------------------------------------
+
+
+def monday_of(at: datetime) -> datetime:
+    """Monday 00:00 UTC of the week that contains ``at``."""
+    day = at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day - timedelta(days=day.weekday())
+
+
+def week_start(budget: dict[str, Any], at: datetime) -> datetime:
+    """Start of the recorded week; the Monday of ``at``'s week when ``week_start`` is empty."""
+    raw = budget.get("week_start", "") or ""
+    if not raw:
+        return monday_of(at)
+    try:
+        return timeutil.parse_iso(raw, field="budget.week_start")
+    except UsageError:
+        raise ControlFileError(
+            f"{raw!r} is not an ISO 8601 time",
+            field="budget.week_start",
+            hint='use the form 2026-06-22T00:00:00Z, or "" for the Monday of the current week',
+        ) from None
+
+
+def _number(value: float) -> int | float:
+    """Minutes as stored: 2 decimals, whole numbers as integers (as the legacy file has 0)."""
+    value = round(float(value), 2)
+    return int(value) if value == int(value) else value
+
+
+def _used(budget: dict[str, Any], platform: str) -> float:
+    return float(budget.get(f"{platform}_minutes_used", 0) or 0)
+
+
+def roll_over(budget: dict[str, Any], at: datetime, config: BudgetConfig | None = None) -> dict[str, Any] | None:
+    """Move ``budget`` (in place) to the week that contains ``at`` when its week is over.
+
+    An empty ``week_start`` is pinned to the Monday of ``at`` (the usage so far
+    counts for that week). Returns the history entry of the week that ended,
+    or None when no week ended.
+    """
+    config = config or BudgetConfig.from_budget(budget)
+    start = week_start(budget, at)
+    if not budget.get("week_start"):
+        budget["week_start"] = timeutil.iso(start)
+        return None
+    if at < start + WEEK:
+        return None
+    weeks = (at - start) // WEEK
+    ended: dict[str, Any] = {"week_start": timeutil.iso(start)}
+    for platform in PLATFORMS:
+        ended[f"{platform}_minutes_used"] = _number(_used(budget, platform))
+        budget[f"{platform}_minutes_used"] = 0
+    _push_history(budget, ended, config)
+    budget["week_start"] = timeutil.iso(start + weeks * WEEK)
+    budget["sampling_active"] = False
+    return ended
+
+
+def _push_history(budget: dict[str, Any], entry: dict[str, Any], config: BudgetConfig) -> None:
+    history = [h for h in budget.get("history", []) if isinstance(h, dict)] + [entry]
+    budget["history"] = history[-config.history_weeks :] if config.history_weeks > 0 else []
+
+
+# --- gauges and rates -----------------------------------------------------------------
+
+
+def platform_state(used: float, limit: float, config: BudgetConfig) -> str:
+    """``ok``, ``sampling`` or ``paused`` (exact comparisons: 95.0% of the limit pauses)."""
+    if used * 100 >= config.pause_percent * limit:
+        return "paused"
+    if used * 100 >= config.sampling_percent * limit:
+        return "sampling"
+    return "ok"
+
+
+def platform_rate(used: float, limit: float, config: BudgetConfig) -> float:
+    """The sample rate of one platform (see the module docstring for the formula)."""
+    state = platform_state(used, limit, config)
+    if state == "ok":
+        return 1.0
+    if state == "paused":
+        return 0.0
+    fraction = used / limit
+    low, high = config.sampling_percent / 100, config.pause_percent / 100
+    floor = config.sample_rate_floor
+    linear = floor + (1 - floor) * (high - fraction) / (high - low)
+    rate = int(linear * 100 + 1e-9) / 100
+    return max(floor, min(MAX_SAMPLING_RATE, rate))
+
+
+@dataclass(frozen=True)
+class Gauge:
+    platform: str
+    used: float
+    limit: float
+    state: str
+    rate: float
+
+    @property
+    def fraction(self) -> float:
+        return self.used / self.limit if self.limit > 0 else 1.0
+
+    @property
+    def percent(self) -> str:
+        return f"{self.fraction * 100:.1f}%"
+
+
+@dataclass(frozen=True)
+class BudgetView:
+    """What the budget says at ``now`` (a due rollover applied, not written)."""
+
+    now: datetime
+    week_start: datetime
+    gauges: list[Gauge]
+    history: list[dict[str, Any]]
+    rollover_due: dict[str, Any] | None
+    config: BudgetConfig
+
+    @property
+    def week_end(self) -> datetime:
+        return self.week_start + WEEK
+
+    @property
+    def days_left(self) -> float:
+        return max(0.0, (self.week_end - self.now).total_seconds() / 86400)
+
+    @property
+    def paused_platforms(self) -> list[str]:
+        return [g.platform for g in self.gauges if g.state == "paused"]
+
+    @property
+    def sample_rate(self) -> float:
+        running = [g.rate for g in self.gauges if g.state != "paused"]
+        return min(running) if running else 0.0
+
+    @property
+    def sampling_active(self) -> bool:
+        return self.sample_rate < 1.0
+
+
+def view(document: dict[str, Any], now: datetime) -> BudgetView:
+    """The budget at ``now``. Pure: the document is not changed."""
+    budget = copy.deepcopy(budget_of(document))
+    config = BudgetConfig.from_budget(budget)
+    ended = roll_over(budget, now, config)
+    gauges = []
+    for platform in PLATFORMS:
+        used, limit = _used(budget, platform), config.limits[platform]
+        gauges.append(Gauge(platform, used, limit, platform_state(used, limit, config), platform_rate(used, limit, config)))
+    return BudgetView(now, week_start(budget, now), gauges, list(budget.get("history", [])), ended, config)
+
+
+def format_rate(rate: float) -> str:
+    """``1.0``, ``0.55``, ``0.0``: the preflight output form."""
+    text = f"{rate:.2f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
+def format_minutes(value: float) -> str:
+    return f"{_number(value):,}"
+
+
+def preflight_outputs(view_: BudgetView) -> dict[str, Any]:
+    return {
+        "sampling-active": view_.sampling_active,
+        "sample-rate": format_rate(view_.sample_rate),
+        "paused-platforms": view_.paused_platforms,
+    }
+
+
+_STATE_LABEL = {"ok": "🟢 full validation", "sampling": "🟡 sampling", "paused": "🔴 paused"}
+
+
+def gauge_markdown(view_: BudgetView, *, heading: str = "####", with_history: bool = False) -> str:
+    """Per-platform gauge table (bar + percentage + days left), optionally previous weeks."""
+    end = view_.week_end
+    days = view_.days_left
+    text = (
+        f"{heading} Budget: week {view_.week_start:%Y-%m-%d} to {end:%Y-%m-%d} "
+        f"({days:.1f} day{'s' if days != 1 else ''} left)\n\n"
+    )
+    rows = []
+    for gauge in view_.gauges:
+        rate = "-" if gauge.state == "ok" else format_rate(gauge.rate)
+        rows.append([
+            LABELS[gauge.platform],
+            f"{gha.bar(gauge.fraction)} {gauge.percent}",
+            f"{format_minutes(gauge.used)} / {format_minutes(gauge.limit)}",
+            _STATE_LABEL[gauge.state],
+            rate,
+        ])
+    text += gha.md_table(["platform", "usage", "minutes used / limit", "state", "sample rate"], rows)
+    config = view_.config
+    text += (
+        f"\nsample-rate **{format_rate(view_.sample_rate)}**, sampling from "
+        f"{config.sampling_percent:g}%, pause from {config.pause_percent:g}% of a platform's limit.\n"
+    )
+    if view_.rollover_due:
+        due = view_.rollover_due
+        text += (
+            f"\nThe week of {due['week_start'][:10]} is over "
+            f"(macOS {format_minutes(due['macos_minutes_used'])}, Linux {format_minutes(due['linux_minutes_used'])} minutes): "
+            "usage counts from 0; the next breaker-update or `batchops budget` command records the rollover.\n"
+        )
+    if with_history and view_.history:
+        rows = []
+        for entry in reversed(view_.history):
+            week = str(entry.get("week_start", ""))[:10]
+            if entry.get("reset_at"):
+                week += f" (reset {str(entry['reset_at'])[:16].replace('T', ' ')})"
+            rows.append([week] + [
+                format_minutes(entry[f"{p}_minutes_used"]) if f"{p}_minutes_used" in entry else "-" for p in PLATFORMS
+            ])
+        text += "\nPrevious weeks:\n\n" + gha.md_table(["week", "macOS minutes", "Linux minutes"], rows)
+    return text
+
+
+# --- operations -----------------------------------------------------------------------
+
+
+def _minutes_arg(args: dict[str, Any], platform: str) -> float:
+    value = args.get(platform, 0) or 0
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or value != value:
+        raise UsageError(f"{value!r} is not a number of minutes >= 0", field=f"{platform}-minutes", hint="use a number such as 12.5")
+    return float(value)
+
+
+@operation("budget.add_minutes")
+def add_minutes(document: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+    """Add this job's minutes to the week of ``args["at"]``, rolling the week over when due.
+
+    Re-applied on another job's document it adds on top of what is there, so
+    concurrent jobs add up exactly once. Minutes of a time before the current
+    week (a job that ran before another job rolled the week over) go to that
+    week's history entry when it is still kept, else to the current week.
+    """
+    at = timeutil.parse_iso(args["at"], field="at")
+    minutes = {p: _minutes_arg(args, p) for p in PLATFORMS}
+    budget = document.setdefault("budget", {})
+    if not isinstance(budget, dict):
+        raise ControlFileError("must be an object", field="budget", hint='write "budget": {}')
+    config = BudgetConfig.from_budget(budget)
+    ended = roll_over(budget, at, config)
+    target = budget
+    if at < week_start(budget, at):
+        for entry in budget.get("history", []):
+            start = timeutil.parse_iso_or_none(entry.get("week_start"))
+            if start is not None and start <= at < start + WEEK and not entry.get("reset_at"):
+                target = entry
+                break
+    for platform in PLATFORMS:
+        key = f"{platform}_minutes_used"
+        target[key] = _number(float(target.get(key, 0) or 0) + minutes[platform])
+    result = view(document, at)
+    budget["sampling_active"] = result.sampling_active
+    return {
+        "rolled_over": ended is not None,
+        "week_start": budget["week_start"],
+        "macos_minutes_used": budget.get("macos_minutes_used", 0),
+        "linux_minutes_used": budget.get("linux_minutes_used", 0),
+        "sample_rate": result.sample_rate,
+        "paused_platforms": result.paused_platforms,
+    }
+
+
+@operation("budget.reset")
+def reset(document: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+    """Operator reset: the week's usage of the given platforms goes to history, then to 0.
+
+    The week window stays (rolled over first when due). Re-applied on another
+    base it resets what is there at that time: a reset is a decision "from now on".
+    """
+    at = timeutil.parse_iso(args["at"], field="at")
+    platforms = list(args.get("platforms") or PLATFORMS)
+    budget = document.setdefault("budget", {})
+    config = BudgetConfig.from_budget(budget)
+    roll_over(budget, at, config)
+    entry: dict[str, Any] = {"week_start": budget["week_start"], "reset_at": timeutil.iso(at)}
+    before = {}
+    for platform in platforms:
+        key = f"{platform}_minutes_used"
+        before[platform] = _number(_used(budget, platform))
+        entry[key] = before[platform]
+        budget[key] = 0
+    if any(before.values()):
+        _push_history(budget, entry, config)
+    budget["sampling_active"] = view(document, at).sampling_active
+    return {"before": before, "week_start": budget["week_start"]}
+
+
+# --- the sampler ----------------------------------------------------------------------
+
+
+def keeps(seed: str, name: str, rate: float) -> bool:
+    """Whether the sampler keeps ``name`` for the batch ``seed`` at ``rate``."""
+    if rate >= 1:
+        return True
+    if rate <= 0:
+        return False
+    digest = hashlib.sha256(f"{seed}\n{name}".encode()).digest()
+    return int.from_bytes(digest, "big") < rate * (1 << 256)
+
+
+def sample(names: list[str], rate: float, seed: str) -> list[str]:
+    """The chosen subset of ``names``, in input order, each name once."""
+    chosen: list[str] = []
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            continue
+        seen.add(name)
+        if keeps(seed, name, rate):
+            chosen.append(name)
+    return chosen
+
+
+def _read_names(source: str | None) -> list[str]:
+    if source in (None, "-"):
+        text = sys.stdin.read()
+        where = "stdin"
+    else:
+        where = str(source)
+        try:
+            text = Path(where).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise UsageError("file not found", file=where, hint="give a file with one recipe name a line, or pipe the names on stdin") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read ({exc.__class__.__name__})", file=where, hint="give a UTF-8 text file with one recipe name a line") from None
+    del where
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _sample_configure(parser: argparse.ArgumentParser) -> None:
+    add_input(parser, "rate", "fraction of the candidates to keep, 0..1 (preflight's sample-rate)", required=True)
+    add_input(parser, "seed", "batch id: the same seed chooses the same names on every re-run", required=True)
+    parser.add_argument("file", nargs="?", default=None, help="file with one candidate name a line (default: stdin; lines starting with # are ignored)")
+
+
+def _sample_run(args: argparse.Namespace) -> int:
+    rate = parse_float(args.rate, field="--rate", minimum=0.0)
+    if rate > 1:
+        raise UsageError(f"{rate:g} is above 1", field="--rate", hint="use a fraction between 0 and 1, e.g. the sample-rate output of preflight")
+    seed = str(args.seed).strip()
+    if not seed:
+        raise UsageError("is empty", field="--seed", hint="pass the batch id, e.g. --seed 2026-06-26-homebrew")
+    names = _read_names(args.file)
+    chosen = sample(names, rate, seed)
+    for name in chosen:
+        sys.stdout.write(name + "\n")
+    sys.stdout.flush()
+    unique = len(dict.fromkeys(names))
+    gha.summary(
+        f"### batchops sample: {len(chosen)} of {unique} candidates (rate {format_rate(rate)})\n\n"
+        + gha.md_table(["", "value"], [["seed", seed], ["rate", format_rate(rate)], ["candidates", unique], ["chosen", len(chosen)]])
+    )
+    return 0
+
+
+SAMPLE = Command(
+    "keep a deterministic sample of candidate names (stdin or FILE) at --rate for the batch --seed",
+    _sample_configure,
+    _sample_run,
+)
+
+
+# --- batchops budget (reset, status) ------------------------------------------------------
+
+
+def _budget_configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    reset_parser = sub.add_parser("reset", help="set this week's usage to 0 (kept in history), audited commit message")
+    reset_parser.add_argument("--platform", choices=PLATFORMS, action="append", help="only this platform (repeatable; default: both)")
+    add_control_file(reset_parser)
+    add_now(reset_parser)
+    status_parser = sub.add_parser("status", help="the budget gauges, sample rate and previous weeks")
+    status_parser.add_argument("--json", action="store_true", help="print the budget as JSON")
+    add_control_file(status_parser)
+    add_now(status_parser)
+
+
+def status_json(view_: BudgetView) -> dict[str, Any]:
+    return {
+        "week_start": timeutil.iso(view_.week_start),
+        "week_end": timeutil.iso(view_.week_end),
+        "days_left": round(view_.days_left, 2),
+        "sample_rate": view_.sample_rate,
+        "sampling_active": view_.sampling_active,
+        "paused_platforms": view_.paused_platforms,
+        "rollover_due": view_.rollover_due is not None,
+        "platforms": {
+            g.platform: {"used": _number(g.used), "limit": _number(g.limit), "percent": round(g.fraction * 100, 1), "state": g.state, "rate": g.rate}
+            for g in view_.gauges
+        },
+        "history": view_.history,
+    }
+
+
+def _budget_run(args: argparse.Namespace) -> int:
+    now = clock(args)
+    document = control.load(args.control_file)
+    if args.action == "status":
+        current = view(document, now)
+        if args.json:
+            import json
+
+            print(json.dumps(status_json(current), indent=2))
+            return 0
+        text = f"### batchops budget — {args.control_file}\n\n" + gauge_markdown(current, heading="####", with_history=True)
+        print(text)
+        gha.summary(text)
+        return 0
+    from .operator import apply_operator
+
+    platforms = list(dict.fromkeys(args.platform or PLATFORMS))
+    current = view(document, now)
+    body = []
+    for gauge in current.gauges:
+        if gauge.platform in platforms:
+            body.append(f"Reset-{LABELS[gauge.platform]}: {format_minutes(gauge.used)} of {format_minutes(gauge.limit)} minutes ({gauge.percent}) -> 0")
+    body.append(f"Week: {timeutil.iso(current.week_start)}")
+    which = " and ".join(LABELS[p] for p in platforms)
+    apply_operator(args.control_file, "budget.reset", {"platforms": platforms}, now, f"batchops: reset the {which} CI-minutes budget", body)
+    return 0
+
+
+BUDGET = Command("the weekly CI-minutes budget: `budget status`, `budget reset` (audited)", _budget_configure, _budget_run)
+
+__all__ = [
+    "BUDGET",
+    "SAMPLE",
+    "BudgetConfig",
+    "BudgetView",
+    "Gauge",
+    "add_minutes",
+    "keeps",
+    "monday_of",
+    "platform_rate",
+    "platform_state",
+    "preflight_outputs",
+    "reset",
+    "roll_over",
+    "sample",
+    "view",
+]

@@ -1,0 +1,58 @@
+"""Every action and workflow passes actionlint and zizmor, and documents its inputs and outputs."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+ACTIONS = sorted([ROOT / "action.yml", *ROOT.glob("actions/*/action.yml")])
+WORKFLOWS = sorted(ROOT.glob("examples/workflows/*.yml"))
+
+
+def _need(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        pytest.fail(f"{tool} is not installed; `pip install -e .[test]` installs it")
+    return path
+
+
+def test_actionlint_reports_nothing_on_the_example_workflows() -> None:
+    if not WORKFLOWS:
+        pytest.skip("no example workflows yet")
+    proc = subprocess.run([_need("actionlint"), "-no-color", *map(str, WORKFLOWS)], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_zizmor_reports_nothing_on_actions_and_workflows() -> None:
+    targets = [str(p) for p in ACTIONS + WORKFLOWS]
+    proc = subprocess.run([_need("zizmor"), "--offline", "--no-progress", *targets], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "No findings to report" in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("action", ACTIONS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_input_and_output_has_a_description(action: Path) -> None:
+    data = yaml.safe_load(action.read_text())
+    assert data.get("description"), f"{action}: no description"
+    for section in ("inputs", "outputs"):
+        for name, spec in (data.get(section) or {}).items():
+            assert re.fullmatch(r"[a-z][a-z0-9-]*", name), f"{action}: {section}.{name} is not kebab-case"
+            assert isinstance(spec, dict) and spec.get("description"), f"{action}: {section}.{name} has no description"
+
+
+@pytest.mark.parametrize("action", ACTIONS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_input_expression_inside_run_scripts(action: Path) -> None:
+    text = action.read_text()
+    for block in re.findall(r"run: \|?(.*?)(?=\n    - |\Z)", text, flags=re.S):
+        assert "${{" not in block, f"{action}: an expression inside run:"
+
+
+def test_ruff_is_clean() -> None:
+    proc = subprocess.run([_need("ruff"), "check", "batchops", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
