@@ -36,13 +36,12 @@ def status_markdown(document: dict[str, Any], now: datetime, path: str) -> str:
 
 
 def _breaker_section(document: dict[str, Any], now: datetime) -> str:
-    breakers = control.get(document, "circuit_breaker")
-    if not breakers:
+    from . import breaker
+
+    rows = breaker.table_rows(document, now)  # the legacy template entry 'default' is left out
+    if not rows:
         return "#### Circuit breakers\n\nNo breaker has recorded anything yet.\n"
-    rows = []
-    for name, entry in breakers.items():
-        rows.append([name, entry.get("state", "closed"), entry.get("failures", 0), entry.get("opens_at", "") or "-"])
-    return "#### Circuit breakers\n\n" + gha.md_table(["ecosystem", "state", "consecutive failures", "opens at"], rows)
+    return "#### Circuit breakers\n\n" + gha.md_table(breaker.TABLE_HEADERS, rows)
 
 
 def _budget_section(document: dict[str, Any], now: datetime) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -41,6 +42,18 @@ def _load(name: str) -> dict[str, Any]:
 
 @cache
 def _validator(name: str) -> Any:
+    """batchops' own checker when the schema only uses keywords it knows, else jsonschema."""
+    from .fastschema import Checker, supports
+
+    if os.environ.get("BATCHOPS_FULL_JSONSCHEMA") != "1":
+        documents = [_load(p.name.removesuffix(".schema.json")) for p in SCHEMA_DIR.glob("*.schema.json")]
+        if all(supports(document) for document in documents):
+            return Checker(_load(name), _load)
+    return _jsonschema_validator(name)
+
+
+@cache
+def _jsonschema_validator(name: str) -> Any:
     from jsonschema import Draft202012Validator
     from referencing import Registry, Resource
 

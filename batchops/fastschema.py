@@ -1,0 +1,256 @@
+"""A small JSON Schema (draft 2020-12) checker for the keywords batchops' schemas use.
+
+The hot-path steps (preflight, breaker-gate) validate the control file on every
+run; importing the full jsonschema package costs more than the rest of the step.
+This checker covers the subset of keywords our schemas are written in and yields
+errors shaped like jsonschema's (same instance paths, comparable messages). A
+schema that uses any other keyword is handed to jsonschema instead (see
+``batchops.schema``), and the test suite checks that both agree on fuzzed input.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+ANNOTATIONS = {"$schema", "$id", "title", "description", "$defs", "default", "examples", "format", "deprecated", "readOnly", "writeOnly", "$comment"}
+ASSERTIONS = {
+    "type", "properties", "required", "additionalProperties", "enum", "const", "pattern", "items",
+    "$ref", "anyOf", "oneOf", "allOf", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+    "minLength", "maxLength", "uniqueItems", "propertyNames", "minItems", "maxItems", "patternProperties",
+    "unevaluatedProperties",
+}
+SUPPORTED = ANNOTATIONS | ASSERTIONS
+
+
+@dataclass
+class Error:
+    message: str
+    absolute_path: list[Any]
+    validator: str
+    validator_value: Any
+    schema: Any
+    context: list[Error] = field(default_factory=list)
+
+
+def supports(schema: Any) -> bool:
+    """True when every keyword in ``schema`` (recursively) is one this checker knows."""
+    if isinstance(schema, bool):
+        return True
+    if not isinstance(schema, dict):
+        return False
+    for key, value in schema.items():
+        if key not in SUPPORTED:
+            return False
+        if key in ("properties", "$defs", "patternProperties"):
+            if not all(supports(sub) for sub in value.values()):
+                return False
+        elif key in ("items", "additionalProperties", "propertyNames", "unevaluatedProperties"):
+            if not supports(value):
+                return False
+        elif key in ("anyOf", "oneOf", "allOf"):
+            if not all(supports(sub) for sub in value):
+                return False
+    return True
+
+
+@cache
+def _pattern(text: str) -> re.Pattern[str]:
+    return re.compile(text)
+
+
+def _is_type(instance: Any, kind: str) -> bool:
+    if kind == "object":
+        return isinstance(instance, dict)
+    if kind == "array":
+        return isinstance(instance, list)
+    if kind == "string":
+        return isinstance(instance, str)
+    if kind == "boolean":
+        return isinstance(instance, bool)
+    if kind == "null":
+        return instance is None
+    if isinstance(instance, bool):
+        return False
+    if kind == "number":
+        return isinstance(instance, (int, float))
+    if kind == "integer":
+        return isinstance(instance, int) or (isinstance(instance, float) and instance.is_integer())
+    return False
+
+
+def _equal(a: Any, b: Any) -> bool:
+    # JSON equality: booleans are not numbers; 1 == 1.0
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
+
+
+def _r(value: Any) -> str:
+    return repr(value)
+
+
+class Checker:
+    def __init__(self, root: dict[str, Any], load: Any) -> None:
+        self.root = root
+        self.load = load  # name -> schema document
+
+    def iter_errors(self, instance: Any) -> Iterator[Error]:
+        yield from self._check(instance, self.root, self.root, [])
+
+    def _resolve(self, ref: str, base: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+        target, _, fragment = ref.partition("#")
+        document = base if not target else self.load(Path(target).name.removesuffix(".schema.json"))
+        node: Any = document
+        for part in [p for p in fragment.split("/") if p]:
+            node = node[part.replace("~1", "/").replace("~0", "~")]
+        return document, node
+
+    def _check(self, instance: Any, schema: Any, base: dict[str, Any], path: list[Any]) -> Iterator[Error]:
+        if schema is True:
+            return
+        if schema is False:
+            yield Error("False schema does not allow " + _r(instance), list(path), "false", False, schema)
+            return
+        if "$ref" in schema:
+            document, target = self._resolve(schema["$ref"], base)
+            yield from self._check(instance, target, document, path)
+        kind = schema.get("type")
+        if kind is not None:
+            kinds = kind if isinstance(kind, list) else [kind]
+            if not any(_is_type(instance, k) for k in kinds):
+                shown = repr(kind) if isinstance(kind, str) else repr(kinds)
+                yield Error(f"{_r(instance)} is not of type {', '.join(repr(k) for k in kinds) if isinstance(kind, list) else shown}", list(path), "type", kind, schema)
+                return
+        if "enum" in schema and not any(_equal(instance, v) for v in schema["enum"]):
+            yield Error(f"{_r(instance)} is not one of {_r(schema['enum'])}", list(path), "enum", schema["enum"], schema)
+        if "const" in schema and not _equal(instance, schema["const"]):
+            yield Error(f"{_r(schema['const'])} was expected", list(path), "const", schema["const"], schema)
+        if isinstance(instance, str):
+            if "pattern" in schema and not _pattern(schema["pattern"]).search(instance):
+                yield Error(f"{_r(instance)} does not match {_r(schema['pattern'])}", list(path), "pattern", schema["pattern"], schema)
+            length = len(instance)
+            if "minLength" in schema and length < schema["minLength"]:
+                yield Error(f"{_r(instance)} is too short", list(path), "minLength", schema["minLength"], schema)
+            if "maxLength" in schema and length > schema["maxLength"]:
+                yield Error(f"{_r(instance)} is too long", list(path), "maxLength", schema["maxLength"], schema)
+        if _is_type(instance, "number"):
+            if "minimum" in schema and instance < schema["minimum"]:
+                yield Error(f"{_r(instance)} is less than the minimum of {schema['minimum']}", list(path), "minimum", schema["minimum"], schema)
+            if "maximum" in schema and instance > schema["maximum"]:
+                yield Error(f"{_r(instance)} is greater than the maximum of {schema['maximum']}", list(path), "maximum", schema["maximum"], schema)
+            if "exclusiveMinimum" in schema and instance <= schema["exclusiveMinimum"]:
+                yield Error(f"{_r(instance)} is less than or equal to the minimum of {schema['exclusiveMinimum']}", list(path), "exclusiveMinimum", schema["exclusiveMinimum"], schema)
+            if "exclusiveMaximum" in schema and instance >= schema["exclusiveMaximum"]:
+                yield Error(f"{_r(instance)} is greater than or equal to the maximum of {schema['exclusiveMaximum']}", list(path), "exclusiveMaximum", schema["exclusiveMaximum"], schema)
+        if isinstance(instance, list):
+            if "minItems" in schema and len(instance) < schema["minItems"]:
+                yield Error(f"{_r(instance)} should be non-empty" if schema["minItems"] == 1 else f"{_r(instance)} is too short", list(path), "minItems", schema["minItems"], schema)
+            if "maxItems" in schema and len(instance) > schema["maxItems"]:
+                yield Error(f"{_r(instance)} is too long", list(path), "maxItems", schema["maxItems"], schema)
+            if schema.get("uniqueItems"):
+                for i, item in enumerate(instance):
+                    if any(_equal(item, other) for other in instance[:i]):
+                        yield Error(f"{_r(instance)} has non-unique elements", list(path), "uniqueItems", True, schema)
+                        break
+            if "items" in schema:
+                for index, item in enumerate(instance):
+                    yield from self._check(item, schema["items"], base, [*path, index])
+        if isinstance(instance, dict):
+            for name in schema.get("required", []):
+                if name not in instance:
+                    yield Error(f"{_r(name)} is a required property", list(path), "required", schema["required"], schema)
+            properties = schema.get("properties", {})
+            patterns = schema.get("patternProperties", {})
+            if "propertyNames" in schema:
+                for key in instance:
+                    for err in self._check(key, schema["propertyNames"], base, []):
+                        yield Error(err.message, list(path), "propertyNames", schema["propertyNames"], schema, [err])
+            extras = []
+            for key, value in instance.items():
+                matched = False
+                if key in properties:
+                    matched = True
+                    yield from self._check(value, properties[key], base, [*path, key])
+                for pattern, sub in patterns.items():
+                    if _pattern(pattern).search(key):
+                        matched = True
+                        yield from self._check(value, sub, base, [*path, key])
+                if not matched:
+                    extras.append(key)
+            additional = schema.get("additionalProperties", True)
+            if extras and additional is False:
+                shown = ", ".join(repr(k) for k in extras)
+                verb = "was" if len(extras) == 1 else "were"
+                yield Error(f"Additional properties are not allowed ({shown} {verb} unexpected)", list(path), "additionalProperties", False, schema)
+            elif extras and isinstance(additional, dict):
+                for key in extras:
+                    yield from self._check(instance[key], additional, base, [*path, key])
+        for sub in schema.get("allOf", []):
+            yield from self._check(instance, sub, base, path)
+        if isinstance(instance, dict) and "unevaluatedProperties" in schema:
+            seen = self._evaluated(instance, schema, base)
+            leftover = [key for key in instance if key not in seen]
+            rule = schema["unevaluatedProperties"]
+            if leftover and rule is False:
+                shown = ", ".join(repr(k) for k in leftover)
+                verb = "was" if len(leftover) == 1 else "were"
+                yield Error(f"Unevaluated properties are not allowed ({shown} {verb} unexpected)", list(path), "unevaluatedProperties", False, schema)
+            elif leftover and isinstance(rule, dict):
+                for key in leftover:
+                    yield from self._check(instance[key], rule, base, [*path, key])
+        if "anyOf" in schema:
+            context: list[Error] = []
+            for sub in schema["anyOf"]:
+                errs = list(self._check(instance, sub, base, path))
+                if not errs:
+                    break
+                context += errs
+            else:
+                yield Error(f"{_r(instance)} is not valid under any of the given schemas", list(path), "anyOf", schema["anyOf"], schema, context)
+        if "oneOf" in schema:
+            valid = [sub for sub in schema["oneOf"] if not any(True for _ in self._check(instance, sub, base, path))]
+            if len(valid) == 0:
+                yield Error(f"{_r(instance)} is not valid under any of the given schemas", list(path), "oneOf", schema["oneOf"], schema)
+            elif len(valid) > 1:
+                yield Error(f"{_r(instance)} is valid under each of {', '.join(map(_r, valid))}", list(path), "oneOf", schema["oneOf"], schema)
+
+
+    def _valid(self, instance: Any, schema: Any, base: dict[str, Any]) -> bool:
+        return not any(True for _ in self._check(instance, schema, base, []))
+
+    def _evaluated(self, instance: dict[str, Any], schema: Any, base: dict[str, Any]) -> set[str]:
+        """Keys of ``instance`` that ``schema`` (and its in-place subschemas) evaluate."""
+        if not isinstance(schema, dict):
+            return set()
+        properties = schema.get("properties", {})
+        patterns = schema.get("patternProperties", {})
+        seen = {key for key in instance if key in properties}
+        seen |= {key for key in instance for pattern in patterns if _pattern(pattern).search(key)}
+        if "additionalProperties" in schema or "unevaluatedProperties" in schema:
+            return set(instance)
+        if "$ref" in schema:
+            document, target = self._resolve(schema["$ref"], base)
+            seen |= self._evaluated(instance, target, document)
+        for sub in schema.get("allOf", []):
+            seen |= self._evaluated(instance, sub, base)
+        for keyword in ("anyOf", "oneOf"):
+            for sub in schema.get(keyword, []):
+                if self._valid(instance, sub, base):
+                    seen |= self._evaluated(instance, sub, base)
+        return seen
+
+
+def dumps_for_debug(error: Error) -> str:
+    return json.dumps({"path": error.absolute_path, "validator": error.validator, "message": error.message})

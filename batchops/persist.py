@@ -1,0 +1,626 @@
+"""persist-with-retry: commit the control state and push it without ever losing an update.
+
+The unit that is retried is the *operation*, not the text diff. Every change a
+job made to a repository file went through :func:`batchops.control.mutate`,
+which recorded it in the job's journal. Each attempt:
+
+1. fetches the target branch from ``origin``;
+2. takes the remote's copy of every journaled file, re-applies this job's
+   operations to it in order (skipping any whose id already appears as a
+   ``Batchops-Operation-Id:`` trailer on the remote: they have landed), and
+   validates the result against the file's schema;
+3. builds a commit on top of the remote head (a temporary index, so the
+   working tree is not touched while it retries) and pushes it.
+
+A rejected push (another job landed first) means: back off with full jitter and
+go again on the new remote head. Because the operations are re-applied rather
+than the text rebased, an operator's ``stop`` that landed first stays, and two
+jobs counting failures for the same ecosystem both count.
+
+Files given in ``paths`` that have no recorded operations (say, a drift
+baseline written as a whole) are carried as they are when the remote has not
+changed them since this checkout; if both sides changed one, that is a
+conflict and nothing is pushed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import random
+import re
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from . import control, gha, journal, ops, schema
+from .command import Command, add_control_file, add_input, parse_int, parse_list
+from .errors import BatchopsError, ControlFileError, OperationConflict, UsageError
+
+BOT_NAME = "github-actions[bot]"
+BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
+DEFAULT_MESSAGE = "batchops: update control state [skip ci]"
+DEFAULT_MAX_ATTEMPTS = 40  # a 32-job matrix needs at most ~N rounds; headroom for network blips
+TRAILER = "Batchops-Operation-Id"
+HISTORY_DEPTH = 1000  # commits of the remote branch searched for operations that have landed
+REMOTE = "origin"
+
+# Classification of git's stderr (lowercased substrings).
+_AUTH = (
+    "authentication failed",
+    "could not read username",
+    "could not read password",
+    "invalid username or password",
+    "permission denied",
+    "terminal prompts disabled",
+)
+_AUTH_STATUS = re.compile(r"\b(401|403)\b")
+_REJECTED = (
+    "non-fast-forward",
+    "fetch first",
+    "stale info",
+    "cannot lock ref",
+    "failed to update ref",
+    "incorrect old value",
+    "updates were rejected",
+)
+_DECLINED = ("hook declined", "protected branch", "gh006", "gh013", "push declined")
+_MISSING_BRANCH = ("couldn't find remote ref",)
+
+
+# --- backoff -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with full jitter: sleep uniform(0, min(cap, base * 2**(n-1)))."""
+
+    base: float = 0.1
+    cap: float = 8.0
+
+    def delay(self, retry: int, rng: random.Random) -> float:
+        return rng.uniform(0.0, min(self.cap, self.base * (2 ** max(0, retry - 1))))
+
+
+# --- git -------------------------------------------------------------------------------
+
+
+class GitFailure(Exception):
+    def __init__(self, args: list[str], returncode: int, output: str) -> None:
+        super().__init__(output)
+        self.git_args = args
+        self.returncode = returncode
+        self.output = output
+
+    @property
+    def kind(self) -> str:
+        return classify(self.output)
+
+
+def classify(output: str) -> str:
+    """``auth``, ``rejected``, ``declined``, ``missing-branch`` or ``transient`` for git's stderr."""
+    text = output.lower()
+    if any(marker in text for marker in _DECLINED):
+        return "declined"
+    if any(marker in text for marker in _REJECTED) or "[rejected]" in text:
+        return "rejected"
+    if any(marker in text for marker in _AUTH) or _AUTH_STATUS.search(text):
+        return "auth"
+    if any(marker in text for marker in _MISSING_BRANCH):
+        return "missing-branch"
+    # unreachable host, refused connection, timeouts, 5xx, a remote path that is
+    # briefly gone: worth another attempt
+    return "transient"
+
+
+class Git:
+    """The git CLI in one repository, with secrets redacted from everything it reports."""
+
+    def __init__(self, root: Path, env: dict[str, str] | None = None) -> None:
+        self.root = root
+        self.env = {
+            "GIT_HTTP_LOW_SPEED_LIMIT": "1000",  # bytes/s ...
+            "GIT_HTTP_LOW_SPEED_TIME": "60",  # ... for this long: the transfer is stalled, retry
+            **os.environ,
+            "GIT_TERMINAL_PROMPT": "0",
+            "GCM_INTERACTIVE": "never",
+            **(env or {}),
+        }
+        self.secrets: list[str] = []
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def run(self, *args: str, input: bytes | None = None, env: dict[str, str] | None = None, check: bool = True) -> bytes:
+        full_env = {**self.env, **(env or {})}
+        # No subprocess timeout (its polling would go through time.sleep); a stalled
+        # transfer is cut by git itself (GIT_HTTP_LOW_SPEED_*, set in __init__).
+        proc = subprocess.run(["git", *args], cwd=self.root, input=input, capture_output=True, env=full_env, check=False)
+        if check and proc.returncode != 0:
+            output = (proc.stderr + b"\n" + proc.stdout).decode("utf-8", "replace")
+            raise GitFailure(list(args), proc.returncode, self.redact(output.strip()))
+        return proc.stdout
+
+    def text(self, *args: str, **kwargs: Any) -> str:
+        return self.run(*args, **kwargs).decode("utf-8", "replace").strip()
+
+    def ok(self, *args: str) -> bool:
+        try:
+            self.run(*args)
+        except GitFailure:
+            return False
+        return True
+
+
+def _identity_env(git: Git) -> dict[str, str]:
+    """The bot identity when the job has none configured (checkout does not set one)."""
+    name = os.environ.get("GIT_COMMITTER_NAME") or git.text("config", "user.name", check=False)
+    email = os.environ.get("GIT_COMMITTER_EMAIL") or os.environ.get("EMAIL") or git.text("config", "user.email", check=False)
+    if name and email:
+        return {}
+    return {
+        "GIT_AUTHOR_NAME": BOT_NAME,
+        "GIT_AUTHOR_EMAIL": BOT_EMAIL,
+        "GIT_COMMITTER_NAME": BOT_NAME,
+        "GIT_COMMITTER_EMAIL": BOT_EMAIL,
+    }
+
+
+def _remote_secrets(url: str) -> tuple[list[str], str]:
+    """Credentials embedded in the remote URL, and the URL with them removed."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return [], "(remote URL)"
+    if "@" not in parts.netloc or not parts.scheme.startswith("http"):
+        return [], url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    found = [s for s in (password, user if len(user) >= 20 else "") if s]
+    return found, urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+# --- what is carried -------------------------------------------------------------------
+
+
+@dataclass
+class Tracked:
+    """One repository file this persist carries."""
+
+    path: str  # relative to the repository root, posix
+    local: Path  # in the working tree
+    operations: list[dict[str, Any]] = field(default_factory=list)
+    schema_name: str | None = None
+
+    @property
+    def journaled(self) -> bool:
+        return bool(self.operations)
+
+
+@dataclass
+class Outcome:
+    pushed: bool
+    attempts: int
+    commit_sha: str
+    files: list[str]
+    applied: list[dict[str, Any]]
+    remote_head: str = ""
+
+
+def _schema_for(path: str, entries: list[dict[str, Any]], control_path: str) -> str | None:
+    for entry in reversed(entries):
+        if entry.get("schema"):
+            return str(entry["schema"])
+    if path == control_path:
+        return "batch-control"
+    return schema.BY_FILENAME.get(Path(path).name)
+
+
+def _repo_path(root: Path, name: str | Path) -> str | None:
+    absolute = Path(name) if Path(name).is_absolute() else Path.cwd() / name
+    try:
+        return absolute.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return None
+
+
+def collect(root: Path, control_file: str, extra_paths: list[str]) -> tuple[list[Tracked], list[dict[str, Any]]]:
+    """The files to carry (journaled ones, the control file, ``paths``) and skipped entries."""
+    control_path = _repo_path(root, control_file)
+    if control_path is None:
+        raise UsageError(
+            f"{control_file} is outside the git repository at {root}",
+            field="control-file",
+            hint="point control-file at the checked-out copy of the control file",
+        )
+    tracked: dict[str, Tracked] = {}
+    skipped: list[dict[str, Any]] = []
+    for entry in journal.read():
+        path = _repo_path(root, entry["file"])
+        if path is None:
+            skipped.append(entry)
+            continue
+        item = tracked.setdefault(path, Tracked(path, root / path))
+        item.operations.append(entry)
+    for name in [control_file, *extra_paths]:
+        path = _repo_path(root, name)
+        if path is None:
+            raise UsageError(f"{name} is outside the git repository at {root}", field="paths", hint="list files of the checked-out repository")
+        tracked.setdefault(path, Tracked(path, root / path))
+    for item in tracked.values():
+        item.schema_name = _schema_for(item.path, item.operations, control_path)
+    return list(tracked.values()), skipped
+
+
+# --- one attempt --------------------------------------------------------------------------
+
+
+def _blob(git: Git, commit: str, path: str) -> bytes | None:
+    try:
+        return git.run("cat-file", "blob", f"{commit}:{path}")
+    except GitFailure:
+        return None
+
+
+def _read_local(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def landed_ids(git: Git, commit: str) -> set[str]:
+    """Operation ids named by trailers in the last HISTORY_DEPTH commits of ``commit``."""
+    log = git.text("log", f"-n{HISTORY_DEPTH}", "--format=%B", commit, "--", check=False)
+    return set(re.findall(rf"^{TRAILER}:\s*(\S+)\s*$", log, flags=re.MULTILINE))
+
+
+def _parse_remote(item: Tracked, text: bytes, label: str) -> Any:
+    try:
+        decoded = text.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ControlFileError("is not UTF-8 text", file=label, hint="restore the file on the branch; nothing was pushed") from None
+    try:
+        document = schema.parse_json_text(decoded, label)
+        if item.schema_name:
+            schema.validate(document, item.schema_name, file=label, text=decoded)
+    except BatchopsError as exc:
+        raise ControlFileError(
+            f"the remote's copy is corrupt: {exc.message}",
+            file=label,
+            line=exc.line,
+            hint=f"fix it on the branch (`batchops validate {item.path}` shows every problem), then re-run the job; "
+            "nothing was pushed and this job's operations are kept in its journal",
+        ) from None
+    return document
+
+
+def rebuild(item: Tracked, remote: bytes | None, base: bytes | None, landed: set[str], where: str) -> bytes | None:
+    """The file's content to commit on top of the remote head (None: absent)."""
+    label = f"{item.path} (remote {where})"
+    if item.journaled:
+        pending = [entry for entry in item.operations if entry["id"] not in landed]
+        if remote is None:
+            if base is not None:
+                raise OperationConflict(
+                    f"{item.path} was deleted on the remote; this job's operations on it cannot be re-applied",
+                    file=item.path,
+                    hint="restore the file on the branch or drop the operations (delete the job's journal), then re-run",
+                )
+            return _read_local(item.local)  # a file this job created
+        if not pending:
+            return remote
+        document = _parse_remote(item, remote, label)
+        before = copy.deepcopy(document)
+        for entry in pending:
+            try:
+                ops.apply(document, entry["op"], copy.deepcopy(entry["args"]))
+            except OperationConflict as exc:
+                raise OperationConflict(
+                    f"cannot re-apply {entry['op']} (operation {entry['id']}, recorded {entry['at']}) on the remote's "
+                    f"{item.path}: {exc.message}",
+                    file=item.path,
+                    field=exc.field,
+                    hint=exc.hint or "another job or an operator changed the same state; re-run this job on the new state",
+                ) from None
+        if item.schema_name:
+            problems = schema.problems(document, item.schema_name, file=item.path)
+            if problems:
+                first = problems[0]
+                raise OperationConflict(
+                    f"re-applying this job's {len(pending)} operation(s) on the remote's copy gives an invalid file: "
+                    f"{first.pointer or '/'}: {first.message}",
+                    file=item.path,
+                    hint="another job or an operator changed the same state in a way these operations cannot follow; "
+                    "re-run this job on the new state (nothing was pushed)",
+                )
+        if document == before:
+            return remote
+        return control.dumps(document).encode("utf-8")
+    local = _read_local(item.local)
+    if local == base or local == remote:
+        return remote
+    if remote == base:
+        return local
+    raise OperationConflict(
+        f"{item.path} was changed by this job and, differently, on the remote, and it has no recorded operations to re-apply",
+        file=item.path,
+        hint="change the file through a batchops command (so its operations are journaled), "
+        "or persist it from a single job",
+    )
+
+
+# --- the loop ---------------------------------------------------------------------------
+
+
+@dataclass
+class Options:
+    control_file: str = control.DEFAULT_FILE
+    commit_message: str = DEFAULT_MESSAGE
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    branch: str = ""
+    paths: list[str] = field(default_factory=list)
+    backoff: Backoff = field(default_factory=Backoff)
+    rng: random.Random = field(default_factory=random.Random)
+
+
+def _repository_root(control_file: str) -> Path:
+    folder = Path(control_file).parent if str(Path(control_file).parent) else Path(".")
+    folder = folder if folder.is_dir() else Path(".")
+    proc = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=folder, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise UsageError(
+            f"{control_file} is not inside a git repository",
+            field="control-file",
+            hint="check out the repository first (actions/checkout) and point control-file at the file in it",
+        )
+    return Path(proc.stdout.strip()).resolve()
+
+
+def _current_branch(git: Git) -> str:
+    name = git.text("symbolic-ref", "--short", "-q", "HEAD", check=False)
+    if name:
+        return name
+    if os.environ.get("GITHUB_HEAD_REF"):
+        return os.environ["GITHUB_HEAD_REF"]
+    if os.environ.get("GITHUB_REF", "").startswith("refs/heads/") and os.environ.get("GITHUB_REF_NAME"):
+        return os.environ["GITHUB_REF_NAME"]
+    raise UsageError(
+        "HEAD is detached, so there is no current branch to push to",
+        field="branch",
+        hint="set the input branch (e.g. branch: main)",
+    )
+
+
+def message_with_trailers(message: str, applied: list[dict[str, Any]]) -> str:
+    text = message.strip() or DEFAULT_MESSAGE
+    ids = [entry["id"] for entry in applied]
+    if ids:
+        text += "\n\n" + "\n".join(f"{TRAILER}: {i}" for i in ids)
+    return text + "\n"
+
+
+def persist(options: Options, *, log: Callable[[str], None] = gha.log) -> Outcome:
+    root = _repository_root(options.control_file)
+    git = Git(root)
+    url = git.text("remote", "get-url", REMOTE, check=False)
+    if not url:
+        raise UsageError(
+            f"the repository at {root} has no remote named {REMOTE}",
+            hint="check out the repository with actions/checkout (it sets origin), or `git remote add origin URL`",
+        )
+    secrets, shown_url = _remote_secrets(url)
+    for secret in secrets:
+        gha.mask(secret)
+    git.secrets = secrets
+    git.env.update(_identity_env(git))
+    branch = options.branch.strip() or _current_branch(git)
+    if not git.ok("check-ref-format", f"refs/heads/{branch}"):
+        raise UsageError(f"{branch!r} is not a valid branch name", field="branch", hint="use a name such as main")
+    tracked, skipped = collect(root, options.control_file, options.paths)
+    for entry in skipped:
+        log(f"not carried (outside {root}): {entry['op']} on {entry['file']}")
+    head = git.text("rev-parse", "-q", "--verify", "HEAD^{commit}", check=False)
+    bases = {item.path: (_blob(git, head, item.path) if head else None) for item in tracked}
+    tracking = f"refs/remotes/{REMOTE}/{branch}"
+    attempted: set[str] = set()
+    last_failure = ""
+    for attempt in range(1, options.max_attempts + 1):
+        if attempt > 1:
+            delay = options.backoff.delay(attempt - 1, options.rng)
+            log(f"attempt {attempt}/{options.max_attempts} in {delay:.2f}s ({last_failure})")
+            time.sleep(delay)
+        try:
+            git.run("fetch", "--quiet", "--no-tags", "--no-recurse-submodules", REMOTE, f"+refs/heads/{branch}:{tracking}")
+        except GitFailure as exc:
+            _raise_if_fatal(exc, "fetch", branch, shown_url)
+            last_failure = f"fetch from {shown_url} failed: {_first_line(exc.output)}"
+            continue
+        remote_head = git.text("rev-parse", f"{tracking}^{{commit}}")
+        journaled = [item for item in tracked if item.journaled]
+        landed = landed_ids(git, remote_head) if journaled else set()
+        contents: dict[str, bytes | None] = {}
+        changed: dict[str, bytes | None] = {}
+        for item in tracked:
+            remote = _blob(git, remote_head, item.path)
+            contents[item.path] = rebuild(item, remote, bases[item.path], landed, remote_head[:12])
+            if contents[item.path] != remote:
+                changed[item.path] = contents[item.path]
+        carried = [entry for item in journaled for entry in item.operations]
+        pending = [entry for entry in carried if entry["id"] not in landed]
+        if not changed:
+            landed_by_us = _landed_commit(git, remote_head, attempted)
+            _finish(git, tracked, contents, remote_head, head, branch, carried, log)
+            if landed_by_us:  # an earlier push went through though git reported a failure
+                return Outcome(True, attempt, landed_by_us, sorted(changed), carried, remote_head)
+            log("nothing to commit: the remote already has this state")
+            return Outcome(False, attempt, "", [], carried, remote_head)
+        message = message_with_trailers(options.commit_message, pending)
+        commit = _commit(git, remote_head, changed, message)
+        attempted.add(commit)
+        try:
+            git.run("push", "--porcelain", "--no-verify", REMOTE, f"{commit}:refs/heads/{branch}")
+        except GitFailure as exc:
+            _raise_if_fatal(exc, "push", branch, shown_url)
+            if exc.kind == "rejected":
+                last_failure = "push rejected: the remote moved on; re-applying this job's operations on its new head"
+            else:
+                last_failure = f"push to {shown_url} failed: {_first_line(exc.output)}"
+            continue
+        log(f"pushed {commit[:12]} to {branch} (attempt {attempt}): {', '.join(sorted(changed))}")
+        _finish(git, tracked, contents, commit, head, branch, carried, log)
+        return Outcome(True, attempt, commit, sorted(changed), pending, remote_head)
+    raise BatchopsError(
+        f"gave up after {options.max_attempts} attempts to push to {branch}; last: {last_failure}",
+        field="max-attempts",
+        hint="nothing was lost: this job's operations are still in its journal. Raise max-attempts for a larger matrix, "
+        "or check that the remote is reachable",
+    )
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in lines:
+        if line.lower().startswith(("fatal:", "error:", "!")):
+            return line
+    return lines[0] if lines else "(no message)"
+
+
+def _raise_if_fatal(exc: GitFailure, what: str, branch: str, url: str) -> None:
+    kind = exc.kind
+    if kind == "auth":
+        raise BatchopsError(
+            f"git {what} to {url} was refused: authentication failed ({_first_line(exc.output)})",
+            hint="let the job push: add `permissions: contents: write` to the workflow and keep "
+            "`persist-credentials: true` on actions/checkout (or check out with a token that may push)",
+        )
+    if kind == "declined":
+        raise BatchopsError(
+            f"git {what} to {branch} was declined by the remote ({_first_line(exc.output)})",
+            field="branch",
+            hint="the branch is protected: allow github-actions[bot] to push to it, or persist to another branch",
+        )
+    if kind == "missing-branch":
+        raise UsageError(
+            f"the branch {branch!r} does not exist on {url}",
+            field="branch",
+            hint="set the input branch to an existing branch (e.g. main)",
+        )
+
+
+def _commit(git: Git, parent: str, changed: dict[str, bytes | None], message: str) -> str:
+    """A commit on top of ``parent`` with ``changed`` files, built in a temporary index."""
+    with tempfile.TemporaryDirectory(prefix="batchops-persist-") as tmp:
+        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        git.run("read-tree", parent, env=env)
+        modes = {}
+        listing = git.run("ls-tree", "-z", parent, "--", *changed)
+        for record in listing.split(b"\0"):
+            if record:
+                meta, _, name = record.partition(b"\t")
+                modes[name.decode("utf-8")] = meta.split(b" ")[0].decode()
+        lines = []
+        for path, content in changed.items():
+            if content is None:
+                git.run("update-index", "--force-remove", "--", path, env=env)
+                continue
+            blob = git.text("hash-object", "-w", "--stdin", input=content)
+            lines.append(f"{modes.get(path, '100644')} {blob}\t{path}")
+        if lines:
+            git.run("update-index", "--index-info", input=("\n".join(lines) + "\n").encode("utf-8"), env=env)
+        tree = git.text("write-tree", env=env)
+    return git.text("commit-tree", tree, "-p", parent, "-F", "-", input=message.encode("utf-8"))
+
+
+def _landed_commit(git: Git, remote_head: str, attempted: set[str]) -> str:
+    if not attempted:
+        return ""
+    for commit in attempted:
+        if git.ok("merge-base", "--is-ancestor", commit, remote_head):
+            return commit
+    return ""
+
+
+def _finish(
+    git: Git,
+    tracked: list[Tracked],
+    contents: dict[str, bytes | None],
+    commit: str,
+    head: str,
+    branch: str,
+    carried: list[dict[str, Any]],
+    log: Callable[[str], None],
+) -> None:
+    """Bring the checkout up to the pushed state and drop the carried operations from the journal."""
+    journal.remove({entry["id"] for entry in carried})
+    current = git.text("symbolic-ref", "--short", "-q", "HEAD", check=False)
+    moved = False
+    if head and (current == branch or not current) and head != commit and git.ok("merge-base", "--is-ancestor", head, commit):
+        # fast-forward the checkout: put the carried files back to HEAD's version, then move
+        for item in tracked:
+            if git.ok("cat-file", "-e", f"{head}:{item.path}"):
+                git.run("checkout", "-q", head, "--", item.path, check=False)
+            elif item.local.exists() and contents.get(item.path) is not None:
+                item.local.unlink()
+        moved = git.ok("reset", "-q", "--keep", commit)
+        if not moved:
+            log(f"the checkout could not be moved to {commit[:12]} (local changes in the way); run `git pull` before committing")
+    elif head and current == branch and head != commit and not git.ok("merge-base", "--is-ancestor", head, commit):
+        log(f"your branch {branch} has commits that are not on {REMOTE}; they were not pushed by persist-with-retry")
+    if not moved:
+        for item in tracked:
+            content = contents.get(item.path)
+            if content is not None and _read_local(item.local) != content:
+                item.local.parent.mkdir(parents=True, exist_ok=True)
+                control.write_atomic(item.local, content.decode("utf-8", "surrogateescape"))
+
+
+# --- the command ------------------------------------------------------------------------
+
+
+def _configure(parser: argparse.ArgumentParser) -> None:
+    add_input(parser, "commit-message", "commit message (trailers with the operation ids are appended)", default=DEFAULT_MESSAGE)
+    add_input(parser, "max-attempts", "how many times to fetch, re-apply and push before giving up", default=str(DEFAULT_MAX_ATTEMPTS))
+    add_input(parser, "branch", "branch to push to (default: the current branch)", default="")
+    add_input(parser, "paths", "further files to commit (newline or comma separated), e.g. a drift baseline", default="")
+    add_control_file(parser)
+
+
+def _run(args: argparse.Namespace) -> int:
+    options = Options(
+        control_file=args.control_file,
+        commit_message=args.commit_message or DEFAULT_MESSAGE,
+        max_attempts=parse_int(args.max_attempts, field="max-attempts", minimum=1),
+        branch=args.branch or "",
+        paths=parse_list(args.paths, field="paths"),
+    )
+    with gha.group("persist-with-retry"):
+        outcome = persist(options)
+    gha.set_outputs({"pushed": outcome.pushed, "attempts": outcome.attempts, "commit-sha": outcome.commit_sha})
+    gha.summary(_summary(outcome, options))
+    return 0
+
+
+def _summary(outcome: Outcome, options: Options) -> str:
+    if outcome.pushed:
+        head = f"### ✅ persist-with-retry: pushed `{outcome.commit_sha[:12]}` after {outcome.attempts} attempt(s)\n\n"
+    else:
+        head = "### persist-with-retry: nothing to commit (the remote already has this state)\n\n"
+    rows = [[entry["file"], entry["op"], entry["id"], entry["at"]] for entry in outcome.applied]
+    if not rows:
+        return head + f"Files: {', '.join(outcome.files) or '(none changed)'}\n"
+    return head + gha.md_table(["file", "operation", "id", "recorded at"], rows)
+
+
+PERSIST = Command("commit and push the control state; on a rejected push re-apply this job's operations and retry", _configure, _run)
+
+__all__ = ["PERSIST", "Backoff", "Options", "Outcome", "classify", "json", "persist"]

@@ -1,0 +1,55 @@
+"""The setup action installs batchops once per job and puts it on PATH."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support.act import COPY_STEP
+
+pytestmark = [pytest.mark.act, pytest.mark.slow]
+
+WORKFLOW = (
+    """
+on: push
+jobs:
+  setup:
+    runs-on: ubuntu-latest
+    steps:
+"""
+    + COPY_STEP
+    + """      - id: setup
+        uses: ./
+      - name: batchops is on PATH
+        run: |
+          batchops --version > "$RESULT_DIR/version.txt"
+          batchops status > "$RESULT_DIR/status.txt"
+      - id: preflight
+        uses: ./actions/preflight
+      - name: the step action reused the environment
+        env:
+          BIN: ${{ steps.setup.outputs.path }}
+        run: |
+          printf '%s' "$BIN" > "$RESULT_DIR/path.txt"
+          ls "$BATCHOPS_VENV" > "$RESULT_DIR/venv.txt"
+"""
+)
+
+
+def test_setup_puts_batchops_on_path_and_steps_reuse_the_environment(act, tmp_path: Path, batchops_venv: Path) -> None:
+    run = act(WORKFLOW, env={"BATCHOPS_VENV": str(batchops_venv)})
+    assert run.ok, run.log
+    assert (run.result_dir / "version.txt").read_text().startswith("batchops ")
+    assert "### batchops status" in (run.result_dir / "status.txt").read_text()
+    assert (run.result_dir / "path.txt").read_text().endswith("/batchops")
+    assert "Installing" not in run.log  # nothing was installed again
+
+
+def test_cold_setup_builds_an_isolated_environment(act, tmp_path: Path) -> None:
+    venv = tmp_path / "fresh-venv"
+    run = act(WORKFLOW, env={"BATCHOPS_VENV": str(venv)}, timeout=600)
+    assert run.ok, run.log
+    assert (venv / "bin" / "python").exists()
+    assert (venv / ".batchops-stamp").exists()
+    assert (run.result_dir / "version.txt").read_text().startswith("batchops ")
