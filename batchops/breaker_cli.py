@@ -260,6 +260,21 @@ def _time(value: Any, where: str, name: str) -> datetime:
     return timeutil.parse_iso(str(value or ""), field=name, file=where)
 
 
+def _ecosystem(value: Any, name: str, number: int) -> str:
+    """History files are data: an ecosystem name that is not one never reaches the log."""
+    import re
+
+    text = str(value)
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,63}", text):
+        raise BatchopsError(
+            "ecosystem is not an ecosystem name (lowercase letters, digits, '.', '_', '-')",
+            file=name,
+            line=number,
+            hint="fix the record, or drop the file from the replay",
+        )
+    return text
+
+
 def parse_replay_file(path: Path, default_ecosystem: str) -> list[_Group]:
     """Read one JSONL history file into batches (see the README for the accepted formats)."""
     name = str(path)
@@ -289,7 +304,7 @@ def parse_replay_file(path: Path, default_ecosystem: str) -> list[_Group]:
             raise BatchopsError(f"not valid JSON: {exc.msg}", file=name, line=number, hint="one JSON object per line") from None
         if not isinstance(record, dict):
             raise BatchopsError("is not a JSON object", file=name, line=number, hint="one JSON object per line")
-        ecosystem = str(record.get("ecosystem") or default_ecosystem)
+        ecosystem = _ecosystem(record.get("ecosystem") or default_ecosystem, name, number)
         if "outcome" in record:  # {"at", "ecosystem", "outcome", "batch_id"?}
             outcome = record["outcome"]
             if outcome not in OUTCOMES:
@@ -300,7 +315,7 @@ def parse_replay_file(path: Path, default_ecosystem: str) -> list[_Group]:
         elif isinstance(record.get("failures"), list):  # corpus failures file: one batch per line
             for failure in record["failures"]:
                 package = str(failure.get("package_id", ""))
-                eco = ecosystem if record.get("ecosystem") else (package.split(":", 1)[0] if ":" in package else ecosystem)
+                eco = ecosystem if record.get("ecosystem") else (_ecosystem(package.split(":", 1)[0], name, number) if ":" in package else ecosystem)
                 at = _time(failure.get("timestamp"), name, "failures[].timestamp")
                 add(("line", name, number, eco), eco, at, [FAILURE], where)
         elif "recipe" in record and "timestamp" in record:  # batch-*.jsonl: one failed recipe per line

@@ -260,8 +260,14 @@ def _detail(response: Any) -> str:
     except ValueError:
         return ""
     if isinstance(data, dict) and isinstance(data.get("error"), str):
-        return ": " + data["error"][:200]
+        return ": " + oneline(data["error"][:200])
     return ""
+
+
+def oneline(text: str) -> str:
+    """Untrusted text (an endpoint's reply, a file name) made safe for one log line:
+    no newline can start a workflow command."""
+    return "".join(ch if ch.isprintable() else " " for ch in text)
 
 
 # --- spool --------------------------------------------------------------------------
@@ -391,14 +397,16 @@ def _upload_summary(payload: dict[str, Any], outputs: dict[str, Any], delivery: 
     elif destination == "database":
         status = f"✅ stored in {database}" + (" (already recorded: counted once)" if delivery.duplicate else "")
     else:
-        status = f"⚠️ not delivered ({delivery.error}); spooled to {outputs['spooled-file']}"
+        tried = f" after {delivery.attempts} attempt(s)" if delivery.attempts else ""
+        status = f"⚠️ not delivered{tried} ({delivery.error}); spooled to {outputs['spooled-file']}; the batch is not failed"
     rate = payload["success_rate"]
     table = gha.md_table(
         ["batch", "ecosystem", "recipes", "passed", "failed", "skipped", "success rate", "macOS min", "Linux min"],
         [[payload["batch_id"], payload["ecosystem"], payload["total_recipes"], payload["passed"], payload["failed"], payload["skipped"], f"{gha.bar(rate)} {rate * 100:.1f}%", payload["macos_minutes"], payload["linux_minutes"]]],
     )
-    attempts = f" after {delivery.attempts} attempt(s)" if destination != "database" and delivery.attempts else ""
-    return f"### 📈 batch metrics\n\n{gha.md_escape(status)}{attempts}\n\n{table}"
+    if destination == "endpoint" and delivery.attempts > 1:
+        status += f" after {delivery.attempts} attempts"
+    return f"### 📈 batch metrics\n\n{gha.md_escape(status)}\n\n{table}"
 
 
 UPLOAD = Command(
@@ -450,7 +458,7 @@ def _run_replay(args: argparse.Namespace) -> int:
                 session = requests.Session()
             delivery = post(endpoint, token, payload, key, policy, session=session)
             for line in delivery.log:
-                gha.log(f"{path.name}: {_scrub(line, token)}")
+                gha.log(f"{oneline(path.name)}: {_scrub(line, token)}")
         else:
             try:
                 with Store(args.database) as db:

@@ -185,10 +185,13 @@ def guess_schema(path: Path, document: Any) -> str:
     if path.name in schema.BY_FILENAME:
         return schema.BY_FILENAME[path.name]
     if isinstance(document, dict):
-        if "results" in document and "batch_id" in document:
-            return "batch-results"
-        if "enabled" in document:
-            return "batch-control"
+        # the schema whose required fields the document carries, most specific first
+        best, best_count = "batch-control", 0
+        for name in schema.schema_names():
+            required = schema.required_fields(name)
+            if required and all(key in document for key in required) and len(required) > best_count:
+                best, best_count = name, len(required)
+        return best
     return "batch-control"
 
 

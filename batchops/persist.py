@@ -80,13 +80,18 @@ _MISSING_BRANCH = ("couldn't find remote ref",)
 
 @dataclass(frozen=True)
 class Backoff:
-    """Exponential backoff with full jitter: sleep uniform(0, min(cap, base * 2**(n-1)))."""
+    """Exponential backoff with full jitter: sleep uniform(0, min(cap, slot * 2**(n-1))).
+
+    The slot is ``base`` or, when longer, how long this job's last attempt took
+    (fetch to rejected push): on a slow remote or a busy runner the windows
+    widen with the time a competing push actually holds the branch.
+    """
 
     base: float = 0.1
     cap: float = 8.0
 
-    def delay(self, retry: int, rng: random.Random) -> float:
-        return rng.uniform(0.0, min(self.cap, self.base * (2 ** max(0, retry - 1))))
+    def delay(self, retry: int, rng: random.Random, slot: float = 0.0) -> float:
+        return rng.uniform(0.0, min(self.cap, max(self.base, slot) * (2 ** max(0, retry - 1))))
 
 
 # --- git -------------------------------------------------------------------------------
@@ -432,22 +437,27 @@ def persist(options: Options, *, log: Callable[[str], None] = gha.log) -> Outcom
     head = git.text("rev-parse", "-q", "--verify", "HEAD^{commit}", check=False)
     bases = {item.path: (_blob(git, head, item.path) if head else None) for item in tracked}
     tracking = f"refs/remotes/{REMOTE}/{branch}"
+    modes = _modes(git, head, [item.path for item in tracked])
     attempted: set[str] = set()
     last_failure = ""
+    landed: set[str] | None = None
+    slot = 0.0
     for attempt in range(1, options.max_attempts + 1):
         if attempt > 1:
-            delay = options.backoff.delay(attempt - 1, options.rng)
+            delay = options.backoff.delay(attempt - 1, options.rng, slot)
             log(f"attempt {attempt}/{options.max_attempts} in {delay:.2f}s ({last_failure})")
             time.sleep(delay)
+        started = time.monotonic()
         try:
-            git.run("fetch", "--quiet", "--no-tags", "--no-recurse-submodules", REMOTE, f"+refs/heads/{branch}:{tracking}")
+            git.run(*_FETCH, REMOTE, f"+refs/heads/{branch}:{tracking}")
         except GitFailure as exc:
             _raise_if_fatal(exc, "fetch", branch, shown_url)
             last_failure = f"fetch from {shown_url} failed: {_first_line(exc.output)}"
             continue
         remote_head = git.text("rev-parse", f"{tracking}^{{commit}}")
         journaled = [item for item in tracked if item.journaled]
-        landed = landed_ids(git, remote_head) if journaled else set()
+        if landed is None:  # once, and again after a push whose fate is unknown
+            landed = landed_ids(git, remote_head) if journaled else set()
         contents: dict[str, bytes | None] = {}
         changed: dict[str, bytes | None] = {}
         for item in tracked:
@@ -465,16 +475,18 @@ def persist(options: Options, *, log: Callable[[str], None] = gha.log) -> Outcom
             log("nothing to commit: the remote already has this state")
             return Outcome(False, attempt, "", [], carried, remote_head)
         message = message_with_trailers(options.commit_message, pending)
-        commit = _commit(git, remote_head, changed, message)
+        commit = _commit(git, remote_head, changed, message, modes)
         attempted.add(commit)
         try:
             git.run("push", "--porcelain", "--no-verify", REMOTE, f"{commit}:refs/heads/{branch}")
         except GitFailure as exc:
             _raise_if_fatal(exc, "push", branch, shown_url)
+            slot = time.monotonic() - started
             if exc.kind == "rejected":
                 last_failure = "push rejected: the remote moved on; re-applying this job's operations on its new head"
             else:
                 last_failure = f"push to {shown_url} failed: {_first_line(exc.output)}"
+                landed = None  # it may have landed all the same
             continue
         log(f"pushed {commit[:12]} to {branch} (attempt {attempt}): {', '.join(sorted(changed))}")
         _finish(git, tracked, contents, commit, head, branch, carried, log)
@@ -517,17 +529,30 @@ def _raise_if_fatal(exc: GitFailure, what: str, branch: str, url: str) -> None:
         )
 
 
-def _commit(git: Git, parent: str, changed: dict[str, bytes | None], message: str) -> str:
+_FETCH = (
+    "-c", "gc.auto=0", "-c", "maintenance.auto=false", "fetch", "--quiet", "--no-tags",
+    "--no-recurse-submodules", "--no-show-forced-updates",
+)
+
+
+def _modes(git: Git, commit: str, paths: list[str]) -> dict[str, str]:
+    """File modes (100644, 100755) of ``paths`` in ``commit``; kept when they are rewritten."""
+    modes: dict[str, str] = {}
+    if not commit or not paths:
+        return modes
+    listing = git.run("ls-tree", "-z", commit, "--", *paths, check=False)
+    for record in listing.split(b"\0"):
+        if record:
+            meta, _, name = record.partition(b"\t")
+            modes[name.decode("utf-8")] = meta.split(b" ")[0].decode()
+    return modes
+
+
+def _commit(git: Git, parent: str, changed: dict[str, bytes | None], message: str, modes: dict[str, str]) -> str:
     """A commit on top of ``parent`` with ``changed`` files, built in a temporary index."""
     with tempfile.TemporaryDirectory(prefix="batchops-persist-") as tmp:
         env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
         git.run("read-tree", parent, env=env)
-        modes = {}
-        listing = git.run("ls-tree", "-z", parent, "--", *changed)
-        for record in listing.split(b"\0"):
-            if record:
-                meta, _, name = record.partition(b"\t")
-                modes[name.decode("utf-8")] = meta.split(b" ")[0].decode()
         lines = []
         for path, content in changed.items():
             if content is None:
@@ -595,8 +620,23 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     add_control_file(parser)
 
 
+def backoff_from_env() -> Backoff:
+    """``BATCHOPS_PERSIST_BACKOFF=base,cap`` (seconds) tunes the backoff; default 0.1,8."""
+    raw = os.environ.get("BATCHOPS_PERSIST_BACKOFF", "").strip()
+    if not raw:
+        return Backoff()
+    try:
+        base, cap = (float(part) for part in raw.split(","))
+    except ValueError:
+        raise UsageError(f"{raw!r} is not BASE,CAP in seconds", field="BATCHOPS_PERSIST_BACKOFF", hint="e.g. 0.1,8") from None
+    if not (0 < base <= cap):
+        raise UsageError(f"{raw!r}: need 0 < base <= cap", field="BATCHOPS_PERSIST_BACKOFF", hint="e.g. 0.1,8")
+    return Backoff(base, cap)
+
+
 def _run(args: argparse.Namespace) -> int:
     options = Options(
+        backoff=backoff_from_env(),
         control_file=args.control_file,
         commit_message=args.commit_message or DEFAULT_MESSAGE,
         max_attempts=parse_int(args.max_attempts, field="max-attempts", minimum=1),

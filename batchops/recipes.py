@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -318,19 +318,25 @@ def recipe_files(folder: str | Path) -> list[Path]:
     return sorted(p for p in root.rglob("*.toml") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
 
 
-def load_dir(folder: str | Path, *, only: set[str] | None = None) -> tuple[list[Recipe], list[RecipeError]]:
-    """Read the recipes under ``folder`` (only those whose relative path is in ``only``).
+def iter_dir(folder: str | Path, *, only: set[str] | None = None) -> Iterator[Recipe | RecipeError]:
+    """Each recipe under ``folder`` as it is read (only those whose relative path is in ``only``).
 
-    A broken recipe does not stop the others: it comes back in the error list.
+    A broken recipe does not stop the others: it comes back as a RecipeError.
     """
-    recipes: list[Recipe] = []
-    errors: list[RecipeError] = []
     for path in recipe_files(folder):
         relpath = path.relative_to(folder).as_posix()
         if only is not None and relpath not in only:
             continue
         try:
-            recipes.append(load_recipe(path, root=folder))
+            yield load_recipe(path, root=folder)
         except RecipeError as exc:
-            errors.append(exc)
+            yield exc
+
+
+def load_dir(folder: str | Path, *, only: set[str] | None = None) -> tuple[list[Recipe], list[RecipeError]]:
+    """All recipes under ``folder``, and the files that could not be read."""
+    recipes: list[Recipe] = []
+    errors: list[RecipeError] = []
+    for item in iter_dir(folder, only=only):
+        (errors if isinstance(item, RecipeError) else recipes).append(item)  # type: ignore[arg-type]
     return recipes, errors

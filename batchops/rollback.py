@@ -147,26 +147,72 @@ def under(path: str, prefixes: Sequence[str]) -> bool:
 # --- history (pure) ------------------------------------------------------------------
 
 
-@dataclass
 class History:
-    """The commit graph reachable from the base tip, and what the messages say."""
+    """The commit graph reachable from the base tip, and what the messages say.
 
-    tip: str
-    parents: dict[str, tuple[str, ...]]
-    batch_commits: list[str]  # messages with the exact batch line (newest first)
-    rollbacks: list[str]  # messages with the exact `rollback-of: ID` line
-    _mainline: list[str] | None = None
-    _position: dict[str, int] | None = None
+    Built from the text of one ``git log`` (see :func:`parse_history`): the first
+    parents are indexed up front (for the first-parent line); the full parent
+    list and the subject of a commit are looked up in the text when needed.
+    """
+
+    def __init__(
+        self,
+        tip: str,
+        parents: dict[str, str],
+        batch_commits: list[str],
+        rollbacks: list[str],
+        *,
+        text: str = "",
+        first: dict[str, str] | None = None,
+    ) -> None:
+        self.tip = tip
+        self.batch_commits = batch_commits  # exact batch line in the message (newest first)
+        self.rollbacks = rollbacks  # exact `rollback-of: ID` line in the message
+        self._parents = parents  # commit -> parents, space separated ({} when read from text)
+        self._text = text
+        self._first = first if first is not None else {sha: raw.split(" ", 1)[0] for sha, raw in parents.items()}
+        self._mainline: list[str] | None = None
+        self._position: dict[str, int] | None = None
+
+    def __contains__(self, sha: str) -> bool:
+        return sha in self._first
+
+    def _record(self, sha: str) -> re.Match[str] | None:
+        start = self._text.find(f"\x1e{sha}\x00")
+        return _RECORD.match(self._text, start) if start != -1 else None
+
+    def parents_of(self, sha: str) -> list[str]:
+        if sha in self._parents:
+            return self._parents[sha].split()
+        record = self._record(sha) if sha in self._first else None
+        return record[2].split() if record else []
+
+    def first_parent(self, sha: str) -> str | None:
+        return self._first.get(sha) or None
+
+    def all_parents(self) -> Iterable[tuple[str, str]]:
+        """(commit, parents space separated) for every commit: one pass over the log text."""
+        return self._parents.items() if self._parents else _RECORD.findall(self._text)
+
+    def subject(self, sha: str) -> str:
+        """First line of a commit's message (decoded as UTF-8)."""
+        record = self._record(sha)
+        if record is None:
+            return ""
+        following = _RECORD.search(self._text, record.end(), record.end() + 4096)
+        end = following.start() if following else record.end() + 4096
+        line = self._text[record.end() : end].split("\n", 1)[0][:300]
+        return line.encode("latin-1").decode("utf-8", "replace").strip()
 
     def mainline(self) -> list[str]:
         """The first-parent line of the base branch, oldest first."""
         if self._mainline is None:
+            first = self._first.get
             line = []
             sha: str | None = self.tip
-            while sha is not None:
+            while sha:
                 line.append(sha)
-                parents = self.parents.get(sha, ())
-                sha = parents[0] if parents else None
+                sha = first(sha)
             line.reverse()
             self._mainline = line
         return self._mainline
@@ -176,36 +222,51 @@ class History:
             self._position = {sha: index for index, sha in enumerate(self.mainline())}
         return self._position
 
-    def first_parent(self, sha: str) -> str | None:
-        parents = self.parents.get(sha, ())
-        return parents[0] if parents else None
-
 
 LOG_FORMAT = "%x1e%H%x00%P%x00%B"
 
+_RECORD = re.compile("\x1e([0-9a-f]{40}(?:[0-9a-f]{24})?)\x00([0-9a-f ]*)\x00")
+_FIRST = re.compile("\x1e([0-9a-f]{40}(?:[0-9a-f]{24})?)\x00([0-9a-f]*)")
+
 
 def parse_history(data: bytes, tip: str, batch_id: str) -> History:
-    """Parse ``git log --format=%x1e%H%x00%P%x00%B`` output (one record per commit)."""
-    needle = batch_line(batch_id).encode()
-    rollback = f"{ROLLBACK_KEY}: {batch_id}".encode()
-    parents: dict[str, tuple[str, ...]] = {}
-    found: list[str] = []
-    rollbacks: list[str] = []
-    records: list[list[bytes]] = []
-    for chunk in data.split(b"\x1e"):
-        head = chunk.split(b"\x00", 2)
-        if len(head) == 3 and _SHA.match(head[0]):
-            records.append(head)
-        elif records and chunk:  # a \x1e inside a message: glue it back
-            records[-1][2] += b"\x1e" + chunk
-    for sha_b, parents_b, body in records:
-        sha = sha_b.decode()
-        parents[sha] = tuple(p.decode() for p in parents_b.split())
-        if needle in body and _has_line(body, needle.decode()):
-            found.append(sha)
-        if rollback in body and _has_line(body, rollback.decode()):
-            rollbacks.append(sha)
-    return History(tip, parents, found, rollbacks)
+    """Parse ``git log --format=%x1e%H%x00%P%x00%B`` output (one record per commit).
+
+    A record starts with \\x1e, the id, NUL, the parents, NUL; a message cannot
+    hold a NUL, so a \\x1e inside a message never starts a false record. The
+    text is decoded as Latin-1 (byte for byte, never fails); the lines searched
+    for are ASCII, so matching is exact whatever the messages' encoding.
+    """
+    text = data.decode("latin-1")
+
+    def records_with(line: str) -> list[str]:
+        found: list[str] = []
+        position = text.find(line)
+        while position != -1:
+            record, start = None, position
+            while record is None and start > 0:  # the header of the record holding it
+                start = text.rfind("\x1e", 0, start)
+                if start == -1:
+                    break
+                record = _RECORD.match(text, start)
+            if record is None:
+                position = text.find(line, position + 1)
+                continue
+            following = _RECORD.search(text, record.end())
+            end = following.start() if following else len(text)
+            if _has_line(text[record.end() : end], line) and record[1] not in found:
+                found.append(record[1])
+            position = text.find(line, max(position + 1, end))
+        return found
+
+    return History(
+        tip,
+        {},
+        records_with(batch_line(batch_id)),
+        records_with(f"{ROLLBACK_KEY}: {batch_id}"),
+        text=text,
+        first=dict(_FIRST.findall(text)),
+    )
 
 
 @dataclass
@@ -253,9 +314,14 @@ def _landing_of(history: History, sha: str, children: dict[str, list[str]]) -> s
 
 
 def _children(history: History) -> dict[str, list[str]]:
+    """Children links, only where a walk forward from a merged-side commit can go:
+    from commits off the main line, and into merges (their non-first parents)."""
+    position = history.position()
     children: dict[str, list[str]] = {}
-    for sha, parents in history.parents.items():
-        for parent in parents:
+    for sha, parents in history.all_parents():
+        if sha in position and " " not in parents:
+            continue
+        for parent in parents.split():
             children.setdefault(parent, []).append(sha)
     return children
 
@@ -291,7 +357,7 @@ def locate_landings(history: History, pulls: Sequence[PullMatch] = ()) -> tuple[
             landing.batch_commits.append(sha)
     for pull in pulls:
         sha = pull.merge_commit_sha
-        if sha not in history.parents:
+        if sha not in history:
             warnings.append(
                 f"PR #{pull.number} names the batch ({pull.why}) but its merge commit {sha[:12]} is not in the history of the base branch; ignored"
             )
@@ -373,6 +439,7 @@ class FileChange:
     before: Entry | None  # content before the batch's first landing that touched it
     after: Entry | None  # content the batch's last landing left
     interleaved: bool = False  # someone changed it between two landings of the batch
+    steps: list[tuple[str, Entry | None, Entry | None]] = field(default_factory=list)  # (landing, old, new)
 
 
 def batch_changes(
@@ -397,12 +464,13 @@ def batch_changes(
                 continue
             record = files.get(path)
             if record is None:
-                files[path] = FileChange(path, [landing.sha], change.old, change.new)
+                record = files[path] = FileChange(path, [landing.sha], change.old, change.new)
             else:
                 if record.after != change.old:
                     record.interleaved = True
                 record.landings.append(landing.sha)
                 record.after = change.new
+            record.steps.append((landing.sha, change.old, change.new))
     return files, sorted(outside)
 
 
@@ -555,8 +623,8 @@ def render_markdown(document: dict[str, Any], *, heading: str = "###") -> str:
     lines = [
         f"{heading} batchops rollback: batch `{batch}`" + (" (dry run)" if document["dry_run"] else ""),
         "",
-        f"Base `{gha.md_escape(document['base_branch'])}` at `{document['base_sha'][:12]}`, paths "
-        + ", ".join(f"`{gha.md_escape(p or '.')}`" for p in document["paths"])
+        f"Base {gha.md_escape(document['base_branch'])} at `{document['base_sha'][:12]}`, paths "
+        + ", ".join(gha.md_escape(p) for p in document["paths"])
         + f": **{c['remove']}** to remove, **{c['restore']}** to restore, **{c['conflict']}** conflict(s), "
         f"{c['none']} already as before.",
         "",
@@ -578,7 +646,8 @@ def render_markdown(document: dict[str, Any], *, heading: str = "###") -> str:
     if document["outside_paths"]:
         lines.append(
             f"Not rolled back (outside the paths): {len(document['outside_paths'])} file(s): "
-            + ", ".join(f"`{gha.md_escape(p)}`" for p in document["outside_paths"][:20])
+            + ", ".join(gha.md_escape(p) for p in document["outside_paths"][:20])
+            + (" …" if len(document["outside_paths"]) > 20 else "")
         )
         lines.append("")
     if document["rolled_back_by"]:
@@ -621,10 +690,11 @@ class Base:
     name: str
     ref: str
     sha: str
+    differs_from_origin: bool = False
 
 
 def resolve_base(cwd: Path, requested: str) -> tuple[Base, set[str]]:
-    """The base branch (origin's copy first) and the existing branch refs named like the rollback."""
+    """The base branch (the local branch, else origin's copy) and every branch ref that exists."""
     out = gitcmd.run(
         cwd,
         ["for-each-ref", "--format=%(refname)%00%(objectname)", "refs/heads", "refs/remotes/origin"],
@@ -637,9 +707,11 @@ def resolve_base(cwd: Path, requested: str) -> tuple[Base, set[str]]:
     if not name:
         current = gitcmd.run(cwd, ["symbolic-ref", "--short", "-q", "HEAD"], check=False).stdout.decode().strip()
         name = current or "main"
-    for ref in (f"refs/remotes/origin/{name}", f"refs/heads/{name}"):
+    local, tracking = f"refs/heads/{name}", f"refs/remotes/origin/{name}"
+    for ref in (local, tracking):
         if ref in refs:
-            return Base(name, ref, refs[ref]), set(refs)
+            differs = ref == local and tracking in refs and refs[tracking] != refs[local]
+            return Base(name, ref, refs[ref], differs), set(refs)
     raise BatchopsError(
         f"base branch {name!r} not found (neither origin/{name} nor a local branch {name})",
         field="base-branch",
@@ -669,10 +741,13 @@ def read_diffs(cwd: Path, requests: Sequence[tuple[str, str | None]]) -> dict[st
     return parse_diff_tree(data)
 
 
-def read_tree(cwd: Path, sha: str, paths: Sequence[str]) -> dict[str, Entry]:
+def read_tree(cwd: Path, sha: str, paths: Sequence[str], files: Sequence[str] = ()) -> dict[str, Entry]:
+    """Mode and blob of the files under ``paths`` at ``sha`` (only ``files`` when given and few)."""
     args = ["ls-tree", "-r", "-z", "--full-tree", sha]
     prefixes = [p for p in paths if p]
-    if prefixes and len(prefixes) == len(paths):
+    if files and len(files) <= 2000:
+        args += ["--", *files]
+    elif prefixes and len(prefixes) == len(paths):
         args += ["--", *prefixes]
     data = gitcmd.run(cwd, args).stdout
     tree: dict[str, Entry] = {}
@@ -689,36 +764,64 @@ def read_tree(cwd: Path, sha: str, paths: Sequence[str]) -> dict[str, Entry]:
     return tree
 
 
-def read_later_commits(
-    cwd: Path, history: History, files: dict[str, FileChange], flagged: Sequence[str], landing_shas: set[str]
-) -> dict[str, list[dict[str, str]]]:
-    """Commits on the first-parent line after the batch (not of it) that touched the flagged files."""
-    if not flagged:
-        return {}
+@dataclass
+class Probe:
+    """Bisection state: the file is ``expected`` at mainline index ``lo`` and not at ``hi``."""
+
+    path: str
+    lo: int
+    hi: int
+    expected: str | None  # blob id, None = absent
+
+
+def later_change_probes(
+    history: History, files: dict[str, FileChange], current: dict[str, Entry], flagged: Sequence[str]
+) -> list[Probe]:
+    """One probe per divergence from the batch's content: between two landings, and after the last."""
     position = history.position()
-    start = min(position[files[path].landings[0]] for path in flagged)
-    args = [
-        "log", "--first-parent", "--no-renames", "--format=%x1e%H%x00%s", "--name-only", "-z",
-        f"{history.mainline()[start]}..{history.tip}", "--",
-        *(f":(literal){path}" for path in flagged),
-    ]
-    data = gitcmd.run(cwd, args).stdout
+    tip = len(history.mainline()) - 1
+    probes: list[Probe] = []
+    for path in flagged:
+        change = files[path]
+        for (sha, _, new), (next_sha, old, _) in zip(change.steps, change.steps[1:], strict=False):
+            if new != old and (new is None or old is None or new.blob != old.blob):
+                probes.append(Probe(path, position[sha], position[next_sha] - 1, new.blob if new else None))
+        now = current.get(path)
+        after = change.after
+        if (now is None) != (after is None) or (now and after and now.blob != after.blob):
+            probes.append(Probe(path, position[change.landings[-1]], tip, after.blob if after else None))
+    return [probe for probe in probes if probe.hi > probe.lo]
+
+
+def bisect_later_changes(
+    cwd: Path, history: History, probes: list[Probe]
+) -> dict[str, list[dict[str, str]]]:
+    """The first commit after the batch (per divergence) that changed each file.
+
+    Bisects the first-parent line with ``<commit>:<path>`` lookups in one
+    ``git cat-file`` process: O(log n) lookups per file instead of a diff of
+    every later commit.
+    """
+    if not probes:
+        return {}
+    mainline = history.mainline()
+    with gitcmd.ObjectLookup(cwd) as objects:
+        active = [probe for probe in probes if probe.hi - probe.lo > 1]
+        while active:
+            middles = [(probe.lo + probe.hi) // 2 for probe in active]
+            blobs = objects.lookup([f"{mainline[mid]}:{probe.path}" for probe, mid in zip(active, middles, strict=True)])
+            for probe, mid, blob in zip(active, middles, blobs, strict=True):
+                if blob == probe.expected:
+                    probe.lo = mid
+                else:
+                    probe.hi = mid
+            active = [probe for probe in active if probe.hi - probe.lo > 1]
     later: dict[str, list[dict[str, str]]] = {}
-    wanted = set(flagged)
-    for chunk in data.split(b"\x1e"):
-        if not chunk:
-            continue
-        head, _, rest = chunk.partition(b"\x00")
-        sha = head.decode().strip()
-        subject, _, names = rest.partition(b"\n")
-        if sha in landing_shas or sha not in position:
-            continue
-        for name in names.split(b"\x00"):
-            path = name.decode("utf-8", "surrogateescape").strip("\n")
-            if path in wanted and position[sha] > position[files[path].landings[0]]:
-                later.setdefault(path, []).append({"sha": sha, "subject": subject.decode("utf-8", "replace")[:200]})
-    for commits in later.values():
-        commits.sort(key=lambda c: position[c["sha"]])
+    for probe in probes:
+        sha = mainline[probe.hi]
+        entries = later.setdefault(probe.path, [])
+        if all(entry["sha"] != sha for entry in entries):
+            entries.append({"sha": sha, "subject": history.subject(sha)})
     return later
 
 
@@ -807,7 +910,7 @@ def _github(token: str) -> Any:
     from github import Auth, Github
 
     base_url = os.environ.get("GITHUB_API_URL") or "https://api.github.com"
-    return Github(base_url=base_url, auth=Auth.Token(token), per_page=100, timeout=30, retry=None)
+    return Github(base_url=base_url, auth=Auth.Token(token), per_page=100, timeout=30, retry=None, lazy=True)
 
 
 def _github_error(exc: Exception, doing: str, hint: str) -> BatchopsError:
@@ -829,7 +932,7 @@ def find_merged_pulls(token: str, repository: str, base_branch: str, batch_id: s
     cutoff = date.fromisoformat(batch_id[:10]) - timedelta(days=2)
     matches: list[PullMatch] = []
     try:
-        repo = _github(token).get_repo(repository, lazy=True)
+        repo = _github(token).get_repo(repository)
         for pull in repo.get_pulls(state="closed", base=base_branch, sort="updated", direction="desc"):
             updated = pull.updated_at
             if updated is not None and updated.date() < cutoff:
@@ -858,7 +961,7 @@ def open_pull(token: str, repository: str, base_branch: str, branch: str, title:
     from github import GithubException
 
     try:
-        pull = _github(token).get_repo(repository, lazy=True).create_pull(base=base_branch, head=branch, title=title, body=body)
+        pull = _github(token).get_repo(repository).create_pull(base=base_branch, head=branch, title=title, body=body)
     except GithubException as exc:
         raise _github_error(
             exc, f"opening the pull request for {branch}",
@@ -908,6 +1011,11 @@ def plan_rollback(
     check_not_shallow(cwd)
     history = read_history(cwd, base, batch_id)
     warnings: list[str] = []
+    if base.differs_from_origin:
+        warnings.append(
+            f"the local branch {base.name} differs from origin/{base.name}; the plan uses the local one "
+            f"(run `git pull` or `git fetch` first if that is not what you want)"
+        )
     pulls: list[PullMatch] = []
     if token and repository:
         pulls = find_merged_pulls(token, repository, base.name, batch_id)
@@ -919,9 +1027,9 @@ def plan_rollback(
         raise _not_found(cwd, batch_id, base, token=bool(token))
     diffs = read_diffs(cwd, diff_requests(history, landings))
     files, outside = batch_changes(landings, diffs, prefixes)
-    current = read_tree(cwd, base.sha, prefixes) if files else {}
+    current = read_tree(cwd, base.sha, prefixes, sorted(files)) if files else {}
     flagged = [path for path, change in files.items() if needs_history_check(change, current.get(path))]
-    later = read_later_commits(cwd, history, files, flagged, {landing.sha for landing in landings})
+    later = bisect_later_changes(cwd, history, later_change_probes(history, files, current, flagged))
     parent_of = {landing.sha: history.first_parent(landing.sha) for landing in landings}
     plans = decide(files, current, later, parent_of, force=force)
     document = plan_document(

@@ -16,6 +16,7 @@ SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 # Which schema a file is checked against when `batchops validate` is given a path.
 BY_FILENAME = {
     "batch-control.json": "batch-control",
+    "checksum-baseline.json": "drift-baseline",
 }
 
 
@@ -67,6 +68,11 @@ def _jsonschema_validator(name: str) -> Any:
 
 def schema_names() -> list[str]:
     return sorted(p.name.removesuffix(".schema.json") for p in SCHEMA_DIR.glob("*.schema.json"))
+
+
+def required_fields(name: str) -> list[str]:
+    """Top-level required fields of a schema (used to recognise a file by its content)."""
+    return list(_load(name).get("required", []))
 
 
 def _pointer(path: Any) -> str:

@@ -192,7 +192,7 @@ def mermaid_chart(report: EcosystemSLO) -> str:
 
 
 def render_markdown(reports: list[EcosystemSLO], window: dict[str, Any], source: str) -> str:
-    lines = ["## SLO report: success rate per ecosystem", "", f"Window: {_window_text(window)}; source: `{gha.md_escape(source)}`.", ""]
+    lines = ["#### SLO report: success rate per ecosystem", "", f"Window: {_window_text(window)}; source: `{gha.md_escape(source)}`.", ""]
     rows = []
     for r in reports:
         gap = "-" if r.gap is None else f"{r.gap:+.1f} pts"
@@ -201,7 +201,7 @@ def render_markdown(reports: list[EcosystemSLO], window: dict[str, Any], source:
     for r in reports:
         chart = mermaid_chart(r)
         if chart:
-            lines += [f"### {r.ecosystem}", "", chart, "", "Blue: daily success rate (passed / attempted, UTC days). Red: the SLO.", ""]
+            lines += [f"##### {r.ecosystem}", "", chart, "", "Blue: daily success rate (passed / attempted, UTC days). Red: the SLO.", ""]
     lines += ["<details><summary>Severities</summary>", "", gha.md_table(["severity", "when", "response"], [[f"{ICONS[s]} {s}", when, what] for s, when, what in SEVERITY_RULES]), "</details>", ""]
     return "\n".join(lines)
 

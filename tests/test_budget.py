@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchops import budget, ops, schema
+from batchops import budget, ops, schema, timeutil
 from batchops.budget import BudgetConfig, platform_rate, platform_state, view
-from batchops.errors import ControlFileError
+from batchops.errors import ControlFileError, UsageError
 
 MONDAY = "2026-06-22T00:00:00Z"
 THURSDAY = datetime(2026, 6, 25, 12, 0, tzinfo=UTC)
@@ -156,7 +156,7 @@ def test_history_keeps_only_the_last_weeks() -> None:
     document = control(history_weeks=2)
     start = datetime(2026, 6, 22, tzinfo=UTC)
     for week in range(5):
-        add(document, budget.timeutil.iso(start + timedelta(weeks=week, days=1)), macos=week + 1)
+        add(document, timeutil.iso(start + timedelta(weeks=week, days=1)), macos=week + 1)
     assert [h["macos_minutes_used"] for h in document["budget"]["history"]] == [3, 4]
     assert document["budget"]["macos_minutes_used"] == 5
 
@@ -230,7 +230,7 @@ def test_adding_minutes_updates_the_legacy_sampling_flag() -> None:
 
 @pytest.mark.parametrize("bad", [-1, "12", True, float("nan")])
 def test_negative_or_non_numeric_minutes_are_refused(bad) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(budget.UsageError):
+    with pytest.raises(UsageError):
         add(control(), "2026-06-25T10:00:00Z", macos=bad)
 
 

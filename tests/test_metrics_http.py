@@ -299,3 +299,12 @@ def test_token_appears_nowhere_but_in_the_mask_command(scenario: str, upload, fa
     assert secret not in rest
     if scenario != "accepted":
         assert result.spool, "the undelivered payload is spooled"
+
+
+def test_endpoint_reply_cannot_inject_workflow_commands(upload, httpserver: HTTPServer) -> None:  # type: ignore[no-untyped-def]
+    evil = json.dumps({"error": "bad\n::error::forged\nuploaded=true"})
+    httpserver.expect_request("/batch-metrics", method="POST").respond_with_data(evil, status=400, content_type="application/json")
+    result = upload("--endpoint", httpserver.url_for("/"), "--token", TOKEN)
+    assert result.outputs["uploaded"] == "false"
+    assert not any(line.startswith("::error::forged") for line in result.log.splitlines())
+    assert "bad ::error::forged uploaded=true" in result.log

@@ -232,6 +232,7 @@ class Served:
     body: bytes = b""
     status: int = 200
     delay: float = 0.0
+    headers: dict[str, str] | None = None
 
 
 class Upstream:
@@ -240,14 +241,20 @@ class Upstream:
     def __init__(self, latency: float = 0.0) -> None:
         self.files: dict[str, Served] = {}
         self.hits: dict[str, int] = {}
+        self.connections = 0
+        self.active = 0
+        self.peak_active = 0
         self.latency = latency
         self.lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
-    def put(self, path: str, body: bytes | str, *, status: int = 200, delay: float = 0.0) -> str:
+    def put(self, path: str, body: bytes | str, *, status: int = 200, delay: float = 0.0, headers: dict[str, str] | None = None) -> str:
         data = body.encode() if isinstance(body, str) else body
-        self.files[path] = Served(data, status, delay)
+        self.files[path] = Served(data, status, delay, headers)
         return self.url + path
+
+    def redirect(self, path: str, location: str, status: int = 302) -> str:
+        return self.put(path, b"moved", status=status, headers={"Location": location})
 
     @property
     def url(self) -> str:
@@ -264,10 +271,24 @@ class Upstream:
             def log_message(self, *args: Any) -> None:
                 pass
 
+            def setup(self) -> None:
+                super().setup()
+                with upstream.lock:
+                    upstream.connections += 1
+
             def do_GET(self) -> None:  # noqa: N802
                 path = urlsplit(self.path).path
                 with upstream.lock:
                     upstream.hits[path] = upstream.hits.get(path, 0) + 1
+                    upstream.active += 1
+                    upstream.peak_active = max(upstream.peak_active, upstream.active)
+                try:
+                    self._answer(path)
+                finally:
+                    with upstream.lock:
+                        upstream.active -= 1
+
+            def _answer(self, path: str) -> None:
                 served = upstream.files.get(path, Served(b"not found", 404))
                 if upstream.latency:
                     time.sleep(upstream.latency)
@@ -277,6 +298,8 @@ class Upstream:
                     self.send_response(served.status)
                     self.send_header("Content-Type", "text/plain")
                     self.send_header("Content-Length", str(len(served.body)))
+                    for key, value in (served.headers or {}).items():
+                        self.send_header(key, value)
                     self.end_headers()
                     self.wfile.write(served.body)
                 except (BrokenPipeError, ConnectionResetError):

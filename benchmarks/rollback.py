@@ -1,0 +1,185 @@
+"""Benchmark: rollback planning against a plain `git log --grep` on a large generated history.
+
+    python benchmarks/rollback.py            # 20,000+ commits, 500+ batches
+    python benchmarks/rollback.py --quick    # a few thousand commits, seconds
+
+The history is generated with `git fast-import`: a registry of recipes where
+ordinary commits edit recipes, and batches (1-3 commits carrying
+``batch_id: ID``) add and modify recipes; every fifth batch reaches main through
+a merge commit, and some later commits touch batch files again (conflicts).
+Batch ids include prefix pairs (``…-npm`` / ``…-npm2``). For batches early,
+in the middle and late in the history it times
+
+* plan: ``rollback.plan_rollback(..., dry_run=True)`` in process (history walk,
+  diffs, tree, later commits; no branch), and
+* grep: ``git log --grep "batch_id: ID" --format=%H main`` (a subprocess),
+
+and prints the medians over several runs and their ratio (target: <= 2x).
+The plan uses a constant number of git processes whatever the history length.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from batchops import rollback  # noqa: E402
+
+ECOSYSTEMS = ["npm", "homebrew", "pypi", "cargo", "gem"]
+
+
+def generate(repo: Path, commits: int, batches: int, seed: int = 7) -> list[str]:
+    """Create the repository; returns the batch ids in history order."""
+    rng = random.Random(seed)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    out: list[bytes] = []
+    mark = 0
+    clock = 1_700_000_000
+    recipes = [f"recipes/r{i:05d}.toml" for i in range(2000)]
+    ids: list[str] = []
+    start = date(2024, 1, 1)
+    per_batch = max(1, (commits - batches * 3) // batches)
+    main_tip = 0
+
+    def commit(branch: str, message: str, files: dict[str, str], *, parent: int = 0, merge: int = 0) -> int:
+        nonlocal mark, clock
+        mark += 1
+        clock += 60
+        data = message.encode()
+        out.append(f"commit refs/heads/{branch}\nmark :{mark}\n".encode())
+        out.append(f"author Bot <bot@example.test> {clock} +0000\ncommitter Bot <bot@example.test> {clock} +0000\n".encode())
+        out.append(f"data {len(data)}\n".encode() + data + b"\n")
+        if parent:
+            out.append(f"from :{parent}\n".encode())
+        if merge:
+            out.append(f"merge :{merge}\n".encode())
+        for path, text in files.items():
+            blob = text.encode()
+            out.append(f"M 100644 inline {path}\ndata {len(blob)}\n".encode() + blob + b"\n")
+        return mark
+
+    main_tip = commit("main", "seed\n", {path: f"name = '{path}'\nversion = 0\n" for path in recipes})
+    total = 1
+    made_batch_files: list[str] = []
+    for number in range(batches):
+        for _ in range(per_batch):
+            target = rng.choice(recipes + made_batch_files[-50:])
+            main_tip = commit("main", f"chore: bump {target}\n", {target: f"version = {rng.random()}\n"})
+            total += 1
+        day = (start + timedelta(days=number // 2)).isoformat()
+        eco = ECOSYSTEMS[number % len(ECOSYSTEMS)]
+        batch_id = f"{day}-{eco}" + ("2" if number % 10 == 9 else "")
+        ids.append(batch_id)
+        parts = rng.randint(1, 3)
+        via_merge = number % 5 == 4
+        branch = "main"
+        tip = main_tip
+        side_files: dict[str, str] = {}
+        for part in range(parts):
+            files = {}
+            for k in range(rng.randint(2, 4)):
+                name = f"recipes/{eco}/b{number:04d}-{part}-{k}.toml"
+                files[name] = f"added by {batch_id}\n"
+                made_batch_files.append(name)
+            files[rng.choice(recipes)] = f"modified by {batch_id}\n"
+            message = f"feat(recipes): {eco} batch part {part + 1}\n\nbatch_id: {batch_id}\n"
+            if via_merge:
+                tip = commit("side", message, files, parent=tip if part == 0 else 0)
+                side_files.update(files)
+                branch = "side"
+            else:
+                main_tip = commit("main", message, files)
+            total += 1
+        if branch == "side":
+            # fast-import does not merge trees: the merge commit states the merged result
+            main_tip = commit("main", f"Merge batch {batch_id}\n", side_files, merge=tip)
+            total += 1
+    while total < commits:
+        main_tip = commit("main", "chore: tidy\n", {rng.choice(recipes): f"v = {rng.random()}\n"})
+        total += 1
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=repo, input=b"".join(out), check=True)
+    return ids
+
+
+def _cpu() -> float:
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
+def median_seconds(fn, runs: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Median wall time and median CPU time (this process + its git children)."""
+    walls, cpus = [], []
+    for _ in range(runs):
+        started, cpu = time.perf_counter(), _cpu()
+        fn()
+        walls.append(time.perf_counter() - started)
+        cpus.append(_cpu() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small history (seconds)")
+    parser.add_argument("--commits", type=int, default=None)
+    parser.add_argument("--batches", type=int, default=None)
+    parser.add_argument("--runs", type=int, default=None)
+    parser.add_argument("--keep", type=Path, default=None, help="build the repository here and keep it (reused when it exists)")
+    args = parser.parse_args()
+    commits = args.commits or (2_000 if args.quick else 20_000)
+    batches = args.batches or (50 if args.quick else 500)
+    runs = args.runs or (3 if args.quick else 5)
+
+    with tempfile.TemporaryDirectory(prefix="batchops-bench-") as tmp:
+        repo = args.keep or Path(tmp) / "registry"
+        started = time.perf_counter()
+        if args.keep and (args.keep / ".git").exists():  # reuse a kept history
+            log = subprocess.run(["git", "log", "--reverse", "--format=%B", "main"], cwd=repo, capture_output=True, text=True, check=True)
+            ids = list(dict.fromkeys(line[len("batch_id: ") :] for line in log.stdout.splitlines() if line.startswith("batch_id: ")))
+        else:
+            ids = generate(repo, commits, batches)
+        built = time.perf_counter() - started
+        count = int(subprocess.run(["git", "rev-list", "--count", "main"], cwd=repo, capture_output=True, text=True, check=True).stdout)
+        print(f"history: {count} commits, {len(ids)} batches (generated in {built:.1f}s); medians over {runs} runs\n")
+        picks = {"early": ids[len(ids) // 20], "middle, merged": ids[(len(ids) // 2) // 5 * 5 + 4], "late": ids[-3]}
+        print(f"| {'batch':<30} | landings | files | conflicts | plan wall | grep wall | ratio | plan cpu | grep cpu | ratio |")
+        print(f"|{'-' * 32}|----------|-------|-----------|-----------|-----------|-------|----------|----------|-------|")
+        worst = worst_cpu = 0.0
+        for label, batch_id in picks.items():
+            outcome = rollback.plan_rollback(repo, batch_id, paths=["recipes/"], base_branch="main", dry_run=True)
+            counts = outcome.document["counts"]
+            plan_wall, plan_cpu = median_seconds(
+                lambda b=batch_id: rollback.plan_rollback(repo, b, paths=["recipes/"], base_branch="main", dry_run=True), runs
+            )
+            grep_wall, grep_cpu = median_seconds(
+                lambda b=batch_id: subprocess.run(
+                    ["git", "log", "--grep", f"batch_id: {b}", "--format=%H", "main"], cwd=repo, capture_output=True, check=True
+                ),
+                runs,
+            )
+            worst = max(worst, plan_wall / grep_wall)
+            worst_cpu = max(worst_cpu, plan_cpu / grep_cpu)
+            name = f"{batch_id} ({label})"
+            print(
+                f"| {name:<30} | {len(outcome.document['landings']):>8} | {sum(counts.values()):>5} | {counts['conflict']:>9} "
+                f"| {plan_wall * 1000:>7.0f}ms | {grep_wall * 1000:>7.0f}ms | {plan_wall / grep_wall:>4.2f}x "
+                f"| {plan_cpu * 1000:>6.0f}ms | {grep_cpu * 1000:>6.0f}ms | {plan_cpu / grep_cpu:>4.2f}x |"
+            )
+        verdict = "OK" if worst <= 2 else "OVER TARGET"
+        if count < 20_000:
+            verdict += " (small history: the fixed cost of a few git processes dominates; the target is for >= 20,000 commits)"
+        print(f"\nworst ratio: wall {worst:.2f}x, cpu {worst_cpu:.2f}x (target <= 2x on wall time): {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""End to end: breaker-gate -> the batch's work -> breaker-update in one job."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.support.act import COPY_STEP, copy_repository
+
+pytestmark = [pytest.mark.act, pytest.mark.slow]
+
+WORKFLOW = (
+    """
+on: push
+jobs:
+  batch:
+    runs-on: ubuntu-latest
+    steps:
+"""
+    + COPY_STEP
+    + """      - id: gate
+        uses: ./actions/breaker-gate
+        with:
+          ecosystem: homebrew
+      - id: work
+        if: steps.gate.outputs.skip != 'true'
+        run: |
+          cat > results.json <<'JSON'
+          {"batch_id": "2026-06-26-homebrew", "ecosystem": "homebrew",
+           "started_at": "2026-06-26T20:00:00Z", "completed_at": "2026-06-26T20:30:00Z",
+           "macos_minutes": 7, "linux_minutes": 11,
+           "results": [{"recipe_name": "jq", "result": "passed"},
+                       {"recipe_name": "fd", "result": "passed"},
+                       {"recipe_name": "bat", "result": "failed"},
+                       {"recipe_name": "rg", "result": "skipped"}]}
+          JSON
+      - id: update
+        if: steps.gate.outputs.skip != 'true'
+        uses: ./actions/breaker-update
+        with:
+          results-file: results.json
+      - name: save outputs
+        env:
+          GATE: ${{ toJSON(steps.gate.outputs) }}
+          UPDATE: ${{ toJSON(steps.update.outputs) }}
+        run: |
+          printf '%s' "$GATE" > "$RESULT_DIR/gate.json"
+          printf '%s' "$UPDATE" > "$RESULT_DIR/update.json"
+          cp batch-control.json "$RESULT_DIR/batch-control.json"
+"""
+)
+
+
+def test_probe_after_the_wait_runs_the_batch_and_closes_the_breaker(act, tmp_path: Path) -> None:
+    src = copy_repository(tmp_path / "src")
+    (src / "batch-control.json").write_text(json.dumps({
+        "enabled": True,
+        "circuit_breaker": {
+            "homebrew": {"state": "open", "failures": 957, "last_failure": "2026-06-26T20:51:01Z", "opens_at": "2026-06-26T21:51:01Z"},
+            "npm": {"state": "open", "failures": 696, "last_failure": "2099-01-01T00:00:00Z", "opens_at": "2099-01-01T01:00:00Z"},
+            "default": {"state": "closed", "failures": 0},
+        },
+        "budget": {"macos_minutes_used": 1, "linux_minutes_used": 2, "week_start": "", "sampling_active": False},
+    }, indent=2))
+    run = act(WORKFLOW, src=src)
+    assert run.ok, run.log
+    assert run.result("gate.json") == {"skip": "false", "state": "half-open", "opens-at": ""}
+    assert run.result("update.json") == {"state": "closed", "previous-state": "half-open", "failure-rate": "0", "tripped": "false"}
+    written = run.result("batch-control.json")
+    homebrew = written["circuit_breaker"]["homebrew"]
+    assert (homebrew["state"], homebrew["window"], homebrew["consecutive_opens"]) == ("closed", [], 0)
+    assert homebrew["failures"] == 1  # consecutive failures since the last success: "bat" failed after "fd" passed
+    assert homebrew["probe_started_at"] == ""
+    assert written["circuit_breaker"]["npm"]["state"] == "open"
+    assert written["circuit_breaker"]["default"] == {"state": "closed", "failures": 0}
+    assert written["budget"]["macos_minutes_used"] == 8 and written["budget"]["linux_minutes_used"] == 13
+    assert "circuit breaker closed" in run.log

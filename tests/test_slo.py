@@ -1,0 +1,162 @@
+"""batchops slo: success rate per ecosystem against its SLO, severities, chart, JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from batchops import metrics, slo
+from batchops.store import Store
+from tests.cli_helpers import run_cli
+
+
+def add_run(db: Store, ecosystem: str, completed_at: str, passed: int, failed: int, skipped: int = 0) -> None:
+    payload = {
+        "batch_id": completed_at[:10] + "-" + ecosystem,
+        "ecosystem": ecosystem,
+        "started_at": completed_at,
+        "completed_at": completed_at,
+        "total_recipes": passed + failed + skipped,
+        "passed": passed,
+        "failed": failed,
+        "skipped": skipped,
+        "success_rate": passed / (passed + failed) if passed + failed else 0.0,
+        "macos_minutes": 0,
+        "linux_minutes": 0,
+        "results": [],
+    }
+    db.record(payload, metrics.idempotency_key(payload))
+
+
+@pytest.mark.parametrize(
+    ("rate", "slo_pct", "passed", "latest", "expected"),
+    [
+        (None, 85, 0, None, "no-data"),
+        (0.0, 85, 0, 0.0, "critical"),
+        (64.9, 85, 50, 60, "critical"),
+        (65.0, 85, 50, 60, "high"),
+        (74.9, 85, 50, 80, "high"),
+        (75.0, 85, 50, 80, "medium"),
+        (84.99, 85, 50, 90, "medium"),
+        (85.0, 85, 50, 70, "low"),
+        (99.0, 98, 50, 98, "ok"),
+        (100.0, 98, 50, None, "ok"),
+    ],
+)
+def test_severity_boundaries(rate: float | None, slo_pct: float, passed: int, latest: float | None, expected: str) -> None:
+    assert slo.classify(rate, slo_pct, passed, latest) == expected
+
+
+def test_homebrew_defaults_to_85_and_every_other_ecosystem_to_98() -> None:
+    slos = slo.parse_slos(None)
+    assert slo.slo_for("homebrew", slos) == 85 and slo.slo_for("crates.io", slos) == 98
+    custom = slo.parse_slos(["homebrew=80", "default=95%"])
+    assert slo.slo_for("homebrew", custom) == 80 and slo.slo_for("npm", custom) == 95
+
+
+@pytest.mark.parametrize("bad", ["homebrew", "homebrew=fast", "npm=120"])
+def test_bad_slo_flag_is_a_usage_error(tmp_path: Path, bad: str) -> None:
+    run = run_cli(["slo", "--database", "m.db", "--slo", bad], tmp_path)
+    assert run.returncode == 2 and "slo" in run.stdout
+
+
+def test_rate_is_pooled_over_runs_and_skipped_recipes_do_not_count(tmp_path: Path) -> None:
+    with Store(tmp_path / "m.db") as db:
+        add_run(db, "npm", "2026-02-05T10:00:00Z", passed=99, failed=1, skipped=50)
+        add_run(db, "npm", "2026-02-06T10:00:00Z", passed=1, failed=1)
+        runs = db.runs()
+    (report,) = slo.evaluate(runs, slo.parse_slos(None))
+    assert report.success_rate == pytest.approx(100 * 100 / 102, abs=0.01)
+    assert report.latest_run_rate == 50.0
+    assert report.severity == "low"  # meets 98% over the window, the last run did not
+    assert [(d.date, d.success_rate) for d in report.daily] == [("2026-02-05", 99.0), ("2026-02-06", 50.0)]
+
+
+def test_window_keeps_only_runs_completed_in_it_and_last_n_counts_per_ecosystem(tmp_path: Path) -> None:
+    db_path = tmp_path / "m.db"
+    with Store(db_path) as db:
+        add_run(db, "npm", "2026-01-20T00:00:00Z", passed=0, failed=10)  # outside 7 days
+        for day in range(1, 6):
+            add_run(db, "npm", f"2026-02-0{day}T00:00:00Z", passed=10, failed=0)
+        add_run(db, "pypi", "2026-02-02T00:00:00Z", passed=5, failed=5)
+        add_run(db, "pypi", "2026-02-08T00:00:00Z", passed=0, failed=5)  # after --now
+    week = run_cli(["slo", "--database", str(db_path), "--now", "2026-02-06T00:00:00Z", "--json"], tmp_path, actions=False)
+    doc = json.loads(week.stdout)
+    by_name = {e["ecosystem"]: e for e in doc["ecosystems"]}
+    assert by_name["npm"]["runs"] == 5 and by_name["npm"]["severity"] == "ok"
+    assert by_name["pypi"]["runs"] == 1 and by_name["pypi"]["success_rate"] == 50.0
+    assert by_name["pypi"]["severity"] == "critical"
+    assert doc["worst_severity"] == "critical"
+    assert doc["window"] == {"kind": "window", "window": "7d", "from": "2026-01-30T00:00:00Z", "until": "2026-02-06T00:00:00Z"}
+    last = run_cli(["slo", "--database", str(db_path), "--now", "2026-02-06T00:00:00Z", "--last", "2", "--json"], tmp_path, actions=False)
+    counts = {e["ecosystem"]: e["runs"] for e in json.loads(last.stdout)["ecosystems"]}
+    assert counts == {"npm": 2, "pypi": 1}
+
+
+def test_ecosystem_without_runs_is_reported_as_no_data(tmp_path: Path) -> None:
+    run = run_cli(["slo", "--database", "m.db", "--ecosystem", "rubygems", "--json"], tmp_path, actions=False)
+    (entry,) = json.loads(run.stdout)["ecosystems"]
+    assert entry["severity"] == "no-data" and entry["slo"] == 98
+
+
+def test_fail_on_exits_3_at_or_above_the_severity(tmp_path: Path) -> None:
+    with Store(tmp_path / "m.db") as db:
+        add_run(db, "npm", "2026-02-05T00:00:00Z", passed=90, failed=10)  # 90% vs 98: medium
+    args = ["slo", "--database", "m.db", "--now", "2026-02-06T00:00:00Z"]
+    assert run_cli([*args, "--fail-on", "medium"], tmp_path).returncode == 3
+    assert run_cli([*args, "--fail-on", "high"], tmp_path).returncode == 0
+
+
+def corpus_store(tmp_path: Path, corpus: Path) -> Path:
+    db = tmp_path / "corpus.db"
+    run = run_cli(["metrics", "import", str(corpus / "metrics" / "batch-runs.sample.jsonl"), "--database", str(db)], tmp_path, actions=False)
+    assert run.returncode == 0, run.log
+    return db
+
+
+def test_report_on_the_corpus_shows_homebrew_below_its_slo_with_a_daily_chart(tmp_path: Path, corpus: Path) -> None:
+    db = corpus_store(tmp_path, corpus)
+    run = run_cli(["slo", "--database", str(db), "--now", "2026-02-07T00:00:00Z"], tmp_path)
+    assert run.returncode == 0, run.log
+    with Store(db) as store:
+        runs = store.runs()
+    passed, failed = sum(r["passed"] for r in runs), sum(r["failed"] for r in runs)
+    expected = f"{100 * passed / (passed + failed):.1f}%"
+    assert f"| homebrew | {len(runs)} | {passed} | {failed} |" in run.stdout
+    assert expected in run.stdout and "85%" in run.stdout
+    assert "🟡 medium" in run.stdout  # 81.5% vs 85%: below the SLO, within 10 points
+    chart = run.stdout.split("```mermaid", 1)[1].split("```", 1)[0]
+    assert "xychart-beta" in chart
+    assert 'x-axis ["02-03", "02-04", "02-05", "02-06"]' in chart
+    assert chart.count("    line [") == 2 and "line [85, 85, 85, 85]" in chart
+    assert run.summary.startswith("#### SLO report")
+    assert "::warning title=SLO::homebrew" in run.stdout
+
+
+def test_json_report_of_the_corpus_matches_the_markdown_numbers(tmp_path: Path, corpus: Path) -> None:
+    db = corpus_store(tmp_path, corpus)
+    out = tmp_path / "slo.json"
+    run = run_cli(["slo", "--database", str(db), "--now", "2026-02-07T00:00:00Z", "--json", "--output", str(out)], tmp_path)
+    assert run.returncode == 0
+    doc: dict[str, Any] = json.loads(out.read_text())
+    (homebrew,) = doc["ecosystems"]
+    assert homebrew["severity"] == "medium" and homebrew["slo"] == 85.0
+    assert homebrew["gap"] == pytest.approx(homebrew["success_rate"] - 85.0, abs=0.01)
+    assert sum(day["runs"] for day in homebrew["daily"]) == homebrew["runs"]
+    assert run.outputs["worst-severity"] == "medium"
+
+
+def test_empty_store_reports_no_runs(tmp_path: Path) -> None:
+    run = run_cli(["slo", "--database", "m.db"], tmp_path, actions=False)
+    assert run.returncode == 0 and "No runs in the store" in run.stdout
+
+
+def test_the_readme_shows_the_report_the_tool_prints_for_the_corpus(tmp_path: Path, corpus: Path) -> None:
+    readme = Path(__file__).resolve().parents[1] / "docs" / "readme" / "60-metrics.md"
+    run_cli(["metrics", "import", str(corpus / "metrics" / "batch-runs.sample.jsonl")], tmp_path, actions=False)
+    run = run_cli(["slo", "--now", "2026-02-07T00:00:00Z"], tmp_path, actions=False)
+    assert run.returncode == 0, run.log
+    assert run.stdout.strip() in readme.read_text(), "regenerate the report in docs/readme/60-metrics.md"
