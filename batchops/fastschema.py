@@ -175,8 +175,10 @@ class Checker:
             patterns = schema.get("patternProperties", {})
             if "propertyNames" in schema:
                 for key in instance:
+                    # as jsonschema does: the name's own error, reported at the object
                     for err in self._check(key, schema["propertyNames"], base, []):
-                        yield Error(err.message, list(path), "propertyNames", schema["propertyNames"], schema, [err])
+                        err.absolute_path = list(path)
+                        yield err
             extras = []
             for key, value in instance.items():
                 matched = False

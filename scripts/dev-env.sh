@@ -16,4 +16,5 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -c "$root/requirements.lock" -e "$root$extra"
   printf '%s' "$want" > "$stamp"
+  printf '%s' "$want" > "$venv/.stamp"   # the base install is part of every install
 fi

@@ -54,6 +54,7 @@ def run_workflow(
     env: dict[str, str] | None = None,
     secrets: dict[str, str] | None = None,
     inputs: dict[str, str] | None = None,
+    variables: dict[str, str] | None = None,
     timeout: int = 300,
 ) -> ActRun:
     """Run ``workflow`` (YAML text) with act; SRC defaults to a copy of this repository."""
@@ -83,13 +84,20 @@ def run_workflow(
         cmd += ["--env", f"{key}={value}"]
     for key, value in (secrets or {}).items():
         cmd += ["-s", f"{key}={value}"]
+    for key, value in (variables or {}).items():
+        cmd += ["--var", f"{key}={value}"]
     for key, value in (inputs or {}).items():
         cmd += ["--input", f"{key}={value}"]
     if event_payload is not None:
         payload = tmp_path / "act-event.json"
         payload.write_text(json.dumps(event_payload))
         cmd += ["-e", str(payload)]
-    proc_env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "RUNNER_", "INPUT_"))}
+    # each job of the workflow keeps its own journal under its RUNNER_TEMP
+    proc_env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GITHUB_", "RUNNER_", "INPUT_")) and k not in ("BATCHOPS_JOURNAL", "BATCHOPS_NOW")
+    }
     proc_env["HOME"] = str(home)
     proc_env.setdefault("BATCHOPS_VENV", os.environ.get("BATCHOPS_VENV", ""))
     proc = subprocess.run(

@@ -1,0 +1,485 @@
+"""``batchops demo``: the whole control plane, offline, in one run.
+
+It builds a temporary registry repository with a bare remote, starts a local
+upstream for checksum files, and plays two days of a batch pipeline through the
+same entrypoints the actions call (preflight, breaker-gate, breaker-update,
+persist-with-retry, metrics-upload, drift-monitor, rollback): a failure burst
+trips the homebrew breaker, a failed probe doubles the wait, a good probe closes
+it, the macOS budget moves into sampling, metrics land in the embedded SQLite
+store with the SLO report, an upstream checksum changes under a published
+version, and a dry-run rollback plans exactly what one batch shipped.
+
+Every step's Markdown report is collected into one file, named at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from . import gha
+from .command import Command
+
+START = datetime(2026, 6, 22, 6, 0, tzinfo=UTC)  # a Monday morning
+ECOSYSTEMS = ["homebrew", "npm", "crates.io"]
+RUNS = 8
+RUN_EVERY = timedelta(hours=2)
+RECIPES_PER_RUN = 3
+
+# What each run's validation finds, per ecosystem: a homebrew failure burst in
+# runs 1-2 (trip, then a failed probe) that a fixed upstream ends in run 4.
+FAILING = {
+    ("homebrew", 1): 3,
+    ("homebrew", 2): 3,
+    ("npm", 5): 1,
+}
+MACOS_MINUTES_PER_RECIPE = 14.0  # the week's macOS budget is 1000 minutes
+LINUX_MINUTES_PER_RECIPE = 10.0
+
+BOT_ENV = {
+    "GIT_AUTHOR_NAME": "registry-bot",
+    "GIT_AUTHOR_EMAIL": "bot@registry.invalid",
+    "GIT_COMMITTER_NAME": "registry-bot",
+    "GIT_COMMITTER_EMAIL": "bot@registry.invalid",
+}
+
+
+def iso(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- a local upstream for checksum files ---------------------------------------------
+
+
+class Upstream:
+    """Serves ``/<name>/<version>/SHA256SUMS`` from memory on 127.0.0.1."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        upstream = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                body = upstream.files.get(self.path)
+                if body is None:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> Upstream:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# --- running a step the way an action does --------------------------------------------
+
+
+@dataclass
+class Step:
+    name: str
+    code: int
+    outputs: dict[str, str]
+    log: str
+
+
+@dataclass
+class Demo:
+    work: Path
+    repo: Path
+    summary: Path
+    upstream: Upstream
+    steps: list[Step] = field(default_factory=list)
+    timeline: list[list[str]] = field(default_factory=list)
+
+    def run(self, *argv: str, now: datetime | None = None, stdin: str | None = None) -> Step:
+        """Run ``batchops ARGV`` in-process in the registry clone, as a workflow step."""
+        from .cli import main
+
+        output = self.work / "step-output"
+        output.write_text("")
+        step_summary = self.work / "step-summary.part"
+        step_summary.write_text("")
+        env = {
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_OUTPUT": str(output),
+            "GITHUB_STEP_SUMMARY": str(step_summary),
+            "RUNNER_TEMP": str(self.work / "runner-temp"),
+            "BATCHOPS_JOURNAL": str(self.work / "runner-temp" / "journal.jsonl"),
+            "GITHUB_ACTOR": "registry-bot",
+            **BOT_ENV,
+        }
+        if now is not None:
+            env["BATCHOPS_NOW"] = iso(now)
+        buffer = io.StringIO()
+        with _environment(env), _cwd(self.repo), contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+            if stdin is not None:
+                import sys
+
+                saved, sys.stdin = sys.stdin, io.StringIO(stdin)
+            try:
+                code = main(list(argv))
+            finally:
+                if stdin is not None:
+                    sys.stdin = saved
+        outputs = _parse_outputs(output.read_text())
+        part = step_summary.read_text()
+        if part.strip():
+            with self.summary.open("a", encoding="utf-8") as handle:
+                handle.write(part.rstrip() + "\n\n")
+        step = Step(argv[0], code, outputs, buffer.getvalue())
+        self.steps.append(step)
+        return step
+
+    def git(self, *args: str) -> str:
+        proc = subprocess.run(
+            ["git", *args], cwd=self.repo, capture_output=True, text=True, env={**os.environ, **BOT_ENV}, check=False
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"git {' '.join(args)}: {proc.stderr.strip()}")
+        return proc.stdout.strip()
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    for key in list(os.environ):
+        if key.startswith(("INPUT_", "GITHUB_")) or key == "BATCHOPS_NOW":
+            del os.environ[key]
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@contextlib.contextmanager
+def _cwd(path: Path) -> Iterator[None]:
+    saved = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(saved)
+
+
+def _parse_outputs(text: str) -> dict[str, str]:
+    outputs: dict[str, str] = {}
+    lines = text.split("\n")
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if "<<" in line:
+            name, delimiter = line.split("<<", 1)
+            body = []
+            index += 1
+            while index < len(lines) and lines[index] != delimiter:
+                body.append(lines[index])
+                index += 1
+            outputs[name] = "\n".join(body)
+        index += 1
+    return outputs
+
+
+# --- the registry ------------------------------------------------------------------------
+
+
+def _recipe(name: str, version: str, upstream: str) -> str:
+    return (
+        f'[metadata]\nname = "{name}"\ndescription = "{name}, generated by the demo batch"\n\n'
+        f'[version]\nversion = "{version}"\n\n'
+        "[[steps]]\naction = \"download\"\n"
+        f'url = "{upstream}/{name}/{{version}}/{name}-{{version}}-{{os}}-{{arch}}.tar.gz"\n'
+        f'checksum_url = "{upstream}/{name}/{{version}}/SHA256SUMS"\n'
+    )
+
+
+def _publish(upstream: Upstream, name: str, version: str, marker: str = "") -> None:
+    import hashlib
+
+    digest = hashlib.sha256(f"{name}-{version}{marker}".encode()).hexdigest()
+    upstream.files[f"/{name}/{version}/SHA256SUMS"] = f"{digest}  {name}-{version}-linux-amd64.tar.gz\n".encode()
+
+
+def build_registry(work: Path, upstream: Upstream) -> Path:
+    bare = work / "registry.git"
+    repo = work / "registry"
+    env = {**os.environ, **BOT_ENV}
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True, env=env)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True, env=env)
+    (repo / "recipes").mkdir()
+    (repo / "recipes" / "jq.toml").write_text(_recipe("jq", "1.7.1", upstream.url))
+    _publish(upstream, "jq", "1.7.1")
+    control = {
+        "enabled": True,
+        "disabled_ecosystems": [],
+        "reason": "",
+        "incident_url": "",
+        "disabled_by": "",
+        "disabled_at": "",
+        "expected_resume": "",
+        "circuit_breaker": {},
+        "budget": {"macos_minutes_used": 0, "linux_minutes_used": 0, "week_start": "", "sampling_active": False},
+    }
+    (repo / "batch-control.json").write_text(json.dumps(control, indent=2) + "\n")
+    for args in (["add", "-A"], ["commit", "-q", "-m", "registry: initial recipes"], ["remote", "add", "origin", str(bare)], ["push", "-q", "origin", "main"]):
+        subprocess.run(["git", *args], cwd=repo, check=True, env=env, capture_output=True)
+    return repo
+
+
+def ship_batch(demo: Demo, batch_id: str, ecosystem: str, run: int) -> list[str]:
+    """The user's batch step: generate recipes, commit them with the batch id, merge."""
+    names = [f"{ecosystem.replace('.', '-')}-tool-{run}-{i}" for i in range(RECIPES_PER_RUN)]
+    folder = demo.repo / "recipes" / ecosystem
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / f"{name}.toml").write_text(_recipe(name, f"{run}.0.{len(name) % 7}", demo.upstream.url))
+        _publish(demo.upstream, name, f"{run}.0.{len(name) % 7}")
+    if ecosystem == "homebrew" and run == 0:
+        # the batch also bumps an existing recipe: a rollback must restore it, not delete it
+        (demo.repo / "recipes" / "jq.toml").write_text(_recipe("jq", "1.8.0", demo.upstream.url))
+        _publish(demo.upstream, "jq", "1.8.0")
+    demo.git("add", "recipes")
+    demo.git("commit", "-q", "-m", f"feat(recipes): {ecosystem} batch {run}\n\nbatch_id: {batch_id}")
+    demo.git("push", "-q", "origin", "main")
+    return names
+
+
+def results_file(demo: Demo, batch_id: str, ecosystem: str, run: int, names: list[str], when: datetime, sampled: float) -> Path:
+    failing = FAILING.get((ecosystem, run), 0)
+    results = []
+    for index, name in enumerate(names):
+        outcome = "failed" if index < failing else "passed"
+        entry: dict[str, Any] = {"recipe_name": name, "result": outcome, "platform": "linux-x86_64", "duration_seconds": 40 + index}
+        if outcome == "failed":
+            entry["error_category"] = "checksum_mismatch" if ecosystem == "homebrew" else "install_failed"
+            entry["error_message"] = "bottle checksum does not match the formula" if ecosystem == "homebrew" else "postinstall script exited 1"
+        results.append(entry)
+    document = {
+        "batch_id": batch_id,
+        "ecosystem": ecosystem,
+        "started_at": iso(when),
+        "completed_at": iso(when + timedelta(minutes=25)),
+        "macos_minutes": MACOS_MINUTES_PER_RECIPE * len(names),
+        "linux_minutes": LINUX_MINUTES_PER_RECIPE * len(names),
+        "results": results,
+    }
+    if sampled < 1.0:
+        document["sampled"] = True
+        document["sample_rate"] = sampled
+    path = demo.work / "runner-temp" / f"results-{ecosystem}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2))
+    return path
+
+
+# --- the story -----------------------------------------------------------------------
+
+
+def play(demo: Demo, say: Any) -> dict[str, Any]:
+    facts: dict[str, Any] = {"batches": 0, "skipped": 0, "transitions": [], "sampling_from": None, "batch_ids": {}}
+    say("A day of batches: every 2 hours, 3 ecosystems, each job gated by its breaker.")
+    for run in range(RUNS):
+        when = START + run * RUN_EVERY
+        pre = demo.run("preflight", "--ecosystems", ",".join(ECOSYSTEMS), now=when)
+        if pre.outputs.get("can-proceed") != "true":
+            raise RuntimeError(f"preflight refused run {run}: {pre.outputs.get('reason')}\n{pre.log}")
+        rate = float(pre.outputs.get("sample-rate", "1") or 1)
+        if pre.outputs.get("sampling-active") == "true" and facts["sampling_from"] is None:
+            facts["sampling_from"] = (run, rate)
+        row = [iso(when)[5:16].replace("T", " "), f"{rate:.2f}"]
+        for ecosystem in json.loads(pre.outputs["ecosystems"]):
+            batch_id = f"{iso(when)[:10]}-{ecosystem.replace('.', '-')}-r{run}"
+            gate = demo.run("breaker-gate", "--ecosystem", ecosystem, now=when)
+            if gate.outputs.get("skip") == "true":
+                facts["skipped"] += 1
+                row.append(f"skipped ({gate.outputs.get('state')})")
+                continue
+            names = ship_batch(demo, batch_id, ecosystem, run)
+            facts["batch_ids"].setdefault(ecosystem, []).append(batch_id)
+            if rate < 1.0:
+                chosen = demo.run("sample", "--rate", str(rate), "--seed", batch_id, stdin="\n".join(names) + "\n")
+                names = [line for line in chosen.log.splitlines() if line in names] or names[:1]
+            results = results_file(demo, batch_id, ecosystem, run, names, when, rate)
+            update = demo.run("breaker-update", "--ecosystem", ecosystem, "--results-file", str(results), now=when + timedelta(minutes=30))
+            if update.code != 0:
+                raise RuntimeError(f"breaker-update failed:\n{update.log}")
+            before, after = update.outputs.get("previous-state"), update.outputs.get("state")
+            if gate.outputs.get("state") == "half-open":
+                facts["transitions"].append((iso(when), ecosystem, "open → half-open (probe granted)"))
+            if before != after:
+                facts["transitions"].append((iso(when + timedelta(minutes=30)), ecosystem, f"{before} → {after}"))
+            metrics = demo.run("metrics-upload", "--results-file", str(results), "--database", str(demo.work / "metrics.db"), now=when + timedelta(minutes=31))
+            if metrics.code != 0:
+                raise RuntimeError(f"metrics-upload failed:\n{metrics.log}")
+            persist = demo.run("persist-with-retry", "--commit-message", f"batch {batch_id}: record {ecosystem} [skip ci]")
+            if persist.code != 0:
+                raise RuntimeError(f"persist-with-retry failed:\n{persist.log}")
+            facts["batches"] += 1
+            rate_text = update.outputs.get("failure-rate", "")
+            row.append(f"{after} ({_percent(rate_text)} fail)" + (" ⚡" if update.outputs.get("tripped") == "true" else ""))
+        demo.timeline.append(row)
+    return facts
+
+
+def _percent(value: str) -> str:
+    try:
+        return f"{float(value) * 100:.0f}%"
+    except ValueError:
+        return value or "-"
+
+
+def drift_and_rollback(demo: Demo, facts: dict[str, Any], say: Any) -> None:
+    end = START + RUNS * RUN_EVERY
+    first = demo.run("drift-monitor", "--grace-period", "0", "--report-file", str(demo.work / "drift-first.json"), now=end)
+    if first.code != 0:
+        raise RuntimeError(f"drift-monitor failed:\n{first.log}")
+    demo.run("persist-with-retry", "--paths", "checksum-baseline.json", "--commit-message", "chore(drift): record checksum baseline [skip ci]")
+    # upstream re-publishes jq 1.8.0 with different bytes under the same version
+    _publish(demo.upstream, "jq", "1.8.0", marker="-tampered")
+    second = demo.run("drift-monitor", "--grace-period", "0", "--report-file", str(demo.work / "drift-report.json"), now=end + timedelta(days=1))
+    facts["drift"] = second.outputs
+    facts["drift_first"] = first.outputs
+    plan_file = demo.work / "rollback-plan.json"
+    homebrew_first = facts["batch_ids"]["homebrew"][0]
+    rollback = demo.run("rollback", "--batch-id", homebrew_first, "--dry-run", "true", "--plan-file", str(plan_file), now=end + timedelta(days=1))
+    if rollback.code != 0:
+        raise RuntimeError(f"rollback failed:\n{rollback.log}")
+    facts["rollback"] = (homebrew_first, json.loads(plan_file.read_text()))
+
+
+def slo_report(demo: Demo, facts: dict[str, Any]) -> None:
+    end = START + RUNS * RUN_EVERY
+    report = demo.work / "slo.md"
+    step = demo.run("slo", "--database", str(demo.work / "metrics.db"), "--window", "7d", "--output", str(report), now=end)
+    as_json = demo.work / "slo.json"
+    demo.run("slo", "--database", str(demo.work / "metrics.db"), "--window", "7d", "--json", "--output", str(as_json), now=end)
+    facts["slo"] = json.loads(as_json.read_text()) if as_json.exists() else {}
+    facts["slo_file"] = report if step.code == 0 else None
+
+
+# --- the command ----------------------------------------------------------------------
+
+
+def _configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workdir", help="where to build the demo (default: a new temporary folder)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (always kept with --workdir)")
+    parser.add_argument("--summary-file", help="write the collected step-summary Markdown here (default: <workdir>/step-summary.md)")
+
+
+def _run(args: argparse.Namespace) -> int:
+    work = Path(args.workdir).resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="batchops-demo-"))
+    work.mkdir(parents=True, exist_ok=True)
+    keep = args.keep or bool(args.workdir) or bool(args.summary_file)
+    summary = Path(args.summary_file).resolve() if args.summary_file else work / "step-summary.md"
+    summary.parent.mkdir(parents=True, exist_ok=True)
+    summary.write_text("# batchops demo: every step's report\n\n")
+    lines: list[str] = []
+
+    def say(text: str = "") -> None:
+        lines.append(text)
+        print(text, flush=True)
+
+    say("batchops demo — the control plane of a batch pipeline, offline")
+    say(f"  workspace: {work}")
+    with Upstream() as upstream:
+        repo = build_registry(work, upstream)
+        demo = Demo(work, repo, summary, upstream)
+        facts = play(demo, say)
+        slo_report(demo, facts)
+        drift_and_rollback(demo, facts, say)
+    _final(demo, facts, say, summary)
+    with summary.open("a", encoding="utf-8") as handle:
+        handle.write("\n## Demo overview\n\n```text\n" + "\n".join(lines) + "\n```\n")
+    if not keep:
+        say(f"(workspace removed; run with --keep to look around, the step summaries are in {summary})")
+        # keep the summary outside the removed folder
+        kept = Path(tempfile.gettempdir()) / "batchops-demo-step-summary.md"
+        shutil.copy(summary, kept)
+        shutil.rmtree(work, ignore_errors=True)
+        print(f"step-summary Markdown: {kept}")
+    gha.summary(summary.read_text() if gha.summary_path() else "")
+    return 0
+
+
+def _final(demo: Demo, facts: dict[str, Any], say: Any, summary: Path) -> None:
+    say("")
+    say("run (UTC)    sample  " + "  ".join(f"{e:<24}" for e in ECOSYSTEMS))
+    for row in demo.timeline:
+        say(f"{row[0]:<12} {row[1]:<7} " + "  ".join(f"{cell:<24}" for cell in row[2:]))
+    say("")
+    say(f"Batches shipped: {facts['batches']}, skipped by an open breaker: {facts['skipped']}.")
+    say("Breaker transitions:")
+    for when, ecosystem, text in facts["transitions"]:
+        say(f"  {when}  {ecosystem:<9} {text}")
+    control = json.loads((demo.repo / "batch-control.json").read_text())
+    budget = control.get("budget", {})
+    limit = budget.get("macos_minutes_limit", 1000)
+    used = budget.get("macos_minutes_used", 0)
+    if facts["sampling_from"]:
+        run, rate = facts["sampling_from"]
+        say(f"Budget: macOS {used:.0f}/{limit:.0f} min ({used / limit * 100:.0f}%); sampling since run {run} (sample rate {rate:.2f}).")
+    else:
+        say(f"Budget: macOS {used:.0f}/{limit:.0f} min ({used / limit * 100:.0f}%); no sampling yet.")
+    pushes = demo.git("rev-list", "--count", "origin/main")
+    say(f"Remote: {pushes} commits on origin/main (recipes + every control-state update, no lost update).")
+    say("SLO (last 7 days):")
+    for entry in facts.get("slo", {}).get("ecosystems", []):
+        rate = entry.get("success_rate")
+        shown = f"{rate:.1f}%" if isinstance(rate, (int, float)) else "-"
+        say(f"  {entry.get('ecosystem', '?'):<9} {shown:>6} vs SLO {entry.get('slo', 0):g}%  → {entry.get('severity', '?')}")
+    drift = facts.get("drift", {})
+    say(
+        f"Drift: first run recorded the baseline ({facts.get('drift_first', {}).get('drifted-count', '0')} drift); "
+        f"after upstream re-published jq 1.8.0: drift={drift.get('drift')}, drifted-count={drift.get('drifted-count')} "
+        "(no token: reported, no issue opened)."
+    )
+    batch_id, plan = facts["rollback"]
+    files = plan.get("files", [])
+    actions: dict[str, int] = {}
+    for entry in files:
+        actions[entry.get("action", "?")] = actions.get(entry.get("action", "?"), 0) + 1
+    shown = ", ".join(f"{count} {action}" for action, count in sorted(actions.items()))
+    say(f"Rollback plan for {batch_id} (dry run, nothing changed): {shown}.")
+    say(f"Every step's Markdown report: {summary}")
+
+
+DEMO = Command(
+    help="run the whole control plane offline on a temporary registry: breaker, budget, persist, metrics, SLO, drift, rollback",
+    configure=_configure,
+    run=_run,
+)

@@ -1,0 +1,88 @@
+"""The main job: `batchops demo` tells the whole story offline, and the Quick start runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    work = tmp_path_factory.mktemp("demo")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "RUNNER_", "BATCHOPS_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.run([sys.executable, "-m", "batchops", "demo", "--workdir", str(work / "w")], capture_output=True, text=True, env=env, timeout=300, check=False)
+    return proc, work / "w"
+
+
+def test_demo_trips_a_breaker_and_a_probe_recovers_it(demo_run) -> None:  # type: ignore[no-untyped-def]
+    proc, _ = demo_run
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "homebrew  closed → open" in out
+    assert "homebrew  half-open → open" in out  # a failed probe re-opens, with a doubled wait
+    assert "homebrew  half-open → closed" in out
+    assert "skipped (open)" in out
+
+
+def test_demo_moves_the_budget_into_sampling(demo_run) -> None:  # type: ignore[no-untyped-def]
+    proc, work = demo_run
+    assert "sampling since run" in proc.stdout
+    control = json.loads((work / "registry" / "batch-control.json").read_text())
+    used = control["budget"]["macos_minutes_used"]
+    assert 800 <= used < 950  # between the sampling and the pause thresholds
+
+
+def test_demo_persists_every_update_to_the_bare_remote(demo_run) -> None:  # type: ignore[no-untyped-def]
+    _, work = demo_run
+    remote = subprocess.run(["git", "--git-dir", str(work / "registry.git"), "show", "main:batch-control.json"], capture_output=True, text=True, check=True).stdout
+    local = (work / "registry" / "batch-control.json").read_text()
+    assert json.loads(remote) == json.loads(local)
+    assert json.loads(remote)["circuit_breaker"]["homebrew"]["state"] == "closed"
+
+
+def test_demo_reports_slo_drift_and_a_dry_run_rollback(demo_run) -> None:  # type: ignore[no-untyped-def]
+    proc, work = demo_run
+    out = proc.stdout
+    assert "homebrew   71.4% vs SLO 85%  → high" in out
+    assert "drift=true, drifted-count=1" in out
+    assert "Rollback plan for 2026-06-22-homebrew-r0 (dry run, nothing changed): 3 remove, 1 restore." in out
+    plan = json.loads((work / "rollback-plan.json").read_text())
+    assert {entry["action"] for entry in plan["files"]} == {"remove", "restore"}
+    branches = subprocess.run(["git", "branch", "--list", "rollback-*"], cwd=work / "registry", capture_output=True, text=True, check=True).stdout
+    assert branches.strip() == ""  # a dry run creates no branch
+
+
+def test_demo_writes_every_step_summary_to_the_file_it_names(demo_run) -> None:  # type: ignore[no-untyped-def]
+    proc, work = demo_run
+    summary = work / "step-summary.md"
+    assert f"Every step's Markdown report: {summary}" in proc.stdout
+    text = summary.read_text()
+    for heading in ("batchops preflight", "breaker-gate", "Circuit breakers", "## Demo overview"):
+        assert heading in text
+
+
+def test_demo_fits_one_screen(demo_run) -> None:  # type: ignore[no-untyped-def]
+    proc, _ = demo_run
+    assert len(proc.stdout.splitlines()) <= 40
+    assert "Traceback" not in proc.stderr
+
+
+def test_quick_start_first_command_runs_the_demo(tmp_path: Path) -> None:
+    """`bash scripts/demo.sh` in the development environment the test suite runs in."""
+    if not (Path(sys.prefix) / "pyvenv.cfg").exists():
+        pytest.skip("the suite is not running inside scripts/test.sh's environment")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "RUNNER_", "BATCHOPS_"))}
+    env["BATCHOPS_DEV_VENV"] = sys.prefix
+    proc = subprocess.run(["bash", str(ROOT / "scripts" / "demo.sh"), "--workdir", str(tmp_path / "w")], capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Batches shipped:" in proc.stdout
