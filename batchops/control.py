@@ -11,8 +11,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +68,8 @@ def dumps(document: Any) -> str:
 
 def write_atomic(path: str | Path, text: str) -> None:
     """Write through a temp file in the same folder and rename: never a half-written file."""
+    import tempfile
+
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -131,6 +131,8 @@ def actor() -> str:
     """Who is acting: $GITHUB_ACTOR in Actions, else git config user.name/email, else $USER."""
     if os.environ.get("GITHUB_ACTOR"):
         return os.environ["GITHUB_ACTOR"]
+    import subprocess
+
     try:
         name = subprocess.run(
             ["git", "config", "user.name"], capture_output=True, text=True, timeout=5, check=False

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -84,6 +83,8 @@ def log_untrusted(text: str) -> None:
     if not in_actions():
         print(text, file=_stream(), flush=True)
         return
+    import secrets
+
     token = secrets.token_hex(16)
     stream = _stream()
     print(f"::stop-commands::{token}", file=stream)
@@ -118,6 +119,8 @@ def set_outputs(outputs: Mapping[str, Any], *, stdout: TextIO | None = None) -> 
     """Write step outputs: heredoc blocks to $GITHUB_OUTPUT, else name=value lines."""
     path = os.environ.get(OUTPUT_ENV)
     if path:
+        import secrets
+
         with open(path, "a", encoding="utf-8") as handle:
             for name, value in outputs.items():
                 text = _render_value(value)

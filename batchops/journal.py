@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,7 @@ def path() -> Path:
 def new_operation(
     op: str, file: str, args: dict[str, Any], at: str, actor: str | None = None, schema: str | None = None
 ) -> dict[str, Any]:
-    entry: dict[str, Any] = {"id": uuid.uuid4().hex, "op": op, "file": file, "args": args, "at": at}
+    entry: dict[str, Any] = {"id": os.urandom(16).hex(), "op": op, "file": file, "args": args, "at": at}
     if actor:
         entry["actor"] = actor
     if schema:

@@ -438,6 +438,7 @@ def persist(options: Options, *, log: Callable[[str], None] = gha.log) -> Outcom
     bases = {item.path: (_blob(git, head, item.path) if head else None) for item in tracked}
     tracking = f"refs/remotes/{REMOTE}/{branch}"
     modes = _modes(git, head, [item.path for item in tracked])
+    ident = _ident(git)
     attempted: set[str] = set()
     last_failure = ""
     landed: set[str] | None = None
@@ -454,14 +455,14 @@ def persist(options: Options, *, log: Callable[[str], None] = gha.log) -> Outcom
             _raise_if_fatal(exc, "fetch", branch, shown_url)
             last_failure = f"fetch from {shown_url} failed: {_first_line(exc.output)}"
             continue
-        remote_head = git.text("rev-parse", f"{tracking}^{{commit}}")
+        remote_head, remote_files = _snapshot(git, tracking, [item.path for item in tracked])
         journaled = [item for item in tracked if item.journaled]
         if landed is None:  # once, and again after a push whose fate is unknown
             landed = landed_ids(git, remote_head) if journaled else set()
         contents: dict[str, bytes | None] = {}
         changed: dict[str, bytes | None] = {}
         for item in tracked:
-            remote = _blob(git, remote_head, item.path)
+            remote = remote_files[item.path]
             contents[item.path] = rebuild(item, remote, bases[item.path], landed, remote_head[:12])
             if contents[item.path] != remote:
                 changed[item.path] = contents[item.path]
@@ -475,7 +476,7 @@ def persist(options: Options, *, log: Callable[[str], None] = gha.log) -> Outcom
             log("nothing to commit: the remote already has this state")
             return Outcome(False, attempt, "", [], carried, remote_head)
         message = message_with_trailers(options.commit_message, pending)
-        commit = _commit(git, remote_head, changed, message, modes)
+        commit = _commit(git, remote_head, changed, message, modes, ident)
         attempted.add(commit)
         try:
             git.run("push", "--porcelain", "--no-verify", REMOTE, f"{commit}:refs/heads/{branch}")
@@ -548,22 +549,60 @@ def _modes(git: Git, commit: str, paths: list[str]) -> dict[str, str]:
     return modes
 
 
-def _commit(git: Git, parent: str, changed: dict[str, bytes | None], message: str, modes: dict[str, str]) -> str:
-    """A commit on top of ``parent`` with ``changed`` files, built in a temporary index."""
-    with tempfile.TemporaryDirectory(prefix="batchops-persist-") as tmp:
-        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-        git.run("read-tree", parent, env=env)
-        lines = []
-        for path, content in changed.items():
-            if content is None:
-                git.run("update-index", "--force-remove", "--", path, env=env)
-                continue
-            blob = git.text("hash-object", "-w", "--stdin", input=content)
-            lines.append(f"{modes.get(path, '100644')} {blob}\t{path}")
-        if lines:
-            git.run("update-index", "--index-info", input=("\n".join(lines) + "\n").encode("utf-8"), env=env)
-        tree = git.text("write-tree", env=env)
-    return git.text("commit-tree", tree, "-p", parent, "-F", "-", input=message.encode("utf-8"))
+SCRATCH_REF = "refs/batchops/persist"
+
+
+def _quote(path: str) -> str:
+    """A path as fast-import reads it (C-style quoted)."""
+    escaped = path.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def _commit(git: Git, parent: str, changed: dict[str, bytes | None], message: str, modes: dict[str, str], ident: str) -> str:
+    """A commit on top of ``parent`` with ``changed`` files, written by one git fast-import."""
+    body = message.encode("utf-8")
+    stream = [
+        f"commit {SCRATCH_REF}\nmark :1\ncommitter {ident} {int(time.time())} +0000\n".encode(),
+        f"data {len(body)}\n".encode() + body + b"\n",
+        f"from {parent}\n".encode(),
+    ]
+    for path, content in changed.items():
+        if content is None:
+            stream.append(f"D {_quote(path)}\n".encode())
+        else:
+            stream.append(f"M {modes.get(path, '100644')} inline {_quote(path)}\ndata {len(content)}\n".encode() + content + b"\n")
+    stream.append(b"\nget-mark :1\ndone\n")
+    out = git.run("fast-import", "--quiet", "--force", "--done", input=b"".join(stream))
+    return out.decode("ascii", "replace").split()[0]
+
+
+def _snapshot(git: Git, ref: str, paths: list[str]) -> tuple[str, dict[str, bytes | None]]:
+    """The commit ``ref`` names and the content of ``paths`` in it, from one git cat-file."""
+    queries = [f"{ref}^{{commit}}"] + [f"{ref}:{path}" for path in paths]
+    out = git.run("cat-file", "--batch", input=("\n".join(queries) + "\n").encode("utf-8"))
+    results: list[bytes | None] = []
+    head = ""
+    position = 0
+    for index, _ in enumerate(queries):
+        end = out.index(b"\n", position)
+        header = out[position:end].decode("utf-8", "replace").split()
+        position = end + 1
+        if len(header) < 3 or header[-1] == "missing" or not header[-1].isdigit():
+            results.append(None)
+            continue
+        size = int(header[2])
+        content = out[position : position + size]
+        position += size + 1
+        if index == 0:
+            head = header[0]
+        results.append(content if header[1] == "blob" else None)
+    return head, dict(zip(paths, results[1:], strict=True))
+
+
+def _ident(git: Git) -> str:
+    """``Name <email>`` of the committer this job uses."""
+    raw = git.text("var", "GIT_COMMITTER_IDENT")
+    return raw.rsplit(" ", 2)[0]
 
 
 def _landed_commit(git: Git, remote_head: str, attempted: set[str]) -> str:
