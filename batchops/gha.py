@@ -48,7 +48,11 @@ def _command(name: str, message: str, **props: Any) -> str:
 
 
 def annotate(level: str, message: str, *, title: str | None = None, file: str | None = None, line: int | None = None) -> None:
-    """Emit an ``error``/``warning``/``notice`` annotation."""
+    """Emit an ``error``/``warning``/``notice`` annotation (plain ``level: message`` outside Actions)."""
+    if not in_actions():
+        where = f"{file}:{line}: " if file and line and not message.startswith(file) else ""
+        print(f"{level}: {where}{message}", file=sys.stderr, flush=True)
+        return
     print(_command(level, message, title=title, file=file, line=line), file=_stream(), flush=True)
 
 

@@ -32,7 +32,6 @@ import os
 import random
 import re
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field

@@ -162,7 +162,7 @@ def test_fail_on_drift_fails_the_step(work: Path, upstream: Upstream, monkeypatc
     upstream.put("/tool/1.0.0/SHA256SUMS", SUMS_V2)
     result = run(work, monkeypatch, capsys, "--fail-on-drift", "true", now=LATER)
     assert result.code == 1
-    assert "::error" in result.log and "checksum drift: tool 1.0.0" in result.log
+    assert "error: " in result.log and "checksum drift: tool 1.0.0" in result.log
 
 
 # --- issues -------------------------------------------------------------------------------
