@@ -100,8 +100,9 @@ def apply_operator(path: str, op: str, args: dict[str, Any], now: datetime, titl
     message = commit_message(title, body, entry)
     message_file = journal.path().parent / "commit-message.txt"
     control.write_atomic(message_file, message)
-    gha.log(f"Wrote {path}. Commit it with this message (saved in {message_file}):")
-    gha.log(f"  git commit -F {message_file} {path}")
+    gha.log(f"Wrote {path}. Land it with this message (saved in {message_file}), safe while batch jobs push too:")
+    gha.log(f'  batchops persist-with-retry --control-file {path} --commit-message "$(cat {message_file})"')
+    gha.log(f"or commit it yourself: git commit -F {message_file} {path} && git push")
     print(message, end="")
     return document, result
 

@@ -407,7 +407,7 @@ def _current_branch(git: Git) -> str:
 
 def message_with_trailers(message: str, applied: list[dict[str, Any]]) -> str:
     text = message.strip() or DEFAULT_MESSAGE
-    ids = [entry["id"] for entry in applied]
+    ids = [entry["id"] for entry in applied if f"{TRAILER}: {entry['id']}" not in text]
     if ids:
         text += "\n\n" + "\n".join(f"{TRAILER}: {i}" for i in ids)
     return text + "\n"
