@@ -45,7 +45,7 @@ from tests.support.gitrepo import git
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RUNBOOK = REPO_ROOT / "docs" / "runbook.md"
-README_SECTION = REPO_ROOT / "docs" / "readme" / "80-runbook.md"
+README_SECTION = REPO_ROOT / "README.md"
 NOW = "2026-06-26T03:00:00Z"
 OPERATOR = ("Ada Operator", "ada@example.org")
 BOT = ("batch-bot", "batch-bot@example.org")

@@ -155,8 +155,8 @@ def test_empty_store_reports_no_runs(tmp_path: Path) -> None:
 
 
 def test_the_readme_shows_the_report_the_tool_prints_for_the_corpus(tmp_path: Path, corpus: Path) -> None:
-    readme = Path(__file__).resolve().parents[1] / "docs" / "readme" / "60-metrics.md"
+    readme = Path(__file__).resolve().parents[1] / "README.md"
     run_cli(["metrics", "import", str(corpus / "metrics" / "batch-runs.sample.jsonl")], tmp_path, actions=False)
     run = run_cli(["slo", "--now", "2026-02-07T00:00:00Z"], tmp_path, actions=False)
     assert run.returncode == 0, run.log
-    assert run.stdout.strip() in readme.read_text(), "regenerate the report in docs/readme/60-metrics.md"
+    assert run.stdout.strip() in readme.read_text(), "regenerate the report in README.md (section: the SLO report)"
