@@ -33,11 +33,14 @@ DEFAULTS: dict[str, Any] = {
     "budget": {},
 }
 
-TEMPLATE = (
-    '{"enabled": true, "disabled_ecosystems": [], "reason": "", "incident_url": "", '
-    '"disabled_by": "", "disabled_at": "", "expected_resume": "", "circuit_breaker": {}, '
-    '"budget": {"macos_minutes_used": 0, "linux_minutes_used": 0, "week_start": "", "sampling_active": false}}'
-)
+def new_document() -> dict[str, Any]:
+    """A new control file in the legacy layout (every legacy field, at its default)."""
+    document = copy.deepcopy(DEFAULTS)
+    document["budget"] = {"macos_minutes_used": 0, "linux_minutes_used": 0, "week_start": "", "sampling_active": False}
+    return document
+
+
+TEMPLATE = json.dumps(new_document())
 
 
 def load(path: str | Path, *, schema_name: str = "batch-control") -> dict[str, Any]:

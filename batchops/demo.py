@@ -32,6 +32,7 @@ from typing import Any
 
 from . import gha
 from .command import Command
+from .control import dumps, new_document
 
 START = datetime(2026, 6, 22, 6, 0, tzinfo=UTC)  # a Monday morning
 ECOSYSTEMS = ["homebrew", "npm", "crates.io"]
@@ -155,7 +156,7 @@ class Demo:
             finally:
                 if stdin is not None:
                     sys.stdin = saved
-        outputs = _parse_outputs(output.read_text())
+        outputs = gha.parse_output_file(output.read_text())
         part = step_summary.read_text()
         if part.strip():
             with self.summary.open("a", encoding="utf-8") as handle:
@@ -197,24 +198,6 @@ def _cwd(path: Path) -> Iterator[None]:
         os.chdir(saved)
 
 
-def _parse_outputs(text: str) -> dict[str, str]:
-    outputs: dict[str, str] = {}
-    lines = text.split("\n")
-    index = 0
-    while index < len(lines):
-        line = lines[index]
-        if "<<" in line:
-            name, delimiter = line.split("<<", 1)
-            body = []
-            index += 1
-            while index < len(lines) and lines[index] != delimiter:
-                body.append(lines[index])
-                index += 1
-            outputs[name] = "\n".join(body)
-        index += 1
-    return outputs
-
-
 # --- the registry ------------------------------------------------------------------------
 
 
@@ -244,18 +227,7 @@ def build_registry(work: Path, upstream: Upstream) -> Path:
     (repo / "recipes").mkdir()
     (repo / "recipes" / "jq.toml").write_text(_recipe("jq", "1.7.1", upstream.url))
     _publish(upstream, "jq", "1.7.1")
-    control = {
-        "enabled": True,
-        "disabled_ecosystems": [],
-        "reason": "",
-        "incident_url": "",
-        "disabled_by": "",
-        "disabled_at": "",
-        "expected_resume": "",
-        "circuit_breaker": {},
-        "budget": {"macos_minutes_used": 0, "linux_minutes_used": 0, "week_start": "", "sampling_active": False},
-    }
-    (repo / "batch-control.json").write_text(json.dumps(control, indent=2) + "\n")
+    (repo / "batch-control.json").write_text(dumps(new_document()))
     for args in (["add", "-A"], ["commit", "-q", "-m", "registry: initial recipes"], ["remote", "add", "origin", str(bare)], ["push", "-q", "origin", "main"]):
         subprocess.run(["git", *args], cwd=repo, check=True, env=env, capture_output=True)
     return repo

@@ -142,6 +142,28 @@ def set_outputs(outputs: Mapping[str, Any], *, stdout: TextIO | None = None) -> 
     out.flush()
 
 
+def parse_output_file(text: str) -> dict[str, str]:
+    """Read a $GITHUB_OUTPUT file the way the runner does (``name<<DELIM`` blocks, ``name=value`` lines)."""
+    outputs: dict[str, str] = {}
+    lines = text.split("\n")
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            name, delimiter = line.split("<<", 1)
+            body = []
+            index += 1
+            while index < len(lines) and lines[index] != delimiter:
+                body.append(lines[index])
+                index += 1
+            outputs[name] = "\n".join(body)
+        elif "=" in line:
+            name, value = line.split("=", 1)
+            outputs[name] = value
+        index += 1
+    return outputs
+
+
 def md_escape(text: Any) -> str:
     """Make a value safe inside a Markdown table cell."""
     value = _render_value(text)

@@ -39,6 +39,16 @@ def act(batchops_venv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  
 
 
 @pytest.fixture
+def upstream():  # type: ignore[no-untyped-def]
+    """A local upstream (checksum files) on 127.0.0.1."""
+    from tests.support.github_drift import Upstream
+
+    server = Upstream().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def fake_github():  # type: ignore[no-untyped-def]
     server = FakeGitHub().start()
     yield server

@@ -41,13 +41,6 @@ class Run:
 
 
 @pytest.fixture
-def upstream():  # type: ignore[no-untyped-def]
-    server = Upstream().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def gh(github_env: FakeGitHub, monkeypatch: pytest.MonkeyPatch) -> FakeGitHub:
     monkeypatch.setenv("BATCHOPS_GITHUB_WRITE_INTERVAL", "0")
     return github_drift.install(github_env)

@@ -12,30 +12,7 @@ from hypothesis import strategies as st
 
 from batchops import gha
 
-
-def parse_output_file(text: str) -> dict[str, str]:
-    """Parse $GITHUB_OUTPUT the way the runner does (name<<DELIM ... DELIM, or name=value)."""
-    outputs: dict[str, str] = {}
-    lines = text.split("\n")
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if not line:
-            i += 1
-            continue
-        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
-            name, delim = line.split("<<", 1)
-            body = []
-            i += 1
-            while lines[i] != delim:
-                body.append(lines[i])
-                i += 1
-            outputs[name] = "\n".join(body)
-        else:
-            name, value = line.split("=", 1)
-            outputs[name] = value
-        i += 1
-    return outputs
+parse_output_file = gha.parse_output_file
 
 
 FORGERIES = [

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import pytest
 
+from batchops import control
 from batchops.cli import COMMANDS
 from tests.support.github_drift import Upstream
 from tests.support.gitrepo import git
@@ -174,17 +175,7 @@ SEED_RECIPES = {
     "recipes/typescript.toml": recipe("typescript", "5.8.3", checksum=False, ecosystem="npm"),
     "recipes/ripgrep.toml": recipe("ripgrep", "14.1.1", checksum=False, ecosystem="crates.io"),
 }
-CONTROL = {
-    "enabled": True,
-    "disabled_ecosystems": [],
-    "reason": "",
-    "incident_url": "",
-    "disabled_by": "",
-    "disabled_at": "",
-    "expected_resume": "",
-    "circuit_breaker": {},
-    "budget": {"macos_minutes_used": 0, "linux_minutes_used": 0, "week_start": "", "sampling_active": False},
-}
+CONTROL = control.new_document()
 
 # (ecosystem, day, passed, failed, macOS minutes, Linux minutes), one batch a day at 20:00
 # except the npm probe at 02:00 on the 26th. The week of the budget starts Monday 2026-06-22.
@@ -405,13 +396,6 @@ def run_step(step: Step, reg: Registry) -> tuple[list[str], int]:
         check=False,
     )
     return normalise(proc.stdout, reg), proc.returncode
-
-
-@pytest.fixture
-def upstream():  # type: ignore[no-untyped-def]
-    server = Upstream().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
