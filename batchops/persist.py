@@ -50,6 +50,11 @@ DEFAULT_MAX_ATTEMPTS = 40  # a 32-job matrix needs at most ~N rounds; headroom f
 TRAILER = "Batchops-Operation-Id"
 HISTORY_DEPTH = 1000  # commits of the remote branch searched for operations that have landed
 REMOTE = "origin"
+# Posted operations: while it retries, a job publishes its operations under this
+# prefix (one ref per job, per branch), so whichever job lands next carries them.
+PENDING = "refs/batchops/pending"
+SEEN_PENDING = "refs/batchops/seen-pending"
+PENDING_MAX_AGE = 6 * 3600  # older posts (a job's longest run) are never carried, only cleaned up
 
 # Classification of git's stderr (lowercased substrings).
 _AUTH = (
@@ -282,10 +287,91 @@ def _read_local(path: Path) -> bytes | None:
         return None
 
 
-def landed_ids(git: Git, commit: str) -> set[str]:
-    """Operation ids named by trailers in the last HISTORY_DEPTH commits of ``commit``."""
-    log = git.text("log", f"-n{HISTORY_DEPTH}", "--format=%B", commit, "--", check=False)
-    return set(re.findall(rf"^{TRAILER}:\s*(\S+)\s*$", log, flags=re.MULTILINE))
+def landed_ids(git: Git, commit: str, since: str = "") -> dict[str, str]:
+    """Operation id -> commit, from the trailers of the last HISTORY_DEPTH commits of ``commit``
+    (only the commits after ``since`` when given)."""
+    revisions = [f"{since}..{commit}"] if since else [f"-n{HISTORY_DEPTH}", commit]
+    log = git.text("log", "--format=%x1e%H%n%B", *revisions, "--", check=False)
+    found: dict[str, str] = {}
+    for record in log.split("\x1e"):
+        sha, _, body = record.strip().partition("\n")
+        for op_id in re.findall(rf"^{TRAILER}:\s*(\S+)\s*$", body, flags=re.MULTILINE):
+            found.setdefault(op_id, sha.strip())
+    return found
+
+
+# --- posted operations (carried by whichever job lands next) --------------------------------
+
+
+@dataclass
+class Posted:
+    """Another job's operations, published while it retries."""
+
+    ref: str  # on the remote
+    posted_at: float
+    operations: list[dict[str, Any]]
+
+
+def _post(git: Git, ref: str, entries: list[dict[str, Any]], ident: str) -> bool:
+    """Publish this job's operations under ``ref`` (best effort: False when the remote refuses)."""
+    body = json.dumps({"posted_at": time.time(), "operations": entries}, separators=(",", ":")).encode("utf-8")
+    message = b"batchops: operations waiting to land [skip ci]"
+    stream = (
+        f"commit {SCRATCH_REF}-post\nmark :1\ncommitter {ident} {int(time.time())} +0000\n".encode()
+        + f"data {len(message)}\n".encode() + message + b"\n"
+        + f"M 100644 inline operations.json\ndata {len(body)}\n".encode() + body + b"\n\nget-mark :1\ndone\n"
+    )
+    try:
+        commit = git.run("fast-import", "--quiet", "--force", "--done", input=stream).decode().split()[0]
+        git.run("push", "--porcelain", "--no-verify", REMOTE, f"{commit}:{ref}")
+    except GitFailure:
+        return False
+    return True
+
+
+def _posted(git: Git, seen_prefix: str, remote_prefix: str, own: str) -> list[Posted]:
+    """Operations other jobs posted for this branch (as fetched), oldest first."""
+    listing = git.text("for-each-ref", "--format=%(refname)", seen_prefix, check=False).split()
+    listing = [ref for ref in listing if ref.replace(seen_prefix, remote_prefix, 1) != own]
+    if not listing:
+        return []
+    out = git.run("cat-file", "--batch", input="".join(f"{ref}:operations.json\n" for ref in listing).encode())
+    found: list[Posted] = []
+    position = 0
+    for ref in listing:
+        end = out.index(b"\n", position)
+        header = out[position:end].split()
+        position = end + 1
+        if len(header) < 3 or header[-1] == b"missing":
+            continue
+        size = int(header[2])
+        body = out[position : position + size]
+        position += size + 1
+        try:
+            data = json.loads(body)
+            found.append(Posted(ref.replace(seen_prefix, remote_prefix, 1), float(data["posted_at"]), list(data["operations"])))
+        except (ValueError, KeyError, TypeError):
+            continue  # not ours to judge: never carried, left alone
+    return sorted(found, key=lambda item: (item.posted_at, item.ref))
+
+
+def _carriable(
+    git: Git, seen_prefix: str, remote_prefix: str, own: str, landed: dict[str, str], journaled: list[Tracked]
+) -> tuple[dict[str, list[tuple[Posted, list[dict[str, Any]]]]], list[str]]:
+    """Other jobs' posted operations this job can carry, by file; and posts to delete (landed or stale)."""
+    paths = {item.path for item in journaled}
+    by_path: dict[str, list[tuple[Posted, list[dict[str, Any]]]]] = {}
+    cleanup: list[str] = []
+    now = time.time()
+    for posted in _posted(git, seen_prefix, remote_prefix, own):
+        waiting = [entry for entry in posted.operations if entry.get("id") not in landed]
+        if not waiting or now - posted.posted_at > PENDING_MAX_AGE:
+            cleanup.append(posted.ref)
+            continue
+        files = {entry.get("file") for entry in waiting}
+        if len(files) == 1 and (path := files.pop()) in paths:
+            by_path.setdefault(str(path), []).append((posted, waiting))
+    return by_path, cleanup
 
 
 def _parse_remote(item: Tracked, text: bytes, label: str) -> Any:
@@ -308,8 +394,21 @@ def _parse_remote(item: Tracked, text: bytes, label: str) -> Any:
     return document
 
 
-def rebuild(item: Tracked, remote: bytes | None, base: bytes | None, landed: set[str], where: str) -> bytes | None:
-    """The file's content to commit on top of the remote head (None: absent)."""
+def rebuild(
+    item: Tracked,
+    remote: bytes | None,
+    base: bytes | None,
+    landed: set[str] | dict[str, str],
+    where: str,
+    others: list[tuple[Posted, list[dict[str, Any]]]] | None = None,
+    carried: list[tuple[Posted, list[dict[str, Any]]]] | None = None,
+) -> bytes | None:
+    """The file's content to commit on top of the remote head (None: absent).
+
+    ``others``: operations other jobs posted for this file; each job's set is
+    applied whole after this job's own, or left out whole when it does not apply
+    (its own job then reports why). What was applied is appended to ``carried``.
+    """
     label = f"{item.path} (remote {where})"
     if item.journaled:
         pending = [entry for entry in item.operations if entry["id"] not in landed]
@@ -336,6 +435,18 @@ def rebuild(item: Tracked, remote: bytes | None, base: bytes | None, landed: set
                     field=exc.field,
                     hint=exc.hint or "another job or an operator changed the same state; re-run this job on the new state",
                 ) from None
+        for posted, entries in others or []:
+            trial = copy.deepcopy(document)
+            try:
+                for entry in entries:
+                    ops.apply(trial, entry["op"], copy.deepcopy(entry["args"]))
+            except BatchopsError:
+                continue
+            if item.schema_name and schema.problems(trial, item.schema_name, file=item.path):
+                continue
+            document = trial
+            if carried is not None:
+                carried.append((posted, entries))
         if item.schema_name:
             problems = schema.problems(document, item.schema_name, file=item.path)
             if problems:
@@ -440,16 +551,24 @@ def persist(options: Options, *, log: Callable[[str], None] = gha.log) -> Outcom
     ident = _ident(git)
     attempted: set[str] = set()
     last_failure = ""
-    landed: set[str] | None = None
+    landed: dict[str, str] | None = None
     slot = 0.0
+    remote_prefix, seen_prefix = f"{PENDING}/{branch}/", f"{SEEN_PENDING}/{branch}/"
+    posted_ref = ""  # set once this job has published its operations for others to carry
+    tried_post = False
+    previous_head = ""
     for attempt in range(1, options.max_attempts + 1):
         if attempt > 1:
-            delay = options.backoff.delay(attempt - 1, options.rng, slot)
+            # once this job's operations are posted, any job that lands carries them:
+            # come back soon rather than waiting out the herd's long slots
+            delay = options.backoff.delay(attempt - 1, options.rng, 0.0 if posted_ref else slot)
             log(f"attempt {attempt}/{options.max_attempts} in {delay:.2f}s ({last_failure})")
             time.sleep(delay)
         started = time.monotonic()
+        # the branch, and the operations other jobs posted while they retried
+        refspecs = [f"+refs/heads/{branch}:{tracking}", f"+{remote_prefix}*:{seen_prefix}*"]
         try:
-            git.run(*_FETCH, REMOTE, f"+refs/heads/{branch}:{tracking}")
+            git.run(*_FETCH, "--prune", REMOTE, *refspecs)
         except GitFailure as exc:
             _raise_if_fatal(exc, "fetch", branch, shown_url)
             last_failure = f"fetch from {shown_url} failed: {_first_line(exc.output)}"
@@ -457,39 +576,66 @@ def persist(options: Options, *, log: Callable[[str], None] = gha.log) -> Outcom
         remote_head, remote_files = _snapshot(git, tracking, [item.path for item in tracked])
         journaled = [item for item in tracked if item.journaled]
         if landed is None:  # once, and again after a push whose fate is unknown
-            landed = landed_ids(git, remote_head) if journaled else set()
+            landed = landed_ids(git, remote_head) if journaled else {}
+        elif journaled and previous_head and remote_head != previous_head:
+            landed.update(landed_ids(git, remote_head, since=previous_head))
+        previous_head = remote_head
+        others, cleanup = _carriable(git, seen_prefix, remote_prefix, posted_ref, landed, journaled) if journaled else ({}, [])
+        carried_groups: list[tuple[Posted, list[dict[str, Any]]]] = []
         contents: dict[str, bytes | None] = {}
         changed: dict[str, bytes | None] = {}
         for item in tracked:
             remote = remote_files[item.path]
-            contents[item.path] = rebuild(item, remote, bases[item.path], landed, remote_head[:12])
+            contents[item.path] = rebuild(
+                item, remote, bases[item.path], landed, remote_head[:12], others.get(item.path), carried_groups
+            )
             if contents[item.path] != remote:
                 changed[item.path] = contents[item.path]
-        carried = [entry for item in journaled for entry in item.operations]
-        pending = [entry for entry in carried if entry["id"] not in landed]
+        mine = [entry for item in journaled for entry in item.operations]
+        pending = [entry for entry in mine if entry["id"] not in landed]
         if not changed:
             landed_by_us = _landed_commit(git, remote_head, attempted)
-            _finish(git, tracked, contents, remote_head, head, branch, carried, log)
+            carrier = next((landed[e["id"]] for e in mine if e["id"] in landed), "") if posted_ref else ""
+            _finish(git, tracked, contents, remote_head, head, branch, mine, log)
+            if posted_ref:
+                git.ok("push", "--porcelain", "--no-verify", REMOTE, f":{posted_ref}")  # usually gone already
             if landed_by_us:  # an earlier push went through though git reported a failure
-                return Outcome(True, attempt, landed_by_us, sorted(changed), carried, remote_head)
+                return Outcome(True, attempt, landed_by_us, sorted(changed), mine, remote_head)
+            if carrier:
+                log(f"this job's operations landed on {branch} in {carrier[:12]}, carried by another job")
+                return Outcome(True, attempt, carrier, [], mine, remote_head)
             log("nothing to commit: the remote already has this state")
-            return Outcome(False, attempt, "", [], carried, remote_head)
-        message = message_with_trailers(options.commit_message, pending)
+            return Outcome(False, attempt, "", [], mine, remote_head)
+        extra = [entry for _, entries in carried_groups for entry in entries]
+        message = message_with_trailers(options.commit_message, pending + extra)
         commit = _commit(git, remote_head, changed, message, modes, ident)
         attempted.add(commit)
+        deletions = [f":{posted.ref}" for posted, _ in carried_groups] + [f":{ref}" for ref in cleanup]
+        if posted_ref:
+            deletions.append(f":{posted_ref}")
+        atomic = ["--atomic"] if deletions else []
         try:
-            git.run("push", "--porcelain", "--no-verify", REMOTE, f"{commit}:refs/heads/{branch}")
+            git.run("push", "--porcelain", "--no-verify", *atomic, REMOTE, f"{commit}:refs/heads/{branch}", *deletions)
         except GitFailure as exc:
             _raise_if_fatal(exc, "push", branch, shown_url)
             slot = time.monotonic() - started
             if exc.kind == "rejected":
                 last_failure = "push rejected: the remote moved on; re-applying this job's operations on its new head"
+                if not tried_post and pending:
+                    # publish this job's operations: whichever job lands next carries them
+                    tried_post = True
+                    ref = f"{remote_prefix}{os.urandom(8).hex()}"
+                    by_path = {entry["id"]: item.path for item in journaled for entry in item.operations}
+                    posted = [{**entry, "file": by_path[entry["id"]]} for entry in pending]
+                    if _post(git, ref, posted, ident):
+                        posted_ref = ref
             else:
                 last_failure = f"push to {shown_url} failed: {_first_line(exc.output)}"
                 landed = None  # it may have landed all the same
             continue
-        log(f"pushed {commit[:12]} to {branch} (attempt {attempt}): {', '.join(sorted(changed))}")
-        _finish(git, tracked, contents, commit, head, branch, carried, log)
+        also = f" (and {len(carried_groups)} other job(s)' operations)" if carried_groups else ""
+        log(f"pushed {commit[:12]} to {branch} (attempt {attempt}){also}: {', '.join(sorted(changed))}")
+        _finish(git, tracked, contents, commit, head, branch, mine, log)
         return Outcome(True, attempt, commit, sorted(changed), pending, remote_head)
     raise BatchopsError(
         f"gave up after {options.max_attempts} attempts to push to {branch}; last: {last_failure}",

@@ -563,3 +563,78 @@ def test_journal_entries_name_the_schema_of_their_file(tmp_path, monkeypatch) ->
     assert entry["schema"] == "batch-control" and entry["file"] == "batch-control.json"
     journal.remove({entry["id"]})
     assert journal.read() == [] and os.path.exists(journal.path())
+
+
+# --- posted operations: whichever job lands next carries them ----------------------------
+
+
+def _post_for(work: Path, entries: list[dict[str, Any]], name: str) -> str:
+    """What a rejected job does: publish its operations under refs/batchops/pending/<branch>/."""
+    ref = f"{persist.PENDING}/main/{name}"
+    posted = [{**entry, "file": "batch-control.json"} for entry in entries]
+    assert persist._post(persist.Git(work), ref, posted, "Job <job@example.test>")
+    return ref
+
+
+def test_the_next_job_to_land_carries_the_operations_a_rejected_job_posted(remote, tmp_path, monkeypatch, race, mocker) -> None:  # type: ignore[no-untyped-def]
+    bare, work = remote
+    mutate(work, monkeypatch, "control.disable", {"ecosystem": "npm"})
+    (entry,) = journal.read()
+    # this job loses its first push to job B, posts its operation and backs off;
+    # meanwhile job C lands its own change and carries this job's operation
+    race(lambda: other_job(tmp_path, bare, "job-b", ["disable", "crates.io"]))
+    landed_c: list[Path] = []
+
+    def backoff(_: float) -> None:
+        if not landed_c:
+            landed_c.append(other_job(tmp_path, bare, "job-c", ["disable", "pypi"]))
+
+    mocker.patch("time.sleep", side_effect=backoff)
+    code, outputs = run_persist(work, monkeypatch)
+    assert code == 0 and outputs["pushed"] == "true" and outputs["attempts"] == "2"
+    carrier = outputs["commit-sha"]
+    assert git(bare, "log", "-1", "--format=%s", carrier) == "batchops: update control state [skip ci]"
+    assert f"Batchops-Operation-Id: {entry['id']}" in git(bare, "log", "-1", "--format=%B", carrier)
+    assert carrier == remote_head(bare)  # job C's commit: this job pushed nothing itself
+    assert remote_control(bare)["disabled_ecosystems"] == ["crates.io", "pypi", "npm"]
+    assert git(bare, "for-each-ref", "refs/batchops/") == ""  # the post went with C's push, atomically
+    assert journal.read() == []
+
+
+def test_a_post_is_carried_once_even_when_its_job_comes_back(remote, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    bare, work = remote
+    job_a = clone(bare, tmp_path / "job-a")
+    monkeypatch.setenv("BATCHOPS_JOURNAL", str(tmp_path / "a.jsonl"))
+    mutate(job_a, monkeypatch, "budget.add_minutes", {"macos": 0, "linux": 7})
+    (entry_a,) = journal.read()
+    _post_for(job_a, [entry_a], "job-a")
+    monkeypatch.setenv("BATCHOPS_JOURNAL", str(tmp_path / "c.jsonl"))
+    mutate(work, monkeypatch, "budget.add_minutes", {"macos": 0, "linux": 5})
+    assert run_persist(work, monkeypatch)[0] == 0  # carries job A's minutes on its first attempt
+    assert remote_control(bare)["budget"]["linux_minutes_used"] == 12
+    monkeypatch.setenv("BATCHOPS_JOURNAL", str(tmp_path / "a.jsonl"))
+    code, outputs = run_persist(job_a, monkeypatch)
+    assert code == 0 and outputs["pushed"] == "false"  # already there: nothing to push
+    assert remote_control(bare)["budget"]["linux_minutes_used"] == 12  # counted once
+    assert journal.read() == []
+
+
+def test_a_posted_operation_that_no_longer_applies_is_left_to_its_own_job(remote, tmp_path, monkeypatch, race, no_sleep) -> None:  # type: ignore[no-untyped-def]
+    bare, work = remote
+    job_a = clone(bare, tmp_path / "job-a")
+    bad = journal.new_operation("control.disable", "batch-control.json", {"ecosystem": "Not Valid", "at": NOW}, NOW)
+    posted = _post_for(job_a, [bad], "job-a")
+    mutate(work, monkeypatch, "control.disable", {"ecosystem": "npm"})
+    race(lambda: other_job(tmp_path, bare, "job-b", ["disable", "crates.io"]))
+    code, outputs = run_persist(work, monkeypatch)
+    assert code == 0 and outputs["pushed"] == "true"
+    assert remote_control(bare)["disabled_ecosystems"] == ["crates.io", "npm"]
+    assert posted in git(bare, "for-each-ref", "--format=%(refname)")  # not carried, not deleted
+
+
+def test_the_uncontended_path_posts_nothing(remote, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    bare, work = remote
+    mutate(work, monkeypatch, "control.disable", {"ecosystem": "npm"})
+    code, outputs = run_persist(work, monkeypatch)
+    assert code == 0 and outputs["attempts"] == "1"
+    assert git(bare, "for-each-ref", "refs/batchops/") == ""

@@ -60,5 +60,7 @@ def test_a_parallel_matrix_lands_every_jobs_update(act, tmp_path: Path, monkeypa
     assert {eco: entry["window"] for eco, entry in final["circuit_breaker"].items()} == {eco: ["failure"] for eco in ECOSYSTEMS}
     assert final["budget"]["linux_minutes_used"] == 3 * len(ECOSYSTEMS)
     # the bot identity (the runner configures none) and the skip-ci message
-    authors = git(bare, "log", "--format=%an|%s", "-n", "4", "main").splitlines()
-    assert authors == ["github-actions[bot]|batchops: update control state [skip ci]"] * 4
+    # (a job that lands may carry the operations other jobs posted while they retried)
+    authors = git(bare, "log", "--format=%an|%s", "main").splitlines()[:-1]
+    assert 1 <= len(authors) <= len(ECOSYSTEMS)
+    assert set(authors) == {"github-actions[bot]|batchops: update control state [skip ci]"}
