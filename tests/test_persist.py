@@ -583,11 +583,12 @@ def test_the_next_job_to_land_carries_the_operations_a_rejected_job_posted(remot
     # this job loses its first push to job B, posts its operation and backs off;
     # meanwhile job C lands its own change and carries this job's operation
     race(lambda: other_job(tmp_path, bare, "job-b", ["disable", "crates.io"]))
-    landed_c: list[Path] = []
+    started_c: list[bool] = []
 
     def backoff(_: float) -> None:
-        if not landed_c:
-            landed_c.append(other_job(tmp_path, bare, "job-c", ["disable", "pypi"]))
+        if not started_c:  # once (waiting for job C's processes sleeps too)
+            started_c.append(True)
+            other_job(tmp_path, bare, "job-c", ["disable", "pypi"])
 
     mocker.patch("time.sleep", side_effect=backoff)
     code, outputs = run_persist(work, monkeypatch)
