@@ -374,6 +374,35 @@ def _carriable(
     return by_path, cleanup
 
 
+def _apply_groups(item: Tracked, document: Any, groups: list[tuple[Posted, list[dict[str, Any]]]], check: bool) -> tuple[Any, list[tuple[Posted, list[dict[str, Any]]]]]:
+    applied = []
+    for posted, entries in groups:
+        trial = copy.deepcopy(document)
+        try:
+            for entry in entries:
+                ops.apply(trial, entry["op"], copy.deepcopy(entry["args"]))
+        except BatchopsError:
+            continue
+        if check and item.schema_name and schema.problems(trial, item.schema_name, file=item.path):
+            continue
+        document = trial
+        applied.append((posted, entries))
+    return document, applied
+
+
+def _carry(item: Tracked, document: Any, groups: list[tuple[Posted, list[dict[str, Any]]]], carried: list[tuple[Posted, list[dict[str, Any]]]]) -> Any:
+    """Apply each other job's posted operations whole, or leave them out whole.
+
+    One schema check for the lot; only when that fails is each job's set checked
+    on its own (so one bad post never blocks the others).
+    """
+    combined, applied = _apply_groups(item, document, groups, check=False)
+    if item.schema_name and schema.problems(combined, item.schema_name, file=item.path):
+        combined, applied = _apply_groups(item, document, groups, check=True)
+    carried.extend(applied)
+    return combined
+
+
 def _parse_remote(item: Tracked, text: bytes, label: str) -> Any:
     try:
         decoded = text.decode("utf-8")
@@ -435,18 +464,8 @@ def rebuild(
                     field=exc.field,
                     hint=exc.hint or "another job or an operator changed the same state; re-run this job on the new state",
                 ) from None
-        for posted, entries in others or []:
-            trial = copy.deepcopy(document)
-            try:
-                for entry in entries:
-                    ops.apply(trial, entry["op"], copy.deepcopy(entry["args"]))
-            except BatchopsError:
-                continue
-            if item.schema_name and schema.problems(trial, item.schema_name, file=item.path):
-                continue
-            document = trial
-            if carried is not None:
-                carried.append((posted, entries))
+        if others:
+            document = _carry(item, document, others, carried if carried is not None else [])
         if item.schema_name:
             problems = schema.problems(document, item.schema_name, file=item.path)
             if problems:
