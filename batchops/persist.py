@@ -12,8 +12,12 @@ which recorded it in the job's journal. Each attempt:
 3. builds a commit on top of the remote head (a temporary index, so the
    working tree is not touched while it retries) and pushes it.
 
-A rejected push (another job landed first) means: back off with full jitter and
-go again on the new remote head. Because the operations are re-applied rather
+A rejected push (another job landed first) means: publish this job's pending
+operations under ``refs/batchops/pending/<branch>/`` (once), back off with full
+jitter and go again on the new remote head. Every attempt also fetches the
+operations other jobs posted; the job that lands applies them too and deletes
+the posts in the same atomic push, so a job that comes back may find its
+operations already landed. Because the operations are re-applied rather
 than the text rebased, an operator's ``stop`` that landed first stays, and two
 jobs counting failures for the same ecosystem both count.
 
