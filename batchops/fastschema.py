@@ -191,27 +191,13 @@ class Checker:
                         yield from self._check(value, sub, base, [*path, key])
                 if not matched:
                     extras.append(key)
-            additional = schema.get("additionalProperties", True)
-            if extras and additional is False:
-                shown = ", ".join(repr(k) for k in extras)
-                verb = "was" if len(extras) == 1 else "were"
-                yield Error(f"Additional properties are not allowed ({shown} {verb} unexpected)", list(path), "additionalProperties", False, schema)
-            elif extras and isinstance(additional, dict):
-                for key in extras:
-                    yield from self._check(instance[key], additional, base, [*path, key])
+            yield from self._leftover("additionalProperties", extras, instance, schema, base, path)
         for sub in schema.get("allOf", []):
             yield from self._check(instance, sub, base, path)
         if isinstance(instance, dict) and "unevaluatedProperties" in schema:
             seen = self._evaluated(instance, schema, base)
             leftover = [key for key in instance if key not in seen]
-            rule = schema["unevaluatedProperties"]
-            if leftover and rule is False:
-                shown = ", ".join(repr(k) for k in leftover)
-                verb = "was" if len(leftover) == 1 else "were"
-                yield Error(f"Unevaluated properties are not allowed ({shown} {verb} unexpected)", list(path), "unevaluatedProperties", False, schema)
-            elif leftover and isinstance(rule, dict):
-                for key in leftover:
-                    yield from self._check(instance[key], rule, base, [*path, key])
+            yield from self._leftover("unevaluatedProperties", leftover, instance, schema, base, path)
         if "anyOf" in schema:
             context: list[Error] = []
             for sub in schema["anyOf"]:
@@ -228,6 +214,18 @@ class Checker:
             elif len(valid) > 1:
                 yield Error(f"{_r(instance)} is valid under each of {', '.join(map(_r, valid))}", list(path), "oneOf", schema["oneOf"], schema)
 
+
+    def _leftover(self, keyword: str, keys: list[str], instance: dict[str, Any], schema: dict[str, Any], base: dict[str, Any], path: list[Any]) -> Iterator[Error]:
+        """additionalProperties / unevaluatedProperties for the ``keys`` no other keyword took."""
+        rule = schema.get(keyword, True)
+        if keys and rule is False:
+            shown = ", ".join(repr(k) for k in keys)
+            verb = "was" if len(keys) == 1 else "were"
+            label = "Additional" if keyword == "additionalProperties" else "Unevaluated"
+            yield Error(f"{label} properties are not allowed ({shown} {verb} unexpected)", list(path), keyword, False, schema)
+        elif keys and isinstance(rule, dict):
+            for key in keys:
+                yield from self._check(instance[key], rule, base, [*path, key])
 
     def _valid(self, instance: Any, schema: Any, base: dict[str, Any]) -> bool:
         return not any(True for _ in self._check(instance, schema, base, []))
