@@ -83,12 +83,18 @@ def prepare(root: Path, n: int) -> tuple[Path, list[tuple[Path, Path]]]:
     return bare, writers
 
 
+PYCACHE = Path(tempfile.gettempdir()) / "batchops-bench-pycache"
+
+
 def run_once(n: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="bench-persist-") as tmp:
         root = Path(tmp)
         bare, writers = prepare(root, n)
         base_env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "RUNNER_"))}
         base_env.update({"PYTHONPATH": str(REPO_ROOT), "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull})
+        # as on a runner, where the first step leaves .pyc files for the next ones
+        base_env.pop("PYTHONDONTWRITEBYTECODE", None)
+        base_env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
         started = time.perf_counter()
         procs = []
         for work, journal_file in writers:
