@@ -17,7 +17,9 @@ operations under ``refs/batchops/pending/<branch>/`` (once), back off with full
 jitter and go again on the new remote head. Every attempt also fetches the
 operations other jobs posted; the job that lands applies them too and deletes
 the posts in the same atomic push, so a job that comes back may find its
-operations already landed. Because the operations are re-applied rather
+operations already landed. While several posts wait, only the job whose post
+sorts first pushes; the others look again without pushing (up to MAX_YIELDS
+rounds), so they do not collide. Because the operations are re-applied rather
 than the text rebased, an operator's ``stop`` that landed first stays, and two
 jobs counting failures for the same ecosystem both count.
 
@@ -59,6 +61,7 @@ REMOTE = "origin"
 PENDING = "refs/batchops/pending"
 SEEN_PENDING = "refs/batchops/seen-pending"
 PENDING_MAX_AGE = 6 * 3600  # older posts (a job's longest run) are never carried, only cleaned up
+MAX_YIELDS = 3  # rounds a posted job leaves the landing to the job whose post sorts first
 
 # Classification of git's stderr (lowercased substrings).
 _AUTH = (
@@ -579,6 +582,7 @@ def persist(options: Options, *, log: Callable[[str], None] = gha.log) -> Outcom
     remote_prefix, seen_prefix = f"{PENDING}/{branch}/", f"{SEEN_PENDING}/{branch}/"
     posted_ref = ""  # set once this job has published its operations for others to carry
     tried_post = False
+    yields = 0
     previous_head = ""
     for attempt in range(1, options.max_attempts + 1):
         if attempt > 1:
@@ -629,6 +633,14 @@ def persist(options: Options, *, log: Callable[[str], None] = gha.log) -> Outcom
                 return Outcome(True, attempt, carrier, [], mine, remote_head)
             log("nothing to commit: the remote already has this state")
             return Outcome(False, attempt, "", [], mine, remote_head)
+        if posted_ref and pending and yields < MAX_YIELDS:
+            # several posted jobs: the one whose post sorts first lands for all of them;
+            # the others only look again (a fetch, no push), so they do not collide
+            first = min([posted_ref, *(posted.ref for groups in others.values() for posted, _ in groups)])
+            if first != posted_ref:
+                yields += 1
+                last_failure = "another posted job lands the waiting operations, this one's included"
+                continue
         extra = [entry for _, entries in carried_groups for entry in entries]
         message = message_with_trailers(options.commit_message, pending + extra)
         commit = _commit(git, remote_head, changed, message, modes, ident)
