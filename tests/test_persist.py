@@ -639,3 +639,25 @@ def test_the_uncontended_path_posts_nothing(remote, monkeypatch) -> None:  # typ
     code, outputs = run_persist(work, monkeypatch)
     assert code == 0 and outputs["attempts"] == "1"
     assert git(bare, "for-each-ref", "refs/batchops/") == ""
+
+
+def test_a_posted_job_leaves_the_landing_to_the_first_post_then_lands_itself(remote, tmp_path, monkeypatch, race, no_sleep) -> None:  # type: ignore[no-untyped-def]
+    bare, work = remote
+    # job X, whose post sorts first, posts while this job retries, then vanishes
+    job_x = clone(bare, tmp_path / "job-x")
+    monkeypatch.setenv("BATCHOPS_JOURNAL", str(tmp_path / "x.jsonl"))
+    mutate(job_x, monkeypatch, "control.disable", {"ecosystem": "pypi"})
+    (entry_x,) = journal.read()
+    monkeypatch.setenv("BATCHOPS_JOURNAL", str(tmp_path / "me.jsonl"))
+    mutate(work, monkeypatch, "control.disable", {"ecosystem": "npm"})
+
+    def job_b_lands_then_job_x_posts() -> None:
+        other_job(tmp_path, bare, "job-b", ["disable", "crates.io"])
+        _post_for(job_x, [entry_x], "0")
+
+    race(job_b_lands_then_job_x_posts)
+    code, outputs = run_persist(work, monkeypatch)
+    # rejected once, then waits MAX_YIELDS rounds for job X, then lands both
+    assert code == 0 and outputs["attempts"] == str(2 + persist.MAX_YIELDS)
+    assert remote_control(bare)["disabled_ecosystems"] == ["crates.io", "npm", "pypi"]
+    assert git(bare, "for-each-ref", "refs/batchops/") == ""
