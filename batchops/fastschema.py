@@ -132,7 +132,6 @@ class Checker:
             if not any(_is_type(instance, k) for k in kinds):
                 shown = repr(kind) if isinstance(kind, str) else repr(kinds)
                 yield Error(f"{_r(instance)} is not of type {', '.join(repr(k) for k in kinds) if isinstance(kind, list) else shown}", list(path), "type", kind, schema)
-                return
         if "enum" in schema and not any(_equal(instance, v) for v in schema["enum"]):
             yield Error(f"{_r(instance)} is not one of {_r(schema['enum'])}", list(path), "enum", schema["enum"], schema)
         if "const" in schema and not _equal(instance, schema["const"]):
