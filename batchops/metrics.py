@@ -601,8 +601,9 @@ class MetricsServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        host = self.server_address[0]
+        host = host.decode() if isinstance(host, bytes) else str(host)
+        return f"http://{host}:{self.server_port}"
 
     def start(self) -> MetricsServer:
         """Serve in a daemon thread (tests, demos); ``shutdown()`` stops it."""

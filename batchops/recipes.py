@@ -242,7 +242,7 @@ def parse_recipe(text: str, *, file: str, relpath: str | None = None) -> Recipe:
             hint="fix the TOML syntax; `python -c 'import tomllib,sys;tomllib.load(open(sys.argv[1],\"rb\"))' FILE` shows the error",
         ) from None
     stem = Path(file).stem
-    metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    metadata = _table(data.get("metadata"))
     name = str(metadata.get("name") or stem)
     if not NAME_PATTERN.match(name):
         raise RecipeError(
@@ -251,7 +251,7 @@ def parse_recipe(text: str, *, file: str, relpath: str | None = None) -> Recipe:
             field="metadata.name",
             hint="rename the recipe",
         )
-    version_data = data.get("version") if isinstance(data.get("version"), dict) else {}
+    version_data = _table(data.get("version"))
     github_repo = str(version_data.get("github_repo") or "").strip()
     source = str(version_data.get("source") or "").strip()
     pinned = str(version_data.get("version") or version_data.get("pinned") or "").strip()
@@ -263,7 +263,7 @@ def parse_recipe(text: str, *, file: str, relpath: str | None = None) -> Recipe:
         spec = VersionSpec(SOURCE_GITHUB, github_repo, str(version_data.get("tag_prefix") or ""))
     else:
         spec = VersionSpec(source, github_repo, str(version_data.get("tag_prefix") or ""))
-    raw_steps = data.get("steps") if isinstance(data.get("steps"), list) else []
+    raw_steps: list[Any] = data["steps"] if isinstance(data.get("steps"), list) else []
     steps = []
     for index, raw in enumerate(raw_steps):
         if not isinstance(raw, dict) or not raw.get("checksum_url"):
@@ -271,14 +271,14 @@ def parse_recipe(text: str, *, file: str, relpath: str | None = None) -> Recipe:
         template = raw["checksum_url"]
         if not isinstance(template, str):
             raise RecipeError("checksum_url must be a string", file=file, field=f"steps[{index}].checksum_url", hint='write checksum_url = "https://..."')
-        when = raw.get("when") if isinstance(raw.get("when"), dict) else {}
+        when = _table(raw.get("when"))
         steps.append(
             ChecksumStep(
                 index=index,
                 action=str(raw.get("action") or ""),
                 template=template.strip(),
-                os_mapping={str(k): str(v) for k, v in (raw.get("os_mapping") or {}).items()},
-                arch_mapping={str(k): str(v) for k, v in (raw.get("arch_mapping") or {}).items()},
+                os_mapping={str(k): str(v) for k, v in _table(raw.get("os_mapping")).items()},
+                arch_mapping={str(k): str(v) for k, v in _table(raw.get("arch_mapping")).items()},
                 when=dict(when),
             )
         )
@@ -293,6 +293,11 @@ def parse_recipe(text: str, *, file: str, relpath: str | None = None) -> Recipe:
         supported_libc=_strings(metadata.get("supported_libc")),
         unsupported_platforms=_strings(metadata.get("unsupported_platforms")),
     )
+
+
+def _table(value: Any) -> dict[str, Any]:
+    """A TOML table, or {} when the recipe has something else there."""
+    return value if isinstance(value, dict) else {}
 
 
 def load_recipe(path: str | Path, *, root: str | Path | None = None) -> Recipe:
