@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,4 +57,12 @@ def test_no_input_expression_inside_run_scripts(action: Path) -> None:
 
 def test_ruff_is_clean() -> None:
     proc = subprocess.run([_need("ruff"), "check", "batchops", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_mypy_is_clean_on_the_package() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "batchops", "--ignore-missing-imports", "--no-error-summary", "--cache-dir", os.devnull],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
