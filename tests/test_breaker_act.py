@@ -7,20 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.act import COPY_STEP, copy_repository
+from tests.support.act import copy_repository, single_job
 
 pytestmark = [pytest.mark.act, pytest.mark.slow]
 
-WORKFLOW = (
-    """
-on: push
-jobs:
-  batch:
-    runs-on: ubuntu-latest
-    steps:
-"""
-    + COPY_STEP
-    + """      - id: gate
+WORKFLOW = single_job(
+    """      - id: gate
         uses: ./actions/breaker-gate
         with:
           ecosystem: homebrew

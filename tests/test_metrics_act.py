@@ -11,23 +11,15 @@ import pytest
 
 from batchops import metrics
 from batchops.store import Store
-from tests.support.act import COPY_STEP, copy_repository
+from tests.support.act import copy_repository, single_job
 from tests.test_metrics import results_doc
 
 pytestmark = [pytest.mark.act, pytest.mark.slow]
 
 TOKEN = "act-telemetry-token-5521"
 
-WORKFLOW = (
-    """
-on: push
-jobs:
-  batch:
-    runs-on: ubuntu-latest
-    steps:
-"""
-    + COPY_STEP
-    + """      - id: live
+WORKFLOW = single_job(
+    """      - id: live
         uses: ./actions/metrics-upload
         with:
           results-file: results.json

@@ -6,20 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.act import COPY_STEP
+from tests.support.act import single_job
 
 pytestmark = [pytest.mark.act, pytest.mark.slow]
 
-WORKFLOW = (
-    """
-on: push
-jobs:
-  setup:
-    runs-on: ubuntu-latest
-    steps:
-"""
-    + COPY_STEP
-    + """      - id: setup
+WORKFLOW = single_job(
+    """      - id: setup
         uses: ./
       - name: batchops is on PATH
         run: |
@@ -33,7 +25,8 @@ jobs:
         run: |
           printf '%s' "$BIN" > "$RESULT_DIR/path.txt"
           ls "$BATCHOPS_VENV" > "$RESULT_DIR/venv.txt"
-"""
+""",
+    job="setup",
 )
 
 

@@ -24,6 +24,18 @@ COPY_STEP = """      - name: copy the repository into the job folder
 """
 
 
+def single_job(steps: str, *, job: str = "batch") -> str:
+    """A push-triggered workflow of one job that copies the repository in, then runs ``steps``
+    (YAML list items indented by six spaces)."""
+    return f"""
+on: push
+jobs:
+  {job}:
+    runs-on: ubuntu-latest
+    steps:
+""" + COPY_STEP + steps
+
+
 @dataclass
 class ActRun:
     returncode: int
