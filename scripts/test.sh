@@ -3,6 +3,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$root/scripts/dev-env.sh" "[test]" >&2
+bash "$root/scripts/test-tools.sh"
 venv="${BATCHOPS_DEV_VENV:-$root/.venv}"
 export PATH="$venv/bin:$PATH"
 cd "$root"
