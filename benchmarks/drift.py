@@ -27,6 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from batchops.adapters import runner
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -98,14 +100,14 @@ def _latency(base: str, samples: int = 30) -> float:
 
 
 def _one_run(folder: Path, workers: int) -> tuple[float, float, dict[str, int]]:
-    from batchops import drift, timeutil
+    from batchops.steps import drift_monitor as drift
 
     baseline = folder / "checksum-baseline.json"
     if baseline.exists():
         baseline.unlink()
     config = drift.RunConfig(recipes_dir=str(folder / "recipes"), baseline_file=str(baseline), concurrency=workers, timeout=10)
     start, cpu = time.perf_counter(), time.process_time()
-    result = drift.monitor(config, timeutil.now())
+    result = drift.monitor(config, runner.now())
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     counts = {s: result.count(s) for s in drift.STATUSES}
     return wall, cpu, counts
@@ -118,7 +120,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=None)
     parser.add_argument("--workers", type=int, default=None, help="default: the concurrency input's default")
     args = parser.parse_args()
-    from batchops import drift
+    from batchops.steps import drift_monitor as drift
 
     workers = args.workers or drift.DEFAULT_CONCURRENCY
     count = args.recipes or (300 if args.quick else 1000)

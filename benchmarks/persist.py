@@ -31,6 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from batchops import control  # noqa: E402
+from batchops.adapters import controlfile
 
 NOW = "2026-06-29T10:00:00Z"
 ECOSYSTEMS = ["homebrew", "npm", "pypi", "cargo", "go", "rubygems", "nuget", "maven"]
@@ -74,8 +75,8 @@ def prepare(root: Path, n: int) -> tuple[Path, list[tuple[Path, Path]]]:
         os.environ["BATCHOPS_JOURNAL"] = str(journal_file)
         os.chdir(work)
         try:
-            control.mutate("batch-control.json", "breaker.record", {"ecosystem": job["ecosystem"], "outcomes": [job["outcome"]], "at": NOW}, at=NOW)
-            control.mutate("batch-control.json", "budget.add_minutes", {"macos": 0, "linux": job["linux"], "at": NOW}, at=NOW)
+            controlfile.mutate("batch-control.json", "breaker.record", {"ecosystem": job["ecosystem"], "outcomes": [job["outcome"]], "at": NOW}, at=NOW)
+            controlfile.mutate("batch-control.json", "budget.add_minutes", {"macos": 0, "linux": job["linux"], "at": NOW}, at=NOW)
         finally:
             os.chdir(here)
             del os.environ["BATCHOPS_JOURNAL"]

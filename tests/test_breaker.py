@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from batchops import breaker, timeutil
-from batchops.breaker import (
+from batchops.core import breaker, timeutil
+from batchops.core.breaker import (
     CLOSED,
     FAILURE,
     HALF_OPEN,
@@ -18,8 +18,8 @@ from batchops.breaker import (
     BreakerConfig,
     Window,
 )
+from batchops.core.operations import apply
 from batchops.errors import ControlFileError, UsageError
-from batchops.ops import apply
 
 T0 = datetime(2026, 6, 26, 12, 0, tzinfo=UTC)
 CONFIG = BreakerConfig()

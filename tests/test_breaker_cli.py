@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from batchops import journal
+from batchops.adapters import journal
 from tests.cli_helpers import run_cli
 
 LEGACY = "batch-control.20260626T205108.json"  # every ecosystem open until 21:51:01
@@ -313,5 +313,5 @@ def test_the_gate_path_imports_no_network_or_github_library(tmp_path: Path, corp
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "batchops", "breaker-gate", "--ecosystem", "npm",
                            "--now", "2026-06-26T21:00:00Z"], cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
     modules = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
-    assert "batchops.breaker" in modules
+    assert "batchops.core.breaker" in modules
     assert not {m for m in modules if m.split(".")[0] in ("requests", "github", "urllib3", "http")}

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from batchops import breaker, control, timeutil
-from batchops.ops import apply
+from batchops.adapters import controlfile
+from batchops.core import breaker, timeutil
+from batchops.core.operations import apply
 
 
 def legacy_check_breaker(entry: dict | None, now: datetime) -> tuple[bool, str]:
@@ -48,13 +49,13 @@ def instants(path: Path, entry: dict | None) -> list[datetime]:
 
 def test_every_committed_control_file_validates(corpus: Path) -> None:
     for path in history(corpus):
-        control.load(path)
+        controlfile.load(path)
 
 
 def test_gate_decision_matches_the_legacy_rule_on_every_committed_file(corpus: Path) -> None:
     checked = 0
     for path in history(corpus):
-        document = control.load(path)
+        document = controlfile.load(path)
         names = breaker.ecosystems(document) + ["never-seen"]
         for name in names:
             entry = document.get("circuit_breaker", {}).get(name)

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchops import breaker, timeutil
-from batchops.breaker import CLOSED, FAILURE, OPEN, SUCCESS, Breaker, BreakerConfig
+from batchops.core import breaker, timeutil
+from batchops.core.breaker import CLOSED, FAILURE, OPEN, SUCCESS, Breaker, BreakerConfig
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

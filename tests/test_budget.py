@@ -11,9 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchops import budget, ops, schema, timeutil
-from batchops.budget import BudgetConfig, platform_rate, platform_state, view
+from batchops.adapters import schema
+from batchops.core import budget, timeutil
+from batchops.core import operations as ops
+from batchops.core.budget import BudgetConfig, platform_rate, platform_state, view
 from batchops.errors import ControlFileError, UsageError
+from batchops.render import budget as render_budget
 
 MONDAY = "2026-06-22T00:00:00Z"
 THURSDAY = datetime(2026, 6, 25, 12, 0, tzinfo=UTC)
@@ -168,12 +171,12 @@ def test_preflight_view_reports_a_due_rollover_without_changing_the_document() -
     assert document == before
     assert current.rollover_due == {"week_start": MONDAY, "macos_minutes_used": 990, "linux_minutes_used": 0}
     assert current.paused_platforms == [] and current.sample_rate == 1.0
-    assert "is over" in budget.gauge_markdown(current)
+    assert "is over" in render_budget.gauge_markdown(current)
 
 
 def test_days_left_counts_to_the_end_of_the_week() -> None:
     assert view(control(), THURSDAY).days_left == 3.5
-    assert "3.5 days left" in budget.gauge_markdown(view(control(), THURSDAY))
+    assert "3.5 days left" in render_budget.gauge_markdown(view(control(), THURSDAY))
 
 
 def test_an_impossible_week_start_is_a_control_file_error_naming_the_field() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from batchops import budget
+from batchops.core import budget
 from tests.support.act import COPY_STEP, copy_repository
 
 pytestmark = [pytest.mark.act, pytest.mark.slow]

@@ -8,9 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from batchops import control, journal
+from batchops.adapters import controlfile, journal
+from batchops.core.operations import OPERATIONS
 from batchops.errors import BatchopsError, OperationConflict
-from batchops.ops import operation
+
+
+def operation(name):
+    def register(fn):
+        OPERATIONS[name] = fn
+        return fn
+
+    return register
 
 AT = "2026-06-26T21:00:00Z"
 
@@ -29,9 +37,9 @@ def seed(tmp_path: Path) -> Path:
 def test_a_crash_while_writing_leaves_the_old_file_and_no_temp_file(tmp_path: Path, mocker) -> None:  # type: ignore[no-untyped-def]
     path = seed(tmp_path)
     before = path.read_text()
-    mocker.patch("batchops.control.os.replace", side_effect=OSError("disk full"))
+    mocker.patch("batchops.adapters.files.os.replace", side_effect=OSError("disk full"))
     with pytest.raises(OSError):
-        control.mutate(path, "control.disable", {"ecosystem": "npm"}, at=AT)
+        controlfile.mutate(path, "control.disable", {"ecosystem": "npm"}, at=AT)
     assert path.read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == ["batch-control.json"]
     assert journal.read() == []  # nothing recorded for a change that did not land
@@ -41,21 +49,21 @@ def test_an_operation_that_no_longer_applies_writes_nothing(tmp_path: Path) -> N
     path = seed(tmp_path)
     before = path.read_text()
     with pytest.raises(OperationConflict):
-        control.mutate(path, "control.test_conflict", {}, at=AT)
+        controlfile.mutate(path, "control.test_conflict", {}, at=AT)
     assert path.read_text() == before and journal.read() == []
 
 
 def test_a_result_that_breaks_the_schema_is_refused(tmp_path: Path) -> None:
     path = seed(tmp_path)
     with pytest.raises(BatchopsError) as caught:
-        control.mutate(path, "control.disable", {"ecosystem": "Not An Ecosystem"}, at=AT)
+        controlfile.mutate(path, "control.disable", {"ecosystem": "Not An Ecosystem"}, at=AT)
     assert "/disabled_ecosystems/0" in caught.value.message
     assert json.loads(path.read_text())["disabled_ecosystems"] == []
 
 
 def test_mutations_keep_key_order_and_unknown_keys_and_are_journaled(tmp_path: Path) -> None:
     path = seed(tmp_path)
-    control.mutate(path, "control.disable", {"ecosystem": "npm"}, at=AT, actor="ci")
+    controlfile.mutate(path, "control.disable", {"ecosystem": "npm"}, at=AT, actor="ci")
     assert list(json.loads(path.read_text())) == ["enabled", "zz_unknown", "disabled_ecosystems"]
     (entry,) = journal.read()
     assert entry["op"] == "control.disable" and entry["args"] == {"ecosystem": "npm"} and entry["actor"] == "ci"
@@ -65,7 +73,7 @@ def test_mutations_keep_key_order_and_unknown_keys_and_are_journaled(tmp_path: P
 def test_journal_names_files_relative_to_the_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seed(tmp_path)
     monkeypatch.chdir(tmp_path)
-    control.mutate("batch-control.json", "control.disable", {"ecosystem": "npm"}, at=AT)
+    controlfile.mutate("batch-control.json", "control.disable", {"ecosystem": "npm"}, at=AT)
     assert journal.read("batch-control.json")[0]["file"] == "batch-control.json"
 
 
@@ -80,8 +88,8 @@ def test_clearing_one_file_keeps_the_others(tmp_path: Path) -> None:
     other = tmp_path / "other" / "batch-control.json"
     other.parent.mkdir()
     other.write_text(control_path.read_text())
-    control.mutate(control_path, "control.disable", {"ecosystem": "npm"}, at=AT)
-    control.mutate(other, "control.disable", {"ecosystem": "pypi"}, at=AT)
+    controlfile.mutate(control_path, "control.disable", {"ecosystem": "npm"}, at=AT)
+    controlfile.mutate(other, "control.disable", {"ecosystem": "pypi"}, at=AT)
     journal.clear(str(control_path.resolve()))
     assert [e["args"]["ecosystem"] for e in journal.read()] == ["pypi"]
 
@@ -103,5 +111,5 @@ def _append_many(worker: int) -> None:
 def test_written_files_keep_their_permissions(tmp_path: Path) -> None:
     path = seed(tmp_path)
     os.chmod(path, 0o640)
-    control.mutate(path, "control.disable", {"ecosystem": "npm"}, at=AT)
+    controlfile.mutate(path, "control.disable", {"ecosystem": "npm"}, at=AT)
     assert path.stat().st_mode & 0o777 == 0o640

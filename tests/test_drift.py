@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from batchops import cli, journal, schema
+from batchops import cli
+from batchops.adapters import journal, schema
 from tests.support import github_drift
 from tests.support.github_drift import Upstream
 from tests.support.github_server import FakeGitHub
@@ -369,7 +370,8 @@ def test_nodejs_dist_index_gives_the_newest_version(work: Path, upstream: Upstre
 
 
 def test_the_17_corpus_recipes_resolve_versions_from_github_and_render_urls(corpus: Path, gh: FakeGitHub) -> None:
-    from batchops import drift, recipes
+    from batchops.core import recipes
+    from batchops.steps import drift_monitor as drift
 
     items, errors = recipes.load_dir(corpus / "recipes")
     assert not errors and len(items) == 17

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from batchops import drift, schema
-from batchops.ops import apply
+from batchops.adapters import schema
+from batchops.core.operations import apply
+from batchops.steps import drift_monitor as drift
 
 URL = "https://example.test/tool/1.0.0/SHA256SUMS"
 A, B, C = "a" * 64, "b" * 64, "c" * 64

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from batchops import metrics
-from batchops.store import Store
+from batchops.adapters.store import Store
+from batchops.steps import metrics_upload as metrics
 from tests.support import github_drift, github_pulls
 from tests.support.act import copy_repository
 from tests.support.gitrepo import git, make_remote

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchops import schema
-from batchops.fastschema import Checker, supports
+from batchops.adapters import schema
+from batchops.adapters.fastschema import Checker, supports
 
 scalars = st.none() | st.booleans() | st.integers(-5, 2000) | st.floats(-10, 10, allow_nan=False) | st.sampled_from(
     ["", "closed", "open", "half-open", "ajar", "homebrew", "Home Brew", "2026-06-26T20:51:01Z", "2026-06-26", "24h", "x" * 70, "passed", "macos"]

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchops import gha
+from batchops.adapters import runner
+from batchops.render import markdown
 
-parse_output_file = gha.parse_output_file
+parse_output_file = runner.parse_output_file
 
 
 FORGERIES = [
@@ -29,7 +30,7 @@ def test_untrusted_reason_cannot_forge_another_output(tmp_path: Path, monkeypatc
     out = tmp_path / "output"
     out.touch()
     monkeypatch.setenv("GITHUB_OUTPUT", str(out))
-    gha.set_outputs({"can-proceed": False, "reason": reason})
+    runner.set_outputs({"can-proceed": False, "reason": reason})
     parsed = parse_output_file(out.read_text())
     assert parsed == {"can-proceed": "false", "reason": reason}
 
@@ -47,7 +48,7 @@ def test_any_text_round_trips_through_the_output_file(value: str) -> None:
         old = os.environ.get("GITHUB_OUTPUT")
         os.environ["GITHUB_OUTPUT"] = str(path)
         try:
-            gha.set_outputs({"value": value, "after": "x"})
+            runner.set_outputs({"value": value, "after": "x"})
         finally:
             if old is None:
                 del os.environ["GITHUB_OUTPUT"]
@@ -59,7 +60,7 @@ def test_any_text_round_trips_through_the_output_file(value: str) -> None:
 def test_delimiters_are_random_per_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "output"
     monkeypatch.setenv("GITHUB_OUTPUT", str(out))
-    gha.set_outputs({"a": "1", "b": "2"})
+    runner.set_outputs({"a": "1", "b": "2"})
     delimiters = re.findall(r"<<(\S+)", out.read_text())
     assert len(set(delimiters)) == 2
 
@@ -67,13 +68,13 @@ def test_delimiters_are_random_per_output(tmp_path: Path, monkeypatch: pytest.Mo
 def test_without_output_file_values_print_as_single_name_value_lines(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GITHUB_OUTPUT", raising=False)
     buffer = io.StringIO()
-    gha.set_outputs({"ecosystems": ["homebrew", "npm"], "reason": "a\nb=c", "ok": True}, stdout=buffer)
+    runner.set_outputs({"ecosystems": ["homebrew", "npm"], "reason": "a\nb=c", "ok": True}, stdout=buffer)
     assert buffer.getvalue().splitlines() == ['ecosystems=["homebrew","npm"]', "reason=a\\nb=c", "ok=true"]
 
 
 def test_annotation_message_cannot_start_a_new_workflow_command(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    gha.error("boom\n::set-output name=x::y", file="a,b:c.json", line=3)
+    runner.error("boom\n::set-output name=x::y", file="a,b:c.json", line=3)
     out = capsys.readouterr().out
     assert out.count("\n") == 1
     assert out.startswith("::error file=a%2Cb%3Ac.json,line=3::boom%0A::set-output")
@@ -81,13 +82,13 @@ def test_annotation_message_cannot_start_a_new_workflow_command(capsys: pytest.C
 
 def test_secrets_are_masked_line_by_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    gha.mask("tok-1\ntok-2")
+    runner.mask("tok-1\ntok-2")
     assert capsys.readouterr().out.splitlines() == ["::add-mask::tok-1", "::add-mask::tok-2"]
 
 
 def test_untrusted_log_text_is_printed_with_commands_stopped(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    gha.log_untrusted("::error::forged")
+    runner.log_untrusted("::error::forged")
     lines = capsys.readouterr().out.splitlines()
     token = lines[0].removeprefix("::stop-commands::")
     assert len(token) >= 32 and lines[1] == "::error::forged" and lines[2] == f"::{token}::"
@@ -96,7 +97,7 @@ def test_untrusted_log_text_is_printed_with_commands_stopped(capsys: pytest.Capt
 def test_summary_tables_escape_cells(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(path))
-    gha.summary(gha.md_table(["a", "b"], [["x|y", "line1\nline2 <script>"]]))
+    runner.summary(markdown.md_table(["a", "b"], [["x|y", "line1\nline2 <script>"]]))
     text = path.read_text()
     assert "x\\|y" in text and "line1 line2 &lt;script&gt;" in text
     assert [line for line in text.splitlines() if line.startswith("| ")] == ["| a | b |", "| x\\|y | line1 line2 &lt;script&gt; |"]
@@ -104,6 +105,6 @@ def test_summary_tables_escape_cells(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_groups_wrap_the_log_in_actions(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    with gha.group("persist"):
+    with runner.group("persist"):
         print("inside")
     assert capsys.readouterr().out.splitlines() == ["::group::persist", "inside", "::endgroup::"]

@@ -15,8 +15,9 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchops import metrics, schema
-from batchops.store import Store
+from batchops.adapters import schema
+from batchops.adapters.store import Store
+from batchops.steps import metrics_upload as metrics
 from tests.cli_helpers import run_cli
 
 TOKEN = "tok-3f9a1c77e2-do-not-print"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from batchops import metrics
-from batchops.store import Store
+from batchops.adapters.store import Store
+from batchops.steps import metrics_upload as metrics
 from tests.support.act import copy_repository, single_job
 from tests.test_metrics import results_doc
 

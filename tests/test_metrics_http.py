@@ -1,6 +1,6 @@
 """metrics-upload against real HTTP servers on 127.0.0.1 with injected faults.
 
-Only the backoff clock and sleep are replaced (``batchops.metrics.monotonic`` /
+Only the backoff clock and sleep are replaced (``batchops.steps.metrics_upload.monotonic`` /
 ``sleep``); every request goes over a real socket to either pytest-httpserver or
 ``batchops metrics serve`` running in a thread with a scripted fault queue.
 """
@@ -19,8 +19,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from batchops import cli, metrics
-from batchops.store import Store
+from batchops import cli
+from batchops.adapters.store import Store
+from batchops.steps import metrics_upload as metrics
 from tests.test_gha import parse_output_file
 from tests.test_metrics import TOKEN, results_doc, write_results
 
@@ -41,8 +42,8 @@ class FakeClock:
 @pytest.fixture
 def fake_clock(mocker) -> FakeClock:  # type: ignore[no-untyped-def]
     clock = FakeClock()
-    mocker.patch("batchops.metrics.monotonic", clock.monotonic)
-    mocker.patch("batchops.metrics.sleep", clock.sleep)
+    mocker.patch("batchops.steps.metrics_upload.monotonic", clock.monotonic)
+    mocker.patch("batchops.steps.metrics_upload.sleep", clock.sleep)
     return clock
 
 

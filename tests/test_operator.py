@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from batchops import journal
+from batchops.adapters import journal
 from tests.cli_helpers import run_cli
 from tests.support.gitrepo import git
 

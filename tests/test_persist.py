@@ -19,9 +19,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from batchops import cli, control, journal, persist
+from batchops import cli
+from batchops.adapters import controlfile, journal
+from batchops.core import control
+from batchops.core.operations import OPERATIONS
 from batchops.errors import OperationConflict
-from batchops.ops import operation
+from batchops.steps import persist_with_retry as persist
+
+
+def operation(name):
+    def register(fn):
+        OPERATIONS[name] = fn
+        return fn
+
+    return register
 from tests.cli_helpers import run_cli
 from tests.support.gitrepo import clone, commit_all, git, make_remote
 from tests.test_gha import parse_output_file
@@ -84,7 +95,7 @@ def run_persist(work: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> tupl
 
 def mutate(work: Path, monkeypatch: pytest.MonkeyPatch, op: str, args: dict[str, Any], file: str = "batch-control.json", **kwargs: Any) -> None:
     monkeypatch.chdir(work)
-    control.mutate(file, op, {**args, "at": NOW}, at=NOW, **kwargs)
+    controlfile.mutate(file, op, {**args, "at": NOW}, at=NOW, **kwargs)
 
 
 @pytest.fixture
@@ -116,7 +127,7 @@ def no_sleep(mocker):  # type: ignore[no-untyped-def]
         for _ in range(6):  # through the mock's own frames to the caller
             if frame is None:
                 break
-            if frame.f_globals.get("__name__") == "batchops.persist":
+            if frame.f_globals.get("__name__") == "batchops.steps.persist_with_retry":
                 delays.append(seconds)
                 break
             frame = frame.f_back
@@ -469,7 +480,7 @@ def test_the_repository_is_the_one_holding_the_control_file(remote, tmp_path, mo
     workspace.mkdir()
     clone(bare, workspace / "registry")
     monkeypatch.chdir(workspace)
-    control.mutate("registry/batch-control.json", "control.disable", {"ecosystem": "npm", "at": NOW}, at=NOW)
+    controlfile.mutate("registry/batch-control.json", "control.disable", {"ecosystem": "npm", "at": NOW}, at=NOW)
     code, outputs = run_persist(workspace, monkeypatch, "--control-file", "registry/batch-control.json")
     assert code == 0 and outputs["pushed"] == "true"
     assert remote_control(bare)["disabled_ecosystems"] == ["npm"]
@@ -558,7 +569,7 @@ def test_the_message_carries_one_trailer_per_operation() -> None:
 def test_journal_entries_name_the_schema_of_their_file(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.chdir(tmp_path)
     (tmp_path / "batch-control.json").write_text(control.dumps(CONTROL))
-    control.mutate("batch-control.json", "control.disable", {"ecosystem": "npm", "at": NOW}, at=NOW)
+    controlfile.mutate("batch-control.json", "control.disable", {"ecosystem": "npm", "at": NOW}, at=NOW)
     entry = journal.read()[0]
     assert entry["schema"] == "batch-control" and entry["file"] == "batch-control.json"
     journal.remove({entry["id"]})
@@ -588,10 +599,10 @@ def test_the_next_job_to_land_carries_the_operations_a_rejected_job_posted(remot
     def backoff(_: float) -> None:
         frame = sys._getframe(1)
         for _depth in range(8):  # only persist's own backoff, not a subprocess wait loop
-            if frame is None or frame.f_globals.get("__name__") == "batchops.persist":
+            if frame is None or frame.f_globals.get("__name__") == "batchops.steps.persist_with_retry":
                 break
             frame = frame.f_back
-        if frame is not None and frame.f_globals.get("__name__") == "batchops.persist" and not started_c:
+        if frame is not None and frame.f_globals.get("__name__") == "batchops.steps.persist_with_retry" and not started_c:
             started_c.append(True)
             other_job(tmp_path, bare, "job-c", ["disable", "pypi"])
 

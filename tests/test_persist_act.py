@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from batchops import control
+from batchops.core import control
 from tests.support.act import COPY_STEP, copy_repository
 from tests.support.gitrepo import git, make_remote
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from batchops import control
+from batchops.core import control
 from tests.support.gitrepo import clone, git, make_remote
 from tests.test_gha import parse_output_file
 

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from batchops import recipes
+from batchops.core import recipes
+from batchops.core.recipes import Platform
 from batchops.errors import UsageError
-from batchops.recipes import Platform
 
 LINUX = Platform("linux", "amd64")
 LINUX_ARM = Platform("linux", "arm64")

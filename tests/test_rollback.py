@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from batchops import cli, gitcmd, rollback, schema
+from batchops import cli
+from batchops.adapters import git as gitcmd
+from batchops.adapters import schema
+from batchops.steps import rollback
 from tests.support.github_pulls import add_pull, install
 from tests.support.gitrepo import commit_all, git
 

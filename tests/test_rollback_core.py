@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from batchops import rollback
 from batchops.errors import UsageError
-from batchops.rollback import Change, Entry, FileChange, Landing
+from batchops.steps import rollback
+from batchops.steps.rollback import Change, Entry, FileChange, Landing
 
 TOKEN = st.from_regex(r"\A[A-Za-z0-9._][A-Za-z0-9._-]{0,12}\Z")
 DAY = st.dates().filter(lambda d: d.year >= 1000).map(lambda d: d.isoformat())

@@ -39,8 +39,8 @@ from pathlib import Path
 
 import pytest
 
-from batchops import control
 from batchops.cli import COMMANDS
+from batchops.core import control
 from tests.support.github_drift import Upstream
 from tests.support.gitrepo import git
 
@@ -192,7 +192,7 @@ HISTORY.append(("npm", "2026-06-26T02:00:00Z", 0, 10, 0, 18))
 def results_file(ecosystem: str, completed: str, passed: int, failed: int, macos: float, linux: float) -> dict:
     from datetime import timedelta
 
-    from batchops import timeutil
+    from batchops.core import timeutil
 
     end = timeutil.parse_iso(completed)
     names = [f"{ecosystem.replace('.', '-')}-pkg-{i:02d}" for i in range(passed + failed)]

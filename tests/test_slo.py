@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from batchops import metrics, slo
-from batchops.store import Store
+from batchops.adapters.store import Store
+from batchops.commands import slo
+from batchops.steps import metrics_upload as metrics
 from tests.cli_helpers import run_cli
 
 

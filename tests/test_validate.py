@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from batchops import schema
-from batchops.operator import validate_file
+from batchops.adapters import schema
+from batchops.commands.switch import validate_file
 from tests.cli_helpers import run_cli
 
 

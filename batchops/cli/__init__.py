@@ -11,34 +11,36 @@ import importlib
 import os
 import sys
 
-from . import __version__, gha
-from .errors import BatchopsError
+from batchops import __version__
+from batchops.adapters import runner
+from batchops.errors import BatchopsError
+from batchops.render import markdown
 
-# command -> "module:attribute" of a batchops.command.Command
+# command -> "module:attribute" of a batchops.cli.args.Command
 COMMANDS: dict[str, str] = {
     # steps (one per action under actions/)
-    "preflight": "batchops.preflight:PREFLIGHT",
-    "breaker-gate": "batchops.breaker_cli:GATE",
-    "breaker-update": "batchops.breaker_cli:UPDATE",
-    "persist-with-retry": "batchops.persist:PERSIST",
-    "metrics-upload": "batchops.metrics:UPLOAD",
-    "drift-monitor": "batchops.drift:MONITOR",
-    "rollback": "batchops.rollback:ROLLBACK",
+    "preflight": "batchops.steps.preflight:PREFLIGHT",
+    "breaker-gate": "batchops.steps.breaker_gate:GATE",
+    "breaker-update": "batchops.steps.breaker_gate:UPDATE",
+    "persist-with-retry": "batchops.steps.persist_with_retry:PERSIST",
+    "metrics-upload": "batchops.steps.metrics_upload:UPLOAD",
+    "drift-monitor": "batchops.steps.drift_monitor:MONITOR",
+    "rollback": "batchops.steps.rollback:ROLLBACK",
     # operator commands
-    "status": "batchops.operator:STATUS",
-    "stop": "batchops.operator:STOP",
-    "resume": "batchops.operator:RESUME",
-    "disable": "batchops.operator:DISABLE",
-    "enable": "batchops.operator:ENABLE",
-    "validate": "batchops.operator:VALIDATE",
-    "breaker": "batchops.breaker_cli:BREAKER",
-    "budget": "batchops.budget:BUDGET",
-    "sample": "batchops.budget:SAMPLE",
-    "metrics-replay": "batchops.metrics:REPLAY",
-    "metrics": "batchops.metrics:METRICS",
-    "slo": "batchops.slo:SLO",
-    "drift": "batchops.drift:DRIFT",
-    "demo": "batchops.demo:DEMO",
+    "status": "batchops.commands.switch:STATUS",
+    "stop": "batchops.commands.switch:STOP",
+    "resume": "batchops.commands.switch:RESUME",
+    "disable": "batchops.commands.switch:DISABLE",
+    "enable": "batchops.commands.switch:ENABLE",
+    "validate": "batchops.commands.switch:VALIDATE",
+    "breaker": "batchops.steps.breaker_gate:BREAKER",
+    "budget": "batchops.commands.budget:BUDGET",
+    "sample": "batchops.commands.budget:SAMPLE",
+    "metrics-replay": "batchops.steps.metrics_upload:REPLAY",
+    "metrics": "batchops.steps.metrics_upload:METRICS",
+    "slo": "batchops.commands.slo:SLO",
+    "drift": "batchops.steps.drift_monitor:DRIFT",
+    "demo": "batchops.commands.demo:DEMO",
 }
 
 
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     name = args[0]
     command = _load(name) if name in COMMANDS else None
     if command is None:
-        gha.error(f"unknown command {name!r}; run `batchops --help` for the list")
+        runner.error(f"unknown command {name!r}; run `batchops --help` for the list")
         return 2
     parser = argparse.ArgumentParser(prog=f"batchops {name}", description=command.help)
     try:
@@ -92,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # never a traceback for the person reading the log
         if os.environ.get("BATCHOPS_DEBUG"):
             raise
-        gha.error(
+        runner.error(
             f"batchops {name} failed unexpectedly: {exc.__class__.__name__}: {exc}. "
             "Re-run with BATCHOPS_DEBUG=1 for details and report it."
         )
@@ -100,10 +102,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report_error(exc: BatchopsError) -> None:
-    gha.error(exc.render(), title="batchops", file=exc.file, line=exc.line)
-    gha.summary(
+    runner.error(exc.render(), title="batchops", file=exc.file, line=exc.line)
+    runner.summary(
         "### ❌ batchops error\n\n"
-        + gha.md_table(["where", "problem", "fix"], [[_where(exc), exc.message, exc.hint or "-"]])
+        + markdown.md_table(["where", "problem", "fix"], [[_where(exc), exc.message, exc.hint or "-"]])
     )
 
 

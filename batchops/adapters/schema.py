@@ -9,9 +9,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .errors import BatchopsError
+from batchops.errors import BatchopsError
 
-SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
 # Which schema a file is checked against when `batchops validate` is given a path.
 BY_FILENAME = {
@@ -44,7 +44,7 @@ def _load(name: str) -> dict[str, Any]:
 @cache
 def _validator(name: str) -> Any:
     """batchops' own checker when the schema only uses keywords it knows, else jsonschema."""
-    from .fastschema import Checker, supports
+    from batchops.adapters.fastschema import Checker, supports
 
     if os.environ.get("BATCHOPS_FULL_JSONSCHEMA") != "1":
         documents = [_load(p.name.removesuffix(".schema.json")) for p in SCHEMA_DIR.glob("*.schema.json")]

@@ -40,9 +40,12 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from . import gha, gitcmd, timeutil
-from .command import Command, add_input, add_now, clock, parse_bool, parse_list
-from .errors import BatchopsError, UsageError
+from batchops.adapters import git as gitcmd
+from batchops.adapters import runner
+from batchops.cli.args import Command, add_input, add_now, clock, parse_bool, parse_list
+from batchops.core import timeutil
+from batchops.errors import BatchopsError, UsageError
+from batchops.render import markdown
 
 BATCH_KEY = "batch_id"
 ROLLBACK_KEY = "rollback-of"
@@ -56,7 +59,7 @@ _ID_CHARS = re.compile(r"[A-Za-z0-9._-]")
 
 
 def _batch_id_pattern() -> re.Pattern[str]:
-    from . import schema
+    from batchops.adapters import schema
 
     return re.compile(schema._load("defs")["$defs"]["batch-id"]["pattern"])
 
@@ -611,7 +614,7 @@ def plan_table(document: dict[str, Any], *, limit: int = 500) -> str:
             later += f" (+{len(item['later_commits']) - 3} more)"
         action = _ICON[item["action"]] + (" (forced)" if item["forced"] else "")
         rows.append([action, item["path"], _short(item["commits"]), later or "-", item["note"]])
-    table = gha.md_table(["action", "file", "batch commits on base", "changed after by", "note"], rows)
+    table = markdown.md_table(["action", "file", "batch commits on base", "changed after by", "note"], rows)
     if len(document["files"]) > limit:
         table += f"\n… and {len(document['files']) - limit} more file(s); see the plan file.\n"
     return table
@@ -623,8 +626,8 @@ def render_markdown(document: dict[str, Any], *, heading: str = "###") -> str:
     lines = [
         f"{heading} batchops rollback: batch `{batch}`" + (" (dry run)" if document["dry_run"] else ""),
         "",
-        f"Base {gha.md_escape(document['base_branch'])} at `{document['base_sha'][:12]}`, paths "
-        + ", ".join(gha.md_escape(p) for p in document["paths"])
+        f"Base {markdown.md_escape(document['base_branch'])} at `{document['base_sha'][:12]}`, paths "
+        + ", ".join(markdown.md_escape(p) for p in document["paths"])
         + f": **{c['remove']}** to remove, **{c['restore']}** to restore, **{c['conflict']}** conflict(s), "
         f"{c['none']} already as before.",
         "",
@@ -646,7 +649,7 @@ def render_markdown(document: dict[str, Any], *, heading: str = "###") -> str:
     if document["outside_paths"]:
         lines.append(
             f"Not rolled back (outside the paths): {len(document['outside_paths'])} file(s): "
-            + ", ".join(gha.md_escape(p) for p in document["outside_paths"][:20])
+            + ", ".join(markdown.md_escape(p) for p in document["outside_paths"][:20])
             + (" …" if len(document["outside_paths"]) > 20 else "")
         )
         lines.append("")
@@ -1035,7 +1038,7 @@ def plan_rollback(
     document = plan_document(
         batch_id=batch_id, base_branch=base.name, base_sha=base.sha, paths=prefixes, landings=landings,
         plans=plans, outside=outside, rollbacks=history.rollbacks, dry_run=dry_run, force=force,
-        generated_at=generated_at or timeutil.iso(timeutil.now()),
+        generated_at=generated_at or timeutil.iso(runner.now()),
     )
     return Outcome(document, plans, base, warnings, refs)
 
@@ -1081,7 +1084,7 @@ def _run(args: argparse.Namespace) -> int:
         print(batch_line(validate_batch_id(args.print_trailer, field="print-trailer")))
         return 0
     token = (args.github_token or "").strip()
-    gha.mask(token)
+    runner.mask(token)
     batch_id = validate_batch_id(args.batch_id or "")
     dry_run = parse_bool(args.dry_run, field="dry-run")
     force = parse_bool(args.force, field="force")
@@ -1099,7 +1102,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     document, plans = outcome.document, outcome.plans
     for warning in outcome.warnings:
-        gha.warning(warning, title="batchops rollback")
+        runner.warning(warning, title="batchops rollback")
     changed = [p for p in plans if p.changes_tree]
     conflicts = [p for p in plans if p.action == "conflict"]
     branch = branch_name(batch_id)
@@ -1107,7 +1110,7 @@ def _run(args: argparse.Namespace) -> int:
     notes: list[str] = []
 
     if conflicts:
-        gha.warning(
+        runner.warning(
             f"{len(conflicts)} file(s) changed after batch {batch_id} by other commits were left untouched: "
             + ", ".join(p.path for p in conflicts[:10])
             + ("" if len(conflicts) <= 10 else ", …")
@@ -1121,7 +1124,7 @@ def _run(args: argparse.Namespace) -> int:
             notes.append(f"Nothing to roll back: batch {batch_id} changed no file under {', '.join(document['paths'])}.")
         else:
             notes.append("Nothing rolled back: every remaining file is a conflict.")
-        gha.notice(notes[-1], title="batchops rollback")
+        runner.notice(notes[-1], title="batchops rollback")
     elif dry_run:
         notes.append(f"Dry run: nothing changed. Without dry-run, branch `{branch}` would get one commit changing {len(changed)} file(s).")
     else:
@@ -1144,7 +1147,7 @@ def _run(args: argparse.Namespace) -> int:
             notes.append(f"Opened {outputs['pr-url']} from `{branch}` ({commit[:10]}).")
         else:
             body_file = plan_file.with_suffix(".pr-body.md")
-            from .control import write_atomic
+            from batchops.adapters.files import write_atomic
 
             write_atomic(body_file, body)
             command = shlex.join([
@@ -1152,19 +1155,19 @@ def _run(args: argparse.Namespace) -> int:
                 "--base", outcome.base.name, "--head", branch, "--title", title, "--body-file", str(body_file),
             ])
             notes.append(f"Pushed `{branch}` ({commit[:10]}). No github-token: open the PR with\n\n```sh\n{command}\n```")
-            gha.notice(f"pushed {branch}; open the pull request with: {command}", title="batchops rollback")
+            runner.notice(f"pushed {branch}; open the pull request with: {command}", title="batchops rollback")
 
     _write_plan(plan_file, document)
-    gha.set_outputs(outputs)
+    runner.set_outputs(outputs)
     markdown = render_markdown(document) + "\n" + "\n\n".join(notes) + "\n"
-    gha.log_untrusted(markdown)
-    gha.summary(markdown)
+    runner.log_untrusted(markdown)
+    runner.summary(markdown)
     return 0
 
 
 def _write_plan(path: Path, document: dict[str, Any]) -> None:
-    from . import schema
-    from .control import write_atomic
+    from batchops.adapters import schema
+    from batchops.adapters.files import write_atomic
 
     schema.validate(document, "rollback-plan", file=str(path))
     write_atomic(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")

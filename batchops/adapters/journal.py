@@ -6,9 +6,7 @@ an operation validated by ``schemas/operation.schema.json``. persist-with-retry
 re-applies these operations on the remote's copy of the file when a push is
 rejected, so the unit that is retried is the operation, not the text diff.
 
-Location: ``$BATCHOPS_JOURNAL`` if set; in Actions ``$RUNNER_TEMP/batchops/journal.jsonl``
-(one per job); elsewhere ``.git/batchops/journal.jsonl`` of the enclosing
-repository, or ``.batchops/journal.jsonl`` in the working directory.
+Location: see :func:`batchops.adapters.runner.journal_path`.
 """
 
 from __future__ import annotations
@@ -18,22 +16,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .errors import BatchopsError
+from batchops.adapters import runner
+from batchops.adapters.files import write_atomic
+from batchops.errors import BatchopsError
 
 
 def path() -> Path:
-    explicit = os.environ.get("BATCHOPS_JOURNAL")
-    if explicit:
-        return Path(explicit)
-    runner_temp = os.environ.get("RUNNER_TEMP")
-    if runner_temp:
-        return Path(runner_temp) / "batchops" / "journal.jsonl"
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        git = folder / ".git"
-        if git.is_dir():
-            return git / "batchops" / "journal.jsonl"
-    return here / ".batchops" / "journal.jsonl"
+    return runner.journal_path()
 
 
 def new_operation(
@@ -48,7 +37,7 @@ def new_operation(
 
 
 def record(entry: dict[str, Any]) -> None:
-    from . import schema
+    from batchops.adapters import schema  # imported late: journal <- schema <- files
 
     schema.validate(entry, "operation", file=str(path()))
     target = path()
@@ -91,8 +80,6 @@ def clear(file: str | None = None) -> None:
     if not target.exists():
         return
     keep = [] if file is None else [e for e in read() if e.get("file") != file]
-    from .control import write_atomic
-
     write_atomic(target, "".join(json.dumps(e, separators=(",", ":"), ensure_ascii=False) + "\n" for e in keep))
 
 
@@ -106,6 +93,4 @@ def remove(ids: set[str] | list[str]) -> None:
     keep = [e for e in entries if e.get("id") not in drop]
     if len(keep) == len(entries):
         return
-    from .control import write_atomic
-
     write_atomic(target, "".join(json.dumps(e, separators=(",", ":"), ensure_ascii=False) + "\n" for e in keep))

@@ -12,9 +12,12 @@ import argparse
 from datetime import datetime
 from typing import Any
 
-from . import control, gha
-from .command import Command, add_control_file, add_input, add_now, clock, parse_list
-from .errors import BatchopsError
+from batchops.adapters import controlfile, runner
+from batchops.cli.args import Command, add_control_file, add_input, add_now, clock, parse_list
+from batchops.core import control
+from batchops.errors import BatchopsError
+from batchops.render import budget as render_budget
+from batchops.render import markdown
 
 
 def decide(document: dict[str, Any], candidates: list[str], now: datetime) -> dict[str, Any]:
@@ -48,10 +51,10 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _fail_closed(exc: BatchopsError) -> int:
-    from .cli import report_error
+    from batchops.cli import report_error
 
     report_error(exc)
-    gha.set_outputs({"can-proceed": False, "ecosystems": [], "disabled-ecosystems": [], "reason": exc.render(), "sampling-active": False, "sample-rate": "0.0", "paused-platforms": []})
+    runner.set_outputs({"can-proceed": False, "ecosystems": [], "disabled-ecosystems": [], "reason": exc.render(), "sampling-active": False, "sample-rate": "0.0", "paused-platforms": []})
     return exc.exit_code
 
 
@@ -59,13 +62,13 @@ def _run(args: argparse.Namespace) -> int:
     try:
         candidates = parse_list(args.ecosystems, field="ecosystems")
         now = clock(args)
-        document = control.load(args.control_file)
+        document = controlfile.load(args.control_file)
     except BatchopsError as exc:
         return _fail_closed(exc)
     outputs = decide(document, candidates, now)
     skipped = outputs.pop("_skipped")
     extra = _extend(document, outputs, now)
-    gha.set_outputs(outputs)
+    runner.set_outputs(outputs)
     _report(document, outputs, skipped, args.control_file, extra)
     return 0
 
@@ -77,16 +80,16 @@ def _extend(document: dict[str, Any], outputs: dict[str, Any], now: datetime) ->
     not written; the next breaker-update or `batchops budget` command writes it.
     A paused platform does not change can-proceed.
     """
-    from . import budget
+    from batchops.core import budget
 
     current = budget.view(document, now)
     outputs.update(budget.preflight_outputs(current))
     if current.paused_platforms:
         names = ", ".join(budget.LABELS[p] for p in current.paused_platforms)
-        gha.warning(f"CI-minutes budget: {names} paused for the rest of the week (>= {current.config.pause_percent:g}% used); other platforms run.", title="batchops preflight")
+        runner.warning(f"CI-minutes budget: {names} paused for the rest of the week (>= {current.config.pause_percent:g}% used); other platforms run.", title="batchops preflight")
     if current.sampling_active and current.sample_rate > 0:
-        gha.notice(f"CI-minutes budget: sampling candidates at rate {outputs['sample-rate']}.", title="batchops preflight")
-    return ["\n" + budget.gauge_markdown(current)]
+        runner.notice(f"CI-minutes budget: sampling candidates at rate {outputs['sample-rate']}.", title="batchops preflight")
+    return ["\n" + render_budget.gauge_markdown(current)]
 
 
 def _report(document: dict[str, Any], outputs: dict[str, Any], skipped: list[str], path: str, extra: list[str]) -> None:
@@ -98,11 +101,11 @@ def _report(document: dict[str, Any], outputs: dict[str, Any], skipped: list[str
             details.append(f"expected resume: {document['expected_resume']}")
         if document.get("disabled_by"):
             details.append(f"stopped by: {document['disabled_by']}")
-        gha.warning("batch pipeline is stopped; " + "; ".join(details) + f". Resume with `batchops resume` (edits {path}).", title="batchops preflight")
+        runner.warning("batch pipeline is stopped; " + "; ".join(details) + f". Resume with `batchops resume` (edits {path}).", title="batchops preflight")
     elif not outputs["can-proceed"]:
-        gha.warning(outputs["reason"], title="batchops preflight")
+        runner.warning(outputs["reason"], title="batchops preflight")
     elif skipped:
-        gha.notice("disabled ecosystems left out of this run: " + ", ".join(skipped), title="batchops preflight")
+        runner.notice("disabled ecosystems left out of this run: " + ", ".join(skipped), title="batchops preflight")
     verdict = "✅ can proceed" if outputs["can-proceed"] else "⛔ cannot proceed"
     rows = [
         ["can-proceed", outputs["can-proceed"]],
@@ -114,7 +117,7 @@ def _report(document: dict[str, Any], outputs: dict[str, Any], skipped: list[str
     for key in ("incident_url", "expected_resume", "disabled_by", "disabled_at"):
         if document.get(key):
             rows.append([key, document[key]])
-    gha.summary(f"### batchops preflight: {verdict}\n\n" + gha.md_table(["", "value"], rows) + "".join(extra))
+    runner.summary(f"### batchops preflight: {verdict}\n\n" + markdown.md_table(["", "value"], rows) + "".join(extra))
 
 
 PREFLIGHT = Command(

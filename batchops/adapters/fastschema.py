@@ -5,7 +5,7 @@ run; importing the full jsonschema package costs more than the rest of the step.
 This checker covers the subset of keywords our schemas are written in and yields
 errors shaped like jsonschema's (same instance paths, comparable messages). A
 schema that uses any other keyword is handed to jsonschema instead (see
-``batchops.schema``), and the test suite checks that both agree on fuzzed input.
+``batchops.adapters.schema``), and the test suite checks that both agree on fuzzed input.
 """
 
 from __future__ import annotations

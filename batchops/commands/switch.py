@@ -14,9 +14,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import control, gha, journal, schema, timeutil
-from .command import Command, add_control_file, add_now, clock
-from .errors import BatchopsError, UsageError
+from batchops.adapters import controlfile, files, journal, runner, schema
+from batchops.cli.args import Command, add_control_file, add_now, clock
+from batchops.core import control, timeutil
+from batchops.errors import BatchopsError, UsageError
+from batchops.render import budget as render_budget
+from batchops.render import markdown
 
 # --- status -------------------------------------------------------------------------
 
@@ -29,25 +32,25 @@ def status_markdown(document: dict[str, Any], now: datetime, path: str) -> str:
         for key in ("reason", "incident_url", "disabled_by", "disabled_at", "expected_resume"):
             if document.get(key):
                 rows.append([key.replace("_", " "), document[key]])
-    text = f"### batchops status — {path}\n\n" + gha.md_table(["", ""], rows)
+    text = f"### batchops status — {path}\n\n" + markdown.md_table(["", ""], rows)
     text += "\n" + _breaker_section(document, now)
     text += "\n" + _budget_section(document, now)
     return text
 
 
 def _breaker_section(document: dict[str, Any], now: datetime) -> str:
-    from . import breaker
+    from batchops.core import breaker
 
     rows = breaker.table_rows(document, now)  # the legacy template entry 'default' is left out
     if not rows:
         return "#### Circuit breakers\n\nNo breaker has recorded anything yet.\n"
-    return "#### Circuit breakers\n\n" + gha.md_table(breaker.TABLE_HEADERS, rows)
+    return "#### Circuit breakers\n\n" + markdown.md_table(breaker.TABLE_HEADERS, rows)
 
 
 def _budget_section(document: dict[str, Any], now: datetime) -> str:
-    from . import budget
+    from batchops.core import budget
 
-    return budget.gauge_markdown(budget.view(document, now), heading="####", with_history=True)
+    return render_budget.gauge_markdown(budget.view(document, now), heading="####", with_history=True)
 
 
 def _status_configure(parser: argparse.ArgumentParser) -> None:
@@ -57,13 +60,13 @@ def _status_configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _status_run(args: argparse.Namespace) -> int:
-    document = control.load(args.control_file)
+    document = controlfile.load(args.control_file)
     if args.json:
         print(control.dumps(document), end="")
         return 0
     text = status_markdown(document, clock(args), args.control_file)
     print(text)
-    gha.summary(text)
+    runner.summary(text)
     return 0
 
 
@@ -94,15 +97,15 @@ def _single_line(value: str, field: str) -> str:
 def apply_operator(path: str, op: str, args: dict[str, Any], now: datetime, title: str, body: list[str]) -> tuple[dict[str, Any], Any]:
     """Apply an operator operation and print the audited commit message."""
     at = timeutil.iso(now)
-    who = control.actor()
-    document, result = control.mutate(path, op, {**args, "at": at}, at=at, actor=who)
-    entry = journal.read(control.journal_name(path))[-1]
+    who = runner.actor()
+    document, result = controlfile.mutate(path, op, {**args, "at": at}, at=at, actor=who)
+    entry = journal.read(controlfile.journal_name(path))[-1]
     message = commit_message(title, body, entry)
     message_file = journal.path().parent / "commit-message.txt"
-    control.write_atomic(message_file, message)
-    gha.log(f"Wrote {path}. Land it with this message (saved in {message_file}), safe while batch jobs push too:")
-    gha.log(f'  batchops persist-with-retry --control-file {path} --commit-message "$(cat {message_file})"')
-    gha.log(f"or commit it yourself: git commit -F {message_file} {path} && git push")
+    files.write_atomic(message_file, message)
+    runner.log(f"Wrote {path}. Land it with this message (saved in {message_file}), safe while batch jobs push too:")
+    runner.log(f'  batchops persist-with-retry --control-file {path} --commit-message "$(cat {message_file})"')
+    runner.log(f"or commit it yourself: git commit -F {message_file} {path} && git push")
     print(message, end="")
     return document, result
 
@@ -121,12 +124,12 @@ def _stop_run(args: argparse.Namespace) -> int:
         raise UsageError("is empty", field="--reason", hint='say why, e.g. --reason "homebrew bottles failing checksum"')
     incident = _single_line(args.incident_url, "--incident-url")
     resume = _single_line(args.expected_resume, "--expected-resume")
-    control.load(args.control_file)
+    controlfile.load(args.control_file)
     body = [f"Reason: {reason}"] + ([f"Incident: {incident}"] if incident else []) + ([f"Expected-Resume: {resume}"] if resume else [])
     apply_operator(
         args.control_file,
         "control.stop",
-        {"reason": reason, "incident_url": incident, "expected_resume": resume, "disabled_by": control.actor()},
+        {"reason": reason, "incident_url": incident, "expected_resume": resume, "disabled_by": runner.actor()},
         clock(args),
         "batchops: stop the batch pipeline",
         body,
@@ -143,7 +146,7 @@ def _plain_configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _resume_run(args: argparse.Namespace) -> int:
-    document = control.load(args.control_file)
+    document = controlfile.load(args.control_file)
     body = [f"Was stopped: {document.get('reason') or '(no reason recorded)'}"] if not control.get(document, "enabled") else []
     apply_operator(args.control_file, "control.resume", {}, clock(args), "batchops: resume the batch pipeline", body)
     return 0
@@ -229,10 +232,10 @@ def _validate_run(args: argparse.Namespace) -> int:
         failed += 1
         for line in lines:
             print(line)
-            if gha.in_actions():
-                gha.error(line, title="batchops validate", file=name)
+            if runner.in_actions():
+                runner.error(line, title="batchops validate", file=name)
     if failed:
-        gha.summary(f"### batchops validate: {failed} invalid file(s)")
+        runner.summary(f"### batchops validate: {failed} invalid file(s)")
     return 1 if failed else 0
 
 

@@ -30,9 +30,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from . import gha
-from .command import Command
-from .control import dumps, new_document
+from batchops.adapters import runner
+from batchops.cli.args import Command
+from batchops.core.control import dumps, new_document
 
 START = datetime(2026, 6, 22, 6, 0, tzinfo=UTC)  # a Monday morning
 ECOSYSTEMS = ["homebrew", "npm", "crates.io"]
@@ -127,7 +127,7 @@ class Demo:
 
     def run(self, *argv: str, now: datetime | None = None, stdin: str | None = None) -> Step:
         """Run ``batchops ARGV`` in-process in the registry clone, as a workflow step."""
-        from .cli import main
+        from batchops.cli import main
 
         output = self.work / "step-output"
         output.write_text("")
@@ -155,7 +155,7 @@ class Demo:
             finally:
                 if stdin is not None:
                     sys.stdin = saved
-        outputs = gha.parse_output_file(output.read_text())
+        outputs = runner.parse_output_file(output.read_text())
         part = step_summary.read_text()
         if part.strip():
             with self.summary.open("a", encoding="utf-8") as handle:
@@ -403,7 +403,7 @@ def _run(args: argparse.Namespace) -> int:
         shutil.copy(summary, kept)
         shutil.rmtree(work, ignore_errors=True)
         print(f"step-summary Markdown: {kept}")
-    gha.summary(summary.read_text() if gha.summary_path() else "")
+    runner.summary(summary.read_text() if runner.summary_path() else "")
     return 0
 
 

@@ -40,8 +40,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import __version__, control, gha, recipes, schema, timeutil
-from .command import (
+from batchops import __version__
+from batchops.adapters import controlfile, files, runner, schema
+from batchops.cli.args import (
     Command,
     add_input,
     add_now,
@@ -51,8 +52,10 @@ from .command import (
     parse_int,
     parse_list,
 )
-from .errors import BatchopsError, UsageError
-from .ops import operation
+from batchops.core import control, recipes, timeutil
+from batchops.core.drift import STATUSES, _entry, _later, _put, empty_baseline  # noqa: F401
+from batchops.errors import BatchopsError, UsageError
+from batchops.render import markdown
 
 DEFAULT_BASELINE = "checksum-baseline.json"
 DEFAULT_RECIPES_DIR = "recipes"
@@ -66,84 +69,6 @@ DEFAULT_GITHUB_API = "https://api.github.com"
 DEFAULT_NODEJS_DIST = "https://nodejs.org/dist"
 MARKER = "batchops-drift"
 SUMMARY_ROWS = 200
-
-STATUSES = ("ok", "new", "pending", "drift", "unverifiable", "skipped")
-
-
-def empty_baseline() -> dict[str, Any]:
-    return {"version": 1, "recipes": {}}
-
-
-# --- operations on the baseline ----------------------------------------------------------
-
-
-def _entry(doc: dict[str, Any], recipe: str, version: str, url: str) -> dict[str, Any] | None:
-    return doc.get("recipes", {}).get(recipe, {}).get(version, {}).get(url)
-
-
-def _put(doc: dict[str, Any], recipe: str, version: str, url: str, entry: dict[str, Any]) -> None:
-    doc.setdefault("version", 1)
-    doc.setdefault("recipes", {}).setdefault(recipe, {}).setdefault(version, {})[url] = entry
-
-
-def _later(a: str, b: str) -> str:
-    return a if timeutil.parse_iso(a) >= timeutil.parse_iso(b) else b
-
-
-@operation("drift.record")
-def _record(doc: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
-    """Record what one monitor run saw. Re-applicable on another job's baseline.
-
-    ``entries``: ``{recipe, version, url, sha256, kind}`` with kind ``new``
-    (first sight), ``verified`` (same bytes) or ``grace`` (bytes changed while
-    the release was younger than the grace period; ``previous`` is the sha256
-    it replaces). A recorded checksum is never overwritten by a different one
-    here: such an entry is skipped (the next run reports it).
-    """
-    at = args["at"]
-    doc.setdefault("version", 1)
-    doc.setdefault("recipes", {})
-    applied = skipped = 0
-    for item in args.get("entries", []):
-        recipe, version, url, sha = item["recipe"], item["version"], item["url"], item["sha256"]
-        entry = _entry(doc, recipe, version, url)
-        if entry is None:
-            if item["kind"] == "grace":
-                skipped += 1
-                continue
-            _put(doc, recipe, version, url, {"sha256": sha, "first_seen": at, "last_verified": at})
-            applied += 1
-            continue
-        if entry["sha256"] == sha:
-            entry["last_verified"] = _later(entry["last_verified"], at)
-            applied += 1
-        elif item["kind"] == "grace" and entry["sha256"] == item.get("previous"):
-            entry.setdefault("audit", []).append({"action": "grace-update", "at": at, "from": entry["sha256"], "to": sha})
-            entry["sha256"] = sha
-            entry["last_verified"] = _later(entry["last_verified"], at)
-            applied += 1
-        else:
-            skipped += 1
-    return {"applied": applied, "skipped": skipped}
-
-
-@operation("drift.accept")
-def _accept(doc: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
-    """Accept ``sha256`` as the content of ``url`` for ``recipe`` ``version``, with an audit entry."""
-    at = args["at"]
-    entry = _entry(doc, args["recipe"], args["version"], args["url"])
-    previous = entry["sha256"] if entry else None
-    if entry is None:
-        entry = {"sha256": args["sha256"], "first_seen": at, "last_verified": at}
-        _put(doc, args["recipe"], args["version"], args["url"], entry)
-    audit: dict[str, Any] = {"action": "accept", "at": at, "from": previous, "to": args["sha256"]}
-    if args.get("actor"):
-        audit["actor"] = args["actor"]
-    audit["reason"] = args["reason"]
-    entry.setdefault("audit", []).append(audit)
-    entry["sha256"] = args["sha256"]
-    entry["last_verified"] = _later(entry["last_verified"], at)
-    return {"from": previous, "to": args["sha256"]}
 
 
 # --- fetching ----------------------------------------------------------------------------
@@ -687,7 +612,7 @@ def _short(sha: str | None) -> str:
 
 
 def drift_table(findings: Sequence[Finding]) -> str:
-    return gha.md_table(
+    return markdown.md_table(
         ["recipe", "version", "URL", "expected", "actual", "first seen"],
         [[f.recipe, f.version, f.url, _short(f.expected), _short(f.actual), f.first_seen or "-"] for f in findings],
     )
@@ -821,7 +746,7 @@ def _ensure_labels(repo: Any, labels: Sequence[str]) -> None:
             repo.create_label(name, _LABEL_COLORS.get(name.lower(), "fbca04"), "Opened by batchops drift-monitor")
         except GithubException as exc:
             if exc.status != 422:  # 422: created meanwhile
-                gha.warning(f"could not create the label {name!r} (GitHub {exc.status}); the issue is opened without creating it first")
+                runner.warning(f"could not create the label {name!r} (GitHub {exc.status}); the issue is opened without creating it first")
 
 
 # --- the step ----------------------------------------------------------------------------
@@ -830,7 +755,7 @@ def _ensure_labels(repo: Any, labels: Sequence[str]) -> None:
 def load_baseline(path: str | Path) -> dict[str, Any]:
     if not Path(path).exists():
         return empty_baseline()
-    return control.load(path, schema_name="drift-baseline")
+    return controlfile.load(path, schema_name="drift-baseline")
 
 
 def _default_report() -> str:
@@ -913,7 +838,7 @@ def monitor(config: RunConfig, now: datetime) -> RunResult:
                 recipes_read += 1
                 if isinstance(item, recipes.RecipeError):
                     findings.append(Finding(Path(str(item.file)).stem, _relative(item.file, config.recipes_dir), "unverifiable", reason=f"cannot read the recipe: {item.message}"))
-                    gha.warning(item.render(), title="drift-monitor: recipe skipped", file=item.file, line=item.line)
+                    runner.warning(item.render(), title="drift-monitor: recipe skipped", file=item.file, line=item.line)
                     continue
                 if not any(recipes.steps_for(item, p) for p in config.platforms):
                     start(item, Unresolvable("not needed"))  # plan() reports it as skipped
@@ -932,7 +857,7 @@ def monitor(config: RunConfig, now: datetime) -> RunResult:
     classified, entries = classify(checks, results, baseline, now=now, grace=grace)
     findings += classified
     if entries:
-        control.mutate(
+        controlfile.mutate(
             config.baseline_file,
             "drift.record",
             {"at": at, "entries": entries},
@@ -992,7 +917,7 @@ def _summary(result: RunResult, report: dict[str, Any], report_file: str) -> str
     lines = [
         head,
         "",
-        gha.md_table(
+        markdown.md_table(
             ["recipes", "checksum files", "ok", "new", "pending", "drift", "unverifiable", "skipped"],
             [[counts["recipes"], counts["checked"], counts["ok"], counts["new"], counts["pending"], counts["drift"], counts["unverifiable"], counts["skipped"]]],
         ),
@@ -1001,7 +926,7 @@ def _summary(result: RunResult, report: dict[str, Any], report_file: str) -> str
     if rows:
         shown = rows[:SUMMARY_ROWS]
         lines.append(
-            gha.md_table(
+            markdown.md_table(
                 ["", "recipe", "version", "URL", "expected", "actual", "first seen", "note"],
                 [[_ICONS[f.status] + " " + f.status, f.recipe, f.version or "-", f.url or "-", (f.expected or "-")[:16], (f.actual or "-")[:16], f.first_seen or "-", f.issue_url or f.reason] for f in shown],
             )
@@ -1010,16 +935,16 @@ def _summary(result: RunResult, report: dict[str, Any], report_file: str) -> str
             lines.append(f"… and {len(rows) - len(shown)} more rows in the report file.")
     for issue in result.issues:
         text = {"created": "opened", "commented": "commented on", "failed": "could not open or update"}[issue.action]
-        lines.append(f"- {text} the drift issue {gha.md_escape(issue.url or issue.fingerprint)}" + (f": {gha.md_escape(issue.error)}" if issue.error else ""))
+        lines.append(f"- {text} the drift issue {markdown.md_escape(issue.url or issue.fingerprint)}" + (f": {markdown.md_escape(issue.error)}" if issue.error else ""))
     if report["drift"] and not result.issues_enabled:
         lines.append("- ⚠️ no github-token: report only, no issue was opened.")
-    lines.append(f"\nReport: `{gha.md_escape(report_file)}`")
+    lines.append(f"\nReport: `{markdown.md_escape(report_file)}`")
     return "\n".join(lines)
 
 
 def _run(args: argparse.Namespace) -> int:
     token = (args.github_token or "").strip()
-    gha.mask(token)
+    runner.mask(token)
     now = clock(args)
     at = timeutil.iso(now)
     grace_text = str(args.grace_period or "0").strip()
@@ -1046,9 +971,9 @@ def _run(args: argparse.Namespace) -> int:
     result = monitor(config, now)
     report = build_report(result, config, at)
     schema.validate(report, "drift-report", file=report_file)
-    control.write_atomic(report_file, control.dumps(report))
+    files.write_atomic(report_file, control.dumps(report))
     issue_urls = list(dict.fromkeys(i.url for i in result.issues if i.url))
-    gha.set_outputs(
+    runner.set_outputs(
         {
             "drift": report["drift"],
             "drifted-count": report["counts"]["drift"],
@@ -1060,18 +985,18 @@ def _run(args: argparse.Namespace) -> int:
         }
     )
     _log(result)
-    gha.summary(_summary(result, report, report_file))
+    runner.summary(_summary(result, report, report_file))
     failed = [i for i in result.issues if i.action == "failed"]
     for finding in result.findings:
         if finding.status == "drift":
-            annotate = gha.error if fail_on_drift else gha.warning
+            annotate = runner.error if fail_on_drift else runner.warning
             annotate(f"checksum drift: {finding.recipe} {finding.version}: {finding.url} now has sha256 {finding.actual}, recorded {finding.expected}", title="drift-monitor")
     if report["drift"] and not result.issues_enabled:
-        gha.warning("checksum drift found but no github-token was given: report only, no issue was opened", title="drift-monitor")
+        runner.warning("checksum drift found but no github-token was given: report only, no issue was opened", title="drift-monitor")
     if report["counts"]["unverifiable"]:
-        gha.notice(f"{report['counts']['unverifiable']} checksum file(s) or recipe(s) could not be verified; see the step summary", title="drift-monitor")
+        runner.notice(f"{report['counts']['unverifiable']} checksum file(s) or recipe(s) could not be verified; see the step summary", title="drift-monitor")
     if failed:
-        gha.error(
+        runner.error(
             f"checksum drift found but {len(failed)} issue(s) could not be opened or updated: {failed[0].error}",
             title="drift-monitor",
         )
@@ -1082,13 +1007,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _log(result: RunResult) -> None:
-    with gha.group("drift-monitor findings"):
+    with runner.group("drift-monitor findings"):
         for finding in result.findings:
             if finding.status == "ok":
                 continue
             where = f"{finding.recipe} {finding.version}".strip()
-            gha.log_untrusted(f"{finding.status:<12} {where} {finding.url} {finding.reason}".rstrip())
-        gha.log(f"{sum(1 for f in result.findings if f.status == 'ok')} checksum file(s) unchanged")
+            runner.log_untrusted(f"{finding.status:<12} {where} {finding.url} {finding.reason}".rstrip())
+        runner.log(f"{sum(1 for f in result.findings if f.status == 'ok')} checksum file(s) unchanged")
 
 
 MONITOR = Command(
@@ -1160,15 +1085,15 @@ def _accept_command(args: argparse.Namespace) -> int:
             )
         wanted = {url: r.sha256 for url, r in fetched.items() if r.sha256 and r.sha256 != known.get(url, {}).get("sha256")}
         if not wanted:
-            gha.log(f"nothing to accept: upstream serves the recorded bytes for every checksum URL of {args.recipe} {args.version}")
-            gha.set_outputs({"accepted": 0})
+            runner.log(f"nothing to accept: upstream serves the recorded bytes for every checksum URL of {args.recipe} {args.version}")
+            runner.set_outputs({"accepted": 0})
             return 0
     now = clock(args)
     at = timeutil.iso(now)
-    who = control.actor()
+    who = runner.actor()
     rows = []
     for url, new_sha in wanted.items():
-        _, result = control.mutate(
+        _, result = controlfile.mutate(
             path,
             "drift.accept",
             {"recipe": args.recipe, "version": args.version, "url": url, "sha256": new_sha, "reason": reason, "actor": who, "at": at},
@@ -1177,14 +1102,14 @@ def _accept_command(args: argparse.Namespace) -> int:
             actor=who,
         )
         rows.append([args.recipe, args.version, url, result["from"] or "-", new_sha])
-        gha.log_untrusted(f"accepted {args.recipe} {args.version} {url}: {result['from'] or '-'} -> {new_sha} (reason: {reason})")
-    gha.set_outputs({"accepted": len(rows)})
-    gha.summary(
+        runner.log_untrusted(f"accepted {args.recipe} {args.version} {url}: {result['from'] or '-'} -> {new_sha} (reason: {reason})")
+    runner.set_outputs({"accepted": len(rows)})
+    runner.summary(
         "### drift accept\n\n"
-        + gha.md_table(["recipe", "version", "URL", "from", "to"], rows)
-        + f"\nReason: {gha.md_escape(reason)} (by {gha.md_escape(who)}). Commit {path} and close the drift issue."
+        + markdown.md_table(["recipe", "version", "URL", "from", "to"], rows)
+        + f"\nReason: {markdown.md_escape(reason)} (by {markdown.md_escape(who)}). Commit {path} and close the drift issue."
     )
-    gha.log(f"commit {path} (audit: drift-accept {args.recipe} {args.version}) and close the drift issue")
+    runner.log(f"commit {path} (audit: drift-accept {args.recipe} {args.version}) and close the drift issue")
     return 0
 
 

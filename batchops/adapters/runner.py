@@ -13,9 +13,11 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
+
+from batchops.render.text import value_text
 
 OUTPUT_ENV = "GITHUB_OUTPUT"
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
@@ -107,18 +109,6 @@ def group(title: str) -> Iterator[None]:
             print("::endgroup::", flush=True)
 
 
-def _render_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return ""
-    if isinstance(value, (list, dict)):
-        import json
-
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
-
-
 def set_outputs(outputs: Mapping[str, Any], *, stdout: TextIO | None = None) -> None:
     """Write step outputs: heredoc blocks to $GITHUB_OUTPUT, else name=value lines."""
     path = os.environ.get(OUTPUT_ENV)
@@ -127,7 +117,7 @@ def set_outputs(outputs: Mapping[str, Any], *, stdout: TextIO | None = None) -> 
 
         with open(path, "a", encoding="utf-8") as handle:
             for name, value in outputs.items():
-                text = _render_value(value)
+                text = value_text(value)
                 delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
                 while delimiter in text:  # astronomically unlikely; never trust it
                     delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
@@ -135,7 +125,7 @@ def set_outputs(outputs: Mapping[str, Any], *, stdout: TextIO | None = None) -> 
         return
     out = stdout or sys.stdout
     for name, value in outputs.items():
-        text = _render_value(value)
+        text = value_text(value)
         # one line per output: a newline in untrusted text must not start a new pair
         text = text.replace("\\", "\\\\").replace("\r", "\\r").replace("\n", "\\n")
         print(f"{name}={text}", file=out)
@@ -164,33 +154,6 @@ def parse_output_file(text: str) -> dict[str, str]:
     return outputs
 
 
-def md_escape(text: Any) -> str:
-    """Make a value safe inside a Markdown table cell."""
-    value = _render_value(text)
-    return (
-        value.replace("\\", "\\\\")
-        .replace("|", "\\|")
-        .replace("\r", " ")
-        .replace("\n", " ")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-    )
-
-
-def md_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    for row in rows:
-        lines.append("| " + " | ".join(md_escape(cell) for cell in row) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def bar(fraction: float, width: int = 10) -> str:
-    """A text gauge: ``███████░░░``."""
-    fraction = max(0.0, min(1.0, fraction))
-    filled = round(fraction * width)
-    return "█" * filled + "░" * (width - filled)
-
-
 def summary(markdown: str) -> None:
     """Append Markdown to the step summary (when the runner provides one)."""
     path = os.environ.get(SUMMARY_ENV)
@@ -203,3 +166,109 @@ def summary(markdown: str) -> None:
 def summary_path() -> Path | None:
     path = os.environ.get(SUMMARY_ENV)
     return Path(path) if path else None
+
+
+# --- the runner's environment: the only place batchops reads GITHUB_*, RUNNER_* and BATCHOPS_* -------
+
+
+def setting(name: str, default: str = "") -> str:
+    """A variable of the environment (GITHUB_*, RUNNER_*, BATCHOPS_*, INPUT_*); empty counts as unset."""
+    value = os.environ.get(name, "")
+    return value if value.strip() != "" else default
+
+
+def input_value(input_name: str) -> str:
+    """The value a composite action passes for an input (``INPUT_<NAME>``), or ''."""
+    return setting("INPUT_" + input_name.upper().replace("-", "_").replace(" ", "_"))
+
+
+def debug() -> bool:
+    return bool(setting("BATCHOPS_DEBUG"))
+
+
+def temp_dir() -> Path:
+    """The one temp folder: the job's ``$RUNNER_TEMP`` in Actions, else the system's."""
+    import tempfile
+
+    return Path(setting("RUNNER_TEMP") or tempfile.gettempdir())
+
+
+def journal_path() -> Path:
+    """Where this job's operation journal lives.
+
+    ``$BATCHOPS_JOURNAL`` if set; in Actions ``$RUNNER_TEMP/batchops/journal.jsonl``
+    (one per job); elsewhere ``.git/batchops/journal.jsonl`` of the enclosing
+    repository, or ``.batchops/journal.jsonl`` in the working directory.
+    """
+    explicit = setting("BATCHOPS_JOURNAL")
+    if explicit:
+        return Path(explicit)
+    runner_temp = setting("RUNNER_TEMP")
+    if runner_temp:
+        return Path(runner_temp) / "batchops" / "journal.jsonl"
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        git = folder / ".git"
+        if git.is_dir():
+            return git / "batchops" / "journal.jsonl"
+    return here / ".batchops" / "journal.jsonl"
+
+
+def now(override: str | None = None) -> Any:
+    """The current time (UTC), or the fixed time of ``--now`` / ``BATCHOPS_NOW``."""
+    from datetime import UTC, datetime
+
+    from batchops.core import timeutil
+
+    fixed = override or setting("BATCHOPS_NOW")
+    if fixed:
+        return timeutil.parse_iso(fixed, field="--now / BATCHOPS_NOW")
+    return datetime.now(UTC)
+
+
+def actor() -> str:
+    """Who is acting: $GITHUB_ACTOR in Actions, else git config user.name/email, else $USER."""
+    if setting("GITHUB_ACTOR"):
+        return setting("GITHUB_ACTOR")
+    from batchops.adapters import git
+
+    name = git.config_value("user.name")
+    email = git.config_value("user.email")
+    if name and email:
+        return f"{name} <{email}>"
+    return name or email or setting("USER", "unknown")
+
+
+def repository() -> str:
+    """``owner/name`` of the repository the workflow runs for (``$GITHUB_REPOSITORY``)."""
+    return setting("GITHUB_REPOSITORY")
+
+
+def api_url() -> str:
+    return setting("GITHUB_API_URL", "https://api.github.com")
+
+
+def server_url() -> str:
+    return setting("GITHUB_SERVER_URL")
+
+
+def run_url() -> str:
+    """The link to this workflow run, or '' outside Actions."""
+    server, repo, run_id = setting("GITHUB_SERVER_URL"), setting("GITHUB_REPOSITORY"), setting("GITHUB_RUN_ID")
+    if server and repo and run_id:
+        return f"{server.rstrip('/')}/{repo}/actions/runs/{run_id}"
+    return ""
+
+
+def current_branch_hint() -> str:
+    """The branch the workflow runs on, from the runner (PR head, or a pushed branch), or ''."""
+    if setting("GITHUB_HEAD_REF"):
+        return setting("GITHUB_HEAD_REF")
+    if setting("GITHUB_REF").startswith("refs/heads/") and setting("GITHUB_REF_NAME"):
+        return setting("GITHUB_REF_NAME")
+    return ""
+
+
+def process_environment() -> dict[str, str]:
+    """A copy of the environment, for the adapters that start child processes."""
+    return dict(os.environ)

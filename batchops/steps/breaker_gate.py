@@ -1,6 +1,6 @@
 """Entry points of the breaker: ``breaker-gate``, ``breaker-update`` and ``breaker replay``.
 
-The state machine is in :mod:`batchops.breaker`; this module reads inputs, goes
+The state machine is in :mod:`batchops.core.breaker`; this module reads inputs, goes
 through ``control.mutate`` for every change, and reports (outputs, annotations,
 step summary). It stays free of network libraries: breaker-gate is on the hot path.
 """
@@ -14,10 +14,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import breaker, control, gha, timeutil
-from .breaker import FAILURE, OUTCOMES, SUCCESS
-from .command import Command, add_control_file, add_input, add_now, clock, parse_float, parse_int
-from .errors import BatchopsError, UsageError
+from batchops.adapters import controlfile, runner
+from batchops.cli.args import (
+    Command,
+    add_control_file,
+    add_input,
+    add_now,
+    clock,
+    parse_float,
+    parse_int,
+)
+from batchops.core import breaker, timeutil
+from batchops.core.breaker import FAILURE, OUTCOMES, SUCCESS
+from batchops.errors import BatchopsError, UsageError
+from batchops.render import markdown
 
 # --- shared report ------------------------------------------------------------------
 
@@ -26,7 +36,7 @@ def breakers_table(document: dict[str, Any], now: datetime) -> str:
     rows = breaker.table_rows(document, now)
     if not rows:
         return "No breaker has recorded anything yet.\n"
-    return gha.md_table(breaker.TABLE_HEADERS, rows)
+    return markdown.md_table(breaker.TABLE_HEADERS, rows)
 
 
 def _report(title: str, lines: list[str], document: dict[str, Any], now: datetime, transitions: list[breaker.Transition]) -> None:
@@ -34,7 +44,7 @@ def _report(title: str, lines: list[str], document: dict[str, Any], now: datetim
     if transitions:
         text += "\n" + breaker.mermaid(transitions)
     text += "\n#### Circuit breakers\n\n" + breakers_table(document, now)
-    gha.summary(text)
+    runner.summary(text)
 
 
 # --- breaker-gate -------------------------------------------------------------------
@@ -50,31 +60,31 @@ def _gate_run(args: argparse.Namespace) -> int:
     try:
         ecosystem = breaker.check_ecosystem((args.ecosystem or "").strip())
         now = clock(args)
-        document = control.load(args.control_file)
+        document = controlfile.load(args.control_file)
         before, config = breaker.load(document, ecosystem)
         _, decision = breaker.gate(before, now, config)
         if decision.transition is not None:
             at = timeutil.iso(now)
-            document, result = control.mutate(
+            document, result = controlfile.mutate(
                 args.control_file, "breaker.gate", {"ecosystem": ecosystem, "at": at}, at=at, document=document
             )
             decision = breaker.GateDecision(
                 result["skip"], result["state"], result["opens-at"], result["reason"], decision.transition
             )
     except BatchopsError as exc:  # fail closed: a batch never runs past a breaker it could not read
-        from .cli import report_error
+        from batchops.cli import report_error
 
         report_error(exc)
-        gha.set_outputs({"skip": True, "state": "", "opens-at": ""})
+        runner.set_outputs({"skip": True, "state": "", "opens-at": ""})
         return exc.exit_code
-    gha.set_outputs(decision.outputs())
+    runner.set_outputs(decision.outputs())
     title = "batchops breaker-gate"
     if decision.skip:
-        gha.warning(f"{ecosystem}: batch skipped, circuit breaker {decision.reason}", title=title)
+        runner.warning(f"{ecosystem}: batch skipped, circuit breaker {decision.reason}", title=title)
     elif decision.state == breaker.HALF_OPEN:
-        gha.notice(f"{ecosystem}: circuit breaker {decision.reason}", title=title)
+        runner.notice(f"{ecosystem}: circuit breaker {decision.reason}", title=title)
     else:
-        gha.log(f"{ecosystem}: circuit breaker closed, the batch runs")
+        runner.log(f"{ecosystem}: circuit breaker closed, the batch runs")
     verdict = "⏭️ skip" if decision.skip else "▶️ run"
     transitions = [decision.transition] if decision.transition else []
     _report(f"{title}: {ecosystem} — {verdict}", [f"{ecosystem}: {decision.reason}."], document, now, transitions)
@@ -139,7 +149,7 @@ def _read_batch(args: argparse.Namespace) -> _Batch:
             _minutes(args.linux_minutes, 0, "linux-minutes"),
             source="outcome input",
         )
-    from . import schema
+    from batchops.adapters import schema
 
     document = schema.load_json(results_file, "batch-results")
     if ecosystem and ecosystem != document["ecosystem"]:
@@ -165,9 +175,9 @@ def _update_run(args: argparse.Namespace) -> int:
     now = clock(args)
     at = timeutil.iso(now)
     path = args.control_file
-    document = control.load(path)
+    document = controlfile.load(path)
     if batch.outcomes:
-        document, raw = control.mutate(
+        document, raw = controlfile.mutate(
             path, "breaker.record", {"ecosystem": batch.ecosystem, "outcomes": batch.outcomes, "at": at}, at=at, document=document
         )
         transitions = [breaker.Transition(t["name"], t["from"], t["to"], t["at"], t["detail"]) for t in raw["transitions"]]
@@ -183,10 +193,10 @@ def _update_run(args: argparse.Namespace) -> int:
             "tripped": False,
         }
     if batch.macos > 0 or batch.linux > 0:
-        document, _ = control.mutate(
+        document, _ = controlfile.mutate(
             path, "budget.add_minutes", {"macos": batch.macos, "linux": batch.linux, "at": at}, at=at, document=document
         )
-    gha.set_outputs(outputs)
+    runner.set_outputs(outputs)
 
     title = "batchops breaker-update"
     eco = batch.ecosystem
@@ -197,27 +207,27 @@ def _update_run(args: argparse.Namespace) -> int:
     )
     lines = [f"{eco}: {counted} (from {batch.source})."]
     if not batch.outcomes:
-        gha.notice(f"{eco}: no passed or failed result to record; the breaker is unchanged", title=title)
+        runner.notice(f"{eco}: no passed or failed result to record; the breaker is unchanged", title=title)
         lines.append("Nothing recorded: every result was skipped.")
     for move in transitions:
         if move.name == "trip":
             message = f"{eco}: circuit breaker OPENED ({move.detail}); batches are skipped until {breaker.load(document, eco)[0].opens_at}"
-            gha.warning(message, title=title)
+            runner.warning(message, title=title)
         elif move.name == "reopen":
             message = f"{eco}: half-open probe failed, circuit breaker re-opened ({move.detail}) until {breaker.load(document, eco)[0].opens_at}"
-            gha.warning(message, title=title)
+            runner.warning(message, title=title)
         else:
             message = f"{eco}: half-open probe succeeded, circuit breaker closed and its window cleared ({move.detail})"
-            gha.notice(message, title=title)
+            runner.notice(message, title=title)
         lines.append(message + ".")
     if "success-while-open" in notes:
         message = f"{eco}: success reported while the breaker is open; it stays open until a half-open probe succeeds (no open→closed jump)"
-        gha.notice(message, title=title)
+        runner.notice(message, title=title)
         lines.append(message + ".")
     if batch.macos > 0 or batch.linux > 0:
         lines.append(f"Budget: added {batch.macos:g} macOS and {batch.linux:g} Linux minute(s).")
     state_line = f"state: {outputs['previous-state']} → {outputs['state']}, failure rate over the window {float(outputs['failure-rate']):.0%}"
-    gha.log(f"{eco}: {counted}; {state_line}")
+    runner.log(f"{eco}: {counted}; {state_line}")
     lines.append(state_line + ".")
     _report(f"{title}: {eco}", lines, document, now, transitions)
     return 0
@@ -457,7 +467,7 @@ def _breaker_run(args: argparse.Namespace) -> int:
     else:
         text = render_replay(report, len(args.files))
         print(text)
-        gha.summary("### batchops breaker replay\n\n```text\n" + text.replace("```", "'''") + "\n```")
+        runner.summary("### batchops breaker replay\n\n```text\n" + text.replace("```", "'''") + "\n```")
     return 0
 
 

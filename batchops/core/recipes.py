@@ -14,7 +14,7 @@ the ``alpine`` family) is used only when a recipe has no glibc step with a
 checksum. The recipe's ``supported_os``, ``supported_arch`` and
 ``unsupported_platforms`` exclude platforms entirely.
 
-Pure: no network, no clock. :mod:`batchops.drift` does the rest.
+Pure: no network, no clock. :mod:`batchops.steps.drift_monitor` does the rest.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import BatchopsError, UsageError
+from batchops.errors import BatchopsError, UsageError
 
 DEFAULT_PLATFORMS = ("linux/amd64",)
 
@@ -110,7 +110,7 @@ class ChecksumTarget:
 
 def parse_platforms(value: Any, *, field: str = "platforms") -> list[Platform]:
     """``linux/amd64,darwin/arm64`` (or a JSON array / newline list); empty means linux/amd64."""
-    from .command import parse_list
+    from batchops.cli.args import parse_list
 
     items = parse_list(value, field=field) or list(DEFAULT_PLATFORMS)
     platforms = []

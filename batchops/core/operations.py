@@ -1,43 +1,40 @@
-"""Operation registry: named, pure mutations of a JSON document.
+"""The operations table: every named, pure mutation of a JSON document batchops records.
 
 An operation is ``fn(document, args) -> result``: it changes ``document`` in place
 (no I/O, no clock: the time is in ``args``) and returns a JSON-able result for the
 step's outputs. It raises OperationConflict when it no longer makes sense on the
 document it is given (persist-with-retry then stops and pushes nothing).
 
-Operation names are ``<module>.<verb>``; the module ``batchops.<module>`` is
-imported on first use, so registering is just decorating a function there.
+The names are persisted in journals and in refs posted on remotes: they never change.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
-from .errors import BatchopsError
+from batchops.core import breaker, budget, control, drift
+from batchops.errors import BatchopsError
 
 Applier = Callable[[dict[str, Any], dict[str, Any]], Any]
-_REGISTRY: dict[str, Applier] = {}
 
-
-def operation(name: str) -> Callable[[Applier], Applier]:
-    def decorate(fn: Applier) -> Applier:
-        _REGISTRY[name] = fn
-        return fn
-
-    return decorate
+OPERATIONS: dict[str, Applier] = {
+    "breaker.gate": breaker.gate_op,
+    "breaker.record": breaker.record_op,
+    "budget.add_minutes": budget.add_minutes,
+    "budget.reset": budget.reset,
+    "control.stop": control.stop_op,
+    "control.resume": control.resume_op,
+    "control.disable": control.disable_op,
+    "control.enable": control.enable_op,
+    "drift.record": drift.record_op,
+    "drift.accept": drift.accept_op,
+}
 
 
 def lookup(name: str) -> Applier:
-    if name not in _REGISTRY:
-        module = name.split(".", 1)[0]
-        try:
-            importlib.import_module(f"batchops.{module}")
-        except ModuleNotFoundError:
-            pass
     try:
-        return _REGISTRY[name]
+        return OPERATIONS[name]
     except KeyError:
         raise BatchopsError(
             f"unknown operation {name!r}",

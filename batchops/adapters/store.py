@@ -29,8 +29,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import timeutil
-from .errors import BatchopsError
+from batchops.adapters import runner
+from batchops.core import timeutil
+from batchops.errors import BatchopsError
 
 DEFAULT_DATABASE = ".batchops/metrics.db"
 SCHEMA_VERSION = 1
@@ -137,7 +138,7 @@ class Store:
 
     def record(self, payload: dict[str, Any], key: str, *, source: str = "upload", received_at: datetime | None = None) -> Recorded:
         """Store one run and its recipe results, once per idempotency key."""
-        received = timeutil.iso(received_at or timeutil.now())
+        received = timeutil.iso(received_at or runner.now())
         with self._transaction() as conn:
             row = conn.execute("SELECT id FROM batch_runs WHERE idempotency_key = ?", (key,)).fetchone()
             if row is not None:

@@ -1,12 +1,11 @@
-"""The clock and ISO 8601 / duration parsing. `--now` / BATCHOPS_NOW fix the clock."""
+"""ISO 8601 and duration parsing and formatting (pure: the clock is in adapters.runner)."""
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import UTC, datetime, timedelta
 
-from .errors import UsageError
+from batchops.errors import UsageError
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "": 1}
@@ -43,14 +42,6 @@ def parse_iso_or_none(text: str | None) -> datetime | None:
 def iso(value: datetime) -> str:
     """Format as the control file does: 2026-06-26T20:51:01Z (seconds precision)."""
     return value.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def now(override: str | None = None) -> datetime:
-    """The current time, or the fixed time of --now / BATCHOPS_NOW."""
-    fixed = override or os.environ.get("BATCHOPS_NOW", "")
-    if fixed:
-        return parse_iso(fixed, field="--now / BATCHOPS_NOW")
-    return datetime.now(UTC)
 
 
 def parse_duration(text: str, *, field: str = "duration") -> timedelta:

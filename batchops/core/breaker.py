@@ -35,9 +35,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import timeutil
-from .errors import ControlFileError, UsageError
-from .ops import operation
+from batchops.core import timeutil
+from batchops.errors import ControlFileError, UsageError
+from batchops.render import markdown
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
 STATES = (CLOSED, OPEN, HALF_OPEN)
@@ -420,8 +420,7 @@ def ecosystems(document: dict[str, Any]) -> list[str]:
     return [name for name in (document.get("circuit_breaker") or {}) if name != TEMPLATE_KEY]
 
 
-@operation("breaker.gate")
-def _gate_op(document: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+def gate_op(document: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
     ecosystem = check_ecosystem(args["ecosystem"])
     before, config = load(document, ecosystem)
     after, decision = gate(before, timeutil.parse_iso(args["at"], field="at"), config)
@@ -434,8 +433,7 @@ def _gate_op(document: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@operation("breaker.record")
-def _record_op(document: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+def record_op(document: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
     ecosystem = check_ecosystem(args["ecosystem"])
     before, config = load(document, ecosystem)
     after, result = record(before, list(args["outcomes"]), timeutil.parse_iso(args["at"], field="at"), config)
@@ -456,7 +454,6 @@ _ICONS = {CLOSED: "🟢 closed", OPEN: "🔴 open", HALF_OPEN: "🟡 half-open"}
 
 def table_rows(document: dict[str, Any], now: datetime) -> list[list[Any]]:
     """One row per ecosystem: state, failure rate bar, attempts, opens-at."""
-    from . import gha
 
     rows = []
     for name in ecosystems(document):
@@ -466,7 +463,7 @@ def table_rows(document: dict[str, Any], now: datetime) -> list[list[Any]]:
             config = DEFAULT_CONFIG
         breaker = Breaker.from_entry(document["circuit_breaker"][name], config)
         window = breaker.window
-        rate = f"{gha.bar(window.failure_rate)} {window.failure_rate:.0%}"
+        rate = f"{markdown.bar(window.failure_rate)} {window.failure_rate:.0%}"
         if breaker.state == OPEN:
             opens = breaker.opens_at or "(not set: next gate probes)"
             at = breaker.opens_at_time()

@@ -25,11 +25,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import gha, timeutil
-from .command import Command, add_input, add_now, clock, parse_float, parse_int
-from .control import write_atomic
-from .errors import UsageError
-from .store import DEFAULT_DATABASE, Store
+from batchops.adapters import runner
+from batchops.adapters.files import write_atomic
+from batchops.adapters.store import DEFAULT_DATABASE, Store
+from batchops.cli.args import Command, add_input, add_now, clock, parse_float, parse_int
+from batchops.core import timeutil
+from batchops.errors import UsageError
+from batchops.render import markdown
 
 DEFAULT_SLOS: dict[str, float] = {"homebrew": 85.0, "default": 98.0}
 DEFAULT_WINDOW = "7d"
@@ -192,17 +194,17 @@ def mermaid_chart(report: EcosystemSLO) -> str:
 
 
 def render_markdown(reports: list[EcosystemSLO], window: dict[str, Any], source: str) -> str:
-    lines = ["#### SLO report: success rate per ecosystem", "", f"Window: {_window_text(window)}; source: `{gha.md_escape(source)}`.", ""]
+    lines = ["#### SLO report: success rate per ecosystem", "", f"Window: {_window_text(window)}; source: `{markdown.md_escape(source)}`.", ""]
     rows = []
     for r in reports:
         gap = "-" if r.gap is None else f"{r.gap:+.1f} pts"
-        rows.append([r.ecosystem, r.runs, r.passed, r.failed, f"{gha.bar((r.success_rate or 0) / 100)} {_fmt(r.success_rate)}", f"{r.slo:g}%", gap, _fmt(r.latest_run_rate), f"{ICONS[r.severity]} {r.severity}"])
-    lines.append(gha.md_table(["ecosystem", "runs", "passed", "failed", "success rate", "SLO", "gap", "latest run", "severity"], rows) if rows else "No runs in the store.\n")
+        rows.append([r.ecosystem, r.runs, r.passed, r.failed, f"{markdown.bar((r.success_rate or 0) / 100)} {_fmt(r.success_rate)}", f"{r.slo:g}%", gap, _fmt(r.latest_run_rate), f"{ICONS[r.severity]} {r.severity}"])
+    lines.append(markdown.md_table(["ecosystem", "runs", "passed", "failed", "success rate", "SLO", "gap", "latest run", "severity"], rows) if rows else "No runs in the store.\n")
     for r in reports:
         chart = mermaid_chart(r)
         if chart:
             lines += [f"##### {r.ecosystem}", "", chart, "", "Blue: daily success rate (passed / attempted, UTC days). Red: the SLO.", ""]
-    lines += ["<details><summary>Severities</summary>", "", gha.md_table(["severity", "when", "response"], [[f"{ICONS[s]} {s}", when, what] for s, when, what in SEVERITY_RULES]), "</details>", ""]
+    lines += ["<details><summary>Severities</summary>", "", markdown.md_table(["severity", "when", "response"], [[f"{ICONS[s]} {s}", when, what] for s, when, what in SEVERITY_RULES]), "</details>", ""]
     return "\n".join(lines)
 
 
@@ -245,15 +247,15 @@ def _run(args: argparse.Namespace) -> int:
     text = json.dumps(document, indent=2) + "\n" if args.json else markdown
     if args.output:
         write_atomic(args.output, text)
-        gha.log(f"SLO report written to {args.output}")
+        runner.log(f"SLO report written to {args.output}")
     else:
         print(text, end="" if text.endswith("\n") else "\n", flush=True)
-    gha.summary(markdown)
-    if os.environ.get(gha.OUTPUT_ENV):
-        gha.set_outputs({"worst-severity": document["worst_severity"]})
+    runner.summary(markdown)
+    if os.environ.get(runner.OUTPUT_ENV):
+        runner.set_outputs({"worst-severity": document["worst_severity"]})
     for r in reports:
         if r.severity in ("critical", "high", "medium"):
-            gha.warning(f"{r.ecosystem}: success rate {_fmt(r.success_rate)} vs SLO {r.slo:g}% ({r.severity})", title="SLO")
+            runner.warning(f"{r.ecosystem}: success rate {_fmt(r.success_rate)} vs SLO {r.slo:g}% ({r.severity})", title="SLO")
     if args.fail_on and any(ORDER.index(r.severity) <= ORDER.index(args.fail_on) for r in reports):
         return 3
     return 0

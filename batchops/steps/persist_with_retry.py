@@ -1,7 +1,7 @@
 """persist-with-retry: commit the control state and push it without ever losing an update.
 
 The unit that is retried is the *operation*, not the text diff. Every change a
-job made to a repository file went through :func:`batchops.control.mutate`,
+job made to a repository file went through :func:`batchops.core.control.mutate`,
 which recorded it in the job's journal. Each attempt:
 
 1. fetches the target branch from ``origin``;
@@ -45,9 +45,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from . import control, gha, journal, ops, schema
-from .command import Command, add_control_file, add_input, parse_int, parse_list
-from .errors import BatchopsError, ControlFileError, OperationConflict, UsageError
+from batchops.adapters import files, journal, runner, schema
+from batchops.cli.args import Command, add_control_file, add_input, parse_int, parse_list
+from batchops.core import control
+from batchops.core import operations as ops
+from batchops.errors import BatchopsError, ControlFileError, OperationConflict, UsageError
+from batchops.render import markdown
 
 BOT_NAME = "github-actions[bot]"
 BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
@@ -550,7 +553,7 @@ def message_with_trailers(message: str, applied: list[dict[str, Any]]) -> str:
     return text + "\n"
 
 
-def persist(options: Options, *, log: Callable[[str], None] = gha.log) -> Outcome:
+def persist(options: Options, *, log: Callable[[str], None] = runner.log) -> Outcome:
     root = _repository_root(options.control_file)
     git = Git(root)
     url = git.text("remote", "get-url", REMOTE, check=False)
@@ -561,7 +564,7 @@ def persist(options: Options, *, log: Callable[[str], None] = gha.log) -> Outcom
         )
     secrets, shown_url = _remote_secrets(url)
     for secret in secrets:
-        gha.mask(secret)
+        runner.mask(secret)
     git.secrets = secrets
     git.env.update(_identity_env(git))
     branch = options.branch.strip() or _current_branch(git)
@@ -825,7 +828,7 @@ def _finish(
             content = contents.get(item.path)
             if content is not None and _read_local(item.local) != content:
                 item.local.parent.mkdir(parents=True, exist_ok=True)
-                control.write_atomic(item.local, content.decode("utf-8", "surrogateescape"))
+                files.write_atomic(item.local, content.decode("utf-8", "surrogateescape"))
 
 
 # --- the command ------------------------------------------------------------------------
@@ -862,10 +865,10 @@ def _run(args: argparse.Namespace) -> int:
         branch=args.branch or "",
         paths=parse_list(args.paths, field="paths"),
     )
-    with gha.group("persist-with-retry"):
+    with runner.group("persist-with-retry"):
         outcome = persist(options)
-    gha.set_outputs({"pushed": outcome.pushed, "attempts": outcome.attempts, "commit-sha": outcome.commit_sha})
-    gha.summary(_summary(outcome, options))
+    runner.set_outputs({"pushed": outcome.pushed, "attempts": outcome.attempts, "commit-sha": outcome.commit_sha})
+    runner.summary(_summary(outcome, options))
     return 0
 
 
@@ -877,7 +880,7 @@ def _summary(outcome: Outcome, options: Options) -> str:
     rows = [[entry["file"], entry["op"], entry["id"], entry["at"]] for entry in outcome.applied]
     if not rows:
         return head + f"Files: {', '.join(outcome.files) or '(none changed)'}\n"
-    return head + gha.md_table(["file", "operation", "id", "recorded at"], rows)
+    return head + markdown.md_table(["file", "operation", "id", "recorded at"], rows)
 
 
 PERSIST = Command("commit and push the control state; on a rejected push re-apply this job's operations and retry", _configure, _run)

@@ -8,14 +8,13 @@ to its default. Empty values count as unset, as in Actions.
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from . import timeutil
-from .errors import UsageError
+from batchops.adapters import runner
+from batchops.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -31,7 +30,7 @@ def env_name(input_name: str) -> str:
 
 class _EnvDefault(argparse.Action):
     def __init__(self, option_strings: list[str], dest: str, input_name: str = "", default: Any = None, required: bool = False, **kwargs: Any) -> None:
-        value = os.environ.get(env_name(input_name), "")
+        value = runner.input_value(input_name)
         if value.strip() != "":
             default = value
             required = False
@@ -63,7 +62,7 @@ def add_now(parser: argparse.ArgumentParser) -> None:
 
 
 def clock(args: argparse.Namespace) -> datetime:
-    return timeutil.now(getattr(args, "now", None))
+    return runner.now(getattr(args, "now", None))
 
 
 def parse_bool(value: Any, *, field: str) -> bool:

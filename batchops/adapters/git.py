@@ -8,13 +8,13 @@ directory and git's own message, never a traceback.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .errors import BatchopsError
+from batchops.adapters import runner
+from batchops.errors import BatchopsError
 
 _BASE = ["git", "-c", "core.quotepath=off", "-c", "log.showSignature=false", "-c", "color.ui=false"]
 
@@ -29,7 +29,7 @@ class GitError(BatchopsError):
 
 
 def _env(extra: Mapping[str, str] | None) -> dict[str, str]:
-    env = dict(os.environ)
+    env = runner.process_environment()
     env.setdefault("GIT_TERMINAL_PROMPT", "0")
     env["GIT_PAGER"] = "cat"
     env.update(extra or {})
@@ -131,3 +131,12 @@ class ObjectLookup:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def config_value(key: str, cwd: Path | str | None = None) -> str:
+    """``git config KEY`` or '' when unset or git is missing."""
+    try:
+        proc = subprocess.run([*_BASE, "config", key], cwd=cwd, capture_output=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return proc.stdout.decode("utf-8", "replace").strip()

@@ -8,7 +8,7 @@ are retried with exponential backoff and jitter (``Retry-After`` honoured,
 capped) within a bounded total time; what still cannot be delivered is spooled
 to a file (payload, key and endpoint, never the token) and the step exits 0:
 metrics are advisory and never fail the batch. Without an endpoint the run is
-written to the embedded SQLite store (``batchops.store``) under the same key.
+written to the embedded SQLite store (``batchops.adapters.store``) under the same key.
 """
 
 from __future__ import annotations
@@ -30,10 +30,12 @@ from time import monotonic, sleep
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import gha, schema, timeutil
-from .command import Command, add_input, add_now, clock, parse_float
-from .errors import BatchopsError, UsageError
-from .store import DEFAULT_DATABASE, Store
+from batchops.adapters import runner, schema
+from batchops.adapters.store import DEFAULT_DATABASE, Store
+from batchops.cli.args import Command, add_input, add_now, clock, parse_float
+from batchops.core import timeutil
+from batchops.errors import BatchopsError, UsageError
+from batchops.render import markdown
 
 KEY_VERSION = "batchops-metrics/v1"
 DEFAULT_MAX_TIME = 60.0
@@ -284,7 +286,7 @@ def spool_name(payload: dict[str, Any], key: str) -> str:
 
 def write_spool(directory: str, payload: dict[str, Any], key: str, endpoint: str, *, attempts: int, error: str, at: datetime) -> Path:
     """One file per idempotency key: spooling the same run again replaces its file."""
-    from .control import write_atomic
+    from batchops.adapters.files import write_atomic
 
     document = {
         "spool_version": 1,
@@ -326,7 +328,7 @@ def _policy(args: argparse.Namespace) -> RetryPolicy:
 
 def _run_upload(args: argparse.Namespace) -> int:
     token = args.token or ""
-    gha.mask(token)
+    runner.mask(token)
     now = clock(args)
     results = load_results(args.results_file, batch_id=args.batch_id, ecosystem=args.ecosystem)
     payload = build_payload(results)
@@ -340,18 +342,18 @@ def _run_upload(args: argparse.Namespace) -> int:
     if endpoint:
         check_endpoint(endpoint)
         _warn_plain_http(endpoint, token)
-        with gha.group(f"POST {safe_url(target_url(endpoint))}"):
+        with runner.group(f"POST {safe_url(target_url(endpoint))}"):
             delivery = post(endpoint, token, payload, key, policy)
             for line in delivery.log:
-                gha.log(_scrub(line, token))
+                runner.log(_scrub(line, token))
         if delivery.ok:
             outputs.update({"uploaded": True, "destination": "endpoint", "duplicate": delivery.duplicate})
             if delivery.duplicate:
-                gha.notice(f"metrics of {payload['batch_id']}/{payload['ecosystem']} were already recorded (HTTP 200); counted once")
+                runner.notice(f"metrics of {payload['batch_id']}/{payload['ecosystem']} were already recorded (HTTP 200); counted once")
         else:
             path = write_spool(spool_dir, payload, key, endpoint, attempts=delivery.attempts, error=_scrub(delivery.error, token), at=now)
             outputs.update({"spooled-file": str(path), "destination": "spool"})
-            gha.warning(_failure_message(delivery, token, path), title="metrics not uploaded")
+            runner.warning(_failure_message(delivery, token, path), title="metrics not uploaded")
     else:
         try:
             with Store(args.database) as db:
@@ -363,16 +365,16 @@ def _run_upload(args: argparse.Namespace) -> int:
             path = write_spool(spool_dir, payload, key, "", attempts=0, error=error, at=now)
             outputs.update({"spooled-file": str(path), "destination": "spool"})
             delivery = Delivery(ok=False, error=error)
-            gha.warning(f"could not write the metrics database ({error}); payload spooled to {path}; replay with `batchops metrics-replay --spool-dir {spool_dir} --database …`")
-    gha.set_outputs(outputs)
-    gha.summary(_upload_summary(payload, outputs, delivery, args.database))
+            runner.warning(f"could not write the metrics database ({error}); payload spooled to {path}; replay with `batchops metrics-replay --spool-dir {spool_dir} --database …`")
+    runner.set_outputs(outputs)
+    runner.summary(_upload_summary(payload, outputs, delivery, args.database))
     return 0
 
 
 def _warn_plain_http(endpoint: str, token: str) -> None:
     parts = urlsplit(endpoint)
     if token and parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
-        gha.warning(f"the endpoint {safe_url(endpoint)} is plain http: the token travels unencrypted; use https")
+        runner.warning(f"the endpoint {safe_url(endpoint)} is plain http: the token travels unencrypted; use https")
 
 
 def _scrub(text: str, token: str) -> str:
@@ -400,13 +402,13 @@ def _upload_summary(payload: dict[str, Any], outputs: dict[str, Any], delivery: 
         tried = f" after {delivery.attempts} attempt(s)" if delivery.attempts else ""
         status = f"⚠️ not delivered{tried} ({delivery.error}); spooled to {outputs['spooled-file']}; the batch is not failed"
     rate = payload["success_rate"]
-    table = gha.md_table(
+    table = markdown.md_table(
         ["batch", "ecosystem", "recipes", "passed", "failed", "skipped", "success rate", "macOS min", "Linux min"],
-        [[payload["batch_id"], payload["ecosystem"], payload["total_recipes"], payload["passed"], payload["failed"], payload["skipped"], f"{gha.bar(rate)} {rate * 100:.1f}%", payload["macos_minutes"], payload["linux_minutes"]]],
+        [[payload["batch_id"], payload["ecosystem"], payload["total_recipes"], payload["passed"], payload["failed"], payload["skipped"], f"{markdown.bar(rate)} {rate * 100:.1f}%", payload["macos_minutes"], payload["linux_minutes"]]],
     )
     if destination == "endpoint" and delivery.attempts > 1:
         status += f" after {delivery.attempts} attempts"
-    return f"### 📈 batch metrics\n\n{gha.md_escape(status)}\n\n{table}"
+    return f"### 📈 batch metrics\n\n{markdown.md_escape(status)}\n\n{table}"
 
 
 UPLOAD = Command(
@@ -431,7 +433,7 @@ def _configure_replay(parser: argparse.ArgumentParser) -> None:
 
 def _run_replay(args: argparse.Namespace) -> int:
     token = args.token or ""
-    gha.mask(token)
+    runner.mask(token)
     now = clock(args)
     directory = Path(args.spool_dir or default_spool_dir())
     policy = _policy(args)
@@ -444,7 +446,7 @@ def _run_replay(args: argparse.Namespace) -> int:
             document = schema.load_json(path, "batch-metrics-spool")
         except BatchopsError as exc:
             failed += 1
-            gha.error(exc.render(), title="unreadable spool file")
+            runner.error(exc.render(), title="unreadable spool file")
             rows.append([path.name, "-", "invalid spool file; left in place"])
             continue
         payload, key = document["payload"], document["idempotency_key"]
@@ -458,7 +460,7 @@ def _run_replay(args: argparse.Namespace) -> int:
                 session = requests.Session()
             delivery = post(endpoint, token, payload, key, policy, session=session)
             for line in delivery.log:
-                gha.log(f"{oneline(path.name)}: {_scrub(line, token)}")
+                runner.log(f"{oneline(path.name)}: {_scrub(line, token)}")
         else:
             try:
                 with Store(args.database) as db:
@@ -472,26 +474,26 @@ def _run_replay(args: argparse.Namespace) -> int:
             rows.append([path.name, label, "sent (already recorded: counted once)" if delivery.duplicate else "sent"])
             continue
         failed += 1
-        from .control import write_atomic
+        from batchops.adapters.files import write_atomic
 
         document["attempts"] = int(document.get("attempts", 0)) + delivery.attempts
         document["last_error"] = _scrub(delivery.error, token)
         write_atomic(path, json.dumps(document, indent=2) + "\n")
         if delivery.status in (401, 403):
-            gha.warning(f"{path.name}: the endpoint refused the token ({delivery.error}); {TOKEN_HINT}")
+            runner.warning(f"{path.name}: the endpoint refused the token ({delivery.error}); {TOKEN_HINT}")
         else:
-            gha.warning(f"{path.name}: not sent ({_scrub(delivery.error, token)}); left in the spool")
+            runner.warning(f"{path.name}: not sent ({_scrub(delivery.error, token)}); left in the spool")
         rows.append([path.name, label, f"kept: {_scrub(delivery.error, token)}"])
     if session is not None:
         session.close()
-    gha.set_outputs({"sent": sent, "remaining": failed})
+    runner.set_outputs({"sent": sent, "remaining": failed})
     text = f"### 📤 metrics replay\n\n{sent} sent, {failed} left in {directory}\n\n"
     if rows:
-        text += gha.md_table(["spool file", "run", "result"], rows)
+        text += markdown.md_table(["spool file", "run", "result"], rows)
     elif not files:
         text += "Nothing to replay.\n"
-    gha.summary(text)
-    gha.log(f"metrics-replay: {sent} sent, {failed} left in {directory}")
+    runner.summary(text)
+    runner.log(f"metrics-replay: {sent} sent, {failed} left in {directory}")
     return 1 if failed else 0
 
 
@@ -533,7 +535,7 @@ class MetricsHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         status = self.handle_post()
         if self.server.verbose:
-            gha.log(f"POST /batch-metrics -> {status}")
+            runner.log(f"POST /batch-metrics -> {status}")
 
     def handle_post(self) -> int:
         if urlsplit(self.path).path.rstrip("/") != "/batch-metrics":
@@ -690,9 +692,9 @@ def _configure_metrics(parser: argparse.ArgumentParser) -> None:
 def _run_metrics(args: argparse.Namespace) -> int:
     if args.action == "serve":
         token = args.token or os.environ.get("BATCHOPS_METRICS_TOKEN", "")
-        gha.mask(token)
+        runner.mask(token)
         server = make_server(args.database, token, host=args.host, port=args.port, verbose=True)
-        gha.log(f"batchops metrics: serving POST {server.url}/batch-metrics into {args.database} (Ctrl-C stops)")
+        runner.log(f"batchops metrics: serving POST {server.url}/batch-metrics into {args.database} (Ctrl-C stops)")
         try:
             server.serve_forever()
         finally:
@@ -707,12 +709,12 @@ def _run_metrics(args: argparse.Namespace) -> int:
             created += db.record(payload, idempotency_key(payload), source="import", received_at=now).created
         total = db.count()
     duplicates = len(payloads) - created
-    gha.log(
+    runner.log(
         f"imported {created} run(s) from {args.file} into {args.database}; {duplicates} duplicate(s) skipped "
         f"(already in the store, or repeated in the file); {total} run(s) in the store"
     )
-    gha.set_outputs({"imported": created, "duplicates": duplicates})
-    gha.summary(f"### 📥 metrics import\n\n{created} run(s) imported from `{gha.md_escape(args.file)}`; {duplicates} duplicate(s) skipped (same idempotency key).")
+    runner.set_outputs({"imported": created, "duplicates": duplicates})
+    runner.summary(f"### 📥 metrics import\n\n{created} run(s) imported from `{markdown.md_escape(args.file)}`; {duplicates} duplicate(s) skipped (same idempotency key).")
     return 0
 
 

@@ -1,7 +1,7 @@
 """The weekly CI-minutes budget: window, rollover, sampling, per-platform pause, sampler.
 
-Pure core (no I/O, no clock: every function takes the time) plus two commands,
-``batchops budget`` (reset, status) and ``batchops sample``.
+Pure rules (no I/O, no clock: every function takes the time). The commands are
+``batchops budget`` and ``batchops sample`` (:mod:`batchops.commands.budget`).
 
 Semantics (DESIGN.md "Budget"):
 
@@ -31,19 +31,14 @@ Semantics (DESIGN.md "Budget"):
 
 from __future__ import annotations
 
-import argparse
 import copy
 import hashlib
-import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from . import control, gha, timeutil
-from .command import Command, add_control_file, add_input, add_now, clock, parse_float
-from .errors import ControlFileError, UsageError
-from .ops import operation
+from batchops.core import timeutil
+from batchops.errors import ControlFileError, UsageError
 
 PLATFORMS = ("macos", "linux")
 LABELS = {"macos": "macOS", "linux": "Linux"}
@@ -258,53 +253,6 @@ def preflight_outputs(view_: BudgetView) -> dict[str, Any]:
     }
 
 
-_STATE_LABEL = {"ok": "🟢 full validation", "sampling": "🟡 sampling", "paused": "🔴 paused"}
-
-
-def gauge_markdown(view_: BudgetView, *, heading: str = "####", with_history: bool = False) -> str:
-    """Per-platform gauge table (bar + percentage + days left), optionally previous weeks."""
-    end = view_.week_end
-    days = view_.days_left
-    text = (
-        f"{heading} Budget: week {view_.week_start:%Y-%m-%d} to {end:%Y-%m-%d} "
-        f"({days:.1f} day{'s' if days != 1 else ''} left)\n\n"
-    )
-    rows = []
-    for gauge in view_.gauges:
-        rate = "-" if gauge.state == "ok" else format_rate(gauge.rate)
-        rows.append([
-            LABELS[gauge.platform],
-            f"{gha.bar(gauge.fraction)} {gauge.percent}",
-            f"{format_minutes(gauge.used)} / {format_minutes(gauge.limit)}",
-            _STATE_LABEL[gauge.state],
-            rate,
-        ])
-    text += gha.md_table(["platform", "usage", "minutes used / limit", "state", "sample rate"], rows)
-    config = view_.config
-    text += (
-        f"\nsample-rate **{format_rate(view_.sample_rate)}**, sampling from "
-        f"{config.sampling_percent:g}%, pause from {config.pause_percent:g}% of a platform's limit.\n"
-    )
-    if view_.rollover_due:
-        due = view_.rollover_due
-        text += (
-            f"\nThe week of {due['week_start'][:10]} is over "
-            f"(macOS {format_minutes(due['macos_minutes_used'])}, Linux {format_minutes(due['linux_minutes_used'])} minutes): "
-            "usage counts from 0; the next breaker-update or `batchops budget` command records the rollover.\n"
-        )
-    if with_history and view_.history:
-        rows = []
-        for entry in reversed(view_.history):
-            week = str(entry.get("week_start", ""))[:10]
-            if entry.get("reset_at"):
-                week += f" (reset {str(entry['reset_at'])[:16].replace('T', ' ')})"
-            rows.append([week] + [
-                format_minutes(entry[f"{p}_minutes_used"]) if f"{p}_minutes_used" in entry else "-" for p in PLATFORMS
-            ])
-        text += "\nPrevious weeks:\n\n" + gha.md_table(["week", "macOS minutes", "Linux minutes"], rows)
-    return text
-
-
 # --- operations -----------------------------------------------------------------------
 
 
@@ -315,7 +263,6 @@ def _minutes_arg(args: dict[str, Any], platform: str) -> float:
     return float(value)
 
 
-@operation("budget.add_minutes")
 def add_minutes(document: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
     """Add this job's minutes to the week of ``args["at"]``, rolling the week over when due.
 
@@ -353,7 +300,6 @@ def add_minutes(document: dict[str, Any], args: dict[str, Any]) -> dict[str, Any
     }
 
 
-@operation("budget.reset")
 def reset(document: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
     """Operator reset: the week's usage of the given platforms goes to history, then to 0.
 
@@ -404,70 +350,6 @@ def sample(names: list[str], rate: float, seed: str) -> list[str]:
     return chosen
 
 
-def _read_names(source: str | None) -> list[str]:
-    if source in (None, "-"):
-        text = sys.stdin.read()
-        where = "stdin"
-    else:
-        where = str(source)
-        try:
-            text = Path(where).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise UsageError("file not found", file=where, hint="give a file with one recipe name a line, or pipe the names on stdin") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"cannot read ({exc.__class__.__name__})", file=where, hint="give a UTF-8 text file with one recipe name a line") from None
-    del where
-    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-
-
-def _sample_configure(parser: argparse.ArgumentParser) -> None:
-    add_input(parser, "rate", "fraction of the candidates to keep, 0..1 (preflight's sample-rate)", required=True)
-    add_input(parser, "seed", "batch id: the same seed chooses the same names on every re-run", required=True)
-    parser.add_argument("file", nargs="?", default=None, help="file with one candidate name a line (default: stdin; lines starting with # are ignored)")
-
-
-def _sample_run(args: argparse.Namespace) -> int:
-    rate = parse_float(args.rate, field="--rate", minimum=0.0)
-    if rate > 1:
-        raise UsageError(f"{rate:g} is above 1", field="--rate", hint="use a fraction between 0 and 1, e.g. the sample-rate output of preflight")
-    seed = str(args.seed).strip()
-    if not seed:
-        raise UsageError("is empty", field="--seed", hint="pass the batch id, e.g. --seed 2026-06-26-homebrew")
-    names = _read_names(args.file)
-    chosen = sample(names, rate, seed)
-    for name in chosen:
-        sys.stdout.write(name + "\n")
-    sys.stdout.flush()
-    unique = len(dict.fromkeys(names))
-    gha.summary(
-        f"### batchops sample: {len(chosen)} of {unique} candidates (rate {format_rate(rate)})\n\n"
-        + gha.md_table(["", "value"], [["seed", seed], ["rate", format_rate(rate)], ["candidates", unique], ["chosen", len(chosen)]])
-    )
-    return 0
-
-
-SAMPLE = Command(
-    "keep a deterministic sample of candidate names (stdin or FILE) at --rate for the batch --seed",
-    _sample_configure,
-    _sample_run,
-)
-
-
-# --- batchops budget (reset, status) ------------------------------------------------------
-
-
-def _budget_configure(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    reset_parser = sub.add_parser("reset", help="set this week's usage to 0 (kept in history), audited commit message")
-    reset_parser.add_argument("--platform", choices=PLATFORMS, action="append", help="only this platform (repeatable; default: both)")
-    add_control_file(reset_parser)
-    add_now(reset_parser)
-    status_parser = sub.add_parser("status", help="the budget gauges, sample rate and previous weeks")
-    status_parser.add_argument("--json", action="store_true", help="print the budget as JSON")
-    add_control_file(status_parser)
-    add_now(status_parser)
-
-
 def status_json(view_: BudgetView) -> dict[str, Any]:
     return {
         "week_start": timeutil.iso(view_.week_start),
@@ -483,52 +365,3 @@ def status_json(view_: BudgetView) -> dict[str, Any]:
         },
         "history": view_.history,
     }
-
-
-def _budget_run(args: argparse.Namespace) -> int:
-    now = clock(args)
-    document = control.load(args.control_file)
-    if args.action == "status":
-        current = view(document, now)
-        if args.json:
-            import json
-
-            print(json.dumps(status_json(current), indent=2))
-            return 0
-        text = f"### batchops budget — {args.control_file}\n\n" + gauge_markdown(current, heading="####", with_history=True)
-        print(text)
-        gha.summary(text)
-        return 0
-    from .operator import apply_operator
-
-    platforms = list(dict.fromkeys(args.platform or PLATFORMS))
-    current = view(document, now)
-    body = []
-    for gauge in current.gauges:
-        if gauge.platform in platforms:
-            body.append(f"Reset-{LABELS[gauge.platform]}: {format_minutes(gauge.used)} of {format_minutes(gauge.limit)} minutes ({gauge.percent}) -> 0")
-    body.append(f"Week: {timeutil.iso(current.week_start)}")
-    which = " and ".join(LABELS[p] for p in platforms)
-    apply_operator(args.control_file, "budget.reset", {"platforms": platforms}, now, f"batchops: reset the {which} CI-minutes budget", body)
-    return 0
-
-
-BUDGET = Command("the weekly CI-minutes budget: `budget status`, `budget reset` (audited)", _budget_configure, _budget_run)
-
-__all__ = [
-    "BUDGET",
-    "SAMPLE",
-    "BudgetConfig",
-    "BudgetView",
-    "Gauge",
-    "add_minutes",
-    "keeps",
-    "monday_of",
-    "platform_rate",
-    "platform_state",
-    "preflight_outputs",
-    "reset",
-    "roll_over",
-    "sample",
-    "view",
-]
