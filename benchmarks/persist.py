@@ -30,8 +30,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from batchops import control  # noqa: E402
-from batchops.adapters import controlfile
+from batchops.adapters import controlfile  # noqa: E402
+from batchops.core import control  # noqa: E402
 
 NOW = "2026-06-29T10:00:00Z"
 ECOSYSTEMS = ["homebrew", "npm", "pypi", "cargo", "go", "rubygems", "nuget", "maven"]

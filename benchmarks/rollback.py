@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from batchops import rollback  # noqa: E402
+from batchops.steps import rollback  # noqa: E402
 
 ECOSYSTEMS = ["npm", "homebrew", "pypi", "cargo", "gem"]
 

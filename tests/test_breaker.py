@@ -20,6 +20,7 @@ from batchops.core.breaker import (
 )
 from batchops.core.operations import apply
 from batchops.errors import ControlFileError, UsageError
+from batchops.render import breaker as render_breaker
 
 T0 = datetime(2026, 6, 26, 12, 0, tzinfo=UTC)
 CONFIG = BreakerConfig()
@@ -340,7 +341,7 @@ def test_record_operation_is_deterministic() -> None:
 def test_table_has_a_row_per_ecosystem_but_not_the_template() -> None:
     document = legacy_document()
     apply(document, "breaker.record", {"ecosystem": "npm", "outcomes": [FAILURE, SUCCESS, SUCCESS, SUCCESS, SUCCESS], "at": "2026-06-26T12:00:00Z"})
-    rows = {row[0]: row for row in breaker.table_rows(document, T0)}
+    rows = {row[0]: row for row in render_breaker.table_rows(document, T0)}
     assert set(rows) == {"homebrew", "npm"}
     assert rows["npm"][2] == "██░░░░░░░░ 20%" and rows["npm"][3] == "5/10"
     assert "2026-06-26T11:00:00Z" in rows["homebrew"][5]
@@ -349,8 +350,8 @@ def test_table_has_a_row_per_ecosystem_but_not_the_template() -> None:
 def test_mermaid_line_names_the_transition() -> None:
     b = tripped_breaker()
     b, decision = breaker.gate(b, at(60), CONFIG)
-    text = breaker.mermaid([decision.transition])
+    text = render_breaker.mermaid([decision.transition])
     assert text.startswith("```mermaid\nstateDiagram-v2\n")
     assert 'state "half-open" as half_open' in text
     assert "open --> half_open: grant-probe" in text
-    assert breaker.mermaid([]) == ""
+    assert render_breaker.mermaid([]) == ""

@@ -9,16 +9,8 @@ from pathlib import Path
 import pytest
 
 from batchops.adapters import controlfile, journal
-from batchops.core.operations import OPERATIONS
 from batchops.errors import BatchopsError, OperationConflict
-
-
-def operation(name):
-    def register(fn):
-        OPERATIONS[name] = fn
-        return fn
-
-    return register
+from tests.support.operations import operation
 
 AT = "2026-06-26T21:00:00Z"
 

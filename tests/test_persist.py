@@ -22,19 +22,11 @@ from hypothesis import strategies as st
 from batchops import cli
 from batchops.adapters import controlfile, journal
 from batchops.core import control
-from batchops.core.operations import OPERATIONS
 from batchops.errors import OperationConflict
 from batchops.steps import persist_with_retry as persist
-
-
-def operation(name):
-    def register(fn):
-        OPERATIONS[name] = fn
-        return fn
-
-    return register
 from tests.cli_helpers import run_cli
 from tests.support.gitrepo import clone, commit_all, git, make_remote
+from tests.support.operations import operation
 from tests.test_gha import parse_output_file
 
 NOW = "2026-06-29T10:00:00Z"

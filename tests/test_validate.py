@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from batchops.adapters import schema
-from batchops.commands.switch import validate_file
+from batchops.commands.validate import validate_file
 from tests.cli_helpers import run_cli
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from batchops.adapters import controlfile, runner
 from batchops.cli.args import Command, add_control_file, add_input, add_now, clock, parse_float
+from batchops.commands.operate import apply_operator
 from batchops.core import timeutil
 from batchops.core.budget import (
     LABELS,
@@ -101,8 +102,6 @@ def _budget_run(args: argparse.Namespace) -> int:
         print(text)
         runner.summary(text)
         return 0
-    from batchops.commands.switch import apply_operator
-
     platforms = list(dict.fromkeys(args.platform or PLATFORMS))
     current = view(document, now)
     body = []

@@ -4,44 +4,26 @@ Fail closed: a missing, unreadable, corrupt or schema-invalid control file gives
 can-proceed=false, an error annotation naming the problem and the fix, and a
 non-zero exit. A pipeline stopped by an operator exits 0 with can-proceed=false
 and a warning carrying the reason, incident URL and expected resume.
+
+Read-only: a budget rollover that is due is reported and counted (usage from 0),
+not written; the next breaker-update or ``batchops budget`` command writes it.
+A paused platform does not change can-proceed.
 """
 
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
 from typing import Any
 
-from batchops.adapters import controlfile, runner
-from batchops.cli.args import Command, add_control_file, add_input, add_now, clock, parse_list
-from batchops.core import control
-from batchops.errors import BatchopsError
-from batchops.render import budget as render_budget
+from batchops.adapters import controlfile
+from batchops.cli.args import add_control_file, add_input, add_now, clock, parse_list
+from batchops.core import budget, control
+from batchops.core.preflight import decide
 from batchops.render import markdown
+from batchops.render.budget import gauge_markdown
+from batchops.steps import Step, StepResult
 
-
-def decide(document: dict[str, Any], candidates: list[str], now: datetime) -> dict[str, Any]:
-    """The preflight decision as outputs (pure)."""
-    disabled = list(control.get(document, "disabled_ecosystems"))
-    if not candidates:
-        candidates = [name for name in control.get(document, "circuit_breaker") if name != "default"]
-    allowed = [name for name in candidates if name not in disabled]
-    skipped = [name for name in candidates if name in disabled]
-    outputs: dict[str, Any] = {
-        "can-proceed": True,
-        "ecosystems": allowed,
-        "disabled-ecosystems": disabled,
-        "reason": "",
-    }
-    if not control.get(document, "enabled"):
-        outputs["can-proceed"] = False
-        outputs["ecosystems"] = []
-        outputs["reason"] = control.get(document, "reason") or "the pipeline is disabled (enabled=false)"
-    elif candidates and not allowed:
-        outputs["can-proceed"] = False
-        outputs["reason"] = "every candidate ecosystem is disabled: " + ", ".join(skipped)
-    outputs["_skipped"] = skipped
-    return outputs
+TITLE = "batchops preflight"
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
@@ -50,49 +32,14 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     add_now(parser)
 
 
-def _fail_closed(exc: BatchopsError) -> int:
-    from batchops.cli import report_error
-
-    report_error(exc)
-    runner.set_outputs({"can-proceed": False, "ecosystems": [], "disabled-ecosystems": [], "reason": exc.render(), "sampling-active": False, "sample-rate": "0.0", "paused-platforms": []})
-    return exc.exit_code
-
-
-def _run(args: argparse.Namespace) -> int:
-    try:
-        candidates = parse_list(args.ecosystems, field="ecosystems")
-        now = clock(args)
-        document = controlfile.load(args.control_file)
-    except BatchopsError as exc:
-        return _fail_closed(exc)
-    outputs = decide(document, candidates, now)
-    skipped = outputs.pop("_skipped")
-    extra = _extend(document, outputs, now)
-    runner.set_outputs(outputs)
-    _report(document, outputs, skipped, args.control_file, extra)
-    return 0
-
-
-def _extend(document: dict[str, Any], outputs: dict[str, Any], now: datetime) -> list[str]:
-    """Budget outputs (sampling-active, sample-rate, paused-platforms) and the gauge section.
-
-    Read-only: a rollover that is due is reported and counted (usage from 0),
-    not written; the next breaker-update or `batchops budget` command writes it.
-    A paused platform does not change can-proceed.
-    """
-    from batchops.core import budget
-
+def run(args: argparse.Namespace) -> StepResult:
+    candidates = parse_list(args.ecosystems, field="ecosystems")
+    now = clock(args)
+    document = controlfile.load(args.control_file)
+    outputs, skipped = decide(document, candidates)
     current = budget.view(document, now)
     outputs.update(budget.preflight_outputs(current))
-    if current.paused_platforms:
-        names = ", ".join(budget.LABELS[p] for p in current.paused_platforms)
-        runner.warning(f"CI-minutes budget: {names} paused for the rest of the week (>= {current.config.pause_percent:g}% used); other platforms run.", title="batchops preflight")
-    if current.sampling_active and current.sample_rate > 0:
-        runner.notice(f"CI-minutes budget: sampling candidates at rate {outputs['sample-rate']}.", title="batchops preflight")
-    return ["\n" + render_budget.gauge_markdown(current)]
-
-
-def _report(document: dict[str, Any], outputs: dict[str, Any], skipped: list[str], path: str, extra: list[str]) -> None:
+    result = StepResult(outputs=outputs)
     if not control.get(document, "enabled"):
         details = [f"reason: {outputs['reason']}"]
         if document.get("incident_url"):
@@ -101,11 +48,21 @@ def _report(document: dict[str, Any], outputs: dict[str, Any], skipped: list[str
             details.append(f"expected resume: {document['expected_resume']}")
         if document.get("disabled_by"):
             details.append(f"stopped by: {document['disabled_by']}")
-        runner.warning("batch pipeline is stopped; " + "; ".join(details) + f". Resume with `batchops resume` (edits {path}).", title="batchops preflight")
+        result.warning("batch pipeline is stopped; " + "; ".join(details) + f". Resume with `batchops resume` (edits {args.control_file}).", title=TITLE)
     elif not outputs["can-proceed"]:
-        runner.warning(outputs["reason"], title="batchops preflight")
+        result.warning(outputs["reason"], title=TITLE)
     elif skipped:
-        runner.notice("disabled ecosystems left out of this run: " + ", ".join(skipped), title="batchops preflight")
+        result.notice("disabled ecosystems left out of this run: " + ", ".join(skipped), title=TITLE)
+    if current.paused_platforms:
+        names = ", ".join(budget.LABELS[p] for p in current.paused_platforms)
+        result.warning(f"CI-minutes budget: {names} paused for the rest of the week (>= {current.config.pause_percent:g}% used); other platforms run.", title=TITLE)
+    if current.sampling_active and current.sample_rate > 0:
+        result.notice(f"CI-minutes budget: sampling candidates at rate {outputs['sample-rate']}.", title=TITLE)
+    result.section(_summary(document, outputs) + "\n" + gauge_markdown(current))
+    return result
+
+
+def _summary(document: dict[str, Any], outputs: dict[str, Any]) -> str:
     verdict = "✅ can proceed" if outputs["can-proceed"] else "⛔ cannot proceed"
     rows = [
         ["can-proceed", outputs["can-proceed"]],
@@ -117,11 +74,21 @@ def _report(document: dict[str, Any], outputs: dict[str, Any], skipped: list[str
     for key in ("incident_url", "expected_resume", "disabled_by", "disabled_at"):
         if document.get(key):
             rows.append([key, document[key]])
-    runner.summary(f"### batchops preflight: {verdict}\n\n" + markdown.md_table(["", "value"], rows) + "".join(extra))
+    return f"### {TITLE}: {verdict}\n\n" + markdown.md_table(["", "value"], rows)
 
 
-PREFLIGHT = Command(
+STEP = Step(
+    name="preflight",
     help="read the control file before any work: master switch, disabled ecosystems, budget",
     configure=_configure,
-    run=_run,
+    run=run,
+    fail_closed={
+        "can-proceed": False,
+        "ecosystems": [],
+        "disabled-ecosystems": [],
+        "reason": "",  # the CLI entry puts the error's text here
+        "sampling-active": False,
+        "sample-rate": "0.0",
+        "paused-platforms": [],
+    },
 )

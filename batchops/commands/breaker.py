@@ -1,0 +1,252 @@
+"""``batchops breaker``: breaker tools for operators (``replay`` a history through a config)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from batchops.adapters import runner
+from batchops.cli.args import Command, parse_float, parse_int
+from batchops.core import breaker, timeutil
+from batchops.core.breaker import FAILURE, OUTCOMES, SUCCESS
+from batchops.errors import BatchopsError, UsageError
+
+
+@dataclass
+class _Group:
+    ecosystem: str
+    start: datetime
+    end: datetime
+    outcomes: list[str] = field(default_factory=list)
+    source: str = ""
+
+
+def _interleave(passed: int, failed: int) -> list[str]:
+    """Spread failures evenly among successes (a batch-runs record has counts, not order)."""
+    total = passed + failed
+    out: list[str] = []
+    placed = 0
+    for index in range(total):
+        due = round((index + 1) * failed / total) if total else 0
+        if due > placed:
+            out.append(FAILURE)
+            placed += 1
+        else:
+            out.append(SUCCESS)
+    return out
+
+
+def _time(value: Any, where: str, name: str) -> datetime:
+    return timeutil.parse_iso(str(value or ""), field=name, file=where)
+
+
+def _ecosystem(value: Any, name: str, number: int) -> str:
+    """History files are data: an ecosystem name that is not one never reaches the log."""
+    import re
+
+    text = str(value)
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,63}", text):
+        raise BatchopsError(
+            "ecosystem is not an ecosystem name (lowercase letters, digits, '.', '_', '-')",
+            file=name,
+            line=number,
+            hint="fix the record, or drop the file from the replay",
+        )
+    return text
+
+
+def parse_replay_file(path: Path, default_ecosystem: str) -> list[_Group]:
+    """Read one JSONL history file into batches (see the README for the accepted formats)."""
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BatchopsError("file not found", file=name, hint="check the path of the history file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BatchopsError(f"cannot read: {exc.__class__.__name__}", file=name, hint="give a UTF-8 JSONL file") from None
+    groups: dict[Any, _Group] = {}
+
+    def add(key: Any, ecosystem: str, at: datetime, outcomes: list[str], where: str) -> None:
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = _Group(ecosystem, at, at, [], where)
+        group.start = min(group.start, at)
+        group.end = max(group.end, at)
+        group.outcomes.extend(outcomes)
+
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{name}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BatchopsError(f"not valid JSON: {exc.msg}", file=name, line=number, hint="one JSON object per line") from None
+        if not isinstance(record, dict):
+            raise BatchopsError("is not a JSON object", file=name, line=number, hint="one JSON object per line")
+        ecosystem = _ecosystem(record.get("ecosystem") or default_ecosystem, name, number)
+        if "outcome" in record:  # {"at", "ecosystem", "outcome", "batch_id"?}
+            outcome = record["outcome"]
+            if outcome not in OUTCOMES:
+                raise BatchopsError(f"outcome {outcome!r} is not success or failure", file=name, line=number, hint="use success or failure")
+            at = _time(record.get("at"), name, "at")
+            key = ("batch", ecosystem, record["batch_id"]) if record.get("batch_id") else ("at", ecosystem, at)
+            add(key, ecosystem, at, [outcome], where)
+        elif isinstance(record.get("failures"), list):  # corpus failures file: one batch per line
+            for failure in record["failures"]:
+                package = str(failure.get("package_id", ""))
+                eco = ecosystem if record.get("ecosystem") else (_ecosystem(package.split(":", 1)[0], name, number) if ":" in package else ecosystem)
+                at = _time(failure.get("timestamp"), name, "failures[].timestamp")
+                add(("line", name, number, eco), eco, at, [FAILURE], where)
+        elif "recipe" in record and "timestamp" in record:  # batch-*.jsonl: one failed recipe per line
+            at = _time(record["timestamp"], name, "timestamp")
+            add(("file", name, ecosystem, at), ecosystem, at, [FAILURE], where)
+        elif isinstance(record.get("results"), list):  # a batchops results file, one per line
+            at = _time(record.get("completed_at") or record.get("started_at"), name, "completed_at")
+            outcomes = [SUCCESS if r.get("result") == "passed" else FAILURE for r in record["results"] if r.get("result") in ("passed", "failed")]
+            add(("batch", ecosystem, record.get("batch_id"), at), ecosystem, at, outcomes, where)
+        elif isinstance(record.get("platforms"), dict):  # batch-runs metrics: counts per platform
+            at = _time(record.get("timestamp"), name, "timestamp")
+            passed = sum(int(p.get("passed", 0) or 0) for p in record["platforms"].values())
+            failed = sum(int(p.get("failed", 0) or 0) for p in record["platforms"].values())
+            add(("run", name, number), ecosystem, at, _interleave(passed, failed), where)
+        else:
+            raise BatchopsError(
+                "is not a breaker history record",
+                file=name,
+                line=number,
+                hint='write {"at": "2026-06-26T20:51:01Z", "ecosystem": "homebrew", "outcome": "failure"} per line, or give a failures/*.jsonl file',
+            )
+    return list(groups.values())
+
+
+def simulate(groups: list[_Group], base: breaker.BreakerConfig) -> dict[str, Any]:
+    """Feed the batches, in time order, through gate and record; count what is skipped."""
+    states: dict[str, breaker.Breaker] = {}
+    per: dict[str, dict[str, Any]] = {}
+    timeline: list[dict[str, Any]] = []
+    for group in sorted(groups, key=lambda g: (g.start, g.ecosystem)):
+        eco = group.ecosystem
+        current = states.get(eco) or breaker.Breaker.from_entry(None, base)
+        stats = per.setdefault(eco, {"batches": 0, "run": 0, "skipped": 0, "attempts": 0, "failures": 0, "opens": 0})
+        stats["batches"] += 1
+        current, decision = breaker.gate(current, group.start, base)
+        if decision.transition:
+            timeline.append({"ecosystem": eco, **decision.transition.as_json()})
+        if decision.skip:
+            stats["skipped"] += 1
+            timeline.append({"ecosystem": eco, "name": "skipped", "from": decision.state, "to": decision.state,
+                             "at": timeutil.iso(group.start), "detail": f"{len(group.outcomes)} attempt(s) not run; {decision.reason}"})
+            states[eco] = current
+            continue
+        stats["run"] += 1
+        stats["attempts"] += len(group.outcomes)
+        stats["failures"] += group.outcomes.count(FAILURE)
+        current, result = breaker.record(current, group.outcomes, group.end, base)
+        for move in result.transitions:
+            timeline.append({"ecosystem": eco, **move.as_json()})
+            stats["opens"] += move.target == breaker.OPEN
+        states[eco] = current
+    for eco, stats in per.items():
+        final = states[eco]
+        stats["final_state"] = final.state
+        stats["opens_at"] = final.opens_at if final.state == breaker.OPEN else ""
+    return {
+        "config": base.as_json(),
+        "batches": sum(s["batches"] for s in per.values()),
+        "skipped": sum(s["skipped"] for s in per.values()),
+        "ecosystems": per,
+        "timeline": timeline,
+    }
+
+
+def _replay_configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    replay = sub.add_parser(
+        "replay",
+        help="replay a history of outcomes through a breaker config: transitions and skipped batches",
+        description=(
+            "Read JSONL histories ({at, ecosystem, outcome[, batch_id]} lines, the pipeline's failures/*.jsonl, "
+            "batch-runs metrics or results files) and print the breaker transitions and how many batches would "
+            "have been skipped with the given config."
+        ),
+    )
+    replay.add_argument("files", nargs="+", metavar="FILE", help="JSONL history files")
+    defaults = breaker.DEFAULT_CONFIG
+    replay.add_argument("--window", default=str(defaults.window_size), help=f"window size in attempts (default {defaults.window_size})")
+    replay.add_argument("--threshold", default=str(defaults.failure_rate_threshold), help=f"failure rate that trips, 0-1 (default {defaults.failure_rate_threshold})")
+    replay.add_argument("--min-attempts", default=str(defaults.minimum_attempts), help=f"attempts needed before tripping (default {defaults.minimum_attempts})")
+    replay.add_argument("--wait", default="60m", help="first wait in open (default 60m)")
+    replay.add_argument("--max-wait", default="24h", help="cap of the doubling wait (default 24h)")
+    replay.add_argument("--probe-timeout", default="6h", help="a probe with no result after this is lost (default 6h)")
+    replay.add_argument("--ecosystem", default="unknown", help="ecosystem of records that name none (default: unknown)")
+    replay.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _replay_config(args: argparse.Namespace) -> breaker.BreakerConfig:
+    threshold = parse_float(args.threshold, field="--threshold")
+    if not 0 < threshold <= 1:
+        raise UsageError(f"{threshold} is not in (0, 1]", field="--threshold", hint="write 0.5 for 50%")
+    config = breaker.BreakerConfig(
+        window_size=parse_int(args.window, field="--window", minimum=1),
+        failure_rate_threshold=threshold,
+        minimum_attempts=parse_int(args.min_attempts, field="--min-attempts", minimum=1),
+        wait=timeutil.parse_duration(args.wait, field="--wait"),
+        max_wait=timeutil.parse_duration(args.max_wait, field="--max-wait"),
+        probe_timeout=timeutil.parse_duration(args.probe_timeout, field="--probe-timeout"),
+    )
+    try:
+        return config.check("--window / --min-attempts")
+    except BatchopsError as exc:
+        raise UsageError(exc.message, field=exc.field, hint=exc.hint) from None
+
+
+def render_replay(report: dict[str, Any], files: int) -> str:
+    config = report["config"]
+    lines = [
+        f"breaker replay: {report['batches']} batch(es) from {files} file(s); window {config['window_size']}, "
+        f"threshold {config['failure_rate_threshold']:.0%}, min {config['minimum_attempts']} attempts, "
+        f"wait {config['wait']} doubling to {config['max_wait']}, probe timeout {config['probe_timeout']}",
+        "",
+        "timeline:",
+    ]
+    if not report["timeline"]:
+        lines.append("  (no transition)")
+    for event in report["timeline"]:
+        move = f"{event['from']} -> {event['to']}" if event["name"] != "skipped" else f"skip ({event['from']})"
+        lines.append(f"  {event['at']}  {event['ecosystem']:<12} {event['name']:<14} {move:<22} {event['detail']}")
+    lines += ["", f"  {'ecosystem':<12} {'batches':>7} {'run':>5} {'skipped':>7} {'attempts':>8} {'failed':>6} {'opens':>5}  final state"]
+    for eco, stats in sorted(report["ecosystems"].items()):
+        final = stats["final_state"] + (f" until {stats['opens_at']}" if stats["opens_at"] else "")
+        lines.append(
+            f"  {eco:<12} {stats['batches']:>7} {stats['run']:>5} {stats['skipped']:>7} {stats['attempts']:>8} "
+            f"{stats['failures']:>6} {stats['opens']:>5}  {final}"
+        )
+    lines += ["", f"{report['skipped']} of {report['batches']} batch(es) would have been skipped."]
+    return "\n".join(lines)
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = _replay_config(args)
+    groups: list[_Group] = []
+    for name in args.files:
+        groups.extend(parse_replay_file(Path(name), args.ecosystem))
+    report = simulate(groups, config)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        text = render_replay(report, len(args.files))
+        print(text)
+        runner.summary("### batchops breaker replay\n\n```text\n" + text.replace("```", "'''") + "\n```")
+    return 0
+
+
+BREAKER = Command(
+    help="breaker tools: `replay` a history through a config to tune thresholds",
+    configure=_replay_configure,
+    run=_run,
+)
