@@ -140,3 +140,14 @@ def config_value(key: str, cwd: Path | str | None = None) -> str:
     except (OSError, subprocess.SubprocessError):
         return ""
     return proc.stdout.decode("utf-8", "replace").strip()
+
+
+def actor() -> str:
+    """Who is acting: $GITHUB_ACTOR in Actions, else git config user.name/email, else $USER."""
+    if runner.setting("GITHUB_ACTOR"):
+        return runner.setting("GITHUB_ACTOR")
+    name = config_value("user.name")
+    email = config_value("user.email")
+    if name and email:
+        return f"{name} <{email}>"
+    return name or email or runner.setting("USER", "unknown")

@@ -226,19 +226,6 @@ def now(override: str | None = None) -> Any:
     return datetime.now(UTC)
 
 
-def actor() -> str:
-    """Who is acting: $GITHUB_ACTOR in Actions, else git config user.name/email, else $USER."""
-    if setting("GITHUB_ACTOR"):
-        return setting("GITHUB_ACTOR")
-    from batchops.adapters import git
-
-    name = git.config_value("user.name")
-    email = git.config_value("user.email")
-    if name and email:
-        return f"{name} <{email}>"
-    return name or email or setting("USER", "unknown")
-
-
 def repository() -> str:
     """``owner/name`` of the repository the workflow runs for (``$GITHUB_REPOSITORY``)."""
     return setting("GITHUB_REPOSITORY")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -44,9 +43,10 @@ def _load(name: str) -> dict[str, Any]:
 @cache
 def _validator(name: str) -> Any:
     """batchops' own checker when the schema only uses keywords it knows, else jsonschema."""
+    from batchops.adapters import runner
     from batchops.adapters.fastschema import Checker, supports
 
-    if os.environ.get("BATCHOPS_FULL_JSONSCHEMA") != "1":
+    if runner.setting("BATCHOPS_FULL_JSONSCHEMA") != "1":
         documents = [_load(p.name.removesuffix(".schema.json")) for p in SCHEMA_DIR.glob("*.schema.json")]
         if all(supports(document) for document in documents):
             return Checker(_load(name), _load)

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from batchops.adapters import controlfile, files, journal, runner
+from batchops.adapters import git as gitcmd
 from batchops.core import timeutil
 from batchops.errors import UsageError
 
@@ -32,7 +33,7 @@ def single_line(value: str, field: str) -> str:
 def apply_operator(path: str, op: str, args: dict[str, Any], now: datetime, title: str, body: list[str]) -> tuple[dict[str, Any], Any]:
     """Apply an operator operation and print the audited commit message."""
     at = timeutil.iso(now)
-    who = runner.actor()
+    who = gitcmd.actor()
     document, result = controlfile.mutate(path, op, {**args, "at": at}, at=at, actor=who)
     entry = journal.read(controlfile.journal_name(path))[-1]
     message = commit_message(title, body, entry)

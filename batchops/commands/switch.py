@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 
-from batchops.adapters import controlfile, runner, schema
+from batchops.adapters import controlfile, schema
+from batchops.adapters import git as gitcmd
 from batchops.cli.args import Command, add_control_file, add_now, clock
 from batchops.commands.operate import apply_operator, single_line
 from batchops.core import control
@@ -36,7 +37,7 @@ def _stop_run(args: argparse.Namespace) -> int:
     apply_operator(
         args.control_file,
         "control.stop",
-        {"reason": reason, "incident_url": incident, "expected_resume": resume, "disabled_by": runner.actor()},
+        {"reason": reason, "incident_url": incident, "expected_resume": resume, "disabled_by": gitcmd.actor()},
         clock(args),
         "batchops: stop the batch pipeline",
         body,

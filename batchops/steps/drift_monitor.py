@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 
 from batchops import __version__
 from batchops.adapters import controlfile, files, runner, schema
+from batchops.adapters import git as gitcmd
 from batchops.cli.args import (
     Command,
     add_input,
@@ -1090,7 +1091,7 @@ def _accept_command(args: argparse.Namespace) -> int:
             return 0
     now = clock(args)
     at = timeutil.iso(now)
-    who = runner.actor()
+    who = gitcmd.actor()
     rows = []
     for url, new_sha in wanted.items():
         _, result = controlfile.mutate(
