@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import act as act_support
+from tests.support.github_api import github_api  # noqa: F401  (fixture: the GitHub stand-in)
 from tests.support.github_server import FakeGitHub
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
