@@ -259,3 +259,18 @@ def current_branch_hint() -> str:
 def process_environment() -> dict[str, str]:
     """A copy of the environment, for the adapters that start child processes."""
     return dict(os.environ)
+
+
+@contextlib.contextmanager
+def scoped_environment(values: Mapping[str, str], *, clear_prefixes: tuple[str, ...] = ("INPUT_", "GITHUB_"), clear: tuple[str, ...] = ("BATCHOPS_NOW",)) -> Iterator[None]:
+    """Run a block as if in a job with ``values`` as its environment (the demo plays steps in-process)."""
+    saved = dict(os.environ)
+    for key in list(os.environ):
+        if key.startswith(clear_prefixes) or key in clear:
+            del os.environ[key]
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)

@@ -20,7 +20,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from batchops.adapters import git as gitcmd
 from batchops.adapters import runner
 from batchops.cli.args import Command
 from batchops.core.control import dumps, new_document
@@ -145,7 +145,7 @@ class Demo:
         if now is not None:
             env["BATCHOPS_NOW"] = iso(now)
         buffer = io.StringIO()
-        with _environment(env), _cwd(self.repo), contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+        with runner.scoped_environment(env), _cwd(self.repo), contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
             if stdin is not None:
                 import sys
 
@@ -165,26 +165,7 @@ class Demo:
         return step
 
     def git(self, *args: str) -> str:
-        proc = subprocess.run(
-            ["git", *args], cwd=self.repo, capture_output=True, text=True, env={**os.environ, **BOT_ENV}, check=False
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"git {' '.join(args)}: {proc.stderr.strip()}")
-        return proc.stdout.strip()
-
-
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = dict(os.environ)
-    for key in list(os.environ):
-        if key.startswith(("INPUT_", "GITHUB_")) or key == "BATCHOPS_NOW":
-            del os.environ[key]
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+        return gitcmd.text(self.repo, list(args), env=BOT_ENV).strip()
 
 
 @contextlib.contextmanager
@@ -220,15 +201,14 @@ def _publish(upstream: Upstream, name: str, version: str, marker: str = "") -> N
 def build_registry(work: Path, upstream: Upstream) -> Path:
     bare = work / "registry.git"
     repo = work / "registry"
-    env = {**os.environ, **BOT_ENV}
-    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True, env=env)
-    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True, env=env)
+    gitcmd.run(work, ["init", "-q", "--bare", "-b", "main", str(bare)], env=BOT_ENV)
+    gitcmd.run(work, ["init", "-q", "-b", "main", str(repo)], env=BOT_ENV)
     (repo / "recipes").mkdir()
     (repo / "recipes" / "jq.toml").write_text(_recipe("jq", "1.7.1", upstream.url))
     _publish(upstream, "jq", "1.7.1")
     (repo / "batch-control.json").write_text(dumps(new_document()))
     for args in (["add", "-A"], ["commit", "-q", "-m", "registry: initial recipes"], ["remote", "add", "origin", str(bare)], ["push", "-q", "origin", "main"]):
-        subprocess.run(["git", *args], cwd=repo, check=True, env=env, capture_output=True)
+        gitcmd.run(repo, args, env=BOT_ENV)
     return repo
 
 
