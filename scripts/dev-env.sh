@@ -14,7 +14,7 @@ stamp="$venv/.stamp$extra"
 want="$(cat "$root/pyproject.toml" "$root/requirements.lock" | sha256sum | cut -c1-16)"
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -c "$root/requirements.lock" -e "$root$extra"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -c <(sed -e '/--hash=/d' -e 's/ *\\$//' "$root/requirements.lock") -e "$root$extra"
   printf '%s' "$want" > "$stamp"
   printf '%s' "$want" > "$venv/.stamp"   # the base install is part of every install
 fi
