@@ -11,7 +11,7 @@ import yaml
 
 from tests.cli_helpers import run_cli
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def hook() -> dict:
