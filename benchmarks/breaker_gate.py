@@ -1,23 +1,32 @@
-"""breaker-gate warm wall time against a bare interpreter start.
+"""breaker-gate against the legacy check_breaker.sh (bash + jq) it replaces, side by side.
 
-    python benchmarks/breaker_gate.py [--runs N] [--quick]
+    python benchmarks/breaker_gate.py [--runs N] [--file CONTROL] [--quick]
 
-Each run is a fresh `python -m batchops breaker-gate` process on a temporary
-copy of a real (legacy, 6 ecosystems) control file, schema validation on, as a
-workflow step runs it once the environment is installed. Rows:
+Both read the same copy of the first user's current control file
+(``control-history/batch-control.20260626T205108.json``), restored before every run,
+with ``$GITHUB_OUTPUT`` set as in a workflow step:
 
-* python -c pass          the floor: interpreter start-up
-* gate: closed            read + validate, no write
-* gate: open (skip)       read + validate, no write
-* gate: probe (write)     read + validate, operation, validate, atomic write, journal
+* legacy          ``./scripts/check_breaker.sh <ecosystem>`` as the legacy workflow runs it
+                  (``CONTROL_FILE`` unset: ``batch-control.json`` in the working directory)
+* batchops step   ``bash scripts/batchops.sh breaker-gate`` with ``INPUT_ECOSYSTEM``, as the
+                  action's ``run:`` line calls it (includes the warm check of the environment)
+* batchops        ``python -m batchops breaker-gate --ecosystem <ecosystem>`` on that environment
+
+Cases: ``closed`` (an ecosystem without an entry: read, no write) and ``open -> probe``
+(``npm``: its wait is over, both move it to half-open and write the file; batchops
+also validates, journals and writes a step summary). Runs are interleaved (every
+tool, every case, then again), median of ``--runs`` (at least 15). The environment is
+the actions' own (``scripts/install.sh``, built first if absent). Floors, for the
+diagnosis: interpreter start-up (``python -I -S -c pass``, ``python -c pass``), plus
+the standard-library modules the gate's code uses (argparse, dataclasses, datetime,
+json, pathlib, re, typing), plus every module the gate imports (no work done).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -29,65 +38,81 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import ROOT, table  # noqa: E402
 
-CONTROL = {
-    "enabled": True,
-    "disabled_ecosystems": [],
-    "circuit_breaker": {
-        name: {"state": "open", "failures": 900, "last_failure": "2026-06-26T20:51:01Z", "opens_at": "2026-06-26T21:51:01Z"}
-        for name in ("github", "homebrew", "rubygems", "crates.io", "npm", "pypi")
-    }
-    | {"cargo": {"state": "closed", "failures": 1}, "default": {"state": "closed", "failures": 0}},
-    "budget": {"macos_minutes_used": 0, "linux_minutes_used": 0, "week_start": "", "sampling_active": False},
-}
+CORPUS = Path(os.environ.get("BATCHOPS_CORPUS", "/work/shared/corpus")) / "tsuku"
+LEGACY = CORPUS / "legacy" / "check_breaker.sh"
+CURRENT = CORPUS / "control-history" / "batch-control.20260626T205108.json"
+CASES = {"closed": "cargo", "open -> probe": "npm"}
 
 
-def _run_once(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall and CPU (user+sys of the child) seconds of one run."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    subprocess.run(cmd, env=env, capture_output=True, check=True)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+def _environment(work: Path) -> Path:
+    venv = Path(os.environ.get("BATCHOPS_VENV") or work / "venv")
+    env = {**os.environ, "BATCHOPS_VENV": str(venv)}
+    out = subprocess.run(["bash", str(ROOT / "scripts" / "install.sh")], env=env, capture_output=True, text=True, check=True)
+    return Path(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=15, help="runs per row (default 15, at least 10 counts)")
-    parser.add_argument("--quick", action="store_true", help="3 runs per row")
+    parser.add_argument("--runs", type=int, default=21, help="interleaved runs per row (default 21, at least 15)")
+    parser.add_argument("--file", type=Path, default=CURRENT, help="control file (default: the first user's current one)")
+    parser.add_argument("--quick", action="store_true", help="3 runs per row (not a measurement)")
     args = parser.parse_args()
-    runs = 3 if args.quick else max(10, args.runs)
+    runs = 3 if args.quick else max(15, args.runs)
+    if not shutil.which("jq"):
+        sys.exit("jq is needed for the legacy script")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        control = work / "batch-control.json"
-        text = json.dumps(CONTROL, indent=2)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "RUNNER_"))}
-        env.pop("PYTHONDONTWRITEBYTECODE", None)  # a runner keeps .pyc files between steps
-        env.update(PYTHONPATH=str(ROOT), BATCHOPS_JOURNAL=str(work / "journal.jsonl"), PYTHONPYCACHEPREFIX=str(work / "pycache"))
-        gate = [sys.executable, "-m", "batchops", "breaker-gate", "--control-file", str(control)]
-        cases: list[tuple[str, list[str]]] = [
-            ("python -c pass", [sys.executable, "-c", "pass"]),
-            ("gate: closed", [*gate, "--ecosystem", "cargo", "--now", "2026-06-26T21:00:00Z"]),
-            ("gate: open (skip)", [*gate, "--ecosystem", "homebrew", "--now", "2026-06-26T21:00:00Z"]),
-            ("gate: probe (write)", [*gate, "--ecosystem", "homebrew", "--now", "2026-06-26T22:00:00Z"]),
+        python = _environment(work)
+        repo = work / "repo"
+        (repo / "scripts").mkdir(parents=True)
+        shutil.copy(LEGACY, repo / "scripts" / "check_breaker.sh")
+        (repo / "scripts" / "check_breaker.sh").chmod(0o755)
+        control = repo / "batch-control.json"
+        text = args.file.read_text(encoding="utf-8")
+        output = work / "github-output"
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "RUNNER_", "BATCHOPS_", "PYTHON"))}
+        base.update(GITHUB_ACTIONS="true", GITHUB_OUTPUT=str(output), RUNNER_TEMP=str(work / "runner-temp"), BATCHOPS_VENV=str(python.parents[1]))
+        step_env = {**base, "GITHUB_STEP_SUMMARY": str(work / "summary.md")}
+        rows: list[tuple[str, str, list[str], dict[str, str]]] = []
+        for case, ecosystem in CASES.items():
+            rows.append((case, "legacy check_breaker.sh", ["./scripts/check_breaker.sh", ecosystem], base))
+            rows.append((case, "batchops step (scripts/batchops.sh)", ["bash", str(ROOT / "scripts" / "batchops.sh"), "breaker-gate"], {**step_env, "INPUT_ECOSYSTEM": ecosystem}))
+            rows.append((case, "batchops (python -m batchops)", [str(python), "-m", "batchops", "breaker-gate", "--ecosystem", ecosystem], {**step_env, "PYTHONPATH": str(ROOT)}))
+        stdlib = "import argparse, dataclasses, datetime, json, pathlib, re, typing"
+        imports = "import batchops.cli, batchops.steps.breaker_gate, batchops.adapters.controlfile"
+        floors = [
+            ("floor", "python -I -S -c pass", [str(python), "-I", "-S", "-c", "pass"], base),
+            ("floor", "python -c pass", [str(python), "-c", "pass"], base),
+            ("floor", "python -c 'import <stdlib the gate uses>'", [str(python), "-c", stdlib], base),
+            ("floor", "python -c 'import <the gate's modules>'", [str(python), "-c", imports], {**base, "PYTHONPATH": str(ROOT)}),
         ]
-        control.write_text(text)
-        for _, cmd in cases:  # warm: .pyc files and the OS cache
-            _run_once(cmd, env)
-        samples: dict[str, list[tuple[float, float]]] = {label: [] for label, _ in cases}
-        for _ in range(runs):  # interleaved, so load from other processes hits every case alike
-            for label, cmd in cases:
-                control.write_text(text)
-                samples[label].append(_run_once(cmd, env))
-    wall = {label: statistics.median(w for w, _ in values) * 1000 for label, values in samples.items()}
-    cpu = {label: statistics.median(c for _, c in values) * 1000 for label, values in samples.items()}
-    base = "python -c pass"
-    rows = []
-    for label, _ in cases:
-        extra = "-" if label == base else f"+{wall[label] - wall[base]:.1f}"
-        rows.append([label, f"{wall[label]:.1f}", extra, f"{cpu[label]:.1f}", runs])
-    print(f"breaker-gate warm wall time, median of {runs} interleaved runs ({sys.executable}, {sys.version.split()[0]})")
-    print(table(["case", "wall ms (median)", "over python -c pass", "cpu ms (median)", "runs"], rows))
+        everything = rows + floors
+
+        def once(cmd: list[str], env: dict[str, str]) -> float:
+            control.write_text(text, encoding="utf-8")
+            output.write_text("")
+            shutil.rmtree(work / "runner-temp", ignore_errors=True)
+            start = time.perf_counter()
+            proc = subprocess.run(cmd, cwd=repo, env=env, capture_output=True)
+            elapsed = time.perf_counter() - start
+            if proc.returncode != 0:
+                sys.exit(f"{cmd} failed: {proc.stderr.decode()[-500:]}")
+            return elapsed
+
+        for _, _, cmd, env in everything:  # warm: .pyc files, the OS cache
+            once(cmd, env)
+        samples: dict[tuple[str, str], list[float]] = {(c, t): [] for c, t, _, _ in everything}
+        for _ in range(runs):
+            for case, tool, cmd, env in everything:
+                samples[(case, tool)].append(once(cmd, env))
+    median = {key: statistics.median(values) * 1000 for key, values in samples.items()}
+    lines = []
+    for case, tool, _, _ in everything:
+        legacy = median.get((case, "legacy check_breaker.sh"))
+        ratio = f"{median[(case, tool)] / legacy:.2f}x" if legacy and case != "floor" else ""
+        lines.append([case, tool, f"{median[(case, tool)]:.1f}", ratio])
+    print(f"breaker-gate vs legacy check_breaker.sh on {args.file.name}: median of {runs} interleaved runs ({python})")
+    print(table(["case", "tool", "wall ms (median)", "vs legacy"], lines))
 
 
 if __name__ == "__main__":

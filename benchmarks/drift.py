@@ -8,6 +8,9 @@ that sleeps 20 ms before every answer. The serial sum is the number of checksum
 files times the measured latency of one request on a warm connection; the
 speed-up is serial sum / wall time of a whole drift-monitor run (recipe reading,
 version resolution, fetching, classification, baseline write). Target: >= 20x.
+Side by side: what the legacy script does (one ``curl -sfL --max-time 30`` per file,
+one after the other, piped to ``sha256sum``), timed on ``--legacy-sample`` files and
+scaled to the same count.
 Peak memory: the process's max RSS, and tracemalloc's peak during one run.
 """
 
@@ -99,6 +102,19 @@ def _latency(base: str, samples: int = 30) -> float:
     return statistics.median(times)
 
 
+def _legacy(base: str, sample: int) -> float | None:
+    """Seconds per file of the legacy loop: curl | sha256sum, serially (None without curl)."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("curl") or not shutil.which("sha256sum"):
+        return None
+    start = time.perf_counter()
+    for n in range(sample):
+        subprocess.run(f"curl -sfL --max-time 30 '{base}/legacy{n}/v0/SHA256SUMS' | sha256sum", shell=True, check=True, capture_output=True)
+    return (time.perf_counter() - start) / sample
+
+
 def _one_run(folder: Path, workers: int) -> tuple[float, float, dict[str, int]]:
     from batchops.steps import drift_monitor as drift
 
@@ -119,12 +135,15 @@ def main() -> int:
     parser.add_argument("--recipes", type=int, default=None)
     parser.add_argument("--runs", type=int, default=None)
     parser.add_argument("--workers", type=int, default=None, help="default: the concurrency input's default")
+    parser.add_argument("--legacy-sample", type=int, default=None, help="files timed with the legacy curl loop (default 200, 50 with --quick; 0: skip)")
     args = parser.parse_args()
     from batchops.steps import drift_monitor as drift
 
     workers = args.workers or drift.DEFAULT_CONCURRENCY
     count = args.recipes or (300 if args.quick else 1000)
     runs = args.runs or (2 if args.quick else 5)
+    if args.legacy_sample is None:
+        args.legacy_sample = 50 if args.quick else 200
 
     ctx = multiprocessing.get_context("spawn")
     ports = ctx.Queue()
@@ -138,6 +157,7 @@ def main() -> int:
             _recipes(folder / "recipes", count, base)
             latency = _latency(base)
             serial = count * latency
+            legacy_per_file = _legacy(base, args.legacy_sample) if args.legacy_sample else None
             walls, cpus = [], []
             for _ in range(runs):
                 wall, cpu, counts = _one_run(folder, workers)
@@ -166,6 +186,14 @@ def main() -> int:
         ("wall time (min / max)", f"{min(walls):.2f} / {max(walls):.2f} s"),
         ("CPU time of the run (median)", f"{statistics.median(cpus):.2f} s"),
         ("speed-up vs serial", f"{speedup:.1f}x (target >= {TARGET:.0f}x)"),
+        *(
+            [
+                ("legacy loop: curl per file, serial (scaled)", f"{legacy_per_file * count:.2f} s ({legacy_per_file * 1000:.1f} ms a file, {args.legacy_sample} timed)"),
+                ("speed-up vs the legacy loop", f"{legacy_per_file * count / wall:.1f}x"),
+            ]
+            if legacy_per_file
+            else []
+        ),
         ("peak RSS (process)", f"{maxrss_mib:.1f} MiB"),
         ("peak traced allocations (1 run)", f"{traced_peak / 1024 / 1024:.1f} MiB"),
         ("load average at the end (1 min)", f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"),

@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.test_gha import parse_output_file
+from batchops.adapters.runner import parse_output_file
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

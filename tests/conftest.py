@@ -42,7 +42,7 @@ def act(batchops_venv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  
 @pytest.fixture
 def upstream():  # type: ignore[no-untyped-def]
     """A local upstream (checksum files) on 127.0.0.1."""
-    from tests.support.github_drift import Upstream
+    from tests.support.upstream import Upstream
 
     server = Upstream().start()
     yield server

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from batchops.adapters.store import Store
-from batchops.steps import metrics_upload as metrics
-from tests.support import github_drift, github_pulls
+from batchops.commands import metrics
+from tests.support import github_pulls
 from tests.support.act import copy_repository
 from tests.support.gitrepo import git, make_remote
 
@@ -121,9 +121,11 @@ def _recipe(name: str, version: str, upstream: str) -> str:
     )
 
 
-def test_drift_monitor_records_the_baseline_then_opens_one_issue(act, tmp_path: Path, fake_github) -> None:  # type: ignore[no-untyped-def]
-    github_drift.install(fake_github)
-    upstream = github_drift.Upstream().start()
+def test_drift_monitor_records_the_baseline_then_opens_one_issue(act, tmp_path: Path, github_api) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.upstream import Upstream
+
+    github_api.add_repo("registry/recipes")
+    upstream = Upstream().start()
     try:
         upstream.put("/jq/1.7.1/SHA256SUMS", "a" * 64 + "  jq.tar.gz\n")
         bare, _ = make_remote(tmp_path, {"recipes/jq.toml": _recipe("jq", "1.7.1", upstream.url), "batch-control.json": '{"enabled": true}\n'})
@@ -131,21 +133,21 @@ def test_drift_monitor_records_the_baseline_then_opens_one_issue(act, tmp_path: 
         common = {
             "src": copy_repository(tmp_path / "src"),
             "event": "workflow_dispatch",
-            "env": {"REMOTE": str(bare), "GITHUB_API_URL": fake_github.url, "GITHUB_REPOSITORY": "registry/recipes", "BATCHOPS_GITHUB_WRITE_INTERVAL": "0"},
-            "secrets": {"GITHUB_TOKEN": fake_github.token},
+            "env": {"REMOTE": str(bare), "GITHUB_API_URL": github_api.base_url, "GITHUB_REPOSITORY": "registry/recipes", "BATCHOPS_GITHUB_WRITE_INTERVAL": "0"},
+            "secrets": {"GITHUB_TOKEN": github_api.token},
         }
         first = act(workflow, **{**common, "env": {**common["env"], "BATCHOPS_NOW": "2026-06-22T05:41:00Z"}})
         assert first.ok, first.log[-6000:]
         baseline = json.loads(git(tmp_path, "--git-dir", str(bare), "show", "main:checksum-baseline.json"))
         assert "jq" in json.dumps(baseline)
-        assert fake_github.repo("registry/recipes")["issues"] == []
+        assert github_api.issues("registry/recipes") == []
         upstream.put("/jq/1.7.1/SHA256SUMS", "b" * 64 + "  jq.tar.gz\n")  # same version, new bytes
         # two days later: past the example's 24h grace period
         second = act(workflow, **{**common, "env": {**common["env"], "BATCHOPS_NOW": "2026-06-24T05:41:00Z"}})
     finally:
         upstream.stop()
     assert second.ok, second.log[-6000:]
-    (issue,) = fake_github.repo("registry/recipes")["issues"]
+    (issue,) = github_api.issues("registry/recipes")
     import hashlib
 
     new_sha = hashlib.sha256(("b" * 64 + "  jq.tar.gz\n").encode()).hexdigest()

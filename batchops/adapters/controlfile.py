@@ -58,12 +58,63 @@ def mutate(
     Returns (new document, operation result). Nothing is written when the
     operation or the validation fails.
     """
+    after, results = mutate_all(path, [(op, args)], at=at, schema_name=schema_name, actor=actor, document=document, record=record)
+    return after, results[0]
+
+
+def mutate_all(
+    path: str | Path,
+    operations: list[tuple[str, dict[str, Any]]],
+    *,
+    at: str,
+    schema_name: str = "batch-control",
+    actor: str | None = None,
+    document: dict[str, Any] | None = None,
+    record: bool = True,
+) -> tuple[dict[str, Any], list[Any]]:
+    """Apply one step's operations to the file at ``path`` together: all of them or none.
+
+    Each operation is applied in order to a copy of the document; the result is
+    validated once; then the operations are journaled and the file written. When
+    any operation fails, the validation fails or the write fails (disk full, ...),
+    the file and the journal are left as they were.
+    Returns (new document, the result of each operation).
+    """
     before = document if document is not None else load(path, schema_name=schema_name)
     after = copy.deepcopy(before)
-    result = apply(after, op, args)
+    results = []
+    for op, args in operations:
+        try:
+            results.append(apply(after, op, args))
+        except BatchopsError:
+            raise
+        except (ArithmeticError, ValueError, TypeError) as exc:  # e.g. a number out of range
+            names = " + ".join(name for name, _ in operations)
+            raise BatchopsError(
+                f"{op} cannot be applied: {exc}; nothing of {names} was applied",
+                file=str(path),
+                hint="check the values given to this step and the numbers in the file (e.g. linux-minutes: 12.5)",
+            ) from None
     schema.validate(after, schema_name, file=str(path))
-    if after != before or not Path(path).exists():
-        write_atomic(path, dumps(after))
+    text = dumps(after)
+    try:  # never write a file batchops itself would refuse to read (a number out of range, ...)
+        schema.parse_json_text(text, str(path))
+    except BatchopsError as exc:
+        names = " + ".join(name for name, _ in operations)
+        raise BatchopsError(
+            f"{names} would leave a file batchops cannot read ({exc.message}); nothing was applied",
+            file=str(path),
+            hint=exc.hint or "check the values given to this step",
+        ) from None
+    mark = journal.mark() if record else 0
     if record:
-        journal.record(journal.new_operation(op, journal_name(path), args, at, actor, schema=schema_name))
-    return after, result
+        name = journal_name(path)
+        journal.record_all([journal.new_operation(op, name, args, at, actor, schema=schema_name) for op, args in operations])
+    try:
+        if after != before or not Path(path).exists():
+            write_atomic(path, text)
+    except BaseException:
+        if record:
+            journal.undo_to(mark)
+        raise
+    return after, results

@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from batchops.adapters import runner
 from batchops.errors import BatchopsError
@@ -19,13 +20,21 @@ from batchops.errors import BatchopsError
 _BASE = ["git", "-c", "core.quotepath=off", "-c", "log.showSignature=false", "-c", "color.ui=false"]
 
 
-class GitError(BatchopsError):
-    """A git command failed."""
+BOT_NAME = "github-actions[bot]"
+BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
 
-    def __init__(self, message: str, *, hint: str = "", returncode: int = 1, stderr: str = "") -> None:
+
+class GitError(BatchopsError):
+    """A git command failed: ``stderr`` and ``output`` (stderr then stdout) hold git's words, secrets redacted."""
+
+    def __init__(
+        self, message: str, *, hint: str = "", returncode: int = 1, stderr: str = "", output: str = "", git_args: Sequence[str] = ()
+    ) -> None:
         super().__init__(message, hint=hint)
         self.returncode = returncode
         self.stderr = stderr
+        self.output = output or stderr
+        self.git_args = list(git_args)
 
 
 def _env(extra: Mapping[str, str] | None) -> dict[str, str]:
@@ -61,6 +70,7 @@ def run(
             hint=hint or "check that the directory is a git checkout and the refs exist",
             returncode=proc.returncode,
             stderr=stderr,
+            git_args=args,
         )
     return proc
 
@@ -133,6 +143,67 @@ class ObjectLookup:
         self.close()
 
 
+class Background:
+    """A git process started now whose output is read later (it runs while other git commands run)."""
+
+    def __init__(self, cwd: Path | str, args: Sequence[str]) -> None:
+        self._args = list(args)
+        self._cwd = cwd
+        self._out = tempfile.TemporaryFile()
+        self._err = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen(
+            [*_BASE, *args], cwd=cwd, env=_env(None), stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err,
+        )
+
+    def result(self) -> bytes:
+        code = self._proc.wait()
+        self._out.seek(0)
+        self._err.seek(0)
+        out, err = self._out.read(), self._err.read().decode("utf-8", "replace").strip()
+        self._out.close()
+        self._err.close()
+        if code != 0:
+            raise GitError(f"`git {' '.join(self._args[:3])}` failed in {self._cwd}: {err or f'exit code {code}'}", returncode=code, stderr=err)
+        return out
+
+
+class ObjectReader:
+    """One long-lived ``git cat-file --batch``: ``read(name)`` gives (type, content) or None."""
+
+    def __init__(self, cwd: Path | str) -> None:
+        self._proc = subprocess.Popen(
+            [*_BASE, "cat-file", "--batch"], cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, env=_env(None),
+        )
+
+    def read(self, name: str) -> tuple[str, str, bytes] | None:
+        """(object id, type, content) of ``name`` (``<rev>:<path>``, an id), or None when missing."""
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        if "\n" in name:
+            return None
+        self._proc.stdin.write(name.encode("utf-8", "surrogateescape") + b"\n")
+        self._proc.stdin.flush()
+        header = self._proc.stdout.readline().decode("utf-8", "replace").split()
+        if not header:
+            raise GitError("git cat-file stopped answering", hint="check the repository for corruption (git fsck)")
+        if len(header) != 3 or not header[2].isdigit():
+            return None  # "<name> missing" / "ambiguous"
+        content = self._proc.stdout.read(int(header[2]))
+        self._proc.stdout.read(1)
+        return header[0], header[1], content
+
+    def close(self) -> None:
+        if self._proc.stdin:
+            self._proc.stdin.close()
+        self._proc.wait()
+
+    def __enter__(self) -> ObjectReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def config_value(key: str, cwd: Path | str | None = None) -> str:
     """``git config KEY`` or '' when unset or git is missing."""
     try:
@@ -151,3 +222,86 @@ def actor() -> str:
     if name and email:
         return f"{name} <{email}>"
     return name or email or runner.setting("USER", "unknown")
+
+
+def identity_env(cwd: Path | str) -> dict[str, str]:
+    """The bot identity (``github-actions[bot]``) when the job has none configured (actions/checkout sets none)."""
+    def configured(key: str) -> str:  # no timeout: its polling would sleep
+        return run(cwd, ["config", key], check=False).stdout.decode("utf-8", "replace").strip()
+
+    name = runner.setting("GIT_COMMITTER_NAME") or configured("user.name")
+    email = runner.setting("GIT_COMMITTER_EMAIL") or runner.setting("EMAIL") or configured("user.email")
+    if name and email:
+        return {}
+    return {
+        "GIT_AUTHOR_NAME": BOT_NAME,
+        "GIT_AUTHOR_EMAIL": BOT_EMAIL,
+        "GIT_COMMITTER_NAME": BOT_NAME,
+        "GIT_COMMITTER_EMAIL": BOT_EMAIL,
+    }
+
+
+def url_secrets(url: str) -> tuple[list[str], str]:
+    """Credentials embedded in a remote URL, and the URL with them removed (for messages)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return [], "(remote URL)"
+    if "@" not in parts.netloc or not parts.scheme.startswith("http"):
+        return [], url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    found = [s for s in (password, user if len(user) >= 20 else "") if s]
+    return found, urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+class Git:
+    """git in one repository: fixed argument vectors, no prompts, secrets redacted from every error.
+
+    ``run`` returns stdout as bytes and raises :class:`GitError` (with git's
+    ``output`` for classification) when git fails and ``check`` is true.
+    """
+
+    def __init__(self, root: Path | str, env: Mapping[str, str] | None = None) -> None:
+        self.root = Path(root)
+        self.env: dict[str, str] = {
+            # a transfer slower than 1000 bytes/s for 60 s is stalled: git cuts it and the caller may retry
+            "GIT_HTTP_LOW_SPEED_LIMIT": runner.setting("GIT_HTTP_LOW_SPEED_LIMIT", "1000"),
+            "GIT_HTTP_LOW_SPEED_TIME": runner.setting("GIT_HTTP_LOW_SPEED_TIME", "60"),
+            "GIT_TERMINAL_PROMPT": "0",
+            "GCM_INTERACTIVE": "never",
+            **(env or {}),
+        }
+        self.secrets: list[str] = []
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def run(self, *args: str, input: bytes | None = None, env: Mapping[str, str] | None = None, check: bool = True) -> bytes:
+        proc = run(self.root, args, input=input, env={**self.env, **(env or {})}, check=False)
+        if check and proc.returncode != 0:
+            stderr = self.redact(proc.stderr.decode("utf-8", "replace").strip())
+            output = self.redact((proc.stderr + b"\n" + proc.stdout).decode("utf-8", "replace").strip())
+            shown = " ".join(args[:2]) + (" ..." if len(args) > 2 else "")
+            first = next((line for line in stderr.splitlines() if line.strip()), f"exit code {proc.returncode}")
+            raise GitError(
+                f"`git {shown}` failed in {self.root}: {first}",
+                hint="check that the directory is a git checkout and the refs exist",
+                returncode=proc.returncode,
+                stderr=stderr,
+                output=output,
+                git_args=args,
+            )
+        return proc.stdout
+
+    def text(self, *args: str, **kwargs: object) -> str:
+        return self.run(*args, **kwargs).decode("utf-8", "replace").strip()  # type: ignore[arg-type]
+
+    def ok(self, *args: str) -> bool:
+        try:
+            self.run(*args)
+        except GitError:
+            return False
+        return True

@@ -7,10 +7,16 @@ re-applies these operations on the remote's copy of the file when a push is
 rejected, so the unit that is retried is the operation, not the text diff.
 
 Location: see :func:`batchops.adapters.runner.journal_path`.
+
+Format: JSON Lines. Every line is written with ``ensure_ascii=True`` (U+2028,
+U+2029, U+0085 and every other non-ASCII character are ``\\u`` escapes) and read
+back split on ``\\n`` only, each line through the strict JSON reader, so no text
+in an operation can split or merge journal lines.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
@@ -36,20 +42,67 @@ def new_operation(
     return entry
 
 
-def record(entry: dict[str, Any]) -> None:
-    from batchops.adapters import schema  # imported late: journal <- schema <- files
+def _line(entry: dict[str, Any]) -> str:
+    """One journal line (the one serializer of the journal): ASCII only, so no character
+    of any value (U+2028, U+2029, U+0085, ...) can be taken for a line break by a reader."""
+    return json.dumps(entry, separators=(",", ":"), ensure_ascii=True) + "\n"
 
-    schema.validate(entry, "operation", file=str(path()))
+
+def record(entry: dict[str, Any]) -> None:
+    record_all([entry])
+
+
+def record_all(entries: list[dict[str, Any]]) -> None:
+    """Append several operations at once: all of them are recorded, or none (the journal is left as it was)."""
+    from batchops.adapters import schema  # imported late: journal <- schema <- files
+    from batchops.adapters.files import resource_error
+
     target = path()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(entry, separators=(",", ":"), ensure_ascii=False) + "\n"
-    # O_APPEND writes of one short line are atomic, so concurrent steps of a job
-    # never interleave partial lines.
-    fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    for entry in entries:
+        schema.validate(entry, "operation", file=str(target))
+    if not entries:
+        return
+    data = "".join(_line(entry) for entry in entries).encode("utf-8")
     try:
-        os.write(fd, line.encode("utf-8"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # O_APPEND writes of one short block are atomic, so concurrent steps of a job
+        # never interleave partial lines.
+        fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise resource_error(exc, target) or exc from None
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            written = os.write(fd, data)
+            if written != len(data):
+                raise OSError(errno.ENOSPC, "short write to the journal", str(target))
+        except OSError as exc:
+            try:
+                os.ftruncate(fd, size)  # a line cut short would make the journal unreadable
+            except OSError:
+                pass
+            raise resource_error(exc, target) or exc from None
     finally:
         os.close(fd)
+
+
+def mark() -> int:
+    """The journal's size now, to :func:`undo_to` if what follows fails."""
+    try:
+        return path().stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def undo_to(size: int) -> None:
+    """Drop what was appended since :func:`mark` returned ``size``."""
+    target = path()
+    try:
+        with open(target, "r+b") as handle:
+            if handle.seek(0, os.SEEK_END) > size:
+                handle.truncate(size)
+    except FileNotFoundError:
+        pass
 
 
 def read(file: str | None = None) -> list[dict[str, Any]]:
@@ -57,18 +110,28 @@ def read(file: str | None = None) -> list[dict[str, Any]]:
     target = path()
     if not target.exists():
         return []
+    from batchops.adapters import schema  # imported late: journal <- schema <- files
+
     entries = []
-    for number, line in enumerate(target.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(target.read_text(encoding="utf-8").split("\n"), start=1):
         if not line.strip():
             continue
         try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
+            entry = schema.parse_json_line(line, str(target), number)
+        except BatchopsError as exc:
             raise BatchopsError(
-                f"journal line {number} is not JSON",
+                f"journal line {number} is not valid: {exc.message.removeprefix(f'line {number}: ')}",
                 file=str(target),
+                line=number,
                 hint="the journal was edited by hand or truncated; remove the broken line",
             ) from None
+        if not isinstance(entry, dict):
+            raise BatchopsError(
+                f"journal line {number} is not an operation (a JSON object)",
+                file=str(target),
+                line=number,
+                hint="the journal was edited by hand or truncated; remove the broken line",
+            )
         if file is None or entry.get("file") == file:
             entries.append(entry)
     return entries
@@ -80,7 +143,7 @@ def clear(file: str | None = None) -> None:
     if not target.exists():
         return
     keep = [] if file is None else [e for e in read() if e.get("file") != file]
-    write_atomic(target, "".join(json.dumps(e, separators=(",", ":"), ensure_ascii=False) + "\n" for e in keep))
+    write_atomic(target, "".join(_line(e) for e in keep))
 
 
 def remove(ids: set[str] | list[str]) -> None:
@@ -93,4 +156,4 @@ def remove(ids: set[str] | list[str]) -> None:
     keep = [e for e in entries if e.get("id") not in drop]
     if len(keep) == len(entries):
         return
-    write_atomic(target, "".join(json.dumps(e, separators=(",", ":"), ensure_ascii=False) + "\n" for e in keep))
+    write_atomic(target, "".join(_line(e) for e in keep))

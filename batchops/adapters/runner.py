@@ -1,11 +1,34 @@
-"""GitHub Actions I/O: the only module that talks to the runner.
+"""The runner's I/O: the only module that talks to the runner, and the only reader of the environment.
 
-Outputs go to ``$GITHUB_OUTPUT`` in heredoc form with a random delimiter, so
-untrusted text (an incident reason with newlines, ``name=value`` or ``::error::``
-in it) can neither forge another output nor end the value early. Workflow
-commands (annotations, masks, groups) are escaped as the runner expects, and
-any untrusted text printed to the log is wrapped in ``::stop-commands::``.
-Without ``$GITHUB_OUTPUT`` the outputs are printed as ``name=value`` lines.
+Every line batchops prints goes through here, and every one of them is **one line,
+escaped**, in and out of Actions:
+
+* Line breaks and control characters (``\\n``, ``\\r``, tab, C0, DEL, C1 including
+  U+0085, U+2028, U+2029 and the bidi overrides) are written as ``\\n``, ``\\r``,
+  ``\\t``, ``\\xNN`` or ``\\uNNNN`` (:func:`one_line`), so a value can never start a new
+  log line, a new ``name=value`` pair or a new commit-message line.
+* A line that the runner would read as a workflow command (``::cmd::`` after leading
+  blanks, or the legacy ``##[cmd]`` anywhere) is defused by writing one character as a
+  ``\\u00NN`` escape; only the functions of this module that mean to emit a command
+  (annotations, masks, groups) produce one. The escapes are valid JSON escapes, so JSON
+  printed through :func:`out_json` stays valid JSON.
+* Credentials in URLs (``https://user:token@host``) are replaced by ``***``
+  (:func:`redact`) in every log line, annotation, command output and summary.
+* Annotations carry the one-line message ``%``-escaped as the runner expects;
+  outputs go to ``$GITHUB_OUTPUT`` as heredocs with a random delimiter (any text
+  round-trips), or as ``name=value`` lines with reversible backslash escapes.
+* Summaries: Markdown written by batchops, with control characters escaped, no raw
+  HTML (``<`` becomes ``&lt;`` outside code, but for the tags batchops itself uses:
+  ``details``, ``summary``, ``br``) and credentials redacted.
+* Masking: outside Actions nothing is printed (no runner would read it, and a secret
+  is never printed anyway); in Actions ``::add-mask::`` is sent for every line of a
+  secret of at least 4 characters (shorter lines would make the runner rewrite
+  ordinary log text, so they are not sent, and a warning says so without the value).
+
+APIs: :func:`log` (one line), :func:`log_block` (trusted multi-line text, escaped per
+line), :func:`out` / :func:`out_block` / :func:`out_json` (a command's result on
+stdout), :func:`annotate`, :func:`mask`, :func:`group`, :func:`set_outputs`,
+:func:`summary`. Nothing else in batchops calls ``print``.
 """
 
 from __future__ import annotations
@@ -17,10 +40,14 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from batchops.core import escape
 from batchops.render.text import value_text
 
 OUTPUT_ENV = "GITHUB_OUTPUT"
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
+
+# The shortest secret sent to ::add-mask::; shorter ones would mask ordinary words.
+MIN_MASK_LENGTH = 4
 
 
 def in_actions() -> bool:
@@ -33,6 +60,30 @@ def _stream() -> TextIO:
     return sys.stdout if in_actions() else sys.stderr
 
 
+def redact(text: str) -> str:
+    """``text`` with the credentials of every URL in it replaced: ``https://***@host/…``."""
+    return escape.redact(text)
+
+
+def redact_url(url: str) -> str:
+    """One URL without its credentials (the one helper for printing an endpoint or remote)."""
+    return escape.redact(url)
+
+
+def one_line(text: Any) -> str:
+    """Any value as one printable line: line breaks and control characters escaped."""
+    return escape.one_line(value_text(text))
+
+
+def safe_line(text: Any) -> str:
+    """What every printed line goes through: one line, credentials redacted, no workflow command."""
+    return escape.safe_line(value_text(text))
+
+
+def safe_lines(text: Any) -> list[str]:
+    return escape.safe_lines(value_text(text))
+
+
 def escape_data(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
@@ -42,20 +93,26 @@ def escape_property(text: str) -> str:
 
 
 def _command(name: str, message: str, **props: Any) -> str:
-    parts = [f"{key}={escape_property(str(value))}" for key, value in props.items() if value not in (None, "")]
+    parts = [f"{key}={escape_property(safe_line(value))}" for key, value in props.items() if value not in (None, "")]
     head = f"::{name}"
     if parts:
         head += " " + ",".join(parts)
-    return f"{head}::{escape_data(message)}"
+    return f"{head}::{escape_data(safe_line(message))}"
+
+
+def _emit(line: str, stream: TextIO | None = None) -> None:
+    print(line, file=stream or _stream(), flush=True)
 
 
 def annotate(level: str, message: str, *, title: str | None = None, file: str | None = None, line: int | None = None) -> None:
     """Emit an ``error``/``warning``/``notice`` annotation (plain ``level: message`` outside Actions)."""
+    if level not in ("error", "warning", "notice"):
+        level = "warning"
     if not in_actions():
-        where = f"{file}:{line}: " if file and line and not message.startswith(file) else ""
-        print(f"{level}: {where}{message}", file=sys.stderr, flush=True)
+        where = f"{file}:{line}: " if file and line and not message.startswith(str(file)) else ""
+        _emit(safe_line(f"{level}: {where}{message}"), sys.stderr)
         return
-    print(_command(level, message, title=title, file=file, line=line), file=_stream(), flush=True)
+    _emit(_command(level, message, title=title, file=file, line=line))
 
 
 def error(message: str, **kwargs: Any) -> None:
@@ -71,65 +128,106 @@ def notice(message: str, **kwargs: Any) -> None:
 
 
 def mask(secret: str | None) -> None:
-    """Ask the runner to mask a secret (each line of it) in every later log line."""
-    if not secret:
+    """Ask the runner to mask a secret (each line of it) in every later log line.
+
+    Outside Actions this prints nothing: nothing would mask it, and batchops never
+    prints a secret. Lines shorter than :data:`MIN_MASK_LENGTH` characters are not
+    sent (the runner would rewrite every occurrence of them in ordinary log text);
+    a warning says so, without the value.
+    """
+    if not secret or not in_actions():
         return
-    for line in secret.splitlines() or [secret]:
-        if line.strip():
-            print(f"::add-mask::{escape_data(line)}", file=sys.stdout if in_actions() else _stream(), flush=True)
+    short = False
+    for line in secret.replace("\r", "\n").split("\n"):
+        line = line.strip()
+        if not line:
+            continue
+        if len(line) < MIN_MASK_LENGTH:
+            short = True
+            continue
+        _emit(f"::add-mask::{escape_data(line)}", sys.stdout)
+    if short:
+        warning(f"a secret (or a line of one) is shorter than {MIN_MASK_LENGTH} characters and is not masked; use a real token", title="batchops")
 
 
-def log(text: str = "") -> None:
-    """Print trusted text (written by batchops itself) to the log."""
-    print(text, file=_stream(), flush=True)
+def log(text: Any = "") -> None:
+    """Print one line to the log: escaped, credentials redacted, never a workflow command."""
+    _emit(safe_line(text))
 
 
-def log_untrusted(text: str) -> None:
-    """Print text that may contain workflow commands, with command processing off."""
-    if not in_actions():
-        print(text, file=_stream(), flush=True)
-        return
-    import secrets
-
-    token = secrets.token_hex(16)
+def log_block(text: Any) -> None:
+    """Print trusted multi-line text (a table, a plan) written by batchops: each line is escaped as by :func:`log`."""
     stream = _stream()
-    print(f"::stop-commands::{token}", file=stream)
-    print(text, file=stream)
-    print(f"::{token}::", file=stream, flush=True)
+    for line in safe_lines(text):
+        print(line, file=stream)
+    stream.flush()
+
+
+def log_untrusted(text: Any) -> None:
+    """Former name of :func:`log_block` (every line is escaped either way)."""
+    log_block(text)
+
+
+def out(text: Any = "") -> None:
+    """A command's result, one line on stdout: escaped as by :func:`log`."""
+    _emit(safe_line(text), sys.stdout)
+
+
+def out_block(text: Any) -> None:
+    """A command's multi-line result on stdout (a table, a report, a commit message), escaped per line."""
+    value = value_text(text)
+    if value.endswith("\n"):
+        value = value[:-1]
+    for line in safe_lines(value):
+        print(line, file=sys.stdout)
+    sys.stdout.flush()
+
+
+def stdout_is_terminal() -> bool:
+    """True when a person reads stdout (a terminal), False when it is piped or captured."""
+    return sys.stdout.isatty()
+
+
+def out_json(document: Any, *, indent: int | None = 2) -> None:
+    """A JSON document on stdout, still valid JSON (ASCII, and every escape a JSON escape)."""
+    import json
+
+    out_block(json.dumps(document, indent=indent, ensure_ascii=True))
 
 
 @contextlib.contextmanager
 def group(title: str) -> Iterator[None]:
     if in_actions():
-        print(f"::group::{escape_data(title)}", flush=True)
+        _emit(f"::group::{escape_data(safe_line(title))}", sys.stdout)
     try:
         yield
     finally:
         if in_actions():
-            print("::endgroup::", flush=True)
+            _emit("::endgroup::", sys.stdout)
+
+
+output_line_value = escape.output_line_value
+parse_output_line_value = escape.parse_output_line_value
+safe_markdown = escape.safe_markdown
 
 
 def set_outputs(outputs: Mapping[str, Any], *, stdout: TextIO | None = None) -> None:
     """Write step outputs: heredoc blocks to $GITHUB_OUTPUT, else name=value lines."""
     path = os.environ.get(OUTPUT_ENV)
     if path:
-        import secrets
-
         with open(path, "a", encoding="utf-8") as handle:
             for name, value in outputs.items():
                 text = value_text(value)
-                delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
+                delimiter = f"ghadelimiter_{os.urandom(16).hex()}"
                 while delimiter in text:  # astronomically unlikely; never trust it
-                    delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
+                    delimiter = f"ghadelimiter_{os.urandom(16).hex()}"
                 handle.write(f"{name}<<{delimiter}\n{text}\n{delimiter}\n")
         return
-    out = stdout or sys.stdout
+    out_stream = stdout or sys.stdout
     for name, value in outputs.items():
-        text = value_text(value)
         # one line per output: a newline in untrusted text must not start a new pair
-        text = text.replace("\\", "\\\\").replace("\r", "\\r").replace("\n", "\\n")
-        print(f"{name}={text}", file=out)
-    out.flush()
+        print(f"{one_line(name)}={output_line_value(value_text(value))}", file=out_stream)
+    out_stream.flush()
 
 
 def parse_output_file(text: str) -> dict[str, str]:
@@ -155,12 +253,12 @@ def parse_output_file(text: str) -> dict[str, str]:
 
 
 def summary(markdown: str) -> None:
-    """Append Markdown to the step summary (when the runner provides one)."""
+    """Append Markdown to the step summary (when the runner provides one), made safe by :func:`safe_markdown`."""
     path = os.environ.get(SUMMARY_ENV)
     if not path:
         return
     with open(path, "a", encoding="utf-8") as handle:
-        handle.write(markdown.rstrip("\n") + "\n\n")
+        handle.write(safe_markdown(markdown).rstrip("\n") + "\n\n")
 
 
 def summary_path() -> Path | None:

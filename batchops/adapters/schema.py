@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -37,7 +39,7 @@ class Problem:
 def _load(name: str) -> dict[str, Any]:
     path = SCHEMA_DIR / f"{name}.schema.json"
     with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+        return parse_json_text(handle.read(), str(path))
 
 
 @cache
@@ -55,15 +57,31 @@ def _validator(name: str) -> Any:
 
 @cache
 def _jsonschema_validator(name: str) -> Any:
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator, validators
+    from jsonschema.exceptions import ValidationError
     from referencing import Registry, Resource
 
+    from batchops.adapters.fastschema import ecma_pattern, is_json_number
+
+    def pattern(validator: Any, expected: str, instance: Any, schema: Any) -> Any:
+        # ECMA-262 semantics, as fastschema: `$` is the end of the text, not "before a final newline"
+        if validator.is_type(instance, "string") and not re.search(ecma_pattern(expected), instance):
+            yield ValidationError(f"{instance!r} does not match {expected!r}")
+
+    base = Draft202012Validator.TYPE_CHECKER
+    checker = base.redefine_many(
+        {
+            "number": lambda c, v: is_json_number(v) and base.is_type(v, "number"),
+            "integer": lambda c, v: is_json_number(v) and base.is_type(v, "integer"),
+        }
+    )
+    strict = validators.extend(Draft202012Validator, {"pattern": pattern}, type_checker=checker)
     resources = []
     for path in SCHEMA_DIR.glob("*.schema.json"):
         schema = _load(path.name.removesuffix(".schema.json"))
         resources.append((schema["$id"], Resource.from_contents(schema)))
     registry = Registry().with_resources(resources)
-    return Draft202012Validator(_load(name), registry=registry)
+    return strict(_load(name), registry=registry)
 
 
 def schema_names() -> list[str]:
@@ -79,21 +97,31 @@ def _pointer(path: Any) -> str:
     return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
 
 
+def _examples(schema: dict[str, Any]) -> str:
+    """``use 2026-11-30 or 2026-11-30T00:00:00Z`` from the schema's ``examples`` (empty when it has none)."""
+    values = [v for v in schema.get("examples", []) if v is not None]
+    if not values:
+        return ""
+    shown = [json.dumps(v) if v == "" or not isinstance(v, str) else v for v in values]
+    return "use " + (", ".join(shown[:-1]) + " or " + shown[-1] if len(shown) > 1 else shown[0])
+
+
 def _hint(error: Any) -> str:
+    """The fix of one violation: always an action or an example value, never the schema's description."""
     validator = error.validator
     schema = error.schema if isinstance(error.schema, dict) else {}
-    described = schema.get("description", "")
+    examples = _examples(schema)
     if validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else "the field"
         return f"add the field {missing!r}"
     if validator == "enum":
         return "use one of " + ", ".join(json.dumps(v) for v in error.validator_value)
     if validator == "type":
-        return f"make it a JSON {error.validator_value}"
+        return f"make it a JSON {error.validator_value}" + (f" ({examples})" if examples else "")
     if validator == "pattern":
-        return described or f"match the pattern {error.validator_value}"
-    if validator in ("anyOf", "oneOf") and described:
-        return described
+        return examples or f"match the pattern {error.validator_value}"
+    if validator in ("anyOf", "oneOf"):
+        return examples or "use a value of one of the allowed forms (see the schema under schemas/)"
     if validator == "uniqueItems":
         return "remove the duplicate entries"
     if validator in ("minimum", "exclusiveMinimum"):
@@ -103,8 +131,8 @@ def _hint(error: Any) -> str:
     if validator == "additionalProperties":
         return "remove the unknown field or check its spelling"
     if validator == "propertyNames":
-        return "use lowercase ecosystem names (letters, digits, '.', '_', '-')"
-    return described or "see the schema under schemas/"
+        return "use lowercase ecosystem names (letters, digits, '.', '_', '-'), e.g. homebrew"
+    return examples or "see the schema under schemas/"
 
 
 def problems(document: Any, schema: str, *, file: str, text: str | None = None) -> list[Problem]:
@@ -154,8 +182,25 @@ def load_json(path: Path | str, schema: str | None = None, *, label: str | None 
 
 
 def parse_json_text(text: str, name: str) -> Any:
+    """Parse JSON text strictly, or raise one :class:`BatchopsError` naming the file, the place and the fix.
+
+    Beyond the JSON grammar (RFC 8259), refused: duplicate keys (named, with their
+    line), ``NaN``/``Infinity``/``-Infinity``, numbers whose magnitude exceeds
+    :data:`MAX_SAFE_INTEGER` (2**53, the largest integer every JSON reader holds
+    exactly; a float that overflows, ``1e400``, is one), number literals longer than
+    :data:`MAX_NUMBER_CHARS` characters (refused before conversion), nesting deeper
+    than :data:`MAX_DEPTH` levels (refused before parsing: no ``RecursionError``), and
+    unpaired UTF-16 surrogate escapes (``"\\ud800"``, which no UTF-8 file can hold).
+    """
+    _check_depth(text, name)
     try:
-        return json.loads(text)
+        document = json.loads(
+            text,
+            object_pairs_hook=_object,
+            parse_int=_integer,
+            parse_float=_float,
+            parse_constant=_constant,
+        )
     except json.JSONDecodeError as exc:
         raise BatchopsError(
             f"not valid JSON: {exc.msg} at column {exc.colno}",
@@ -163,8 +208,167 @@ def parse_json_text(text: str, name: str) -> Any:
             line=exc.lineno,
             hint="fix the JSON syntax (a trailing comma or a missing quote is the usual cause); `git diff` shows the last edit",
         ) from None
-    except RecursionError:
-        raise BatchopsError("JSON nested too deeply", file=name, hint="flatten the document") from None
+    except _Duplicate as exc:
+        pointer, line = _find_duplicate(text, exc.key)
+        raise BatchopsError(
+            f"{pointer or '/'}: the key {exc.key!r} appears twice in one object",
+            file=name,
+            line=line,
+            hint='keep one of them: JSON readers disagree on which one wins, e.g. {"enabled": false}',
+        ) from None
+    except _Refused as exc:
+        line, column = _find_literal(text, exc.literal)
+        where = f" at column {column}" if column else ""
+        raise BatchopsError(f"{exc.message}{where}", file=name, line=line, hint=exc.hint) from None
+    except RecursionError:  # unreachable after _check_depth; kept so no traceback can ever show
+        raise BatchopsError(f"JSON nested deeper than {MAX_DEPTH} levels", file=name, hint="flatten the document") from None
+    if _SURROGATE_ESCAPE.search(text):
+        _check_surrogates(document, name)
+    return document
+
+
+def parse_json_line(line: str, name: str, number: int) -> Any:
+    """One line of a JSONL file (journal, metrics store), parsed as strictly as a file."""
+    try:
+        return parse_json_text(line, name)
+    except BatchopsError as exc:
+        raise BatchopsError(
+            f"line {number}: {exc.message}",
+            file=name,
+            line=number,
+            hint=exc.hint or "remove the broken line",
+        ) from None
+
+
+# --- the strict reader's limits and hooks ----------------------------------------------
+
+MAX_DEPTH = 64  # arrays/objects nested in each other; batchops' own files use at most 6
+MAX_SAFE_INTEGER = 2**53  # 9007199254740992: the largest magnitude of any number accepted
+MAX_NUMBER_CHARS = 40  # a number literal longer than this is refused before conversion
+
+_NUMBER_HINT = "use a finite number between -9007199254740992 and 9007199254740992 (2**53), e.g. 12.5"
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+class _Duplicate(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+class _Refused(Exception):
+    def __init__(self, message: str, literal: str, hint: str = _NUMBER_HINT) -> None:
+        self.message, self.literal, self.hint = message, literal, hint
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _Duplicate(key)
+            seen.add(key)
+    return document
+
+
+def _shown(literal: str) -> str:
+    return literal if len(literal) <= 24 else f"{literal[:12]}…{literal[-6:]} ({len(literal)} characters)"
+
+
+def _integer(literal: str) -> int:
+    if len(literal) > MAX_NUMBER_CHARS:
+        raise _Refused(f"the number {_shown(literal)} is too long", literal)
+    value = int(literal)
+    if abs(value) > MAX_SAFE_INTEGER:
+        raise _Refused(f"the number {_shown(literal)} is out of range", literal)
+    return value
+
+
+def _float(literal: str) -> float:
+    if len(literal) > MAX_NUMBER_CHARS:
+        raise _Refused(f"the number {_shown(literal)} is too long", literal)
+    value = float(literal)
+    if not math.isfinite(value) or abs(value) > MAX_SAFE_INTEGER:
+        raise _Refused(f"the number {_shown(literal)} is out of range", literal)
+    return value
+
+
+def _constant(literal: str) -> Any:
+    raise _Refused(f"{literal} is not a JSON number", literal, "write a finite number such as 0.5 (or null)")
+
+
+def _check_depth(text: str, name: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH before parsing (no RecursionError anywhere)."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return
+    depth = 0
+    for token in _TOKEN.finditer(text):
+        char = token.group(0)
+        if char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = text.count("\n", 0, token.start()) + 1
+                raise BatchopsError(
+                    f"JSON nested deeper than {MAX_DEPTH} levels",
+                    file=name,
+                    line=line,
+                    hint=f"batchops files nest a few levels; flatten the value (at most {MAX_DEPTH} levels of arrays and objects)",
+                )
+        elif char in "]}":
+            depth -= 1
+
+
+def _check_surrogates(document: Any, name: str) -> None:
+    stack: list[tuple[Any, str]] = [(document, "")]
+    while stack:
+        value, pointer = stack.pop()
+        if isinstance(value, str):
+            texts = [value]
+        elif isinstance(value, dict):
+            texts = list(value)
+            stack += [(v, f"{pointer}/{_escape_token(k)}") for k, v in value.items()]
+        elif isinstance(value, list):
+            texts = []
+            stack += [(v, f"{pointer}/{i}") for i, v in enumerate(value)]
+        else:
+            continue
+        for text in texts:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise BatchopsError(
+                    f"{pointer or '/'}: a string holds an unpaired surrogate escape (\\ud800-\\udfff)",
+                    file=name,
+                    hint="write the character itself (UTF-8) or a valid surrogate pair, e.g. \\ud83d\\ude00",
+                ) from None
+
+
+def _escape_token(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def _find_literal(text: str, literal: str) -> tuple[int | None, int | None]:
+    """Line and column of the first ``literal`` outside strings (best effort)."""
+    position = 0
+    for token in re.finditer(r'"(?:[^"\\]|\\.)*"|' + re.escape(literal), text):
+        if not token.group(0).startswith('"') or literal.startswith('"'):
+            position = token.start()
+            line = text.count("\n", 0, position) + 1
+            return line, position - (text.rfind("\n", 0, position) + 1) + 1
+    return None, None
+
+
+def _find_duplicate(text: str, key: str) -> tuple[str, int | None]:
+    """JSON pointer and line of the second occurrence of a duplicate key."""
+    found: list[tuple[str, int]] = []
+    try:
+        _Scanner(text, {}, duplicates=found).value("")
+    except (IndexError, ValueError, RecursionError):
+        pass
+    for pointer, line in found:
+        return pointer, line
+    return "", None
 
 
 # --- line numbers for JSON pointers -------------------------------------------------
@@ -183,11 +387,12 @@ def line_index(text: str) -> dict[str, int]:
 
 
 class _Scanner:
-    def __init__(self, text: str, index: dict[str, int]) -> None:
+    def __init__(self, text: str, index: dict[str, int], duplicates: list[tuple[str, int]] | None = None) -> None:
         self.text = text
         self.pos = 0
         self.line = 1
         self.index = index
+        self.duplicates = duplicates
 
     def skip(self) -> None:
         text = self.text
@@ -206,14 +411,21 @@ class _Scanner:
             if self.text[self.pos] == "}":
                 self.pos += 1
                 return
+            keys: set[str] = set()
             while True:
                 self.skip()
+                key_line = self.line
                 key = self.string()
+                child = pointer + "/" + key.replace("~", "~0").replace("/", "~1")
+                if self.duplicates is not None and key in keys:
+                    self.duplicates.append((child, key_line))
+                    raise ValueError  # the first duplicate is all a reader needs
+                keys.add(key)
                 self.skip()
                 if self.text[self.pos] != ":":
                     raise ValueError
                 self.pos += 1
-                self.value(pointer + "/" + key.replace("~", "~0").replace("/", "~1"))
+                self.value(child)
                 self.skip()
                 if self.text[self.pos] == ",":
                     self.pos += 1

@@ -8,8 +8,9 @@ query written for production runs here unchanged; batchops adds a few columns
     id, batch_id, ecosystem, started_at, completed_at, total_recipes, passed,
     failed, skipped, success_rate (fraction 0..1), macos_minutes, linux_minutes
     -- production
-    idempotency_key (UNIQUE), sampled (0/1), source (upload/serve/import/replay),
-    received_at -- batchops
+    idempotency_key (UNIQUE), sampled (0/1), sample_rate, source
+    (upload/serve/import/replay), received_at, ecosystems (JSON map of a legacy
+    multi-ecosystem batch record, stored under the ecosystem ``mixed``) -- batchops
 ``recipe_results``
     id, batch_run_id, recipe_name, ecosystem, result, error_category,
     error_message, duration_seconds -- production
@@ -21,6 +22,7 @@ of its recipe results is one transaction, guarded by the UNIQUE key.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,7 +36,7 @@ from batchops.core import timeutil
 from batchops.errors import BatchopsError
 
 DEFAULT_DATABASE = ".batchops/metrics.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 DDL = """
 CREATE TABLE IF NOT EXISTS batch_runs (
@@ -53,7 +55,9 @@ CREATE TABLE IF NOT EXISTS batch_runs (
     idempotency_key TEXT UNIQUE,
     sampled INTEGER NOT NULL DEFAULT 0,
     source TEXT NOT NULL DEFAULT 'upload',
-    received_at TEXT
+    received_at TEXT,
+    sample_rate REAL,
+    ecosystems TEXT
 );
 CREATE TABLE IF NOT EXISTS recipe_results (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -74,6 +78,11 @@ CREATE INDEX IF NOT EXISTS idx_recipe_results_batch_run_id ON recipe_results(bat
 CREATE INDEX IF NOT EXISTS idx_recipe_results_recipe_name ON recipe_results(recipe_name);
 CREATE INDEX IF NOT EXISTS idx_recipe_results_result ON recipe_results(result);
 """
+
+# What each schema version adds to a store written by an older batchops.
+MIGRATIONS = {
+    2: ["ALTER TABLE batch_runs ADD COLUMN sample_rate REAL", "ALTER TABLE batch_runs ADD COLUMN ecosystems TEXT"],
+}
 
 RUN_COLUMNS = (
     "batch_id",
@@ -107,15 +116,25 @@ class Store:
             self.conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             self.conn.row_factory = sqlite3.Row
             self.conn.execute("PRAGMA foreign_keys = ON")
-            if self.conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+            version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+            if version == 0:
                 self.conn.executescript(DDL)
                 self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            elif version < SCHEMA_VERSION:
+                self._migrate(version)
         except sqlite3.Error as exc:
             raise BatchopsError(
                 f"cannot open the metrics database: {exc}",
                 file=self.path,
                 hint="check the path of the `database` input and that its folder is writable",
             ) from None
+
+    def _migrate(self, version: int) -> None:
+        with self._transaction() as conn:
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS.get(step, []):
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         self.conn.close()
@@ -136,7 +155,15 @@ class Store:
             raise
         self.conn.execute("COMMIT")
 
-    def record(self, payload: dict[str, Any], key: str, *, source: str = "upload", received_at: datetime | None = None) -> Recorded:
+    def record(
+        self,
+        payload: dict[str, Any],
+        key: str,
+        *,
+        source: str = "upload",
+        received_at: datetime | None = None,
+        ecosystems: dict[str, int] | None = None,
+    ) -> Recorded:
         """Store one run and its recipe results, once per idempotency key."""
         received = timeutil.iso(received_at or runner.now())
         with self._transaction() as conn:
@@ -149,9 +176,17 @@ class Store:
                     # one format (…Z) so that text order is time order
                     values[index] = timeutil.iso(timeutil.parse_iso(str(values[index]), field=column))
             cursor = conn.execute(
-                f"INSERT INTO batch_runs ({', '.join(RUN_COLUMNS)}, idempotency_key, sampled, source, received_at) "
-                f"VALUES ({', '.join('?' for _ in RUN_COLUMNS)}, ?, ?, ?, ?)",
-                [*values, key, int(bool(payload.get("sampled", False))), source, received],
+                f"INSERT INTO batch_runs ({', '.join(RUN_COLUMNS)}, idempotency_key, sampled, sample_rate, source, received_at, ecosystems) "
+                f"VALUES ({', '.join('?' for _ in RUN_COLUMNS)}, ?, ?, ?, ?, ?, ?)",
+                [
+                    *values,
+                    key,
+                    int(bool(payload.get("sampled", False))),
+                    payload.get("sample_rate"),
+                    source,
+                    received,
+                    json.dumps(ecosystems, sort_keys=True) if ecosystems is not None else None,
+                ],
             )
             run_id = int(cursor.lastrowid or 0)
             conn.executemany(
@@ -161,7 +196,7 @@ class Store:
                     (
                         run_id,
                         item["recipe_name"],
-                        payload["ecosystem"],
+                        item.get("ecosystem") or payload["ecosystem"],
                         item["result"],
                         item.get("error_category"),
                         item.get("error_message"),

@@ -26,10 +26,11 @@ COMMANDS: dict[str, str] = {
     "preflight": "batchops.steps.preflight:STEP",
     "breaker-gate": "batchops.steps.breaker_gate:STEP",
     "breaker-update": "batchops.steps.breaker_update:STEP",
-    "persist-with-retry": "batchops.steps.persist_with_retry:PERSIST",
-    "metrics-upload": "batchops.steps.metrics_upload:UPLOAD",
-    "drift-monitor": "batchops.steps.drift_monitor:MONITOR",
-    "rollback": "batchops.steps.rollback:ROLLBACK",
+    "persist-with-retry": "batchops.steps.persist_with_retry:STEP",
+    "metrics-upload": "batchops.steps.metrics_upload:STEP",
+    "drift-monitor": "batchops.steps.drift_monitor:STEP",
+    "rollback": "batchops.steps.rollback:STEP",
+    "alert": "batchops.steps.alert:STEP",
     # operator commands
     "status": "batchops.commands.status:STATUS",
     "stop": "batchops.commands.switch:STOP",
@@ -37,14 +38,17 @@ COMMANDS: dict[str, str] = {
     "disable": "batchops.commands.switch:DISABLE",
     "enable": "batchops.commands.switch:ENABLE",
     "validate": "batchops.commands.validate:VALIDATE",
+    "pending": "batchops.commands.pending:PENDING",
+    "log": "batchops.commands.log:LOG",
     "breaker": "batchops.commands.breaker:BREAKER",
     "budget": "batchops.commands.budget:BUDGET",
     "sample": "batchops.commands.budget:SAMPLE",
-    "metrics-replay": "batchops.steps.metrics_upload:REPLAY",
-    "metrics": "batchops.steps.metrics_upload:METRICS",
+    "metrics-replay": "batchops.commands.metrics:REPLAY",
+    "metrics": "batchops.commands.metrics:METRICS",
     "slo": "batchops.commands.slo:SLO",
-    "drift": "batchops.steps.drift_monitor:DRIFT",
+    "drift": "batchops.commands.drift:DRIFT",
     "demo": "batchops.commands.demo:DEMO",
+    "batch-trailer": "batchops.commands.rollback:TRAILER",
 }
 
 
@@ -71,15 +75,18 @@ def _usage() -> str:
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help", "help"):
-        print(_usage())
+        runner.out_block(_usage())
         return 0 if args else 2
     if args[0] in ("--version", "version"):
-        print(f"batchops {__version__}")
+        runner.out_block(f"batchops {__version__}")
         return 0
     name = args[0]
     command = _load(name) if name in COMMANDS else None
+    if command is None and name in COMMANDS:
+        runner.error(f"batchops {name} could not be loaded ({COMMANDS[name]}); reinstall batchops, or run with BATCHOPS_DEBUG=1 and report it")
+        return 70
     if command is None:
-        runner.error(f"unknown command {name!r}; run `batchops --help` for the list")
+        runner.error(unknown_command(name))
         return 2
     parser = argparse.ArgumentParser(prog=f"batchops {name}", description=command.help)
     is_step = isinstance(command, Step)
@@ -94,13 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: --help or bad flags
         return int(exc.code or 0) if isinstance(exc.code, int) else 2
     except BatchopsError as exc:
-        report_error(exc)
-        if is_step and command.fail_closed:
-            outputs = dict(command.fail_closed)
-            if "reason" in outputs:
-                outputs["reason"] = exc.render()
-            runner.set_outputs(outputs)
-        return exc.exit_code
+        return _failed(exc, command if is_step else None)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -108,11 +109,45 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # never a traceback for the person reading the log
         if runner.debug():
             raise
+        if isinstance(exc, OSError) and exc.filename:  # disk full, read-only, ... : the file is named
+            return _failed(_os_error(exc), command if is_step else None)
         runner.error(
             f"batchops {name} failed unexpectedly: {exc.__class__.__name__}: {exc}. "
             "Re-run with BATCHOPS_DEBUG=1 for details and report it."
         )
         return 70
+
+
+def _failed(exc: BatchopsError, step: Step | None) -> int:
+    """One ``::error`` annotation, the step's fail-closed outputs, its exit code."""
+    report_error(exc)
+    if step is not None and step.fail_closed:
+        outputs = dict(step.fail_closed)
+        if "reason" in outputs:
+            outputs["reason"] = exc.render()
+        try:
+            runner.set_outputs(outputs)
+        except OSError as problem:  # the output file itself cannot be written: already said once
+            if str(problem.filename) not in exc.render():
+                report_error(_os_error(problem))
+    return exc.exit_code
+
+
+def _os_error(exc: OSError) -> BatchopsError:
+    from batchops.adapters.files import os_error
+
+    return os_error(exc)
+
+
+def unknown_command(name: str) -> str:
+    """The error for a command batchops does not have, with the closest one it has."""
+    import difflib
+
+    from batchops.core.control import one_line
+
+    guess = difflib.get_close_matches(name, list(COMMANDS), n=1, cutoff=0.6)
+    hint = f"; did you mean `batchops {guess[0]}`?" if guess else ";"
+    return f"unknown command {one_line(name)!r}{hint} run `batchops --help` for the list"
 
 
 def write_result(result: StepResult) -> None:

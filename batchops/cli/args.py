@@ -8,6 +8,7 @@ to its default. Empty values count as unset, as in Actions.
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -76,23 +77,46 @@ def parse_bool(value: Any, *, field: str) -> bool:
     raise UsageError(f"{value!r} is not a boolean", field=field, hint="use true or false")
 
 
+# The numbers a flag accepts: finite, at most 2**53 in magnitude (as in every file
+# batchops reads, see batchops.adapters.schema.parse_json_text), at most 40 characters.
+MAX_NUMBER = 2**53
+MAX_NUMBER_CHARS = 40
+
+
+def _number_text(value: Any, *, field: str, example: str) -> str:
+    text = str(value if value is not None else "").strip()
+    if len(text) > MAX_NUMBER_CHARS:
+        raise UsageError(
+            f"{text[:12]!r}… ({len(text)} characters) is too long for a number",
+            field=field,
+            hint=f"use a number such as {example}",
+        )
+    return text
+
+
 def parse_int(value: Any, *, field: str, minimum: int | None = None) -> int:
+    text = _number_text(value, field=field, example="5")
     try:
-        number = int(str(value).strip())
+        number = int(text)
     except (TypeError, ValueError):
-        raise UsageError(f"{value!r} is not a whole number", field=field, hint="use a number such as 5") from None
+        raise UsageError(f"{text!r} is not a whole number", field=field, hint="use a number such as 5") from None
+    if abs(number) > MAX_NUMBER:
+        raise UsageError(f"{number} is out of range", field=field, hint=f"use a number between -{MAX_NUMBER} and {MAX_NUMBER}, e.g. 5")
     if minimum is not None and number < minimum:
         raise UsageError(f"{number} is below {minimum}", field=field, hint=f"use a number >= {minimum}")
     return number
 
 
 def parse_float(value: Any, *, field: str, minimum: float | None = None) -> float:
+    text = _number_text(value, field=field, example="12.5")
     try:
-        number = float(str(value).strip())
+        number = float(text)
     except (TypeError, ValueError):
-        raise UsageError(f"{value!r} is not a number", field=field, hint="use a number such as 12.5") from None
-    if number != number or number in (float("inf"), float("-inf")):
-        raise UsageError(f"{value!r} is not a finite number", field=field, hint="use a number such as 12.5")
+        raise UsageError(f"{text!r} is not a number", field=field, hint="use a number such as 12.5") from None
+    if not math.isfinite(number):
+        raise UsageError(f"{text!r} is not a finite number", field=field, hint="use a number such as 12.5")
+    if abs(number) > MAX_NUMBER:
+        raise UsageError(f"{text} is out of range", field=field, hint=f"use a number between -{MAX_NUMBER} and {MAX_NUMBER}, e.g. 12.5")
     if minimum is not None and number < minimum:
         raise UsageError(f"{number} is below {minimum}", field=field, hint=f"use a number >= {minimum}")
     return number
@@ -100,8 +124,6 @@ def parse_float(value: Any, *, field: str, minimum: float | None = None) -> floa
 
 def parse_list(value: Any, *, field: str) -> list[str]:
     """A JSON array, or a comma/newline separated list."""
-    import json
-
     if value is None:
         return []
     if isinstance(value, list):
@@ -111,18 +133,21 @@ def parse_list(value: Any, *, field: str) -> list[str]:
         if not text:
             return []
         if text.startswith("["):
+            from batchops.adapters.schema import parse_json_text
+            from batchops.errors import BatchopsError
+
             try:
-                items = json.loads(text)
-            except json.JSONDecodeError as exc:
+                items = parse_json_text(text, field)
+            except BatchopsError as exc:
                 raise UsageError(
-                    f"is not a valid JSON array ({exc.msg})",
+                    f"is not a valid JSON array ({exc.message})",
                     field=field,
                     hint='write ["homebrew","npm"] or homebrew, npm',
                 ) from None
             if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
                 raise UsageError("must be an array of strings", field=field, hint='write ["homebrew","npm"]')
         else:
-            items = [part for chunk in text.splitlines() for part in chunk.split(",")]
+            items = [part for chunk in text.split("\n") for part in chunk.split(",")]
     seen: list[str] = []
     for item in items:
         item = item.strip()

@@ -1,17 +1,22 @@
-"""``batchops breaker``: breaker tools for operators (``replay`` a history through a config)."""
+"""``batchops breaker``: breaker tools for operators.
+
+``replay`` a history through a config; ``reset`` / ``probe`` / ``open`` an ecosystem's breaker
+(audited operations ``breaker.reset``, ``breaker.probe``, ``breaker.open``, each with the actor
+and a required ``--reason``; ``reset`` is the one way from open to closed).
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from batchops.adapters import runner
+from batchops.adapters import controlfile, runner, schema
 from batchops.cli.args import Command, parse_float, parse_int
-from batchops.core import breaker, timeutil
+from batchops.commands.operate import add_operator_flags, check_ecosystem, run_change
+from batchops.core import breaker, control, timeutil
 from batchops.core.breaker import FAILURE, OUTCOMES, SUCCESS
 from batchops.errors import BatchopsError, UsageError
 
@@ -78,14 +83,14 @@ def parse_replay_file(path: Path, default_ecosystem: str) -> list[_Group]:
         group.end = max(group.end, at)
         group.outcomes.extend(outcomes)
 
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         where = f"{name}:{number}"
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BatchopsError(f"not valid JSON: {exc.msg}", file=name, line=number, hint="one JSON object per line") from None
+            record = schema.parse_json_line(line, name, number)
+        except BatchopsError as exc:
+            raise BatchopsError(exc.message, file=name, line=number, hint=exc.hint or "one JSON object per line") from None
         if not isinstance(record, dict):
             raise BatchopsError("is not a JSON object", file=name, line=number, hint="one JSON object per line")
         ecosystem = _ecosystem(record.get("ecosystem") or default_ecosystem, name, number)
@@ -185,6 +190,47 @@ def _replay_configure(parser: argparse.ArgumentParser) -> None:
     replay.add_argument("--probe-timeout", default="6h", help="a probe with no result after this is lost (default 6h)")
     replay.add_argument("--ecosystem", default="unknown", help="ecosystem of records that name none (default: unknown)")
     replay.add_argument("--json", action="store_true", help="print the report as JSON")
+    for name, text in CONTROLS.items():
+        control_parser = sub.add_parser(name, help=text[0], description=text[1])
+        control_parser.add_argument("ecosystem", metavar="ECOSYSTEM", help="ecosystem of the breaker, e.g. npm")
+        control_parser.add_argument("--reason", required=True, help="why (one line; recorded in the commit trailers)")
+        if name == "open":
+            control_parser.add_argument("--wait", default="", help="how long it stays open, e.g. 6h (default: the breaker's wait, doubling per re-open)")
+        control_parser.add_argument("--new", action="store_true", help="the ecosystem is new: the control file has never seen it")
+        add_operator_flags(control_parser)
+
+
+CONTROLS = {
+    "reset": (
+        "close the breaker and clear its window and counters (the one audited path from open to closed)",
+        "Close ECOSYSTEM's breaker now: state closed, window, consecutive failures and opens counted from zero.",
+    ),
+    "probe": (
+        "half-open now: the next batch of the ecosystem is the probe",
+        "Move ECOSYSTEM's breaker to half-open without waiting for opens_at: the next batch runs as the probe.",
+    ),
+    "open": (
+        "trip the breaker by hand: batches are skipped until the wait is over",
+        "Open ECOSYSTEM's breaker now (a manual trip), for --wait or the breaker's own doubling wait.",
+    ),
+}
+_OPERATIONS = {"reset": "breaker.reset", "probe": "breaker.probe", "open": "breaker.open"}
+_TITLES = {"reset": "reset the {e} circuit breaker", "probe": "probe the {e} circuit breaker now", "open": "open the {e} circuit breaker"}
+
+
+def _control_run(args: argparse.Namespace) -> int:
+    document = controlfile.load(args.control_file)
+    name = check_ecosystem(document, args.ecosystem, args.control_file, new=args.new)
+    reason = control.check_text(args.reason, "--reason", example='"npm registry recovered, see status page"')
+    if not reason:
+        raise UsageError("is empty", field="--reason", hint='say why, e.g. --reason "npm registry recovered"')
+    op_args: dict[str, Any] = {"ecosystem": name, "reason": reason}
+    if getattr(args, "wait", ""):
+        wait = timeutil.parse_duration(args.wait, field="--wait")
+        op_args["wait"] = timeutil.format_duration(wait)
+    current, _ = breaker.load(document, name)
+    body = [f"Reason: {reason}", f"Was: {current.state}, {current.window.failures} of {current.window.attempts} failed in the window, {current.failures} consecutive failure(s)"]
+    return run_change(args, _OPERATIONS[args.action], op_args, title=_TITLES[args.action].format(e=name), body=body)
 
 
 def _replay_config(args: argparse.Namespace) -> breaker.BreakerConfig:
@@ -231,22 +277,24 @@ def render_replay(report: dict[str, Any], files: int) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.action in CONTROLS:
+        return _control_run(args)
     config = _replay_config(args)
     groups: list[_Group] = []
     for name in args.files:
         groups.extend(parse_replay_file(Path(name), args.ecosystem))
     report = simulate(groups, config)
     if args.json:
-        print(json.dumps(report, indent=2))
+        runner.out_json(report)
     else:
         text = render_replay(report, len(args.files))
-        print(text)
+        runner.out_block(text)
         runner.summary("### batchops breaker replay\n\n```text\n" + text.replace("```", "'''") + "\n```")
     return 0
 
 
 BREAKER = Command(
-    help="breaker tools: `replay` a history through a config to tune thresholds",
+    help="breaker controls (`reset`, `probe`, `open` ECOSYSTEM --reason …, audited) and `replay` of a history",
     configure=_replay_configure,
     run=_run,
 )

@@ -1,21 +1,26 @@
-"""``batchops budget`` (status, reset: audited) and ``batchops sample`` (the deterministic sampler)."""
+"""``batchops budget`` (status; reset and sample --on|--off: audited) and ``batchops sample`` (the deterministic sampler)."""
 
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from batchops.adapters import controlfile, runner
 from batchops.cli.args import Command, add_control_file, add_input, add_now, clock, parse_float
-from batchops.commands.operate import apply_operator
+from batchops.commands.operate import add_operator_flags, run_change
 from batchops.core import timeutil
 from batchops.core.budget import (
+    FORCED_SAMPLE_RATE,
     LABELS,
     PLATFORMS,
     format_minutes,
     format_rate,
     sample,
+    set_sampling,
     status_json,
     view,
 )
@@ -56,8 +61,7 @@ def _sample_run(args: argparse.Namespace) -> int:
     names = _read_names(args.file)
     chosen = sample(names, rate, seed)
     for name in chosen:
-        sys.stdout.write(name + "\n")
-    sys.stdout.flush()
+        runner.out(name)
     unique = len(dict.fromkeys(names))
     runner.summary(
         f"### batchops sample: {len(chosen)} of {unique} candidates (rate {format_rate(rate)})\n\n"
@@ -80,8 +84,12 @@ def _budget_configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     reset_parser = sub.add_parser("reset", help="set this week's usage to 0 (kept in history), audited commit message")
     reset_parser.add_argument("--platform", choices=PLATFORMS, action="append", help="only this platform (repeatable; default: both)")
-    add_control_file(reset_parser)
-    add_now(reset_parser)
+    add_operator_flags(reset_parser)
+    sample_parser = sub.add_parser("sample", help="force sampling on for this week (--on) or clear the operator's flag (--off), audited commit message")
+    switch = sample_parser.add_mutually_exclusive_group(required=True)
+    switch.add_argument("--on", dest="on", action="store_const", const=True, help=f"sample every running platform at rate {FORCED_SAMPLE_RATE:g} or lower until --off or the week ends")
+    switch.add_argument("--off", dest="on", action="store_const", const=False, help="clear the flag: the rate follows the usage again")
+    add_operator_flags(sample_parser)
     status_parser = sub.add_parser("status", help="the budget gauges, sample rate and previous weeks")
     status_parser.add_argument("--json", action="store_true", help="print the budget as JSON")
     add_control_file(status_parser)
@@ -94,14 +102,16 @@ def _budget_run(args: argparse.Namespace) -> int:
     if args.action == "status":
         current = view(document, now)
         if args.json:
-            import json
 
-            print(json.dumps(status_json(current), indent=2))
+            runner.out_json(status_json(current))
             return 0
-        text = f"### batchops budget — {args.control_file}\n\n" + gauge_markdown(current, heading="####", with_history=True)
-        print(text)
-        runner.summary(text)
+        from batchops.commands.status import budget_terminal
+
+        runner.out_block(f"batchops budget: {args.control_file}\n\n" + budget_terminal(current))
+        runner.summary(f"### batchops budget — {args.control_file}\n\n" + gauge_markdown(current, heading="####", with_history=True))
         return 0
+    if args.action == "sample":
+        return _sample_switch(args, document, now)
     platforms = list(dict.fromkeys(args.platform or PLATFORMS))
     current = view(document, now)
     body = []
@@ -110,8 +120,26 @@ def _budget_run(args: argparse.Namespace) -> int:
             body.append(f"Reset-{LABELS[gauge.platform]}: {format_minutes(gauge.used)} of {format_minutes(gauge.limit)} minutes ({gauge.percent}) -> 0")
     body.append(f"Week: {timeutil.iso(current.week_start)}")
     which = " and ".join(LABELS[p] for p in platforms)
-    apply_operator(args.control_file, "budget.reset", {"platforms": platforms}, now, f"batchops: reset the {which} CI-minutes budget", body)
-    return 0
+    if all(g.used == 0 for g in current.gauges if g.platform in platforms):
+        runner.out_block(f"nothing to change: this week's {which} usage is already 0; nothing written, nothing journaled")
+        return 0
+    return run_change(args, "budget.reset", {"platforms": platforms}, title=f"reset the {which} CI-minutes budget", body=body)
 
 
-BUDGET = Command("the weekly CI-minutes budget: `budget status`, `budget reset` (audited)", _budget_configure, _budget_run)
+def _sample_switch(args: argparse.Namespace, document: dict[str, Any], now: datetime) -> int:
+    on = bool(args.on)
+    current = view(document, now)
+    preview = copy.deepcopy(document)
+    set_sampling(preview, {"on": on, "at": timeutil.iso(now)})
+    after = view(preview, now)
+    body = [
+        f"Sampling: {'forced on by an operator' if on else 'operator flag cleared'} (budget.sampling_active: {str(on).lower()})",
+        f"Sample-Rate: {format_rate(current.sample_rate)} -> {format_rate(after.sample_rate)} (usage alone: {format_rate(after.usage_rate)})",
+        f"Week: {timeutil.iso(after.week_start)} to {timeutil.iso(after.week_end)}",
+    ]
+    title = "force CI-minutes sampling on for this week" if on else "clear forced CI-minutes sampling"
+    nothing = "sampling is already forced for this week" if on else "sampling is not forced (budget.sampling_active is not true)"
+    return run_change(args, "budget.sample", {"on": on}, title=title, body=body, nothing=nothing)
+
+
+BUDGET = Command("the weekly CI-minutes budget: `budget status`, `budget reset`, `budget sample --on|--off` (audited)", _budget_configure, _budget_run)

@@ -363,7 +363,7 @@ def _run(args: argparse.Namespace) -> int:
 
     def say(text: str = "") -> None:
         lines.append(text)
-        print(text, flush=True)
+        runner.out_block(text)
 
     say("batchops demo — the control plane of a batch pipeline, offline")
     say(f"  workspace: {work}")
@@ -382,7 +382,7 @@ def _run(args: argparse.Namespace) -> int:
         kept = Path(tempfile.gettempdir()) / "batchops-demo-step-summary.md"
         shutil.copy(summary, kept)
         shutil.rmtree(work, ignore_errors=True)
-        print(f"step-summary Markdown: {kept}")
+        runner.out_block(f"step-summary Markdown: {kept}")
     runner.summary(summary.read_text() if runner.summary_path() else "")
     return 0
 

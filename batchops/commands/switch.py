@@ -2,18 +2,18 @@
 
 They replace the runbook's hand-written jq edits. Each one validates the control
 file before and after, writes atomically, keeps key order and unknown keys,
-records the operation in the journal, and prints the commit message to use,
-with audit trailers.
+records the operation in the journal, and prepares the audited commit message;
+``--dry-run`` shows the change, ``--push`` lands it (see :mod:`batchops.commands.operate`).
 """
 
 from __future__ import annotations
 
 import argparse
 
-from batchops.adapters import controlfile, schema
+from batchops.adapters import controlfile
 from batchops.adapters import git as gitcmd
-from batchops.cli.args import Command, add_control_file, add_now, clock
-from batchops.commands.operate import apply_operator, single_line
+from batchops.cli.args import Command
+from batchops.commands.operate import add_operator_flags, check_ecosystem, run_change
 from batchops.core import control
 from batchops.errors import UsageError
 
@@ -22,69 +22,73 @@ def _stop_configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reason", required=True, help="why the pipeline stops (one line)")
     parser.add_argument("--incident-url", default="", help="link to the incident")
     parser.add_argument("--expected-resume", default="", help="when you expect to resume (ISO 8601 or free text)")
-    add_control_file(parser)
-    add_now(parser)
+    parser.add_argument("--replace-reason", action="store_true", help="when already stopped, replace the first incident's reason (default: keep it)")
+    add_operator_flags(parser)
 
 
 def _stop_run(args: argparse.Namespace) -> int:
-    reason = single_line(args.reason, "--reason")
+    reason = control.check_text(args.reason, "--reason", example='"homebrew bottles failing checksum"')
     if not reason:
         raise UsageError("is empty", field="--reason", hint='say why, e.g. --reason "homebrew bottles failing checksum"')
-    incident = single_line(args.incident_url, "--incident-url")
-    resume = single_line(args.expected_resume, "--expected-resume")
-    controlfile.load(args.control_file)
-    body = [f"Reason: {reason}"] + ([f"Incident: {incident}"] if incident else []) + ([f"Expected-Resume: {resume}"] if resume else [])
-    apply_operator(
-        args.control_file,
+    incident = control.check_text(args.incident_url, "--incident-url", example="https://github.com/OWNER/REPO/issues/1")
+    resume = control.check_text(args.expected_resume, "--expected-resume", example='"2026-06-26 09:00 UTC"')
+    document = controlfile.load(args.control_file)
+    stopped = not control.get(document, "enabled") and bool(document.get("reason"))
+    kept = stopped and not args.replace_reason
+    notes = []
+    if kept:
+        first = control.one_line(document.get("reason"))
+        by = control.one_line(document.get("disabled_by") or "?")
+        since = control.one_line(document.get("disabled_at") or "?")
+        notes.append(f"already stopped since {since} by {by}: the reason {first!r} is kept (--replace-reason replaces it)")
+    body = [f"Reason: {document.get('reason') if kept else reason}"]
+    if kept and reason != document.get("reason"):
+        body.append(f"Also: {reason}")
+    body += ([f"Incident: {incident}"] if incident else []) + ([f"Expected-Resume: {resume}"] if resume else [])
+    title = "update the stop of the batch pipeline" if kept else "stop the batch pipeline"
+    return run_change(
+        args,
         "control.stop",
-        {"reason": reason, "incident_url": incident, "expected_resume": resume, "disabled_by": gitcmd.actor()},
-        clock(args),
-        "batchops: stop the batch pipeline",
-        body,
+        {
+            "reason": reason,
+            "incident_url": incident,
+            "expected_resume": resume,
+            "disabled_by": gitcmd.actor(),
+            "replace_reason": bool(args.replace_reason),
+        },
+        title=title,
+        body=body,
+        nothing="already stopped with this incident" + (" (the first reason is kept; --replace-reason replaces it)" if kept else ""),
+        notes=notes,
     )
-    return 0
 
 
 STOP = Command("emergency stop: set enabled=false with the incident fields", _stop_configure, _stop_run)
 
 
-def _plain_configure(parser: argparse.ArgumentParser) -> None:
-    add_control_file(parser)
-    add_now(parser)
-
-
 def _resume_run(args: argparse.Namespace) -> int:
     document = controlfile.load(args.control_file)
     body = [f"Was stopped: {document.get('reason') or '(no reason recorded)'}"] if not control.get(document, "enabled") else []
-    apply_operator(args.control_file, "control.resume", {}, clock(args), "batchops: resume the batch pipeline", body)
-    return 0
+    return run_change(args, "control.resume", {}, title="resume the batch pipeline", body=body, nothing="the pipeline is running")
 
 
-RESUME = Command("resume: set enabled=true and clear the incident fields", _plain_configure, _resume_run)
+RESUME = Command("resume: set enabled=true and clear the incident fields", add_operator_flags, _resume_run)
 
 
 def _eco_configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("ecosystem", help="ecosystem name, e.g. homebrew")
-    _plain_configure(parser)
-
-
-def _check_ecosystem(name: str) -> str:
-    problems = schema.problems({"enabled": True, "disabled_ecosystems": [name]}, "batch-control", file="ECOSYSTEM")
-    if problems:
-        raise UsageError(f"{name!r} is not an ecosystem name", field="ECOSYSTEM", hint="use the lowercase name, e.g. homebrew or crates.io")
-    return name
+    parser.add_argument("--new", action="store_true", help="the ecosystem is new: the control file has never seen it")
+    add_operator_flags(parser)
 
 
 def _disable_run(args: argparse.Namespace) -> int:
-    name = _check_ecosystem(args.ecosystem)
-    apply_operator(args.control_file, "control.disable", {"ecosystem": name}, clock(args), f"batchops: disable ecosystem {name}", [])
-    return 0
+    name = check_ecosystem(controlfile.load(args.control_file), args.ecosystem, args.control_file, new=args.new)
+    return run_change(args, "control.disable", {"ecosystem": name}, title=f"disable ecosystem {name}", nothing=f"{name} is already disabled")
 
 
 def _enable_run(args: argparse.Namespace) -> int:
-    name = _check_ecosystem(args.ecosystem)
-    apply_operator(args.control_file, "control.enable", {"ecosystem": name}, clock(args), f"batchops: enable ecosystem {name}", [])
-    return 0
+    name = check_ecosystem(controlfile.load(args.control_file), args.ecosystem, args.control_file, new=args.new)
+    return run_change(args, "control.enable", {"ecosystem": name}, title=f"enable ecosystem {name}", nothing=f"{name} is not disabled")
 
 
 DISABLE = Command("take one ecosystem out of the batch runs", _eco_configure, _disable_run)

@@ -43,6 +43,16 @@ def validate_file(path: Path, schema_name: str | None) -> list[str]:
     return [problem.render() for problem in schema.problems(document, chosen, file=name, text=text)]
 
 
+def mixed_writer_warnings(path: Path, schema_name: str | None) -> list[str]:
+    """Breaker entries of a (valid) control file whose legacy fields a legacy script wrote after batchops."""
+    document = schema.parse_json_text(path.read_text(encoding="utf-8"), str(path))
+    if (schema_name or guess_schema(path, document)) != "batch-control" or not isinstance(document, dict):
+        return []
+    from batchops.core.breaker import mixed_writer_warnings as warnings_of
+
+    return warnings_of(document)
+
+
 def _validate_configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="*", default=["batch-control.json"], help="JSON files (default: batch-control.json)")
     parser.add_argument("--schema", choices=schema.schema_names(), help="schema to use (default: by file name or content)")
@@ -53,11 +63,16 @@ def _validate_run(args: argparse.Namespace) -> int:
     for name in args.files:
         lines = validate_file(Path(name), args.schema)
         if not lines:
-            print(f"{name}: ok")
+            warnings = mixed_writer_warnings(Path(name), args.schema)
+            runner.out(f"{name}: ok" + (f" ({len(warnings)} warning(s))" if warnings else ""))
+            for line in warnings:
+                runner.out(f"{name}: warning: {line}")
+                if runner.in_actions():
+                    runner.warning(line, title="batchops validate", file=name)
             continue
         failed += 1
         for line in lines:
-            print(line)
+            runner.out(line)
             if runner.in_actions():
                 runner.error(line, title="batchops validate", file=name)
     if failed:

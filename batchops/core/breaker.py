@@ -27,6 +27,12 @@ Operations (``@operation``), re-applied by persist-with-retry on the remote copy
   OperationConflict: the job already ran and its ``breaker.record`` must land).
 * ``breaker.record`` ``{ecosystem, outcomes, at}``: adds the outcomes to the
   window of the document it is given (on top of whatever other jobs added).
+* Operator controls ``{ecosystem, at, reason}`` (``OPERATOR_TRANSITIONS``), each
+  audited with the actor and the reason in its commit trailers:
+  ``breaker.reset`` (closed, window and counters cleared: the one path from open
+  to closed), ``breaker.probe`` (half-open now: the next batch is the probe),
+  ``breaker.open`` (a manual trip, optional ``wait``). On a breaker already in
+  that state they change nothing and say so (``changed: false``).
 """
 
 from __future__ import annotations
@@ -43,7 +49,9 @@ STATES = (CLOSED, OPEN, HALF_OPEN)
 SUCCESS, FAILURE = "success", "failure"
 OUTCOMES = (SUCCESS, FAILURE)
 
-# The legacy file's template entry: never read as an ecosystem, never written.
+# The ecosystem the legacy workflow falls back to (``matrix.ecosystem || 'default'``). It is an
+# ecosystem like any other; the legacy file carries it as a closed/0 entry, which tables leave
+# out until something records on it (see ``ecosystems``).
 TEMPLATE_KEY = "default"
 CONFIG_KEY = "breaker_config"
 
@@ -195,7 +203,7 @@ class Breaker:
         opens = entry.get("consecutive_opens")
         if opens is None:  # a legacy entry: it has been opened at least once if it is not closed
             opens = 0 if state == CLOSED else 1
-        return cls(
+        breaker = cls(
             state=state,
             failures=int(entry.get("failures", 0) or 0),
             last_failure=entry.get("last_failure", "") or "",
@@ -205,6 +213,8 @@ class Breaker:
             probe_started_at=entry.get("probe_started_at", "") or "",
             opened_at=entry.get("opened_at", "") or "",
         )
+        reconcile(breaker, entry)
+        return breaker
 
     def write(self, entry: dict[str, Any]) -> dict[str, Any]:
         """Store into ``entry`` in place (legacy fields first, unknown keys kept)."""
@@ -395,12 +405,6 @@ def check_ecosystem(name: str) -> str:
             field="ecosystem",
             hint="give the lowercase ecosystem name, e.g. ecosystem: homebrew",
         )
-    if name == TEMPLATE_KEY:
-        raise UsageError(
-            "'default' is the legacy template entry of circuit_breaker, not an ecosystem",
-            field="ecosystem",
-            hint="give the real ecosystem name, e.g. homebrew",
-        )
     return name
 
 
@@ -415,8 +419,130 @@ def store(document: dict[str, Any], ecosystem: str, breaker: Breaker) -> None:
     breaker.write(table.setdefault(ecosystem, {}))
 
 
+def is_template(entry: Any) -> bool:
+    """The legacy file's untouched ``default`` entry: closed, 0 failures, nothing else recorded."""
+    if not isinstance(entry, dict):
+        return False
+    if set(entry) - {"state", "failures"}:
+        return False
+    return entry.get("state", CLOSED) == CLOSED and not entry.get("failures")
+
+
 def ecosystems(document: dict[str, Any]) -> list[str]:
-    return [name for name in (document.get("circuit_breaker") or {}) if name != TEMPLATE_KEY]
+    """The ecosystems of the control file, for tables and preflight's default candidates.
+
+    ``default`` is left out only while it is the legacy template entry (nothing recorded on it).
+    """
+    table = document.get("circuit_breaker") or {}
+    return [name for name, entry in table.items() if not (name == TEMPLATE_KEY and is_template(entry))]
+
+
+# --- legacy and batchops writers side by side ---------------------------------------
+
+
+def _trailing_failures(outcomes: list[str]) -> int:
+    count = 0
+    for outcome in reversed(outcomes):
+        if outcome != FAILURE:
+            break
+        count += 1
+    return count
+
+
+def legacy_wrote_after(breaker: Breaker, entry: dict[str, Any]) -> list[str]:
+    """Signs that a legacy script wrote ``entry``'s legacy fields after batchops did (empty: none).
+
+    batchops always leaves its own fields consistent with the legacy ones:
+    ``failures`` (consecutive failures) is the number of failures the window
+    ends with (or more, when the window holds only failures), a closed breaker
+    has ``consecutive_opens`` 0 and an open one at least 1. The legacy scripts
+    only write ``state``, ``failures``, ``last_failure`` and ``opens_at``, so a
+    legacy write after batchops' shows as one of these disagreements. An entry
+    without batchops' fields (no ``window``) is a legacy entry: nothing to reconcile.
+    """
+    if "window" not in entry:
+        return []
+    outcomes = breaker.window.outcomes
+    trailing = _trailing_failures(outcomes)
+    signs = []
+    if breaker.failures < trailing:
+        signs.append(f"failures is {breaker.failures} but the window ends with {trailing} failure(s): a legacy success was recorded after batchops")
+    elif SUCCESS in outcomes and breaker.failures > trailing:
+        signs.append(f"failures is {breaker.failures} but the window ends with {trailing} failure(s): {breaker.failures - trailing} legacy failure(s) were recorded after batchops")
+    if breaker.state == CLOSED and breaker.consecutive_opens > 0:
+        signs.append(f"state is closed but consecutive_opens is {breaker.consecutive_opens}: a legacy script closed it")
+    if breaker.state == OPEN and "consecutive_opens" in entry and breaker.consecutive_opens == 0:
+        signs.append("state is open but consecutive_opens is 0: a legacy script tripped it")
+    return signs
+
+
+def reconcile(breaker: Breaker, entry: dict[str, Any]) -> list[str]:
+    """Bring batchops' fields in line with legacy fields written after them (in place).
+
+    The rule: the legacy fields were written last, so they win, and batchops'
+    own fields are rebuilt from them:
+
+    * a legacy success came after (``failures`` below the failures the window
+      ends with, or a closed breaker with ``consecutive_opens`` > 0): the
+      window restarts with the ``failures`` failures the legacy counter holds
+      since that success (at most ``window_size``); a closed breaker gets
+      ``consecutive_opens`` 0 and no probe;
+    * legacy failures came after (the window holds a success and ``failures``
+      is above the failures it ends with): those failures are added to the window;
+    * a legacy trip (open with ``consecutive_opens`` 0): ``consecutive_opens``
+      1, ``opened_at`` the legacy ``last_failure`` when not set, no probe.
+
+    Returns the signs found (what ``batchops validate`` warns about).
+    """
+    signs = legacy_wrote_after(breaker, entry)
+    if not signs:
+        return signs
+    trailing = _trailing_failures(breaker.window.outcomes)
+    legacy_success = breaker.failures < trailing or (breaker.state == CLOSED and breaker.consecutive_opens > 0)
+    if legacy_success:
+        breaker.window.outcomes = [FAILURE] * min(breaker.failures, breaker.window.size)
+    elif SUCCESS in breaker.window.outcomes and breaker.failures > trailing:
+        for _ in range(min(breaker.failures - trailing, breaker.window.size)):
+            breaker.window.add(FAILURE)
+    if breaker.state == CLOSED:
+        breaker.consecutive_opens = 0
+        breaker.probe_started_at = ""
+    elif breaker.state == OPEN and breaker.consecutive_opens == 0:
+        breaker.consecutive_opens = 1
+        breaker.opened_at = breaker.opened_at or breaker.last_failure
+        breaker.probe_started_at = ""
+    return signs
+
+
+def legacy_signs(document: dict[str, Any], ecosystem: str, config: BreakerConfig) -> list[str]:
+    """What :func:`reconcile` found (and fixed on read) in ``ecosystem``'s entry; empty when nothing."""
+    entry = (document.get("circuit_breaker") or {}).get(ecosystem)
+    if not isinstance(entry, dict):
+        return []
+    return legacy_wrote_after(_as_stored(entry, config), entry)
+
+
+def mixed_writer_warnings(document: dict[str, Any]) -> list[str]:
+    """One line per breaker entry whose legacy fields were written after batchops' (for validate)."""
+    found = []
+    for name, entry in (document.get("circuit_breaker") or {}).items():
+        if not isinstance(entry, dict):
+            continue
+        try:
+            config = config_for(document, name)
+        except (ControlFileError, UsageError):
+            config = DEFAULT_CONFIG
+        raw = _as_stored(entry, config)
+        for sign in legacy_wrote_after(raw, entry):
+            found.append(f"/circuit_breaker/{name}: {sign}; batchops reconciles it on its next read (the legacy fields win)")
+    return found
+
+
+def _as_stored(entry: dict[str, Any], config: BreakerConfig) -> Breaker:
+    """The entry as stored, without :func:`reconcile` (to report what it would change)."""
+    breaker = Breaker.from_entry({k: v for k, v in entry.items() if k != "window"}, config)
+    breaker.window = Window(config.window_size, list(entry.get("window", []) or []))
+    return breaker
 
 
 def gate_op(document: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
@@ -435,6 +561,7 @@ def gate_op(document: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
 def record_op(document: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
     ecosystem = check_ecosystem(args["ecosystem"])
     before, config = load(document, ecosystem)
+    reconciled = legacy_signs(document, ecosystem, config)
     after, result = record(before, list(args["outcomes"]), timeutil.parse_iso(args["at"], field="at"), config)
     if args["outcomes"]:
         store(document, ecosystem, after)
@@ -443,4 +570,88 @@ def record_op(document: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
         "attempts": result.attempts,
         "transitions": [t.as_json() for t in result.transitions],
         "notes": list(result.notes),
+        "reconciled": reconciled,
     }
+
+
+# --- operator controls: breaker reset / probe / open ----------------------------------------
+
+# Kept apart from TRANSITIONS, which the batches' own events follow: "reset" is the one
+# audited way from open to closed, and only an operator takes it.
+OPERATOR_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "reset": (frozenset({CLOSED, OPEN, HALF_OPEN}), CLOSED),
+    "operator-probe": (frozenset({OPEN, HALF_OPEN}), HALF_OPEN),
+    "operator-open": (frozenset({CLOSED, HALF_OPEN}), OPEN),
+}
+
+
+def _is_clean(b: Breaker) -> bool:
+    return (
+        b.state == CLOSED and not b.window.outcomes and b.failures == 0 and b.consecutive_opens == 0
+        and not b.opens_at and not b.probe_started_at
+    )
+
+
+def operator_move(breaker: Breaker, action: str, at: datetime, config: BreakerConfig, wait: timedelta | None = None) -> tuple[Breaker, Transition | None, str]:
+    """Apply an operator control; returns (after, transition or None when nothing changes, why)."""
+    after = breaker.copy()
+    stamp = timeutil.iso(at)
+    source = after.state
+    if action == "reset":
+        if _is_clean(after):
+            return after, None, "already closed with an empty window"
+        after.state = CLOSED
+        after.window.clear()
+        after.failures = 0
+        after.consecutive_opens = 0
+        after.opens_at = ""
+        after.probe_started_at = ""
+        return after, Transition("reset", source, CLOSED, stamp, "operator reset: window and counters cleared"), ""
+    if action == "operator-probe":
+        if after.state == CLOSED:
+            return after, None, "closed: batches already run"
+        if after.state == HALF_OPEN and not after.probe_started_at:
+            return after, None, "half-open with no probe out: the next batch is already the probe"
+        after.state = HALF_OPEN
+        after.probe_started_at = ""  # the next gate grants the probe at once
+        return after, Transition("operator-probe", source, HALF_OPEN, stamp, "operator probe: the next batch is the probe"), ""
+    if action == "operator-open":
+        if after.state == OPEN:
+            return after, None, f"already open until {after.opens_at or '(no opens_at)'}"
+        after.consecutive_opens = after.consecutive_opens + 1 if after.state == HALF_OPEN else max(1, after.consecutive_opens)
+        length = wait if wait is not None else config.wait_for(after.consecutive_opens)
+        after.state = OPEN
+        after.opens_at = timeutil.iso(at + length)
+        after.opened_at = stamp
+        after.probe_started_at = ""
+        return after, Transition("operator-open", source, OPEN, stamp, f"operator open: waits {timeutil.format_duration(length)}"), ""
+    raise AssertionError(f"unknown operator control {action}")
+
+
+def _operator_op(action: str, document: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+    ecosystem = check_ecosystem(args["ecosystem"])
+    before, config = load(document, ecosystem)
+    wait = timeutil.parse_duration(args["wait"], field="wait") if args.get("wait") else None
+    after, move, why = operator_move(before, action, timeutil.parse_iso(args["at"], field="at"), config, wait)
+    if move is not None:
+        store(document, ecosystem, after)
+    return {
+        "changed": move is not None,
+        "state": after.state,
+        "previous-state": before.state,
+        "opens-at": after.opens_at if after.state == OPEN else "",
+        "why": why,
+        "transition": move.as_json() if move else None,
+    }
+
+
+def reset_op(document: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+    return _operator_op("reset", document, args)
+
+
+def probe_op(document: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+    return _operator_op("operator-probe", document, args)
+
+
+def open_op(document: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+    return _operator_op("operator-open", document, args)

@@ -5,8 +5,11 @@ Pure rules (no I/O, no clock: every function takes the time). The commands are
 
 Semantics (DESIGN.md "Budget"):
 
-* The week runs from ``budget.week_start`` for 7 days. An empty ``week_start``
-  means the Monday 00:00 UTC of the current week. When the week is over, the
+* The week runs from ``budget.week_start`` for 7 days. ``week_start`` is a
+  timestamp or a date (``2026-12-01``, as the legacy runbook's weekly reset
+  writes it: the week starts 00:00 UTC that day); batchops writes back the
+  form it found. An empty ``week_start`` means the Monday 00:00 UTC of the
+  current week. When the week is over, the
   window moves on by whole weeks (a Monday anchor stays on Mondays), the
   totals of the week that ended go to ``budget.history`` (last
   ``history_weeks`` weeks, default 4) and the usage starts again at 0.
@@ -24,6 +27,11 @@ Semantics (DESIGN.md "Budget"):
   ``floor`` is ``sample_rate_floor`` (default 0.1). The batch's ``sample-rate``
   is the lowest rate of the platforms that are not paused (0 when every
   platform is paused); ``sampling-active`` is ``sample-rate < 1``.
+* ``budget.sampling_active`` is the operator's flag (the runbook's "enable
+  sampling", or ``batchops budget sample --on``): while it is true every
+  platform that is not paused runs at most at ``FORCED_SAMPLE_RATE`` (0.5; a
+  lower usage rate stays lower). batchops never sets it from usage; it is
+  cleared by ``budget sample --off``, by hand, or when the week rolls over.
 * The sampler keeps a candidate iff ``sha256(seed + "\\n" + name) / 2**256 < rate``:
   the same batch id chooses the same names on every re-run, and a higher rate
   chooses a superset.
@@ -50,6 +58,7 @@ DEFAULT_PAUSE_PERCENT = 95.0
 DEFAULT_SAMPLE_RATE_FLOOR = 0.1
 DEFAULT_HISTORY_WEEKS = 4
 MAX_SAMPLING_RATE = 0.99
+FORCED_SAMPLE_RATE = 0.5  # the rate while an operator forces sampling (budget.sampling_active: true)
 
 
 # --- configuration --------------------------------------------------------------------
@@ -91,8 +100,16 @@ def monday_of(at: datetime) -> datetime:
     return day - timedelta(days=day.weekday())
 
 
+def is_date(text: Any) -> bool:
+    """``2026-12-01`` (a date, as the runbook's reset writes it) rather than a timestamp."""
+    return isinstance(text, str) and len(text.strip()) == 10 and text.strip()[4:5] == "-" and "T" not in text
+
+
 def week_start(budget: dict[str, Any], at: datetime) -> datetime:
-    """Start of the recorded week; the Monday of ``at``'s week when ``week_start`` is empty."""
+    """Start of the recorded week; the Monday of ``at``'s week when ``week_start`` is empty.
+
+    A date means 00:00 UTC that day.
+    """
     raw = budget.get("week_start", "") or ""
     if not raw:
         return monday_of(at)
@@ -100,10 +117,15 @@ def week_start(budget: dict[str, Any], at: datetime) -> datetime:
         return timeutil.parse_iso(raw, field="budget.week_start")
     except UsageError:
         raise ControlFileError(
-            f"{raw!r} is not an ISO 8601 time",
+            f"{raw!r} is not a date or an ISO 8601 time",
             field="budget.week_start",
-            hint='use the form 2026-06-22T00:00:00Z, or "" for the Monday of the current week',
+            hint='use 2026-11-30 or 2026-11-30T00:00:00Z, or "" for the Monday of the current week',
         ) from None
+
+
+def format_week_start(start: datetime, like: Any) -> str:
+    """``start`` written in the form of ``like``: a date stays a date, anything else is a timestamp."""
+    return f"{start:%Y-%m-%d}" if is_date(like) else timeutil.iso(start)
 
 
 def _number(value: float) -> int | float:
@@ -125,19 +147,20 @@ def roll_over(budget: dict[str, Any], at: datetime, config: BudgetConfig | None 
     """
     config = config or BudgetConfig.from_budget(budget)
     start = week_start(budget, at)
-    if not budget.get("week_start"):
+    form = budget.get("week_start")
+    if not form:
         budget["week_start"] = timeutil.iso(start)
         return None
     if at < start + WEEK:
         return None
     weeks = (at - start) // WEEK
-    ended: dict[str, Any] = {"week_start": timeutil.iso(start)}
+    ended: dict[str, Any] = {"week_start": format_week_start(start, form)}
     for platform in PLATFORMS:
         ended[f"{platform}_minutes_used"] = _number(_used(budget, platform))
         budget[f"{platform}_minutes_used"] = 0
     _push_history(budget, ended, config)
-    budget["week_start"] = timeutil.iso(start + weeks * WEEK)
-    budget["sampling_active"] = False
+    budget["week_start"] = format_week_start(start + weeks * WEEK, form)
+    budget["sampling_active"] = False  # the operator's forced sampling ends with the week
     return ended
 
 
@@ -200,6 +223,7 @@ class BudgetView:
     history: list[dict[str, Any]]
     rollover_due: dict[str, Any] | None
     config: BudgetConfig
+    forced: bool = False  # an operator forces sampling (budget.sampling_active: true)
 
     @property
     def week_end(self) -> datetime:
@@ -214,9 +238,15 @@ class BudgetView:
         return [g.platform for g in self.gauges if g.state == "paused"]
 
     @property
-    def sample_rate(self) -> float:
+    def usage_rate(self) -> float:
+        """The rate the usage alone gives (what it would be without the operator's flag)."""
         running = [g.rate for g in self.gauges if g.state != "paused"]
         return min(running) if running else 0.0
+
+    @property
+    def sample_rate(self) -> float:
+        rate = self.usage_rate
+        return min(rate, FORCED_SAMPLE_RATE) if self.forced else rate
 
     @property
     def sampling_active(self) -> bool:
@@ -232,7 +262,8 @@ def view(document: dict[str, Any], now: datetime) -> BudgetView:
     for platform in PLATFORMS:
         used, limit = _used(budget, platform), config.limits[platform]
         gauges.append(Gauge(platform, used, limit, platform_state(used, limit, config), platform_rate(used, limit, config)))
-    return BudgetView(now, week_start(budget, now), gauges, list(budget.get("history", [])), ended, config)
+    forced = budget.get("sampling_active") is True
+    return BudgetView(now, week_start(budget, now), gauges, list(budget.get("history", [])), ended, config, forced)
 
 
 def format_rate(rate: float) -> str:
@@ -289,7 +320,6 @@ def add_minutes(document: dict[str, Any], args: dict[str, Any]) -> dict[str, Any
         key = f"{platform}_minutes_used"
         target[key] = _number(float(target.get(key, 0) or 0) + minutes[platform])
     result = view(document, at)
-    budget["sampling_active"] = result.sampling_active
     return {
         "rolled_over": ended is not None,
         "week_start": budget["week_start"],
@@ -320,8 +350,28 @@ def reset(document: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
         budget[key] = 0
     if any(before.values()):
         _push_history(budget, entry, config)
-    budget["sampling_active"] = view(document, at).sampling_active
     return {"before": before, "week_start": budget["week_start"]}
+
+
+def set_sampling(document: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+    """Operator: force sampling on (``on: true``) or clear the flag (``on: false``) for this week.
+
+    The week is rolled over first when due (so ``--on`` applies to the week it
+    is given in). Re-applied on another base it sets the flag there: a decision
+    "from now on".
+    """
+    at = timeutil.parse_iso(args["at"], field="at")
+    on = args.get("on")
+    if not isinstance(on, bool):
+        raise UsageError(f"{on!r} is not true or false", field="on", hint="use budget sample --on or --off")
+    budget = document.setdefault("budget", {})
+    if not isinstance(budget, dict):
+        raise ControlFileError("must be an object", field="budget", hint='write "budget": {}')
+    roll_over(budget, at, BudgetConfig.from_budget(budget))
+    before = budget.get("sampling_active") is True
+    budget["sampling_active"] = on
+    result = view(document, at)
+    return {"before": before, "on": on, "sample_rate": result.sample_rate, "week_start": budget["week_start"]}
 
 
 # --- the sampler ----------------------------------------------------------------------
@@ -357,6 +407,7 @@ def status_json(view_: BudgetView) -> dict[str, Any]:
         "days_left": round(view_.days_left, 2),
         "sample_rate": view_.sample_rate,
         "sampling_active": view_.sampling_active,
+        "sampling_forced": view_.forced,
         "paused_platforms": view_.paused_platforms,
         "rollover_due": view_.rollover_due is not None,
         "platforms": {

@@ -13,22 +13,39 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from batchops.core import breaker, budget, control, drift
+from batchops.core import breaker, budget, control
 from batchops.errors import BatchopsError
 
 Applier = Callable[[dict[str, Any], dict[str, Any]], Any]
 
+
+def _drift(name: str) -> Applier:
+    """A drift operation, imported when first applied (the gate's hot path never loads drift)."""
+
+    def apply_drift(document: dict[str, Any], args: dict[str, Any]) -> Any:
+        from batchops.core import drift
+
+        return getattr(drift, name)(document, args)
+
+    apply_drift.__name__ = apply_drift.__qualname__ = name
+    return apply_drift
+
+
 OPERATIONS: dict[str, Applier] = {
     "breaker.gate": breaker.gate_op,
     "breaker.record": breaker.record_op,
+    "breaker.reset": breaker.reset_op,
+    "breaker.probe": breaker.probe_op,
+    "breaker.open": breaker.open_op,
     "budget.add_minutes": budget.add_minutes,
     "budget.reset": budget.reset,
+    "budget.sample": budget.set_sampling,
     "control.stop": control.stop_op,
     "control.resume": control.resume_op,
     "control.disable": control.disable_op,
     "control.enable": control.enable_op,
-    "drift.record": drift.record_op,
-    "drift.accept": drift.accept_op,
+    "drift.record": _drift("record_op"),
+    "drift.accept": _drift("accept_op"),
 }
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchops.core import control
+from batchops.core import breaker, control
 
 
 def decide(document: dict[str, Any], candidates: list[str]) -> tuple[dict[str, Any], list[str]]:
     """The preflight outputs (without the budget's) and the candidates left out as disabled."""
     disabled = list(control.get(document, "disabled_ecosystems"))
     if not candidates:
-        candidates = [name for name in control.get(document, "circuit_breaker") if name != "default"]
+        candidates = breaker.ecosystems(document)
     allowed = [name for name in candidates if name not in disabled]
     skipped = [name for name in candidates if name in disabled]
     outputs: dict[str, Any] = {

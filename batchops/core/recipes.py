@@ -14,16 +14,19 @@ the ``alpine`` family) is used only when a recipe has no glibc step with a
 checksum. The recipe's ``supported_os``, ``supported_arch`` and
 ``unsupported_platforms`` exclude platforms entirely.
 
-Pure: no network, no clock. :mod:`batchops.steps.drift_monitor` does the rest.
+Pure: text in, recipes out; no file, no network, no clock. Reading the files is
+:mod:`batchops.adapters.recipes`; :mod:`batchops.steps.drift_monitor` does the rest.
+A recipe that cannot be read (bad TOML, nested too deep, a wrong type where a string
+belongs) is a :class:`RecipeError` naming the file and the field, never a crash.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from batchops.errors import BatchopsError, UsageError
@@ -32,10 +35,11 @@ DEFAULT_PLATFORMS = ("linux/amd64",)
 
 # What may appear in a recipe name or a resolved version: they end up in URLs,
 # file keys, issue titles and the command line of the runbook.
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
-VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$")
+# (``\Z``, not ``$``: a trailing newline must not slip through)
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}\Z")
+VERSION_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}\Z")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_PLATFORM = re.compile(r"^([a-z0-9_]+)/([a-z0-9_]+)$")
+_PLATFORM = re.compile(r"([a-z0-9_]+)/([a-z0-9_]+)\Z")
 
 # version sources this monitor can resolve
 SOURCE_GITHUB = "github_releases"
@@ -108,14 +112,32 @@ class ChecksumTarget:
 # --- platforms ------------------------------------------------------------------------
 
 
+def _list(value: Any, field: str) -> list[str]:
+    if isinstance(value, list | tuple):
+        items = [str(v) for v in value]
+    else:
+        text = str(value or "").strip()
+        if text.startswith("["):
+            try:
+                loaded = json.loads(text)
+            except ValueError:
+                loaded = None
+            if not isinstance(loaded, list) or not all(isinstance(i, str) for i in loaded):
+                raise UsageError("is not a JSON array of strings", field=field, hint='write ["linux/amd64","darwin/arm64"] or linux/amd64,darwin/arm64')
+            items = loaded
+        else:
+            items = [part for chunk in text.splitlines() for part in chunk.split(",")]
+    return list(dict.fromkeys(i.strip() for i in items if i.strip()))
+
+
 def parse_platforms(value: Any, *, field: str = "platforms") -> list[Platform]:
     """``linux/amd64,darwin/arm64`` (or a JSON array / newline list); empty means linux/amd64."""
-    from batchops.cli.args import parse_list
-
-    items = parse_list(value, field=field) or list(DEFAULT_PLATFORMS)
-    platforms = []
+    items = _list(value, field) or list(DEFAULT_PLATFORMS)
+    platforms: list[Platform] = []
     for item in items:
         match = _PLATFORM.match(item.strip().lower())
+        if match and len(platforms) >= 64:
+            raise UsageError("names more than 64 platforms", field=field, hint="list the platforms the registry builds, e.g. linux/amd64,darwin/arm64")
         if not match:
             raise UsageError(
                 f"{item!r} is not an os/arch platform",
@@ -233,6 +255,17 @@ def _line_of(exc: tomllib.TOMLDecodeError) -> int | None:
 def parse_recipe(text: str, *, file: str, relpath: str | None = None) -> Recipe:
     """Parse one recipe's TOML text; RecipeError names the file, line and field."""
     try:
+        return _parse(text, file, relpath)
+    except RecursionError:
+        raise RecipeError(
+            "is nested too deeply to be a recipe (arrays or tables within each other hundreds of levels deep)",
+            file=file,
+            hint="a recipe needs [metadata], [version] and [[steps]] a few levels deep at most; fix or remove the file",
+        ) from None
+
+
+def _parse(text: str, file: str, relpath: str | None) -> Recipe:
+    try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RecipeError(
@@ -241,7 +274,7 @@ def parse_recipe(text: str, *, file: str, relpath: str | None = None) -> Recipe:
             line=_line_of(exc),
             hint="fix the TOML syntax; `python -c 'import tomllib,sys;tomllib.load(open(sys.argv[1],\"rb\"))' FILE` shows the error",
         ) from None
-    stem = Path(file).stem
+    stem = _stem(file)
     metadata = _table(data.get("metadata"))
     name = str(metadata.get("name") or stem)
     if not NAME_PATTERN.match(name):
@@ -285,7 +318,7 @@ def parse_recipe(text: str, *, file: str, relpath: str | None = None) -> Recipe:
     return Recipe(
         name=name,
         file=file,
-        relpath=relpath or Path(file).name,
+        relpath=relpath or file.replace("\\", "/").rsplit("/", 1)[-1],
         version=spec,
         steps=tuple(steps),
         supported_os=_strings(metadata.get("supported_os")),
@@ -295,53 +328,11 @@ def parse_recipe(text: str, *, file: str, relpath: str | None = None) -> Recipe:
     )
 
 
+def _stem(file: str) -> str:
+    name = file.replace("\\", "/").rsplit("/", 1)[-1]
+    return name[: -len(".toml")] if name.endswith(".toml") else name.rsplit(".", 1)[0] if "." in name else name
+
+
 def _table(value: Any) -> dict[str, Any]:
     """A TOML table, or {} when the recipe has something else there."""
     return value if isinstance(value, dict) else {}
-
-
-def load_recipe(path: str | Path, *, root: str | Path | None = None) -> Recipe:
-    target = Path(path)
-    relpath = target.relative_to(root).as_posix() if root is not None else target.name
-    try:
-        text = target.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecipeError(f"cannot read: {exc.__class__.__name__}", file=str(path), hint="check the file is UTF-8 text and readable") from None
-    return parse_recipe(text, file=str(path), relpath=relpath)
-
-
-def recipe_files(folder: str | Path) -> list[Path]:
-    """Every ``*.toml`` under ``folder`` (recursively), sorted."""
-    root = Path(folder)
-    if not root.is_dir():
-        raise UsageError(
-            "is not a folder",
-            file=str(folder),
-            field="recipes-dir",
-            hint="set the input recipes-dir to the folder that holds the recipe .toml files",
-        )
-    return sorted(p for p in root.rglob("*.toml") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
-
-
-def iter_dir(folder: str | Path, *, only: set[str] | None = None) -> Iterator[Recipe | RecipeError]:
-    """Each recipe under ``folder`` as it is read (only those whose relative path is in ``only``).
-
-    A broken recipe does not stop the others: it comes back as a RecipeError.
-    """
-    for path in recipe_files(folder):
-        relpath = path.relative_to(folder).as_posix()
-        if only is not None and relpath not in only:
-            continue
-        try:
-            yield load_recipe(path, root=folder)
-        except RecipeError as exc:
-            yield exc
-
-
-def load_dir(folder: str | Path, *, only: set[str] | None = None) -> tuple[list[Recipe], list[RecipeError]]:
-    """All recipes under ``folder``, and the files that could not be read."""
-    recipes: list[Recipe] = []
-    errors: list[RecipeError] = []
-    for item in iter_dir(folder, only=only):
-        (errors if isinstance(item, RecipeError) else recipes).append(item)  # type: ignore[arg-type]
-    return recipes, errors

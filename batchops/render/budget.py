@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from batchops.core.budget import LABELS, PLATFORMS, BudgetView, format_minutes, format_rate
+from batchops.core.budget import (
+    FORCED_SAMPLE_RATE,
+    LABELS,
+    PLATFORMS,
+    BudgetView,
+    format_minutes,
+    format_rate,
+)
 from batchops.render.markdown import bar, md_table
 
 _STATE_LABEL = {"ok": "🟢 full validation", "sampling": "🟡 sampling", "paused": "🔴 paused"}
@@ -18,12 +25,16 @@ def gauge_markdown(view_: BudgetView, *, heading: str = "####", with_history: bo
     )
     rows = []
     for gauge in view_.gauges:
+        state = _STATE_LABEL[gauge.state]
         rate = "-" if gauge.state == "ok" else format_rate(gauge.rate)
+        if view_.forced and gauge.state != "paused":
+            state = "🟠 sampling (forced)"
+            rate = format_rate(min(gauge.rate, FORCED_SAMPLE_RATE))
         rows.append([
             LABELS[gauge.platform],
             f"{bar(gauge.fraction)} {gauge.percent}",
             f"{format_minutes(gauge.used)} / {format_minutes(gauge.limit)}",
-            _STATE_LABEL[gauge.state],
+            state,
             rate,
         ])
     text += md_table(["platform", "usage", "minutes used / limit", "state", "sample rate"], rows)
@@ -32,6 +43,12 @@ def gauge_markdown(view_: BudgetView, *, heading: str = "####", with_history: bo
         f"\nsample-rate **{format_rate(view_.sample_rate)}**, sampling from "
         f"{config.sampling_percent:g}%, pause from {config.pause_percent:g}% of a platform's limit.\n"
     )
+    if view_.forced:
+        text += (
+            f"\nSampling is **forced** by an operator (`budget.sampling_active: true`): rate at most "
+            f"{format_rate(FORCED_SAMPLE_RATE)} (usage alone gives {format_rate(view_.usage_rate)}) until "
+            "`batchops budget sample --off` or the end of the week.\n"
+        )
     if view_.rollover_due:
         due = view_.rollover_due
         text += (
@@ -50,3 +67,13 @@ def gauge_markdown(view_: BudgetView, *, heading: str = "####", with_history: bo
             ])
         text += "\nPrevious weeks:\n\n" + md_table(["week", "macOS minutes", "Linux minutes"], rows)
     return text
+
+
+def forced_note(view_: BudgetView) -> str:
+    """One plain-text line when an operator forces sampling (for terminal forms), else ""."""
+    if not view_.forced:
+        return ""
+    return (
+        f"sampling FORCED by an operator (budget.sampling_active: true): rate at most {format_rate(FORCED_SAMPLE_RATE)}, "
+        f"usage alone gives {format_rate(view_.usage_rate)}; until `batchops budget sample --off` or the week ends\n"
+    )

@@ -2,16 +2,19 @@
 
 Says whether to skip; once the open wait is over it moves the breaker to
 half-open and lets exactly this batch run as the probe (the ``breaker.gate``
-operation, journaled for persist-with-retry). Fails closed: a batch never runs
+operation, journaled for persist-with-retry). With ``dry-run`` it only answers:
+the same outputs, nothing written, nothing journaled (a question never takes the probe). Fails closed: a batch never runs
 past a breaker it could not read. On the hot path: no network library is imported.
 """
 
 from __future__ import annotations
 
 import argparse
+from datetime import datetime
+from typing import Any
 
 from batchops.adapters import controlfile
-from batchops.cli.args import add_control_file, add_input, add_now, clock
+from batchops.cli.args import add_control_file, add_input, add_now, clock, parse_bool
 from batchops.core import breaker, timeutil
 from batchops.render.breaker import step_report
 from batchops.steps import Step, StepResult
@@ -21,16 +24,20 @@ TITLE = "batchops breaker-gate"
 
 def _configure(parser: argparse.ArgumentParser) -> None:
     add_input(parser, "ecosystem", "ecosystem whose breaker is checked, e.g. homebrew", default="")
+    add_input(parser, "dry-run", "answer only: the decision the gate would take, nothing written or journaled", default="false")
     add_control_file(parser)
     add_now(parser)
 
 
 def run(args: argparse.Namespace) -> StepResult:
     ecosystem = breaker.check_ecosystem((args.ecosystem or "").strip())
+    dry_run = parse_bool(args.dry_run, field="dry-run")
     now = clock(args)
     document = controlfile.load(args.control_file)
     before, config = breaker.load(document, ecosystem)
-    _, decision = breaker.gate(before, now, config)
+    after, decision = breaker.gate(before, now, config)
+    if dry_run:
+        return _dry_run(ecosystem, document, after, decision, now)
     if decision.transition is not None:
         at = timeutil.iso(now)
         document, answer = controlfile.mutate(
@@ -49,6 +56,23 @@ def run(args: argparse.Namespace) -> StepResult:
     verdict = "⏭️ skip" if decision.skip else "▶️ run"
     transitions = [decision.transition] if decision.transition else []
     result.section(step_report(f"{TITLE}: {ecosystem} — {verdict}", [f"{ecosystem}: {decision.reason}."], document, now, transitions))
+    return result
+
+
+def _dry_run(ecosystem: str, document: dict[str, Any], after: breaker.Breaker, decision: breaker.GateDecision, now: datetime) -> StepResult:
+    """The answer alone: the outputs the gate would give; the file and the journal stay as they are."""
+    result = StepResult(outputs=decision.outputs())
+    if decision.transition is not None:
+        would = f"would move {decision.transition.source} -> {decision.transition.target} and grant this batch the probe"
+    else:
+        would = "would change nothing"
+    verdict = "skip" if decision.skip else "run"
+    result.say(f"{ecosystem}: dry run: the next batch would {verdict} ({decision.reason}); the gate {would}. Nothing written, nothing journaled.")
+    preview = dict(document)
+    preview["circuit_breaker"] = dict(document.get("circuit_breaker") or {})
+    preview["circuit_breaker"][ecosystem] = after.write(dict(preview["circuit_breaker"].get(ecosystem) or {}))
+    transitions = [decision.transition] if decision.transition else []
+    result.section(step_report(f"{TITLE}: {ecosystem} — dry run: would {verdict}", [f"{ecosystem}: {decision.reason}.", "Dry run: nothing written, nothing journaled."], preview, now, transitions))
     return result
 
 

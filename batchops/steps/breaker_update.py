@@ -9,10 +9,12 @@ the step every batch job runs after its work, with the results file in hand.
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from batchops.adapters import controlfile
+from batchops.adapters import controlfile, files, runner
 from batchops.cli.args import add_control_file, add_input, add_now, clock, parse_float
 from batchops.core import breaker, timeutil
 from batchops.core.breaker import FAILURE, OUTCOMES, SUCCESS
@@ -41,6 +43,7 @@ class _Batch:
     linux: float = 0.0
     skipped: int = 0
     source: str = ""
+    batch_id: str = ""
 
 
 def _minutes(value: str | None, fallback: Any, name: str) -> float:
@@ -90,7 +93,64 @@ def _read_batch(args: argparse.Namespace) -> _Batch:
         _minutes(args.linux_minutes, document.get("linux_minutes"), "linux-minutes"),
         skipped=len(results) - len(outcomes),
         source=results_file,
+        batch_id=str(document.get("batch_id") or ""),
     )
+
+
+# --- counted once per job -------------------------------------------------------------
+#
+# A job that recorded its results file and then failed must not be counted again by a
+# fallback `breaker-update` with `outcome: failure` under `if: failure()`. Each record is
+# noted in the job's own temp folder ($RUNNER_TEMP, emptied for every job): an outcome
+# fallback for an ecosystem this job already recorded does nothing, and the same
+# results file (batch_id) is never recorded twice in one job. Outside a runner there
+# is no job to speak of, and every call records.
+
+
+def _marker() -> Path | None:
+    folder = runner.setting("RUNNER_TEMP")
+    return Path(folder) / "batchops" / "breaker-recorded.jsonl" if folder else None
+
+
+def _job() -> str:
+    """This job's identity (a runner may reuse its temp folder across runs)."""
+    return "/".join(runner.setting(name) for name in ("GITHUB_RUN_ID", "GITHUB_RUN_ATTEMPT", "GITHUB_JOB"))
+
+
+def _recorded() -> list[dict[str, Any]]:
+    marker = _marker()
+    if marker is None or not marker.exists():
+        return []
+    found = []
+    from batchops.adapters import schema
+    from batchops.errors import BatchopsError
+
+    for number, line in enumerate(marker.read_text(encoding="utf-8").split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            found.append(schema.parse_json_line(line, str(marker), number))
+        except BatchopsError:
+            continue
+    return found
+
+
+def _note_recorded(batch: _Batch) -> None:
+    marker = _marker()
+    if marker is None:
+        return
+    previous = marker.read_text(encoding="utf-8") if marker.exists() else ""
+    line = json.dumps({"job": _job(), "ecosystem": batch.ecosystem, "batch_id": batch.batch_id, "source": batch.source}) + "\n"
+    files.write_atomic(marker, previous + line)
+
+
+def _already(batch: _Batch) -> dict[str, Any] | None:
+    for seen in _recorded():
+        if seen.get("ecosystem") != batch.ecosystem or seen.get("job", "") != _job():
+            continue
+        if batch.source == "outcome input" or (batch.batch_id and seen.get("batch_id") == batch.batch_id):
+            return seen
+    return None
 
 
 def run(args: argparse.Namespace) -> StepResult:
@@ -99,10 +159,34 @@ def run(args: argparse.Namespace) -> StepResult:
     at = timeutil.iso(now)
     path = args.control_file
     document = controlfile.load(path)
-    if batch.outcomes:
-        document, raw = controlfile.mutate(
-            path, "breaker.record", {"ecosystem": batch.ecosystem, "outcomes": batch.outcomes, "at": at}, at=at, document=document
+    seen = _already(batch)
+    if seen is not None:
+        current, _ = breaker.load(document, batch.ecosystem)
+        result = StepResult(outputs={
+            "state": current.state,
+            "previous-state": current.state,
+            "failure-rate": breaker.format_rate(current.window.failure_rate),
+            "tripped": False,
+        })
+        what = f"batch {seen['batch_id']}" if seen.get("batch_id") else "an outcome"
+        given = "the outcome input" if batch.source == "outcome input" else f"results file {batch.source}"
+        message = (
+            f"{batch.ecosystem}: this job already recorded {what} from {seen.get('source') or 'an earlier step'}; "
+            f"{given} is not counted again (nothing written)"
         )
+        result.notice(message, title=TITLE)
+        result.section(step_report(f"{TITLE}: {batch.ecosystem} — already recorded", [message + "."], document, now, []))
+        return result
+    # the step's operations apply together or not at all (adapters/controlfile.mutate_all)
+    operations: list[tuple[str, dict[str, Any]]] = []
+    if batch.outcomes:
+        operations.append(("breaker.record", {"ecosystem": batch.ecosystem, "outcomes": batch.outcomes, "at": at}))
+    if batch.macos > 0 or batch.linux > 0:
+        operations.append(("budget.add_minutes", {"macos": batch.macos, "linux": batch.linux, "at": at}))
+    if operations:
+        document, applied = controlfile.mutate_all(path, operations, at=at, document=document)
+    if batch.outcomes:
+        raw = applied[0]
         transitions = [breaker.Transition(t["name"], t["from"], t["to"], t["at"], t["detail"]) for t in raw["transitions"]]
         notes = raw["notes"]
         outputs = {key: raw[key] for key in ("state", "previous-state", "failure-rate", "tripped")}
@@ -115,10 +199,7 @@ def run(args: argparse.Namespace) -> StepResult:
             "failure-rate": breaker.format_rate(current.window.failure_rate),
             "tripped": False,
         }
-    if batch.macos > 0 or batch.linux > 0:
-        document, _ = controlfile.mutate(
-            path, "budget.add_minutes", {"macos": batch.macos, "linux": batch.linux, "at": at}, at=at, document=document
-        )
+    _note_recorded(batch)
     result = StepResult(outputs=outputs)
     title = TITLE
     eco = batch.ecosystem
@@ -141,6 +222,10 @@ def run(args: argparse.Namespace) -> StepResult:
         else:
             message = f"{eco}: half-open probe succeeded, circuit breaker closed and its window cleared ({move.detail})"
             result.notice(message, title=title)
+        lines.append(message + ".")
+    if batch.outcomes and raw.get("reconciled"):
+        message = f"{eco}: a legacy script wrote the breaker after batchops ({'; '.join(raw['reconciled'])}); reconciled, the legacy fields win (docs/migration.md)"
+        result.notice(message, title=title)
         lines.append(message + ".")
     if "success-while-open" in notes:
         message = f"{eco}: success reported while the breaker is open; it stays open until a half-open probe succeeds (no open→closed jump)"

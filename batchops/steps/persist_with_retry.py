@@ -1,16 +1,16 @@
 """persist-with-retry: commit the control state and push it without ever losing an update.
 
 The unit that is retried is the *operation*, not the text diff. Every change a
-job made to a repository file went through :func:`batchops.core.control.mutate`,
-which recorded it in the job's journal. Each attempt:
+job made to a repository file through batchops was recorded in the job's
+journal (:mod:`batchops.adapters.journal`). Each attempt:
 
 1. fetches the target branch from ``origin``;
-2. takes the remote's copy of every journaled file, re-applies this job's
+2. takes the remote's copy of every journaled file and re-applies this job's
    operations to it in order (skipping any whose id already appears as a
-   ``Batchops-Operation-Id:`` trailer on the remote: they have landed), and
-   validates the result against the file's schema;
-3. builds a commit on top of the remote head (a temporary index, so the
-   working tree is not touched while it retries) and pushes it.
+   ``Batchops-Operation-Id:`` trailer on the remote: they have landed), then
+   validates the result against the file's schema (:func:`batchops.core.persist.rebuild`);
+3. builds a commit on top of the remote head (``git fast-import``: the working
+   tree is not touched while it retries) and pushes it.
 
 A rejected push (another job landed first) means: publish this job's pending
 operations under ``refs/batchops/pending/<branch>/`` (once), back off with full
@@ -19,44 +19,50 @@ operations other jobs posted; the job that lands applies them too and deletes
 the posts in the same atomic push, so a job that comes back may find its
 operations already landed. While several posts wait, only the job whose post
 sorts first pushes; the others look again without pushing (up to MAX_YIELDS
-rounds), so they do not collide. Because the operations are re-applied rather
-than the text rebased, an operator's ``stop`` that landed first stays, and two
-jobs counting failures for the same ecosystem both count.
+rounds). A refusal that will not change (the remote's branch is checked out,
+a protected branch, a hook that declined, authentication) fails at once with
+the remote's own reason (:func:`batchops.core.persist.classify`).
 
-Files given in ``paths`` that have no recorded operations (say, a drift
-baseline written as a whole) are carried as they are when the remote has not
-changed them since this checkout; if both sides changed one, that is a
-conflict and nothing is pushed.
+``paths`` takes files, folders and globs as ``git add`` would: they are added
+to a temporary index (``git add -A``, so ``.gitignore``, modes, symbolic links
+and deletions are git's own), and each file that differs from HEAD is carried
+as it is when the remote has not changed it since this checkout; when both
+sides changed it, that is a conflict and nothing is pushed. A path that
+matches nothing is reported and skipped; a path that cannot be used (outside
+the repository, inside ``.git``, ignored, not a regular file) is an error
+naming it, before anything is pushed.
+
+The commit message: ``commit-message`` when given, else the message an operator
+command prepared (``commit-message.txt`` beside the journal) when it belongs to
+the operations carried, else the default; in every case a line per carried
+operation and its trailers are added (:func:`batchops.core.persist.commit_message`).
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import random
 import re
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from batchops.adapters import files, journal, runner, schema
-from batchops.cli.args import Command, add_control_file, add_input, parse_int, parse_list
+from batchops.adapters import git as gitcmd
+from batchops.adapters.git import BOT_EMAIL, BOT_NAME, Git, GitError
+from batchops.cli.args import add_control_file, add_input, parse_int, parse_list
 from batchops.core import control
-from batchops.core import operations as ops
+from batchops.core import persist as rules
+from batchops.core.persist import DEFAULT_MESSAGE, TRAILER, Backoff, classify
 from batchops.errors import BatchopsError, ControlFileError, OperationConflict, UsageError
 from batchops.render import markdown
+from batchops.steps import Step, StepResult
 
-BOT_NAME = "github-actions[bot]"
-BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
-DEFAULT_MESSAGE = "batchops: update control state [skip ci]"
 DEFAULT_MAX_ATTEMPTS = 40  # a 32-job matrix needs at most ~N rounds; headroom for network blips
-TRAILER = "Batchops-Operation-Id"
 HISTORY_DEPTH = 1000  # commits of the remote branch searched for operations that have landed
 REMOTE = "origin"
 # Posted operations: while it retries, a job publishes its operations under this
@@ -65,147 +71,17 @@ PENDING = "refs/batchops/pending"
 SEEN_PENDING = "refs/batchops/seen-pending"
 PENDING_MAX_AGE = 6 * 3600  # older posts (a job's longest run) are never carried, only cleaned up
 MAX_YIELDS = 3  # rounds a posted job leaves the landing to the job whose post sorts first
+PREPARED_MESSAGE = "commit-message.txt"  # written by operator commands beside the journal
+SCRATCH_REF = "refs/batchops/persist"
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+_GLOB = re.compile(r"[*?\[]")
 
-# Classification of git's stderr (lowercased substrings).
-_AUTH = (
-    "authentication failed",
-    "could not read username",
-    "could not read password",
-    "invalid username or password",
-    "permission denied",
-    "terminal prompts disabled",
-)
-_AUTH_STATUS = re.compile(r"\b(401|403)\b")
-_REJECTED = (
-    "non-fast-forward",
-    "fetch first",
-    "stale info",
-    "cannot lock ref",
-    "failed to update ref",
-    "incorrect old value",
-    "updates were rejected",
-)
-_DECLINED = ("hook declined", "protected branch", "gh006", "gh013", "push declined")
-_MISSING_BRANCH = ("couldn't find remote ref",)
+Version = tuple[str, str] | None  # (mode, object id) of a file without operations; None: absent
 
-
-# --- backoff -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential backoff with full jitter: sleep uniform(0, min(cap, slot * 2**(n-1))).
-
-    The slot is ``base`` or, when longer, how long this job's last attempt took
-    (fetch to rejected push): on a slow remote or a busy runner the windows
-    widen with the time a competing push actually holds the branch.
-    """
-
-    base: float = 0.1
-    cap: float = 8.0
-
-    def delay(self, retry: int, rng: random.Random, slot: float = 0.0) -> float:
-        return rng.uniform(0.0, min(self.cap, max(self.base, slot) * (2 ** max(0, retry - 1))))
-
-
-# --- git -------------------------------------------------------------------------------
-
-
-class GitFailure(Exception):
-    def __init__(self, args: list[str], returncode: int, output: str) -> None:
-        super().__init__(output)
-        self.git_args = args
-        self.returncode = returncode
-        self.output = output
-
-    @property
-    def kind(self) -> str:
-        return classify(self.output)
-
-
-def classify(output: str) -> str:
-    """``auth``, ``rejected``, ``declined``, ``missing-branch`` or ``transient`` for git's stderr."""
-    text = output.lower()
-    if any(marker in text for marker in _DECLINED):
-        return "declined"
-    if any(marker in text for marker in _REJECTED) or "[rejected]" in text:
-        return "rejected"
-    if any(marker in text for marker in _AUTH) or _AUTH_STATUS.search(text):
-        return "auth"
-    if any(marker in text for marker in _MISSING_BRANCH):
-        return "missing-branch"
-    # unreachable host, refused connection, timeouts, 5xx, a remote path that is
-    # briefly gone: worth another attempt
-    return "transient"
-
-
-class Git:
-    """The git CLI in one repository, with secrets redacted from everything it reports."""
-
-    def __init__(self, root: Path, env: dict[str, str] | None = None) -> None:
-        self.root = root
-        self.env = {
-            "GIT_HTTP_LOW_SPEED_LIMIT": "1000",  # bytes/s ...
-            "GIT_HTTP_LOW_SPEED_TIME": "60",  # ... for this long: the transfer is stalled, retry
-            **os.environ,
-            "GIT_TERMINAL_PROMPT": "0",
-            "GCM_INTERACTIVE": "never",
-            **(env or {}),
-        }
-        self.secrets: list[str] = []
-
-    def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    def run(self, *args: str, input: bytes | None = None, env: dict[str, str] | None = None, check: bool = True) -> bytes:
-        full_env = {**self.env, **(env or {})}
-        # No subprocess timeout (its polling would go through time.sleep); a stalled
-        # transfer is cut by git itself (GIT_HTTP_LOW_SPEED_*, set in __init__).
-        proc = subprocess.run(["git", *args], cwd=self.root, input=input, capture_output=True, env=full_env, check=False)
-        if check and proc.returncode != 0:
-            output = (proc.stderr + b"\n" + proc.stdout).decode("utf-8", "replace")
-            raise GitFailure(list(args), proc.returncode, self.redact(output.strip()))
-        return proc.stdout
-
-    def text(self, *args: str, **kwargs: Any) -> str:
-        return self.run(*args, **kwargs).decode("utf-8", "replace").strip()
-
-    def ok(self, *args: str) -> bool:
-        try:
-            self.run(*args)
-        except GitFailure:
-            return False
-        return True
-
-
-def _identity_env(git: Git) -> dict[str, str]:
-    """The bot identity when the job has none configured (checkout does not set one)."""
-    name = os.environ.get("GIT_COMMITTER_NAME") or git.text("config", "user.name", check=False)
-    email = os.environ.get("GIT_COMMITTER_EMAIL") or os.environ.get("EMAIL") or git.text("config", "user.email", check=False)
-    if name and email:
-        return {}
-    return {
-        "GIT_AUTHOR_NAME": BOT_NAME,
-        "GIT_AUTHOR_EMAIL": BOT_EMAIL,
-        "GIT_COMMITTER_NAME": BOT_NAME,
-        "GIT_COMMITTER_EMAIL": BOT_EMAIL,
-    }
-
-
-def _remote_secrets(url: str) -> tuple[list[str], str]:
-    """Credentials embedded in the remote URL, and the URL with them removed."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return [], "(remote URL)"
-    if "@" not in parts.netloc or not parts.scheme.startswith("http"):
-        return [], url
-    userinfo, _, host = parts.netloc.rpartition("@")
-    user, _, password = userinfo.partition(":")
-    found = [s for s in (password, user if len(user) >= 20 else "") if s]
-    return found, urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+__all__ = [
+    "BOT_EMAIL", "BOT_NAME", "DEFAULT_MESSAGE", "STEP", "TRAILER", "Backoff", "Git", "GitError",
+    "Options", "Outcome", "classify", "message_with_trailers", "persist",
+]
 
 
 # --- what is carried -------------------------------------------------------------------
@@ -213,7 +89,7 @@ def _remote_secrets(url: str) -> tuple[list[str], str]:
 
 @dataclass
 class Tracked:
-    """One repository file this persist carries."""
+    """One journaled repository file (or the control file): rebuilt from its operations."""
 
     path: str  # relative to the repository root, posix
     local: Path  # in the working tree
@@ -226,6 +102,15 @@ class Tracked:
 
 
 @dataclass
+class Carried:
+    """A file this job changed without operations (``paths``, or the control file edited by hand)."""
+
+    path: str
+    local: Version  # as `git add` stages it
+    base: Version  # in this checkout's HEAD
+
+
+@dataclass
 class Outcome:
     pushed: bool
     attempts: int
@@ -233,6 +118,8 @@ class Outcome:
     files: list[str]
     applied: list[dict[str, Any]]
     remote_head: str = ""
+    message: str = ""
+    notes: list[str] = field(default_factory=list)  # warnings for the person reading the log
 
 
 def _schema_for(path: str, entries: list[dict[str, Any]], control_path: str) -> str | None:
@@ -245,39 +132,112 @@ def _schema_for(path: str, entries: list[dict[str, Any]], control_path: str) -> 
 
 
 def _repo_path(root: Path, name: str | Path) -> str | None:
-    absolute = Path(name) if Path(name).is_absolute() else Path.cwd() / name
+    """``name`` (relative to the working directory) relative to the repository root, lexically; None: outside."""
+    absolute = Path(os.path.normpath(Path.cwd().resolve() / name))
     try:
-        return absolute.resolve().relative_to(root).as_posix()
+        relative = absolute.relative_to(root)
     except ValueError:
-        return None
+        try:
+            relative = absolute.resolve().relative_to(root)
+        except (ValueError, OSError):
+            return None
+    return relative.as_posix() if str(relative) != "." else ""
 
 
-def collect(root: Path, control_file: str, extra_paths: list[str]) -> tuple[list[Tracked], list[dict[str, Any]]]:
-    """The files to carry (journaled ones, the control file, ``paths``) and skipped entries."""
+def collect(root: Path, control_file: str) -> tuple[list[Tracked], list[dict[str, Any]], str]:
+    """The journaled files and the control file, the entries outside this repository, the control path."""
     control_path = _repo_path(root, control_file)
-    if control_path is None:
+    if not control_path:
         raise UsageError(
             f"{control_file} is outside the git repository at {root}",
             field="control-file",
-            hint="point control-file at the checked-out copy of the control file",
+            hint="point control-file at the checked-out copy of the control file, e.g. registry/batch-control.json",
         )
     tracked: dict[str, Tracked] = {}
     skipped: list[dict[str, Any]] = []
     for entry in journal.read():
         path = _repo_path(root, entry["file"])
-        if path is None:
+        if not path:
             skipped.append(entry)
             continue
         item = tracked.setdefault(path, Tracked(path, root / path))
         item.operations.append(entry)
-    for name in [control_file, *extra_paths]:
-        path = _repo_path(root, name)
-        if path is None:
-            raise UsageError(f"{name} is outside the git repository at {root}", field="paths", hint="list files of the checked-out repository")
-        tracked.setdefault(path, Tracked(path, root / path))
+    tracked.setdefault(control_path, Tracked(control_path, root / control_path))
     for item in tracked.values():
         item.schema_name = _schema_for(item.path, item.operations, control_path)
-    return list(tracked.values()), skipped
+    return list(tracked.values()), skipped, control_path
+
+
+def _pathspec(root: Path, name: str) -> str:
+    """A ``paths`` entry as a pathspec from the repository root; a path it cannot use is a UsageError naming it."""
+    where = f"paths: {name!r}"
+    relative = _repo_path(root, name)
+    if relative is None:
+        raise UsageError(f"{where} is outside the git repository at {root}", field="paths", hint="list files, folders or globs of the checked-out repository, e.g. data/failures/")
+    parts = relative.split("/")
+    if ".git" in parts:
+        raise UsageError(f"{where} is inside the repository's .git folder", field="paths", hint="list files of the working tree, e.g. data/metrics/")
+    if not _GLOB.search(relative):
+        local = root / relative
+        if local.is_symlink() or local.exists():
+            if not (local.is_symlink() or local.is_file() or local.is_dir()):
+                raise UsageError(f"{where} is not a regular file, folder or symbolic link", field="paths", hint="list the files to commit, e.g. data/failures/")
+        if local.is_dir() and (local / ".git").exists() and relative:
+            raise UsageError(f"{where} is another git repository (a submodule or nested checkout)", field="paths", hint="commit it in its own repository")
+    return ":(top)" + (relative or ".")
+
+
+def stage(git: Git, root: Path, names: list[str], skip: set[str], quiet: frozenset[str] = frozenset()) -> tuple[list[Carried], list[str]]:
+    """``git add -A`` of ``names`` into a temporary index: the files that differ from HEAD, and notes
+    (a name that matches no file; not for the ``quiet`` names)."""
+    specs = [(name, _pathspec(root, name)) for name in names]
+    if not specs:
+        return [], []
+    head = git.text("rev-parse", "-q", "--verify", "HEAD^{commit}", check=False)
+    git_dir = Path(git.text("rev-parse", "--absolute-git-dir"))
+    index = git_dir / f"batchops-persist-index-{os.getpid()}-{os.urandom(4).hex()}"
+    env = {"GIT_INDEX_FILE": str(index)}
+    notes: list[str] = []
+    used: list[str] = []
+    try:
+        git.run("read-tree", *([head] if head else ["--empty"]), env=env)
+        for name, spec in specs:
+            try:
+                git.run("add", "-A", "--", spec, env=env)
+            except GitError as exc:
+                if "did not match any files" in exc.output:
+                    if name not in quiet:
+                            notes.append(f"paths: {name!r} matches no file; nothing to commit for it")
+                    continue
+                raise UsageError(
+                    f"paths: {name!r} cannot be committed: {rules.first_line(exc.output)}",
+                    field="paths",
+                    hint="list files, folders or globs git can add (not ignored by .gitignore, readable), e.g. data/failures/",
+                ) from None
+            used.append(spec)
+        if not used:
+            return [], notes
+        raw = git.run("diff-index", "--cached", "-z", "--no-renames", head or EMPTY_TREE, "--", *used, env=env)
+    finally:
+        try:
+            index.unlink()
+        except FileNotFoundError:
+            pass
+    carried: list[Carried] = []
+    fields = raw.split(b"\0")
+    position = 0
+    while position + 1 < len(fields):
+        meta, name = fields[position].decode(), fields[position + 1].decode("utf-8", "surrogateescape")
+        position += 2
+        if not meta.startswith(":"):
+            continue
+        old_mode, new_mode, old_sha, new_sha, _status = meta[1:].split(" ")
+        if name in skip:
+            continue
+        base = None if set(old_sha) == {"0"} else (old_mode, old_sha)
+        local = None if set(new_sha) == {"0"} else (new_mode, new_sha)
+        carried.append(Carried(name, local, base))
+    return carried, notes
 
 
 # --- one attempt --------------------------------------------------------------------------
@@ -286,7 +246,7 @@ def collect(root: Path, control_file: str, extra_paths: list[str]) -> tuple[list
 def _blob(git: Git, commit: str, path: str) -> bytes | None:
     try:
         return git.run("cat-file", "blob", f"{commit}:{path}")
-    except GitFailure:
+    except GitError:
         return None
 
 
@@ -301,13 +261,7 @@ def landed_ids(git: Git, commit: str, since: str = "") -> dict[str, str]:
     """Operation id -> commit, from the trailers of the last HISTORY_DEPTH commits of ``commit``
     (only the commits after ``since`` when given)."""
     revisions = [f"{since}..{commit}"] if since else [f"-n{HISTORY_DEPTH}", commit]
-    log = git.text("log", "--format=%x1e%H%n%B", *revisions, "--", check=False)
-    found: dict[str, str] = {}
-    for record in log.split("\x1e"):
-        sha, _, body = record.strip().partition("\n")
-        for op_id in re.findall(rf"^{TRAILER}:\s*(\S+)\s*$", body, flags=re.MULTILINE):
-            found.setdefault(op_id, sha.strip())
-    return found
+    return rules.landed_ids(git.text("log", "--format=%x1e%H%n%B", *revisions, "--", check=False))
 
 
 # --- posted operations (carried by whichever job lands next) --------------------------------
@@ -334,7 +288,7 @@ def _post(git: Git, ref: str, entries: list[dict[str, Any]], ident: str) -> bool
     try:
         commit = git.run("fast-import", "--quiet", "--force", "--done", input=stream).decode().split()[0]
         git.run("push", "--porcelain", "--no-verify", REMOTE, f"{commit}:{ref}")
-    except GitFailure:
+    except GitError:
         return False
     return True
 
@@ -358,10 +312,13 @@ def _posted(git: Git, seen_prefix: str, remote_prefix: str, own: str) -> list[Po
         body = out[position : position + size]
         position += size + 1
         try:
-            data = json.loads(body)
-            found.append(Posted(ref.replace(seen_prefix, remote_prefix, 1), float(data["posted_at"]), list(data["operations"])))
-        except (ValueError, KeyError, TypeError):
-            continue  # not ours to judge: never carried, left alone
+            data = schema.parse_json_text(body.decode("utf-8"), ref)
+            entries = list(data["operations"])
+            if any(schema.problems(entry, "operation", file=ref) for entry in entries):
+                continue  # not ours to judge: never carried, left alone
+            found.append(Posted(ref.replace(seen_prefix, remote_prefix, 1), float(data["posted_at"]), entries))
+        except (ValueError, KeyError, TypeError, RecursionError, BatchopsError):
+            continue
     return sorted(found, key=lambda item: (item.posted_at, item.ref))
 
 
@@ -378,39 +335,10 @@ def _carriable(
         if not waiting or now - posted.posted_at > PENDING_MAX_AGE:
             cleanup.append(posted.ref)
             continue
-        files = {entry.get("file") for entry in waiting}
-        if len(files) == 1 and (path := files.pop()) in paths:
+        names = {entry.get("file") for entry in waiting}
+        if len(names) == 1 and (path := names.pop()) in paths:
             by_path.setdefault(str(path), []).append((posted, waiting))
     return by_path, cleanup
-
-
-def _apply_groups(item: Tracked, document: Any, groups: list[tuple[Posted, list[dict[str, Any]]]], check: bool) -> tuple[Any, list[tuple[Posted, list[dict[str, Any]]]]]:
-    applied = []
-    for posted, entries in groups:
-        trial = copy.deepcopy(document)
-        try:
-            for entry in entries:
-                ops.apply(trial, entry["op"], copy.deepcopy(entry["args"]))
-        except BatchopsError:
-            continue
-        if check and item.schema_name and schema.problems(trial, item.schema_name, file=item.path):
-            continue
-        document = trial
-        applied.append((posted, entries))
-    return document, applied
-
-
-def _carry(item: Tracked, document: Any, groups: list[tuple[Posted, list[dict[str, Any]]]], carried: list[tuple[Posted, list[dict[str, Any]]]]) -> Any:
-    """Apply each other job's posted operations whole, or leave them out whole.
-
-    One schema check for the lot; only when that fails is each job's set checked
-    on its own (so one bad post never blocks the others).
-    """
-    combined, applied = _apply_groups(item, document, groups, check=False)
-    if item.schema_name and schema.problems(combined, item.schema_name, file=item.path):
-        combined, applied = _apply_groups(item, document, groups, check=True)
-    carried.extend(applied)
-    return combined
 
 
 def _parse_remote(item: Tracked, text: bytes, label: str) -> Any:
@@ -433,6 +361,15 @@ def _parse_remote(item: Tracked, text: bytes, label: str) -> Any:
     return document
 
 
+def _problems(item: Tracked) -> rules.Problems:
+    def check(document: Any) -> list[str]:
+        if not item.schema_name:
+            return []
+        return [f"{p.pointer or '/'}: {p.message}" for p in schema.problems(document, item.schema_name, file=item.path)]
+
+    return check
+
+
 def rebuild(
     item: Tracked,
     remote: bytes | None,
@@ -448,59 +385,26 @@ def rebuild(
     applied whole after this job's own, or left out whole when it does not apply
     (its own job then reports why). What was applied is appended to ``carried``.
     """
-    label = f"{item.path} (remote {where})"
-    if item.journaled:
-        pending = [entry for entry in item.operations if entry["id"] not in landed]
-        if remote is None:
-            if base is not None:
-                raise OperationConflict(
-                    f"{item.path} was deleted on the remote; this job's operations on it cannot be re-applied",
-                    file=item.path,
-                    hint="restore the file on the branch or drop the operations (delete the job's journal), then re-run",
-                )
-            return _read_local(item.local)  # a file this job created
-        if not pending:
-            return remote
-        document = _parse_remote(item, remote, label)
-        before = copy.deepcopy(document)
-        for entry in pending:
-            try:
-                ops.apply(document, entry["op"], copy.deepcopy(entry["args"]))
-            except OperationConflict as exc:
-                raise OperationConflict(
-                    f"cannot re-apply {entry['op']} (operation {entry['id']}, recorded {entry['at']}) on the remote's "
-                    f"{item.path}: {exc.message}",
-                    file=item.path,
-                    field=exc.field,
-                    hint=exc.hint or "another job or an operator changed the same state; re-run this job on the new state",
-                ) from None
-        if others:
-            document = _carry(item, document, others, carried if carried is not None else [])
-        if item.schema_name:
-            problems = schema.problems(document, item.schema_name, file=item.path)
-            if problems:
-                first = problems[0]
-                raise OperationConflict(
-                    f"re-applying this job's {len(pending)} operation(s) on the remote's copy gives an invalid file: "
-                    f"{first.pointer or '/'}: {first.message}",
-                    file=item.path,
-                    hint="another job or an operator changed the same state in a way these operations cannot follow; "
-                    "re-run this job on the new state (nothing was pushed)",
-                )
-        if document == before:
-            return remote
-        return control.dumps(document).encode("utf-8")
-    local = _read_local(item.local)
-    if local == base or local == remote:
+    if not item.journaled:  # the control file without operations: as it is, when only this job changed it
+        return rules.three_way(item.path, _read_local(item.local), base, remote)
+    pending = [entry for entry in item.operations if entry["id"] not in landed]
+    if remote is None:
+        if base is not None:
+            raise OperationConflict(
+                f"{item.path} was deleted on the remote; this job's operations on it cannot be re-applied",
+                file=item.path,
+                hint="restore the file on the branch or drop the operations (delete the job's journal), then re-run",
+            )
+        return _read_local(item.local)  # a file this job created
+    if not pending:
         return remote
-    if remote == base:
-        return local
-    raise OperationConflict(
-        f"{item.path} was changed by this job and, differently, on the remote, and it has no recorded operations to re-apply",
-        file=item.path,
-        hint="change the file through a batchops command (so its operations are journaled), "
-        "or persist it from a single job",
-    )
+    document = _parse_remote(item, remote, f"{item.path} (remote {where})")
+    after, applied = rules.rebuild(item.path, document, pending, others or [], _problems(item))
+    if carried is not None:
+        carried.extend(applied)
+    if after == document:
+        return remote
+    return control.dumps(after).encode("utf-8")
 
 
 # --- the loop ---------------------------------------------------------------------------
@@ -509,7 +413,7 @@ def rebuild(
 @dataclass
 class Options:
     control_file: str = control.DEFAULT_FILE
-    commit_message: str = DEFAULT_MESSAGE
+    commit_message: str = ""  # empty: the prepared commit-message.txt when it belongs, else DEFAULT_MESSAGE
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     branch: str = ""
     paths: list[str] = field(default_factory=list)
@@ -520,24 +424,23 @@ class Options:
 def _repository_root(control_file: str) -> Path:
     folder = Path(control_file).parent if str(Path(control_file).parent) else Path(".")
     folder = folder if folder.is_dir() else Path(".")
-    proc = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=folder, capture_output=True, text=True, check=False)
+    proc = gitcmd.run(folder, ["rev-parse", "--show-toplevel"], check=False)
     if proc.returncode != 0:
         raise UsageError(
             f"{control_file} is not inside a git repository",
             field="control-file",
             hint="check out the repository first (actions/checkout) and point control-file at the file in it",
         )
-    return Path(proc.stdout.strip()).resolve()
+    return Path(proc.stdout.decode("utf-8", "surrogateescape").strip()).resolve()
 
 
 def _current_branch(git: Git) -> str:
     name = git.text("symbolic-ref", "--short", "-q", "HEAD", check=False)
     if name:
         return name
-    if os.environ.get("GITHUB_HEAD_REF"):
-        return os.environ["GITHUB_HEAD_REF"]
-    if os.environ.get("GITHUB_REF", "").startswith("refs/heads/") and os.environ.get("GITHUB_REF_NAME"):
-        return os.environ["GITHUB_REF_NAME"]
+    hint = runner.current_branch_hint()
+    if hint:
+        return hint
     raise UsageError(
         "HEAD is detached, so there is no current branch to push to",
         field="branch",
@@ -546,11 +449,35 @@ def _current_branch(git: Git) -> str:
 
 
 def message_with_trailers(message: str, applied: list[dict[str, Any]]) -> str:
-    text = message.strip() or DEFAULT_MESSAGE
-    ids = [entry["id"] for entry in applied if f"{TRAILER}: {entry['id']}" not in text]
-    if ids:
-        text += "\n\n" + "\n".join(f"{TRAILER}: {i}" for i in ids)
-    return text + "\n"
+    """``message`` with a line per operation and its trailers (see :func:`batchops.core.persist.commit_message`)."""
+    return rules.commit_message(message, applied)
+
+
+def prepared_message_path() -> Path:
+    return journal.path().parent / PREPARED_MESSAGE
+
+
+def _message(options: Options, carried: list[dict[str, Any]]) -> tuple[str, Path | None]:
+    """The commit message for ``carried``, and the prepared file it came from (removed once it has landed).
+
+    ``commit-message`` given: that text, a line per carried operation and their trailers.
+    Not given (or given as the prepared file's own text): when an operator command prepared
+    ``commit-message.txt`` for operations this persist carries, that message, written afresh
+    for exactly what is carried; else the default subject with the lines and trailers.
+    """
+    prepared = prepared_message_path()
+    try:
+        text = prepared.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    explicit = options.commit_message.strip()
+    names = set(rules.prepared_names(text))
+    belongs = bool(text.strip()) and (not names or bool(names & {entry["id"] for entry in carried}))
+    if explicit and rules.strip_trailers(explicit) != rules.strip_trailers(text):
+        return rules.commit_message(explicit, carried), None
+    if belongs and carried:
+        return rules.prepared_message(carried), prepared
+    return rules.commit_message(explicit or DEFAULT_MESSAGE, carried), (prepared if belongs else None)
 
 
 def persist(options: Options, *, log: Callable[[str], None] = runner.log) -> Outcome:
@@ -562,17 +489,25 @@ def persist(options: Options, *, log: Callable[[str], None] = runner.log) -> Out
             f"the repository at {root} has no remote named {REMOTE}",
             hint="check out the repository with actions/checkout (it sets origin), or `git remote add origin URL`",
         )
-    secrets, shown_url = _remote_secrets(url)
+    secrets, shown_url = gitcmd.url_secrets(url)
     for secret in secrets:
         runner.mask(secret)
     git.secrets = secrets
-    git.env.update(_identity_env(git))
+    git.env.update(gitcmd.identity_env(root))
     branch = options.branch.strip() or _current_branch(git)
     if not git.ok("check-ref-format", f"refs/heads/{branch}"):
         raise UsageError(f"{branch!r} is not a valid branch name", field="branch", hint="use a name such as main")
-    tracked, skipped = collect(root, options.control_file, options.paths)
+    tracked, skipped, control_path = collect(root, options.control_file)
     for entry in skipped:
-        log(f"not carried (outside {root}): {entry['op']} on {entry['file']}")
+        log(f"not carried (outside {root}): {entry['op']} on {rules.one_line(str(entry['file']))}")
+    journaled_paths = {item.path for item in tracked if item.journaled}
+    # the control file without operations (edited by hand) is carried like a `paths` entry
+    names = [*options.paths] + ([options.control_file] if control_path not in journaled_paths else [])
+    quiet = frozenset() if options.control_file in options.paths else frozenset({options.control_file})
+    carried_files, notes = stage(git, root, names, journaled_paths, quiet)
+    for note in notes:
+        log(note)
+    tracked = [item for item in tracked if item.journaled]
     head = git.text("rev-parse", "-q", "--verify", "HEAD^{commit}", check=False)
     bases = {item.path: (_blob(git, head, item.path) if head else None) for item in tracked}
     tracking = f"refs/remotes/{REMOTE}/{branch}"
@@ -599,43 +534,48 @@ def persist(options: Options, *, log: Callable[[str], None] = runner.log) -> Out
         refspecs = [f"+refs/heads/{branch}:{tracking}", f"+{remote_prefix}*:{seen_prefix}*"]
         try:
             git.run(*_FETCH, "--prune", REMOTE, *refspecs)
-        except GitFailure as exc:
+        except GitError as exc:
             _raise_if_fatal(exc, "fetch", branch, shown_url)
-            last_failure = f"fetch from {shown_url} failed: {_first_line(exc.output)}"
+            last_failure = f"fetch from {shown_url} failed: {rules.first_line(exc.output)}"
             continue
         remote_head, remote_files = _snapshot(git, tracking, [item.path for item in tracked])
-        journaled = [item for item in tracked if item.journaled]
+        remote_versions = _versions(git, remote_head, [item.path for item in carried_files])
         if landed is None:  # once, and again after a push whose fate is unknown
-            landed = landed_ids(git, remote_head) if journaled else {}
-        elif journaled and previous_head and remote_head != previous_head:
+            landed = landed_ids(git, remote_head) if tracked else {}
+        elif tracked and previous_head and remote_head != previous_head:
             landed.update(landed_ids(git, remote_head, since=previous_head))
         previous_head = remote_head
-        others, cleanup = _carriable(git, seen_prefix, remote_prefix, posted_ref, landed, journaled) if journaled else ({}, [])
+        others, cleanup = _carriable(git, seen_prefix, remote_prefix, posted_ref, landed, tracked) if tracked else ({}, [])
         carried_groups: list[tuple[Posted, list[dict[str, Any]]]] = []
         contents: dict[str, bytes | None] = {}
-        changed: dict[str, bytes | None] = {}
+        changed: dict[str, bytes | Version] = {}
         for item in tracked:
             remote = remote_files[item.path]
-            contents[item.path] = rebuild(
-                item, remote, bases[item.path], landed, remote_head[:12], others.get(item.path), carried_groups
-            )
+            contents[item.path] = rebuild(item, remote, bases[item.path], landed, remote_head[:12], others.get(item.path), carried_groups)
             if contents[item.path] != remote:
                 changed[item.path] = contents[item.path]
-        mine = [entry for item in journaled for entry in item.operations]
+        for extra in carried_files:
+            chosen = rules.three_way(extra.path, extra.local, extra.base, remote_versions.get(extra.path))
+            if chosen != remote_versions.get(extra.path):
+                changed[extra.path] = chosen
+        mine = [entry for item in tracked for entry in item.operations]
         pending = [entry for entry in mine if entry["id"] not in landed]
+        extra_ops = [entry for _, entries in carried_groups for entry in entries]
+        message, prepared = _message(options, pending + extra_ops)
         if not changed:
             landed_by_us = _landed_commit(git, remote_head, attempted)
             carrier = next((landed[e["id"]] for e in mine if e["id"] in landed), "") if posted_ref else ""
-            _finish(git, tracked, contents, remote_head, head, branch, mine, log)
+            _finish(git, tracked, carried_files, contents, remote_head, head, branch, mine, log)
+            _consume(prepared)
             if posted_ref:
                 git.ok("push", "--porcelain", "--no-verify", REMOTE, f":{posted_ref}")  # usually gone already
             if landed_by_us:  # an earlier push went through though git reported a failure
-                return Outcome(True, attempt, landed_by_us, sorted(changed), mine, remote_head)
+                return Outcome(True, attempt, landed_by_us, sorted(changed), mine, remote_head, notes=notes)
             if carrier:
                 log(f"this job's operations landed on {branch} in {carrier[:12]}, carried by another job")
-                return Outcome(True, attempt, carrier, [], mine, remote_head)
+                return Outcome(True, attempt, carrier, [], mine, remote_head, notes=notes)
             log("nothing to commit: the remote already has this state")
-            return Outcome(False, attempt, "", [], mine, remote_head)
+            return Outcome(False, attempt, "", [], mine, remote_head, notes=notes)
         if posted_ref and pending and yields < MAX_YIELDS:
             # several posted jobs: the one whose post sorts first lands for all of them;
             # the others only look again (a fetch, no push), so they do not collide
@@ -644,8 +584,6 @@ def persist(options: Options, *, log: Callable[[str], None] = runner.log) -> Out
                 yields += 1
                 last_failure = "another posted job lands the waiting operations, this one's included"
                 continue
-        extra = [entry for _, entries in carried_groups for entry in entries]
-        message = message_with_trailers(options.commit_message, pending + extra)
         commit = _commit(git, remote_head, changed, message, modes, ident)
         attempted.add(commit)
         deletions = [f":{posted.ref}" for posted, _ in carried_groups] + [f":{ref}" for ref in cleanup]
@@ -654,27 +592,28 @@ def persist(options: Options, *, log: Callable[[str], None] = runner.log) -> Out
         atomic = ["--atomic"] if deletions else []
         try:
             git.run("push", "--porcelain", "--no-verify", *atomic, REMOTE, f"{commit}:refs/heads/{branch}", *deletions)
-        except GitFailure as exc:
+        except GitError as exc:
             _raise_if_fatal(exc, "push", branch, shown_url)
             slot = time.monotonic() - started
-            if exc.kind == "rejected":
+            if classify(exc.output) == "rejected":
                 last_failure = "push rejected: the remote moved on; re-applying this job's operations on its new head"
                 if not tried_post and pending:
                     # publish this job's operations: whichever job lands next carries them
                     tried_post = True
                     ref = f"{remote_prefix}{os.urandom(8).hex()}"
-                    by_path = {entry["id"]: item.path for item in journaled for entry in item.operations}
+                    by_path = {entry["id"]: item.path for item in tracked for entry in item.operations}
                     posted = [{**entry, "file": by_path[entry["id"]]} for entry in pending]
                     if _post(git, ref, posted, ident):
                         posted_ref = ref
             else:
-                last_failure = f"push to {shown_url} failed: {_first_line(exc.output)}"
+                last_failure = f"push to {shown_url} failed: {rules.first_line(exc.output)}"
                 landed = None  # it may have landed all the same
             continue
         also = f" (and {len(carried_groups)} other job(s)' operations)" if carried_groups else ""
-        log(f"pushed {commit[:12]} to {branch} (attempt {attempt}){also}: {', '.join(sorted(changed))}")
-        _finish(git, tracked, contents, commit, head, branch, mine, log)
-        return Outcome(True, attempt, commit, sorted(changed), pending, remote_head)
+        log(f"pushed {commit[:12]} to {branch} (attempt {attempt}){also}: {rules.one_line(', '.join(sorted(changed)))}")
+        _finish(git, tracked, carried_files, contents, commit, head, branch, mine, log)
+        _consume(prepared)
+        return Outcome(True, attempt, commit, sorted(changed), pending, remote_head, message, notes)
     raise BatchopsError(
         f"gave up after {options.max_attempts} attempts to push to {branch}; last: {last_failure}",
         field="max-attempts",
@@ -683,27 +622,36 @@ def persist(options: Options, *, log: Callable[[str], None] = runner.log) -> Out
     )
 
 
-def _first_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    for line in lines:
-        if line.lower().startswith(("fatal:", "error:", "!")):
-            return line
-    return lines[0] if lines else "(no message)"
+def _consume(prepared: Path | None) -> None:
+    """The prepared message has been used: once no operation it names is still pending, it is removed,
+    so it can never describe a later, unrelated commit."""
+    if prepared is None:
+        return
+    try:
+        names = set(rules.prepared_names(prepared.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError):
+        return
+    if names & {entry.get("id") for entry in journal.read()}:
+        return
+    try:
+        prepared.unlink()
+    except OSError:
+        pass
 
 
-def _raise_if_fatal(exc: GitFailure, what: str, branch: str, url: str) -> None:
-    kind = exc.kind
+def _raise_if_fatal(exc: GitError, what: str, branch: str, url: str) -> None:
+    kind = classify(exc.output)
     if kind == "auth":
         raise BatchopsError(
-            f"git {what} to {url} was refused: authentication failed ({_first_line(exc.output)})",
+            f"git {what} to {url} was refused: authentication failed ({rules.first_line(exc.output)})",
             hint="let the job push: add `permissions: contents: write` to the workflow and keep "
             "`persist-credentials: true` on actions/checkout (or check out with a token that may push)",
         )
     if kind == "declined":
         raise BatchopsError(
-            f"git {what} to {branch} was declined by the remote ({_first_line(exc.output)})",
+            f"git {what} to {branch} was declined by the remote: {rules.reason(exc.output)}",
             field="branch",
-            hint="the branch is protected: allow github-actions[bot] to push to it, or persist to another branch",
+            hint=rules.refusal_hint(exc.output) + "; nothing was lost: this job's operations are still in its journal",
         )
     if kind == "missing-branch":
         raise UsageError(
@@ -721,18 +669,26 @@ _FETCH = (
 
 def _modes(git: Git, commit: str, paths: list[str]) -> dict[str, str]:
     """File modes (100644, 100755) of ``paths`` in ``commit``; kept when they are rewritten."""
-    modes: dict[str, str] = {}
+    return {path: mode for path, (mode, _) in _tree_entries(git, commit, paths).items()}
+
+
+def _tree_entries(git: Git, commit: str, paths: list[str]) -> dict[str, tuple[str, str]]:
+    """(mode, object id) of each of ``paths`` present in ``commit``."""
+    entries: dict[str, tuple[str, str]] = {}
     if not commit or not paths:
-        return modes
-    listing = git.run("ls-tree", "-z", commit, "--", *paths, check=False)
+        return entries
+    listing = git.run("ls-tree", "-z", "--full-tree", commit, "--", *paths, check=False)
     for record in listing.split(b"\0"):
         if record:
             meta, _, name = record.partition(b"\t")
-            modes[name.decode("utf-8")] = meta.split(b" ")[0].decode()
-    return modes
+            mode, _kind, sha = meta.decode().split(" ")
+            entries[name.decode("utf-8", "surrogateescape")] = (mode, sha)
+    return entries
 
 
-SCRATCH_REF = "refs/batchops/persist"
+def _versions(git: Git, commit: str, paths: list[str]) -> dict[str, Version]:
+    found = _tree_entries(git, commit, paths)
+    return {path: found.get(path) for path in paths}
 
 
 def _quote(path: str) -> str:
@@ -741,7 +697,7 @@ def _quote(path: str) -> str:
     return f'"{escaped}"'
 
 
-def _commit(git: Git, parent: str, changed: dict[str, bytes | None], message: str, modes: dict[str, str], ident: str) -> str:
+def _commit(git: Git, parent: str, changed: dict[str, bytes | Version], message: str, modes: dict[str, str], ident: str) -> str:
     """A commit on top of ``parent`` with ``changed`` files, written by one git fast-import."""
     body = message.encode("utf-8")
     stream = [
@@ -752,6 +708,8 @@ def _commit(git: Git, parent: str, changed: dict[str, bytes | None], message: st
     for path, content in changed.items():
         if content is None:
             stream.append(f"D {_quote(path)}\n".encode())
+        elif isinstance(content, tuple):  # an object git add wrote (or the remote's): by id
+            stream.append(f"M {content[0]} {content[1]} {_quote(path)}\n".encode())
         else:
             stream.append(f"M {modes.get(path, '100644')} inline {_quote(path)}\ndata {len(content)}\n".encode() + content + b"\n")
     stream.append(b"\nget-mark :1\ndone\n")
@@ -800,6 +758,7 @@ def _landed_commit(git: Git, remote_head: str, attempted: set[str]) -> str:
 def _finish(
     git: Git,
     tracked: list[Tracked],
+    carried_files: list[Carried],
     contents: dict[str, bytes | None],
     commit: str,
     head: str,
@@ -810,14 +769,22 @@ def _finish(
     """Bring the checkout up to the pushed state and drop the carried operations from the journal."""
     journal.remove({entry["id"] for entry in carried})
     current = git.text("symbolic-ref", "--short", "-q", "HEAD", check=False)
-    moved = False
+    moved = reverted = False
     if head and (current == branch or not current) and head != commit and git.ok("merge-base", "--is-ancestor", head, commit):
         # fast-forward the checkout: put the carried files back to HEAD's version, then move
+        in_head = [item.path for item in tracked if item.path in bases_in(git, head, [item.path])]
+        in_head += [extra.path for extra in carried_files if extra.base is not None]
+        if in_head:
+            spec = b"".join(path.encode("utf-8", "surrogateescape") + b"\0" for path in in_head)
+            git.run("checkout", "-q", head, "--pathspec-from-file=-", "--pathspec-file-nul", input=spec, check=False)
         for item in tracked:
-            if git.ok("cat-file", "-e", f"{head}:{item.path}"):
-                git.run("checkout", "-q", head, "--", item.path, check=False)
-            elif item.local.exists() and contents.get(item.path) is not None:
+            if item.path not in in_head and item.local.exists() and contents.get(item.path) is not None:
                 item.local.unlink()
+        for extra in carried_files:
+            local = git.root / extra.path
+            if extra.base is None and (local.exists() or local.is_symlink()):
+                local.unlink()
+        reverted = True
         moved = git.ok("reset", "-q", "--keep", commit)
         if not moved:
             log(f"the checkout could not be moved to {commit[:12]} (local changes in the way); run `git pull` before committing")
@@ -827,24 +794,39 @@ def _finish(
         for item in tracked:
             content = contents.get(item.path)
             if content is not None and _read_local(item.local) != content:
-                item.local.parent.mkdir(parents=True, exist_ok=True)
-                files.write_atomic(item.local, content.decode("utf-8", "surrogateescape"))
+                files.write_atomic(item.local, content)
+        if reverted:
+            # the carried files as pushed (they may have been put back to HEAD's version above)
+            present = bases_in(git, commit, [extra.path for extra in carried_files])
+            if present:
+                spec = b"".join(path.encode("utf-8", "surrogateescape") + b"\0" for path in sorted(present))
+                git.run("checkout", "-q", commit, "--pathspec-from-file=-", "--pathspec-file-nul", input=spec, check=False)
 
 
-# --- the command ------------------------------------------------------------------------
+def bases_in(git: Git, commit: str, paths: list[str]) -> set[str]:
+    return set(_tree_entries(git, commit, paths))
+
+
+# --- the step ------------------------------------------------------------------------------
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
-    add_input(parser, "commit-message", "commit message (trailers with the operation ids are appended)", default=DEFAULT_MESSAGE)
+    add_input(
+        parser,
+        "commit-message",
+        "commit message; empty: the message an operator command prepared (commit-message.txt beside the journal), "
+        f"else {DEFAULT_MESSAGE!r}; a line and trailers per carried operation are added",
+        default="",
+    )
     add_input(parser, "max-attempts", "how many times to fetch, re-apply and push before giving up", default=str(DEFAULT_MAX_ATTEMPTS))
     add_input(parser, "branch", "branch to push to (default: the current branch)", default="")
-    add_input(parser, "paths", "further files to commit (newline or comma separated), e.g. a drift baseline", default="")
+    add_input(parser, "paths", "further files, folders or globs to commit, as git add takes them (newline or comma separated)", default="")
     add_control_file(parser)
 
 
 def backoff_from_env() -> Backoff:
     """``BATCHOPS_PERSIST_BACKOFF=base,cap`` (seconds) tunes the backoff; default 0.1,8."""
-    raw = os.environ.get("BATCHOPS_PERSIST_BACKOFF", "").strip()
+    raw = runner.setting("BATCHOPS_PERSIST_BACKOFF").strip()
     if not raw:
         return Backoff()
     try:
@@ -856,33 +838,40 @@ def backoff_from_env() -> Backoff:
     return Backoff(base, cap)
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> StepResult:
     options = Options(
         backoff=backoff_from_env(),
         control_file=args.control_file,
-        commit_message=args.commit_message or DEFAULT_MESSAGE,
+        commit_message=args.commit_message or "",
         max_attempts=parse_int(args.max_attempts, field="max-attempts", minimum=1),
         branch=args.branch or "",
         paths=parse_list(args.paths, field="paths"),
     )
-    with runner.group("persist-with-retry"):
-        outcome = persist(options)
-    runner.set_outputs({"pushed": outcome.pushed, "attempts": outcome.attempts, "commit-sha": outcome.commit_sha})
-    runner.summary(_summary(outcome, options))
-    return 0
+    result = StepResult()
+    outcome = persist(options, log=result.say)
+    for note in outcome.notes:
+        result.warning(note, title="batchops persist-with-retry")
+    result.outputs = {"pushed": outcome.pushed, "attempts": outcome.attempts, "commit-sha": outcome.commit_sha}
+    result.section(_summary(outcome))
+    return result
 
 
-def _summary(outcome: Outcome, options: Options) -> str:
+def _summary(outcome: Outcome) -> str:
     if outcome.pushed:
         head = f"### ✅ persist-with-retry: pushed `{outcome.commit_sha[:12]}` after {outcome.attempts} attempt(s)\n\n"
     else:
         head = "### persist-with-retry: nothing to commit (the remote already has this state)\n\n"
-    rows = [[entry["file"], entry["op"], entry["id"], entry["at"]] for entry in outcome.applied]
+    rows = [[entry["file"], entry["op"], rules.describe(entry)[2:], entry["id"]] for entry in outcome.applied]
+    listed = f"Files: {', '.join(outcome.files) or '(none changed)'}\n"
     if not rows:
-        return head + f"Files: {', '.join(outcome.files) or '(none changed)'}\n"
-    return head + markdown.md_table(["file", "operation", "id", "recorded at"], rows)
+        return head + markdown.md_escape(listed) + "\n"
+    return head + markdown.md_table(["file", "operation", "what", "id"], rows) + "\n" + markdown.md_escape(listed) + "\n"
 
 
-PERSIST = Command("commit and push the control state; on a rejected push re-apply this job's operations and retry", _configure, _run)
-
-__all__ = ["PERSIST", "Backoff", "Options", "Outcome", "classify", "json", "persist"]
+STEP = Step(
+    name="persist-with-retry",
+    help="commit and push the control state (and paths: files, folders, globs); on a rejected push re-apply this job's operations and retry",
+    configure=_configure,
+    run=run,
+)
+PERSIST = STEP  # the name the CLI table used before steps returned results

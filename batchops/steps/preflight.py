@@ -57,7 +57,8 @@ def run(args: argparse.Namespace) -> StepResult:
         names = ", ".join(budget.LABELS[p] for p in current.paused_platforms)
         result.warning(f"CI-minutes budget: {names} paused for the rest of the week (>= {current.config.pause_percent:g}% used); other platforms run.", title=TITLE)
     if current.sampling_active and current.sample_rate > 0:
-        result.notice(f"CI-minutes budget: sampling candidates at rate {outputs['sample-rate']}.", title=TITLE)
+        forced = " (forced by an operator: budget.sampling_active is true; clear it with `batchops budget sample --off`)" if current.forced else ""
+        result.notice(f"CI-minutes budget: sampling candidates at rate {outputs['sample-rate']}{forced}.", title=TITLE)
     result.section(_summary(document, outputs) + "\n" + gauge_markdown(current))
     return result
 

@@ -55,6 +55,8 @@ def test_cli_defaults_are_the_action_defaults(name: str, monkeypatch: pytest.Mon
     for input_name, spec in (action(name).get("inputs") or {}).items():
         if "default" not in spec or input_name not in found:
             continue
+        if str(spec["default"]).startswith("${{"):  # an expression (e.g. the job's token): only the runner knows its value
+            continue
         default = found[input_name].default
         expected = str(spec["default"])
         if isinstance(spec["default"], bool):

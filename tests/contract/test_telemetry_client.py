@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from batchops.steps.metrics_upload import RetryPolicy, build_payload, idempotency_key, post
+from batchops.adapters.telemetry import post
+from batchops.core.metrics import RetryPolicy, build_payload, idempotency_key
 from tests.support import wrangler
 from tests.support.wrangler import WorkerServer
 
@@ -39,10 +40,6 @@ def results_file(batch_id: str) -> dict[str, Any]:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="build_payload sends results without `ecosystem`, which the telemetry contract requires (400 Bad request: results[0].ecosystem is required)",
-)
 def test_batchops_upload_is_stored_by_both_workers(worker: WorkerServer, request: pytest.FixtureRequest) -> None:
     payload = build_payload(results_file(f"client-{request.node.callspec.id}"))
 
@@ -54,8 +51,6 @@ def test_batchops_upload_is_stored_by_both_workers(worker: WorkerServer, request
 
 def test_batchops_upload_repeated_is_counted_once_by_ours(batchops_worker: WorkerServer) -> None:
     payload = build_payload(results_file("client-repeat"))
-    for item in payload["results"]:  # what the contract requires of each result
-        item.setdefault("ecosystem", payload["ecosystem"])
     key = idempotency_key(payload)
 
     first = post(batchops_worker.base_url, batchops_worker.token, payload, key, POLICY)
@@ -77,3 +72,23 @@ def test_refusal_by_either_worker_is_permanent_not_retried(worker: WorkerServer)
     delivery = post(worker.base_url, "wrong-token", payload, idempotency_key(payload), POLICY)
 
     assert (delivery.ok, delivery.status, delivery.permanent, delivery.attempts) == (False, 401, True, 1)
+
+
+def test_refusal_reason_in_plain_text_is_kept_from_both_workers(worker: WorkerServer) -> None:
+    payload = build_payload(results_file("client-reason"))
+    payload["results"][1]["recipe_name"] = ""
+
+    delivery = post(worker.base_url, worker.token, payload, idempotency_key(payload), POLICY)
+
+    assert (delivery.status, delivery.kind) == (400, "rejected")
+    assert delivery.reason == "Bad request: results[1].recipe_name is required"
+    assert delivery.error == "HTTP 400: Bad request: results[1].recipe_name is required"
+
+
+def test_only_ours_says_it_honours_the_key(worker: WorkerServer, request: pytest.FixtureRequest) -> None:
+    payload = build_payload(results_file(f"client-honored-{request.node.callspec.id}"))
+
+    delivery = post(worker.base_url, worker.token, payload, idempotency_key(payload), POLICY)
+
+    assert delivery.ok
+    assert delivery.honored is (request.node.callspec.id == "batchops_worker")

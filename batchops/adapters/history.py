@@ -1,0 +1,505 @@
+"""Reading (and writing) the git history a rollback needs, through the one git wrapper.
+
+Every function is one or a few ``git`` processes, whatever the length of the history:
+the batch's commits by ``git log --grep`` on the base branch and on the other refs, the
+first-parent line path-limited to the files of interest (with raw diffs: blob ids), tips'
+contents by one ``cat-file`` process. Paths are passed as literal pathspecs (a file name
+with glob characters or a newline is only itself).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from batchops.adapters import git as gitcmd
+from batchops.adapters import runner
+from batchops.core.rollback import (
+    ZERO,
+    Change,
+    Commit,
+    Entry,
+    FilePlan,
+    MainCommit,
+    Ref,
+    parse_commits,
+    parse_diff_tree,
+    parse_refs,
+)
+from batchops.errors import BatchopsError
+
+COMMIT_FORMAT = "%x1e%H%x00%P%x00%ct%x00%B"
+PR_REF_PATTERNS = ("refs/remotes/origin/pull", "refs/pull")
+PR_FETCH_REFSPEC = "+refs/pull/*/head:refs/remotes/origin/pull/*/head"
+_LITERAL = {"GIT_LITERAL_PATHSPECS": "1"}
+
+
+@dataclass
+class Base:
+    name: str
+    ref: str
+    sha: str
+    differs_from_origin: bool = False
+
+
+def list_refs(cwd: Path) -> list[Ref]:
+    out = gitcmd.run(
+        cwd,
+        ["for-each-ref", "--format=%(refname)%00%(objectname)", "refs/heads", "refs/remotes", "refs/pull"],
+        hint="run the rollback inside a git checkout",
+    ).stdout.decode("utf-8", "surrogateescape")
+    return [ref for ref in parse_refs(out) if not ref.name.endswith("/HEAD")]
+
+
+def resolve_base(cwd: Path, requested: str, refs: Sequence[Ref]) -> Base:
+    """The base branch: the local branch, else origin's copy."""
+    by_name = {ref.name: ref.sha for ref in refs}
+    name = requested.strip().removeprefix("refs/heads/")
+    if not name:
+        current = gitcmd.run(cwd, ["symbolic-ref", "--short", "-q", "HEAD"], check=False).stdout.decode().strip()
+        name = current or "main"
+    local, tracking = f"refs/heads/{name}", f"refs/remotes/origin/{name}"
+    for ref in (local, tracking):
+        if ref in by_name:
+            differs = ref == local and tracking in by_name and by_name[tracking] != by_name[local]
+            return Base(name, ref, by_name[ref], differs)
+    raise BatchopsError(
+        f"base branch {name!r} not found (neither origin/{name} nor a local branch {name})",
+        field="base-branch",
+        hint="name an existing branch; with actions/checkout use fetch-depth: 0 so every branch and the full history are there",
+    )
+
+
+def check_not_shallow(cwd: Path) -> None:
+    if gitcmd.text(cwd, ["rev-parse", "--is-shallow-repository"]) == "true":
+        raise BatchopsError(
+            "the checkout is shallow: the batch's commits may be missing from the history",
+            hint="use actions/checkout with `fetch-depth: 0` (or run `git fetch --unshallow`)",
+        )
+
+
+def grep(cwd: Path, revisions: Sequence[str], lines: Sequence[str], *, first_parent: bool = False) -> list[Commit]:
+    """Commits reachable from ``revisions`` whose message contains one of ``lines`` (fixed
+    strings; the caller checks the exact line)."""
+    args = ["log", "-z", f"--format={COMMIT_FORMAT}", "--fixed-strings", *(f"--grep={line}" for line in lines)]
+    if first_parent:
+        args.append("--first-parent")
+    data = gitcmd.run(cwd, [*args, "--stdin", "--"], input="".join(f"{r}\n" for r in revisions).encode()).stdout
+    return parse_commits(data)
+
+
+def off_base(cwd: Path, tips: Iterable[str], base_sha: str) -> list[Commit]:
+    """Every commit reachable from ``tips`` and not from the base tip, with its message."""
+    wanted = sorted(set(tips))
+    if not wanted:
+        return []
+    revisions = "".join(f"{sha}\n" for sha in wanted) + f"^{base_sha}\n"
+    data = gitcmd.run(cwd, ["log", "-z", f"--format={COMMIT_FORMAT}", "--stdin", "--"], input=revisions.encode()).stdout
+    return parse_commits(data)
+
+
+def commits(cwd: Path, shas: Iterable[str]) -> list[Commit]:
+    wanted = sorted(set(shas))
+    if not wanted:
+        return []
+    data = gitcmd.run(
+        cwd, ["log", "-z", "--no-walk=unsorted", f"--format={COMMIT_FORMAT}", "--stdin", "--"],
+        input="".join(f"{sha}\n" for sha in wanted).encode(),
+    ).stdout
+    return parse_commits(data)
+
+
+def diffs(cwd: Path, items: Iterable[Commit]) -> dict[str, dict[str, Change]]:
+    """First-parent diff of each commit (the root commit against the empty tree)."""
+    lines = "".join(f"{c.sha} {c.parents[0]}\n" if c.parents else f"{c.sha}\n" for c in items)
+    if not lines:
+        return {}
+    data = gitcmd.run(cwd, ["diff-tree", "--stdin", "-r", "--raw", "-z", "--no-renames", "--root"], input=lines.encode()).stdout
+    return parse_diff_tree(data)
+
+
+def tip_blobs(cwd: Path, keys: Sequence[tuple[str, str]], tips: Mapping[str, str]) -> dict[tuple[str, str], str | None]:
+    """Blob id of each (ref, path) at the ref's tip (None: absent there)."""
+    if not keys:
+        return {}
+    with gitcmd.ObjectLookup(cwd) as objects:
+        found = objects.lookup([f"{tips[ref]}:{path}" for ref, path in keys])
+    return dict(zip(keys, found, strict=True))
+
+
+@dataclass
+class Mainline:
+    """The first-parent line of the base branch, oldest first, with committer times."""
+
+    shas: list[str]
+    times: list[int]
+
+    def start_index(self, since: int) -> int:
+        """The last index before the first commit at or after ``since`` (-1: before the root)."""
+        for index, moment in enumerate(self.times):
+            if moment >= since:
+                return index - 1
+        return len(self.times) - 1
+
+
+def start_mainline(cwd: Path, base_sha: str) -> gitcmd.Background:
+    """Start listing the first-parent line (it runs while the batch is searched)."""
+    return gitcmd.Background(cwd, ["rev-list", "--first-parent", "--timestamp", base_sha, "--"])
+
+
+def read_mainline(listing: gitcmd.Background) -> Mainline:
+    tokens = listing.result().split()
+    times = [int(t) for t in tokens[0::2]]
+    shas = tokens[1::2]
+    times.reverse()
+    shas.reverse()
+    return Mainline(b" ".join(shas).decode("ascii").split(), times)
+
+
+_MODES = (b"100644", b"100755", b"120000", b"160000", b"40000")
+
+
+class _Trees:
+    """Tree entries of commits through one ``cat-file --batch``, read by object id from the root
+    down (a name may hold any byte but NUL; unchanged sub-trees are read once)."""
+
+    def __init__(self, reader: gitcmd.ObjectReader) -> None:
+        self._reader = reader
+        self._roots: dict[str, str | None] = {}
+        self._trees: dict[str, bytes] = {}
+        self._width = 20
+
+    def _tree(self, name: str) -> bytes:
+        data = self._trees.get(name)
+        if data is None:
+            found = self._reader.read(name)
+            data = found[2] if found and found[1] == "tree" else b""
+            if found:
+                self._width = len(found[0]) // 2
+            self._trees[name] = data
+        return data
+
+    def entry(self, commit: str, path: str) -> Entry | None:
+        if commit not in self._roots:
+            found = self._reader.read(f"{commit}^{{tree}}")
+            self._roots[commit] = found[0] if found else None
+        tree = self._roots[commit]
+        parts = path.encode("utf-8", "surrogateescape").split(b"/")
+        for part in parts[:-1]:
+            if tree is None:
+                return None
+            child = find_entry(self._tree(tree), part, self._width)
+            tree = child.blob if child is not None and child.mode == "040000" else None
+        if tree is None:
+            return None
+        found = find_entry(self._tree(tree), parts[-1], self._width)
+        return None if found is None or found.mode == "040000" else found
+
+
+def find_entry(data: bytes, name: bytes, width: int = 20) -> Entry | None:
+    """The entry ``name`` of a raw tree object: a search in C, checked to sit on an entry boundary
+    (a mode after the previous entry's id); anything doubtful is settled by a full parse."""
+    needle = b" " + name + b"\x00"
+    position = data.find(needle)
+    if position == -1:
+        return None
+    if data.find(needle, position + 1) == -1:
+        for mode in _MODES:
+            begin = position - len(mode)
+            if begin >= 0 and data[begin:position] == mode and (begin == 0 or data[begin - width - 1] == 0):
+                end = position + len(needle)
+                return Entry(mode.decode().rjust(6, "0"), data[end : end + width].hex())
+    return _parse_tree(data, width).get(name)
+
+
+def _parse_tree(data: bytes, width: int) -> dict[bytes, Entry]:
+    entries: dict[bytes, Entry] = {}
+    position = 0
+    while position < len(data):
+        space = data.index(b" ", position)
+        nul = data.index(b"\x00", space)
+        mode = data[position:space].decode("ascii").rjust(6, "0")
+        entries[data[space + 1 : nul]] = Entry(mode, data[nul + 1 : nul + 1 + width].hex())
+        position = nul + 1 + width
+    return entries
+
+
+def mainline_changes(
+    cwd: Path, line: Mainline, paths: Sequence[str], since: int, known: Mapping[str, Mapping[str, Change]] | None = None,
+) -> list[MainCommit]:
+    """First-parent commits (from ``since`` on) that changed ``paths``, newest first, with the
+    change of each path against its first parent.
+
+    Bisects the first-parent line per path with ``<commit>:<dir>`` tree reads in one
+    ``cat-file`` process: O(changes x log n) reads instead of a diff of every commit. A change
+    undone within a stretch that ends as it began is not seen (the file is then as it was).
+    """
+    if not paths or not line.shas:
+        return []
+    start = max(-1, line.start_index(since))
+    tip = len(line.shas) - 1
+    changes: dict[int, dict[str, Change]] = {}
+    position = {sha: index for index, sha in enumerate(line.shas)} if known else {}
+    fixed: dict[str, list[int]] = {}  # path -> indices of commits whose diff is known (they split the bisection)
+    for sha, diff in (known or {}).items():
+        index = position.get(sha)
+        if index is None:
+            continue
+        start = min(start, index - 1)
+        for path, change in diff.items():
+            changes.setdefault(index, {})[path] = change
+            fixed.setdefault(path, []).append(index)
+    with gitcmd.ObjectReader(cwd) as reader:
+        trees = _Trees(reader)
+
+        def at(index: int, path: str) -> Entry | None:
+            return trees.entry(line.shas[index], path) if index >= 0 else None
+
+        if start < 0:  # from the root commit on: what it adds is its change
+            start = 0
+            for path in paths:
+                if (root := at(0, path)) is not None:
+                    changes.setdefault(0, {})[path] = Change("A", None, root)
+        pending = []
+        for path in paths:
+            bounds = [start, *sorted(i for i in set(fixed.get(path, ())) if i > start), tip]
+            for lo, hi in zip(bounds, bounds[1:], strict=False):
+                if hi > lo:
+                    pending.append((path, lo, hi, at(lo, path), at(hi, path)))
+        while pending:
+            following = []
+            for path, lo, hi, low, high in pending:
+                if low == high:
+                    continue
+                if hi - lo == 1:
+                    if path in changes.get(hi, {}):
+                        continue  # known exactly
+                    status = "A" if low is None else ("D" if high is None else "M")
+                    changes.setdefault(hi, {})[path] = Change(status, low, high)
+                    continue
+                mid = (lo + hi) // 2
+                middle = at(mid, path)
+                following.append((path, lo, mid, low, middle))
+                following.append((path, mid, hi, middle, high))
+            pending = following
+    wanted = sorted(changes, reverse=True)
+    headers = _headers(cwd, [line.shas[i] for i in wanted])
+    found = []
+    for i in wanted:
+        subject, parents = headers.get(line.shas[i], ("", 1))
+        found.append(MainCommit(line.shas[i], line.shas[i - 1] if i > 0 else None, line.times[i], subject, changes[i], parents))
+    return found
+
+
+def _headers(cwd: Path, shas: Sequence[str]) -> dict[str, tuple[str, int]]:
+    """sha -> (subject, number of parents)."""
+    if not shas:
+        return {}
+    data = gitcmd.run(
+        cwd, ["log", "-z", "--no-walk=unsorted", "--format=%H%x00%P%x00%s", "--stdin", "--"],
+        input="".join(f"{sha}\n" for sha in shas).encode(),
+    ).stdout
+    tokens = data.split(b"\x00")
+    return {
+        tokens[i].strip().decode("ascii", "replace"): (tokens[i + 2].decode("utf-8", "replace").strip()[:300], len(tokens[i + 1].split()))
+        for i in range(0, len(tokens) - 2, 3)
+    }
+
+
+def merged_at(cwd: Path, sha: str, merges: Sequence[MainCommit]) -> str | None:
+    """The first of ``merges`` (first-parent merges, oldest first) that brings ``sha`` in."""
+    for merge in merges:
+        if merge.first_parent and is_ancestor(cwd, sha, merge.sha) and not is_ancestor(cwd, sha, merge.first_parent):
+            return merge.sha
+    return None
+
+
+def landing_of(cwd: Path, sha: str, base_sha: str) -> tuple[str | None, bool]:
+    """(the oldest first-parent commit of the base branch that contains ``sha``, whether ``sha``
+    is itself on the first-parent line). One ``rev-list --ancestry-path``: the commits between
+    ``sha`` and the base tip, walked back from the tip along first parents."""
+    if sha == base_sha:
+        return sha, True
+    out = gitcmd.run(cwd, ["rev-list", "--parents", "--ancestry-path", f"{sha}..{base_sha}", "--"]).stdout.decode()
+    first: dict[str, str] = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 2:
+            first[parts[0]] = parts[1]
+        elif parts:
+            first[parts[0]] = ""
+    if base_sha not in first:
+        return None, False
+    current = base_sha
+    while first.get(current) in first:
+        current = first[current]
+    if first.get(current) == sha:
+        return sha, True
+    return current, False
+
+
+def is_ancestor(cwd: Path, sha: str, base_sha: str) -> bool:
+    return gitcmd.run(cwd, ["merge-base", "--is-ancestor", sha, base_sha], check=False).returncode == 0
+
+
+def resolve_commit(cwd: Path, text: str) -> str | None:
+    proc = gitcmd.run(cwd, ["rev-parse", "--verify", "-q", "--end-of-options", f"{text}^{{commit}}"], check=False)
+    value = proc.stdout.decode().strip()
+    return value if proc.returncode == 0 and value else None
+
+
+def merges_named(cwd: Path, base_sha: str, numbers: Iterable[int]) -> list[MainCommit]:
+    """First-parent commits whose subject names one of the PRs: ``(#N)`` or ``Merge pull request #N from``."""
+    wanted = sorted(set(numbers))
+    if not wanted:
+        return []
+    lines = [f"(#{n})" for n in wanted] + [f"Merge pull request #{n} from" for n in wanted]
+    found = grep(cwd, [base_sha], lines, first_parent=True)
+    return [MainCommit(c.sha, c.first_parent, c.time, c.subject, {}) for c in found]
+
+
+def read_blobs(cwd: Path, blobs: Iterable[str]) -> dict[str, bytes]:
+    wanted = sorted(set(blobs))
+    if not wanted:
+        return {}
+    data = gitcmd.run(cwd, ["cat-file", "--batch"], input="".join(f"{b}\n" for b in wanted).encode()).stdout
+    result: dict[str, bytes] = {}
+    position = 0
+    while position < len(data):
+        end = data.index(b"\n", position)
+        header = data[position:end].decode("ascii", "replace").split()
+        position = end + 1
+        if len(header) < 3 or header[1] == "missing":
+            continue
+        size = int(header[2])
+        result[header[0]] = data[position : position + size]
+        position += size + 1
+    return result
+
+
+def files_mentioning(cwd: Path, sha: str, words: Sequence[str], prefixes: Sequence[str]) -> dict[str, str]:
+    """path -> blob of files at ``sha`` under ``prefixes`` whose text contains one of ``words``."""
+    if not words:
+        return {}
+    args = ["grep", "-l", "-z", "-F", "--full-name"]
+    for word in words:
+        args += ["-e", word]
+    specs = [p for p in prefixes if p]
+    proc = gitcmd.run(cwd, [*args, sha, "--", *specs], env=_LITERAL, check=False)
+    if proc.returncode not in (0, 1):
+        return {}
+    paths = [item.decode("utf-8", "surrogateescape").split(":", 1)[1] for item in proc.stdout.split(b"\x00") if b":" in item]
+    if not paths:
+        return {}
+    with gitcmd.ObjectLookup(cwd) as objects:
+        blobs = objects.lookup([f"{sha}:{path}" for path in paths])
+    return {path: blob for path, blob in zip(paths, blobs, strict=True) if blob}
+
+
+def fetch_pull_refs(cwd: Path, remote: str, numbers: Iterable[int]) -> list[int]:
+    """Fetch ``refs/pull/N/head`` of the given PRs into ``refs/remotes/origin/pull/N/head``; the numbers fetched."""
+    got = []
+    for number in sorted(set(numbers)):
+        proc = gitcmd.run(
+            cwd, ["fetch", "-q", "--no-tags", remote, f"+refs/pull/{number}/head:refs/remotes/origin/pull/{number}/head"],
+            check=False,
+        )
+        if proc.returncode == 0:
+            got.append(number)
+    return got
+
+
+# --- writing the rollback branch -----------------------------------------------------------
+
+
+def _identity_env(cwd: Path) -> dict[str, str]:
+    configured = gitcmd.run(cwd, ["config", "--get", "user.email"], check=False).stdout.strip()
+    if configured or runner.setting("GIT_COMMITTER_EMAIL"):
+        return {}
+    name, email = "github-actions[bot]", "41898282+github-actions[bot]@users.noreply.github.com"
+    return {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}
+
+
+def build_commit(cwd: Path, base_sha: str, plans: Sequence[FilePlan], message: str) -> str:
+    """One commit on top of the base tip, built in a temporary index (work tree and index untouched)."""
+    with tempfile.TemporaryDirectory(prefix="batchops-rollback-", dir=runner.temp_dir()) as tmp:
+        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index"), **_identity_env(cwd)}
+        gitcmd.run(cwd, ["read-tree", base_sha], env=env)
+        info = b"".join(
+            (f"{p.target.mode} {p.target.blob}\t" if p.target else f"0 {ZERO}\t").encode()
+            + p.path.encode("utf-8", "surrogateescape")
+            + b"\x00"
+            for p in plans
+            if p.changes_tree
+        )
+        gitcmd.run(cwd, ["update-index", "-z", "--index-info"], input=info, env=env)
+        tree = gitcmd.text(cwd, ["write-tree"], env=env)
+        return gitcmd.text(cwd, ["commit-tree", tree, "-p", base_sha, "-F", "-"], input=message.encode(), env=env)
+
+
+def tree_of(cwd: Path, sha: str) -> str:
+    return gitcmd.text(cwd, ["rev-parse", f"{sha}^{{tree}}"])
+
+
+def commit_info(cwd: Path, sha: str) -> tuple[str, list[str], str]:
+    """(tree, parents, message) of a commit."""
+    tree = tree_of(cwd, sha)
+    found = commits(cwd, [sha])
+    return tree, (found[0].parents if found else []), (found[0].message if found else "")
+
+
+def set_branch(cwd: Path, branch: str, commit: str, *, expected: str = "") -> None:
+    gitcmd.run(
+        cwd,
+        ["update-ref", "-m", "batchops rollback", f"refs/heads/{branch}", commit, expected],
+        hint=f"the branch {branch} changed meanwhile; delete it (git branch -D {branch}) to start over",
+    )
+
+
+def delete_branch(cwd: Path, branch: str, commit: str) -> None:
+    gitcmd.run(cwd, ["update-ref", "-d", f"refs/heads/{branch}", commit], check=False)
+
+
+def remote_branch(cwd: Path, remote: str, branch: str) -> str:
+    """The commit the remote's branch points at, or ''."""
+    out = gitcmd.run(
+        cwd, ["ls-remote", "--heads", remote, f"refs/heads/{branch}"],
+        hint=f"check that the remote {remote!r} exists and is reachable",
+    ).stdout.decode()
+    for line in out.splitlines():
+        sha, _, name = line.partition("\t")
+        if name == f"refs/heads/{branch}":
+            return sha
+    return ""
+
+
+def fetch_commit(cwd: Path, remote: str, branch: str) -> bool:
+    return gitcmd.run(cwd, ["fetch", "-q", "--no-tags", remote, f"refs/heads/{branch}"], check=False).returncode == 0
+
+
+def push_branch(cwd: Path, remote: str, branch: str, commit: str, *, expected: str = "") -> None:
+    proc = gitcmd.run(
+        cwd, ["push", "--porcelain", f"--force-with-lease=refs/heads/{branch}:{expected}", remote, f"{commit}:refs/heads/{branch}"],
+        check=False,
+    )
+    if proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).decode("utf-8", "replace").strip().splitlines()
+        raise BatchopsError(
+            f"could not push {branch} to {remote}: {detail[-1] if detail else 'exit ' + str(proc.returncode)}",
+            hint="give the job `permissions: contents: write` and check out with persist-credentials (the default), "
+            "or delete a leftover remote branch of an earlier rollback",
+        )
+
+
+def remote_repository(cwd: Path, remote: str) -> str:
+    """owner/name from the remote's URL when it is a GitHub URL, else ''."""
+    import re
+
+    url = gitcmd.run(cwd, ["remote", "get-url", remote], check=False).stdout.decode().strip()
+    match = re.search(r"[/:]([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?/?$", url)
+    server = runner.server_url()
+    if match and ("github" in url or (server and server in url)):
+        return f"{match[1]}/{match[2]}"
+    return ""

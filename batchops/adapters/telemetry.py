@@ -1,0 +1,424 @@
+"""The telemetry client (``requests``): POST a payload, read runs back, each within a hard deadline.
+
+Deadlines: ``requests`` timeouts bound each socket operation, so a server that drips
+one byte a second (in the headers or in the body) would hold a request open for
+ever. Here every request has a **total** deadline: a watchdog shuts the request's
+socket down when it passes, whatever the server does; the connect and read timeouts
+stay as a second bound. Every request uses a fresh connection (``Connection: close``)
+so that the socket watched is the one in use.
+
+Replies: at most :data:`MAX_REPLY` bytes are read (1 MiB); the rest is never read.
+The endpoint's reason for a refusal is taken from a JSON ``error`` (and ``detail``) or
+``message`` key, or from the plain text of the body, made one line and shortened.
+
+Redirects are not followed (a POST must not become a GET elsewhere); the ``Location``
+is reported.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from time import monotonic, sleep
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from batchops.core.metrics import DELIVERED, REDIRECT, REJECTED, Delivery, RetryPolicy, answer_kind
+from batchops.errors import UsageError
+
+MAX_REPLY = 1024 * 1024
+MAX_REASON = 300
+HONORED_HEADER = "Batchops-Idempotency"
+USER_AGENT = "batchops-metrics"
+
+
+# --- URLs ---------------------------------------------------------------------------
+
+
+def target_url(endpoint: str) -> str:
+    base = endpoint.strip().rstrip("/")
+    return base if base.endswith("/batch-metrics") else base + "/batch-metrics"
+
+
+def runs_url(endpoint: str) -> str:
+    return target_url(endpoint) + "/runs"
+
+
+def safe_url(url: str) -> str:
+    """The URL without user:password, query or fragment: what may be printed or written to a file."""
+    parts = urlsplit(url.strip())
+    netloc = parts.hostname or ""
+    if ":" in netloc:
+        netloc = f"[{netloc}]"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def check_endpoint(endpoint: str, *, field: str = "endpoint") -> str:
+    """The endpoint, checked: an http(s) URL with a host, without credentials in it."""
+    text = endpoint.strip()
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(
+            f"{safe_url(text)!r} is not an http(s) URL",
+            field=field,
+            hint="set it to the service's base URL, e.g. https://telemetry.example.com (batchops appends /batch-metrics)",
+        )
+    if parts.username is not None or parts.password is not None:
+        raise UsageError(
+            f"the URL {safe_url(text)} carries credentials (user:password@); they would be sent to the server and kept in spool files",
+            field=field,
+            hint="remove them from the URL and pass the secret in the `token` input (sent as Authorization: Bearer), e.g. endpoint: https://telemetry.example.com",
+        )
+    if parts.query or parts.fragment:
+        raise UsageError(
+            f"the URL {safe_url(text)} has a query or fragment; a token in a URL would be kept in spool files",
+            field=field,
+            hint="give the base URL only, e.g. https://telemetry.example.com, and the secret in the `token` input",
+        )
+    return text
+
+
+def plain_http_with_token(endpoint: str, token: str) -> bool:
+    parts = urlsplit(endpoint)
+    return bool(token) and parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1")
+
+
+# --- the deadline -------------------------------------------------------------------
+
+
+class _Watchdog:
+    """Shuts down the sockets of one request when its deadline passes."""
+
+    def __init__(self) -> None:
+        self.sockets: list[socket.socket] = []
+        self.fired = False
+        self.lock = threading.Lock()
+
+    def add(self, sock: socket.socket) -> None:
+        with self.lock:
+            self.sockets.append(sock)
+            if self.fired:
+                _shutdown(sock)
+
+    def fire(self) -> None:
+        with self.lock:
+            self.fired = True
+            for sock in self.sockets:
+                _shutdown(sock)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+_current = threading.local()
+
+
+def _connection_classes() -> tuple[type, type]:
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+
+    class WatchedHTTPConnection(HTTPConnection):
+        def _new_conn(self) -> socket.socket:
+            sock = super()._new_conn()
+            watchdog = getattr(_current, "watchdog", None)
+            if watchdog is not None:
+                watchdog.add(sock)
+            return sock
+
+    class WatchedHTTPSConnection(HTTPSConnection):
+        def _new_conn(self) -> socket.socket:
+            sock = super()._new_conn()
+            watchdog = getattr(_current, "watchdog", None)
+            if watchdog is not None:
+                watchdog.add(sock)
+            return sock
+
+    return WatchedHTTPConnection, WatchedHTTPSConnection
+
+
+def new_session() -> Any:
+    """A ``requests`` session whose connections the deadline watchdog can shut down."""
+    import requests
+    from requests.adapters import HTTPAdapter
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    plain, secure = _connection_classes()
+
+    class Pool(HTTPConnectionPool):
+        ConnectionCls = plain
+
+    class SecurePool(HTTPSConnectionPool):
+        ConnectionCls = secure
+
+    class Adapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": SecurePool}
+
+    session = requests.Session()
+    session.trust_env = False  # no proxy or netrc credentials picked up from the environment
+    adapter = Adapter(max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+@contextmanager
+def deadline(seconds: float) -> Iterator[_Watchdog]:
+    """Within the block, requests of this thread are cut off ``seconds`` from now."""
+    watchdog = _Watchdog()
+    timer = threading.Timer(max(0.0, seconds), watchdog.fire)
+    timer.daemon = True
+    previous = getattr(_current, "watchdog", None)
+    _current.watchdog = watchdog
+    timer.start()
+    try:
+        yield watchdog
+    finally:
+        timer.cancel()
+        _current.watchdog = previous
+
+
+@dataclass
+class Reply:
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    truncated: bool = False  # the body was longer than the cap
+    error: str = ""  # no (complete) answer: why
+
+
+def request(session: Any, method: str, url: str, *, headers: dict[str, str], body: bytes | None, seconds: float, cap: int = MAX_REPLY) -> Reply:
+    """One HTTP request, answered or abandoned within ``seconds`` in total; at most ``cap`` bytes read."""
+    import requests
+
+    began = monotonic()
+    with deadline(seconds) as watchdog:
+        try:
+            response = session.request(
+                method,
+                url,
+                data=body,
+                headers={**headers, "Connection": "close", "User-Agent": USER_AGENT},
+                timeout=(seconds, seconds),
+                allow_redirects=False,
+                stream=True,
+            )
+        except requests.RequestException as exc:
+            return Reply(error=_failure(exc, watchdog.fired, seconds))
+        try:
+            reply = Reply(status=response.status_code, headers={k.lower(): v for k, v in response.headers.items()})
+            chunks, size = [], 0
+            try:
+                for chunk in response.iter_content(chunk_size=65536):
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > cap:
+                        reply.truncated = True
+                        break
+            except (requests.RequestException, OSError) as exc:
+                # the status line and headers arrived: the answer stands, its body is cut short
+                reply.truncated = True
+                if watchdog.fired or monotonic() - began >= seconds:
+                    reply.error = f"the reply did not finish within {seconds:g}s"
+                else:
+                    reply.error = f"the reply was cut off ({_reason(exc)})"
+            reply.body = b"".join(chunks)[:cap]
+            return reply
+        finally:
+            response.close()
+
+
+def _failure(exc: Exception, fired: bool, seconds: float) -> str:
+    import requests
+
+    if fired or isinstance(exc, requests.Timeout):
+        return f"no response within {seconds:g}s"
+    if isinstance(exc, requests.ConnectionError):
+        return f"connection failed ({_reason(exc)})"
+    return f"request failed ({exc.__class__.__name__})"
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).lower()
+    for marker in ("Connection refused", "Name or service not known", "No route to host", "timed out", "Connection reset", "Remote end closed", "Connection aborted"):
+        if marker.lower() in text:
+            return marker.lower()
+    return exc.__class__.__name__
+
+
+def one_line(text: str, limit: int = MAX_REASON) -> str:
+    """Untrusted text (an endpoint's reply) as one short line: no line break, no control character."""
+    flat = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def reason_of(reply: Reply) -> str:
+    """The endpoint's own words: a JSON ``error``/``detail``/``message``, else the body's text."""
+    text = reply.body.decode("utf-8", errors="replace").strip()
+    if not text:
+        return ""
+    if text[:1] in "{[":
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            said = [str(data[key]) for key in ("error", "message", "detail") if isinstance(data.get(key), (str, int, float))]
+            if said:
+                return one_line(": ".join(dict.fromkeys(said)))
+    if "<html" in text[:200].lower():
+        return one_line(" ".join(part.split(">")[-1] for part in text.split("<")))
+    return one_line(text)
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """``Retry-After`` as seconds (delta-seconds or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+# --- POST /batch-metrics ------------------------------------------------------------
+
+
+def post(
+    endpoint: str,
+    token: str,
+    payload: dict[str, Any],
+    key: str,
+    policy: RetryPolicy,
+    *,
+    session: Any = None,
+    rng: random.Random | None = None,
+) -> Delivery:
+    """POST the payload until it is accepted, refused for good, or ``policy.max_time`` is spent."""
+    rng = rng or random.Random()
+    url = target_url(endpoint)
+    own = session is None
+    session = session or new_session()
+    headers = {"Content-Type": "application/json", "Idempotency-Key": key}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    body = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    start = monotonic()
+    result = Delivery(ok=False)
+    try:
+        while True:
+            result.attempts += 1
+            seconds = policy.request_deadline(monotonic() - start)
+            reply = request(session, "POST", url, headers=headers, body=body, seconds=seconds)
+            retry_after = None
+            if reply.status is None:
+                result.status, result.error, result.reason = None, reply.error, ""
+            else:
+                result.status = reply.status
+                said = reply.headers.get(HONORED_HEADER.lower(), "")
+                result.honored = said.strip().lower() == "honored"
+                result.reason = reason_of(reply)
+                kind = answer_kind(reply.status)
+                if kind == DELIVERED:
+                    result.ok = True
+                    result.duplicate = reply.status == 200 and bool(result.honored)
+                    result.error = ""
+                    result.log.append(f"attempt {result.attempts}: HTTP {reply.status}" + (" (already recorded)" if result.duplicate else ""))
+                    return result
+                result.error = f"HTTP {reply.status}" + (f": {result.reason}" if result.reason else "")
+                if kind in (REJECTED, REDIRECT):
+                    result.location = safe_url(reply.headers.get("location", "")) if kind == REDIRECT and reply.headers.get("location") else ""
+                    result.log.append(f"attempt {result.attempts}: {result.error}; not retried")
+                    return result
+                retry_after = retry_after_seconds(reply.headers.get("retry-after"))
+            wait = policy.wait(result.attempts, rng, retry_after)
+            elapsed = monotonic() - start
+            if elapsed + wait >= policy.max_time:
+                result.log.append(f"attempt {result.attempts}: {result.error}; giving up after {elapsed:.1f}s (max-time {policy.max_time:g}s)")
+                return result
+            result.log.append(f"attempt {result.attempts}: {result.error}; retrying in {wait:.1f}s")
+            sleep(wait)
+    finally:
+        if own:
+            session.close()
+
+
+# --- GET /batch-metrics/runs --------------------------------------------------------
+
+RUNS_PAGE = 100
+MAX_RUNS_REPLY = 16 * 1024 * 1024
+MAX_PAGES = 10_000
+
+
+class ReadError(Exception):
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def get_runs(endpoint: str, token: str, *, since: datetime | None, until: datetime | None, seconds: float = 30.0) -> list[dict[str, Any]]:
+    """Every run of the read endpoint in ``[since, until)`` (by start), page by page."""
+    from batchops.core import timeutil
+
+    session = new_session()
+    params: dict[str, str] = {"limit": str(RUNS_PAGE)}
+    if since is not None:
+        params["since"] = timeutil.iso(since)
+    if until is not None:
+        params["until"] = timeutil.iso(until)
+    headers = {"Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    runs: list[dict[str, Any]] = []
+    try:
+        for _ in range(MAX_PAGES):
+            from urllib.parse import urlencode
+
+            reply = request(session, "GET", runs_url(endpoint) + "?" + urlencode(params), headers=headers, body=None, seconds=seconds, cap=MAX_RUNS_REPLY)
+            if reply.status is None:
+                raise ReadError(reply.error)
+            if reply.status != 200:
+                raise ReadError(f"HTTP {reply.status}" + (f": {reason_of(reply)}" if reason_of(reply) else ""), reply.status)
+            if reply.truncated:
+                raise ReadError(f"a page of runs was larger than {MAX_RUNS_REPLY} bytes or cut off")
+            try:
+                page = json.loads(reply.body, parse_constant=_no_constant)
+            except ValueError as exc:
+                raise ReadError(f"the answer is not JSON ({exc.__class__.__name__})") from None
+            if not isinstance(page, dict) or not isinstance(page.get("runs"), list):
+                raise ReadError('the answer is not {"runs": [...], "next_cursor": ...}')
+            runs += [run for run in page["runs"] if isinstance(run, dict) and isinstance(run.get("ecosystem"), str)]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return runs
+            params["cursor"] = str(cursor)
+        raise ReadError(f"more than {MAX_PAGES} pages of runs")
+    finally:
+        session.close()
+
+
+def _no_constant(literal: str) -> Any:
+    raise ValueError(f"{literal} is not a JSON number")

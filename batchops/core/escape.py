@@ -1,0 +1,152 @@
+"""How untrusted text is printed: the pure rules behind every line batchops writes.
+
+``batchops.adapters.runner`` is the only writer to the runner and sends every line
+through these functions; they are pure (text in, text out) so they can be tested
+deeply. The rules:
+
+* :func:`one_line`: line breaks and control characters (C0 including tab, DEL, C1
+  including U+0085, U+2028, U+2029, the bidi overrides/isolates and U+FEFF) become
+  ``\\n``, ``\\r``, ``\\t``, ``\\xNN`` or ``\\uNNNN``: a value can never start a new line.
+* :func:`defuse`: a line the runner would read as a workflow command (``::name`` after
+  leading blanks, the runner trims them; or the legacy ``##[name`` anywhere) gets one
+  character written as a ``\\u00NN`` escape (a valid JSON escape, so printed JSON stays JSON).
+* :func:`redact`: the credentials of every URL (``scheme://user:secret@host``) become ``***``.
+* :func:`output_line_value`: a step output printed as ``name=value`` (no ``$GITHUB_OUTPUT``):
+  backslashes doubled first, so :func:`parse_output_line_value` gives the exact value back.
+* :func:`safe_markdown`: step-summary Markdown without raw HTML (``<`` is ``&lt;`` outside
+  code, except the few tags batchops writes itself), control characters escaped,
+  credentials redacted.
+"""
+
+from __future__ import annotations
+
+import re
+
+_BREAKING = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_COMMAND_START = re.compile(r"^(\s*):")
+LEGACY_COMMAND = "##["
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@?#]+@")
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    char = match.group(0)
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}"
+
+
+def one_line(text: str) -> str:
+    """``text`` as one printable line: line breaks and control characters escaped."""
+    return _BREAKING.sub(_escape_char, text)
+
+
+def is_command(line: str) -> bool:
+    """Would the runner read this line as a workflow command?"""
+    return line.lstrip().startswith("::") or LEGACY_COMMAND in line
+
+
+def defuse(line: str) -> str:
+    """One line that the runner will not read as a workflow command (``::x::`` or ``##[x]``)."""
+    if LEGACY_COMMAND in line:
+        line = line.replace(LEGACY_COMMAND, "#\\u0023[")
+    if line.lstrip().startswith("::"):
+        line = _COMMAND_START.sub(r"\1\\u003a", line, count=1)
+    return line
+
+
+def redact(text: str) -> str:
+    """``text`` with the credentials of every URL in it replaced: ``https://***@host/…``."""
+    return _URL_CREDENTIALS.sub(r"\1***@", text) if "@" in text else text
+
+
+def safe_line(text: str) -> str:
+    """What every printed line goes through: one line, credentials redacted, no workflow command."""
+    return defuse(redact(one_line(text)))
+
+
+def safe_lines(text: str) -> list[str]:
+    """A multi-line block as safe lines (split on ``\\n`` only; a ``\\r\\n`` ending counts as one)."""
+    return [safe_line(line.removesuffix("\r")) for line in text.split("\n")]
+
+
+def output_line_value(text: str) -> str:
+    """A value as printed in a ``name=value`` line: reversible backslash escapes, one line, no command."""
+    return defuse(one_line(text.replace("\\", "\\\\")))
+
+
+_UNESCAPE = re.compile(r"\\(\\|n|r|t|x[0-9a-f]{2}|u[0-9a-f]{4})")
+
+
+def parse_output_line_value(text: str) -> str:
+    """The inverse of :func:`output_line_value`."""
+
+    def back(match: re.Match[str]) -> str:
+        code = match.group(1)
+        return {"\\": "\\", "n": "\n", "r": "\r", "t": "\t"}.get(code) or chr(int(code[1:], 16))
+
+    return _UNESCAPE.sub(back, text)
+
+
+# --- step-summary Markdown ---------------------------------------------------------------
+
+# Raw HTML batchops itself writes in summaries (no attributes); every other `<` is text.
+_ALLOWED_TAGS = re.compile(r"<(/?(?:details|summary|br|b|code|sub|sup)\s*/?)>", re.IGNORECASE)
+_FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
+_CODE_SPAN = re.compile(r"(`+)(.+?)\1")
+_SUMMARY_BREAKING = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
+_HOLE = re.compile("\x00([0-9]+)\x00")
+
+
+def _no_html(text: str) -> str:
+    kept: list[str] = []
+
+    def keep(match: re.Match[str]) -> str:
+        kept.append(match.group(0))
+        return f"\x00{len(kept) - 1}\x00"
+
+    text = _ALLOWED_TAGS.sub(keep, text).replace("<", "&lt;")
+    return _HOLE.sub(lambda m: kept[int(m.group(1))], text) if kept else text
+
+
+def _markdown_line(line: str) -> str:
+    if "<" not in line:
+        return line
+    parts = []
+    last = 0
+    for span in _CODE_SPAN.finditer(line):
+        parts.append(_no_html(line[last : span.start()]))
+        parts.append(span.group(0))  # inside a code span HTML is shown as text already
+        last = span.end()
+    parts.append(_no_html(line[last:]))
+    return "".join(parts)
+
+
+def safe_markdown(markdown: str) -> str:
+    """Summary Markdown with control characters escaped, no raw HTML outside code, no credentials."""
+    text = _SUMMARY_BREAKING.sub(_escape_char, redact(markdown.replace("\r\n", "\n")))
+    lines = []
+    fence = ""
+    for line in text.split("\n"):
+        opened = _FENCE.match(line)
+        if fence:
+            if opened and opened.group(1)[0] == fence[0] and len(opened.group(1)) >= len(fence):
+                fence = ""
+            lines.append(line)
+            continue
+        if opened:
+            fence = opened.group(1)
+            lines.append(line)
+            continue
+        lines.append(_markdown_line(line))
+    return "\n".join(lines)
+
+
+def mermaid_label(text: str, limit: int = 80) -> str:
+    """Text safe inside a quoted Mermaid label or title: one line, no quotes, brackets or HTML."""
+    value = one_line(text)
+    for char, code in (("#", "#35;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;")):
+        value = value.replace(char, code)
+    value = re.sub(r"[\[\]{}()|;`]", "_", value)
+    return value if len(value) <= limit else value[: limit - 1] + "…"

@@ -1,0 +1,108 @@
+"""The printing rules: any text becomes one line, never a workflow command, credentials redacted."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from batchops.core import escape
+
+# what would end a line for some reader: Python's str.splitlines() splits on all of these
+LINE_BREAKS = ["\n", "\r", "\r\n", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+PAYLOADS = [f"x{brk}::error::PWN" for brk in LINE_BREAKS] + [
+    "::error::PWN",
+    "   ::error::PWN",
+    "\t::error::PWN",
+    "##[error]PWN",
+    "note ##[set-output name=can-proceed;]true",
+    "bad\nBatchops-Operation-Id: deadbeef",
+    "\u202eevil\u202c",
+]
+hostile_text = st.text() | st.sampled_from(PAYLOADS) | st.lists(st.sampled_from(["::", "##[", "\n", "\r", "\u2028", "\x85", "a", "%0A", "\\", "::error::"]), max_size=12).map("".join)
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_a_line_break_of_any_kind_cannot_start_a_new_line(payload: str) -> None:
+    line = escape.safe_line(payload)
+    assert len(line.splitlines()) == 1
+    assert not escape.is_command(line)
+
+
+def test_a_workflow_command_at_the_start_of_a_line_is_defused_visibly() -> None:
+    assert escape.safe_line("::error::PWN") == "\\u003a:error::PWN"
+    assert escape.safe_line("  ::add-mask::x") == "  \\u003a:add-mask::x"
+    assert escape.safe_line("a ##[set-output name=x;]y") == "a #\\u0023[set-output name=x;]y"
+
+
+def test_line_breaks_and_controls_are_written_as_escapes_a_reader_recognises() -> None:
+    assert escape.one_line("a\nb\rc\td") == "a\\nb\\rc\\td"
+    assert escape.one_line("bad\u2028thing\x85\x1b[31m") == "bad\\u2028thing\\u0085\\x1b[31m"
+    assert escape.one_line("ok: ünïcode and emoji 😀") == "ok: ünïcode and emoji 😀"
+
+
+@settings(max_examples=500)
+@given(hostile_text)
+def test_no_text_printed_as_a_line_is_a_workflow_command_or_spans_lines(text: str) -> None:
+    line = escape.safe_line(text)
+    assert len(line.splitlines()) <= 1
+    assert not escape.is_command(line)
+
+
+@settings(max_examples=300)
+@given(st.lists(hostile_text, max_size=5).map("\n".join))
+def test_a_block_stays_as_many_lines_as_it_has_newlines_and_none_is_a_command(block: str) -> None:
+    lines = escape.safe_lines(block)
+    assert len(lines) == len(block.split("\n"))
+    for line in lines:
+        assert len(line.splitlines()) <= 1 and not escape.is_command(line)
+
+
+@settings(max_examples=500)
+@given(hostile_text)
+@example("a\\nb")
+@example("##[x")
+def test_a_name_value_output_line_gives_the_exact_value_back(value: str) -> None:
+    printed = escape.output_line_value(value)
+    assert len(printed.splitlines()) <= 1 and not escape.is_command(printed)
+    assert escape.parse_output_line_value(printed) == value
+
+
+@given(
+    st.sampled_from(["https", "http", "git+ssh", "ssh"]),
+    st.from_regex(r"[A-Za-z0-9._~-]{1,12}", fullmatch=True),
+    st.from_regex(r"[A-Za-z0-9._~%!$&'*+,;=-]{1,40}", fullmatch=True),
+)
+def test_credentials_in_a_url_are_never_printed(scheme: str, user: str, secret: str) -> None:
+    text = f"pushing to {scheme}://{user}:{secret}@git.example.test/o/r.git failed"
+    assert escape.safe_line(text) == f"pushing to {scheme}://***@git.example.test/o/r.git failed"
+
+
+def test_text_without_credentials_is_left_alone() -> None:
+    assert escape.redact("mail alice@example.test about https://example.test/a@b") == "mail alice@example.test about https://example.test/a@b"
+
+
+def test_summary_markdown_shows_html_as_text_outside_code() -> None:
+    markdown = "### x<img src=x onerror=alert(1)>\n\n`<b>code</b>`\n\n```text\n<kept as code>\n```\n\n<details><summary>More</summary>\n</details>"
+    safe = escape.safe_markdown(markdown)
+    assert "<img" not in safe and "&lt;img src=x onerror=alert(1)>" in safe
+    assert "`<b>code</b>`" in safe and "<kept as code>" in safe
+    assert "<details><summary>More</summary>" in safe and "</details>" in safe
+
+
+@settings(max_examples=300)
+@given(hostile_text)
+def test_no_summary_carries_raw_html_or_a_control_character(text: str) -> None:
+    safe = escape.safe_markdown(f"| cell |\n|---|\n| {text} |")
+    assert not re.search(r"<(?!/?(details|summary|br|b|code|sub|sup)\s*/?>)[A-Za-z!/?]", safe)
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]", safe)
+
+
+@settings(max_examples=300)
+@given(hostile_text)
+def test_a_mermaid_label_cannot_close_its_quotes_or_add_a_line(text: str) -> None:
+    label = escape.mermaid_label(text)
+    assert not re.search(r'["<>\[\]{}()|;`\n\r]', label)
+    assert len(label.splitlines()) <= 1 and len(label) <= 80

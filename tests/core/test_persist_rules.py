@@ -1,0 +1,251 @@
+"""persist-with-retry's pure rules: refusals classified, messages that explain every trailer, rebuilds from operations."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from batchops.core import control
+from batchops.core import persist as rules
+from batchops.errors import OperationConflict
+
+AT = "2026-06-29T10:00:00Z"
+
+
+def entry(op: str, args: dict[str, Any], ident: str = "a" * 32, actor: str | None = None) -> dict[str, Any]:
+    found = {"id": ident, "op": op, "file": "batch-control.json", "args": {**args, "at": AT}, "at": AT}
+    if actor:
+        found["actor"] = actor
+    return found
+
+
+# --- refusals ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stderr", "kind"),
+    [
+        ("fatal: Authentication failed for 'https://github.com/o/r.git/'", "auth"),
+        ("fatal: could not read Username for 'https://github.com': terminal prompts disabled", "auth"),
+        ("remote: Permission to o/r.git denied to bot.\nfatal: unable to access 'https://github.com/o/r.git/': The requested URL returned error: 403", "auth"),
+        ("git@github.com: Permission denied (publickey).\nfatal: Could not read from remote repository.", "auth"),
+        ("! [rejected]        main -> main (fetch first)\nerror: failed to push some refs", "rejected"),
+        ("!\ta403b0c0ffee:refs/heads/main\t[rejected] (non-fast-forward)", "rejected"),
+        ("! [remote rejected] main -> main (cannot lock ref 'refs/heads/main': is at 1 but expected 2)", "rejected"),
+        ("! [remote rejected] main -> main (protected branch hook declined)", "declined"),
+        ("fatal: couldn't find remote ref release", "missing-branch"),
+        ("fatal: unable to access 'https://github.com/o/r.git/': Could not resolve host: github.com", "transient"),
+        ("error: RPC failed; HTTP 502 curl 22 The requested URL returned error: 502", "transient"),
+        ("fatal: the remote end hung up unexpectedly", "transient"),
+    ],
+)
+def test_git_failures_are_classified(stderr: str, kind: str) -> None:
+    assert rules.classify(stderr) == kind
+
+
+CHECKED_OUT = (
+    "remote: error: refusing to update checked out branch: refs/heads/main\n"
+    "remote: error: By default, updating the current branch in a non-bare repository\n"
+    "To /srv/registry\n"
+    "!\trefs/batchops/persist:refs/heads/main\t[remote rejected] (branch is currently checked out)\n"
+    "Done\n"
+    "error: failed to push some refs to '/srv/registry'"
+)
+
+
+def test_a_checked_out_branch_on_the_remote_is_a_refusal_that_will_not_change() -> None:
+    assert rules.classify(CHECKED_OUT) == "declined"
+    assert "branch is currently checked out" in rules.reason(CHECKED_OUT)
+    assert "refusing to update checked out branch" in rules.reason(CHECKED_OUT)
+    assert "updateInstead" in rules.refusal_hint(CHECKED_OUT)
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        "[remote rejected] (pre-receive hook declined)",
+        "[remote rejected] (deny updating a hidden ref)",
+        "[remote rejected] (shallow update not allowed)",
+        "[remote rejected] (missing necessary objects)",
+        "[remote rejected] (some reason a server invents)",
+    ],
+)
+def test_any_remote_refusal_that_is_not_a_race_fails_at_once_with_its_reason(status: str) -> None:
+    output = f"!\trefs/batchops/persist:refs/heads/main\t{status}\nerror: failed to push some refs"
+    assert rules.classify(output) == "declined"
+    assert status.split("(", 1)[1].rstrip(")") in rules.reason(output)
+
+
+def test_an_atomic_push_that_failed_because_of_a_race_is_a_race() -> None:
+    output = (
+        "!\trefs/batchops/persist:refs/heads/main\t[rejected] (fetch first)\n"
+        "!\t:refs/batchops/pending/main/ab\t[rejected] (atomic push failed)\n"
+    )
+    assert rules.classify(output) == "rejected"
+
+
+def test_the_reason_is_one_line_whatever_the_remote_sends() -> None:
+    output = "remote: GH006: Protected branch\u2028::error::forged\n! [remote rejected] main -> main (protected branch hook declined)"
+    found = rules.reason(output)
+    assert "\n" not in found and "\u2028" not in found
+    assert "GH006" in found and "protected branch hook declined" in found
+
+
+@given(st.text())
+def test_classification_never_fails_and_reasons_are_single_lines(output: str) -> None:
+    assert rules.classify(output) in {"auth", "rejected", "declined", "missing-branch", "transient"}
+    found = rules.reason(output)
+    assert not re.search(r"[\r\n\u2028\u2029\u0085]", found)
+
+
+# --- backoff ---------------------------------------------------------------------------------
+
+
+@given(
+    retry=st.integers(min_value=1, max_value=60),
+    base=st.floats(min_value=0.001, max_value=5),
+    cap=st.floats(min_value=0.01, max_value=60),
+    slot=st.floats(min_value=0, max_value=10),
+    seed=st.integers(),
+)
+def test_backoff_is_full_jitter_below_the_capped_exponential(retry: int, base: float, cap: float, slot: float, seed: int) -> None:
+    delay = rules.Backoff(base, cap).delay(retry, random.Random(seed), slot)
+    assert 0.0 <= delay <= min(cap, max(base, slot) * 2 ** (retry - 1))
+
+
+def test_the_default_budget_of_attempts_fits_a_32_job_matrix() -> None:
+    from batchops.steps import persist_with_retry
+
+    assert persist_with_retry.DEFAULT_MAX_ATTEMPTS >= 32
+
+
+# --- the commit message ---------------------------------------------------------------------------
+
+
+def test_the_message_describes_every_operation_with_its_trailers() -> None:
+    audit = {"title": "disable ecosystem npm", "body": ["reason: bad bottles"]}
+    carried = [
+        entry("control.disable", {"ecosystem": "npm", "audit": audit}, "a" * 32, actor="Ada Operator <ada@example.org>"),
+        entry("breaker.record", {"ecosystem": "npm", "outcomes": ["failure"]}, "b" * 32),
+        entry("budget.add_minutes", {"macos": 0, "linux": 7.5}, "c" * 32),
+        entry("breaker.reset", {"ecosystem": "npm"}, "d" * 32, actor="Ada Operator <ada@example.org>"),
+    ]
+    text = rules.commit_message("batchops: update control state [skip ci]\n", carried)
+    subject, body, trailers = text.split("\n\n")
+    assert subject == "batchops: update control state [skip ci]"
+    assert body.splitlines() == [
+        "- disable ecosystem npm",
+        "  reason: bad bottles",
+        "- breaker-update npm: record 1 outcome(s)",
+        "- budget: add 0 macOS and 7.5 Linux minute(s)",
+        "- breaker.reset: ecosystem=npm",
+    ]
+    groups = control.parse_trailers(text)
+    assert [(g["operation"], g["operation-id"]) for g in groups] == [
+        ("control.disable", "a" * 32), ("breaker.record", "b" * 32), ("budget.add_minutes", "c" * 32), ("breaker.reset", "d" * 32)
+    ]
+    assert groups[0]["actor"] == "Ada Operator <ada@example.org>" and groups[0]["at"] == AT
+    assert trailers.endswith("\n") and trailers.count("Batchops-Operation-Id: ") == 4
+
+
+def test_a_message_without_operations_gets_no_trailer() -> None:
+    assert rules.commit_message("", []) == rules.DEFAULT_MESSAGE + "\n"
+
+
+def test_trailers_in_the_given_message_are_replaced_by_those_of_the_operations_carried() -> None:
+    """A prepared message names the last command only; a forged reason tries to name an operation that never ran."""
+    prepared = (
+        "batchops: resume [skip ci]\n\nbad\nBatchops-Operation-Id: deadbeef\n  batchops-actor: mallory\n\n"
+        f"Batchops-Operation: control.resume\nBatchops-Operation-Id: {'b' * 32}\n"
+    )
+    carried = [entry("control.disable", {"ecosystem": "npm"}, "a" * 32), entry("control.resume", {}, "b" * 32)]
+    text = rules.commit_message(prepared, carried)
+    assert rules.landed_ids(f"\x1e{'0' * 40}\n{text}") == {"a" * 32: "0" * 40, "b" * 32: "0" * 40}
+    assert "deadbeef" not in text and "mallory" not in text
+    assert text.count("Batchops-Operation: ") == 2
+
+
+@given(reason=st.text(max_size=80), actor=st.text(max_size=40))
+def test_untrusted_text_in_operations_cannot_forge_a_trailer_or_a_line(reason: str, actor: str) -> None:
+    carried = [entry("control.stop", {"reason": reason}, "a" * 32, actor=actor or None)]
+    text = rules.commit_message("stop [skip ci]", carried)
+    body = text.split("\n\n")
+    assert len(body) == 3  # subject, one line per operation, trailers: nothing else
+    assert len(body[1].splitlines()) == 1
+    assert rules.landed_ids(f"\x1e{'0' * 40}\n{text}") == {"a" * 32: "0" * 40}
+    assert not re.search(r"[\r\u2028\u2029\u0085]", text)
+
+
+def test_a_reason_with_a_newline_is_described_escaped() -> None:
+    (line,) = rules.describe(entry("persisttest.note", {"reason": "bad\n::error::INJECTED\u2028x"}))
+    assert line == '- persisttest.note: reason="bad\\n::error::INJECTED\\u2028x"'
+
+
+def test_a_body_line_that_looks_like_a_trailer_does_not_mark_an_operation_landed() -> None:
+    log = f"\x1e{'1' * 40}\nstop\n\nBatchops-Operation-Id: {'f' * 32}\n\n- stop\n"
+    assert rules.landed_ids(log) == {}
+    log = f"\x1e{'1' * 40}\nstop\n\nBatchops-Operation-Id: {'f' * 32}\n"
+    assert rules.landed_ids(log) == {"f" * 32: "1" * 40}
+
+
+# --- rebuilding from operations --------------------------------------------------------------------
+
+
+def no_problems(_: Any) -> list[str]:
+    return []
+
+
+def test_operations_are_re_applied_on_the_remote_copy_not_the_local_text() -> None:
+    remote = json.loads(control.TEMPLATE)
+    remote["enabled"] = False
+    remote["reason"] = "operator stop"
+    after, carried = rules.rebuild("batch-control.json", remote, [entry("control.disable", {"ecosystem": "npm"})], [], no_problems)
+    assert after["enabled"] is False and after["reason"] == "operator stop"
+    assert after["disabled_ecosystems"] == ["npm"] and carried == []
+    assert remote["disabled_ecosystems"] == []  # the remote's copy itself is left alone
+
+
+def test_an_invalid_result_is_a_conflict_naming_the_file_and_the_problem() -> None:
+    def problems(document: Any) -> list[str]:
+        return ["/disabled_ecosystems: has non-unique elements"] if len(document["disabled_ecosystems"]) > 1 else []
+
+    with pytest.raises(OperationConflict) as raised:
+        rules.rebuild("batch-control.json", json.loads(control.TEMPLATE), [entry("control.disable", {"ecosystem": "npm"}), entry("control.disable", {"ecosystem": "go"})], [], problems)
+    assert raised.value.file == "batch-control.json" and "non-unique" in raised.value.message
+
+
+def test_another_jobs_post_is_carried_whole_or_not_at_all() -> None:
+    good = ("post-good", [entry("control.disable", {"ecosystem": "pypi"}, "c" * 32)])
+    bad = ("post-bad", [entry("control.disable", {"ecosystem": "go"}, "d" * 32), entry("no.such.operation", {}, "e" * 32)])
+    after, carried = rules.rebuild("batch-control.json", json.loads(control.TEMPLATE), [], [bad, good], no_problems)
+    assert after["disabled_ecosystems"] == ["pypi"]  # not "go": the bad post is left out whole
+    assert carried == [good]
+
+
+@pytest.mark.parametrize(
+    ("local", "base", "remote", "chosen"),
+    [("mine", "old", "old", "mine"), ("old", "old", "theirs", "theirs"), ("same", "old", "same", "same"), (None, "old", "old", None)],
+)
+def test_a_file_without_operations_is_carried_when_only_this_job_changed_it(local: Any, base: Any, remote: Any, chosen: Any) -> None:
+    assert rules.three_way("data/x.json", local, base, remote) == chosen
+
+
+def test_a_file_without_operations_changed_on_both_sides_is_a_conflict() -> None:
+    with pytest.raises(OperationConflict, match="no recorded operations"):
+        rules.three_way("data/x.json", "mine", "old", "theirs")
+
+
+def test_an_atomic_transaction_that_failed_on_a_ref_deleted_meanwhile_is_a_race() -> None:
+    """Two jobs carried the same post: the second one's delete finds the ref gone."""
+    output = (
+        "remote: error: cannot lock ref 'refs/batchops/pending/main/9bd6': unable to resolve reference 'refs/batchops/pending/main/9bd6'\n"
+        "!\t:refs/batchops/pending/main/9bd6\t[remote rejected] (atomic transaction failed)\n"
+        "!\trefs/batchops/persist:refs/heads/main\t[remote rejected] (atomic transaction failed)\n"
+    )
+    assert rules.classify(output) == "rejected"
