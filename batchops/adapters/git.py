@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -192,6 +193,26 @@ class ObjectReader:
         self._proc.stdout.read(1)
         return header[0], header[1], content
 
+    def read_many(self, names: Sequence[str], chunk: int = 256) -> list[tuple[str, str, bytes] | None]:
+        """``read`` for many names: queries sent a chunk at a time, then the answers read."""
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        answers: list[tuple[str, str, bytes] | None] = []
+        for start in range(0, len(names), chunk):
+            part = names[start : start + chunk]
+            self._proc.stdin.write(b"".join(("\x00missing" if "\n" in n else n).encode("utf-8", "surrogateescape") + b"\n" for n in part))
+            self._proc.stdin.flush()
+            for _ in part:
+                header = self._proc.stdout.readline().decode("utf-8", "replace").split()
+                if not header:
+                    raise GitError("git cat-file stopped answering", hint="check the repository for corruption (git fsck)")
+                if len(header) != 3 or not header[2].isdigit():
+                    answers.append(None)
+                    continue
+                content = self._proc.stdout.read(int(header[2]))
+                self._proc.stdout.read(1)
+                answers.append((header[0], header[1], content))
+        return answers
+
     def close(self) -> None:
         if self._proc.stdin:
             self._proc.stdin.close()
@@ -287,12 +308,12 @@ class Git:
             shown = " ".join(args[:2]) + (" ..." if len(args) > 2 else "")
             first = next((line for line in stderr.splitlines() if line.strip()), f"exit code {proc.returncode}")
             raise GitError(
-                f"`git {shown}` failed in {self.root}: {first}",
+                self.redact(f"`git {shown}` failed in {self.root}: {first}"),
                 hint="check that the directory is a git checkout and the refs exist",
                 returncode=proc.returncode,
                 stderr=stderr,
                 output=output,
-                git_args=args,
+                git_args=[self.redact(arg) for arg in args],
             )
         return proc.stdout
 
@@ -305,3 +326,134 @@ class Git:
         except GitError:
             return False
         return True
+
+    # --- plumbing shared by the steps that build commits without touching the working tree ---
+
+    def committer(self) -> str:
+        """``Name <email>`` of the committer git would record here."""
+        return self.text("var", "GIT_COMMITTER_IDENT").rsplit(" ", 2)[0]
+
+    def tree_entries(self, commit: str, paths: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """(mode, object id) of each of ``paths`` present in ``commit`` (paths from the repository root)."""
+        entries: dict[str, tuple[str, str]] = {}
+        if not commit or not paths:
+            return entries
+        listing = self.run("ls-tree", "-z", "--full-tree", commit, "--", *paths, check=False)
+        for record in listing.split(b"\0"):
+            if record:
+                meta, _, name = record.partition(b"\t")
+                mode, _kind, sha = meta.decode().split(" ")
+                entries[name.decode("utf-8", "surrogateescape")] = (mode, sha)
+        return entries
+
+    def blobs(self, ref: str, paths: Sequence[str]) -> tuple[str, dict[str, bytes | None]]:
+        """The commit ``ref`` names and the content of each of ``paths`` in it (None: absent), one cat-file."""
+        plain = [path for path in paths if "\n" not in path]
+        queries = [f"{ref}^{{commit}}"] + [f"{ref}:{path}" for path in plain]
+        out = self.run("cat-file", "--batch", input=("\n".join(queries) + "\n").encode("utf-8", "surrogateescape"))
+        results: list[bytes | None] = []
+        head = ""
+        position = 0
+        for index, _ in enumerate(queries):
+            end = out.index(b"\n", position)
+            header = out[position:end].decode("utf-8", "replace").split()
+            position = end + 1
+            if len(header) < 3 or header[-1] == "missing" or not header[-1].isdigit():
+                results.append(None)
+                continue
+            size = int(header[2])
+            content = out[position : position + size]
+            position += size + 1
+            if index == 0:
+                head = header[0]
+            results.append(content if header[1] == "blob" else None)
+        found = dict(zip(plain, results[1:], strict=True))
+        for path in paths:  # a name the batch protocol cannot carry: asked on its own
+            if path not in found:
+                proc = run(self.root, ["cat-file", "blob", f"{ref}:{path}"], env=self.env, check=False)
+                found[path] = proc.stdout if proc.returncode == 0 else None
+        return head, {path: found[path] for path in paths}
+
+    def fast_commit(
+        self,
+        parent: str,
+        changed: Mapping[str, bytes | tuple[str, str] | None],
+        message: str,
+        committer: str,
+        *,
+        modes: Mapping[str, str] | None = None,
+        ref: str = "refs/batchops/scratch",
+        when: int = 0,
+    ) -> str:
+        """A commit on top of ``parent`` with ``changed`` files (content, (mode, object id), or None: deleted),
+        written by one ``git fast-import``; the index and the working tree are not touched."""
+        body = message.encode("utf-8")
+        stream = [
+            f"commit {ref}\nmark :1\ncommitter {committer} {when} +0000\n".encode("utf-8", "surrogateescape"),
+            f"data {len(body)}\n".encode() + body + b"\n",
+            f"from {parent}\n".encode(),
+        ]
+        for path, content in changed.items():
+            quoted = _fast_import_path(path)
+            if content is None:
+                stream.append(b"D " + quoted + b"\n")
+            elif isinstance(content, tuple):  # an object already in the repository, by id
+                stream.append(f"M {content[0]} {content[1]} ".encode() + quoted + b"\n")
+            else:
+                mode = (modes or {}).get(path, "100644")
+                stream.append(f"M {mode} inline ".encode() + quoted + f"\ndata {len(content)}\n".encode() + content + b"\n")
+        stream.append(b"\nget-mark :1\ndone\n")
+        out = self.run("fast-import", "--quiet", "--force", "--done", input=b"".join(stream))
+        return out.decode("ascii", "replace").split()[0]
+
+    def staged_changes(
+        self, head: str, specs: Sequence[str]
+    ) -> tuple[list[tuple[str, tuple[str, str] | None, tuple[str, str] | None]], list[str], list[tuple[str, GitError]]]:
+        """What ``git add -A -- SPEC`` of each of ``specs`` would stage, in a temporary index.
+
+        Returns the paths that differ from ``head`` as (path, (mode, id) in head, (mode, id) staged),
+        None standing for absent; the specs that matched no file; and the specs git refused, with
+        its error. The repository's own index is not touched.
+        """
+        index = Path(self.text("rev-parse", "--absolute-git-dir")) / f"batchops-index-{uuid.uuid4().hex}"
+        env = {"GIT_INDEX_FILE": str(index)}
+        unmatched: list[str] = []
+        refused: list[tuple[str, GitError]] = []
+        used: list[str] = []
+        try:
+            self.run("read-tree", *([head] if head else ["--empty"]), env=env)
+            for spec in specs:
+                try:
+                    self.run("add", "-A", "--", spec, env=env)
+                except GitError as exc:
+                    if "did not match any files" in exc.output:
+                        unmatched.append(spec)
+                    else:
+                        refused.append((spec, exc))
+                    continue
+                used.append(spec)
+            if refused or not used:
+                return [], unmatched, refused
+            raw = self.run("diff-index", "--cached", "-z", "--no-renames", head or EMPTY_TREE, "--", *used, env=env)
+        finally:
+            index.unlink(missing_ok=True)
+        changes: list[tuple[str, tuple[str, str] | None, tuple[str, str] | None]] = []
+        fields = raw.split(b"\0")
+        for position in range(0, len(fields) - 1, 2):
+            meta, name = fields[position].decode(), fields[position + 1].decode("utf-8", "surrogateescape")
+            if not meta.startswith(":"):
+                continue
+            old_mode, new_mode, old_sha, new_sha, _status = meta[1:].split(" ")
+            base = None if set(old_sha) == {"0"} else (old_mode, old_sha)
+            staged = None if set(new_sha) == {"0"} else (new_mode, new_sha)
+            changes.append((name, base, staged))
+        return changes, unmatched, refused
+
+
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+
+
+def _fast_import_path(path: str) -> bytes:
+    """A path as fast-import reads it (C-style quoted)."""
+    escaped = path.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'.encode("utf-8", "surrogateescape")

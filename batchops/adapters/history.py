@@ -10,9 +10,10 @@ with glob characters or a newline is only itself).
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from batchops.adapters import git as gitcmd
 from batchops.adapters import runner
@@ -181,6 +182,30 @@ class _Trees:
             self._trees[name] = data
         return data
 
+    def prefetch(self, commits: Iterable[str], paths: Sequence[str]) -> None:
+        """Read, in a few batched rounds, every tree ``entry`` will need for these commits and paths."""
+        missing_roots = [c for c in dict.fromkeys(commits) if c not in self._roots]
+        for commit, found in zip(missing_roots, self._reader.read_many([f"{c}^{{tree}}" for c in missing_roots]), strict=True):
+            self._roots[commit] = found[0] if found else None
+            if found and found[1] == "tree":
+                self._width = len(found[0]) // 2
+                self._trees.setdefault(found[0], found[2])
+        folders = sorted({tuple(p.encode("utf-8", "surrogateescape").split(b"/")[:-1]) for p in paths})
+        frontier = {root for root in (self._roots.get(c) for c in dict.fromkeys(commits)) if root}
+        for depth in range(max((len(f) for f in folders), default=0)):
+            wanted: set[str] = set()
+            for tree in frontier:
+                data = self._trees.get(tree, b"")
+                for folder in folders:
+                    if len(folder) > depth:
+                        child = find_entry(data, folder[depth], self._width)
+                        if child is not None and child.mode == "040000":
+                            wanted.add(child.blob)
+            fetch = sorted(t for t in wanted if t not in self._trees)
+            for tree, found in zip(fetch, self._reader.read_many(fetch), strict=True):
+                self._trees[tree] = found[2] if found and found[1] == "tree" else b""
+            frontier = wanted
+
     def entry(self, commit: str, path: str) -> Entry | None:
         if commit not in self._roots:
             found = self._reader.read(f"{commit}^{{tree}}")
@@ -227,14 +252,23 @@ def _parse_tree(data: bytes, width: int) -> dict[bytes, Entry]:
 
 
 def mainline_changes(
-    cwd: Path, line: Mainline, paths: Sequence[str], since: int, known: Mapping[str, Mapping[str, Change]] | None = None,
+    cwd: Path,
+    line: Mainline,
+    paths: Sequence[str],
+    since: int,
+    known: Mapping[str, Mapping[str, Change]] | None = None,
+    is_target: Callable[[str, Entry | None], bool] | None = None,
 ) -> list[MainCommit]:
     """First-parent commits (from ``since`` on) that changed ``paths``, newest first, with the
     change of each path against its first parent.
 
-    Bisects the first-parent line per path with ``<commit>:<dir>`` tree reads in one
-    ``cat-file`` process: O(changes x log n) reads instead of a diff of every commit. A change
-    undone within a stretch that ends as it began is not seen (the file is then as it was).
+    Per path, the next change is found by bisection over the first-parent line (tree reads in
+    one ``cat-file`` process, batched across paths): O(changes x log n) reads instead of a diff
+    of every commit. Commits whose diff is ``known`` (the selection's own commits on the line)
+    are taken as they are. Once a path has reached a content ``is_target`` accepts and then left
+    it, and the tip does not hold such a content either, the search for that path stops: its
+    first later change is what a plan reports. A change undone within a stretch that ends as it
+    began is not seen (the file is then as it was).
     """
     if not paths or not line.shas:
         return []
@@ -242,7 +276,7 @@ def mainline_changes(
     tip = len(line.shas) - 1
     changes: dict[int, dict[str, Change]] = {}
     position = {sha: index for index, sha in enumerate(line.shas)} if known else {}
-    fixed: dict[str, list[int]] = {}  # path -> indices of commits whose diff is known (they split the bisection)
+    fixed: dict[str, list[int]] = {}  # path -> indices of commits whose diff is known
     for sha, diff in (known or {}).items():
         index = position.get(sha)
         if index is None:
@@ -251,39 +285,81 @@ def mainline_changes(
         for path, change in diff.items():
             changes.setdefault(index, {})[path] = change
             fixed.setdefault(path, []).append(index)
+    targets = is_target or (lambda path, entry: False)
     with gitcmd.ObjectReader(cwd) as reader:
         trees = _Trees(reader)
+        seen: dict[tuple[int, str], Entry | None] = {}
 
         def at(index: int, path: str) -> Entry | None:
-            return trees.entry(line.shas[index], path) if index >= 0 else None
+            key = (index, path)
+            if key not in seen:
+                seen[key] = trees.entry(line.shas[index], path) if index >= 0 else None
+            return seen[key]
+
+        def fetch(indices: Iterable[int]) -> None:
+            trees.prefetch([line.shas[i] for i in set(indices) if i >= 0], paths)
 
         if start < 0:  # from the root commit on: what it adds is its change
             start = 0
+            fetch([0])
             for path in paths:
                 if (root := at(0, path)) is not None:
                     changes.setdefault(0, {})[path] = Change("A", None, root)
-        pending = []
+        fetch([start, tip])
+        landed = {path: False for path in paths}
+        tip_is_target = {path: targets(path, at(tip, path)) for path in paths}
+        cursor = {path: start for path in paths}  # the search goes on after this index
         for path in paths:
-            bounds = [start, *sorted(i for i in set(fixed.get(path, ())) if i > start), tip]
-            for lo, hi in zip(bounds, bounds[1:], strict=False):
-                if hi > lo:
-                    pending.append((path, lo, hi, at(lo, path), at(hi, path)))
-        while pending:
-            following = []
-            for path, lo, hi, low, high in pending:
-                if low == high:
-                    continue
-                if hi - lo == 1:
-                    if path in changes.get(hi, {}):
-                        continue  # known exactly
-                    status = "A" if low is None else ("D" if high is None else "M")
-                    changes.setdefault(hi, {})[path] = Change(status, low, high)
-                    continue
-                mid = (lo + hi) // 2
-                middle = at(mid, path)
-                following.append((path, lo, mid, low, middle))
-                following.append((path, mid, hi, middle, high))
-            pending = following
+            for index in sorted(fixed.get(path, ())):
+                if index <= start and targets(path, changes[index][path].new):
+                    landed[path] = True
+        active = list(paths)
+
+        def record(path: str, index: int) -> bool:
+            """Note the change at ``index``; False when the search for ``path`` is over."""
+            change = changes.get(index, {}).get(path)
+            if change is None:
+                low, high = at(index - 1, path), at(index, path)
+                change = Change("A" if low is None else ("D" if high is None else "M"), low, high)
+                changes.setdefault(index, {})[path] = change
+            cursor[path] = index
+            if targets(path, change.new):
+                landed[path] = True
+                return index < tip
+            return index < tip and not (landed[path] and not tip_is_target[path])
+
+        while active:
+            # the stretch (lo, hi] to search for each active path: up to its next known change
+            windows: list[tuple[str, int, int, int | None]] = []
+            for path in active:
+                lo = cursor[path]
+                following = [i for i in fixed.get(path, ()) if i > lo]
+                known_next = min(following) if following else None
+                hi = known_next - 1 if known_next is not None else tip
+                windows.append((path, lo, hi, known_next))
+            fetch([i for _, lo, hi, _ in windows for i in (lo, hi)])
+            searches: list[list[Any]] = []
+            still: list[str] = []
+            for path, lo, hi, known_next in windows:
+                if hi > lo and at(hi, path) != at(lo, path):
+                    searches.append([path, lo, hi, known_next])
+                elif known_next is not None:
+                    if record(path, known_next):
+                        still.append(path)
+            while any(hi - lo > 1 for _, lo, hi, _ in searches):
+                fetch([(lo + hi) // 2 for _, lo, hi, _ in searches if hi - lo > 1])
+                for search in searches:
+                    path, lo, hi, _ = search
+                    if hi - lo > 1:
+                        mid = (lo + hi) // 2
+                        if at(mid, path) == at(lo, path):
+                            search[1] = mid
+                        else:
+                            search[2] = mid
+            for path, _, hi, _ in searches:
+                if record(path, hi):
+                    still.append(path)
+            active = still
     wanted = sorted(changes, reverse=True)
     headers = _headers(cwd, [line.shas[i] for i in wanted])
     found = []

@@ -1,4 +1,13 @@
-"""JSON Schema validation (draft 2020-12) with errors that name file, pointer, line and fix."""
+"""Reading and validating batchops' JSON files: one strict reader, one schema engine.
+
+:func:`parse_json_text` is the JSON reader of every file batchops reads (control file,
+results, baselines, reports, spools, plans, journal lines via :func:`parse_json_line`,
+the schemas themselves): duplicate keys, NaN/Infinity, numbers beyond 2**53 or longer
+than 40 characters, nesting deeper than 64 and unpaired surrogates are refused with the
+file, the line and the fix. Validation (draft 2020-12, ECMA-262 patterns) is done by
+:mod:`batchops.adapters.fastschema` (why: ``benchmarks/schema.py``), with errors that
+name file, pointer, line and fix.
+"""
 
 from __future__ import annotations
 
@@ -189,10 +198,9 @@ def parse_json_text(text: str, name: str) -> Any:
     :data:`MAX_SAFE_INTEGER` (2**53, the largest integer every JSON reader holds
     exactly; a float that overflows, ``1e400``, is one), number literals longer than
     :data:`MAX_NUMBER_CHARS` characters (refused before conversion), nesting deeper
-    than :data:`MAX_DEPTH` levels (refused before parsing: no ``RecursionError``), and
+    than :data:`MAX_DEPTH` levels (checked without recursion; no ``RecursionError``), and
     unpaired UTF-16 surrogate escapes (``"\\ud800"``, which no UTF-8 file can hold).
     """
-    _check_depth(text, name)
     try:
         document = json.loads(
             text,
@@ -220,8 +228,10 @@ def parse_json_text(text: str, name: str) -> Any:
         line, column = _find_literal(text, exc.literal)
         where = f" at column {column}" if column else ""
         raise BatchopsError(f"{exc.message}{where}", file=name, line=line, hint=exc.hint) from None
-    except RecursionError:  # unreachable after _check_depth; kept so no traceback can ever show
+    except RecursionError:  # nested past the interpreter's limit: refused all the same
+        _check_depth(text, name)
         raise BatchopsError(f"JSON nested deeper than {MAX_DEPTH} levels", file=name, hint="flatten the document") from None
+    _check_depth(text, name, document, parsed=True)
     if _SURROGATE_ESCAPE.search(text):
         _check_surrogates(document, name)
     return document
@@ -248,7 +258,7 @@ MAX_NUMBER_CHARS = 40  # a number literal longer than this is refused before con
 
 _NUMBER_HINT = "use a finite number between -9007199254740992 and 9007199254740992 (2**53), e.g. 12.5"
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
-_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
 
 
 class _Duplicate(Exception):
@@ -298,9 +308,23 @@ def _constant(literal: str) -> Any:
     raise _Refused(f"{literal} is not a JSON number", literal, "write a finite number such as 0.5 (or null)")
 
 
-def _check_depth(text: str, name: str) -> None:
-    """Refuse nesting deeper than MAX_DEPTH before parsing (no RecursionError anywhere)."""
+def _too_deep(document: Any) -> bool:
+    """Does ``document`` nest arrays/objects deeper than MAX_DEPTH? (iterative: no recursion)"""
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def _check_depth(text: str, name: str, document: Any = None, *, parsed: bool = False) -> None:
+    """Refuse nesting deeper than MAX_DEPTH, naming the line where it gets too deep."""
     if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return
+    if parsed and not (isinstance(document, (dict, list)) and _too_deep(document)):
         return
     depth = 0
     for token in _TOKEN.finditer(text):
@@ -308,15 +332,18 @@ def _check_depth(text: str, name: str) -> None:
         if char in "[{":
             depth += 1
             if depth > MAX_DEPTH:
-                line = text.count("\n", 0, token.start()) + 1
-                raise BatchopsError(
-                    f"JSON nested deeper than {MAX_DEPTH} levels",
-                    file=name,
-                    line=line,
-                    hint=f"batchops files nest a few levels; flatten the value (at most {MAX_DEPTH} levels of arrays and objects)",
-                )
+                break
         elif char in "]}":
             depth -= 1
+    else:
+        token = None
+    line = text.count("\n", 0, token.start()) + 1 if token is not None else None
+    raise BatchopsError(
+        f"JSON nested deeper than {MAX_DEPTH} levels",
+        file=name,
+        line=line,
+        hint=f"batchops files nest a few levels; flatten the value (at most {MAX_DEPTH} levels of arrays and objects)",
+    )
 
 
 def _check_surrogates(document: Any, name: str) -> None:

@@ -223,6 +223,36 @@ class Store:
         query += " ORDER BY completed_at, id"
         return [dict(row) for row in self.conn.execute(query, params)]
 
+    def page(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        ecosystem: str | None = None,
+        after: tuple[str, int] | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Runs by start (``since <= started_at < until``), then id, after a cursor: the read endpoint's order."""
+        clauses, params = [], []
+        if since is not None:
+            clauses.append("started_at >= ?")
+            params.append(timeutil.iso(since))
+        if until is not None:
+            clauses.append("started_at < ?")
+            params.append(timeutil.iso(until))
+        if ecosystem is not None:
+            clauses.append("ecosystem = ?")
+            params.append(ecosystem)
+        if after is not None:
+            clauses.append("(started_at > ? OR (started_at = ? AND id > ?))")
+            params += [after[0], after[0], after[1]]
+        query = "SELECT id, " + ", ".join(RUN_COLUMNS) + " FROM batch_runs"
+        if clauses:
+            query += " WHERE " + " AND ".join(clauses)
+        query += " ORDER BY started_at, id LIMIT ?"
+        params.append(limit)
+        return [dict(row) for row in self.conn.execute(query, params)]
+
     def recipe_results(self, run_id: int) -> list[dict[str, Any]]:
         return [dict(row) for row in self.conn.execute("SELECT * FROM recipe_results WHERE batch_run_id = ? ORDER BY id", (run_id,))]
 

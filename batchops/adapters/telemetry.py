@@ -171,12 +171,22 @@ def new_session() -> Any:
             super().init_poolmanager(*args, **kwargs)
             self.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": SecurePool}
 
+        def proxy_manager_for(self, *args: Any, **kwargs: Any) -> Any:
+            manager = super().proxy_manager_for(*args, **kwargs)
+            manager.pool_classes_by_scheme = {"http": Pool, "https": SecurePool}
+            return manager
+
     session = requests.Session()
-    session.trust_env = False  # no proxy or netrc credentials picked up from the environment
+    # Proxies and CA bundles from the environment apply; ~/.netrc credentials never replace the bearer token.
+    session.auth = _no_auth
     adapter = Adapter(max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
+
+
+def _no_auth(request: Any) -> Any:
+    return request
 
 
 @contextmanager
@@ -349,6 +359,8 @@ def post(
                     result.log.append(f"attempt {result.attempts}: HTTP {reply.status}" + (" (already recorded)" if result.duplicate else ""))
                     return result
                 result.error = f"HTTP {reply.status}" + (f": {result.reason}" if result.reason else "")
+                if reply.error:
+                    result.error += f" ({reply.error})"
                 if kind in (REJECTED, REDIRECT):
                     result.location = safe_url(reply.headers.get("location", "")) if kind == REDIRECT and reply.headers.get("location") else ""
                     result.log.append(f"attempt {result.attempts}: {result.error}; not retried")

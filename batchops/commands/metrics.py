@@ -14,6 +14,7 @@ are imported all the same).
 from __future__ import annotations
 
 import argparse
+import base64
 import hmac
 import json
 import sqlite3
@@ -21,13 +22,13 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from batchops.adapters import runner, schema, telemetry
 from batchops.adapters.files import write_atomic
 from batchops.adapters.store import DEFAULT_DATABASE, Store
 from batchops.cli.args import Command, add_input, add_now, clock
-from batchops.core import metrics
+from batchops.core import metrics, timeutil
 from batchops.core.metrics import Delivery
 from batchops.errors import BatchopsError, UsageError
 from batchops.render import markdown
@@ -211,10 +212,49 @@ class MetricsHandler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self) -> None:
-        if urlsplit(self.path).path.rstrip("/") == "/health":
+        path = urlsplit(self.path).path.rstrip("/")
+        if path == "/health":
             self._send(200, {"status": "ok"})
+        elif path == "/batch-metrics/runs":
+            self.handle_runs()
         else:
             self._send(404, {"error": "not found; POST /batch-metrics"})
+
+    def handle_runs(self) -> None:
+        """``GET /batch-metrics/runs``: the read endpoint of batchops' Worker (docs/telemetry.md), from the store."""
+        if not self._authorized():
+            self._send(401, {"error": "missing or wrong bearer token"}, {"WWW-Authenticate": "Bearer"})
+            return
+        query = parse_qs(urlsplit(self.path).query)
+
+        def one(name: str) -> str | None:
+            values = query.get(name)
+            return values[-1] if values else None
+
+        try:
+            since = _time_param(one("since"), "since")
+            until = _time_param(one("until"), "until")
+            limit = _limit_param(one("limit"))
+            after = _cursor_param(one("cursor"))
+        except ValueError as exc:
+            self._send(400, {"error": f"Bad request: {exc}"})
+            return
+        with Store(self.server.database) as db:
+            rows = db.page(since=since, until=until, ecosystem=one("ecosystem"), after=after, limit=limit + 1)
+            more = len(rows) > limit
+            rows = rows[:limit]
+            for row in rows:
+                row["results"] = [
+                    {key: item[key] for key in ("recipe_name", "ecosystem", "result", "error_category", "error_message", "duration_seconds")}
+                    for item in db.recipe_results(int(row["id"]))
+                ]
+        cursor = _cursor(rows[-1]) if more and rows else None
+        self._send(200, {"runs": rows, "next_cursor": cursor})
+
+    def _authorized(self) -> bool:
+        auth = self.headers.get("Authorization", "")
+        given = auth[7:] if auth.startswith("Bearer ") else ""
+        return hmac.compare_digest(given.encode("utf-8"), self.server.token.encode("utf-8"))
 
     def do_POST(self) -> None:
         status = self.handle_post()
@@ -226,9 +266,7 @@ class MetricsHandler(BaseHTTPRequestHandler):
             self._drain()
             self._send(404, {"error": "not found; POST /batch-metrics"})
             return 404
-        auth = self.headers.get("Authorization", "")
-        given = auth[7:] if auth.startswith("Bearer ") else ""
-        if not hmac.compare_digest(given.encode("utf-8"), self.server.token.encode("utf-8")):
+        if not self._authorized():
             self._drain()
             self._send(401, {"error": "missing or wrong bearer token"}, {"WWW-Authenticate": "Bearer"})
             return 401
@@ -273,6 +311,39 @@ class MetricsHandler(BaseHTTPRequestHandler):
             length = 0
         if 0 < length <= MAX_BODY:
             self.rfile.read(length)
+
+
+def _time_param(value: str | None, name: str) -> Any:
+    if value is None or value == "":
+        return None
+    try:
+        return timeutil.parse_iso(value, field=name)
+    except BatchopsError:
+        raise ValueError(f"{name} must be an ISO 8601 time (e.g. 2026-06-01T00:00:00Z)") from None
+
+
+def _limit_param(value: str | None) -> int:
+    if value is None or value == "":
+        return 100
+    if not value.isdigit() or not 1 <= int(value) <= 500:
+        raise ValueError("limit must be an integer from 1 to 500 (e.g. 100)")
+    return int(value)
+
+
+def _cursor(row: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps([row["started_at"], row["id"]]).encode()).decode()
+
+
+def _cursor_param(value: str | None) -> tuple[str, int] | None:
+    if not value:
+        return None
+    try:
+        started, run_id = json.loads(base64.urlsafe_b64decode(value.encode()))
+        if isinstance(started, str) and isinstance(run_id, int):
+            return started, run_id
+    except (ValueError, TypeError):
+        pass
+    raise ValueError("cursor is not one this endpoint returned (pass next_cursor from the previous page unchanged)")
 
 
 class MetricsServer(ThreadingHTTPServer):

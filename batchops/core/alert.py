@@ -131,7 +131,7 @@ def _breaker_incident(document: dict[str, Any], name: str, entry: dict[str, Any]
     ]
     if state.opened_at:
         facts.insert(1, ("opened at", state.opened_at))
-    return Incident(f"breaker/{name}", "breaker", name, f"Circuit breaker open: {name}", tuple(facts), milestones, notes)
+    return Incident(f"breaker/{name}", "breaker", name, f"Circuit breaker open: {one_line(name)}"[:256], tuple(facts), milestones, notes)
 
 
 def _budget_incidents(document: dict[str, Any], now: datetime) -> list[Incident]:
@@ -486,14 +486,19 @@ def duplicate_comment(older: int) -> str:
     return f"Duplicate of #{older} (two alert runs opened the same incident at once); closing this one."
 
 
+def slack_escape(text: str) -> str:
+    """Text for Slack's ``text`` field: ``&``, ``<`` and ``>`` escaped (no ``<!channel>`` pings, no links), one line."""
+    return one_line(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def webhook_text(action: Action, url: str = "") -> str:
     """The Slack-compatible ``text`` of a webhook message for an opened or closed incident."""
-    link = f" {url}" if url else ""
+    link = f" {slack_escape(url)}" if url else ""
     if action.kind in ("open", "reopen"):
         title = action.incident.title if action.incident else action.key
         verb = "opened" if action.kind == "open" else "reopened"
-        return f"batchops incident {verb}: {one_line(title)}{link}"
-    return f"batchops incident closed: {action.key} stayed resolved{link}"
+        return f"batchops incident {verb}: {slack_escape(title)}{link}"
+    return f"batchops incident closed: {slack_escape(action.key)} stayed resolved{link}"
 
 
 # --- replay: what alert would have done over a history ----------------------------------------------

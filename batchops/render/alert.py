@@ -42,6 +42,8 @@ def replay_lines(steps: Sequence[alert.ReplayStep], issues: dict[int, alert.Issu
     for step in steps:
         for number, action in step.actions:
             counts[action.kind] += 1
+            if action.kind in ("comment", "update"):
+                counts["commented" if action.comment else "quiet"] += 1
             source = one_line(step.source)
             lines.append(f"{timeutil.iso(step.at)}  #{number:<4} {VERBS.get(action.kind, action.kind):<15} {one_line(action.summary)}  [{source}]")
     runs = len(steps)
@@ -51,7 +53,7 @@ def replay_lines(steps: Sequence[alert.ReplayStep], issues: dict[int, alert.Issu
     opened = counts["open"]
     lines.append(
         f"{runs} alert run(s): {opened} issue(s) opened, {counts['reopen']} reopened, "
-        f"{counts['comment'] + counts['update']} comment(s), {counts['close']} closed"
+        f"{counts['commented']} comment(s), {counts['quiet']} status update(s) without a comment, {counts['close']} closed"
     )
     by_key: dict[str, list[alert.IssueState]] = {}
     for issue in sorted(issues.values(), key=lambda i: i.number):

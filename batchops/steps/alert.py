@@ -6,7 +6,9 @@ control file and the issues, carries the plan out through the one GitHub client 
 
 - The issues it knows: the open issues carrying every label of ``labels``, the most recently
   updated closed ones (one page), and, when an incident has no open issue yet, one search for
-  the marker (an issue that lost its labels). An issue is batchops' when its body holds the marker.
+  the marker (an issue that lost its labels). An issue is batchops' when its body holds the marker;
+  an unlabelled one found by the search only when a bot account or the author of batchops' labelled
+  issues opened it (anyone can write a marker into an issue; only triagers can label).
 - Two runs at once: after opening an issue the step lists the open issues again; when an older
   one holds the same incident, the new one is closed as its duplicate with a comment linking it.
 - ``dry-run``: the issues are read (with a token) and the plan is printed; nothing is written to
@@ -97,10 +99,12 @@ def run(args: argparse.Namespace) -> StepResult:
                 deadline = float(runner.setting("BATCHOPS_WEBHOOK_DEADLINE", str(webhook.DEADLINE)))
             except ValueError:
                 deadline = webhook.DEADLINE
-            for text in outcome.hooks:
+            for index, text in enumerate(outcome.hooks):
                 why = webhook.post(hook, text, deadline=deadline)
-                if why:
-                    result.warning(f"webhook not delivered: {why}; the issues are up to date all the same", title=TITLE)
+                if why:  # one warning; the rest is not tried (a dead webhook must not hold the step up)
+                    left = len(outcome.hooks) - index
+                    result.warning(f"webhook not delivered: {why}; {left} message(s) not sent; the issues are up to date all the same", title=TITLE)
+                    break
     for key in (i.key for i in found):
         result.say(f"incident: {key}")
     for what, issue, done in outcome.rows:
@@ -116,7 +120,7 @@ def run(args: argparse.Namespace) -> StepResult:
     heading = f"{TITLE}: {len(found)} incident(s)" + (" — dry run, nothing sent" if dry_run else "")
     result.section(step_summary(heading, found, outcome.rows, notes))
     for note in notes:
-        if note.startswith("the search"):
+        if not note.startswith(("dry run", "no github-token")):  # label and search troubles
             result.warning(note, title=TITLE)
     if outcome.failed:
         result.exit_code = 1
@@ -145,11 +149,25 @@ def _issue_states(repo: Any, client: Any, labels: list[str], found: list[alert.I
     open_keys = {state.marker.key for state, _ in known.values() if state.open}
     if any(i.key not in open_keys for i in found):
         search = gh.find_by_marker(client, repo.full_name, alert.MARKER_PREFIX)
+        authors = _trusted_authors([issue for _, issue in known.values()])
         for issue in search.issues:
-            keep(issue)
+            # anyone can open an issue with a marker in its body: an unlabelled one (labels need triage
+            # rights) counts only when a bot account (the job token's) or the author of batchops' labelled issues wrote it
+            if _trusted(issue, authors):
+                keep(issue)
         if not search.complete:
             notes.append(f"the search for incident issues that lost their labels was cut short ({search.note}): such an incident may get a second issue")
     return known
+
+
+def _trusted_authors(labelled: list[Any]) -> set[str]:
+    """Who opens batchops' issues: the authors of its labelled issues (bot accounts are trusted as well)."""
+    return {login for login in (getattr(issue.user, "login", "") for issue in labelled) if login}
+
+
+def _trusted(issue: Any, authors: set[str]) -> bool:
+    user = issue.user
+    return getattr(user, "login", "") in authors or getattr(user, "type", "") == "Bot"
 
 
 def _reconcile(token: str, labels: list[str], found: list[alert.Incident], now: datetime, resolve_after: timedelta,

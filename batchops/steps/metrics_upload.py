@@ -45,7 +45,13 @@ NOT_HONORED = (
 
 def load_results(path: str, *, batch_id: str | None, ecosystem: str | None) -> dict[str, Any]:
     """Read and validate the results file; the batch-id/ecosystem inputs must agree with it."""
-    document = schema.load_json(path, "batch-results")
+    try:
+        document = schema.load_json(path, "batch-results")
+    except BatchopsError as exc:
+        pointer = _unusable_number(path) if exc.line and not exc.field else None
+        if pointer:
+            exc.field = pointer
+        raise
     for name, given in (("batch_id", batch_id), ("ecosystem", ecosystem)):
         if given and given != document[name]:
             raise UsageError(
@@ -55,6 +61,27 @@ def load_results(path: str, *, batch_id: str | None, ecosystem: str | None) -> d
                 hint=f"pass the results file of {name.replace('_', ' ')} {given!r}, or drop the input (the file's value is used)",
             )
     return document
+
+
+def _unusable_number(path: str) -> str | None:
+    """The JSON pointer of the first NaN, infinity or out-of-range number (the strict reader names the line)."""
+    import math
+
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"), parse_int=lambda text: int(text) if len(text) <= 40 else math.inf)
+    except (OSError, ValueError, RecursionError):
+        return None
+    stack: list[tuple[Any, str]] = [(document, "")]
+    while stack:
+        value, pointer = stack.pop(0)
+        if isinstance(value, dict):
+            stack += [(v, f"{pointer}/{str(k).replace('~', '~0').replace('/', '~1')}") for k, v in value.items()]
+        elif isinstance(value, list):
+            stack += [(v, f"{pointer}/{i}") for i, v in enumerate(value)]
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            if (isinstance(value, float) and not math.isfinite(value)) or abs(value) > schema.MAX_SAFE_INTEGER:
+                return pointer
+    return None
 
 
 # --- the spool and the dead letters -------------------------------------------------
@@ -186,7 +213,7 @@ def _failure_message(delivery: Delivery, path: Path, spool_dir: str) -> str:
     if delivery.kind == metrics.REDIRECT:
         return f"the endpoint answered {delivery.error}; {advice}. The batch is not failed; payload spooled to {path}"
     return (
-        f"the endpoint could not be reached after {delivery.attempts} attempt(s) ({delivery.error}). The batch is not failed; "
+        f"the endpoint did not take the payload after {delivery.attempts} attempt(s) ({delivery.error}). The batch is not failed; "
         f"payload spooled to {path}; send it later with `batchops metrics-replay --spool-dir {spool_dir} --endpoint URL`"
     )
 

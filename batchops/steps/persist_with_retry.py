@@ -73,7 +73,6 @@ PENDING_MAX_AGE = 6 * 3600  # older posts (a job's longest run) are never carrie
 MAX_YIELDS = 3  # rounds a posted job leaves the landing to the job whose post sorts first
 PREPARED_MESSAGE = "commit-message.txt"  # written by operator commands beside the journal
 SCRATCH_REF = "refs/batchops/persist"
-EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 _GLOB = re.compile(r"[*?\[]")
 
 Version = tuple[str, str] | None  # (mode, object id) of a file without operations; None: absent
@@ -189,55 +188,20 @@ def _pathspec(root: Path, name: str) -> str:
 
 def stage(git: Git, root: Path, names: list[str], skip: set[str], quiet: frozenset[str] = frozenset()) -> tuple[list[Carried], list[str]]:
     """``git add -A`` of ``names`` into a temporary index: the files that differ from HEAD, and notes
-    (a name that matches no file; not for the ``quiet`` names)."""
-    specs = [(name, _pathspec(root, name)) for name in names]
+    (a name that matches no file; not for the ``quiet`` names). A name git refuses is a UsageError naming it."""
+    specs = {_pathspec(root, name): name for name in names}
     if not specs:
         return [], []
     head = git.text("rev-parse", "-q", "--verify", "HEAD^{commit}", check=False)
-    git_dir = Path(git.text("rev-parse", "--absolute-git-dir"))
-    index = git_dir / f"batchops-persist-index-{os.getpid()}-{os.urandom(4).hex()}"
-    env = {"GIT_INDEX_FILE": str(index)}
-    notes: list[str] = []
-    used: list[str] = []
-    try:
-        git.run("read-tree", *([head] if head else ["--empty"]), env=env)
-        for name, spec in specs:
-            try:
-                git.run("add", "-A", "--", spec, env=env)
-            except GitError as exc:
-                if "did not match any files" in exc.output:
-                    if name not in quiet:
-                            notes.append(f"paths: {name!r} matches no file; nothing to commit for it")
-                    continue
-                raise UsageError(
-                    f"paths: {name!r} cannot be committed: {rules.first_line(exc.output)}",
-                    field="paths",
-                    hint="list files, folders or globs git can add (not ignored by .gitignore, readable), e.g. data/failures/",
-                ) from None
-            used.append(spec)
-        if not used:
-            return [], notes
-        raw = git.run("diff-index", "--cached", "-z", "--no-renames", head or EMPTY_TREE, "--", *used, env=env)
-    finally:
-        try:
-            index.unlink()
-        except FileNotFoundError:
-            pass
-    carried: list[Carried] = []
-    fields = raw.split(b"\0")
-    position = 0
-    while position + 1 < len(fields):
-        meta, name = fields[position].decode(), fields[position + 1].decode("utf-8", "surrogateescape")
-        position += 2
-        if not meta.startswith(":"):
-            continue
-        old_mode, new_mode, old_sha, new_sha, _status = meta[1:].split(" ")
-        if name in skip:
-            continue
-        base = None if set(old_sha) == {"0"} else (old_mode, old_sha)
-        local = None if set(new_sha) == {"0"} else (new_mode, new_sha)
-        carried.append(Carried(name, local, base))
-    return carried, notes
+    changes, unmatched, refused = git.staged_changes(head, list(specs))
+    for spec, exc in refused:
+        raise UsageError(
+            f"paths: {specs[spec]!r} cannot be committed: {rules.first_line(exc.output)}",
+            field="paths",
+            hint="list files, folders or globs git can add (not ignored by .gitignore, readable), e.g. data/failures/",
+        )
+    notes = [f"paths: {specs[spec]!r} matches no file; nothing to commit for it" for spec in unmatched if specs[spec] not in quiet]
+    return [Carried(path, staged, base) for path, base, staged in changes if path not in skip], notes
 
 
 # --- one attempt --------------------------------------------------------------------------
@@ -512,7 +476,7 @@ def persist(options: Options, *, log: Callable[[str], None] = runner.log) -> Out
     bases = {item.path: (_blob(git, head, item.path) if head else None) for item in tracked}
     tracking = f"refs/remotes/{REMOTE}/{branch}"
     modes = _modes(git, head, [item.path for item in tracked])
-    ident = _ident(git)
+    ident = git.committer()
     attempted: set[str] = set()
     last_failure = ""
     landed: dict[str, str] | None = None
@@ -538,7 +502,7 @@ def persist(options: Options, *, log: Callable[[str], None] = runner.log) -> Out
             _raise_if_fatal(exc, "fetch", branch, shown_url)
             last_failure = f"fetch from {shown_url} failed: {rules.first_line(exc.output)}"
             continue
-        remote_head, remote_files = _snapshot(git, tracking, [item.path for item in tracked])
+        remote_head, remote_files = git.blobs(tracking, [item.path for item in tracked])
         remote_versions = _versions(git, remote_head, [item.path for item in carried_files])
         if landed is None:  # once, and again after a push whose fate is unknown
             landed = landed_ids(git, remote_head) if tracked else {}
@@ -669,81 +633,17 @@ _FETCH = (
 
 def _modes(git: Git, commit: str, paths: list[str]) -> dict[str, str]:
     """File modes (100644, 100755) of ``paths`` in ``commit``; kept when they are rewritten."""
-    return {path: mode for path, (mode, _) in _tree_entries(git, commit, paths).items()}
-
-
-def _tree_entries(git: Git, commit: str, paths: list[str]) -> dict[str, tuple[str, str]]:
-    """(mode, object id) of each of ``paths`` present in ``commit``."""
-    entries: dict[str, tuple[str, str]] = {}
-    if not commit or not paths:
-        return entries
-    listing = git.run("ls-tree", "-z", "--full-tree", commit, "--", *paths, check=False)
-    for record in listing.split(b"\0"):
-        if record:
-            meta, _, name = record.partition(b"\t")
-            mode, _kind, sha = meta.decode().split(" ")
-            entries[name.decode("utf-8", "surrogateescape")] = (mode, sha)
-    return entries
+    return {path: mode for path, (mode, _) in git.tree_entries(commit, paths).items()}
 
 
 def _versions(git: Git, commit: str, paths: list[str]) -> dict[str, Version]:
-    found = _tree_entries(git, commit, paths)
+    found = git.tree_entries(commit, paths)
     return {path: found.get(path) for path in paths}
-
-
-def _quote(path: str) -> str:
-    """A path as fast-import reads it (C-style quoted)."""
-    escaped = path.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
 
 
 def _commit(git: Git, parent: str, changed: dict[str, bytes | Version], message: str, modes: dict[str, str], ident: str) -> str:
     """A commit on top of ``parent`` with ``changed`` files, written by one git fast-import."""
-    body = message.encode("utf-8")
-    stream = [
-        f"commit {SCRATCH_REF}\nmark :1\ncommitter {ident} {int(time.time())} +0000\n".encode(),
-        f"data {len(body)}\n".encode() + body + b"\n",
-        f"from {parent}\n".encode(),
-    ]
-    for path, content in changed.items():
-        if content is None:
-            stream.append(f"D {_quote(path)}\n".encode())
-        elif isinstance(content, tuple):  # an object git add wrote (or the remote's): by id
-            stream.append(f"M {content[0]} {content[1]} {_quote(path)}\n".encode())
-        else:
-            stream.append(f"M {modes.get(path, '100644')} inline {_quote(path)}\ndata {len(content)}\n".encode() + content + b"\n")
-    stream.append(b"\nget-mark :1\ndone\n")
-    out = git.run("fast-import", "--quiet", "--force", "--done", input=b"".join(stream))
-    return out.decode("ascii", "replace").split()[0]
-
-
-def _snapshot(git: Git, ref: str, paths: list[str]) -> tuple[str, dict[str, bytes | None]]:
-    """The commit ``ref`` names and the content of ``paths`` in it, from one git cat-file."""
-    queries = [f"{ref}^{{commit}}"] + [f"{ref}:{path}" for path in paths]
-    out = git.run("cat-file", "--batch", input=("\n".join(queries) + "\n").encode("utf-8"))
-    results: list[bytes | None] = []
-    head = ""
-    position = 0
-    for index, _ in enumerate(queries):
-        end = out.index(b"\n", position)
-        header = out[position:end].decode("utf-8", "replace").split()
-        position = end + 1
-        if len(header) < 3 or header[-1] == "missing" or not header[-1].isdigit():
-            results.append(None)
-            continue
-        size = int(header[2])
-        content = out[position : position + size]
-        position += size + 1
-        if index == 0:
-            head = header[0]
-        results.append(content if header[1] == "blob" else None)
-    return head, dict(zip(paths, results[1:], strict=True))
-
-
-def _ident(git: Git) -> str:
-    """``Name <email>`` of the committer this job uses."""
-    raw = git.text("var", "GIT_COMMITTER_IDENT")
-    return raw.rsplit(" ", 2)[0]
+    return git.fast_commit(parent, changed, message, ident, modes=modes, ref=SCRATCH_REF, when=int(time.time()))
 
 
 def _landed_commit(git: Git, remote_head: str, attempted: set[str]) -> str:
@@ -804,7 +704,7 @@ def _finish(
 
 
 def bases_in(git: Git, commit: str, paths: list[str]) -> set[str]:
-    return set(_tree_entries(git, commit, paths))
+    return set(git.tree_entries(commit, paths))
 
 
 # --- the step ------------------------------------------------------------------------------
@@ -849,6 +749,7 @@ def run(args: argparse.Namespace) -> StepResult:
     )
     result = StepResult()
     outcome = persist(options, log=result.say)
+    result.log = [line for line in result.log if line not in outcome.notes]  # said once, as a warning
     for note in outcome.notes:
         result.warning(note, title="batchops persist-with-retry")
     result.outputs = {"pushed": outcome.pushed, "attempts": outcome.attempts, "commit-sha": outcome.commit_sha}
@@ -861,11 +762,11 @@ def _summary(outcome: Outcome) -> str:
         head = f"### ✅ persist-with-retry: pushed `{outcome.commit_sha[:12]}` after {outcome.attempts} attempt(s)\n\n"
     else:
         head = "### persist-with-retry: nothing to commit (the remote already has this state)\n\n"
-    rows = [[entry["file"], entry["op"], rules.describe(entry)[2:], entry["id"]] for entry in outcome.applied]
-    listed = f"Files: {', '.join(outcome.files) or '(none changed)'}\n"
+    rows = [[entry["file"], entry["op"], " ".join(rules.describe(entry)).removeprefix("- "), entry["id"]] for entry in outcome.applied]
+    listed = markdown.md_escape(f"Files: {', '.join(outcome.files) or '(none changed)'}") + "\n"
     if not rows:
-        return head + markdown.md_escape(listed) + "\n"
-    return head + markdown.md_table(["file", "operation", "what", "id"], rows) + "\n" + markdown.md_escape(listed) + "\n"
+        return head + listed
+    return head + markdown.md_table(["file", "operation", "what", "id"], rows) + "\n" + listed
 
 
 STEP = Step(

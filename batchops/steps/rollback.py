@@ -131,7 +131,18 @@ def _trace(
     times = [c.time for c in selection.sources] + [c.time for c in direct_commits]
     since = min(times) - SLACK if times else 0
     known = {sha: selection.diffs[sha] for sha in [*(c.sha for c in selection.sources), *selection.direct] if sha in on_main and sha in selection.diffs}
-    main = history.mainline_changes(cwd, line, core.interesting_paths(selection), since, known)
+    for sha in selection.rollbacks:  # earlier rollbacks on the line split the search exactly too
+        if sha in on_main and sha not in known:
+            known[sha] = {}
+    rollback_commits = [c for c in history.commits(cwd, [s for s in known if not known[s]])]
+    for sha, diff in history.diffs(cwd, rollback_commits).items():
+        known[sha] = {p: c for p, c in diff.items() if p in set(core.interesting_paths(selection))}
+    content = core.targets(selection)
+    wanted = {path: {t.blob for t in found} for path, found in content.items()}
+    main = history.mainline_changes(
+        cwd, line, core.interesting_paths(selection), since, known,
+        lambda path, entry: (entry.blob if entry else None) in wanted.get(path, ()),
+    )
     # merged-side commits of the base's history land at the first merge on the line that brings them in
     times_of = {c.sha: c.time for c in selection.sources}
     for sha in sorted(selection.in_base - on_main - set(selection.side_landings)):

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from batchops.adapters import schema
 from batchops.adapters.fastschema import Checker, supports
 
-scalars = st.none() | st.booleans() | st.integers(-5, 2000) | st.floats(-10, 10, allow_nan=False) | st.sampled_from(
-    ["", "closed", "open", "half-open", "ajar", "homebrew", "Home Brew", "2026-06-26T20:51:01Z", "2026-06-26", "24h", "x" * 70, "passed", "macos"]
+scalars = st.none() | st.booleans() | st.integers(-5, 2000) | st.floats(-10, 10, allow_nan=False) | st.sampled_from([float("nan"), float("inf"), 2**53 + 1, 1e9]) | st.sampled_from(
+    ["", "closed", "open", "half-open", "ajar", "homebrew", "Home Brew", "2026-06-26T20:51:01Z", "2026-06-26", "24h", "x" * 70, "passed", "macos", "npm\n", "2026-06-26T20:51:01Z\n", "24h\n"]
 )
 values = st.recursive(scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.sampled_from(["state", "failures", "window", "x", "homebrew", "npm", "Bad Key", "window_size", "ecosystems", "results"]), c, max_size=3), max_leaves=8)
 
@@ -83,3 +83,30 @@ def test_agrees_with_jsonschema_on_mutated_control_files(data: st.DataObject) ->
 def test_agrees_with_jsonschema_on_arbitrary_documents(name: str, document: object) -> None:
     mine, ref = _both(name, document)
     assert mine == ref
+
+
+@pytest.mark.parametrize("value", ["npm\n", "npm\r\n", "homebrew\n\n"])
+def test_a_trailing_newline_does_not_pass_a_dollar_anchored_pattern_in_either_engine(value: str) -> None:
+    document = {"enabled": True, "disabled_ecosystems": [value]}
+    mine, ref = _both("batch-control", document)
+    assert mine == ref == {(("disabled_ecosystems", 0), "pattern")}
+
+
+def test_ecma_patterns_keep_escaped_and_bracketed_dollars() -> None:
+    from batchops.adapters.fastschema import ecma_pattern
+
+    assert ecma_pattern("^[a-z]+$") == r"^[a-z]+\Z"
+    assert ecma_pattern(r"^a\$b[$]$") == r"^a\$b[$]\Z"
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
+def test_nan_and_infinity_are_not_json_numbers_in_either_engine(number: float) -> None:
+    document = {"enabled": True, "budget": {"macos_minutes_used": number}}
+    mine, ref = _both("batch-control", document)
+    assert mine == ref and (("budget", "macos_minutes_used"), "type") in mine
+
+
+def test_minutes_beyond_the_documented_bound_do_not_validate() -> None:
+    document = {"enabled": True, "budget": {"linux_minutes_used": 100_000_001}}
+    mine, ref = _both("batch-control", document)
+    assert mine == ref == {(("budget", "linux_minutes_used"), "maximum")}

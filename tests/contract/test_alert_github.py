@@ -251,6 +251,28 @@ def test_an_issue_that_lost_its_label_is_found_by_its_marker(site: Site) -> None
     assert len(site.issues()) == 1
 
 
+def test_an_outsiders_issue_with_a_copied_marker_is_not_taken_for_the_incident(site: Site) -> None:
+    site.write(control(npm=tripped()))
+    incident = alert.incidents(control(npm=tripped()), alert.timeutil.parse_iso("2026-06-01T12:00:00Z"))[0]
+    site.gh.add_issue(REPO, "hi", alert.issue_body(incident, alert.Marker(incident.key, milestones=incident.milestones), "x"), user="mallory")
+    run = site.alert("2026-06-01T12:00:00Z")
+    assert run.outputs["opened"] == "1", run.log
+    assert site.open_for("breaker/npm") == [1, 2]  # the real issue is #2; #1 (mallory's) got nothing
+    assert site.comments(1) == []
+    assert [i["user"]["login"] for i in site.issues() if i["number"] == 2] == ["batchops-bot"]
+
+
+def test_a_token_github_refuses_fails_closed_with_one_error(site: Site) -> None:
+    site.write(control(npm=tripped()))
+    run = run_cli(["alert", "--github-token", "not-the-token", "--now", "2026-06-01T12:00:00Z"], site.dir,
+                  env={**site.env(), "GITHUB_TOKEN": "not-the-token"})
+    assert run.returncode != 0
+    assert run.outputs == {"opened": "0", "updated": "0", "closed": "0", "open-incidents": ""}
+    (error,) = [line for line in run.stdout.splitlines() if line.startswith("::error")]
+    assert "Bad credentials" in error and "github-token" in error
+    assert "Traceback" not in run.log and site.issues() == []
+
+
 def test_a_github_refusal_is_one_error_naming_the_fix_and_fails_closed(site: Site) -> None:
     site.write(control(npm=tripped()))
     site.gh.inject("POST", "/repos/*/issues", 403, body={"message": "Resource not accessible by integration", "documentation_url": "https://docs.github.com/rest"})
@@ -324,15 +346,16 @@ def test_the_webhook_is_told_when_an_incident_opens_and_closes_with_slack_text(s
 @pytest.mark.parametrize("hang", [False, True], ids=["answers-500", "hangs"])
 def test_a_failing_webhook_warns_and_never_fails_the_step(site: Site, hang: bool) -> None:
     with Hook(500, hang=hang) as hook:
-        site.write(control(npm=tripped()))
+        site.write(control(npm=tripped(), pypi=tripped()))
         started = time.monotonic()
         run = run_cli(["alert", "--github-token", site.gh.token, "--now", "2026-06-01T12:00:00Z", "--webhook-url", hook.url],
                       site.dir, env={**site.env(), "BATCHOPS_WEBHOOK_DEADLINE": "1"})
         elapsed = time.monotonic() - started
     assert run.returncode == 0, run.log
-    assert run.outputs["opened"] == "1"
+    assert run.outputs["opened"] == "2"
     warnings = [line for line in run.stdout.splitlines() if line.startswith("::warning")]
-    assert len(warnings) == 1 and "webhook not delivered" in warnings[0]
+    assert len(warnings) == 1 and "webhook not delivered" in warnings[0] and "2 message(s) not sent" in warnings[0]
+    assert len(hook.received) == 1  # a dead webhook is tried once per run, not once per incident
     assert ("did not answer within" in warnings[0]) if hang else ("HTTP 500" in warnings[0])
     assert [line for line in run.log.splitlines() if "SECRETPART" in line] == [f"::add-mask::{hook.url}"]  # the runner hides it
     assert "127.0.0.1" not in warnings[0] and "SECRETPART" not in run.summary

@@ -58,7 +58,7 @@ NON_NUMBERS = {
 
 @pytest.mark.parametrize("literal", NON_NUMBERS.values(), ids=NON_NUMBERS.keys())
 def test_a_number_no_reader_can_hold_fails_preflight_closed_naming_the_file(tmp_path: Path, literal: str) -> None:
-    write(tmp_path, '{"enabled": true, "budget": {"macos_minutes_used": %s}}' % literal)
+    write(tmp_path, '{"enabled": true, "budget": {"macos_minutes_used": ' + literal + "}}")
     run = run_cli(["preflight", "--ecosystems", "homebrew"], tmp_path)
     assert run.returncode == 1, run.log
     assert run.outputs["can-proceed"] == "false"
@@ -68,7 +68,7 @@ def test_a_number_no_reader_can_hold_fails_preflight_closed_naming_the_file(tmp_
 
 @pytest.mark.parametrize("literal", NON_NUMBERS.values(), ids=NON_NUMBERS.keys())
 def test_a_number_no_reader_can_hold_makes_the_gate_skip(tmp_path: Path, literal: str) -> None:
-    write(tmp_path, '{"enabled": true, "circuit_breaker": {"npm": {"state": "closed", "failures": %s}}}' % literal)
+    write(tmp_path, '{"enabled": true, "circuit_breaker": {"npm": {"state": "closed", "failures": ' + literal + "}}}")
     run = run_cli(["breaker-gate", "--ecosystem", "npm"], tmp_path)
     assert run.returncode == 1, run.log
     assert run.outputs["skip"] == "true"
@@ -77,7 +77,7 @@ def test_a_number_no_reader_can_hold_makes_the_gate_skip(tmp_path: Path, literal
 
 
 def test_the_largest_exact_integer_is_still_accepted(tmp_path: Path) -> None:
-    write(tmp_path, '{"enabled": true, "circuit_breaker": {"npm": {"state": "closed", "failures": %d}}}' % 2**53)
+    write(tmp_path, '{"enabled": true, "circuit_breaker": {"npm": {"state": "closed", "failures": ' + str(2**53) + "}}}")
     assert run_cli(["validate", "batch-control.json"], tmp_path, actions=False).returncode == 0
 
 

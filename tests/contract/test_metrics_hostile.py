@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from batchops.adapters import telemetry
 from batchops.core import metrics
@@ -205,4 +207,14 @@ def test_numbers_json_cannot_hold_are_refused_at_the_boundary_naming_the_file(tm
     assert run.returncode != 0
     error = next(line for line in run.stdout.splitlines() if line.startswith("::error"))
     assert "results.json" in error and "line=" in error
+    expected = "/results/0/duration_seconds" if field == "duration_seconds" else f"/{field}"
+    assert expected in error
     assert not (tmp_path / "spool").exists() and not (tmp_path / ".batchops").exists()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=600) | st.text(max_size=600).map(lambda t: json.dumps({"error": t}).encode()))
+def test_any_reply_body_gives_a_reason_of_one_short_printable_line(body: bytes) -> None:
+    reason = telemetry.reason_of(telemetry.Reply(status=400, body=body))
+    assert len(reason) <= telemetry.MAX_REASON
+    assert all(ch.isprintable() for ch in reason)

@@ -599,6 +599,22 @@ def test_a_posted_operation_that_no_longer_applies_is_left_to_its_own_job(remote
     assert posted in git(bare, "for-each-ref", "--format=%(refname)")  # not carried, not deleted
 
 
+def test_a_forged_post_is_never_carried_and_cannot_name_an_operation_in_a_commit(remote, tmp_path, monkeypatch, race, no_sleep) -> None:  # type: ignore[no-untyped-def]
+    """Posts come from the remote: an entry that is not a valid operation (here an id that would forge a trailer)."""
+    bare, work = remote
+    job_a = clone(bare, tmp_path / "job-a")
+    forged = journal.new_operation("control.disable", "batch-control.json", {"ecosystem": "pypi", "at": NOW}, NOW)
+    forged["id"] = "x\nBatchops-Operation-Id: " + "f" * 32
+    posted = _post_for(job_a, [forged], "job-a")
+    mutate(work, monkeypatch, "control.disable", {"ecosystem": "npm"})
+    race(lambda: other_job(tmp_path, bare, "job-b", ["disable", "crates.io", "--new"]))
+    code, _ = run_persist(work, monkeypatch)
+    assert code == 0
+    assert remote_control(bare)["disabled_ecosystems"] == ["crates.io", "npm"]  # not pypi
+    assert "f" * 32 not in git(bare, "log", "--format=%B", "main")
+    assert posted in git(bare, "for-each-ref", "--format=%(refname)")  # left alone
+
+
 def test_the_uncontended_path_posts_nothing(remote, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     bare, work = remote
     mutate(work, monkeypatch, "control.disable", {"ecosystem": "npm"})

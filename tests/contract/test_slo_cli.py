@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from batchops.adapters.store import Store
-from batchops.core import metrics, slo
+from batchops.core import metrics
 from tests.cli_helpers import run_cli
 
 
@@ -153,3 +153,28 @@ def test_an_ecosystem_name_from_the_store_cannot_inject_a_command_or_html(tmp_pa
     chart = run.summary.split("```mermaid", 1)[1].split("```", 1)[0]
     [title] = [line for line in chart.splitlines() if line.strip().startswith("title")]
     assert re.fullmatch(r'    title "[a-z0-9._-]+: daily success rate vs SLO [0-9.]+%"', title), title
+
+
+def test_slo_reads_every_page_of_the_runs_that_metrics_serve_holds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from batchops.adapters import telemetry
+    from batchops.commands import metrics as commands
+
+    token = "slo-read-token-1234"
+    monkeypatch.setattr(telemetry, "RUNS_PAGE", 2)  # five runs: three pages
+    server = commands.make_server(str(tmp_path / "served.db"), token).start()
+    try:
+        with Store(server.database) as db:
+            for day in range(1, 6):
+                add_run(db, "npm", f"2026-02-0{day}T12:00:00Z", passed=9, failed=1)
+            add_run(db, "pypi", "2026-01-01T00:00:00Z", passed=0, failed=1)  # outside the window
+        runs = telemetry.get_runs(server.url, token, since=None, until=None)
+        assert [r["started_at"][:10] for r in runs] == ["2026-01-01", "2026-02-01", "2026-02-02", "2026-02-03", "2026-02-04", "2026-02-05"]
+        run = run_cli(["slo", "--endpoint", server.url, "--now", "2026-02-06T00:00:00Z", "--json"], tmp_path, actions=False, env={"BATCHOPS_METRICS_TOKEN": token})
+        refused = run_cli(["slo", "--endpoint", server.url, "--token", "wrong"], tmp_path, actions=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert run.returncode == 0, run.log
+    [npm] = json.loads(run.stdout)["ecosystems"]
+    assert (npm["ecosystem"], npm["runs"], npm["success_rate"]) == ("npm", 5, 90.0)
+    assert refused.returncode == 1 and "HTTP 401" in refused.stderr

@@ -111,6 +111,13 @@ def test_hostile_text_cannot_close_the_marker_or_inject_markup() -> None:
     assert "<script>" not in body and "\n::error" not in body
 
 
+def test_the_webhook_text_cannot_ping_everyone_or_break_lines() -> None:
+    (incident,) = alert.incidents(doc(**{"npm<!channel>\n&x": opened()}), T0)
+    (action,) = alert.plan([incident], [], T0)
+    text = alert.webhook_text(action, "https://github.com/o/r/issues/1")
+    assert text == "batchops incident opened: Circuit breaker open: npm&lt;!channel&gt;\\n&amp;x https://github.com/o/r/issues/1"
+
+
 @settings(max_examples=200)
 @given(st.text(max_size=40), st.dictionaries(st.text(max_size=8), st.text(max_size=12), max_size=4))
 def test_the_marker_survives_any_text(key: str, milestones: dict[str, str]) -> None:
@@ -154,6 +161,16 @@ def test_the_wait_stops_being_news_at_its_cap() -> None:
     world = World()
     world.run(doc(npm=opened(6)), T0)  # 60m * 2**5 = 32h: capped at 24h
     assert world.run(doc(npm=opened(7)), T0 + DAY) == []
+
+
+def test_an_operators_probe_order_is_commented_and_the_granted_probe_is_not() -> None:
+    world = World()
+    world.run(doc(npm=opened()), T0)
+    ordered = {**opened(), "state": "half-open", "probe_started_at": ""}
+    (action,) = world.run(doc(npm=ordered), T0 + timedelta(hours=1))
+    assert action.kind == "comment" and "ordered a probe" in action.comment
+    granted = {**ordered, "probe_started_at": "2026-06-01T14:00:00Z"}
+    assert all(not a.comment for a in world.run(doc(npm=granted), T0 + timedelta(hours=2)))
 
 
 def test_an_operator_disabling_the_ecosystem_is_commented() -> None:

@@ -38,7 +38,9 @@ jobs:
       - name: write this batch's failures (a folder, as the first user's pipeline does)
         env:
           ECO: ${{ matrix.ecosystem }}
-        run: mkdir -p registry/data/failures && printf '{"ecosystem":"%s"}\n' "$ECO" > "registry/data/failures/$ECO.jsonl"
+        run: |
+          mkdir -p registry/data/failures
+          echo "ecosystem $ECO" > "registry/data/failures/$ECO.jsonl"
       - id: persist
         uses: ./actions/persist-with-retry
         with:
