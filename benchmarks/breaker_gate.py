@@ -11,6 +11,8 @@ with ``$GITHUB_OUTPUT`` set as in a workflow step:
 * batchops step   ``bash scripts/batchops.sh breaker-gate`` with ``INPUT_ECOSYSTEM``, as the
                   action's ``run:`` line calls it (includes the warm check of the environment)
 * batchops        ``python -m batchops breaker-gate --ecosystem <ecosystem>`` on that environment
+* no .pyc yet     the same on a copy of the package whose ``__pycache__`` folders are removed
+                  before every run (what the first batchops step of a job pays)
 
 Cases: ``closed`` (an ecosystem without an entry: read, no write) and ``open -> probe``
 (``npm``: its wait is over, both move it to half-open and write the file; batchops
@@ -73,11 +75,17 @@ def main() -> None:
         base = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "RUNNER_", "BATCHOPS_", "PYTHON"))}
         base.update(GITHUB_ACTIONS="true", GITHUB_OUTPUT=str(output), RUNNER_TEMP=str(work / "runner-temp"), BATCHOPS_VENV=str(python.parents[1]))
         step_env = {**base, "GITHUB_STEP_SUMMARY": str(work / "summary.md")}
+        # a copy of the package without .pyc files, removed before every run: the first
+        # batchops step of a job on a fresh runner compiles every module it imports
+        fresh = work / "fresh-checkout"
+        shutil.copytree(ROOT / "batchops", fresh / "batchops", symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(ROOT / "schemas", fresh / "schemas")
         rows: list[tuple[str, str, list[str], dict[str, str]]] = []
         for case, ecosystem in CASES.items():
             rows.append((case, "legacy check_breaker.sh", ["./scripts/check_breaker.sh", ecosystem], base))
             rows.append((case, "batchops step (scripts/batchops.sh)", ["bash", str(ROOT / "scripts" / "batchops.sh"), "breaker-gate"], {**step_env, "INPUT_ECOSYSTEM": ecosystem}))
             rows.append((case, "batchops (python -m batchops)", [str(python), "-m", "batchops", "breaker-gate", "--ecosystem", ecosystem], {**step_env, "PYTHONPATH": str(ROOT)}))
+            rows.append((case, "batchops, no .pyc yet (first step of a job)", [str(python), "-m", "batchops", "breaker-gate", "--ecosystem", ecosystem], {**step_env, "PYTHONPATH": str(fresh)}))
         stdlib = "import argparse, dataclasses, datetime, json, pathlib, re, typing"
         imports = "import batchops.cli, batchops.steps.breaker_gate, batchops.adapters.controlfile"
         floors = [
@@ -91,6 +99,8 @@ def main() -> None:
         def once(cmd: list[str], env: dict[str, str]) -> float:
             control.write_text(text, encoding="utf-8")
             output.write_text("")
+            for cache in fresh.rglob("__pycache__"):
+                shutil.rmtree(cache)
             shutil.rmtree(work / "runner-temp", ignore_errors=True)
             start = time.perf_counter()
             proc = subprocess.run(cmd, cwd=repo, env=env, capture_output=True)

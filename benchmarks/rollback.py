@@ -2,6 +2,7 @@
 
     python benchmarks/rollback.py            # 20,000+ commits, 500+ batches
     python benchmarks/rollback.py --quick    # a few thousand commits, seconds
+    python benchmarks/rollback.py --prs 1000 # squash-merged batch PRs with a thousand PR refs
 
 The history is generated with `git fast-import`: a registry of recipes where
 ordinary commits edit recipes, and batches (1-3 commits carrying
@@ -111,6 +112,82 @@ def generate(repo: Path, commits: int, batches: int, seed: int = 7) -> list[str]
     return ids
 
 
+def generate_prs(repo: Path, prs: int, noise: int, seed: int = 11) -> list[str]:
+    """A history shaped like the first user's: batches reach main as squash merges of PRs
+    (no batch_id line, a third with `(#N)`), each PR's head kept as refs/pull/N/head (its
+    commit carries `batch_id:`), ten PRs per batch id, ordinary commits in between, and
+    some PRs based on an earlier PR's branch. Returns the batch ids in history order."""
+    rng = random.Random(seed)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    out: list[bytes] = []
+    mark = 0
+    clock = 1_700_000_000
+    recipes = [f"recipes/{chr(97 + i % 26)}/r{i:05d}.toml" for i in range(2000)]
+
+    def commit(ref: str, message: str, files: dict[str, str], parent: int) -> int:
+        nonlocal mark, clock
+        mark += 1
+        clock += 60
+        data = message.encode()
+        out.append(f"commit {ref}\nmark :{mark}\n".encode())
+        out.append(f"author Bot <bot@example.test> {clock} +0000\ncommitter Bot <bot@example.test> {clock} +0000\n".encode())
+        out.append(f"data {len(data)}\n".encode() + data + b"\n")
+        if parent:
+            out.append(f"from :{parent}\n".encode())
+        for path, text in files.items():
+            blob = text.encode()
+            out.append(f"M 100644 inline {path}\ndata {len(blob)}\n".encode() + blob + b"\n")
+        return mark
+
+    main = commit("refs/heads/main", "seed\n", {path: f"version = 0 # {path}\n" for path in recipes}, 0)
+    ids: list[str] = []
+    heads: list[int] = []
+    per_pr = max(1, noise // prs)
+    for number in range(1, prs + 1):
+        for _ in range(per_pr):
+            main = commit("refs/heads/main", "chore: bump\n", {rng.choice(recipes): f"version = {rng.random()}\n"}, main)
+        batch_id = (date(2024, 1, 1) + timedelta(days=(number - 1) // 10)).isoformat()
+        if not ids or ids[-1] != batch_id:
+            ids.append(batch_id)
+        files = {f"recipes/{ECOSYSTEMS[number % 5]}/p{number:05d}-{k}.toml": f"added by PR {number}\n" for k in range(rng.randint(1, 3))}
+        base = heads[-1] if heads and number % 25 == 0 else main  # now and then a PR based on another's branch
+        head = commit(f"refs/pull/{number}/head", f"feat(recipes): add batch {batch_id} recipes\n\nbatch_id: {batch_id}\n", files, base)
+        heads.append(head)
+        subject = f"feat(recipes): add batch recipes ({len(files)} recipes)" + (f" (#{number})" if number % 3 == 0 else "")
+        main = commit("refs/heads/main", subject + "\n\nBatch generation.\n", files, main)
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=repo, input=b"".join(out), check=True)
+    subprocess.run(["git", "fetch", "-q", ".", "+refs/pull/*/head:refs/remotes/origin/pull/*/head"], cwd=repo, check=True)
+    return ids
+
+
+def bench_prs(args: argparse.Namespace, runs: int) -> int:
+    with tempfile.TemporaryDirectory(prefix="batchops-bench-") as tmp:
+        repo = args.keep or Path(tmp) / "registry"
+        if args.keep and (args.keep / ".git").exists():
+            log = subprocess.run(["git", "log", "--format=%B", "--all"], cwd=repo, capture_output=True, text=True, check=True)
+            ids = sorted({line[len("batch_id: ") :] for line in log.stdout.splitlines() if line.startswith("batch_id: ")})
+        else:
+            ids = generate_prs(repo, args.prs, args.commits or 20_000)
+        count = int(subprocess.run(["git", "rev-list", "--count", "main"], cwd=repo, capture_output=True, text=True, check=True).stdout)
+        refs = len(subprocess.run(["git", "for-each-ref", "refs/remotes/origin/pull"], cwd=repo, capture_output=True, text=True, check=True).stdout.splitlines())
+        print(f"history: {count} commits on main, {refs} PR refs, {len(ids)} batch ids; medians over {runs} runs\n")
+        print("| batch | landings | files | plan wall | `git log --all --grep` wall | ratio |")
+        print("|---|---:|---:|---:|---:|---:|")
+        worst = 0.0
+        for label, batch_id in {"early": ids[len(ids) // 20], "middle": ids[len(ids) // 2], "late": ids[-2]}.items():
+            outcome = rollback.plan_rollback(repo, batch_id, paths=["recipes/"], base_branch="main", dry_run=True)
+            plan_wall, _ = median_seconds(lambda b=batch_id: rollback.plan_rollback(repo, b, paths=["recipes/"], base_branch="main", dry_run=True), runs)
+            grep_wall, _ = median_seconds(
+                lambda b=batch_id: subprocess.run(["git", "log", "--all", "--grep", f"batch_id: {b}", "--format=%H"], cwd=repo, capture_output=True, check=True),
+                runs,
+            )
+            worst = max(worst, plan_wall / grep_wall)
+            print(f"| {batch_id} ({label}) | {len(outcome.document['landings'])} | {len(outcome.document['files'])} "
+                  f"| {plan_wall * 1000:.0f} ms | {grep_wall * 1000:.0f} ms | {plan_wall / grep_wall:.2f}x |")
+        print(f"\nworst ratio: {worst:.2f}x (the legacy grep finds only the PR refs' commits; the plan also finds what main shipped)")
+    return 0
+
+
 def _cpu() -> float:
     me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
@@ -134,7 +211,10 @@ def main() -> int:
     parser.add_argument("--batches", type=int, default=None)
     parser.add_argument("--runs", type=int, default=None)
     parser.add_argument("--keep", type=Path, default=None, help="build the repository here and keep it (reused when it exists)")
+    parser.add_argument("--prs", type=int, default=0, help="benchmark squash-merged batch PRs with this many PR refs instead")
     args = parser.parse_args()
+    if args.prs:
+        return bench_prs(args, args.runs or 5)
     commits = args.commits or (2_000 if args.quick else 20_000)
     batches = args.batches or (50 if args.quick else 500)
     runs = args.runs or (3 if args.quick else 5)

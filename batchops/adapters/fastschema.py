@@ -3,10 +3,10 @@
 Why batchops keeps its own checker (``benchmarks/schema.py``, on the first user's
 control file, median of 15 fresh processes; numbers in ``docs/benchmarks.md``,
 "schema engine"): a step validates its files once to three times per process, so
-what counts is import plus the first validation: 2.6 ms here against 17.4 ms for
-jsonschema-rs 0.61 (its native module alone takes ~12 ms to load) and 45 ms for the
+what counts is import plus the first validation: 2.6 ms here against 14-19 ms for
+jsonschema-rs 0.61 (its native module alone takes 10-12 ms to load) and 45 ms for the
 Python jsonschema. jsonschema-rs is far faster per call (2 µs against 177 µs), which
-would only pay off beyond ~80 validations in one process. Error quality is the same:
+would only pay off beyond ~65-95 validations in one process. Error quality is the same:
 the same instance paths and comparable messages, and batchops' hints (file, field, fix
 with an example value, see ``batchops.adapters.schema._hint``) are built from the
 keyword, its value and the subschema that this checker reports directly.

@@ -13,6 +13,7 @@ import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from batchops.adapters import runner
@@ -147,14 +148,22 @@ class ObjectLookup:
 class Background:
     """A git process started now whose output is read later (it runs while other git commands run)."""
 
-    def __init__(self, cwd: Path | str, args: Sequence[str]) -> None:
+    def __init__(self, cwd: Path | str, args: Sequence[str], *, ok: Sequence[int] = (0,), input: bytes | None = None) -> None:
+        self._ok = tuple(ok)
         self._args = list(args)
         self._cwd = cwd
         self._out = tempfile.TemporaryFile()
         self._err = tempfile.TemporaryFile()
+        stdin: Any = subprocess.DEVNULL
+        if input is not None:  # through a file: the process never waits for us to write
+            stdin = tempfile.TemporaryFile()
+            stdin.write(input)
+            stdin.seek(0)
         self._proc = subprocess.Popen(
-            [*_BASE, *args], cwd=cwd, env=_env(None), stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err,
+            [*_BASE, *args], cwd=cwd, env=_env(None), stdin=stdin, stdout=self._out, stderr=self._err,
         )
+        if input is not None:
+            stdin.close()
 
     def result(self) -> bytes:
         code = self._proc.wait()
@@ -163,7 +172,7 @@ class Background:
         out, err = self._out.read(), self._err.read().decode("utf-8", "replace").strip()
         self._out.close()
         self._err.close()
-        if code != 0:
+        if code not in self._ok:
             raise GitError(f"`git {' '.join(self._args[:3])}` failed in {self._cwd}: {err or f'exit code {code}'}", returncode=code, stderr=err)
         return out
 

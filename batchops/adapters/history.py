@@ -91,6 +91,16 @@ def grep(cwd: Path, revisions: Sequence[str], lines: Sequence[str], *, first_par
     return parse_commits(data)
 
 
+def start_search(cwd: Path, revisions: Sequence[str], lines: Sequence[str]) -> gitcmd.Background:
+    """``grep`` started in the background (it runs while the first-parent line is listed)."""
+    args = ["log", "-z", f"--format={COMMIT_FORMAT}", "--fixed-strings", *(f"--grep={line}" for line in lines), "--stdin", "--"]
+    return gitcmd.Background(cwd, args, input="".join(f"{r}\n" for r in revisions).encode())
+
+
+def search_result(search: gitcmd.Background) -> list[Commit]:
+    return parse_commits(search.result())
+
+
 def off_base(cwd: Path, tips: Iterable[str], base_sha: str) -> list[Commit]:
     """Every commit reachable from ``tips`` and not from the base tip, with its message."""
     wanted = sorted(set(tips))
@@ -99,6 +109,26 @@ def off_base(cwd: Path, tips: Iterable[str], base_sha: str) -> list[Commit]:
     revisions = "".join(f"{sha}\n" for sha in wanted) + f"^{base_sha}\n"
     data = gitcmd.run(cwd, ["log", "-z", f"--format={COMMIT_FORMAT}", "--stdin", "--"], input=revisions.encode()).stdout
     return parse_commits(data)
+
+
+def walk_off(cwd: Path, tips: Iterable[str], stop: set[str]) -> list[Commit]:
+    """The commits reachable from ``tips`` down to the first-parent line ``stop`` (not included),
+    read as objects through one ``cat-file --batch`` (a PR ref: its few commits on top of main)."""
+    graph: dict[str, Commit] = {}
+    frontier = sorted({t for t in tips if t not in stop})
+    with gitcmd.ObjectReader(cwd) as reader:
+        while frontier:
+            following: set[str] = set()
+            for sha, found in zip(frontier, reader.read_many(frontier), strict=True):
+                if not found or found[1] != "commit":
+                    continue
+                head = found[2].split(b"\n\n", 1)[0].split(b"\n")
+                parents = [line[7:].decode("ascii") for line in head if line.startswith(b"parent ")]
+                moment = next((line.rsplit(b" ", 2)[-2] for line in head if line.startswith(b"committer ")), b"0")
+                graph[sha] = Commit(sha, parents, int(moment) if moment.isdigit() else 0)
+                following.update(p for p in parents if p not in stop and p not in graph)
+            frontier = sorted(following - graph.keys())
+    return list(graph.values())
 
 
 def commits(cwd: Path, shas: Iterable[str]) -> list[Commit]:
@@ -342,20 +372,27 @@ def mainline_changes(
             still: list[str] = []
             for path, lo, hi, known_next in windows:
                 if hi > lo and at(hi, path) != at(lo, path):
-                    searches.append([path, lo, hi, known_next])
+                    searches.append([path, lo, hi, 1])  # galloping from lo first: changes come soon after
                 elif known_next is not None:
                     if record(path, known_next):
                         still.append(path)
+
+            def probe(search: list[Any]) -> int:
+                _, lo, hi, step = search
+                return min(lo + step, hi - 1) if step else (lo + hi) // 2
+
             while any(hi - lo > 1 for _, lo, hi, _ in searches):
-                fetch([(lo + hi) // 2 for _, lo, hi, _ in searches if hi - lo > 1])
+                fetch([probe(search) for search in searches if search[2] - search[1] > 1])
                 for search in searches:
-                    path, lo, hi, _ = search
-                    if hi - lo > 1:
-                        mid = (lo + hi) // 2
-                        if at(mid, path) == at(lo, path):
-                            search[1] = mid
-                        else:
-                            search[2] = mid
+                    path, lo, hi, step = search
+                    if hi - lo <= 1:
+                        continue
+                    point = probe(search)
+                    if at(point, path) == at(lo, path):
+                        search[1] = point
+                        search[3] = step * 2 if step else 0
+                    else:
+                        search[2], search[3] = point, 0
             for path, _, hi, _ in searches:
                 if record(path, hi):
                     still.append(path)
@@ -455,23 +492,30 @@ def read_blobs(cwd: Path, blobs: Iterable[str]) -> dict[str, bytes]:
     return result
 
 
-def files_mentioning(cwd: Path, sha: str, words: Sequence[str], prefixes: Sequence[str]) -> dict[str, str]:
-    """path -> blob of files at ``sha`` under ``prefixes`` whose text contains one of ``words``."""
+def start_grep(cwd: Path, sha: str, words: Sequence[str], prefixes: Sequence[str]) -> gitcmd.Background | None:
+    """Start ``git grep -l`` for files at ``sha`` under ``prefixes`` containing one of ``words``."""
     if not words:
-        return {}
-    args = ["grep", "-l", "-z", "-F", "--full-name"]
+        return None
+    args = ["-c", "grep.fallbackToNoIndex=false", "grep", "-l", "-z", "-F", "--full-name"]
     for word in words:
         args += ["-e", word]
-    specs = [p for p in prefixes if p]
-    proc = gitcmd.run(cwd, [*args, sha, "--", *specs], env=_LITERAL, check=False)
-    if proc.returncode not in (0, 1):
-        return {}
-    paths = [item.decode("utf-8", "surrogateescape").split(":", 1)[1] for item in proc.stdout.split(b"\x00") if b":" in item]
+    return gitcmd.Background(cwd, [*args, sha, "--", *[f":(literal){p}" for p in prefixes if p]], ok=(0, 1))
+
+
+def grep_paths(search: gitcmd.Background | None) -> list[str]:
+    if search is None:
+        return []
+    out = search.result()
+    return [item.decode("utf-8", "surrogateescape").split(":", 1)[1] for item in out.split(b"\x00") if b":" in item]
+
+
+def read_texts(cwd: Path, sha: str, paths: Sequence[str]) -> dict[str, bytes]:
+    """path -> content of files at ``sha`` (one ``cat-file --batch``)."""
     if not paths:
         return {}
-    with gitcmd.ObjectLookup(cwd) as objects:
-        blobs = objects.lookup([f"{sha}:{path}" for path in paths])
-    return {path: blob for path, blob in zip(paths, blobs, strict=True) if blob}
+    with gitcmd.ObjectReader(cwd) as reader:
+        found = reader.read_many([f"{sha}:{path}" for path in paths])
+    return {path: item[2] for path, item in zip(paths, found, strict=True) if item and item[1] == "blob"}
 
 
 def fetch_pull_refs(cwd: Path, remote: str, numbers: Iterable[int]) -> list[int]:

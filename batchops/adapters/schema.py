@@ -226,8 +226,10 @@ def parse_json_text(text: str, name: str) -> Any:
         ) from None
     except _Refused as exc:
         line, column = _find_literal(text, exc.literal)
+        pointer = _find_scalar(text, exc.literal)
         where = f" at column {column}" if column else ""
-        raise BatchopsError(f"{exc.message}{where}", file=name, line=line, hint=exc.hint) from None
+        field = f"{pointer or '/'}: " if pointer is not None else ""
+        raise BatchopsError(f"{field}{exc.message}{where}", file=name, line=line, hint=exc.hint) from None
     except RecursionError:  # nested past the interpreter's limit: refused all the same
         _check_depth(text, name)
         raise BatchopsError(f"JSON nested deeper than {MAX_DEPTH} levels", file=name, hint="flatten the document") from None
@@ -386,6 +388,16 @@ def _find_literal(text: str, literal: str) -> tuple[int | None, int | None]:
     return None, None
 
 
+def _find_scalar(text: str, literal: str) -> str | None:
+    """JSON pointer of the first scalar written exactly as ``literal`` (None when not found)."""
+    scanner = _Scanner(text, {}, literal=literal)
+    try:
+        scanner.value("")
+    except (IndexError, ValueError, RecursionError):
+        pass
+    return scanner.found[0][0] if scanner.found else None
+
+
 def _find_duplicate(text: str, key: str) -> tuple[str, int | None]:
     """JSON pointer and line of the second occurrence of a duplicate key."""
     found: list[tuple[str, int]] = []
@@ -414,12 +426,16 @@ def line_index(text: str) -> dict[str, int]:
 
 
 class _Scanner:
-    def __init__(self, text: str, index: dict[str, int], duplicates: list[tuple[str, int]] | None = None) -> None:
+    def __init__(
+        self, text: str, index: dict[str, int], duplicates: list[tuple[str, int]] | None = None, literal: str | None = None
+    ) -> None:
         self.text = text
         self.pos = 0
         self.line = 1
         self.index = index
-        self.duplicates = duplicates
+        self.duplicates = duplicates  # collect the first duplicate key (pointer, line), then stop
+        self.literal = literal  # find the first scalar written exactly so (pointer, line), then stop
+        self.found: list[tuple[str, int]] = []
 
     def skip(self) -> None:
         text = self.text
@@ -487,6 +503,9 @@ class _Scanner:
             self.pos += 1
         if self.pos == start:
             raise ValueError
+        if self.literal is not None and self.text[start : self.pos] == self.literal:
+            self.found.append((pointer, self.line))
+            raise ValueError  # found: stop scanning
 
     def string(self) -> str:
         if self.text[self.pos] != '"':

@@ -233,7 +233,8 @@ class Store:
         limit: int = 100,
     ) -> list[dict[str, Any]]:
         """Runs by start (``since <= started_at < until``), then id, after a cursor: the read endpoint's order."""
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[Any] = []
         if since is not None:
             clauses.append("started_at >= ?")
             params.append(timeutil.iso(since))

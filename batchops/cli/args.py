@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -81,6 +82,9 @@ def parse_bool(value: Any, *, field: str) -> bool:
 # batchops reads, see batchops.adapters.schema.parse_json_text), at most 40 characters.
 MAX_NUMBER = 2**53
 MAX_NUMBER_CHARS = 40
+# ASCII digits only (Python's int() and float() also take "1_000", "٣", "nan", "infinity")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 def _number_text(value: Any, *, field: str, example: str) -> str:
@@ -96,10 +100,9 @@ def _number_text(value: Any, *, field: str, example: str) -> str:
 
 def parse_int(value: Any, *, field: str, minimum: int | None = None) -> int:
     text = _number_text(value, field=field, example="5")
-    try:
-        number = int(text)
-    except (TypeError, ValueError):
-        raise UsageError(f"{text!r} is not a whole number", field=field, hint="use a number such as 5") from None
+    if not _INTEGER.fullmatch(text):
+        raise UsageError(f"{text!r} is not a whole number", field=field, hint="use a number such as 5")
+    number = int(text)
     if abs(number) > MAX_NUMBER:
         raise UsageError(f"{number} is out of range", field=field, hint=f"use a number between -{MAX_NUMBER} and {MAX_NUMBER}, e.g. 5")
     if minimum is not None and number < minimum:
@@ -109,10 +112,11 @@ def parse_int(value: Any, *, field: str, minimum: int | None = None) -> int:
 
 def parse_float(value: Any, *, field: str, minimum: float | None = None) -> float:
     text = _number_text(value, field=field, example="12.5")
-    try:
-        number = float(text)
-    except (TypeError, ValueError):
-        raise UsageError(f"{text!r} is not a number", field=field, hint="use a number such as 12.5") from None
+    if text.lower().lstrip("+-") in ("nan", "inf", "infinity"):
+        raise UsageError(f"{text!r} is not a finite number", field=field, hint="use a number such as 12.5")
+    if not _DECIMAL.fullmatch(text):
+        raise UsageError(f"{text!r} is not a number", field=field, hint="use a number such as 12.5")
+    number = float(text)
     if not math.isfinite(number):
         raise UsageError(f"{text!r} is not a finite number", field=field, hint="use a number such as 12.5")
     if abs(number) > MAX_NUMBER:

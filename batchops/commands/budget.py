@@ -24,7 +24,7 @@ from batchops.core.budget import (
     status_json,
     view,
 )
-from batchops.errors import UsageError
+from batchops.errors import ControlFileError, UsageError
 from batchops.render.budget import gauge_markdown
 from batchops.render.markdown import md_table
 
@@ -97,6 +97,14 @@ def _budget_configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _budget_run(args: argparse.Namespace) -> int:
+    try:
+        return _budget(args)
+    except ControlFileError as exc:  # a field the schema takes but no reader can use: name the file
+        exc.file = exc.file or args.control_file
+        raise
+
+
+def _budget(args: argparse.Namespace) -> int:
     now = clock(args)
     document = controlfile.load(args.control_file)
     if args.action == "status":

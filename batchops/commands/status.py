@@ -20,6 +20,7 @@ from batchops.adapters import controlfile, journal, runner
 from batchops.adapters import git as gitcmd
 from batchops.cli.args import Command, add_control_file, add_now, clock
 from batchops.core import breaker, budget, control, timeutil
+from batchops.errors import ControlFileError
 from batchops.render import breaker as render_breaker
 from batchops.render import budget as render_budget
 from batchops.render import markdown, terminal
@@ -196,6 +197,14 @@ def _status_configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _status_run(args: argparse.Namespace) -> int:
+    try:
+        return _status(args)
+    except ControlFileError as exc:  # a field the schema takes but no reader can use: name the file
+        exc.file = exc.file or args.control_file
+        raise
+
+
+def _status(args: argparse.Namespace) -> int:
     document = controlfile.load(args.control_file)
     if args.json:
         runner.out_block(control.dumps(document))

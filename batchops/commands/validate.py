@@ -40,7 +40,15 @@ def validate_file(path: Path, schema_name: str | None) -> list[str]:
     except (OSError, UnicodeDecodeError) as exc:
         return [f"{name}: cannot read ({exc.__class__.__name__}) (fix: check permissions and that it is UTF-8 JSON)"]
     chosen = schema_name or guess_schema(path, document)
-    return [problem.render() for problem in schema.problems(document, chosen, file=name, text=text)]
+    problems = [problem.render() for problem in schema.problems(document, chosen, file=name, text=text)]
+    if not problems and chosen == "batch-control":
+        from batchops.core.control import impossible_times
+
+        problems = [
+            f"{name}: {pointer}: {value!r} is not a real date or time (fix: use {example})"
+            for pointer, value, example in impossible_times(document)
+        ]
+    return problems
 
 
 def mixed_writer_warnings(path: Path, schema_name: str | None) -> list[str]:

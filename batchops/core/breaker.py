@@ -31,8 +31,9 @@ Operations (``@operation``), re-applied by persist-with-retry on the remote copy
   audited with the actor and the reason in its commit trailers:
   ``breaker.reset`` (closed, window and counters cleared: the one path from open
   to closed), ``breaker.probe`` (half-open now: the next batch is the probe),
-  ``breaker.open`` (a manual trip, optional ``wait``). On a breaker already in
-  that state they change nothing and say so (``changed: false``).
+  ``breaker.open`` (a manual trip, optional ``wait``; on a breaker already open
+  whose wait is over, or with a longer ``wait``, it starts the new wait). On a
+  breaker already in that state they change nothing and say so (``changed: false``).
 """
 
 from __future__ import annotations
@@ -581,7 +582,7 @@ def record_op(document: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
 OPERATOR_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "reset": (frozenset({CLOSED, OPEN, HALF_OPEN}), CLOSED),
     "operator-probe": (frozenset({OPEN, HALF_OPEN}), HALF_OPEN),
-    "operator-open": (frozenset({CLOSED, HALF_OPEN}), OPEN),
+    "operator-open": (frozenset({CLOSED, OPEN, HALF_OPEN}), OPEN),  # open: a new or longer wait
 }
 
 
@@ -617,7 +618,20 @@ def operator_move(breaker: Breaker, action: str, at: datetime, config: BreakerCo
         return after, Transition("operator-probe", source, HALF_OPEN, stamp, "operator probe: the next batch is the probe"), ""
     if action == "operator-open":
         if after.state == OPEN:
-            return after, None, f"already open until {after.opens_at or '(no opens_at)'}"
+            # Open and still waiting: nothing to do, unless the operator asks for a longer
+            # wait. Open with the wait over (or no opens_at, as the legacy scripts leave it):
+            # the next gate would grant the probe, so a trip by hand starts a new wait.
+            opens_at = after.opens_at_time()
+            waiting = opens_at is not None and at < opens_at
+            if waiting and (wait is None or at + wait <= opens_at):
+                return after, None, f"already open until {after.opens_at}" + (" (a longer --wait extends it)" if wait is None else f", beyond the {timeutil.format_duration(wait)} asked")
+            after.consecutive_opens = max(1, after.consecutive_opens)
+            length = wait if wait is not None else config.wait_for(after.consecutive_opens)
+            after.opens_at = timeutil.iso(at + length)
+            after.opened_at = after.opened_at if waiting and after.opened_at else stamp
+            after.probe_started_at = ""
+            detail = "operator open: the wait extended to" if waiting else "operator open: the wait was over, waits"
+            return after, Transition("operator-open", source, OPEN, stamp, f"{detail} {timeutil.format_duration(length)}"), ""
         after.consecutive_opens = after.consecutive_opens + 1 if after.state == HALF_OPEN else max(1, after.consecutive_opens)
         length = wait if wait is not None else config.wait_for(after.consecutive_opens)
         after.state = OPEN

@@ -249,8 +249,14 @@ def next_batch(document: dict[str, Any], ecosystem: str, now: Any) -> dict[str, 
         counted = f"{window.failures} of {window.attempts} failed ({window.failure_rate:.0%})"
     else:
         counted = "no attempt in the window"
-    if state.state == breaker.OPEN and not window.attempts and state.failures:
+    if state.state == breaker.OPEN and not window.attempts and state.failures and not state.opened_at:
         cause = f"opened by the legacy scripts after {state.failures} consecutive failures (no window recorded)"
+    elif state.state == breaker.OPEN and not window.should_trip(config):
+        # a manual `breaker open` (or successes counted while open): the window does not explain it
+        cause = (
+            f"open since {state.opened_at or '(unknown)'}, not by the window ({counted}; trips at "
+            f"{config.failure_rate_threshold:.0%} over {config.minimum_attempts}+ attempts): tripped by hand or recovering"
+        )
     elif state.state == breaker.OPEN:
         cause = f"tripped: {counted}" + (f"; re-opened {state.consecutive_opens - 1} time(s), the wait doubles" if state.consecutive_opens > 1 else "")
     else:
@@ -287,3 +293,46 @@ def _gate_answer(state: Any, config: Any, now: Any, counted: str, cause: str) ->
         lost = timeutil.iso(started + config.probe_timeout) if started else ""
         return {**base, "verdict": "skipped", "until": lost, "why": f"half-open: a probe is running since {state.probe_started_at} (counted lost at {lost})"}
     return {**base, "verdict": "probe", "until": "", "why": "half-open, no probe out: the next batch is the probe"}
+
+
+# --- times the schema lets through but no reader can use (batchops validate reports them) ----
+
+_BREAKER_TIMES = ("last_failure", "opens_at", "opened_at", "probe_started_at")
+
+
+def impossible_times(document: Any) -> list[tuple[str, str, str]]:
+    """``(pointer, value, example)`` of every time field of the shape the schema takes
+    that names no real instant (``2026-13-01``, ``2026-02-30T00:00:00Z``, hour 25).
+
+    The readers would refuse ``budget.week_start`` and take an ``opens_at`` as absent
+    (the probe at once), so such a file is invalid although it matches the schema.
+    """
+    from batchops.core import timeutil
+    from batchops.errors import UsageError
+
+    if not isinstance(document, dict):
+        return []
+    found: list[tuple[str, Any, str]] = []
+    stamp = '2026-06-26T20:51:01Z or ""'
+    found.append(("/disabled_at", document.get("disabled_at"), stamp))
+    for name, entry in (document.get("circuit_breaker") or {}).items():
+        if isinstance(entry, dict):
+            key = str(name).replace("~", "~0").replace("/", "~1")
+            found.extend((f"/circuit_breaker/{key}/{field}", entry.get(field), stamp) for field in _BREAKER_TIMES)
+    budget = document.get("budget")
+    if isinstance(budget, dict):
+        week = '2026-11-30 or 2026-11-30T00:00:00Z, or "" for the Monday of the current week'
+        found.append(("/budget/week_start", budget.get("week_start"), week))
+        for index, week_entry in enumerate(budget.get("history") or []):
+            if isinstance(week_entry, dict):
+                found.append((f"/budget/history/{index}/week_start", week_entry.get("week_start"), "2026-11-30 or 2026-11-30T00:00:00Z"))
+                found.append((f"/budget/history/{index}/reset_at", week_entry.get("reset_at"), stamp))
+    problems = []
+    for pointer, value, example in found:
+        if not isinstance(value, str) or not value.strip():
+            continue
+        try:
+            timeutil.parse_iso(value)
+        except UsageError:
+            problems.append((pointer, value, example))
+    return problems

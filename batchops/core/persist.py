@@ -39,7 +39,7 @@ DEFAULT_MESSAGE = "batchops: update control state [skip ci]"
 TRAILER = "Batchops-Operation-Id"
 TRAILER_PREFIX = "Batchops-"
 _TRAILER_LINE = re.compile(r"^\s*batchops-[a-z0-9-]*\s*:", re.IGNORECASE)
-_LANDED = re.compile(rf"^{TRAILER}:[ \t]*([0-9A-Za-z_-]+)[ \t]*$", re.MULTILINE)
+_LANDED = re.compile(rf"^{TRAILER}:[ \t]*([0-9a-f]{{8,64}})[ \t]*$", re.MULTILINE)
 
 Problems = Callable[[Any], list[str]]  # document -> schema problems ("pointer: message"), [] when valid
 
@@ -190,15 +190,14 @@ def refusal_hint(output: str) -> str:
 def landed_ids(log: str) -> dict[str, str]:
     """Operation id -> commit, from ``git log --format=%x1e%H%n%B`` text (newest first).
 
-    Only the trailer block (a message's last paragraph, as git reads trailers) counts:
-    a line of the body that looks like a trailer never marks an operation as landed."""
+    A trailer line anywhere after the subject counts, so a squash merge that lists the
+    squashed commits' messages still marks their operations landed. Lines batchops writes
+    cannot forge one: ids are hex, ``Batchops-`` lines of given messages are dropped and
+    every described value is escaped onto its own prefixed line."""
     found: dict[str, str] = {}
     for record in log.split("\x1e"):
         sha, _, body = record.strip().partition("\n")
-        paragraphs = [part for part in re.split(r"\n[ \t]*\n", body.strip()) if part.strip()]
-        if len(paragraphs) < 2:  # a subject alone carries no trailer
-            continue
-        for op_id in _LANDED.findall(paragraphs[-1]):
+        for op_id in _LANDED.findall(body.partition("\n")[2]):  # not the subject line
             found.setdefault(op_id, sha.strip())
     return found
 

@@ -410,6 +410,8 @@ class Selection:
     pr_names: dict[str, list[int]] = field(default_factory=dict)  # mainline commit -> PR numbers (API, subject)
     pr_urls: dict[int, str] = field(default_factory=dict)
     refs_searched: int = 0
+    searched: list[str] = field(default_factory=list)  # recipe names whose dependents are looked up
+    search: Any = None  # the adapters' pending lookup of those dependents
 
 
 def targets(selection: Selection) -> dict[str, list[Target]]:

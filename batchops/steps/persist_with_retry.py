@@ -183,7 +183,7 @@ def _pathspec(root: Path, name: str) -> str:
                 raise UsageError(f"{where} is not a regular file, folder or symbolic link", field="paths", hint="list the files to commit, e.g. data/failures/")
         if local.is_dir() and (local / ".git").exists() and relative:
             raise UsageError(f"{where} is another git repository (a submodule or nested checkout)", field="paths", hint="commit it in its own repository")
-    return ":(top)" + (relative or ".")
+    return ":(top)" + relative  # ":(top)" alone is the whole tree
 
 
 def stage(git: Git, root: Path, names: list[str], skip: set[str], quiet: frozenset[str] = frozenset()) -> tuple[list[Carried], list[str]]:
@@ -536,7 +536,7 @@ def persist(options: Options, *, log: Callable[[str], None] = runner.log) -> Out
             if landed_by_us:  # an earlier push went through though git reported a failure
                 return Outcome(True, attempt, landed_by_us, sorted(changed), mine, remote_head, notes=notes)
             if carrier:
-                log(f"this job's operations landed on {branch} in {carrier[:12]}, carried by another job")
+                log(f"this job's operations landed on {rules.one_line(branch)} in {carrier[:12]}, carried by another job")
                 return Outcome(True, attempt, carrier, [], mine, remote_head, notes=notes)
             log("nothing to commit: the remote already has this state")
             return Outcome(False, attempt, "", [], mine, remote_head, notes=notes)
@@ -574,12 +574,12 @@ def persist(options: Options, *, log: Callable[[str], None] = runner.log) -> Out
                 landed = None  # it may have landed all the same
             continue
         also = f" (and {len(carried_groups)} other job(s)' operations)" if carried_groups else ""
-        log(f"pushed {commit[:12]} to {branch} (attempt {attempt}){also}: {rules.one_line(', '.join(sorted(changed)))}")
+        log(f"pushed {commit[:12]} to {rules.one_line(branch)} (attempt {attempt}){also}: {rules.one_line(', '.join(sorted(changed)))}")
         _finish(git, tracked, carried_files, contents, commit, head, branch, mine, log)
         _consume(prepared)
         return Outcome(True, attempt, commit, sorted(changed), pending, remote_head, message, notes)
     raise BatchopsError(
-        f"gave up after {options.max_attempts} attempts to push to {branch}; last: {last_failure}",
+        f"gave up after {options.max_attempts} attempts to push to {rules.one_line(branch)}; last: {last_failure}",
         field="max-attempts",
         hint="nothing was lost: this job's operations are still in its journal. Raise max-attempts for a larger matrix, "
         "or check that the remote is reachable",
@@ -607,19 +607,19 @@ def _raise_if_fatal(exc: GitError, what: str, branch: str, url: str) -> None:
     kind = classify(exc.output)
     if kind == "auth":
         raise BatchopsError(
-            f"git {what} to {url} was refused: authentication failed ({rules.first_line(exc.output)})",
+            f"git {what} to {rules.one_line(url)} was refused: authentication failed ({rules.first_line(exc.output)})",
             hint="let the job push: add `permissions: contents: write` to the workflow and keep "
             "`persist-credentials: true` on actions/checkout (or check out with a token that may push)",
         )
     if kind == "declined":
         raise BatchopsError(
-            f"git {what} to {branch} was declined by the remote: {rules.reason(exc.output)}",
+            f"git {what} to {rules.one_line(branch)} was declined by the remote: {rules.reason(exc.output)}",
             field="branch",
             hint=rules.refusal_hint(exc.output) + "; nothing was lost: this job's operations are still in its journal",
         )
     if kind == "missing-branch":
         raise UsageError(
-            f"the branch {branch!r} does not exist on {url}",
+            f"the branch {branch!r} does not exist on {rules.one_line(url)}",
             field="branch",
             hint="set the input branch to an existing branch (e.g. main)",
         )
@@ -689,7 +689,7 @@ def _finish(
         if not moved:
             log(f"the checkout could not be moved to {commit[:12]} (local changes in the way); run `git pull` before committing")
     elif head and current == branch and head != commit and not git.ok("merge-base", "--is-ancestor", head, commit):
-        log(f"your branch {branch} has commits that are not on {REMOTE}; they were not pushed by persist-with-retry")
+        log(f"your branch {rules.one_line(branch)} has commits that are not on {REMOTE}; they were not pushed by persist-with-retry")
     if not moved:
         for item in tracked:
             content = contents.get(item.path)

@@ -19,6 +19,7 @@ from batchops.adapters import controlfile
 from batchops.cli.args import add_control_file, add_input, add_now, clock, parse_list
 from batchops.core import budget, control
 from batchops.core.preflight import decide
+from batchops.errors import ControlFileError
 from batchops.render import markdown
 from batchops.render.budget import gauge_markdown
 from batchops.steps import Step, StepResult
@@ -37,7 +38,11 @@ def run(args: argparse.Namespace) -> StepResult:
     now = clock(args)
     document = controlfile.load(args.control_file)
     outputs, skipped = decide(document, candidates)
-    current = budget.view(document, now)
+    try:
+        current = budget.view(document, now)
+    except ControlFileError as exc:  # budget.week_start the schema takes but names no real day
+        exc.file = exc.file or args.control_file
+        raise
     outputs.update(budget.preflight_outputs(current))
     result = StepResult(outputs=outputs)
     if not control.get(document, "enabled"):

@@ -38,7 +38,7 @@ from batchops.render import rollback as render
 from batchops.steps import Step, StepResult
 
 TITLE = "batchops rollback"
-SLACK = 86_400  # seconds: committer clocks on the first-parent line may run a day out of order
+SLACK = 86_400  # seconds: a merge may carry a committer time up to a day before its merged commits
 ROLLBACK_PREFIX = core.ROLLBACK_KEY + ": "
 
 # names kept for callers of the old module
@@ -94,24 +94,32 @@ def _other_refs(refs: Sequence[Ref], base: history.Base) -> list[Ref]:
 
 def _trace(
     cwd: Path, selector: Selector, base: history.Base, refs: Sequence[Ref], line: history.Mainline | None = None,
-    *, listing: Any = None, direct: dict[str, str] | None = None,
+    *, listing: Any = None, direct: dict[str, str] | None = None, prefixes: Sequence[str] | None = None,
 ) -> tuple[Selection, list[MainCommit], history.Mainline]:
     selection = Selection(selector, refs={r.name: r for r in refs})
     selection.direct.update(direct or {})
     others = _other_refs(refs, base)
     selection.refs_searched = len(others)
     roll = ROLLBACK_PREFIX + selector.value
-    if selector.kind == "batch-id":
-        needle = core.batch_line(selector.value)
-        found = history.grep(cwd, [base.sha], [needle, roll])
+    needle = core.batch_line(selector.value)
+    tips = {r.name: r.sha for r in others}
+    search = history.start_search(cwd, [base.sha, *sorted(set(tips.values()))], [needle, roll]) if selector.kind == "batch-id" else None
+    if line is None:
+        line = history.read_mainline(listing if listing is not None else history.start_mainline(cwd, base.sha))
+    on_main = set(line.shas)
+    if search is not None:
+        # one walk of the base branch and every other ref (beside the first-parent listing): the batch's commits wherever they are
+        found = history.search_result(search)
         selection.sources = [c for c in found if core.has_line(c.message, needle)]
-        selection.rollbacks = [c.sha for c in found if core.has_line(c.message, roll)]
-        selection.in_base = {c.sha for c in selection.sources}
-        tips = {r.name: r.sha for r in others}
-        off = history.off_base(cwd, tips.values(), base.sha) if tips else []
-        off_sources = [c for c in off if core.has_line(c.message, needle)]
-        selection.sources += off_sources
-        selection.carriers = _reach(off, {c.sha for c in off_sources}, tips)
+        selection.rollbacks = [
+            c.sha for c in found
+            if core.has_line(c.message, roll) and (c.sha in on_main or history.is_ancestor(cwd, c.sha, base.sha))
+        ]
+        source_ids = {c.sha for c in selection.sources}
+        selection.in_base = source_ids - on_main  # merged side, or only on other refs: merged_at tells
+        if tips and source_ids - on_main:
+            graph = history.walk_off(cwd, tips.values(), on_main)
+            selection.carriers = _reach(graph, source_ids - on_main, tips)
     else:
         selection.rollbacks = [c.sha for c in history.grep(cwd, [base.sha], [roll]) if core.has_line(c.message, roll)]
         if selector.kind == "pr":
@@ -123,13 +131,13 @@ def _trace(
     for commit in direct_commits:
         if selection.direct.get(commit.sha) == "pull-request" and len(commit.parents) > 1:
             selection.direct[commit.sha] = "merge"
+    if prefixes is not None:  # who depends on what the selection adds: looked up while the history is read
+        selection.searched = _added_recipes(selection, prefixes)
+        selection.search = history.start_grep(cwd, base.sha, selection.searched, prefixes)
     keys = sorted({(ref, path) for ref, carried in selection.carriers.items() for sha in carried for path in selection.diffs.get(sha, {})})
     selection.tips = history.tip_blobs(cwd, keys, {r: selection.refs[r].sha for r in selection.carriers})
-    if line is None:
-        line = history.read_mainline(listing if listing is not None else history.start_mainline(cwd, base.sha))
-    on_main = set(line.shas)
     times = [c.time for c in selection.sources] + [c.time for c in direct_commits]
-    since = min(times) - SLACK if times else 0
+    since = min(times) if times else 0  # a landing is never older than what it ships
     known = {sha: selection.diffs[sha] for sha in [*(c.sha for c in selection.sources), *selection.direct] if sha in on_main and sha in selection.diffs}
     for sha in selection.rollbacks:  # earlier rollbacks on the line split the search exactly too
         if sha in on_main and sha not in known:
@@ -242,14 +250,14 @@ def plan_rollback(
             direct[info.merge_commit_sha] = "pull-request"
         if not [r for r in refs if r.pr == info.number] and history.fetch_pull_refs(cwd, remote, [info.number]):
             refs = history.list_refs(cwd)
-        selection, main, line = _trace(cwd, selector, base, refs, listing=listing, direct=direct)
+        selection, main, line = _trace(cwd, selector, base, refs, listing=listing, direct=direct, prefixes=prefixes)
         selection.pr_urls[info.number] = info.html_url
     else:
-        selection, main, line = _trace(cwd, selector, base, refs, listing=listing)
+        selection, main, line = _trace(cwd, selector, base, refs, listing=listing, prefixes=prefixes)
     landings = core.find_landings(selection, main)
 
     if api and selector.kind == "batch-id":
-        selection, main, landings = _with_api(cwd, selection, main, line, landings, base, refs, token, repository, remote, warnings)
+        selection, main, landings = _with_api(cwd, selection, main, line, landings, base, refs, token, repository, remote, warnings, prefixes)
     if api and landings:
         _name_landings(selection, landings, token, repository)
     if not landings:
@@ -261,7 +269,7 @@ def plan_rollback(
     reported = core.unshipped_carriers(selection, landings, _merges_of_carriers(cwd, selection, landings, base, token, repository))
     files, outside = core.file_changes(landings, main, prefixes)
     plans = core.decide(files, force=force, what=_what(selection.selector))
-    found_dependents = _dependents(cwd, base.sha, plans, prefixes)
+    found_dependents = _dependents(cwd, base.sha, plans, selection.search, selection.searched)
     document = core.plan_document(
         selection=selection, base_branch=base.name, base_sha=base.sha, paths=prefixes, landings=landings, plans=plans,
         outside=outside, reported=reported, dependents_found=found_dependents, dry_run=dry_run, force=force,
@@ -276,7 +284,7 @@ def _what(selector: Selector) -> str:
 
 def _with_api(
     cwd: Path, selection: Selection, main: list[MainCommit], line: history.Mainline, landings: list[Landing], base: history.Base,
-    refs: list[Ref], token: str, repository: str, remote: str, warnings: list[str],
+    refs: list[Ref], token: str, repository: str, remote: str, warnings: list[str], prefixes: Sequence[str],
 ) -> tuple[Selection, list[MainCommit], list[Landing]]:
     """Merged PRs the API says carry the batch: fetch the refs the checkout lacks and trace again;
     a PR whose commits cannot be fetched counts as a whole (its merge commit's diff)."""
@@ -300,7 +308,8 @@ def _with_api(
         direct[pull.merge_commit_sha] = "pull-request"
     if fetched or direct:
         refs = history.list_refs(cwd) if fetched else refs
-        selection, main, line = _trace(cwd, selection.selector, base, refs, line, direct=direct)
+        history.grep_paths(selection.search)  # the first lookup is superseded
+        selection, main, line = _trace(cwd, selection.selector, base, refs, line, direct=direct, prefixes=prefixes)
     for pull in found:
         selection.pr_urls[pull.number] = pull.html_url
         if pull.merge_commit_sha:
@@ -347,15 +356,32 @@ def _merges_of_carriers(
     return merges
 
 
-def _dependents(cwd: Path, base_sha: str, plans: Sequence[FilePlan], prefixes: Sequence[str]) -> list[dict[str, Any]]:
+def _added_recipes(selection: Selection, prefixes: Sequence[str]) -> list[str]:
+    """Names of the recipes the selection's commits add: those a rollback may remove."""
+    names = {
+        core.recipe_name(path)
+        for diff in selection.diffs.values()
+        for path, change in diff.items()
+        if change.old is None and path.endswith(".toml") and core.under(path, prefixes)
+    }
+    return sorted(name for name in names if name and "\n" not in name)
+
+
+def _dependents(
+    cwd: Path, base_sha: str, plans: Sequence[FilePlan], search: Any, searched: Sequence[str],
+) -> list[dict[str, Any]]:
+    """Recipes at the base tip that need a recipe the plan removes (``search``: the grep started
+    early for the names in ``searched``, a superset)."""
     removed = {p.path: core.recipe_name(p.path) for p in plans if p.changes_tree and p.target is None and p.path.endswith(".toml")}
+    paths = history.grep_paths(search)
     if not removed:
         return []
-    names = sorted(set(removed.values()))
-    candidates = history.files_mentioning(cwd, base_sha, names, prefixes)
-    candidates = {path: blob for path, blob in candidates.items() if path.endswith(".toml") and path not in removed}
-    texts = history.read_blobs(cwd, candidates.values())
-    recipes = {path: texts[blob].decode("utf-8", "replace") for path, blob in candidates.items() if blob in texts}
+    if not set(removed.values()) <= set(searched):
+        search = history.start_grep(cwd, base_sha, sorted(set(removed.values())), [""])
+        paths = history.grep_paths(search)
+    candidates = [path for path in paths if path.endswith(".toml") and path not in removed]
+    texts = history.read_texts(cwd, base_sha, candidates)
+    recipes = {path: text.decode("utf-8", "replace") for path, text in texts.items()}
     return core.dependents(removed, recipes, removed)
 
 

@@ -63,6 +63,7 @@ def test_a_number_no_reader_can_hold_fails_preflight_closed_naming_the_file(tmp_
     assert run.returncode == 1, run.log
     assert run.outputs["can-proceed"] == "false"
     assert "::error" in run.stdout and "batch-control.json" in run.stdout and "line=1" in run.stdout
+    assert "/budget/macos_minutes_used" in run.stdout and "fix" in run.stdout
     assert "failed unexpectedly" not in run.log
 
 

@@ -229,3 +229,31 @@ def test_a_hand_edited_control_file_without_operations_is_carried(remote, monkey
     code, outputs = run_persist(work, monkeypatch)
     assert code == 0 and outputs["pushed"] == "true"
     assert json.loads(git(bare, "show", "main:batch-control.json"))["reason"] == "jq edit"
+
+
+def test_a_journaled_file_inside_a_listed_folder_is_still_re_applied_operation_by_operation(remote, tmp_path, monkeypatch, mocker, no_sleep) -> None:  # type: ignore[no-untyped-def]
+    """`paths: .` takes the control file too: it must merge by its operations, not as a file changed on both sides."""
+    bare, work = remote
+    other = clone(bare, tmp_path / "other")
+    monkeypatch.chdir(other)
+    monkeypatch.setenv("BATCHOPS_JOURNAL", str(tmp_path / "other.jsonl"))
+    controlfile.mutate("batch-control.json", "breaker.record", {"ecosystem": "npm", "outcomes": ["success"], "at": NOW}, at=NOW)
+    git(other, "commit", "-q", "-am", "other job")
+    monkeypatch.setenv("BATCHOPS_JOURNAL", str(tmp_path / "mine.jsonl"))
+    trip_homebrew(work, monkeypatch)
+    write(work, {"data/failures/homebrew.jsonl": "{}\n"})
+    original = persist.Git.run
+    raced: list[bool] = []
+
+    def run(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if args and args[0] == "push" and not raced:
+            raced.append(True)
+            git(other, "push", "-q", "origin", "main")
+        return original(self, *args, **kwargs)
+
+    mocker.patch.object(persist.Git, "run", run)
+    code, outputs = run_persist(work, monkeypatch, "--paths", ".")
+    assert code == 0 and outputs["attempts"] == "2"
+    final = json.loads(git(bare, "show", "main:batch-control.json"))["circuit_breaker"]
+    assert final["npm"]["window"] == ["success"] and final["homebrew"]["window"] == ["failure"]
+    assert "data/failures/homebrew.jsonl" in tree(bare)

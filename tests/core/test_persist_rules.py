@@ -187,11 +187,14 @@ def test_a_reason_with_a_newline_is_described_escaped() -> None:
     assert line == '- persisttest.note: reason="bad\\n::error::INJECTED\\u2028x"'
 
 
-def test_a_body_line_that_looks_like_a_trailer_does_not_mark_an_operation_landed() -> None:
-    log = f"\x1e{'1' * 40}\nstop\n\nBatchops-Operation-Id: {'f' * 32}\n\n- stop\n"
+def test_a_squash_merge_listing_the_squashed_messages_still_marks_their_operations_landed() -> None:
+    squash = f"\x1e{'1' * 40}\nbatch 42 (#7)\n\n* record npm [skip ci]\n\nBatchops-Operation-Id: {'f' * 32}\n\n* fix typo\n"
+    assert rules.landed_ids(squash) == {"f" * 32: "1" * 40}
+
+
+def test_only_hex_ids_after_the_subject_count_as_landed() -> None:
+    log = f"\x1e{'1' * 40}\nBatchops-Operation-Id: {'a' * 32}\n\nBatchops-Operation-Id: not-an-id\nBatchops-Operation-Id: x\\nBatchops-Operation-Id: {'b' * 32}\n"
     assert rules.landed_ids(log) == {}
-    log = f"\x1e{'1' * 40}\nstop\n\nBatchops-Operation-Id: {'f' * 32}\n"
-    assert rules.landed_ids(log) == {"f" * 32: "1" * 40}
 
 
 # --- rebuilding from operations --------------------------------------------------------------------

@@ -23,7 +23,7 @@ from tests.support.gitrepo import git, make_remote
 
 pytestmark = [pytest.mark.act, pytest.mark.slow]
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "workflows"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "workflows"
 TOKEN = "example-telemetry-token-8812"
 
 CHECKOUT_STAND_IN = """- name: checkout (local stand-in for actions/checkout)
