@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import ROOT, table  # noqa: E402
 
-CORPUS = Path(os.environ.get("BATCHOPS_CORPUS", "/work/shared/corpus")) / "tsuku"
+CORPUS = Path(os.environ.get("BATCHOPS_CORPUS") or ROOT.parent / "shared" / "corpus") / "tsuku"
 LEGACY = CORPUS / "legacy" / "check_breaker.sh"
 CURRENT = CORPUS / "control-history" / "batch-control.20260626T205108.json"
 CASES = {"closed": "cargo", "open -> probe": "npm"}

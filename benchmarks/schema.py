@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import ROOT, table  # noqa: E402
 
-CORPUS = Path(os.environ.get("BATCHOPS_CORPUS", "/work/shared/corpus")) / "tsuku" / "control-history" / "batch-control.20260626T205108.json"
+CORPUS = Path(os.environ.get("BATCHOPS_CORPUS") or Path(__file__).resolve().parents[2] / "shared" / "corpus") / "tsuku" / "control-history" / "batch-control.20260626T205108.json"
 
 # One fresh process per engine and run: prints {"import": s, "first": s, "per_call": s}.
 PROBE = r'''

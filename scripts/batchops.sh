@@ -1,7 +1,26 @@
 #!/usr/bin/env bash
 # Entry of every step action: make sure the environment exists, then run
 # batchops from this checkout of the action (no build step).
+#
+# The warm path (every step after the job's first) starts no process but the
+# interpreter: the environment is ready when its copy of requirements.lock is the
+# lock of this checkout, compared with bash builtins. The steps on a batch's hot
+# path (preflight, breaker-gate, breaker-update) import only the standard library
+# and batchops, so they run with -S (no site-packages scan at start-up).
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-python="$(bash "$root/scripts/install.sh")"
-PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" exec "$python" -m batchops "$@"
+here="${BASH_SOURCE[0]%/*}"
+[ "$here" = "${BASH_SOURCE[0]}" ] && here=.
+case "$here" in /*) ;; *) here="$PWD/$here" ;; esac
+root="${here%/scripts}"
+[ "$root" != "$here" ] || root="$here/.."
+venv="${BATCHOPS_VENV:-${RUNNER_TEMP:-${TMPDIR:-/tmp}}/batchops-venv}"
+python=""
+if [ -x "$venv/bin/python" ] && [ -f "$venv/.batchops-lock" ] && [ -f "$root/requirements.lock" ]; then
+  IFS= read -r -d '' want < "$root/requirements.lock" || true
+  IFS= read -r -d '' have < "$venv/.batchops-lock" || true
+  [ "$want" = "$have" ] && python="$venv/bin/python"
+fi
+[ -n "$python" ] || python="$(bash "$root/scripts/install.sh")"
+flags=()
+case "${1:-}" in preflight | breaker-gate | breaker-update) flags=(-S) ;; esac
+PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" exec "$python" "${flags[@]}" -m batchops "$@"

@@ -214,5 +214,8 @@ echo "batchops setup: $report" >&2
 if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
   printf '_batchops setup: %s._\n\n' "$report" >> "$GITHUB_STEP_SUMMARY" 2> /dev/null || true
 fi
+# Byte-compile this copy of batchops once, so no later step of the job compiles on import.
+"$venv/bin/python" -m compileall -q "$root/batchops" > /dev/null 2>&1 || true
+cp "$lock" "$venv/.batchops-lock"   # scripts/batchops.sh compares it with the lock without a subprocess
 printf '%s' "$want" > "$venv/.batchops-stamp"
 echo "$venv/bin/python"

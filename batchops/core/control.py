@@ -252,10 +252,11 @@ def next_batch(document: dict[str, Any], ecosystem: str, now: Any) -> dict[str, 
     if state.state == breaker.OPEN and not window.attempts and state.failures and not state.opened_at:
         cause = f"opened by the legacy scripts after {state.failures} consecutive failures (no window recorded)"
     elif state.state == breaker.OPEN and not window.should_trip(config):
-        # a manual `breaker open` (or successes counted while open): the window does not explain it
+        # the window does not explain the red state: say so, and what can have opened it
         cause = (
-            f"open since {state.opened_at or '(unknown)'}, not by the window ({counted}; trips at "
-            f"{config.failure_rate_threshold:.0%} over {config.minimum_attempts}+ attempts): tripped by hand or recovering"
+            f"open since {state.opened_at or '(unknown)'}, not tripped by the window ({counted}; it trips at "
+            f"{config.failure_rate_threshold:.0%} over {config.minimum_attempts}+ attempts): opened by hand "
+            "(`batchops breaker open`) or by a legacy script, or the window recovered while open"
         )
     elif state.state == breaker.OPEN:
         cause = f"tripped: {counted}" + (f"; re-opened {state.consecutive_opens - 1} time(s), the wait doubles" if state.consecutive_opens > 1 else "")

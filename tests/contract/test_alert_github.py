@@ -24,7 +24,7 @@ from tests.cli_helpers import REPO_ROOT, run_cli
 from tests.support.gitrepo import git
 
 REPO = "tsuku/registry"
-CORPUS = Path("/work/shared/corpus/tsuku/control-history")
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "tsuku" / "control-history"
 
 
 def control(**breakers: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from batchops.core import alert
 
-CORPUS = Path("/work/shared/corpus/tsuku/control-history")
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "tsuku" / "control-history"
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(hours=24)
 

@@ -197,3 +197,57 @@ def test_a_disabled_ecosystem_or_a_stopped_pipeline_skips_and_still_says_what_th
 def test_a_young_closed_breaker_says_how_many_attempts_it_needs_to_trip() -> None:
     doc = {"circuit_breaker": {"npm": {"state": "closed", "failures": 1, "window": ["failure"]}}}
     assert control.next_batch(doc, "npm", NOW)["why"] == "closed: 1 of 1 failed (100%); cannot trip before 5 attempts"
+
+
+# --- a manual trip of a breaker that is already open ------------------------------------------
+
+
+def test_open_on_a_legacy_open_breaker_whose_wait_is_over_starts_a_new_wait() -> None:
+    # the first user's breakers: open, opens_at long past; the next gate would grant the probe
+    doc = legacy_open()
+    later = "2026-12-01T10:00:00Z"
+    result = operations.apply(doc, "breaker.open", {"ecosystem": "npm", "reason": "still broken", "at": later})
+    entry_ = doc["circuit_breaker"]["npm"]
+    assert result["changed"] and result["state"] == "open"
+    assert entry_["opens_at"] == "2026-12-01T11:00:00Z" and entry_["opened_at"] == later
+    gate = operations.apply(doc, "breaker.gate", {"ecosystem": "npm", "at": "2026-12-01T10:30:00Z"})
+    assert gate["skip"] is True
+
+
+def test_open_with_a_longer_wait_extends_an_open_breaker_and_a_shorter_one_changes_nothing() -> None:
+    doc = legacy_open()  # open until 04:00, AT is 03:00
+    shorter = copy.deepcopy(doc)
+    result = operations.apply(shorter, "breaker.open", {"ecosystem": "npm", "reason": "r", "wait": "30m", "at": AT})
+    assert result["changed"] is False and shorter == legacy_open()
+    result = operations.apply(doc, "breaker.open", {"ecosystem": "npm", "reason": "r", "wait": "6h", "at": AT})
+    assert result["changed"] and doc["circuit_breaker"]["npm"]["opens_at"] == "2026-06-26T09:00:00Z"
+
+
+def test_a_breaker_opened_by_hand_is_not_explained_as_tripped_by_its_window() -> None:
+    doc = {"circuit_breaker": {"npm": {"state": "closed", "failures": 2, "window": ["success"] * 8 + ["failure"] * 2, "consecutive_opens": 0}}}
+    operations.apply(doc, "breaker.open", {"ecosystem": "npm", "reason": "bad bottles", "wait": "6h", "at": AT})
+    why = control.next_batch(doc, "npm", NOW)["why"]
+    assert "tripped: 2 of 10" not in why and "not tripped by the window (2 of 10 failed (20%)" in why and "opened by hand" in why
+    legacy = legacy_open()
+    operations.apply(legacy, "breaker.open", {"ecosystem": "npm", "reason": "r", "at": "2026-12-01T10:00:00Z"})
+    assert "legacy scripts" not in control.next_batch(legacy, "npm", datetime(2026, 12, 1, 10, 0, tzinfo=UTC))["why"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        (("budget", "week_start"), "2026-13-01"),
+        (("budget", "week_start"), "2026-02-30"),
+        (("circuit_breaker", "npm", "opens_at"), "2026-06-26T25:00:00Z"),
+        (("disabled_at",), "2026-02-30T00:00:00Z"),
+    ],
+)
+def test_a_time_of_the_right_shape_that_names_no_real_instant_is_found(field: tuple[str, ...], value: str) -> None:
+    doc = legacy_open()
+    doc["budget"] = {"week_start": "2026-11-30"}
+    target = doc
+    for key in field[:-1]:
+        target = target[key]
+    target[field[-1]] = value
+    assert control.impossible_times(doc) == [(("/" + "/".join(field)), value, control.impossible_times(doc)[0][2])]
+    assert control.impossible_times(legacy_open()) == []

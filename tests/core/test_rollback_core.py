@@ -268,3 +268,41 @@ def test_one_selector_is_chosen(args: tuple[str, str, str], kind: str) -> None:
     assert rollback.choose_selector(*args).kind == kind
     with pytest.raises(UsageError):
         rollback.choose_selector("2026-05-01", "12", "")
+
+
+FILES = ["recipes/f0.toml", "recipes/f1.toml", "recipes/f2.toml"]
+BLOBS = st.sampled_from([None, 1, 2, 3, 4])
+
+
+@given(
+    st.dictionaries(st.sampled_from(FILES), st.sampled_from([1, 2]), min_size=1),
+    st.lists(st.dictionaries(st.sampled_from(FILES), BLOBS, min_size=1), min_size=1, max_size=12),
+    st.integers(min_value=0, max_value=12),
+)
+def test_every_commit_that_sets_a_file_to_the_batchs_content_is_a_landing_for_it(
+    batch: dict[str, int], edits: list[dict[str, int | None]], batch_at: int
+) -> None:
+    source = _batch(500, batch_at, {path: Change("A", None, _entry(blob)) for path, blob in batch.items()})
+    state: dict[str, Entry | None] = dict.fromkeys(FILES)
+    mainline = []
+    for number, edit in enumerate(edits, start=1):
+        changes = {}
+        for path, blob in edit.items():
+            new = _entry(blob) if blob is not None else None
+            if new != state[path]:
+                changes[path] = Change("M", state[path], new)
+                state[path] = new
+        if changes:
+            mainline.append(_main(number, number - 1, number, changes))
+    mainline.reverse()  # newest first, as git lists it
+    landings = rollback.find_landings(_selection(source), mainline)
+    landed = {(landing.sha, path) for landing in landings for path in landing.files}
+    for commit in mainline:
+        for path, change in commit.changes.items():
+            matches = path in batch and change.new is not None and change.new.blob == _entry(batch[path]).blob
+            assert ((commit.sha, path) in landed) == (matches and commit.time >= batch_at) or change.new is None
+    files, _ = rollback.file_changes(landings, mainline, ["recipes"])
+    for plan in rollback.decide(files):
+        assert plan.path in batch
+        if plan.action in ("remove", "restore"):
+            assert files[plan.path].current == files[plan.path].after != plan.target

@@ -1,4 +1,4 @@
-"""End to end: a workflow_dispatch rollback (dry run, then for real) through the composite action."""
+"""End to end: a workflow_dispatch rollback (dry run, then for real) of a squash-merged batch through the composite action."""
 
 from __future__ import annotations
 
@@ -35,6 +35,9 @@ jobs:
     + COPY_STEP
     + """      - name: check out the registry (full history)
         run: git clone -q "$REGISTRY" registry
+      - name: fetch the PR refs (as docs/actions/rollback.md says)
+        working-directory: registry
+        run: git fetch -q --no-tags origin '+refs/pull/*/head:refs/remotes/origin/pull/*/head'
       - id: rollback
         uses: ./actions/rollback
         with:
@@ -53,18 +56,25 @@ jobs:
 
 
 def _registry(tmp_path: Path) -> Path:
-    """A bare remote whose main has one batch: it added one recipe and modified another."""
+    """A bare remote whose main got one batch as GitHub squash-merges it: the batch commit (with
+    its `batch_id:` line) only on refs/pull/7/head, main's commit without it; it added one recipe
+    and modified another."""
     bare = tmp_path / "registry.git"
     git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
     work = tmp_path / "seed"
     git(tmp_path, "init", "-q", "-b", "main", str(work))
+    git(work, "remote", "add", "origin", str(bare))
     (work / "recipes").mkdir()
     (work / "recipes" / "jq.toml").write_text("version = 1\n")
     commit_all(work, "seed")
+    git(work, "checkout", "-q", "-b", "batch/20260501-101010")
     (work / "recipes" / "jq.toml").write_text("version = 2\n")
     (work / "recipes" / "left-pad.toml").write_text("new\n")
-    commit_all(work, f"feat(recipes): batch\n\nbatch_id: {BATCH}\n")
-    git(work, "remote", "add", "origin", str(bare))
+    commit_all(work, f"feat(recipes): add batch {BATCH} recipes\n\nbatch_id: {BATCH}\n")
+    git(work, "push", "-q", "origin", "HEAD:refs/pull/7/head")
+    git(work, "checkout", "-q", "main")
+    git(work, "merge", "-q", "--squash", "batch/20260501-101010")
+    commit_all(work, "feat(recipes): add batch recipes (2 recipes)\n\nBatch generation of 2 packages.\n")
     git(work, "push", "-q", "origin", "main")
     return bare
 

@@ -1,0 +1,87 @@
+"""Acceptance of the console and the drop-in, as the first user's operator on call: its real
+control file, a real checkout and bare remote, the CLI in and out of Actions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from batchops.adapters import journal
+from tests.cli_helpers import run_cli
+from tests.support.gitrepo import git, make_remote
+
+LEGACY = "control-history/batch-control.20260626T205108.json"  # every breaker open, opens_at 2026-06-26T21:51:01Z
+LATER = "2026-12-01T10:00:00Z"  # months after: every legacy wait is long over
+
+
+@pytest.fixture
+def checkout(tmp_path: Path, corpus: Path) -> Path:
+    _, work = make_remote(tmp_path, {"batch-control.json": (corpus / LEGACY).read_text()})
+    git(work, "config", "user.name", "Ada Operator")
+    git(work, "config", "user.email", "ada@example.org")
+    return work
+
+
+def bo(checkout: Path, *args: str, actions: bool = False):  # type: ignore[no-untyped-def]
+    return run_cli([*args, "--now", LATER], checkout, actions=actions,
+                   env={"BATCHOPS_PERSIST_BACKOFF": "0.01,0.02", "COLUMNS": "200"})
+
+
+def remote_breaker(checkout: Path, ecosystem: str) -> dict:
+    git(checkout, "fetch", "-q", "origin")
+    return json.loads(git(checkout, "show", "origin/main:batch-control.json"))["circuit_breaker"][ecosystem]
+
+
+def test_breaker_open_on_a_legacy_breaker_whose_wait_is_over_keeps_the_next_batch_out(checkout: Path) -> None:
+    # without the trip the next pypi batch would be the probe; the operator wants it kept out
+    assert bo(checkout, "breaker-gate", "--ecosystem", "pypi", "--dry-run", "true").outputs["skip"] == "false"
+    run = bo(checkout, "breaker", "open", "pypi", "--reason", "pypi still answers 503", "--push")
+    assert run.returncode == 0, run.log
+    assert "nothing to change" not in run.log and "Batchops-Operation: breaker.open" in run.log
+    assert remote_breaker(checkout, "pypi")["opens_at"] == "2026-12-01T11:00:00Z"
+    gate = bo(checkout, "breaker-gate", "--ecosystem", "pypi", "--dry-run", "true", actions=True)
+    assert (gate.outputs["skip"], gate.outputs["state"], gate.outputs["opens-at"]) == ("true", "open", "2026-12-01T11:00:00Z")
+    line = next(row for row in bo(checkout, "status").stdout.splitlines() if row.startswith("pypi"))
+    assert "skipped until 2026-12-01T11:00:00Z" in line and "legacy scripts" not in line and "by hand" in line
+
+
+def test_breaker_open_again_while_it_waits_changes_nothing_unless_the_wait_is_longer(checkout: Path) -> None:
+    assert bo(checkout, "breaker", "open", "npm", "--reason", "outage", "--wait", "6h").returncode == 0
+    again = bo(checkout, "breaker", "open", "npm", "--reason", "outage")
+    assert again.returncode == 0 and "nothing to change: already open until 2026-12-01T16:00:00Z" in again.log
+    longer = bo(checkout, "breaker", "open", "npm", "--reason", "outage, longer", "--wait", "12h")
+    assert longer.returncode == 0, longer.log
+    assert json.loads((checkout / "batch-control.json").read_text())["circuit_breaker"]["npm"]["opens_at"] == "2026-12-01T22:00:00Z"
+    assert [e["op"] for e in journal.read()] == ["breaker.open", "breaker.open"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "pointer"),
+    [
+        (lambda d: d["budget"].update(week_start="2026-13-01"), "/budget/week_start"),
+        (lambda d: d["circuit_breaker"]["npm"].update(opens_at="2026-02-30T10:00:00Z"), "/circuit_breaker/npm/opens_at"),
+    ],
+)
+def test_validate_refuses_a_time_of_the_right_shape_that_names_no_real_day(checkout: Path, edit, pointer: str) -> None:  # type: ignore[no-untyped-def]
+    # the schema takes the shape; a reader refuses it (week_start) or reads it as absent (opens_at: the probe at once)
+    path = checkout / "batch-control.json"
+    document = json.loads(path.read_text())
+    edit(document)
+    path.write_text(json.dumps(document, indent=2))
+    run = run_cli(["validate", "batch-control.json"], checkout, actions=False)
+    assert run.returncode == 1
+    assert f"batch-control.json: {pointer}:" in run.stdout and "is not a real date or time (fix: use 2026-" in run.stdout
+
+
+@pytest.mark.parametrize("command", [["status"], ["budget", "status"], ["preflight"]])
+def test_a_reader_that_refuses_the_week_start_names_the_file(checkout: Path, command: list[str]) -> None:
+    path = checkout / "batch-control.json"
+    document = json.loads(path.read_text())
+    document["budget"]["week_start"] = "2026-02-30"
+    path.write_text(json.dumps(document, indent=2))
+    run = bo(checkout, *command, actions=True)
+    assert run.returncode != 0 and "Traceback" not in run.log
+    assert "::error" in run.stdout and "batch-control.json: budget.week_start: '2026-02-30'" in run.stdout
+    assert "use 2026-11-30 or 2026-11-30T00:00:00Z" in run.stdout
