@@ -137,6 +137,8 @@ class ObjectLookup:
         if self._proc.stdin:
             self._proc.stdin.close()
         self._proc.wait()
+        if self._proc.stdout:
+            self._proc.stdout.close()
 
     def __enter__(self) -> ObjectLookup:
         return self
@@ -164,6 +166,16 @@ class Background:
         )
         if input is not None:
             stdin.close()
+
+    def close(self) -> None:
+        """Stop it if it still runs (its answer is no longer wanted) and free its files."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        if not self._out.closed:
+            self._out.close()
+        if not self._err.closed:
+            self._err.close()
 
     def result(self) -> bytes:
         code = self._proc.wait()
@@ -226,6 +238,8 @@ class ObjectReader:
         if self._proc.stdin:
             self._proc.stdin.close()
         self._proc.wait()
+        if self._proc.stdout:
+            self._proc.stdout.close()
 
     def __enter__(self) -> ObjectReader:
         return self

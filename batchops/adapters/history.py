@@ -1,10 +1,11 @@
 """Reading (and writing) the git history a rollback needs, through the one git wrapper.
 
-Every function is one or a few ``git`` processes, whatever the length of the history:
-the batch's commits by ``git log --grep`` on the base branch and on the other refs, the
-first-parent line path-limited to the files of interest (with raw diffs: blob ids), tips'
-contents by one ``cat-file`` process. Paths are passed as literal pathspecs (a file name
-with glob characters or a newline is only itself).
+A constant number of ``git`` processes, whatever the length of the history: the batch's
+commits by one ``git log --grep`` over the base branch and every other ref, run beside the
+listing of the first-parent line (``rev-list``); the files of interest bisected along that
+line with tree reads through one ``cat-file --batch``; the PR refs' own commits read as objects
+down to the first-parent line. Paths go to git as literal pathspecs (a file name with glob
+characters or a newline is only itself).
 """
 
 from __future__ import annotations
@@ -249,8 +250,8 @@ class _Trees:
             tree = child.blob if child is not None and child.mode == "040000" else None
         if tree is None:
             return None
-        found = find_entry(self._tree(tree), parts[-1], self._width)
-        return None if found is None or found.mode == "040000" else found
+        entry = find_entry(self._tree(tree), parts[-1], self._width)
+        return None if entry is None or entry.mode == "040000" else entry
 
 
 def find_entry(data: bytes, name: bytes, width: int = 20) -> Entry | None:
@@ -471,25 +472,6 @@ def merges_named(cwd: Path, base_sha: str, numbers: Iterable[int]) -> list[MainC
     lines = [f"(#{n})" for n in wanted] + [f"Merge pull request #{n} from" for n in wanted]
     found = grep(cwd, [base_sha], lines, first_parent=True)
     return [MainCommit(c.sha, c.first_parent, c.time, c.subject, {}) for c in found]
-
-
-def read_blobs(cwd: Path, blobs: Iterable[str]) -> dict[str, bytes]:
-    wanted = sorted(set(blobs))
-    if not wanted:
-        return {}
-    data = gitcmd.run(cwd, ["cat-file", "--batch"], input="".join(f"{b}\n" for b in wanted).encode()).stdout
-    result: dict[str, bytes] = {}
-    position = 0
-    while position < len(data):
-        end = data.index(b"\n", position)
-        header = data[position:end].decode("ascii", "replace").split()
-        position = end + 1
-        if len(header) < 3 or header[1] == "missing":
-            continue
-        size = int(header[2])
-        result[header[0]] = data[position : position + size]
-        position += size + 1
-    return result
 
 
 def start_grep(cwd: Path, sha: str, words: Sequence[str], prefixes: Sequence[str]) -> gitcmd.Background | None:

@@ -44,7 +44,7 @@ def _info(pull: Any, why: str = "") -> PullInfo:
 
 
 def _repo(token: str, repository: str) -> Any:
-    return github.client(token, lazy=True).get_repo(repository, lazy=True)
+    return github.client(token, lazy=True).get_repo(repository)
 
 
 def pulls_of_commits(token: str, repository: str, shas: list[str]) -> dict[str, list[PullInfo]]:

@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # never a traceback for the person reading the log
         if runner.debug():
             raise
-        if isinstance(exc, OSError) and exc.filename:  # disk full, read-only, ... : the file is named
+        if isinstance(exc, OSError) and (exc.filename or _resource(exc)):  # disk full, read-only, ...: the file named
             return _failed(_os_error(exc), command if is_step else None)
         runner.error(
             f"batchops {name} failed unexpectedly: {exc.__class__.__name__}: {exc}. "
@@ -137,6 +137,12 @@ def _os_error(exc: OSError) -> BatchopsError:
     from batchops.adapters.files import os_error
 
     return os_error(exc)
+
+
+def _resource(exc: OSError) -> bool:
+    from batchops.adapters.files import RESOURCE_ERRORS
+
+    return exc.errno in RESOURCE_ERRORS
 
 
 def unknown_command(name: str) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 from batchops.adapters import controlfile, runner, schema
 from batchops.cli.args import Command, parse_float, parse_int
 from batchops.commands.operate import add_operator_flags, check_ecosystem, run_change
-from batchops.core import breaker, control, timeutil
+from batchops.core import breaker, control, metrics, timeutil
 from batchops.core.breaker import FAILURE, OUTCOMES, SUCCESS
 from batchops.errors import BatchopsError, UsageError
 
@@ -65,7 +65,7 @@ def _ecosystem(value: Any, name: str, number: int) -> str:
 
 
 def parse_replay_file(path: Path, default_ecosystem: str) -> list[_Group]:
-    """Read one JSONL history file into batches (see the README for the accepted formats)."""
+    """Read one history file into batches: JSONL or pretty-printed objects (see docs for the formats)."""
     name = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -83,17 +83,23 @@ def parse_replay_file(path: Path, default_ecosystem: str) -> list[_Group]:
         group.end = max(group.end, at)
         group.outcomes.extend(outcomes)
 
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
+    # one object per line, or pretty-printed objects one after another (the legacy metrics files)
+    for chunk in metrics.split_records(text):
+        number = chunk.line
         where = f"{name}:{number}"
+        if chunk.error:
+            raise BatchopsError(f"{chunk.error} (column {chunk.column})", file=name, line=number, hint="one JSON object per record")
         try:
-            record = schema.parse_json_line(line, name, number)
+            record = schema.parse_json_text(chunk.text, name)
         except BatchopsError as exc:
-            raise BatchopsError(exc.message, file=name, line=number, hint=exc.hint or "one JSON object per line") from None
+            line = number + (exc.line - 1 if exc.line else 0)
+            raise BatchopsError(exc.message, file=name, line=line, hint=exc.hint or "one JSON object per record") from None
         if not isinstance(record, dict):
-            raise BatchopsError("is not a JSON object", file=name, line=number, hint="one JSON object per line")
-        ecosystem = _ecosystem(record.get("ecosystem") or default_ecosystem, name, number)
+            raise BatchopsError("is not a JSON object", file=name, line=number, hint="one JSON object per record")
+        named = record.get("ecosystem")
+        if not named and isinstance(record.get("ecosystems"), dict):  # the newer batch records: a map of counts
+            named = next(iter(record["ecosystems"])) if len(record["ecosystems"]) == 1 else metrics.MIXED
+        ecosystem = _ecosystem(named or default_ecosystem, name, number)
         if "outcome" in record:  # {"at", "ecosystem", "outcome", "batch_id"?}
             outcome = record["outcome"]
             if outcome not in OUTCOMES:

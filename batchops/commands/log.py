@@ -52,7 +52,15 @@ def changes(folder: Path, path: str, ref: str, since: str) -> list[Change]:
     if since:
         args.append(f"--since={since}")
     args += [ref, "--", path]
-    out = gitcmd.text(folder, args, hint=f"run it in a git checkout where {ref} exists")
+    try:
+        out = gitcmd.text(folder, args)
+    except gitcmd.GitError as exc:  # not a checkout, or no such ref: say which, not git's format string
+        said = (exc.stderr or str(exc)).splitlines()[0] if (exc.stderr or str(exc)) else ""
+        raise UsageError(
+            f"cannot read the history of {path} in {ref}: {said}",
+            field="--ref",
+            hint="run it in a git checkout of the registry, with a ref that exists there, e.g. --ref HEAD or --ref origin/main",
+        ) from None
     found: list[Change] = []
     for record in out.split(_END):
         record = record.strip("\n")

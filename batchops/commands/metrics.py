@@ -83,8 +83,14 @@ def _run_replay(args: argparse.Namespace) -> int:
     unreadable = 0
     for path, is_dead in [(p, False) for p in files] + [(p, True) for p in dead]:
         try:
-            loaded.append((path, schema.load_json(path, "batch-metrics-spool"), is_dead))
+            document = schema.load_json(path, "batch-metrics-spool")
+            # a dead letter is one by its recorded answer too: an artifact of rejected/x.json unpacks as x.json
+            status = document.get("status")
+            loaded.append((path, document, is_dead or (isinstance(status, int) and metrics.is_dead_letter(status))))
         except BatchopsError as exc:
+            if not path.exists():  # another replay of this folder took it meanwhile
+                runner.log(f"{path.name}: taken by another replay of {directory}; skipped")
+                continue
             unreadable += 1
             runner.warning(exc.render(), title="unreadable spool file; left in place")
             rows.append([path.name, "-", "unreadable spool file; left in place"])
@@ -102,6 +108,7 @@ def _run_replay(args: argparse.Namespace) -> int:
         label = f"{payload['batch_id']}/{payload['ecosystem']}"
         if item.action == metrics.HOLD:
             rejected += 1
+            runner.log(telemetry.one_line(f"{path.name}: {label}: dead letter ({document.get('last_error', '')}), not re-sent; --retry-rejected re-sends it", 600))
             rows.append([path.name, label, f"dead letter, not re-sent: {document.get('last_error', '')}"])
             continue
         if item.action == metrics.SEND:
@@ -115,7 +122,7 @@ def _run_replay(args: argparse.Namespace) -> int:
             delivery = _store(args.database, payload, key, now)
         delivery.error, delivery.reason = _scrub(delivery.error, token), _scrub(delivery.reason, token)
         if delivery.ok:
-            path.unlink()
+            path.unlink(missing_ok=True)  # a concurrent replay of this folder may have sent and removed it
             sent += 1
             not_honored = not_honored or (item.action == metrics.SEND and not delivery.honored)
             rows.append([path.name, label, "sent (already recorded: counted once)" if delivery.duplicate else "sent"])
@@ -127,13 +134,14 @@ def _run_replay(args: argparse.Namespace) -> int:
             rejected += 1
             target = write_spool(directory, updated, rejected=True)
             if target != path:
-                path.unlink()
+                path.unlink(missing_ok=True)
             advice = metrics.hint(delivery.status, reason=delivery.reason)
             runner.warning(f"{path.name}: refused for good ({delivery.error}); {advice}; kept as a dead letter in {target}", title="metrics-replay")
             rows.append([path.name, label, f"refused: {delivery.error}; dead letter"])
         else:
             remaining += 1
-            write_atomic(path, json.dumps(updated, indent=2) + "\n")
+            if path.exists():  # not when a concurrent replay delivered it meanwhile: it would be sent again
+                write_atomic(path, json.dumps(updated, indent=2) + "\n")
             runner.warning(f"{path.name}: not delivered ({delivery.error}); left in the spool", title="metrics-replay")
             rows.append([path.name, label, f"kept: {delivery.error}"])
     if session is not None:

@@ -179,6 +179,15 @@ def _discard(entries: list[dict[str, Any]], ids: list[str]) -> int:
                 file=state.name,
                 hint=f"look at `git diff -- {state.name}`; `git checkout -- {state.name}` resets it, then discard again",
             )
+        held = [e for e in state.entries if e["id"] in drop_ids and _held_at(state.base, e)]
+        if held and not all(_held_at(_upstream(state.local), e) for e in held):
+            names = ", ".join(f"{str(e['id'])[:12]} {e['op']}" for e in held)
+            raise BatchopsError(
+                f"its committed version (HEAD) already holds what {names} did, in a commit that is not on the "
+                "remote branch: discarding would not undo it",
+                file=state.name,
+                hint="drop that local commit first and keep your files (`git reset HEAD~1`), then run `batchops pending --discard` again",
+            )
         kept = [e for e in state.entries if e["id"] not in drop_ids]
         restored = state.replay(kept)
         schema.validate(restored, state.schema_name, file=state.name)
@@ -196,6 +205,30 @@ def _discard(entries: list[dict[str, Any]], ids: list[str]) -> int:
     runner.out_block(f"restored {restored_names or '(no file)'}; {left} operation(s) still pending")
     runner.summary(f"### batchops pending: discarded {len(drop)} operation(s)")
     return 0
+
+
+def _held_at(document: Any, entry: dict[str, Any]) -> bool:
+    """``document`` already has ``entry``'s effect: applying it there changes nothing."""
+    if document is None:
+        return False
+    changed = copy.deepcopy(document)
+    try:
+        operations.apply(changed, entry["op"], entry["args"])
+    except BatchopsError:  # it no longer applies there: the document does not hold it
+        return False
+    return bool(changed == document)
+
+
+def _upstream(local: Path) -> Any:
+    """The file as the branch's upstream (``@{upstream}``) holds it, as last fetched; None when unknown."""
+    folder = local.parent if local.parent.is_dir() else Path.cwd()
+    shown = gitcmd.run(folder, ["show", f"@{{upstream}}:./{local.name}"], check=False)
+    if shown.returncode != 0:
+        return None
+    try:
+        return schema.parse_json_text(shown.stdout.decode("utf-8"), f"@{{upstream}}:{local.name}")
+    except (UnicodeDecodeError, BatchopsError):
+        return None
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -133,6 +133,8 @@ def status_terminal(document: dict[str, Any], now: datetime, path: str, remote: 
         for key in ("reason", "incident_url", "disabled_by", "disabled_at", "expected_resume"):
             if document.get(key):
                 rows.append([key.replace("_", " "), document[key]])
+    elif document.get("reason") and control.get(document, "disabled_ecosystems"):
+        rows.append(["reason", document["reason"]])  # the runbook's "disable non-critical ecosystems" says why here
     text = f"batchops status: {path} at {timeutil.iso(now)}\n\n" + terminal.pairs(rows)
     found = next_rows(document, now)
     text += "\nnext batch of each ecosystem:\n"
@@ -171,6 +173,8 @@ def status_markdown(document: dict[str, Any], now: datetime, path: str, remote: 
         for key in ("reason", "incident_url", "disabled_by", "disabled_at", "expected_resume"):
             if document.get(key):
                 rows.append([key.replace("_", " "), document[key]])
+    elif document.get("reason") and control.get(document, "disabled_ecosystems"):
+        rows.append(["reason", document["reason"]])  # the runbook's "disable non-critical ecosystems" says why here
     text = f"### batchops status — {path}\n\n" + markdown.md_table(["", ""], rows)
     found = next_rows(document, now)
     if found:

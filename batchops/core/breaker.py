@@ -623,7 +623,7 @@ def operator_move(breaker: Breaker, action: str, at: datetime, config: BreakerCo
             # the next gate would grant the probe, so a trip by hand starts a new wait.
             opens_at = after.opens_at_time()
             waiting = opens_at is not None and at < opens_at
-            if waiting and (wait is None or at + wait <= opens_at):
+            if opens_at is not None and waiting and (wait is None or at + wait <= opens_at):
                 return after, None, f"already open until {after.opens_at}" + (" (a longer --wait extends it)" if wait is None else f", beyond the {timeutil.format_duration(wait)} asked")
             after.consecutive_opens = max(1, after.consecutive_opens)
             length = wait if wait is not None else config.wait_for(after.consecutive_opens)

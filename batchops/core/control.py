@@ -150,7 +150,7 @@ _STEP_TITLES = {
 def describe(entry: dict[str, Any]) -> tuple[str, list[str]]:
     """What a journaled operation does, in words: (title, body lines)."""
     args = entry.get("args") or {}
-    audit = args.get("audit") if isinstance(args.get("audit"), dict) else {}
+    audit: dict[str, Any] = args["audit"] if isinstance(args.get("audit"), dict) else {}
     title = audit.get("title")
     if not title:
         template = _STEP_TITLES.get(str(entry.get("op")), str(entry.get("op")))

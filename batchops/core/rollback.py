@@ -276,6 +276,13 @@ class Ref:
 _PR_REF = re.compile(r"^refs/(?:remotes/[^/]+/)?pull/([0-9]{1,9})/head$")
 
 
+_MERGE_REF = re.compile(r"^refs/(?:remotes/[^/]+/)?pull/[0-9]{1,9}/merge$")
+
+
+def is_test_merge_ref(name: str) -> bool:
+    return bool(_MERGE_REF.match(name))
+
+
 def pr_of_ref(name: str) -> int | None:
     match = _PR_REF.match(name)
     return int(match[1]) if match else None
@@ -645,14 +652,22 @@ def counts(plans: Iterable[FilePlan]) -> dict[str, int]:
 # --- reports ------------------------------------------------------------------------------------
 
 
+def carrier_prs(selection: Selection) -> list[int]:
+    """Numbers of the PR refs that carry commits of the selection."""
+    numbers = set()
+    for ref, carried in selection.carriers.items():
+        number = selection.refs[ref].pr if ref in selection.refs else None
+        if carried and number is not None:
+            numbers.add(number)
+    return sorted(numbers)
+
+
 def unshipped_carriers(selection: Selection, landings: Sequence[Landing], merges: Mapping[int, str]) -> list[dict[str, Any]]:
     """PR refs carrying the selection's commits whose merge shipped none of its files (reported only)."""
     credited = {n for landing in landings for n in (*landing.pull_requests, *landing.candidates)}
     landing_ids = {landing.sha for landing in landings}
     reported = []
-    numbers = sorted({selection.refs[ref].pr for ref, carried in selection.carriers.items()
-                      if carried and ref in selection.refs and selection.refs[ref].pr is not None})
-    for number in numbers:
+    for number in carrier_prs(selection):
         if number in credited:
             continue
         merge = merges.get(number, "")

@@ -177,7 +177,7 @@ def run(args: argparse.Namespace) -> StepResult:
             document = spool_document(payload, key, endpoint, delivery, at=now)
             path = write_spool(spool_dir, document, rejected=dead)
             outputs.update({"spooled-file": str(path), "destination": "rejected" if dead else "spool"})
-            result.warning(_failure_message(delivery, path, spool_dir), title="metrics not uploaded")
+            result.warning(_failure_message(delivery, path, spool_dir, telemetry.safe_url(endpoint)), title="metrics not uploaded")
     else:
         try:
             with Store(args.database) as db:
@@ -202,19 +202,25 @@ def _scrub(text: str, token: str) -> str:
     return text.replace(token, "***") if token and len(token) >= 4 else text
 
 
-def _failure_message(delivery: Delivery, path: Path, spool_dir: str) -> str:
+def replay_command(spool_dir: str, endpoint: str, *, retry_rejected: bool = False) -> str:
+    """The command that sends the spool later: the token goes only to the endpoint given, so it names it."""
+    again = " --retry-rejected" if retry_rejected else ""
+    return f"`batchops metrics-replay --spool-dir {spool_dir} --endpoint {endpoint}{again}` (the token in BATCHOPS_METRICS_TOKEN)"
+
+
+def _failure_message(delivery: Delivery, path: Path, spool_dir: str, endpoint: str) -> str:
     advice = metrics.hint(delivery.status, reason=delivery.reason, location=delivery.location)
     if delivery.kind == metrics.REJECTED:
         what = "refused the token" if delivery.status in (401, 403) else "refused the payload for good"
         return (
             f"the endpoint {what} ({delivery.error}); {advice}. The batch is not failed; the payload is kept as a dead letter "
-            f"in {path} and is not re-sent unless asked: `batchops metrics-replay --spool-dir {spool_dir} --retry-rejected`"
+            f"in {path} and is not re-sent unless asked: {replay_command(spool_dir, endpoint, retry_rejected=True)}"
         )
     if delivery.kind == metrics.REDIRECT:
         return f"the endpoint answered {delivery.error}; {advice}. The batch is not failed; payload spooled to {path}"
     return (
         f"the endpoint did not take the payload after {delivery.attempts} attempt(s) ({delivery.error}). The batch is not failed; "
-        f"payload spooled to {path}; send it later with `batchops metrics-replay --spool-dir {spool_dir} --endpoint URL`"
+        f"payload spooled to {path}; send it later with {replay_command(spool_dir, endpoint)}"
     )
 
 

@@ -89,12 +89,14 @@ def _other_refs(refs: Sequence[Ref], base: history.Base) -> list[Ref]:
     return [
         r for r in refs
         if r.name not in skip and not r.short.startswith(core.BRANCH_PREFIX) and "/" + core.BRANCH_PREFIX not in r.name
+        and not core.is_test_merge_ref(r.name)  # GitHub's refs/pull/N/merge: a merge it made, never shipped
     ]
 
 
 def _trace(
     cwd: Path, selector: Selector, base: history.Base, refs: Sequence[Ref], line: history.Mainline | None = None,
     *, listing: Any = None, direct: dict[str, str] | None = None, prefixes: Sequence[str] | None = None,
+    started: list[Any] | None = None,
 ) -> tuple[Selection, list[MainCommit], history.Mainline]:
     selection = Selection(selector, refs={r.name: r for r in refs})
     selection.direct.update(direct or {})
@@ -104,6 +106,8 @@ def _trace(
     needle = core.batch_line(selector.value)
     tips = {r.name: r.sha for r in others}
     search = history.start_search(cwd, [base.sha, *sorted(set(tips.values()))], [needle, roll]) if selector.kind == "batch-id" else None
+    if started is not None:
+        started.append(search)
     if line is None:
         line = history.read_mainline(listing if listing is not None else history.start_mainline(cwd, base.sha))
     on_main = set(line.shas)
@@ -134,6 +138,8 @@ def _trace(
     if prefixes is not None:  # who depends on what the selection adds: looked up while the history is read
         selection.searched = _added_recipes(selection, prefixes)
         selection.search = history.start_grep(cwd, base.sha, selection.searched, prefixes)
+        if started is not None:
+            started.append(selection.search)
     keys = sorted({(ref, path) for ref, carried in selection.carriers.items() for sha in carried for path in selection.diffs.get(sha, {})})
     selection.tips = history.tip_blobs(cwd, keys, {r: selection.refs[r].sha for r in selection.carriers})
     times = [c.time for c in selection.sources] + [c.time for c in direct_commits]
@@ -142,13 +148,13 @@ def _trace(
     for sha in selection.rollbacks:  # earlier rollbacks on the line split the search exactly too
         if sha in on_main and sha not in known:
             known[sha] = {}
-    rollback_commits = [c for c in history.commits(cwd, [s for s in known if not known[s]])]
+    paths = core.interesting_paths(selection)
+    rollback_commits = history.commits(cwd, [s for s in known if not known[s]])
     for sha, diff in history.diffs(cwd, rollback_commits).items():
-        known[sha] = {p: c for p, c in diff.items() if p in set(core.interesting_paths(selection))}
-    content = core.targets(selection)
-    wanted = {path: {t.blob for t in found} for path, found in content.items()}
+        known[sha] = {p: c for p, c in diff.items() if p in set(paths)}
+    wanted = {path: {t.blob for t in found} for path, found in core.targets(selection).items()}
     main = history.mainline_changes(
-        cwd, line, core.interesting_paths(selection), since, known,
+        cwd, line, paths, since, known,
         lambda path, entry: (entry.blob if entry else None) in wanted.get(path, ()),
     )
     # merged-side commits of the base's history land at the first merge on the line that brings them in
@@ -230,6 +236,20 @@ def plan_rollback(
     base = history.resolve_base(cwd, base_branch, refs)
     history.check_not_shallow(cwd)
     listing = history.start_mainline(cwd, base.sha)  # runs while the batch is searched
+    started: list[Any] = [listing]
+    try:
+        return _plan(cwd, selector, prefixes, base, refs, listing, started, token=token, repository=repository,
+                     remote=remote, force=force, dry_run=dry_run, generated_at=generated_at)
+    finally:
+        for process in started:  # a lookup nobody waited for (an error came first) is stopped
+            if process is not None:
+                process.close()
+
+
+def _plan(
+    cwd: Path, selector: Selector, prefixes: list[str], base: history.Base, refs: list[Ref], listing: Any, started: list[Any],
+    *, token: str, repository: str, remote: str, force: bool, dry_run: bool, generated_at: str,
+) -> Outcome:
     warnings: list[str] = []
     if base.differs_from_origin:
         warnings.append(
@@ -250,14 +270,14 @@ def plan_rollback(
             direct[info.merge_commit_sha] = "pull-request"
         if not [r for r in refs if r.pr == info.number] and history.fetch_pull_refs(cwd, remote, [info.number]):
             refs = history.list_refs(cwd)
-        selection, main, line = _trace(cwd, selector, base, refs, listing=listing, direct=direct, prefixes=prefixes)
+        selection, main, line = _trace(cwd, selector, base, refs, listing=listing, direct=direct, prefixes=prefixes, started=started)
         selection.pr_urls[info.number] = info.html_url
     else:
-        selection, main, line = _trace(cwd, selector, base, refs, listing=listing, prefixes=prefixes)
+        selection, main, line = _trace(cwd, selector, base, refs, listing=listing, prefixes=prefixes, started=started)
     landings = core.find_landings(selection, main)
 
     if api and selector.kind == "batch-id":
-        selection, main, landings = _with_api(cwd, selection, main, line, landings, base, refs, token, repository, remote, warnings, prefixes)
+        selection, main, landings = _with_api(cwd, selection, main, line, landings, base, refs, token, repository, remote, warnings, prefixes, started)
     if api and landings:
         _name_landings(selection, landings, token, repository)
     if not landings:
@@ -285,6 +305,7 @@ def _what(selector: Selector) -> str:
 def _with_api(
     cwd: Path, selection: Selection, main: list[MainCommit], line: history.Mainline, landings: list[Landing], base: history.Base,
     refs: list[Ref], token: str, repository: str, remote: str, warnings: list[str], prefixes: Sequence[str],
+    started: list[Any],
 ) -> tuple[Selection, list[MainCommit], list[Landing]]:
     """Merged PRs the API says carry the batch: fetch the refs the checkout lacks and trace again;
     a PR whose commits cannot be fetched counts as a whole (its merge commit's diff)."""
@@ -309,7 +330,7 @@ def _with_api(
     if fetched or direct:
         refs = history.list_refs(cwd) if fetched else refs
         history.grep_paths(selection.search)  # the first lookup is superseded
-        selection, main, line = _trace(cwd, selection.selector, base, refs, line, direct=direct, prefixes=prefixes)
+        selection, main, line = _trace(cwd, selection.selector, base, refs, line, direct=direct, prefixes=prefixes, started=started)
     for pull in found:
         selection.pr_urls[pull.number] = pull.html_url
         if pull.merge_commit_sha:
@@ -338,16 +359,13 @@ def _merges_of_carriers(
     cwd: Path, selection: Selection, landings: list[Landing], base: history.Base, token: str, repository: str,
 ) -> dict[int, str]:
     credited = {n for landing in landings for n in (*landing.pull_requests, *landing.candidates)}
-    numbers = sorted({
-        selection.refs[ref].pr for ref, carried in selection.carriers.items()
-        if carried and ref in selection.refs and selection.refs[ref].pr is not None
-    } - credited)  # type: ignore[type-var]
+    numbers = [n for n in core.carrier_prs(selection) if n not in credited]
     if not numbers:
         return {}
     merges: dict[int, str] = {}
-    for commit in history.merges_named(cwd, base.sha, numbers):  # type: ignore[arg-type]
+    for commit in history.merges_named(cwd, base.sha, numbers):
         number = core.pr_number_in_subject(commit.subject)
-        if number in numbers:
+        if number is not None and number in numbers:
             merges.setdefault(number, commit.sha)
     for sha, names in selection.pr_names.items():
         for number in names:

@@ -85,3 +85,59 @@ def test_a_reader_that_refuses_the_week_start_names_the_file(checkout: Path, com
     assert run.returncode != 0 and "Traceback" not in run.log
     assert "::error" in run.stdout and "batch-control.json: budget.week_start: '2026-02-30'" in run.stdout
     assert "use 2026-11-30 or 2026-11-30T00:00:00Z" in run.stdout
+
+
+def test_status_says_why_ecosystems_were_disabled_by_the_runbooks_budget_procedure(checkout: Path) -> None:
+    # runbook 4, "at 90%": .disabled_ecosystems += [...] | .reason = "Budget threshold exceeded", pipeline enabled
+    path = checkout / "batch-control.json"
+    document = json.loads(path.read_text())
+    document["disabled_ecosystems"] = ["rubygems"]
+    document["reason"] = "Budget threshold exceeded"
+    path.write_text(json.dumps(document, indent=2))
+    run = bo(checkout, "status")
+    assert run.returncode == 0, run.log
+    lines = run.stdout.splitlines()
+    assert "disabled ecosystems  rubygems" in lines and "reason               Budget threshold exceeded" in lines
+
+
+@pytest.mark.parametrize(("where", "ref", "said"), [("outside", "HEAD", "not a git repository"), ("checkout", "origin/mian", "bad revision 'origin/mian'")])
+def test_log_outside_a_checkout_or_with_a_wrong_ref_says_so_in_one_line(checkout: Path, tmp_path: Path, where: str, ref: str, said: str) -> None:
+    folder = checkout if where == "checkout" else tmp_path / "not-a-checkout"
+    folder.mkdir(exist_ok=True)
+    run = run_cli(["log", "--ref", ref], folder, actions=True, env={"GIT_CEILING_DIRECTORIES": str(tmp_path)})
+    assert run.returncode == 2 and "Traceback" not in run.log
+    errors = [line for line in run.stdout.splitlines() if line.startswith("::error")]
+    assert len(errors) == 1 and f"cannot read the history of batch-control.json in {ref}" in errors[0] and said in errors[0]
+    assert "%H" not in errors[0]  # not git's format string
+
+
+def test_discard_refuses_when_the_operation_sits_in_a_local_commit_and_works_after_reset(checkout: Path) -> None:
+    # the operator committed the change by hand (without the prepared message), then wants it undone
+    assert bo(checkout, "disable", "npm").returncode == 0
+    git(checkout, "commit", "-qam", "disable npm")
+    refused = run_cli(["pending", "--discard"], checkout, actions=False)
+    assert refused.returncode == 1 and "already holds what" in refused.stderr and "git reset HEAD~1" in refused.stderr
+    assert len(journal.read()) == 1  # nothing dropped: the operator can still follow the hint
+    git(checkout, "reset", "-q", "HEAD~1")
+    done = run_cli(["pending", "--discard"], checkout, actions=False)
+    assert done.returncode == 0, done.log
+    assert json.loads((checkout / "batch-control.json").read_text())["disabled_ecosystems"] == [] and journal.read() == []
+    assert git(checkout, "status", "--short").strip() == ""
+
+
+def test_breaker_replay_reads_the_first_users_pretty_printed_metrics_history(corpus: Path, tmp_path: Path) -> None:
+    # operators.md: "to tune thresholds against your own history: batchops breaker replay FILE…"
+    files = sorted(str(p) for p in (corpus / "metrics" / "batch-runs").iterdir())
+    run = run_cli(["breaker", "replay", "--json", *files], tmp_path, actions=False)
+    assert run.returncode == 0, run.log
+    report = json.loads(run.stdout)
+    text = json.dumps(report)
+    assert "homebrew" in text and "mixed" in text  # old `ecosystem` records and `ecosystems` maps both read
+
+
+def test_breaker_replay_names_the_line_of_a_truncated_record(tmp_path: Path) -> None:
+    history = tmp_path / "history.jsonl"
+    history.write_text('{"at": "2026-06-26T20:51:01Z", "ecosystem": "npm", "outcome": "failure"}\n{"at": "2026-06-26T21:\n')
+    run = run_cli(["breaker", "replay", str(history)], tmp_path, actions=True)
+    assert run.returncode != 0 and "Traceback" not in run.log
+    assert f"{history}:2:" in run.stdout and "::error" in run.stdout

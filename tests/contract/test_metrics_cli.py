@@ -289,6 +289,74 @@ def test_replay_of_an_unreachable_endpoint_exits_75_and_keeps_the_file(tmp_path:
     assert run.outputs == {"sent": "0", "remaining": "1", "rejected": "0"}
 
 
+def test_the_command_a_dead_letter_warning_gives_delivers_it_once_the_token_is_fixed(tmp_path: Path, server: commands.MetricsServer) -> None:
+    write_results(tmp_path)
+    spool_dir = tmp_path / "spool"
+    upload = run_cli(["metrics-upload", "--results-file", "results.json", "--endpoint", server.url, "--token", "expired-token-123", "--spool-dir", str(spool_dir)], tmp_path)
+    assert upload.returncode == 0 and upload.outputs["destination"] == "rejected", upload.log
+    (warning,) = [line for line in upload.stdout.splitlines() if line.startswith("::warning")]
+    command = warning.split("`batchops ", 1)[1].split("`", 1)[0].split()
+    assert command[:1] == ["metrics-replay"] and "--endpoint" in command, warning  # the token goes only to an endpoint given
+    fixed = run_cli(command, tmp_path, env={"BATCHOPS_METRICS_TOKEN": TOKEN})
+    assert fixed.returncode == 0 and fixed.outputs["sent"] == "1", fixed.log
+    with Store(server.database) as db:
+        assert db.count() == 1
+
+
+def test_replay_at_a_terminal_lists_each_dead_letter_with_its_reason(tmp_path: Path) -> None:
+    spool_dir = tmp_path / "spool"
+    payload = metrics.build_payload(results_doc())
+    from datetime import UTC, datetime
+
+    refused = Delivery(ok=False, attempts=1, error="HTTP 400: Bad request: results[0].ecosystem is required", status=400)
+    write_spool(spool_dir, spool_document(payload, metrics.idempotency_key(payload), "https://telemetry.example.com", refused, at=datetime(2026, 2, 6, tzinfo=UTC)), rejected=True)
+    run = run_cli(["metrics-replay", "--spool-dir", str(spool_dir)], tmp_path, actions=False)
+    assert run.returncode == 0
+    listed = [line for line in run.stderr.splitlines() if "dead letter (" in line]
+    assert len(listed) == 1 and "2026-02-06-homebrew/homebrew" in listed[0], run.log
+    assert "results[0].ecosystem is required" in listed[0] and "--retry-rejected" in listed[0]
+
+
+def test_a_dead_letter_downloaded_from_its_artifact_outside_rejected_is_still_not_re_sent_unasked(tmp_path: Path, server: commands.MetricsServer) -> None:
+    write_results(tmp_path)
+    upload = run_cli(["metrics-upload", "--results-file", "results.json", "--endpoint", server.url, "--token", "expired-token-123", "--spool-dir", "spool"], tmp_path)
+    dead = tmp_path / upload.outputs["spooled-file"]
+    assert dead.parent.name == "rejected", upload.log
+    downloaded = tmp_path / "artifact"  # upload-artifact of one file keeps the file, not its rejected/ folder
+    downloaded.mkdir()
+    (downloaded / dead.name).write_text(dead.read_text())
+    args = ["metrics-replay", "--spool-dir", str(downloaded), "--endpoint", server.url, "--token", TOKEN]
+    held = run_cli(args, tmp_path)
+    assert held.returncode == 0 and held.outputs == {"sent": "0", "remaining": "0", "rejected": "1"}, held.log
+    with Store(server.database) as db:
+        assert db.count() == 0
+    asked = run_cli([*args, "--retry-rejected"], tmp_path)
+    assert asked.outputs["sent"] == "1" and not list(downloaded.rglob("*.json")), asked.log
+    with Store(server.database) as db:
+        assert db.count() == 1
+
+
+def test_two_replays_of_one_spool_folder_at_once_both_succeed_and_count_each_run_once(tmp_path: Path, server: commands.MetricsServer) -> None:
+    import threading
+
+    spool_dir = tmp_path / "spool"
+    for day in range(10, 22):
+        spool(spool_dir, server.url, batch_id=f"2026-02-{day}-homebrew")
+    runs: list[Any] = [None, None]
+    args = ["metrics-replay", "--spool-dir", str(spool_dir), "--endpoint", server.url, "--token", TOKEN]
+    for place in (tmp_path / "a", tmp_path / "b"):
+        place.mkdir()
+    threads = [threading.Thread(target=lambda i=i, where=where: runs.__setitem__(i, run_cli(args, where))) for i, where in enumerate((tmp_path / "a", tmp_path / "b"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [run.returncode for run in runs] == [0, 0], [run.log for run in runs]
+    assert not list(spool_dir.glob("*.json")), "nothing left behind, nothing written back"
+    with Store(server.database) as db:
+        assert db.count() == 12
+
+
 def test_replay_without_endpoint_fills_the_embedded_database(tmp_path: Path) -> None:
     spool_dir = tmp_path / "spool"
     spool(spool_dir, "")
