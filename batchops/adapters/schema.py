@@ -226,9 +226,9 @@ def parse_json_text(text: str, name: str) -> Any:
         ) from None
     except _Refused as exc:
         line, column = _find_literal(text, exc.literal)
-        pointer = _find_scalar(text, exc.literal)
+        scalar = _find_scalar(text, exc.literal)
         where = f" at column {column}" if column else ""
-        field = f"{pointer or '/'}: " if pointer is not None else ""
+        field = f"{scalar or '/'}: " if scalar is not None else ""
         raise BatchopsError(f"{field}{exc.message}{where}", file=name, line=line, hint=exc.hint) from None
     except RecursionError:  # nested past the interpreter's limit: refused all the same
         _check_depth(text, name)

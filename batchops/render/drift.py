@@ -120,14 +120,25 @@ def issue_body(groups: Mapping[str, Sequence[Finding]], *, at: str, run_url: str
     while len(body) > BODY_LIMIT and shown > 1:
         shown = max(1, shown * 2 // 3)
         body = build(False, shown)
-    return body
+    return _capped(body)
 
 
 def comment_body(findings: Sequence[Finding], *, at: str, run_url: str) -> str:
+    """The comment of a later run on an open drift issue; as many rows as GitHub's 65,536 characters allow."""
     where = f" ([run]({run_url}))" if run_url else ""
-    table = drift_table(findings[:SUMMARY_ROWS])
-    more = f"\n… and {len(findings) - SUMMARY_ROWS} more rows in the run's report file.\n" if len(findings) > SUMMARY_ROWS else ""
-    return f"Still drifting at {at}{where}: upstream serves the same changed bytes.\n\n" + table + more
+    head = f"Still drifting at {at}{where}: upstream serves the same changed bytes.\n\n"
+    shown = min(len(findings), SUMMARY_ROWS)
+    while True:
+        more = f"\n… and {len(findings) - shown} more rows in the run's report file.\n" if shown < len(findings) else ""
+        body = head + drift_table(findings[:shown]) + more
+        if len(body) <= BODY_LIMIT or shown <= 1:
+            return _capped(body)
+        shown = max(1, shown * 2 // 3)
+
+
+def _capped(body: str) -> str:
+    """Never more than GitHub takes, even for one row of a hostile length (the markers come first)."""
+    return body if len(body) <= BODY_LIMIT else body[: BODY_LIMIT - 1] + "…"
 
 
 # --- the step summary --------------------------------------------------------------------------

@@ -75,7 +75,7 @@ HEADERS = ["ecosystem", "runs", "passed", "failed", "success rate", "SLO", "gap"
 def render_markdown(reports: list[EcosystemSLO], window: dict[str, Any], source: str) -> str:
     lines = ["#### SLO report: success rate per ecosystem", "", f"Window: {window_text(window)}; source: `{markdown.md_escape(source)}`.", ""]
     rows = [_row(r, gauge=True) for r in reports]
-    lines.append(markdown.md_table(HEADERS, rows) if rows else "No runs in the store.\n")
+    lines.append(markdown.md_table(HEADERS, rows) if rows else "No runs in this window.\n")
     if any(r.ecosystem == MIXED for r in reports):
         lines += [MIXED_NOTE, ""]
     for r in reports:
@@ -96,7 +96,7 @@ def render_text(reports: list[EcosystemSLO], window: dict[str, Any], source: str
     """The report for a terminal: aligned columns, no Markdown, no Mermaid, no HTML escapes."""
     lines = ["SLO report: success rate per ecosystem", f"window: {window_text(window)}; source: {source}", ""]
     if not reports:
-        return "\n".join([*lines, "No runs in the store."]) + "\n"
+        return "\n".join([*lines, "No runs in this window."]) + "\n"
     table = [HEADERS] + [[str(cell) for cell in _row(r, gauge=False)] for r in reports]
     widths = [max(len(row[i]) for row in table) for i in range(len(HEADERS))]
     for number, row in enumerate(table):

@@ -28,16 +28,21 @@ def cell(value: Any) -> str:
     return one_line(value_text(value))
 
 
-def _fit(widths: list[int], limit: int, gap: int, wrap: Sequence[int] | None = None) -> list[int]:
+def _fit(widths: list[int], limit: int, gap: int, wrap: Sequence[int] | None = None, words: Sequence[int] | None = None) -> list[int]:
     """Shrink the widest columns until the row fits in ``limit`` characters: first the
-    columns allowed to wrap (``wrap``, default all), then the others."""
+    columns allowed to wrap (``wrap``, default all), then the others. Each round first
+    keeps every column at least as wide as its longest word (``words``), so a name or an
+    address wraps between words, and only then cuts words."""
     widths = list(widths)
+    floors = [max(MIN_COLUMN, w) for w in (words or [0] * len(widths))]
     for allowed in ([i for i in (wrap or []) if 0 <= i < len(widths)], list(range(len(widths)))):
-        while allowed and sum(widths) + gap * (len(widths) - 1) > limit:
-            widest = max(allowed, key=lambda i: widths[i])
-            if widths[widest] <= MIN_COLUMN:
-                break
-            widths[widest] -= 1
+        for floor in (floors, [MIN_COLUMN] * len(widths)):
+            while sum(widths) + gap * (len(widths) - 1) > limit:
+                above = [i for i in allowed if widths[i] > floor[i]]
+                if not above:
+                    break
+                widest = max(above, key=lambda i: widths[i])
+                widths[widest] -= 1
     return widths
 
 
@@ -50,7 +55,8 @@ def table(
     heads = [cell(h) for h in headers]
     natural = [max([len(heads[i])] + [len(row[i]) for row in texts]) for i in range(len(heads))]
     limit = (columns or width()) - len(indent)
-    widths = _fit(natural, limit, 2, wrap)
+    longest = [max([len(word) for row in texts for word in row[i].split()] or [0]) for i in range(len(heads))]
+    widths = _fit(natural, limit, 2, wrap, longest)
     out: list[str] = []
 
     def emit(values: list[str]) -> None:

@@ -13,7 +13,7 @@ import argparse
 from datetime import datetime
 from typing import Any
 
-from batchops.adapters import controlfile
+from batchops.adapters import controlfile, runner
 from batchops.cli.args import add_control_file, add_input, add_now, clock, parse_bool
 from batchops.core import breaker, timeutil
 from batchops.render.breaker import step_report
@@ -53,6 +53,13 @@ def run(args: argparse.Namespace) -> StepResult:
         result.notice(f"{ecosystem}: circuit breaker {decision.reason}", title=TITLE)
     else:
         result.say(f"{ecosystem}: circuit breaker closed, the batch runs")
+    if decision.transition is not None and not runner.in_actions():
+        # at a terminal this is almost always a question: say that it took the probe, and how to undo it
+        result.say(
+            f"{ecosystem}: the gate took the half-open probe for this shell and journaled it (breaker.gate); "
+            "the next persist-with-retry would push it. `batchops pending --discard` drops it; "
+            "`--dry-run true` only asks."
+        )
     verdict = "⏭️ skip" if decision.skip else "▶️ run"
     transitions = [decision.transition] if decision.transition else []
     result.section(step_report(f"{TITLE}: {ecosystem} — {verdict}", [f"{ecosystem}: {decision.reason}."], document, now, transitions))

@@ -141,3 +141,22 @@ def test_breaker_replay_names_the_line_of_a_truncated_record(tmp_path: Path) -> 
     run = run_cli(["breaker", "replay", str(history)], tmp_path, actions=True)
     assert run.returncode != 0 and "Traceback" not in run.log
     assert f"{history}:2:" in run.stdout and "::error" in run.stdout
+
+
+def test_the_gate_run_at_a_terminal_says_it_took_the_probe_and_how_to_undo_it(checkout: Path) -> None:
+    run = bo(checkout, "breaker-gate", "--ecosystem", "npm")
+    assert run.returncode == 0 and run.outputs["state"] == "half-open"
+    assert "took the half-open probe for this shell and journaled it" in run.log and "batchops pending --discard" in run.log
+    assert [e["op"] for e in journal.read()] == ["breaker.gate"]
+    in_a_job = run_cli(["breaker-gate", "--ecosystem", "pypi", "--now", LATER], checkout, actions=True)
+    assert in_a_job.outputs["state"] == "half-open" and "for this shell" not in in_a_job.log
+
+
+def test_a_narrow_terminal_wraps_names_and_addresses_between_words_while_it_can() -> None:
+    from batchops.render import terminal
+
+    rows = [["2026-12-01T10:05:00Z", "Bob Second <bob@example.org>", "control.disable npm", "registry down since 02:00", "773458185bf9"]]
+    text = terminal.table(["when", "who", "what", "why", "commit"], rows, columns=80, wrap=[1, 2, 3])
+    assert max(len(line) for line in text.splitlines()) <= 80
+    cells = " ".join(text.split())
+    assert "<bob@example.org>" in cells and "control.disable" in cells  # no word cut in two

@@ -232,3 +232,58 @@ def test_a_rate_limit_or_server_error_on_any_call_is_waited_out_and_every_drift_
     assert gh.faults[0].times == 0, "the fault was met"
     assert gh.waits, "the client waited before repeating"  # type: ignore[attr-defined]
     assert gh.violations == []
+
+
+# --- GitHub's length limits ----------------------------------------------------------------------------
+
+LONG = "releases/download/v1.0.0/amazon-ec2-instance-selector-and-friends-with-a-long-project-name-v1.0.0-checksums"
+
+
+def long_url_drifts(root: Path, upstream: Upstream, count: int) -> None:
+    """``count`` recipes, each with a checksum file per platform (linux/amd64, darwin/arm64) at a long URL, all drifted
+    to the same new bytes (so one fingerprint, two rows, per recipe)."""
+    folder = root / "recipes"
+    folder.mkdir(parents=True, exist_ok=True)
+    baseline: dict[str, Any] = {"version": 1, "recipes": {}}
+    for n in range(count):
+        name = f"tool{n:03d}"
+        entries = {}
+        for os_name, arch in (("linux", "amd64"), ("darwin", "arm64")):
+            url = upstream.put(f"/{name}/{LONG}/{os_name}-{arch}/SHA256SUMS", sums(n))  # one file for both: one fingerprint
+            entries[url] = {"sha256": RECORDED, "first_seen": FIRST_SEEN, "last_verified": FIRST_SEEN}
+        template = f"{upstream.url}/{name}/{LONG}/{{os}}-{{arch}}/SHA256SUMS"
+        (folder / f"{name}.toml").write_text(
+            f'[metadata]\nname = "{name}"\n[version]\nversion = "1.0.0"\n[[steps]]\naction = "download"\nchecksum_url = "{template}"\n'
+        )
+        baseline["recipes"][name] = {"1.0.0": entries}
+    (root / "checksum-baseline.json").write_text(json.dumps(baseline))
+
+
+def test_a_grouped_issue_of_100_drifts_on_two_platforms_with_long_urls_gets_comments_github_accepts(tmp_path: Path, upstream: Upstream, gh: GitHubStandIn, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    long_url_drifts(tmp_path, upstream, 100)
+    monkeypatch.setenv("INPUT_PLATFORMS", "linux/amd64,darwin/arm64")
+    first = run(tmp_path, gh, capsys, monkeypatch)
+    assert first["code"] == 0, first["log"]
+    assert len(drifted(first)) == 100 and first["report"]["counts"]["drift"] == 200
+
+    again = run(tmp_path, gh, capsys, monkeypatch, now="2026-03-03T12:00:00Z")
+
+    assert again["code"] == 0, again["log"]
+    assert {i["action"] for i in again["report"]["issues"]} == {"commented"}
+    (comment,) = gh.comments(REPO, 1)
+    assert len(comment["body"]) <= 65536
+    assert "more rows in the run's report file" in comment["body"]
+
+
+def test_an_issue_body_or_comment_never_exceeds_githubs_limit_even_for_one_row_of_hostile_length() -> None:
+    from batchops.core.drift import Finding
+    from batchops.render import drift as render
+
+    huge = Finding("tool", "tool.toml", "drift", version="1.0.0", url="https://example.invalid/" + "a" * 70_000,
+                   expected=RECORDED, actual="1" * 64, fingerprint="f" * 24)
+
+    body = render.issue_body({huge.fingerprint: [huge]}, at=NOW, run_url="")
+    comment = render.comment_body([huge], at=NOW, run_url="")
+
+    assert len(body) <= 65536 and len(comment) <= 65536
+    assert drift.markers(body) == [huge.fingerprint]  # the marker survives the cut

@@ -117,7 +117,15 @@ def test_json_report_of_the_corpus_matches_the_markdown_numbers(tmp_path: Path, 
 
 def test_empty_store_reports_no_runs(tmp_path: Path) -> None:
     run = run_cli(["slo", "--database", "m.db"], tmp_path, actions=False)
-    assert run.returncode == 0 and "No runs in the store" in run.stdout
+    assert run.returncode == 0 and "No runs in this window" in run.stdout
+
+
+def test_a_store_whose_runs_are_all_older_than_the_window_says_the_window_is_empty_not_the_store(tmp_path: Path) -> None:
+    with Store(tmp_path / "m.db") as db:
+        add_run(db, "homebrew", "2026-01-05T10:00:00Z", 8, 2)
+    run = run_cli(["slo", "--database", "m.db", "--window", "7d", "--now", "2026-06-01T00:00:00Z"], tmp_path, actions=False)
+    assert run.returncode == 0 and "No runs in this window" in run.stdout
+    assert "in the store" not in run.stdout
 
 
 def test_the_docs_show_the_report_the_tool_prints_for_the_corpus(tmp_path: Path, corpus: Path) -> None:

@@ -177,6 +177,7 @@ class Published:
         self.tmp = tmp_path
         subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(self.bare)], check=True)
         subprocess.run(["git", "clone", "-q", str(self.bare), str(self.work)], check=True, capture_output=True)
+        subprocess.run(["git", "symbolic-ref", "HEAD", "refs/heads/main"], cwd=self.work, check=True)  # whatever git's default
         self.bin = tmp_path / "bin"
         self.bin.mkdir()
         (self.bin / "gh").write_text(FAKE_GH)
