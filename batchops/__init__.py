@@ -1,3 +1,3 @@
 """batchops: the operations control plane for automated batch pipelines on GitHub Actions."""
 
-__version__ = "0.1.0"
+__version__ = "1.0.0"

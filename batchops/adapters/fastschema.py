@@ -133,7 +133,9 @@ def _is_type(instance: Any, kind: str) -> bool:
 
 
 def _equal(a: Any, b: Any) -> bool:
-    # JSON equality: booleans are not numbers; 1 == 1.0
+    # JSON equality: booleans are not numbers; 1 == 1.0 (one object is equal to itself, NaN too, as in jsonschema)
+    if a is b:
+        return True
     if isinstance(a, bool) or isinstance(b, bool):
         return isinstance(a, bool) and isinstance(b, bool) and a == b
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
