@@ -7,7 +7,8 @@ persist-with-retry, metrics-upload, drift-monitor, rollback): a failure burst
 trips the homebrew breaker, a failed probe doubles the wait, a good probe closes
 it, the macOS budget moves into sampling, metrics land in the embedded SQLite
 store with the SLO report, an upstream checksum changes under a published
-version, and a dry-run rollback plans exactly what one batch shipped.
+version, a dry-run rollback plans exactly what one batch shipped, and the
+alerts the day would have raised are replayed from the control file's history.
 
 Every step's Markdown report is collected into one file, named at the end.
 """
@@ -144,6 +145,7 @@ class Demo:
         }
         if now is not None:
             env["BATCHOPS_NOW"] = iso(now)
+            env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = iso(now)  # commits at the story's time
         buffer = io.StringIO()
         with runner.scoped_environment(env), _cwd(self.repo), contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
             if stdin is not None:
@@ -297,7 +299,7 @@ def play(demo: Demo, say: Any) -> dict[str, Any]:
             metrics = demo.run("metrics-upload", "--results-file", str(results), "--database", str(demo.work / "metrics.db"), now=when + timedelta(minutes=31))
             if metrics.code != 0:
                 raise RuntimeError(f"metrics-upload failed:\n{metrics.log}")
-            persist = demo.run("persist-with-retry", "--commit-message", f"batch {batch_id}: record {ecosystem} [skip ci]")
+            persist = demo.run("persist-with-retry", "--commit-message", f"batch {batch_id}: record {ecosystem} [skip ci]", now=when + timedelta(minutes=32))
             if persist.code != 0:
                 raise RuntimeError(f"persist-with-retry failed:\n{persist.log}")
             facts["batches"] += 1
@@ -331,6 +333,15 @@ def drift_and_rollback(demo: Demo, facts: dict[str, Any], say: Any) -> None:
     if rollback.code != 0:
         raise RuntimeError(f"rollback failed:\n{rollback.log}")
     facts["rollback"] = (homebrew_first, json.loads(plan_file.read_text()))
+
+
+def alerts(demo: Demo, facts: dict[str, Any]) -> None:
+    """What `batchops alert` would have told people over the day: replayed from the control file's commits."""
+    step = demo.run("alert", "replay", "--git", "batch-control.json", "--repo", str(demo.repo), "--every", "1h")
+    if step.code != 0:
+        raise RuntimeError(f"alert replay failed:\n{step.log}")
+    facts["alerts"] = [line for line in step.log.splitlines() if " #" in line and line[:4].isdigit()]
+    facts["alerts_total"] = next((line for line in step.log.splitlines() if "alert run(s)" in line), "")
 
 
 def slo_report(demo: Demo, facts: dict[str, Any]) -> None:
@@ -372,6 +383,7 @@ def _run(args: argparse.Namespace) -> int:
         demo = Demo(work, repo, summary, upstream)
         facts = play(demo, say)
         slo_report(demo, facts)
+        alerts(demo, facts)
         drift_and_rollback(demo, facts, say)
     _final(demo, facts, say, summary)
     with summary.open("a", encoding="utf-8") as handle:
@@ -419,6 +431,9 @@ def _final(demo: Demo, facts: dict[str, Any], say: Any, summary: Path) -> None:
         f"after upstream re-published jq 1.8.0: drift={drift.get('drift')}, drifted-count={drift.get('drifted-count')} "
         "(no token: reported, no issue opened)."
     )
+    say("Alerts (the day replayed through `batchops alert`, nothing sent):")
+    for line in facts.get("alerts", []):
+        say("  " + line.split("  [")[0])
     batch_id, plan = facts["rollback"]
     files = plan.get("files", [])
     actions: dict[str, int] = {}

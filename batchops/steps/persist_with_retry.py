@@ -643,7 +643,22 @@ def _versions(git: Git, commit: str, paths: list[str]) -> dict[str, Version]:
 
 def _commit(git: Git, parent: str, changed: dict[str, bytes | Version], message: str, modes: dict[str, str], ident: str) -> str:
     """A commit on top of ``parent`` with ``changed`` files, written by one git fast-import."""
-    return git.fast_commit(parent, changed, message, ident, modes=modes, ref=SCRATCH_REF, when=int(time.time()))
+    return git.fast_commit(parent, changed, message, ident, modes=modes, ref=SCRATCH_REF, when=_commit_time())
+
+
+def _commit_time() -> int:
+    """Seconds since the epoch for the commit: ``$GIT_COMMITTER_DATE`` (ISO 8601 or ``@SECONDS``) as git honours it, else now."""
+    fixed = runner.setting("GIT_COMMITTER_DATE").strip()
+    if fixed.startswith("@") and fixed[1:].isdigit():
+        return int(fixed[1:])
+    if fixed:
+        from batchops.core import timeutil
+
+        try:
+            return int(timeutil.parse_iso(fixed, field="GIT_COMMITTER_DATE").timestamp())
+        except BatchopsError:
+            pass
+    return int(time.time())
 
 
 def _landed_commit(git: Git, remote_head: str, attempted: set[str]) -> str:

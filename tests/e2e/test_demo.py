@@ -71,9 +71,19 @@ def test_demo_writes_every_step_summary_to_the_file_it_names(demo_run) -> None: 
         assert heading in text
 
 
+def test_demo_replays_the_alerts_of_the_day_one_issue_for_the_homebrew_incident(demo_run) -> None:  # type: ignore[no-untyped-def]
+    proc, _ = demo_run
+    alerts = proc.stdout.split("Alerts (the day replayed through `batchops alert`, nothing sent):")[1].split("Rollback plan")[0]
+    lines = [line.split() for line in alerts.strip().splitlines()]
+    assert [(line[1], line[2]) for line in lines] == [("#1", "open"), ("#1", "comment"), ("#1", "update"), ("#1", "close")]
+    assert "Circuit breaker open: homebrew" in alerts
+    assert "the wait before the next probe is now 2h" in alerts  # the failed probe doubled the wait
+    assert lines[0][0] == "2026-06-22T08:32:00Z"  # when the trip was pushed, on the story's clock
+
+
 def test_demo_fits_one_screen(demo_run) -> None:  # type: ignore[no-untyped-def]
     proc, _ = demo_run
-    assert len(proc.stdout.splitlines()) <= 40
+    assert len(proc.stdout.splitlines()) <= 45
     assert "Traceback" not in proc.stderr
 
 
