@@ -1,4 +1,4 @@
-"""Shared fixtures: act in host mode with a prebuilt environment, the fake GitHub server."""
+"""Shared fixtures: act in host mode with a prebuilt environment, the GitHub stand-in, a local upstream."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pytest
 
 from tests.support import act as act_support
 from tests.support.github_api import github_api  # noqa: F401  (fixture: the GitHub stand-in)
-from tests.support.github_server import FakeGitHub
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,21 +46,6 @@ def upstream():  # type: ignore[no-untyped-def]
     server = Upstream().start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def fake_github():  # type: ignore[no-untyped-def]
-    server = FakeGitHub().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def github_env(fake_github: FakeGitHub, monkeypatch: pytest.MonkeyPatch) -> FakeGitHub:
-    """Point PyGithub (GITHUB_API_URL) at the fake server."""
-    monkeypatch.setenv("GITHUB_API_URL", fake_github.url)
-    monkeypatch.setenv("GITHUB_REPOSITORY", "tsuku/registry")
-    return fake_github
 
 
 @pytest.fixture(autouse=True)

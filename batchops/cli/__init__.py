@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     if args[0] in ("--version", "version"):
         runner.out_block(f"batchops {__version__}")
         return 0
+    args = deprecated_alias(args)
     name = args[0]
     command = _load(name) if name in COMMANDS else None
     if command is None and name in COMMANDS:
@@ -143,6 +144,26 @@ def _resource(exc: OSError) -> bool:
     from batchops.adapters.files import RESOURCE_ERRORS
 
     return exc.errno in RESOURCE_ERRORS
+
+
+def deprecated_alias(args: list[str]) -> list[str]:
+    """The command line a deprecated form stands for, with one warning on stderr (stdout stays the result).
+
+    ``batchops rollback --print-trailer ID`` (1.0 and before) is ``batchops batch-trailer ID``.
+    """
+    if args[0] != "rollback":
+        return args
+    for i, arg in enumerate(args):
+        if arg == "--print-trailer" and i + 1 < len(args):
+            batch_id = args[i + 1]
+        elif arg.startswith("--print-trailer="):
+            batch_id = arg.split("=", 1)[1]
+        else:
+            continue
+        message = "`batchops rollback --print-trailer ID` is deprecated; use `batchops batch-trailer ID`"
+        print(f"::warning title=batchops::{message}" if runner.in_actions() else f"warning: {message}", file=sys.stderr)
+        return ["batch-trailer", batch_id]
+    return args
 
 
 def unknown_command(name: str) -> str:

@@ -40,7 +40,6 @@ Semantics (DESIGN.md "Budget"):
 from __future__ import annotations
 
 import copy
-import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -383,6 +382,8 @@ def keeps(seed: str, name: str, rate: float) -> bool:
         return True
     if rate <= 0:
         return False
+    import hashlib  # imported here: only the sampler needs it, not every step that reads the budget
+
     digest = hashlib.sha256(f"{seed}\n{name}".encode()).digest()
     return int.from_bytes(digest, "big") < rate * (1 << 256)
 

@@ -14,7 +14,7 @@ deeply. The rules:
 * :func:`output_line_value`: a step output printed as ``name=value`` (no ``$GITHUB_OUTPUT``):
   backslashes doubled first, so :func:`parse_output_line_value` gives the exact value back.
 * :func:`safe_markdown`: step-summary Markdown without raw HTML (``<`` is ``&lt;`` outside
-  code, except the few tags batchops writes itself), control characters escaped,
+  fenced blocks, code spans included, except the few tags batchops writes itself), control characters escaped,
   credentials redacted.
 """
 
@@ -93,8 +93,10 @@ def parse_output_line_value(text: str) -> str:
 
 # Raw HTML batchops itself writes in summaries (no attributes); every other `<` is text.
 _ALLOWED_TAGS = re.compile(r"<(/?(?:details|summary|br|b|code|sub|sup)\s*/?)>", re.IGNORECASE)
-_FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
-_CODE_SPAN = re.compile(r"(`+)(.+?)\1")
+# A fence is trusted only where CommonMark surely opens one at the top level: at column 0,
+# at the start or after a blank line (so not inside a list item or an HTML block), and for
+# backticks with no backtick after the fence. It closes exactly where CommonMark closes it.
+_FENCE_OPEN = re.compile(r"^(`{3,})[^`]*$|^(~{3,})")
 _SUMMARY_BREAKING = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
 _HOLE = re.compile("\x00([0-9]+)\x00")
 
@@ -110,36 +112,35 @@ def _no_html(text: str) -> str:
     return _HOLE.sub(lambda m: kept[int(m.group(1))], text) if kept else text
 
 
-def _markdown_line(line: str) -> str:
-    if "<" not in line:
-        return line
-    parts = []
-    last = 0
-    for span in _CODE_SPAN.finditer(line):
-        parts.append(_no_html(line[last : span.start()]))
-        parts.append(span.group(0))  # inside a code span HTML is shown as text already
-        last = span.end()
-    parts.append(_no_html(line[last:]))
-    return "".join(parts)
+def _closes(line: str, fence: str) -> bool:
+    return re.fullmatch(" {0,3}" + re.escape(fence[0]) + "{" + str(len(fence)) + ",}[ \t]*", line) is not None
 
 
 def safe_markdown(markdown: str) -> str:
-    """Summary Markdown with control characters escaped, no raw HTML outside code, no credentials."""
+    """Summary Markdown with control characters escaped, no raw HTML outside fences, no credentials.
+
+    ``<`` becomes ``&lt;`` everywhere but inside a fenced block (code spans included: a
+    code span can start on an earlier line or be undone by a backslash or a longer
+    backtick run, so only a fence is trusted). A fence left open is closed, so text
+    appended later cannot be read as inside or outside it the other way round.
+    """
     text = _SUMMARY_BREAKING.sub(_escape_char, redact(markdown.replace("\r\n", "\n")))
     lines = []
     fence = ""
+    blank_before = True
     for line in text.split("\n"):
-        opened = _FENCE.match(line)
         if fence:
-            if opened and opened.group(1)[0] == fence[0] and len(opened.group(1)) >= len(fence):
+            if _closes(line, fence):
                 fence = ""
             lines.append(line)
-            continue
-        if opened:
-            fence = opened.group(1)
+        elif blank_before and (opened := _FENCE_OPEN.match(line)):
+            fence = opened.group(1) or opened.group(2)
             lines.append(line)
-            continue
-        lines.append(_markdown_line(line))
+        else:
+            lines.append(_no_html(line))
+        blank_before = not fence and line.strip(" \t") == ""
+    if fence:
+        lines.append(fence[0] * len(fence))
     return "\n".join(lines)
 
 

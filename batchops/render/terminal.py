@@ -8,7 +8,6 @@ a table wider than the terminal wraps its widest columns instead of overflowing.
 
 from __future__ import annotations
 
-import shutil
 import textwrap
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -21,6 +20,8 @@ MIN_COLUMN = 8
 
 def width(default: int = 100) -> int:
     """Columns of the terminal (``COLUMNS`` when set, as for any terminal program)."""
+    import shutil  # imported here: the hot-path steps never size a terminal
+
     return max(40, shutil.get_terminal_size((default, 24)).columns)
 
 

@@ -4,7 +4,7 @@ Each example is run as a consumer would have it, with local stand-ins: the
 `actions/checkout` step becomes a clone of a bare remote on disk (plus a copy of
 batchops, which the `batchops/batchops/actions/<step>@v1` references then point
 at), the telemetry endpoint is `batchops metrics serve` on 127.0.0.1, and the
-GitHub API is the fake server on 127.0.0.1.
+GitHub API is the stand-in of tests/support/github_api.py on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import pytest
 
 from batchops.adapters.store import Store
 from batchops.commands import metrics
-from tests.support import github_pulls
 from tests.support.act import copy_repository
 from tests.support.gitrepo import git, make_remote
 
@@ -154,9 +153,9 @@ def test_drift_monitor_records_the_baseline_then_opens_one_issue(act, tmp_path: 
     assert "jq" in issue["title"] and new_sha in issue["body"]
 
 
-def test_rollback_dispatch_pushes_a_branch_and_opens_a_pull_request(act, tmp_path: Path, fake_github) -> None:  # type: ignore[no-untyped-def]
-    github_pulls.install(fake_github)
+def test_rollback_dispatch_pushes_a_branch_and_opens_a_pull_request(act, tmp_path: Path, github_api) -> None:  # type: ignore[no-untyped-def]
     bare, clone = make_remote(tmp_path, {"recipes/jq.toml": "version = 1\n", "README.md": "registry\n"})
+    github_api.add_repo("registry/recipes", git_dir=bare)  # the pushed rollback branch is the pull request's head
     (clone / "recipes" / "new-tool.toml").write_text("version = 1\n")
     (clone / "recipes" / "jq.toml").write_text("version = 2\n")
     git(clone, "add", "-A")
@@ -166,8 +165,8 @@ def test_rollback_dispatch_pushes_a_branch_and_opens_a_pull_request(act, tmp_pat
     common = {
         "src": copy_repository(tmp_path / "src"),
         "event": "workflow_dispatch",
-        "env": {"REMOTE": str(bare), "GITHUB_API_URL": fake_github.url, "GITHUB_REPOSITORY": "registry/recipes"},
-        "secrets": {"GITHUB_TOKEN": fake_github.token},
+        "env": {"REMOTE": str(bare), "GITHUB_API_URL": github_api.base_url, "GITHUB_REPOSITORY": "registry/recipes", "BATCHOPS_GITHUB_WRITE_INTERVAL": "0"},
+        "secrets": {"GITHUB_TOKEN": github_api.token},
     }
     dry = act(workflow, inputs={"batch-id": "2026-06-22-homebrew", "dry-run": "true"}, **common)
     assert dry.ok, dry.log[-6000:]
@@ -178,5 +177,5 @@ def test_rollback_dispatch_pushes_a_branch_and_opens_a_pull_request(act, tmp_pat
     files = git(tmp_path, "--git-dir", str(bare), "ls-tree", "-r", "--name-only", branch)
     assert "recipes/new-tool.toml" not in files.splitlines()
     assert git(tmp_path, "--git-dir", str(bare), "show", f"{branch}:recipes/jq.toml") == "version = 1"
-    (pull,) = fake_github.repo("registry/recipes")["pulls"]
+    (pull,) = github_api.pulls("registry/recipes")
     assert pull["head"]["ref"] == branch and "recipes/jq.toml" in pull["body"]

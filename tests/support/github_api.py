@@ -56,14 +56,7 @@ times=1, headers=None, body=None)`` (403/429 default to a secondary rate limit w
 no retries and no write throttling; ``env(repo)`` the variables batchops reads
 (``GITHUB_API_URL``, ``GITHUB_REPOSITORY``, ``GITHUB_TOKEN``) for a subprocess or act.
 
-Porting from ``FakeGitHub`` (``github_server.py``, ``github_drift.py``, ``github_pulls.py``):
-``fake.url`` -> ``base_url``; ``fake.repo(n)`` state dicts -> ``add_repo(n)`` and the
-``add_*`` calls; ``github_drift.add_release`` -> ``add_release``; ``github_pulls.add_pull(fake,
-n, head=..., merged_at=..., merge_commit_sha=...)`` -> ``add_pull(n, head=..., ...)``
-(``head_sha``/``commits`` for the git data); ``repo["issues_status"] = 403`` ->
-``inject("POST", "/repos/*/issues", 403, body=...)``; ``fake.search_queries`` ->
-``[r.query["q"][0] for r in requests_to("GET", "/search/issues")]``. Unknown repositories
-answer 404 (the old fake created them on first use).
+Unknown repositories answer 404.
 """
 
 from __future__ import annotations
