@@ -27,6 +27,7 @@ class BatchopsError(Exception):
         self.file = file
         self.field = field
         self.line = line
+        self.log: list[str] = []  # trusted lines of what was done before it failed, written before the error
 
     def render(self) -> str:
         where = ""

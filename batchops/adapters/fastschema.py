@@ -22,7 +22,6 @@ the test suite checks that both agree on fuzzed input.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Iterator
@@ -301,5 +300,3 @@ class Checker:
         return seen
 
 
-def dumps_for_debug(error: Error) -> str:
-    return json.dumps({"path": error.absolute_path, "validator": error.validator, "message": error.message})

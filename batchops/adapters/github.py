@@ -32,7 +32,9 @@ wait that would pass it is not taken and the call fails with GitHub's reason. A 
 (permissions), 404 and 422 are never retried. Connection errors are retried (3 times), read
 errors only for requests that are safe to repeat (not POST). Waits go through the module's
 ``sleep`` (tests patch ``batchops.adapters.github.sleep``), and the clocks through
-``monotonic`` and ``wall``.
+``monotonic`` and ``wall``. One call, its retries included, ends within :func:`call_deadline`
+(``DEADLINE`` + 2 × ``timeout``, 120 s by default) of its start, whatever the server sends: a
+server that drips its headers or body gets a read timeout, not an unbounded wait.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from urllib3.util.retry import Retry
 
 from batchops import __version__
 from batchops.adapters import runner
+from batchops.core.backoff import exponential
 from batchops.errors import BatchopsError
 
 API_VERSION = "2022-11-28"
@@ -105,7 +108,7 @@ class GitHubRetry(Retry):
     # -- the decision --------------------------------------------------------------------------
     def _backoff(self) -> float:
         attempts = len(self.history) + 1
-        return float(min(self.backoff_max, self.backoff_factor * (2**attempts)))
+        return exponential(attempts + 1, self.backoff_factor, self.backoff_max)
 
     def _retry_after(self, response: Any) -> float | None:
         value = (response.headers.get("Retry-After") or "").strip()
@@ -201,6 +204,63 @@ def _policy_auth(token: str) -> Any:
     return _Policy()
 
 
+def call_deadline(retry: Any, timeout: Any) -> float:
+    """The wall-clock total of one GitHub call: every retry's wait (``DEADLINE``) plus two attempts' ``timeout``."""
+    seconds = float(timeout or TIMEOUT)
+    return float(getattr(retry, "deadline", DEADLINE)) + 2 * seconds
+
+
+def _bounded(base: Any) -> Any:
+    """PyGithub's connection class with a total deadline per call (a server that drips bytes cannot stretch it).
+
+    ``requests`` only bounds each socket read; the call runs on a daemon thread that is
+    abandoned, and its connection shut, when :func:`call_deadline` passes.
+    """
+    import threading
+
+    class Bounded(base):  # type: ignore[misc,valid-type]
+        def getresponse(self) -> Any:
+            import requests
+
+            conn: Any = self
+            total = call_deadline(getattr(conn, "retry", None), conn.timeout)
+            session: Any = conn.session
+            box: list[tuple[bool, Any]] = []
+
+            def run() -> None:
+                try:
+                    box.append((True, base.getresponse(self)))
+                except BaseException as exc:  # handed to the caller's thread
+                    box.append((False, exc))
+
+            worker = threading.Thread(target=run, daemon=True, name="batchops-github")
+            worker.start()
+            worker.join(total)
+            if not box:
+                conn.session = requests.Session()  # later calls never share the abandoned connection
+                conn.session.auth = session.auth
+                conn.adapter = type(conn.adapter)(max_retries=conn.retry, pool_connections=conn.pool_size, pool_maxsize=conn.pool_size)
+                conn.session.mount(f"{conn.protocol}://", conn.adapter)
+                session.close()
+                raise requests.exceptions.ReadTimeout(f"GitHub gave no complete answer within {total:g} s (a server that sends its reply too slowly)")
+            ok, value = box[0]
+            if ok:
+                return value
+            raise value
+
+    Bounded.__name__ = Bounded.__qualname__ = "Bounded" + base.__name__
+    return Bounded
+
+
+def _install_deadline() -> None:
+    from github import Requester as module
+
+    requester = module.Requester
+    for attribute, base in (("_Requester__httpConnectionClass", module.HTTPRequestsConnectionClass), ("_Requester__httpsConnectionClass", module.HTTPSRequestsConnectionClass)):
+        if getattr(requester, attribute, None) is base:
+            setattr(requester, attribute, _bounded(base))
+
+
 def client(
     token: str,
     *,
@@ -213,6 +273,7 @@ def client(
     """A PyGithub client with the batchops policy (see the module docstring)."""
     from github import Github
 
+    _install_deadline()
     if write_interval is None:
         try:
             write_interval = float(runner.setting("BATCHOPS_GITHUB_WRITE_INTERVAL", "1"))

@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from batchops import __version__
+from batchops.core.backoff import exponential
 
 DEFAULT_CONCURRENCY = 64  # checksum files are tiny: the run is latency-bound
 DEFAULT_TIMEOUT = 30.0
@@ -322,7 +323,7 @@ class Fetcher:
         error = ""
         for attempt in range(self.retries + 1):
             if attempt:
-                pause = min(2.0, 0.2 * 2 ** (attempt - 1))
+                pause = exponential(attempt, 0.2, 2.0)
                 if monotonic() + pause >= deadline:
                     break
                 sleep(pause)
@@ -337,7 +338,8 @@ class Fetcher:
                 error = "network error: connection refused"
                 continue
             except (OSError, http.client.HTTPException, ValueError) as exc:
-                error = f"network error: {exc.__class__.__name__}"
+                detail = " ".join(str(exc).split())[:200]  # whole in the report; the log shows a short form
+                error = f"network error: {exc.__class__.__name__}" + (f" ({detail})" if detail else "")
                 continue
             if result.error.startswith("HTTP 5"):
                 error = result.error

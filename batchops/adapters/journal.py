@@ -11,7 +11,9 @@ Location: see :func:`batchops.adapters.runner.journal_path`.
 Format: JSON Lines. Every line is written with ``ensure_ascii=True`` (U+2028,
 U+2029, U+0085 and every other non-ASCII character are ``\\u`` escapes) and read
 back split on ``\\n`` only, each line through the strict JSON reader, so no text
-in an operation can split or merge journal lines.
+in an operation can split or merge journal lines. A last line without its ``\\n`` (a
+writer killed mid-write) was never recorded: it is ignored when read and dropped before
+the next append.
 """
 
 from __future__ import annotations
@@ -67,11 +69,15 @@ def record_all(entries: list[dict[str, Any]]) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         # O_APPEND writes of one short block are atomic, so concurrent steps of a job
         # never interleave partial lines.
-        fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = os.open(target, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
     except OSError as exc:
         raise resource_error(exc, target) or exc from None
     try:
         size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            # a writer killed in the middle of its block left a line without its end:
+            # that operation was never recorded; drop the fragment so it cannot merge with this one
+            size = _drop_torn_tail(fd, size)
         try:
             written = os.write(fd, data)
             if written != len(data):
@@ -84,6 +90,12 @@ def record_all(entries: list[dict[str, Any]]) -> None:
             raise resource_error(exc, target) or exc from None
     finally:
         os.close(fd)
+
+
+def _drop_torn_tail(fd: int, size: int) -> int:
+    keep = os.pread(fd, size, 0).rfind(b"\n") + 1
+    os.ftruncate(fd, keep)
+    return keep
 
 
 def mark() -> int:
@@ -113,8 +125,11 @@ def read(file: str | None = None) -> list[dict[str, Any]]:
     from batchops.adapters import schema  # imported late: journal <- schema <- files
 
     entries = []
-    for number, line in enumerate(target.read_text(encoding="utf-8").split("\n"), start=1):
-        if not line.strip():
+    lines = target.read_text(encoding="utf-8").split("\n")
+    # the last piece has no line end only when its writer was killed mid-write: never recorded
+    torn = len(lines) if lines[-1].strip() else 0
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or number == torn:
             continue
         try:
             entry = schema.parse_json_line(line, str(target), number)

@@ -215,13 +215,17 @@ def set_outputs(outputs: Mapping[str, Any], *, stdout: TextIO | None = None) -> 
     """Write step outputs: heredoc blocks to $GITHUB_OUTPUT, else name=value lines."""
     path = os.environ.get(OUTPUT_ENV)
     if path:
-        with open(path, "a", encoding="utf-8") as handle:
-            for name, value in outputs.items():
-                text = value_text(value)
-                delimiter = f"ghadelimiter_{os.urandom(16).hex()}"
-                while delimiter in text:  # astronomically unlikely; never trust it
+        try:
+            with open(path, "a", encoding="utf-8") as handle:
+                for name, value in outputs.items():
+                    text = value_text(value)
                     delimiter = f"ghadelimiter_{os.urandom(16).hex()}"
-                handle.write(f"{name}<<{delimiter}\n{text}\n{delimiter}\n")
+                    while delimiter in text:  # astronomically unlikely; never trust it
+                        delimiter = f"ghadelimiter_{os.urandom(16).hex()}"
+                    handle.write(f"{name}<<{delimiter}\n{text}\n{delimiter}\n")
+        except OSError as exc:  # disk full, file too large: the error names $GITHUB_OUTPUT's file
+            exc.filename = exc.filename or path
+            raise
         return
     out_stream = stdout or sys.stdout
     for name, value in outputs.items():
@@ -253,12 +257,18 @@ def parse_output_file(text: str) -> dict[str, str]:
 
 
 def summary(markdown: str) -> None:
-    """Append Markdown to the step summary (when the runner provides one), made safe by :func:`safe_markdown`."""
+    """Append Markdown to the step summary (when the runner provides one), made safe by :func:`safe_markdown`.
+
+    A summary that cannot be written (disk full, file-size limit) is one warning naming the file, not a failure.
+    """
     path = os.environ.get(SUMMARY_ENV)
     if not path:
         return
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(safe_markdown(markdown).rstrip("\n") + "\n\n")
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(safe_markdown(markdown).rstrip("\n") + "\n\n")
+    except OSError as exc:  # a summary is a report, not a result: it never changes a step's outcome
+        warning(f"{path}: the step summary could not be written ({exc.strerror or exc.__class__.__name__}); the step's outputs and result are unaffected", title="batchops")
 
 
 def summary_path() -> Path | None:

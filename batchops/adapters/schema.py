@@ -115,33 +115,169 @@ def _examples(schema: dict[str, Any]) -> str:
     return "use " + (", ".join(shown[:-1]) + " or " + shown[-1] if len(shown) > 1 else shown[0])
 
 
+# example strings offered for a pattern without ``examples``; only one the pattern matches is shown
+_PATTERN_CANDIDATES = (
+    "homebrew", "control.disable", "linux/x86_64", "https://example.com/tool-1.0.tar.gz", "2026-06-26",
+    "0123456789abcdef01234567", "0123456789abcdef0123456789abcdef01234567",
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "90m", "a",
+)
+_TYPE_WORDS = {"integer": "a whole number", "number": "a number", "string": "a string", "object": "an object", "array": "an array"}
+
+
+def _resolve(schema: Any) -> dict[str, Any]:
+    """``schema`` with a reference into defs.schema.json followed (other references are left as they are)."""
+    if isinstance(schema, dict) and isinstance(schema.get("$ref"), str) and schema["$ref"].startswith("defs.schema.json#/$defs/"):
+        found = _load("defs").get("$defs", {}).get(schema["$ref"].rsplit("/", 1)[1])
+        if isinstance(found, dict):
+            return {**found, **{k: v for k, v in schema.items() if k != "$ref"}}
+    return schema if isinstance(schema, dict) else {}
+
+
+def _pattern_example(pattern: str) -> str | None:
+    from batchops.adapters.fastschema import ecma_pattern
+
+    try:
+        compiled = re.compile(ecma_pattern(pattern))
+    except (re.error, ValueError, TypeError):
+        return None
+    return next((text for text in _PATTERN_CANDIDATES if compiled.search(text)), None)
+
+
+def _in_range(schema: dict[str, Any], integer: bool) -> int | float:
+    """A number ``schema``'s bounds allow (10 when they allow it)."""
+    low = schema.get("minimum", schema.get("exclusiveMinimum"))
+    high = schema.get("maximum", schema.get("exclusiveMaximum"))
+    value: int | float = 10
+    if isinstance(low, (int, float)) and not isinstance(low, bool) and value < low + ("exclusiveMinimum" in schema and "minimum" not in schema):
+        value = low if "minimum" in schema else (math.floor(low) + 1 if integer else low + 1)
+    if isinstance(high, (int, float)) and not isinstance(high, bool) and (value > high or (value == high and "maximum" not in schema)):
+        value = high if "maximum" in schema else (math.ceil(high) - 1 if integer else high - 0.5)
+        if isinstance(low, (int, float)) and not isinstance(low, bool) and value < low:
+            value = low
+    if integer or (isinstance(value, float) and value.is_integer()):
+        value = int(value)
+    return value
+
+
+def _example(schema: Any, depth: int = 0) -> Any:
+    """A value valid against ``schema`` as far as its examples, enum, const, pattern, bounds and type tell; None: unknown."""
+    schema = _resolve(schema)
+    if depth > 4:
+        return None
+    values = [v for v in schema.get("examples", []) if v is not None]
+    if values:
+        return values[0]
+    if "const" in schema:
+        return schema["const"]
+    if schema.get("enum"):
+        return schema["enum"][0]
+    for alternative in schema.get("anyOf", schema.get("oneOf", [])):
+        found = _example(alternative, depth + 1)
+        if found is not None:
+            return found
+    kinds = schema.get("type")
+    kind = kinds[0] if isinstance(kinds, list) and kinds else kinds
+    if kind == "boolean":
+        return True
+    if kind in ("integer", "number"):
+        return _in_range(schema, kind == "integer")
+    if kind == "string":
+        if isinstance(schema.get("pattern"), str):
+            return _pattern_example(schema["pattern"])
+        low, high = int(schema.get("minLength", 0) or 0), schema.get("maxLength")
+        if isinstance(high, int) and high < 4:
+            return "x" * min(low, high) if low else ""
+        return "text" if low <= 4 else "x" * low
+    if kind == "array":
+        item = _example(schema.get("items", {}), depth + 1)
+        if item is None:
+            return []
+        second = _resolve(schema.get("items", {})).get("examples", [])
+        return [item, second[1]] if len(second) > 1 and second[1] != item else [item]
+    if kind == "object":
+        return {}
+    if kind == "null":
+        return None
+    return None
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _type_fix(schema: dict[str, Any], wanted: Any) -> str:
+    """``use true or false``, ``use a number such as 10``, ``use ["homebrew", "crates.io"]``, ..."""
+    kinds = wanted if isinstance(wanted, list) else [wanted]
+    parts: list[str] = []
+    for kind in kinds:
+        if kind == "boolean":
+            parts.append("true or false")
+        elif kind == "null":
+            parts.append("null")
+        else:
+            example = _example({**schema, "type": kind})
+            if kind == "array" and example:
+                parts.append(_json(example))
+            elif example is not None and kind in _TYPE_WORDS:
+                parts.append(f"{_TYPE_WORDS[kind]} such as {_json(example)}")
+            else:
+                parts.append(_TYPE_WORDS.get(str(kind), f"a JSON {kind}"))
+    return "use " + " or ".join(parts)
+
+
 def _hint(error: Any) -> str:
-    """The fix of one violation: always an action or an example value, never the schema's description."""
+    """The fix of one violation: always an action with an example value, never the schema's description."""
     validator = error.validator
     schema = error.schema if isinstance(error.schema, dict) else {}
     examples = _examples(schema)
+    value = error.validator_value
     if validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else "the field"
-        return f"add the field {missing!r}"
+        example = _example(schema.get("properties", {}).get(missing, {}))
+        shown = f", e.g. {_json(missing)}: {_json(example)}" if example is not None or _resolve(schema.get("properties", {}).get(missing, {})).get("type") == "null" else ""
+        return f"add the field {missing!r}{shown}"
     if validator == "enum":
-        return "use one of " + ", ".join(json.dumps(v) for v in error.validator_value)
+        return "use one of " + ", ".join(_json(v) for v in value)
+    if validator == "const":
+        return f"use {_json(value)}"
     if validator == "type":
-        return f"make it a JSON {error.validator_value}" + (f" ({examples})" if examples else "")
+        if schema.get("enum"):
+            return "use one of " + ", ".join(_json(v) for v in schema["enum"])
+        return examples or _type_fix(schema, value)
     if validator == "pattern":
-        return examples or f"match the pattern {error.validator_value}"
+        example = _pattern_example(str(value))
+        return examples or (f"use a value such as {example}" if example else f"match the pattern {value}")
     if validator in ("anyOf", "oneOf"):
-        return examples or "use a value of one of the allowed forms (see the schema under schemas/)"
+        if examples:
+            return examples
+        found = [_example(sub) for sub in value if isinstance(sub, dict)]
+        forms = [_json(v) for v in found if v is not None]
+        return "use " + " or ".join(dict.fromkeys(forms)) if forms else "use a value of one of the allowed forms (see the schema under schemas/)"
     if validator == "uniqueItems":
-        return "remove the duplicate entries"
-    if validator in ("minimum", "exclusiveMinimum"):
-        return f"use a value >= {error.validator_value}"
-    if validator in ("maximum", "exclusiveMaximum"):
-        return f"use a value <= {error.validator_value}"
+        example = _example(schema)
+        return "remove the duplicate entries (each value once)" + (f", e.g. {_json(example)}" if example else "")
+    if validator in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        sign = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[validator]
+        integer = schema.get("type") == "integer"
+        return f"use a value {sign} {value}, such as {_json(_in_range(schema, integer))}"
+    if validator == "minLength":
+        return f"use at least {value} character(s), e.g. {_json(_example(schema) or 'x' * int(value))}"
+    if validator == "maxLength":
+        example = _example(schema)
+        if not isinstance(example, str) or len(example) > int(value):
+            example = "x" * min(int(value), 8)
+        return f"shorten it to at most {value} character(s), e.g. {_json(example)}"
+    if validator in ("minItems", "maxItems"):
+        return f"use {'at least' if validator == 'minItems' else 'at most'} {value} entries, e.g. {_json(_example(schema) or [])}"
     if validator == "additionalProperties":
-        return "remove the unknown field or check its spelling"
+        known = sorted(schema.get("properties", {}))
+        listed = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
+        return "remove the unknown field or check its spelling" + (f" (known fields: {listed})" if known else "")
     if validator == "propertyNames":
-        return "use lowercase ecosystem names (letters, digits, '.', '_', '-'), e.g. homebrew"
-    return examples or "see the schema under schemas/"
+        example = _pattern_example(str(value.get("pattern", ""))) if isinstance(value, dict) else None
+        return f"rename the key to one such as {example}" if example else "rename the key (see the schema under schemas/)"
+    example = _example(schema)
+    return examples or (f"use a value such as {_json(example)}" if example is not None else "see the schema under schemas/")
 
 
 def problems(document: Any, schema: str, *, file: str, text: str | None = None) -> list[Problem]:

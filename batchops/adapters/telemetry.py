@@ -416,10 +416,15 @@ def get_runs(endpoint: str, token: str, *, since: datetime | None, until: dateti
                 raise ReadError(f"HTTP {reply.status}" + (f": {reason_of(reply)}" if reason_of(reply) else ""), reply.status)
             if reply.truncated:
                 raise ReadError(f"a page of runs was larger than {MAX_RUNS_REPLY} bytes or cut off")
+            from batchops.adapters.schema import parse_json_text  # the one strict reader: no NaN, 1e400, duplicate keys
+            from batchops.errors import BatchopsError
+
             try:
-                page = json.loads(reply.body, parse_constant=_no_constant)
-            except ValueError as exc:
-                raise ReadError(f"the answer is not JSON ({exc.__class__.__name__})") from None
+                page = parse_json_text(reply.body.decode("utf-8"), "the answer")
+            except UnicodeDecodeError:
+                raise ReadError("the answer is not UTF-8 JSON") from None
+            except BatchopsError as exc:
+                raise ReadError(f"the answer is not usable JSON: {exc.message}") from None
             if not isinstance(page, dict) or not isinstance(page.get("runs"), list):
                 raise ReadError('the answer is not {"runs": [...], "next_cursor": ...}')
             runs += [run for run in page["runs"] if isinstance(run, dict) and isinstance(run.get("ecosystem"), str)]

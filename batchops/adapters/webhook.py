@@ -5,6 +5,7 @@ when the endpoint answered 2xx, else one line saying what went wrong. It never r
 never names the URL (a webhook URL is a secret: the path is the credential). The deadline
 is the total for the call, a server that accepts and then hangs or drips its answer
 included: the request runs on a daemon thread that is abandoned when the deadline passes.
+Only the status line and headers of the reply are read, never its body.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def _send(url: str, payload: dict[str, Any], timeout: float, out: list[str]) -> 
             timeout=(min(5.0, timeout), timeout),
             headers={"User-Agent": USER_AGENT},
             allow_redirects=False,
+            stream=True,  # only the status is used: the body of the reply is never read
         )
     except requests.RequestException as exc:
         out.append(f"the webhook could not be reached ({exc.__class__.__name__})")
@@ -35,10 +37,12 @@ def _send(url: str, payload: dict[str, Any], timeout: float, out: list[str]) -> 
     except Exception as exc:  # an unusable URL
         out.append(f"the webhook could not be called ({exc.__class__.__name__})")
         return
-    if 200 <= response.status_code < 300:
+    status = response.status_code
+    response.close()
+    if 200 <= status < 300:
         out.append("")
     else:
-        out.append(f"the webhook answered HTTP {response.status_code}")
+        out.append(f"the webhook answered HTTP {status}")
 
 
 def post(url: str, text: str, *, deadline: float = DEADLINE) -> str:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
+from typing import NoReturn
 
 from batchops import __version__
 from batchops.adapters import runner
@@ -89,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     if command is None:
         runner.error(unknown_command(name))
         return 2
-    parser = argparse.ArgumentParser(prog=f"batchops {name}", description=command.help)
+    parser = _Parser(prog=f"batchops {name}", description=command.help)
     is_step = isinstance(command, Step)
     try:
         command.configure(parser)
@@ -99,7 +101,13 @@ def main(argv: list[str] | None = None) -> int:
             write_result(result)
             return result.exit_code
         return int(command.run(namespace) or 0)
-    except SystemExit as exc:  # argparse: --help or bad flags
+    except ArgumentProblem as exc:  # a missing, unknown or malformed flag
+        exc.given = ["batchops", *args]
+        if not runner.in_actions():
+            print(exc.parser.format_usage().rstrip(), file=sys.stderr)
+        runner.error(exc.render(), title="batchops")
+        return 2
+    except SystemExit as exc:  # argparse: --help
         return int(exc.code or 0) if isinstance(exc.code, int) else 2
     except BatchopsError as exc:
         return _failed(exc, command if is_step else None)
@@ -119,8 +127,113 @@ def main(argv: list[str] | None = None) -> int:
         return 70
 
 
+# example values for flags whose help gives none ("e.g. ..." in a flag's help is used first)
+_FLAG_EXAMPLES = {
+    "--reason": '"npm registry outage, INC-42"',
+    "--incident-url": "https://github.com/OWNER/REPO/issues/42",
+    "--expected-resume": "2026-07-01T12:00:00Z",
+    "--sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "--url": "https://example.com/tool-1.0.0/SHA256SUMS",
+    "--now": "2026-06-29T10:00:00Z",
+}
+_EXAMPLE_IN_HELP = re.compile(r"\be\.g\.,? ([^\s,;)]+)")
+
+
+class ArgumentProblem(Exception):
+    """argparse's complaint about the command line, with the parser that made it."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+        self.given: list[str] = []  # the command line as typed, for the example
+
+    def render(self) -> str:
+        from batchops.core.control import one_line
+
+        return one_line(f"{self.parser.prog}: {self.message} (fix: {_argument_fix(self.parser, self.message, self.given)})")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that hands its complaint to :func:`main` (one ``error`` line naming the flag and the fix)
+    instead of printing the usage and exiting; sub-command parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ArgumentProblem(self, message)
+
+
+def _action_for(parser: argparse.ArgumentParser, name: str) -> argparse.Action | None:
+    for action in parser._actions:
+        if name in action.option_strings or name in (action.metavar, action.dest):
+            return action
+    return None
+
+
+def _example(action: argparse.Action | None, name: str) -> str:
+    """``--reason "npm registry outage, INC-42"`` or ``homebrew``: the flag (or argument) with a value to type."""
+    flag = name if name.startswith("-") else ""
+    value = ""
+    if action is not None:
+        if action.choices:
+            value = str(next(iter(action.choices)))
+        elif action.nargs == 0:
+            return flag
+        else:
+            found = _EXAMPLE_IN_HELP.search(action.help or "")
+            value = found.group(1).rstrip(".") if found else _FLAG_EXAMPLES.get(flag, "")
+            if not value and action.default not in (None, "", False):
+                value = str(action.default)
+    value = value or _FLAG_EXAMPLES.get(flag, "") or (str(action.metavar or action.dest).upper() if action else name.upper())
+    return f"{flag} {value}".strip()
+
+
+def _argument_fix(parser: argparse.ArgumentParser, message: str, given: list[str]) -> str:
+    """What to type instead, with an example value (the command line as typed, completed)."""
+    import difflib
+    import shlex
+
+    helps = f"`{parser.prog} --help` lists them"
+    if message.startswith("the following arguments are required:"):
+        names = [n.strip() for n in message.split(":", 1)[1].split(",") if n.strip()]
+        known = {option for action in parser._actions for option in action.option_strings}
+        typed_parts, meant = [], []
+        for part in given or [parser.prog]:
+            flag, sep, value = part.partition("=")
+            guess = difflib.get_close_matches(flag, names, n=1, cutoff=0.6) if flag.startswith("--") and flag not in known else []
+            if guess:  # a typo of a required flag: `--reasn x` is `--reason x`
+                meant.append(f"{guess[0]} (not {flag})")
+                names.remove(guess[0])
+                part = guess[0] + sep + value
+            typed_parts.append(part)
+        shown = [_example(_action_for(parser, n.split("/")[0]), n.split("/")[0]) for n in names]
+        example = " ".join([*(shlex.quote(part) for part in typed_parts), *shown])
+        if meant:
+            return f"did you mean {', '.join(meant)}? e.g. `{example}`"
+        return f"add {', '.join(names)}, e.g. `{example}`"
+    found = re.match(r"argument ([^:]+): (.*)", message)
+    if found:
+        name = found.group(1).split("/")[0]
+        action = _action_for(parser, name)
+        if "invalid choice" in found.group(2) and action is not None and action.choices:
+            choices = [str(choice) for choice in action.choices]
+            typed = re.search(r"invalid choice: '([^']*)'", found.group(2))
+            guess = difflib.get_close_matches(typed.group(1), choices, n=1, cutoff=0.6) if typed else []
+            chosen = f"{name} {guess[0]}".strip() if guess and name.startswith("-") else (guess[0] if guess else _example(action, name))
+            return ("did you mean " + guess[0] + "? " if guess else "") + f"use one of {', '.join(choices)}, e.g. `{parser.prog} {chosen}`"
+        return f"give {name} a value, e.g. {_example(action, name)}"
+    if message.startswith("unrecognized arguments:"):
+        extra = message.split(":", 1)[1].split()
+        options = [option for action in parser._actions for option in action.option_strings]
+        guess = difflib.get_close_matches(extra[0].split("=")[0], options, n=1, cutoff=0.6) if extra else []
+        return (f"did you mean {guess[0]}? " if guess else "remove it; ") + helps
+    return f"correct the command line; {helps}"
+
+
 def _failed(exc: BatchopsError, step: Step | None) -> int:
-    """One ``::error`` annotation, the step's fail-closed outputs, its exit code."""
+    """The log lines of what was done before it failed, one ``::error`` annotation, the step's
+    fail-closed outputs, its exit code."""
+    for line in exc.log:
+        runner.log(line)
     report_error(exc)
     if step is not None and step.fail_closed:
         outputs = dict(step.fail_closed)
@@ -149,7 +262,7 @@ def _resource(exc: OSError) -> bool:
 def deprecated_alias(args: list[str]) -> list[str]:
     """The command line a deprecated form stands for, with one warning on stderr (stdout stays the result).
 
-    ``batchops rollback --print-trailer ID`` (1.0 and before) is ``batchops batch-trailer ID``.
+    ``batchops rollback --print-trailer ID`` (batchops 0.x, shown in its README) is ``batchops batch-trailer ID``.
     """
     if args[0] != "rollback":
         return args

@@ -26,10 +26,6 @@ class Command:
     run: Callable[[argparse.Namespace], int]
 
 
-def env_name(input_name: str) -> str:
-    return "INPUT_" + input_name.upper().replace("-", "_").replace(" ", "_")
-
-
 class _EnvDefault(argparse.Action):
     def __init__(self, option_strings: list[str], dest: str, input_name: str = "", default: Any = None, required: bool = False, **kwargs: Any) -> None:
         value = runner.input_value(input_name)
@@ -119,7 +115,9 @@ def parse_float(value: Any, *, field: str, minimum: float | None = None) -> floa
     number = float(text)
     if not math.isfinite(number):
         raise UsageError(f"{text!r} is not a finite number", field=field, hint="use a number such as 12.5")
-    if abs(number) > MAX_NUMBER:
+    from decimal import Decimal
+
+    if abs(Decimal(text)) > MAX_NUMBER:  # exact: 2**53+1 rounds to 2**53 as a float
         raise UsageError(f"{text} is out of range", field=field, hint=f"use a number between -{MAX_NUMBER} and {MAX_NUMBER}, e.g. 12.5")
     if minimum is not None and number < minimum:
         raise UsageError(f"{number} is below {minimum}", field=field, hint=f"use a number >= {minimum}")

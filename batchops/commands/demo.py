@@ -34,6 +34,7 @@ from batchops.adapters import git as gitcmd
 from batchops.adapters import runner
 from batchops.cli.args import Command
 from batchops.core.control import dumps, new_document
+from batchops.core.timeutil import iso
 
 START = datetime(2026, 6, 22, 6, 0, tzinfo=UTC)  # a Monday morning
 ECOSYSTEMS = ["homebrew", "npm", "crates.io"]
@@ -57,10 +58,6 @@ BOT_ENV = {
     "GIT_COMMITTER_NAME": "registry-bot",
     "GIT_COMMITTER_EMAIL": "bot@registry.invalid",
 }
-
-
-def iso(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --- a local upstream for checksum files ---------------------------------------------
@@ -364,7 +361,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    work = Path(args.workdir).resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="batchops-demo-"))
+    work = Path(args.workdir).resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="batchops-demo-", dir=runner.temp_dir()))
     work.mkdir(parents=True, exist_ok=True)
     keep = args.keep or bool(args.workdir) or bool(args.summary_file)
     summary = Path(args.summary_file).resolve() if args.summary_file else work / "step-summary.md"
@@ -391,7 +388,7 @@ def _run(args: argparse.Namespace) -> int:
     if not keep:
         say(f"(workspace removed; run with --keep to look around, the step summaries are in {summary})")
         # keep the summary outside the removed folder
-        kept = Path(tempfile.gettempdir()) / "batchops-demo-step-summary.md"
+        kept = runner.temp_dir() / "batchops-demo-step-summary.md"
         shutil.copy(summary, kept)
         shutil.rmtree(work, ignore_errors=True)
         runner.out_block(f"step-summary Markdown: {kept}")

@@ -22,7 +22,7 @@ from batchops.core import control, timeutil
 from batchops.errors import BatchopsError, UsageError
 from batchops.render import drift as render
 from batchops.render import markdown
-from batchops.steps.drift_monitor import DEFAULT_BASELINE, load_baseline
+from batchops.steps.drift_monitor import DEFAULT_BASELINE, default_report_file, load_baseline
 
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 
@@ -50,7 +50,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    path = args.report_file or (str(runner.temp_dir() / "batchops" / "drift-report.json") if runner.setting("RUNNER_TEMP") else "drift-report.json")
+    path = args.report_file or default_report_file()
     if not Path(path).exists():
         raise UsageError("file not found", file=path, hint="give the report-file output of drift-monitor, e.g. batchops drift report drift-report.json")
     report = schema.load_json(path, "drift-report")

@@ -13,7 +13,7 @@ A command builds one operation (a name of ``core/operations.py`` and its argumen
 
 For commands written by others (``budget sample``): add the flags with
 :func:`add_operator_flags` and call ``run_change(args, "budget.xyz", {...}, title=...,
-body=[...])``; :func:`apply_operator` (the former helper) still works and keeps its signature.
+body=[...])``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import argparse
 import copy
 import difflib
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +41,6 @@ def add_operator_flags(parser: argparse.ArgumentParser) -> None:
 
 def message_file() -> Path:
     return journal.path().parent / "commit-message.txt"
-
-
-def single_line(value: str, field: str) -> str:
-    """One line of operator text (kept for callers of the former helper)."""
-    return control.check_text(value, field, example='"homebrew bottles failing checksum"')
 
 
 # --- ecosystems -----------------------------------------------------------------------
@@ -175,17 +169,3 @@ def push(path: str, message: str) -> int:
     else:
         runner.out_block("nothing to push: the remote already has this state")
     return 0
-
-
-def apply_operator(path: str, op: str, args: dict[str, Any], now: datetime, title: str, body: list[str]) -> tuple[dict[str, Any], Any]:
-    """The former helper: apply, journal and prepare the message (no preview, no push)."""
-    at = timeutil.iso(now)
-    title = title.removeprefix("batchops: ").removesuffix(" [skip ci]")
-    full_args = {**args, "at": at, "audit": {"title": title, "body": [control.one_line(b) for b in body]}}
-    document, result = controlfile.mutate(path, op, full_args, at=at, actor=gitcmd.actor())
-    message = prepare_message()
-    saved = message_file()
-    runner.log(f"Wrote {path}. Land it with this message (saved in {saved}), safe while batch jobs push too:")
-    runner.log(f'  batchops persist-with-retry --control-file {path} --commit-message "$(cat {saved})"')
-    runner.out_block(message)
-    return document, result

@@ -594,7 +594,18 @@ def _is_clean(b: Breaker) -> bool:
 
 
 def operator_move(breaker: Breaker, action: str, at: datetime, config: BreakerConfig, wait: timedelta | None = None) -> tuple[Breaker, Transition | None, str]:
-    """Apply an operator control; returns (after, transition or None when nothing changes, why)."""
+    """Apply an operator control; returns (after, transition or None when nothing changes, why).
+
+    Every move it makes is one of ``OPERATOR_TRANSITIONS`` (checked here, so the table is the rule).
+    """
+    sources, target = OPERATOR_TRANSITIONS[action]
+    after, move, why = _operator_move(breaker, action, at, config, wait)
+    if move is not None and (move.name != action or move.source not in sources or move.target != target):
+        raise AssertionError(f"operator control {action}: {move.source} -> {move.target} is not in OPERATOR_TRANSITIONS")
+    return after, move, why
+
+
+def _operator_move(breaker: Breaker, action: str, at: datetime, config: BreakerConfig, wait: timedelta | None) -> tuple[Breaker, Transition | None, str]:
     after = breaker.copy()
     stamp = timeutil.iso(at)
     source = after.state

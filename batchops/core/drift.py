@@ -180,6 +180,41 @@ class Check:
     target: recipes.ChecksumTarget
 
 
+# what a Python or urllib3 exception text means, in a few words (first match wins)
+_CAUSES = (
+    (re.compile(r"connection refused|errno 111\b|econnrefused", re.I), "connection refused"),
+    (re.compile(r"gaierror|name or service not known|nodename nor servname|temporary failure in name resolution|"
+                r"name resolution|getaddrinfo|could not resolve", re.I), "host name not found (DNS)"),
+    (re.compile(r"timed? ?out|timeout", re.I), "timed out"),
+    (re.compile(r"certificate|ssl", re.I), "TLS certificate not accepted"),
+    (re.compile(r"connection reset|remotedisconnected|remote end closed|connection aborted|broken pipe", re.I), "connection closed by the server"),
+    (re.compile(r"network is unreachable|no route to host|errno 101\b|errno 113\b", re.I), "network unreachable"),
+    (re.compile(r"failed to establish a new connection|newconnectionerror|max retries exceeded|connectionerror", re.I), "could not connect"),
+)
+_EXCEPTION_TEXT = re.compile(r"\b(?:[A-Z][A-Za-z0-9]*(?:Error|Exception|Timeout)|gaierror|herror)\b|\(|\[Errno|<")
+SHORT_REASON = 120  # characters of a reason shown in the log and the summary; the report file keeps it whole
+
+
+def short_reason(reason: str, limit: int = SHORT_REASON) -> str:
+    """A finding's reason as the log and the summary show it: a few words (``connection refused``,
+    ``host name not found (DNS)``, ``timed out``, ``HTTP 404 from upstream``), never a Python
+    exception's text; the report file keeps the reason whole."""
+    text = " ".join(reason.split())
+    cut = _EXCEPTION_TEXT.search(text)
+    if cut is None and len(text) <= limit:
+        return text
+    head = (text[: cut.start()] if cut else text).rstrip(" :-,;(")
+    cause = next((words for pattern, words in _CAUSES if pattern.search(text[cut.start():] if cut else text)), "")
+    if cause and cause.lower() not in head.lower():
+        head = f"{head}: {cause}" if head else cause
+    elif not cause and cut is not None:
+        name = re.match(r"[A-Za-z0-9]+", text[cut.start():])
+        head = f"{head}: {name.group(0)}" if name and head else (head or (name.group(0) if name else text))
+    if len(head) > limit:
+        head = head[: limit - 1].rstrip() + "…"
+    return head
+
+
 def fingerprint(recipe: str, version: str, actual: str) -> str:
     return hashlib.sha256(f"{recipe}\n{version}\n{actual}".encode()).hexdigest()[:24]
 

@@ -12,7 +12,7 @@ deeply. The rules:
   character written as a ``\\u00NN`` escape (a valid JSON escape, so printed JSON stays JSON).
 * :func:`redact`: the credentials of every URL (``scheme://user:secret@host``) become ``***``.
 * :func:`output_line_value`: a step output printed as ``name=value`` (no ``$GITHUB_OUTPUT``):
-  backslashes doubled first, so :func:`parse_output_line_value` gives the exact value back.
+  URL credentials redacted, backslashes doubled, so :func:`parse_output_line_value` gives the exact value back.
 * :func:`safe_markdown`: step-summary Markdown without raw HTML (``<`` is ``&lt;`` outside
   fenced blocks, code spans included, except the few tags batchops writes itself), control characters escaped,
   credentials redacted.
@@ -72,8 +72,11 @@ def safe_lines(text: str) -> list[str]:
 
 
 def output_line_value(text: str) -> str:
-    """A value as printed in a ``name=value`` line: reversible backslash escapes, one line, no command."""
-    return defuse(one_line(text.replace("\\", "\\\\")))
+    """A value as printed in a ``name=value`` line: reversible backslash escapes, one line, no command.
+
+    Printed, so URL credentials are redacted first (the value round-trips but for them).
+    """
+    return defuse(one_line(redact(text).replace("\\", "\\\\")))
 
 
 _UNESCAPE = re.compile(r"\\(\\|n|r|t|x[0-9a-f]{2}|u[0-9a-f]{4})")

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from batchops.core import timeutil
+from batchops.core.backoff import exponential
 from batchops.errors import BatchopsError
 
 KEY_VERSION = "batchops-metrics/v1"
@@ -165,7 +166,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
         """Wait before attempt ``attempt + 1``: base·2^(attempt-1), capped, times U(0.5, 1)."""
-        return min(self.cap, self.base * 2 ** (attempt - 1)) * rng.uniform(0.5, 1.0)
+        return exponential(attempt, self.base, self.cap) * rng.uniform(0.5, 1.0)
 
     def wait(self, attempt: int, rng: random.Random, retry_after: float | None) -> float:
         if retry_after is not None:

@@ -11,8 +11,10 @@ Nothing here touches git, the disk or the clock; the step
 * :func:`classify` reads git's answer to a fetch or push: a race (``rejected``) is
   retried; a refusal that will not change (``declined``: branch checked out on a
   non-bare remote, protected branch, a hook that declined, ...), ``auth`` and
-  ``missing-branch`` fail at once with the remote's own reason; network trouble is
-  ``transient``.
+  ``missing-branch`` and ``missing-remote`` (the remote repository is not there)
+  fail at once with the remote's own reason; ``unreachable`` (DNS, a refused or timed
+  out connection) is retried :data:`UNREACHABLE_ATTEMPTS` times in all; other network
+  trouble (5xx, a dropped connection) is ``transient``.
 * :func:`commit_message` describes every operation a commit carries: a line per
   operation in the body (``- title`` from :func:`batchops.core.control.describe`) and,
   last, one trailer group per operation (``Batchops-Operation``, ``-Operation-Id``,
@@ -33,11 +35,11 @@ from typing import Any
 
 from batchops.core import control
 from batchops.core import operations as ops
+from batchops.core.backoff import exponential
 from batchops.errors import BatchopsError, OperationConflict
 
 DEFAULT_MESSAGE = "batchops: update control state [skip ci]"
 TRAILER = "Batchops-Operation-Id"
-TRAILER_PREFIX = "Batchops-"
 _TRAILER_LINE = re.compile(r"^\s*batchops-[a-z0-9-]*\s*:", re.IGNORECASE)
 _LANDED = re.compile(rf"^{TRAILER}:[ \t]*([0-9a-f]{{8,64}})[ \t]*$", re.MULTILINE)
 
@@ -60,7 +62,7 @@ class Backoff:
     cap: float = 8.0
 
     def delay(self, retry: int, rng: random.Random, slot: float = 0.0) -> float:
-        return rng.uniform(0.0, min(self.cap, max(self.base, slot) * (2 ** max(0, retry - 1))))
+        return rng.uniform(0.0, exponential(max(1, retry), max(self.base, slot), self.cap))
 
 
 # --- what git said ---------------------------------------------------------------------
@@ -86,8 +88,37 @@ _RACE = (
 )
 # git's own words for a ref that was not updated only because another ref of an atomic push failed
 _ATOMIC_ONLY = ("atomic push failed", "atomic transaction failed")
-_DECLINED = ("hook declined", "protected branch", "gh006", "gh013", "push declined", "denied")
+_DECLINED = (
+    "hook declined", "protected branch", "gh006", "gh013", "push declined", "denied",
+    # refusals before any ref status that no retry changes: the push is too large for the
+    # server, or the branch to push does not exist here
+    "http 413", "returned error: 413", "src refspec",
+)
 _MISSING_BRANCH = ("couldn't find remote ref",)
+# the remote repository is not where the URL says (moved, deleted, a typo, or not visible to this token)
+_MISSING_REMOTE = (
+    "does not appear to be a git repository",
+    "repository not found",
+    "could not read from remote repository",
+)
+_MISSING_REMOTE_RE = re.compile(r"repository '[^'\n]*' not found")
+# the host cannot be reached: worth a couple of attempts (a DNS or network blip), not forty
+_UNREACHABLE = (
+    "could not resolve host",
+    "could not resolve hostname",
+    "name or service not known",
+    "temporary failure in name resolution",
+    "nodename nor servname",
+    "failed to connect",
+    "couldn't connect to server",
+    "connection refused",
+    "connection timed out",
+    "operation timed out",
+    "network is unreachable",
+    "no route to host",
+)
+UNREACHABLE_ATTEMPTS = 3  # attempts in all for an unreachable host before giving up with its reason
+KINDS = ("auth", "rejected", "declined", "missing-branch", "missing-remote", "unreachable", "transient")
 _REF_STATUS = re.compile(r"\[(remote rejected|rejected)\]\s*(?:\S+\s*->\s*\S+\s*)?(?:\((.*)\))?", re.IGNORECASE)
 _REMOTE_LINE = re.compile(r"^remote:\s*(.*\S)\s*$", re.IGNORECASE)
 
@@ -104,7 +135,8 @@ def _statuses(output: str) -> list[tuple[str, str]]:
 
 def classify(output: str) -> str:
     """``auth``, ``rejected`` (a race: retry), ``declined`` (will not change: fail now),
-    ``missing-branch`` or ``transient`` for git's output of a fetch or push."""
+    ``missing-branch``, ``missing-remote`` (fail now), ``unreachable`` (a couple of attempts)
+    or ``transient`` for git's output of a fetch or push."""
     text = output.lower()
     statuses = _statuses(output)
     if statuses:
@@ -125,9 +157,33 @@ def classify(output: str) -> str:
         return "declined"
     if any(marker in text for marker in _MISSING_BRANCH):
         return "missing-branch"
-    # unreachable host, refused connection, timeouts, 5xx, a remote path that is
-    # briefly gone: worth another attempt
+    # before the missing repository: ssh adds "Could not read from remote repository" to a refused connection
+    if any(marker in text for marker in _UNREACHABLE):
+        return "unreachable"
+    if any(marker in text for marker in _MISSING_REMOTE) or _MISSING_REMOTE_RE.search(text):
+        return "missing-remote"
+    # 5xx, a dropped connection: worth another attempt
     return "transient"
+
+
+def git_reason(output: str) -> str:
+    """git's own words for a fetch or push that failed, on one line: the line that says why
+    (``ssh: connect to host ...: Connection refused`` rather than ssh's closing
+    ``Could not read from remote repository``), else the first ``fatal:``/``error:`` line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for markers in (_UNREACHABLE, _MISSING_REMOTE[:2]):  # not ssh's closing line
+        for line in lines:
+            if any(marker in line.lower() for marker in markers):
+                return one_line(line)
+    for line in lines:
+        if _MISSING_REMOTE_RE.search(line.lower()):
+            return one_line(line)
+    return first_line(output)
+
+
+def gives_up(kind: str, consecutive: int) -> bool:
+    """Whether ``consecutive`` failures of ``kind`` in a row are enough to stop retrying."""
+    return kind == "unreachable" and consecutive >= UNREACHABLE_ATTEMPTS
 
 
 def one_line(text: str, limit: int = 300) -> str:

@@ -142,11 +142,16 @@ def batch_line(batch_id: str) -> str:
 
 
 def has_line(message: bytes | str, line: str) -> bool:
-    """True when a line of ``message`` is exactly ``line`` (surrounding blanks ignored)."""
-    needle: Any = line.encode() if isinstance(message, bytes) else line
-    if needle not in message:
+    """True when a line of ``message`` is exactly ``line`` (surrounding spaces and tabs ignored).
+
+    Lines as git reads them: split on ``\n`` only (a ``\r`` before it dropped), so a
+    U+2028, U+0085 or ``\x1c`` inside a PR body or a commit message cannot make a batch
+    line that git does not see; bytes and text give the same answer.
+    """
+    text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
+    if line not in text:
         return False
-    return any(part.strip() == needle for part in message.splitlines())
+    return any(part.removesuffix("\r").strip(" \t") == line for part in text.split("\n"))
 
 
 def message_names_batch(message: bytes | str, batch_id: str) -> bool:

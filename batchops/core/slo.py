@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from batchops.core import timeutil
-from batchops.core.metrics import MIXED, runs_window
+from batchops.core.metrics import runs_window
 from batchops.errors import UsageError
 
 DEFAULT_SLOS: dict[str, float] = {"homebrew": 85.0, "default": 98.0}
@@ -196,5 +196,3 @@ def document(reports: list[EcosystemSLO], window: dict[str, Any], source: str, n
     }
 
 
-def has_mixed(reports: list[EcosystemSLO]) -> bool:
-    return any(r.ecosystem == MIXED for r in reports)

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from batchops.core.control import one_line
-from batchops.core.drift import Finding, marker
+from batchops.core.drift import Finding, marker, short_reason
 from batchops.render import markdown
 
 SUMMARY_ROWS = 200
@@ -169,7 +169,7 @@ def summary(
         lines.append(
             markdown.md_table(
                 ["", "recipe", "version", "URL", "expected", "actual", "first seen", "note"],
-                [[_ICONS[f.status] + " " + f.status, f.recipe, f.version or "-", f.url or "-", (f.expected or "-")[:16], (f.actual or "-")[:16], f.first_seen or "-", f.issue_url or f.reason] for f in shown],
+                [[_ICONS[f.status] + " " + f.status, f.recipe, f.version or "-", f.url or "-", (f.expected or "-")[:16], (f.actual or "-")[:16], f.first_seen or "-", f.issue_url or short_reason(f.reason)] for f in shown],
             )
         )
         if len(rows) > len(shown):
@@ -191,9 +191,10 @@ def summary(
 # --- the terminal --------------------------------------------------------------------------------
 
 
-def terminal_lines(findings: Sequence[Finding], *, verbose: bool = False) -> list[str]:
-    """The log: one line per finding that needs a look; skipped recipes and ok files as one line each
-    (every one of them, with its reason, when ``verbose``). Every line is one line, escaped."""
+def terminal_lines(findings: Sequence[Finding], *, verbose: bool = False, details: str = "--verbose") -> list[str]:
+    """The log: one line per finding that needs a look, with a short reason; skipped recipes and ok
+    files as one line each (every one of them, with its whole reason, when ``verbose``; ``details``
+    says how to get that). Every line is one line, escaped."""
     lines: list[str] = []
     skipped: list[Finding] = []
     ok = 0
@@ -207,13 +208,14 @@ def terminal_lines(findings: Sequence[Finding], *, verbose: bool = False) -> lis
             skipped.append(finding)
             continue
         where = f"{finding.recipe} {finding.version}".strip()
-        lines.append(one_line(f"{finding.status:<12} {where} {finding.url} {finding.reason}".rstrip()))
+        why = finding.reason if verbose else short_reason(finding.reason)
+        lines.append(one_line(f"{finding.status:<12} {where} {finding.url} {why}".rstrip()))
     if skipped:
         if verbose:
             lines.extend(one_line(f"{'skipped':<12} {f.recipe} ({f.file}): {f.reason}") for f in skipped)
         else:
             names = ", ".join(f.recipe for f in skipped[:10]) + (f", … {len(skipped) - 10} more" if len(skipped) > 10 else "")
-            lines.append(one_line(f"{'skipped':<12} {len(skipped)} recipe(s) with no checksum step for these platforms: {names} (details: --verbose)"))
+            lines.append(one_line(f"{'skipped':<12} {len(skipped)} recipe(s) with no checksum step for these platforms: {names} (details: {details})"))
     lines.append(f"{ok} checksum file(s) unchanged")
     return lines
 

@@ -22,6 +22,7 @@ so persist-with-retry can re-apply them on the remote's copy.
 from __future__ import annotations
 
 import argparse
+import shlex
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -343,7 +344,8 @@ def load_baseline(path: str | Path) -> dict[str, Any]:
     return controlfile.load(path, schema_name="drift-baseline")
 
 
-def _default_report() -> str:
+def default_report_file() -> str:
+    """Where the report goes when `report-file` is empty: the job's temp folder, else the working directory."""
     return str(runner.temp_dir() / "batchops" / "drift-report.json") if runner.setting("RUNNER_TEMP") else "drift-report.json"
 
 
@@ -545,7 +547,7 @@ def run(args: argparse.Namespace) -> StepResult:
     at = timeutil.iso(now)
     config = config_from(args)
     fail_on_drift = parse_bool(args.fail_on_drift, field="fail-on-drift")
-    report_file = args.report_file or _default_report()
+    report_file = args.report_file or default_report_file()
     outcome = monitor(config, now)
     report = build_report(outcome, config, at)
     schema.validate(report, "drift-report", file=report_file)
@@ -563,7 +565,8 @@ def run(args: argparse.Namespace) -> StepResult:
         }
     )
     verbose = runner.setting("RUNNER_DEBUG") == "1"  # Actions debug logging: every recipe, with its reason
-    for line in render.terminal_lines(outcome.findings, verbose=verbose):
+    details = f"batchops drift report --verbose {shlex.quote(report_file)}"
+    for line in render.terminal_lines(outcome.findings, verbose=verbose, details=details):
         result.say(line)
     for item in outcome.skipped_files:
         result.warning(control.one_line(item.render()), title=f"{TITLE}: recipe skipped")

@@ -169,7 +169,7 @@ def collect(root: Path, control_file: str) -> tuple[list[Tracked], list[dict[str
 
 def _pathspec(root: Path, name: str) -> str:
     """A ``paths`` entry as a pathspec from the repository root; a path it cannot use is a UsageError naming it."""
-    where = f"paths: {name!r}"
+    where = repr(name)  # the field (paths) is named once, by the error
     relative = _repo_path(root, name)
     if relative is None:
         raise UsageError(f"{where} is outside the git repository at {root}", field="paths", hint="list files, folders or globs of the checked-out repository, e.g. data/failures/")
@@ -195,13 +195,47 @@ def stage(git: Git, root: Path, names: list[str], skip: set[str], quiet: frozens
     head = git.text("rev-parse", "-q", "--verify", "HEAD^{commit}", check=False)
     changes, unmatched, refused = git.staged_changes(head, list(specs))
     for spec, exc in refused:
+        name = specs[spec]
+        if "ignored by one of your .gitignore files" in exc.output:
+            raise UsageError(
+                f"{name!r} cannot be committed: it is ignored by .gitignore, so git add skips it",
+                field="paths",
+                hint=f"remove it from paths, or the .gitignore line that ignores it (`git check-ignore -v {name}` names that line)",
+            )
         raise UsageError(
-            f"paths: {specs[spec]!r} cannot be committed: {rules.first_line(exc.output)}",
+            f"{name!r} cannot be committed: {rules.one_line(_git_words(exc.output))}",
             field="paths",
             hint="list files, folders or globs git can add (not ignored by .gitignore, readable), e.g. data/failures/",
         )
+    for path, _, staged in changes:
+        if staged is not None and staged[0] == "120000" and path not in skip:
+            _refuse_escaping_link(root, path)
     notes = [f"paths: {specs[spec]!r} matches no file; nothing to commit for it" for spec in unmatched if specs[spec] not in quiet]
     return [Carried(path, staged, base) for path, base, staged in changes if path not in skip], notes
+
+
+def _git_words(output: str) -> str:
+    """git's message without its ``hint:`` lines, its lines joined (a list of paths stays with its heading)."""
+    lines = [line.strip() for line in output.splitlines() if line.strip() and not line.strip().lower().startswith("hint:")]
+    return " ".join(lines[:4]) or "(no message)"
+
+
+def _refuse_escaping_link(root: Path, path: str) -> None:
+    """A symbolic link whose target is outside the repository is refused: git would commit the link
+    (not what it points to), but every later checkout that reads the folder follows it to that
+    machine's file, and a link out of committed data is a mistake. Links inside the repository are kept."""
+    try:
+        target = os.readlink(root / path)
+    except OSError:
+        return  # gone meanwhile: git add has recorded what it saw
+    resolved = os.path.normpath(os.path.join(root, os.path.dirname(path), target))
+    if resolved == str(root) or resolved.startswith(str(root) + os.sep):
+        return
+    raise UsageError(
+        f"{path!r} is a symbolic link to {target!r}, outside the repository; it is not committed",
+        field="paths",
+        hint=f"delete the link (rm {path}) or put the file itself there; a link to a file inside the repository is committed as a link",
+    )
 
 
 # --- one attempt --------------------------------------------------------------------------
@@ -486,6 +520,7 @@ def persist(options: Options, *, log: Callable[[str], None] = runner.log) -> Out
     tried_post = False
     yields = 0
     previous_head = ""
+    unreachable = 0  # failures in a row because the remote's host could not be reached
     for attempt in range(1, options.max_attempts + 1):
         if attempt > 1:
             # once this job's operations are posted, any job that lands carries them:
@@ -500,8 +535,12 @@ def persist(options: Options, *, log: Callable[[str], None] = runner.log) -> Out
             git.run(*_FETCH, "--prune", REMOTE, *refspecs)
         except GitError as exc:
             _raise_if_fatal(exc, "fetch", branch, shown_url)
-            last_failure = f"fetch from {shown_url} failed: {rules.first_line(exc.output)}"
+            unreachable = unreachable + 1 if classify(exc.output) == "unreachable" else 0
+            _raise_if_unreachable(exc, "fetch from", unreachable, shown_url)
+            last_failure = f"fetch from {shown_url} failed: {rules.git_reason(exc.output)}"
+            slot = max(slot, 1.0) if unreachable else slot
             continue
+        unreachable = 0  # the remote answered
         remote_head, remote_files = git.blobs(tracking, [item.path for item in tracked])
         remote_versions = _versions(git, remote_head, [item.path for item in carried_files])
         if landed is None:  # once, and again after a push whose fate is unknown
@@ -570,7 +609,10 @@ def persist(options: Options, *, log: Callable[[str], None] = runner.log) -> Out
                     if _post(git, ref, posted, ident):
                         posted_ref = ref
             else:
-                last_failure = f"push to {shown_url} failed: {rules.first_line(exc.output)}"
+                unreachable = unreachable + 1 if classify(exc.output) == "unreachable" else 0
+                _raise_if_unreachable(exc, "push to", unreachable, shown_url)
+                last_failure = f"push to {shown_url} failed: {rules.git_reason(exc.output)}"
+                slot = max(slot, 1.0) if unreachable else slot
                 landed = None  # it may have landed all the same
             continue
         also = f" (and {len(carried_groups)} other job(s)' operations)" if carried_groups else ""
@@ -617,11 +659,29 @@ def _raise_if_fatal(exc: GitError, what: str, branch: str, url: str) -> None:
             field="branch",
             hint=rules.refusal_hint(exc.output) + "; nothing was lost: this job's operations are still in its journal",
         )
+    if kind == "missing-remote":
+        raise BatchopsError(
+            f"git {what} failed: there is no git repository at {rules.one_line(url)} ({rules.git_reason(exc.output)})",
+            hint="check the remote's address (`git remote get-url origin`; fix it with `git remote set-url origin URL`) "
+            "and that the repository exists and this job's token may read it; nothing was lost: this job's "
+            "operations are still in its journal",
+        )
     if kind == "missing-branch":
         raise UsageError(
             f"the branch {branch!r} does not exist on {rules.one_line(url)}",
             field="branch",
             hint="set the input branch to an existing branch (e.g. main)",
+        )
+
+
+def _raise_if_unreachable(exc: GitError, what: str, consecutive: int, url: str) -> None:
+    if rules.gives_up(classify(exc.output), consecutive):
+        raise BatchopsError(
+            f"git {what} {rules.one_line(url)} failed {consecutive} times in a row: the host cannot be reached "
+            f"({rules.git_reason(exc.output)})",
+            hint="check the remote's address (`git remote get-url origin`) and the runner's network or proxy "
+            "(`git ls-remote origin` shows the same error), then re-run the job; nothing was lost: this job's "
+            "operations are still in its journal",
         )
 
 
@@ -763,7 +823,11 @@ def run(args: argparse.Namespace) -> StepResult:
         paths=parse_list(args.paths, field="paths"),
     )
     result = StepResult()
-    outcome = persist(options, log=result.say)
+    try:
+        outcome = persist(options, log=result.say)
+    except BatchopsError as exc:
+        exc.log = list(result.log)  # the attempts so far, written before the error
+        raise
     result.log = [line for line in result.log if line not in outcome.notes]  # said once, as a warning
     for note in outcome.notes:
         result.warning(note, title="batchops persist-with-retry")

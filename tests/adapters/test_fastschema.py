@@ -55,7 +55,7 @@ def _both(name: str, document: object) -> tuple[set, set]:
 
 @pytest.mark.parametrize("name", schema.schema_names())
 def test_every_shipped_schema_uses_only_keywords_the_fast_checker_knows(name: str) -> None:
-    assert supports(schema._load(name)), f"{name}: add the keyword to batchops/fastschema.py or avoid it"
+    assert supports(schema._load(name)), f"{name}: add the keyword to batchops/adapters/fastschema.py or avoid it"
 
 
 def test_agrees_on_every_legacy_control_file(corpus: Path) -> None:

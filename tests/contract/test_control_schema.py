@@ -64,3 +64,48 @@ def test_every_fix_of_a_bad_form_is_an_example_value_in_both_validators(document
     full = _full_jsonschema_hints(document)
     assert fast == [hint] and full == [hint]
     assert not descriptions & set(fast + full)
+
+
+BAD_KINDS = [
+    ({"enabled": "false"}, "/enabled", "use true or false"),
+    ({"enabled": True, "disabled_ecosystems": "npm"}, "/disabled_ecosystems", 'use ["homebrew", "crates.io"]'),
+    (control(macos_minutes_used="ten"), "/budget/macos_minutes_used", "use a number such as 10"),
+    ({"enabled": True, "budget": []}, "/budget", "use an object such as {}"),
+    ({"enabled": True, "reason": 5}, "/reason", 'use a string such as "text"'),
+    ({"enabled": True, "circuit_breaker": {"npm": {"state": "weird"}}}, "/circuit_breaker/npm/state", 'use one of "closed", "open", "half-open"'),
+    (control(macos_minutes_used=-1), "/budget/macos_minutes_used", "use a value >= 0, such as 10"),
+    ({"disabled_ecosystems": []}, "", "add the field 'enabled', e.g. \"enabled\": true"),
+    ({"enabled": True, "disabled_ecosystems": ["npm", "npm"]}, "/disabled_ecosystems", 'remove the duplicate entries (each value once), e.g. ["homebrew", "crates.io"]'),
+]
+
+
+@pytest.mark.parametrize(("document", "pointer", "hint"), BAD_KINDS)
+def test_the_fix_of_a_wrong_kind_enum_or_bound_shows_a_value_to_write_in_both_validators(document: dict, pointer: str, hint: str) -> None:
+    """`jq '.enabled="false"'`: the fix says `use true or false`, not `make it a JSON boolean`."""
+    [fast] = schema.problems(document, "batch-control", file="batch-control.json")
+    assert (fast.pointer, fast.hint) == (pointer, hint)
+    assert _full_jsonschema_hints(document) == [hint]
+
+
+def test_an_unknown_field_lists_the_known_ones() -> None:
+    [problem] = schema.problems({"enabled": True, "breaker_config": {"threshold": 3}}, "batch-control", file="batch-control.json")
+    assert "known fields: ecosystems, failure_rate_threshold" in problem.hint
+
+
+@pytest.mark.parametrize(
+    ("keyword", "bound", "kind", "allowed"),
+    [("minimum", 5, "integer", lambda v: v >= 5), ("exclusiveMinimum", 0, "number", lambda v: v > 0),
+     ("maximum", 3, "integer", lambda v: v <= 3), ("exclusiveMaximum", 1, "number", lambda v: v < 1)],
+)
+def test_a_bound_is_fixed_by_an_example_inside_it(keyword: str, bound: float, kind: str, allowed) -> None:  # type: ignore[no-untyped-def]
+    from batchops.adapters.fastschema import Error
+
+    hint = schema._hint(Error("out of range", [], keyword, bound, {"type": kind, keyword: bound}))
+    example = json.loads(hint.rsplit("such as ", 1)[1])
+    assert allowed(example) and hint.startswith("use a value ")
+
+
+def test_a_pattern_without_examples_is_fixed_by_a_value_it_matches() -> None:
+    [problem] = schema.problems({"id": "XYZ", "op": "control.disable", "file": "f", "args": {}, "at": "2026-06-26T20:51:01Z"}, "operation", file="journal")
+    example = problem.hint.removeprefix("use a value such as ")
+    assert problem.hint != example and len(example) >= 8 and set(example) <= set("0123456789abcdef")

@@ -336,6 +336,30 @@ def test_network_and_http_failures_are_unverifiable_never_drift_never_ok(work: P
     assert not (work / "checksum-baseline.json").exists()  # nothing was recorded
 
 
+def test_an_unreachable_github_api_is_a_short_reason_in_the_log_and_the_whole_one_in_the_report(work: Path, upstream: Upstream, monkeypatch, capsys) -> None:
+    write_recipe(work, "tool", upstream.put("/t/SHA256SUMS", SUMS_V1), 'github_repo = "acme/tool"')
+    write_recipe(work, "refused", "http://127.0.0.1:9/SHA256SUMS")
+    monkeypatch.setenv("GITHUB_API_URL", "http://127.0.0.1:9")
+    result = run(work, monkeypatch, capsys)
+    lines = {line.split()[1]: line for line in result.log.splitlines() if line.startswith("unverifiable")}
+    assert lines["tool"].endswith("version unresolvable: release lookup for acme/tool: GitHub API unreachable: could not connect")
+    assert lines["refused"].endswith("network error: connection refused")
+    assert all(len(line) < 200 and "HTTPConnectionPool" not in line for line in lines.values())
+    assert "HTTPConnectionPool" not in result.summary
+    [kept] = [f["reason"] for f in result.findings("unverifiable") if f["recipe"] == "tool"]
+    assert "HTTPConnectionPool(host='127.0.0.1', port=9)" in kept  # the detail stays in the report file
+
+
+def test_the_skipped_line_points_at_the_command_that_shows_the_details(work: Path, upstream: Upstream, monkeypatch, capsys) -> None:
+    write_recipe(work, "tool", upstream.put("/tool/SUMS", SUMS_V1))
+    (work / "recipes" / "bare.toml").write_text('[metadata]\nname = "bare"\n')
+    result = run(work, monkeypatch, capsys)
+    report_file = work.parent / "report.json"
+    [line] = [line for line in result.log.splitlines() if line.startswith("skipped")]
+    assert line.endswith(f"bare (details: batchops drift report --verbose {report_file})")
+    assert "--verbose)" not in line
+
+
 def test_a_failure_after_recording_keeps_the_baseline_and_is_not_drift(work: Path, upstream: Upstream, monkeypatch, capsys) -> None:
     url = upstream.put("/tool/SHA256SUMS", SUMS_V1)
     write_recipe(work, "tool", url)

@@ -332,32 +332,77 @@ def test_a_corrupt_remote_control_file_is_a_clear_error_and_nothing_is_pushed(re
 # --- faults ----------------------------------------------------------------------------------
 
 
-def test_an_unreachable_remote_is_retried_until_it_is_back(remote, monkeypatch, mocker) -> None:  # type: ignore[no-untyped-def]
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_moved_remote_fails_at_once_with_gits_reason_and_the_fix(remote, monkeypatch, no_sleep, capsys) -> None:  # type: ignore[no-untyped-def]
+    """`mv ../remote.git ../remote.gone`: one attempt, not 40 over two minutes."""
     bare, work = remote
-    away = bare.with_name("remote-away.git")
-    bare.rename(away)
+    bare.rename(bare.with_name("remote.gone"))
+    mutate(work, monkeypatch, "control.disable", {"ecosystem": "npm"})
+    code, outputs = run_persist(work, monkeypatch)
+    err = capsys.readouterr().err
+    assert code == 1 and outputs == {}
+    assert no_sleep == []  # not retried
+    assert "does not appear to be a git repository" in err and str(bare) in err
+    assert "git remote set-url origin" in err  # the fix
+    assert "max-attempts" not in err
+    assert len(journal.read()) == 1  # nothing lost
+
+
+def test_an_unreachable_host_is_tried_a_couple_of_times_each_retry_logged_then_fails_with_its_reason(remote, monkeypatch, no_sleep, capsys) -> None:  # type: ignore[no-untyped-def]
+    bare, work = remote
+    git(work, "remote", "set-url", "origin", f"http://127.0.0.1:{_closed_port()}/registry.git")
+    mutate(work, monkeypatch, "control.disable", {"ecosystem": "npm"})
+    code, _ = run_persist(work, monkeypatch)
+    err = capsys.readouterr().err
+    assert code == 1
+    assert len(no_sleep) == persist.rules.UNREACHABLE_ATTEMPTS - 1
+    retries = [line for line in err.splitlines() if line.startswith("attempt ")]
+    assert len(retries) == len(no_sleep) and all("Couldn't connect to server" in line for line in retries)
+    assert f"failed {persist.rules.UNREACHABLE_ATTEMPTS} times in a row" in err and "cannot be reached" in err
+    assert "git ls-remote origin" in err  # the fix
+    assert len(journal.read()) == 1
+
+
+def test_a_network_blip_is_retried_until_the_remote_answers_again(remote, monkeypatch, mocker) -> None:  # type: ignore[no-untyped-def]
+    bare, work = remote
+    git(work, "remote", "set-url", "origin", f"http://127.0.0.1:{_closed_port()}/registry.git")
     sleeps = []
 
     def sleep(seconds: float) -> None:
         sleeps.append(seconds)
-        if len(sleeps) == 3:
-            away.rename(bare)  # the outage ends
+        git(work, "remote", "set-url", "origin", str(bare))  # the network is back
 
     mocker.patch("time.sleep", side_effect=sleep)
     mutate(work, monkeypatch, "control.disable", {"ecosystem": "npm"})
     code, outputs = run_persist(work, monkeypatch)
-    assert code == 0 and outputs["pushed"] == "true" and outputs["attempts"] == "4"
+    assert code == 0 and outputs["pushed"] == "true" and outputs["attempts"] == "2"
     assert remote_control(bare)["disabled_ecosystems"] == ["npm"]
 
 
-def test_giving_up_after_max_attempts_keeps_the_operations(remote, monkeypatch, no_sleep, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_giving_up_after_max_attempts_keeps_the_operations_and_logs_every_retry(remote, monkeypatch, mocker, no_sleep, capsys) -> None:  # type: ignore[no-untyped-def]
     bare, work = remote
-    bare.rename(bare.with_name("gone.git"))
+    real_run = persist.Git.run
+
+    def failing_fetch(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if "fetch" in args:  # fault injection: the host answers 502 every time
+            raise persist.GitError("fetch failed", output="error: RPC failed; HTTP 502 curl 22 The requested URL returned error: 502")
+        return real_run(self, *args, **kwargs)
+
+    mocker.patch.object(persist.Git, "run", failing_fetch)
     mutate(work, monkeypatch, "control.disable", {"ecosystem": "npm"})
     code, _ = run_persist(work, monkeypatch, "--max-attempts", "3")
+    err = capsys.readouterr().err
     assert code == 1
     assert len(no_sleep) == 2
-    assert "gave up after 3 attempts" in capsys.readouterr().err
+    assert [line.split(" in ")[0] for line in err.splitlines() if line.startswith("attempt ")] == ["attempt 2/3", "attempt 3/3"]
+    assert "gave up after 3 attempts" in err and "HTTP 502" in err
     assert len(journal.read()) == 1
 
 

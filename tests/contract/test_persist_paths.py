@@ -175,9 +175,48 @@ def test_a_path_it_cannot_use_is_an_error_naming_it_and_nothing_is_pushed(remote
     err = capsys.readouterr().err
     assert code == 2 and outputs == {}
     assert f"paths: {name!r}" in err and problem in err
+    assert "paths: paths:" not in err  # the field is named once
     assert "Traceback" not in err and err.count("\n") == 1  # one line
     assert git(bare, "rev-parse", "main") == before
     assert len(journal.read()) == 1  # kept for a re-run
+
+
+def test_an_ignored_path_is_named_with_the_reason_and_the_fix_not_gits_cut_off_heading(remote, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    bare, work = remote
+    (work / ".gitignore").write_text("*.log\nignored/\n")
+    git(work, "commit", "-q", "-am", "ignore a folder", env={"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@example.test", "GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@example.test"})
+    write(work, {"ignored/a": "x\n"})
+    trip_homebrew(work, monkeypatch)
+    code, _ = run_persist(work, monkeypatch, "--paths", "ignored/a")
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip() == (
+        "error: paths: 'ignored/a' cannot be committed: it is ignored by .gitignore, so git add skips it "
+        "(fix: remove it from paths, or the .gitignore line that ignores it (`git check-ignore -v ignored/a` names that line))"
+    )
+
+
+def test_a_symbolic_link_out_of_the_repository_is_refused_naming_the_link(remote, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    """git would commit the link, not /etc/passwd; but every later checkout reading data/metrics/ would follow it."""
+    bare, work = remote
+    (work / "data" / "metrics" / "link").symlink_to("/etc/passwd")
+    write(work, {"data/metrics/batch-runs-2026-06-29.jsonl": '{"batch_id": "new"}\n'})
+    trip_homebrew(work, monkeypatch)
+    before = git(bare, "rev-parse", "main")
+    code, outputs = run_persist(work, monkeypatch, "--paths", "data/metrics/")
+    err = capsys.readouterr().err
+    assert code == 2 and outputs == {}
+    assert "paths: 'data/metrics/link' is a symbolic link to '/etc/passwd', outside the repository" in err
+    assert "rm data/metrics/link" in err and err.count("\n") == 1
+    assert git(bare, "rev-parse", "main") == before  # nothing pushed, the metrics file neither
+    assert len(journal.read()) == 1
+
+
+def test_a_symbolic_link_climbing_out_with_dot_dots_is_refused_too(remote, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    bare, work = remote
+    (work / "data" / "metrics" / "up").symlink_to("../../../outside.json")
+    code, _ = run_persist(work, monkeypatch, "--paths", "data/metrics/")
+    assert code == 2 and "'data/metrics/up' is a symbolic link to '../../../outside.json'" in capsys.readouterr().err
 
 
 def test_paths_are_relative_to_the_working_directory_like_the_control_file(remote, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

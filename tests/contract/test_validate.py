@@ -32,7 +32,7 @@ def test_invalid_file_gets_one_line_per_problem_with_pointer_line_and_fix(tmp_pa
     run = run_cli(["validate", str(path)], tmp_path, actions=False)
     assert run.returncode == 1
     lines = run.stdout.splitlines()
-    assert f"{path}:2: /enabled: 'yes' is not of type 'boolean' (fix: make it a JSON boolean)" in lines
+    assert f"{path}:2: /enabled: 'yes' is not of type 'boolean' (fix: use true or false)" in lines
     assert any(line.startswith(f"{path}:4: /circuit_breaker/npm/state:") and '"half-open"' in line for line in lines)
     assert "Traceback" not in run.log
 

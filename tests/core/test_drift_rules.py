@@ -159,3 +159,35 @@ def test_terminal_lines_are_one_line_each_and_skipped_recipes_one_line_unless_ve
     assert sum("skipped" in line for line in quiet) == 1 and "12 recipe(s)" in quiet[1]
     assert sum(line.startswith("skipped") for line in loud) == 12
     assert any(line.startswith("ok") for line in loud) and not any(line.startswith("ok ") for line in quiet)
+
+
+@pytest.mark.parametrize(
+    ("reason", "short"),
+    [
+        ("version unresolvable: release lookup for o/r: GitHub API unreachable: ConnectionError (HTTPConnectionPool(host='127.0.0.1', "
+         "port=9): Max retries exceeded with url: /repos/o/r/releases/latest (Caused by NewConnectionError(\"<urllib3.connection."
+         "HTTPConnection object at 0x7f>: Failed to establish a new connection: [Errno 111] Connection refused\"))",
+         "version unresolvable: release lookup for o/r: GitHub API unreachable: connection refused"),
+        ("network error: gaierror ([Errno -2] Name or service not known)", "network error: host name not found (DNS)"),
+        ("release lookup for o/r: GitHub API unreachable: ReadTimeout (HTTPSConnectionPool(host='api.github.com', port=443): "
+         "Read timed out. (read timeout=15))", "release lookup for o/r: GitHub API unreachable: timed out"),
+        ("timed out: not complete within 30s", "timed out: not complete within 30s"),
+        ("HTTP 404 from upstream", "HTTP 404 from upstream"),
+        ("truncated: 10 of the 20 bytes announced arrived before the connection closed", "truncated: 10 of the 20 bytes announced arrived before the connection closed"),
+    ],
+)
+def test_a_reason_is_shown_in_a_few_words_never_as_python_exception_text(reason: str, short: str) -> None:
+    assert drift.short_reason(reason) == short
+
+
+@given(st.text())
+def test_a_short_reason_is_one_short_line_whatever_the_reason(reason: str) -> None:
+    short = drift.short_reason(reason)
+    assert len(short) <= drift.SHORT_REASON and "\n" not in short
+
+
+def test_the_terminal_shows_the_short_reason_and_verbose_the_whole_one() -> None:
+    long = "release lookup for o/r: GitHub API unreachable: ConnectionError (" + "x" * 300 + " Connection refused)"
+    findings = [Finding("tool", "tool.toml", "unverifiable", reason=long)]
+    assert render.terminal_lines(findings)[0].endswith("GitHub API unreachable: connection refused")
+    assert long in render.terminal_lines(findings, verbose=True)[0]

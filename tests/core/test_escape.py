@@ -67,7 +67,7 @@ def test_a_block_stays_as_many_lines_as_it_has_newlines_and_none_is_a_command(bl
 def test_a_name_value_output_line_gives_the_exact_value_back(value: str) -> None:
     printed = escape.output_line_value(value)
     assert len(printed.splitlines()) <= 1 and not escape.is_command(printed)
-    assert escape.parse_output_line_value(printed) == value
+    assert escape.parse_output_line_value(printed) == escape.redact(value)
 
 
 @given(
@@ -106,3 +106,38 @@ def test_a_mermaid_label_cannot_close_its_quotes_or_add_a_line(text: str) -> Non
     label = escape.mermaid_label(text)
     assert not re.search(r'["<>\[\]{}()|;`\n\r]', label)
     assert len(label.splitlines()) <= 1 and len(label) <= 80
+
+
+# A summary value cannot get raw HTML past the escaper by making it misjudge a code span
+# or a fence: the escaper trusts only fences CommonMark surely opens, never code spans.
+IMG = "<img src=x onerror=alert(1)>"
+MISREAD_CODE = {
+    "longer opening run": f"``{IMG}`",
+    "backslash-escaped backtick": f"\\`{IMG}`",
+    "code span opened on the line before": f"`abc\n`{IMG}`",
+    "tab-indented fence": f"\t```\n{IMG}",
+    "fence after a no-break space": f"\u00a0```\n{IMG}",
+    "backtick in a backtick fence's info": f"```x`\n{IMG}",
+    "fence inside a list item": f"- a\n  ```\n{IMG}",
+    "fence inside an HTML block": f"<details>\n```\n{IMG}",
+    "closing fence with an info string": f"```\n``` x\n\n```\n{IMG}",
+}
+
+
+@pytest.mark.parametrize("markdown", MISREAD_CODE.values(), ids=MISREAD_CODE.keys())
+def test_a_value_cannot_pass_raw_html_by_faking_code_in_a_summary(markdown: str) -> None:
+    safe = escape.safe_markdown(markdown)
+    assert "<img" not in safe and "&lt;img src=x onerror=alert(1)>" in safe
+
+
+def test_html_in_a_real_fence_is_kept_as_code_and_a_fence_left_open_is_closed() -> None:
+    assert escape.safe_markdown("text\n\n```mermaid\nx <-- y\n```\nafter <i>") == "text\n\n```mermaid\nx <-- y\n```\nafter &lt;i>"
+    # left open, the fence would swallow (or, re-opened, expose) what the step appends next
+    assert escape.safe_markdown("```\nopen") == "```\nopen\n```"
+    assert escape.safe_markdown("~~~~ a`b\n<kept>") == "~~~~ a`b\n<kept>\n~~~~"
+
+
+def test_a_name_value_output_line_never_shows_the_credentials_of_a_url() -> None:
+    printed = escape.output_line_value("see https://bot:SECRETTOKEN@example.test/x\nnext")
+    assert "SECRETTOKEN" not in printed
+    assert escape.parse_output_line_value(printed) == "see https://***@example.test/x\nnext"

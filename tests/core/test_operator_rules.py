@@ -145,6 +145,13 @@ def test_reset_is_the_only_path_from_open_to_closed_and_only_operators_take_it()
     assert to_closed == ["reset"]
 
 
+def test_an_operator_move_outside_the_table_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the table is the rule: take "reset from open" out of it and the move is no longer made
+    monkeypatch.setitem(breaker.OPERATOR_TRANSITIONS, "reset", (frozenset({breaker.HALF_OPEN}), breaker.CLOSED))
+    with pytest.raises(AssertionError, match="not in OPERATOR_TRANSITIONS"):
+        operations.apply(legacy_open(), "breaker.reset", {"ecosystem": "npm", "reason": "recovered", "at": AT})
+
+
 def test_probe_makes_the_next_gate_grant_the_probe_before_opens_at() -> None:
     doc = legacy_open()
     operations.apply(doc, "breaker.probe", {"ecosystem": "npm", "reason": "try now", "at": AT})

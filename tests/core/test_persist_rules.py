@@ -40,7 +40,13 @@ def entry(op: str, args: dict[str, Any], ident: str = "a" * 32, actor: str | Non
         ("! [remote rejected] main -> main (cannot lock ref 'refs/heads/main': is at 1 but expected 2)", "rejected"),
         ("! [remote rejected] main -> main (protected branch hook declined)", "declined"),
         ("fatal: couldn't find remote ref release", "missing-branch"),
-        ("fatal: unable to access 'https://github.com/o/r.git/': Could not resolve host: github.com", "transient"),
+        ("fatal: unable to access 'https://github.com/o/r.git/': Could not resolve host: github.com", "unreachable"),
+        ("fatal: unable to access 'http://127.0.0.1:9/o/r.git/': Failed to connect to 127.0.0.1 port 9 after 0 ms: Couldn't connect to server", "unreachable"),
+        ("ssh: connect to host github.com port 22: Connection refused\nfatal: Could not read from remote repository.", "unreachable"),
+        ("ssh: Could not resolve hostname github.invalid: Name or service not known\nfatal: Could not read from remote repository.", "unreachable"),
+        ("fatal: '../remote.git' does not appear to be a git repository\nfatal: Could not read from remote repository.\n\n"
+         "Please make sure you have the correct access rights\nand the repository exists.", "missing-remote"),
+        ("remote: Repository not found.\nfatal: repository 'https://github.com/o/gone.git/' not found", "missing-remote"),
         ("error: RPC failed; HTTP 502 curl 22 The requested URL returned error: 502", "transient"),
         ("fatal: the remote end hung up unexpectedly", "transient"),
     ],
@@ -99,9 +105,30 @@ def test_the_reason_is_one_line_whatever_the_remote_sends() -> None:
 
 @given(st.text())
 def test_classification_never_fails_and_reasons_are_single_lines(output: str) -> None:
-    assert rules.classify(output) in {"auth", "rejected", "declined", "missing-branch", "transient"}
+    assert rules.classify(output) in set(rules.KINDS)
     found = rules.reason(output)
     assert not re.search(r"[\r\n\u2028\u2029\u0085]", found)
+
+
+@pytest.mark.parametrize(
+    ("output", "said"),
+    [
+        ("ssh: connect to host github.com port 22: Connection refused\nfatal: Could not read from remote repository.\n\n"
+         "Please make sure you have the correct access rights", "ssh: connect to host github.com port 22: Connection refused"),
+        ("fatal: '../remote.git' does not appear to be a git repository\nfatal: Could not read from remote repository.",
+         "fatal: '../remote.git' does not appear to be a git repository"),
+        ("remote: Repository not found.\nfatal: repository 'https://github.com/o/gone.git/' not found", "remote: Repository not found."),
+    ],
+)
+def test_the_reason_given_for_a_failed_fetch_is_the_line_that_says_why(output: str, said: str) -> None:
+    assert rules.git_reason(output) == said
+
+
+def test_only_an_unreachable_host_is_given_up_on_after_a_couple_of_attempts() -> None:
+    assert not rules.gives_up("unreachable", rules.UNREACHABLE_ATTEMPTS - 1)
+    assert rules.gives_up("unreachable", rules.UNREACHABLE_ATTEMPTS)
+    assert 2 <= rules.UNREACHABLE_ATTEMPTS <= 5
+    assert not rules.gives_up("transient", 39) and not rules.gives_up("rejected", 39)
 
 
 # --- backoff ---------------------------------------------------------------------------------
