@@ -13,12 +13,13 @@ import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from batchops.adapters import runner
 from batchops.errors import BatchopsError
 
+_Self = TypeVar("_Self", bound="_CatFile")
 _BASE = ["git", "-c", "core.quotepath=off", "-c", "log.showSignature=false", "-c", "color.ui=false"]
 
 
@@ -96,7 +97,30 @@ def text(cwd: Path | str, args: Sequence[str], **kwargs: object) -> str:
     return run(cwd, args, **kwargs).stdout.decode("utf-8", "replace").rstrip("\n")  # type: ignore[arg-type]
 
 
-class ObjectLookup:
+class _CatFile:
+    """A long-lived ``git cat-file`` process fed on stdin; closed on exit."""
+
+    def __init__(self, cwd: Path | str, mode: str) -> None:
+        self._proc = subprocess.Popen(
+            [*_BASE, "cat-file", mode], cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, env=_env(None),
+        )
+
+    def close(self) -> None:
+        if self._proc.stdin:
+            self._proc.stdin.close()
+        self._proc.wait()
+        if self._proc.stdout:
+            self._proc.stdout.close()
+
+    def __enter__(self: _Self) -> _Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ObjectLookup(_CatFile):
     """One long-lived ``git cat-file --batch-check`` answering ``<rev>:<path>`` lookups in rounds.
 
     ``lookup(names)`` returns the object id of each name, or None when it does not
@@ -106,14 +130,7 @@ class ObjectLookup:
     CHUNK = 256
 
     def __init__(self, cwd: Path | str) -> None:
-        self._proc = subprocess.Popen(
-            [*_BASE, "cat-file", "--batch-check=%(objectname) %(objecttype)"],
-            cwd=cwd,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=_env(None),
-        )
+        super().__init__(cwd, "--batch-check=%(objectname) %(objecttype)")
 
     def lookup(self, names: Sequence[str]) -> list[str | None]:
         assert self._proc.stdin is not None and self._proc.stdout is not None
@@ -133,18 +150,6 @@ class ObjectLookup:
                 answers.append(parts[0] if len(parts) == 2 and parts[1] == "blob" else None)
         return answers
 
-    def close(self) -> None:
-        if self._proc.stdin:
-            self._proc.stdin.close()
-        self._proc.wait()
-        if self._proc.stdout:
-            self._proc.stdout.close()
-
-    def __enter__(self) -> ObjectLookup:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class Background:
@@ -189,14 +194,11 @@ class Background:
         return out
 
 
-class ObjectReader:
+class ObjectReader(_CatFile):
     """One long-lived ``git cat-file --batch``: ``read(name)`` gives (type, content) or None."""
 
     def __init__(self, cwd: Path | str) -> None:
-        self._proc = subprocess.Popen(
-            [*_BASE, "cat-file", "--batch"], cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, env=_env(None),
-        )
+        super().__init__(cwd, "--batch")
 
     def read(self, name: str) -> tuple[str, str, bytes] | None:
         """(object id, type, content) of ``name`` (``<rev>:<path>``, an id), or None when missing."""
@@ -234,18 +236,6 @@ class ObjectReader:
                 answers.append((header[0], header[1], content))
         return answers
 
-    def close(self) -> None:
-        if self._proc.stdin:
-            self._proc.stdin.close()
-        self._proc.wait()
-        if self._proc.stdout:
-            self._proc.stdout.close()
-
-    def __enter__(self) -> ObjectReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def config_value(key: str, cwd: Path | str | None = None) -> str:

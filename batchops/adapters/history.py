@@ -28,6 +28,7 @@ from batchops.core.rollback import (
     Ref,
     parse_commits,
     parse_diff_tree,
+    parse_mainline,
     parse_refs,
 )
 from batchops.errors import BatchopsError
@@ -405,6 +406,19 @@ def mainline_changes(
         subject, parents = headers.get(line.shas[i], ("", 1))
         found.append(MainCommit(line.shas[i], line.shas[i - 1] if i > 0 else None, line.times[i], subject, changes[i], parents))
     return found
+
+
+def first_parent_log(cwd: Path, base_sha: str, paths: Sequence[str]) -> list[MainCommit]:
+    """Every first-parent commit of the base that changed ``paths``, newest first, with its changes
+    (the whole path-limited log: slower than :func:`mainline_changes`, exact; merges against their
+    first parent)."""
+    if not paths:
+        return []
+    args = [
+        "log", "--first-parent", "--diff-merges=first-parent", "-z", "--raw", "--no-abbrev", "--no-renames",
+        "--format=%x1e%H%x00%P%x00%ct%x00%s%x00", base_sha, "--", *paths,
+    ]
+    return parse_mainline(gitcmd.run(cwd, args, env=_LITERAL).stdout)
 
 
 def _headers(cwd: Path, shas: Sequence[str]) -> dict[str, tuple[str, int]]:

@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from batchops.core.metrics import DELIVERED, REDIRECT, REJECTED, Delivery, RetryPolicy, answer_kind
-from batchops.errors import UsageError
+from batchops.errors import BatchopsError, UsageError
 
 MAX_REPLY = 1024 * 1024
 MAX_REASON = 300
@@ -416,8 +416,8 @@ def get_runs(endpoint: str, token: str, *, since: datetime | None, until: dateti
                 raise ReadError(f"HTTP {reply.status}" + (f": {reason_of(reply)}" if reason_of(reply) else ""), reply.status)
             if reply.truncated:
                 raise ReadError(f"a page of runs was larger than {MAX_RUNS_REPLY} bytes or cut off")
-            from batchops.adapters.schema import parse_json_text  # the one strict reader: no NaN, 1e400, duplicate keys
-            from batchops.errors import BatchopsError
+            # the one strict reader: no NaN, 1e400, duplicate keys
+            from batchops.adapters.schema import parse_json_text
 
             try:
                 page = parse_json_text(reply.body.decode("utf-8"), "the answer")
@@ -436,6 +436,3 @@ def get_runs(endpoint: str, token: str, *, since: datetime | None, until: dateti
     finally:
         session.close()
 
-
-def _no_constant(literal: str) -> Any:
-    raise ValueError(f"{literal} is not a JSON number")

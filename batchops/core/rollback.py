@@ -378,7 +378,7 @@ def parse_mainline(data: bytes) -> list[MainCommit]:
             except ValueError:
                 moment = 0
             subject = tokens[index + 3].decode("utf-8", "replace").strip()[:300]
-            current = MainCommit(sha, parents[0] if parents else None, moment, subject, {})
+            current = MainCommit(sha, parents[0] if parents else None, moment, subject, {}, max(1, len(parents)))
             commits.append(current)
             index += 4
         elif token.startswith(b":") and index + 1 < len(tokens):
@@ -475,6 +475,7 @@ class Landing:
     batch_commits: list[str] = field(default_factory=list)  # source commits whose content it shipped
     pull_requests: list[int] = field(default_factory=list)  # confirmed: (#N), API, a PR ref's own merge
     candidates: list[int] = field(default_factory=list)  # PR refs carrying the content when unconfirmed
+    alike: list[int] = field(default_factory=list)  # other PR refs with part of that content (retries), not credited
     pull_request_urls: list[str] = field(default_factory=list)
 
 
@@ -496,6 +497,7 @@ def find_landings(selection: Selection, mainline: Sequence[MainCommit]) -> list[
         landing = Landing(commit.sha, "commit", commit.subject)
         origins: list[str] = []
         carriers: set[int] = set()
+        per_file: list[set[int]] = []  # per file it shipped, the PR refs whose content it is
         deletions: list[str] = []
         for path, change in sorted(commit.changes.items()):
             blob = change.new.blob if change.new else None
@@ -505,12 +507,16 @@ def find_landings(selection: Selection, mainline: Sequence[MainCommit]) -> list[
             elif path in side.get(commit.sha, ()):
                 hit = True
             else:
+                matched: set[int] = set()
                 for target in content.get(path, ()):
                     if target.blob == blob and commit.time >= target.time:
                         hit = True
                         if target.origin in source_ids:
                             origins.append(target.origin)
-                        carriers.update(target.pulls)
+                        matched.update(target.pulls)
+                carriers |= matched
+                if matched and blob is not None:
+                    per_file.append(matched)
                 if hit and blob is None:
                     deletions.append(path)  # a deletion alone proves nothing: kept only beside content
                     continue
@@ -536,7 +542,10 @@ def find_landings(selection: Selection, mainline: Sequence[MainCommit]) -> list[
             named.append(number)
         landing.pull_requests = sorted(set(named))
         if not landing.pull_requests:
-            landing.candidates = sorted(carriers)
+            # retries of one batch carry the same recipes: the PRs whose content is in every file it shipped
+            common = set.intersection(*per_file) if per_file else set()
+            landing.candidates = sorted(common or carriers)
+            landing.alike = sorted(carriers - set(landing.candidates))
             if len(landing.candidates) == 1:
                 landing.pull_requests, landing.candidates = landing.candidates, []
         landing.pull_request_urls = [selection.pr_urls[n] for n in landing.pull_requests if n in selection.pr_urls]
@@ -671,6 +680,7 @@ def unshipped_carriers(selection: Selection, landings: Sequence[Landing], merges
     """PR refs carrying the selection's commits whose merge shipped none of its files (reported only)."""
     credited = {n for landing in landings for n in (*landing.pull_requests, *landing.candidates)}
     landing_ids = {landing.sha for landing in landings}
+    alike = {n: landing for landing in reversed(landings) for n in landing.alike}
     reported = []
     for number in carrier_prs(selection):
         if number in credited:
@@ -678,7 +688,15 @@ def unshipped_carriers(selection: Selection, landings: Sequence[Landing], merges
         merge = merges.get(number, "")
         if merge and merge in landing_ids:
             continue
-        if merge:
+        if number in alike and not merge:
+            landing = alike[number]
+            shipped_as = ", ".join(f"#{n}" for n in (landing.pull_requests or landing.candidates))
+            note = (
+                f"PR #{number} carries commits of {selection.selector.label} with part of the content that "
+                f"{landing.sha[:12]} shipped{' (as PR ' + shipped_as + ')' if shipped_as else ''}, but not all of it: "
+                "another attempt, not merged itself; not acted on"
+            )
+        elif merge:
             note = f"PR #{number} carries commits of {selection.selector.label}, but its merge {merge[:12]} shipped none of its files; not acted on"
         else:
             note = f"PR #{number} carries commits of {selection.selector.label}; no commit of the base branch shipped their content (not merged, or merged without them); not acted on"

@@ -153,11 +153,19 @@ def _trace(
     for sha, diff in history.diffs(cwd, rollback_commits).items():
         known[sha] = {p: c for p, c in diff.items() if p in set(paths)}
     wanted = {path: {t.blob for t in found} for path, found in core.targets(selection).items()}
-    main = history.mainline_changes(
-        cwd, line, paths, since, known,
-        lambda path, entry: (entry.blob if entry else None) in wanted.get(path, ()),
-    )
-    # merged-side commits of the base's history land at the first merge on the line that brings them in
+
+    def is_target(path: str, entry: core.Entry | None) -> bool:
+        return (entry.blob if entry else None) in wanted.get(path, ())
+
+    main = history.mainline_changes(cwd, line, paths, since, known, is_target)
+    _side_landings(cwd, selection, main, on_main)
+    main = _complete(cwd, selection, main, line, base, paths, since, known, is_target)
+    _side_landings(cwd, selection, main, on_main)
+    return selection, main, line
+
+
+def _side_landings(cwd: Path, selection: Selection, main: Sequence[MainCommit], on_main: set[str]) -> None:
+    """Merged-side commits of the base's history land at the first merge on the line that brings them in."""
     times_of = {c.sha: c.time for c in selection.sources}
     for sha in sorted(selection.in_base - on_main - set(selection.side_landings)):
         files = set(selection.diffs.get(sha, {}))
@@ -165,7 +173,39 @@ def _trace(
         landing = history.merged_at(cwd, sha, merges)
         if landing:
             selection.side_landings[sha] = landing
-    return selection, main, line
+
+
+def _complete(
+    cwd: Path, selection: Selection, main: list[MainCommit], line: history.Mainline, base: history.Base,
+    paths: Sequence[str], since: int, known: dict[str, dict[str, core.Change]], is_target: Any,
+) -> list[MainCommit]:
+    """Every file the landings shipped, and no "nothing shipped" without reading all of the line.
+
+    The bisection does not see a change that was undone later (a recipe a squash shipped and
+    someone removed by hand): the landings it found are read whole, and when one shipped more
+    files than seen, the search runs again knowing those diffs. When it found no landing at all,
+    the first-parent log of the paths is read in full before anything is called unshipped."""
+    found = core.find_landings(selection, main)
+    if not found:
+        if not paths or not (selection.sources or selection.direct):
+            return main
+        exact = history.first_parent_log(cwd, base.sha, paths)
+        return exact if core.find_landings(selection, exact) else main
+    by_sha = {commit.sha: commit for commit in main}
+    read = [
+        core.Commit(landing.sha, [by_sha[landing.sha].first_parent or ""], by_sha[landing.sha].time)
+        for landing in found
+        if landing.sha in by_sha and landing.sha not in known and by_sha[landing.sha].first_parent
+    ]
+    wanted = set(paths)
+    extra: dict[str, dict[str, core.Change]] = {}
+    for sha, diff in history.diffs(cwd, read).items():
+        seen = by_sha[sha].changes
+        if any(path in wanted and path not in seen for path in diff):
+            extra[sha] = {path: change for path, change in diff.items() if path in wanted}
+    if not extra:
+        return main
+    return history.mainline_changes(cwd, line, paths, since, {**known, **extra}, is_target)
 
 
 def _trace_pull(cwd: Path, selection: Selection, base: history.Base, others: Sequence[Ref]) -> None:

@@ -198,3 +198,38 @@ def test_an_output_file_that_cannot_grow_is_one_error_naming_it(tmp_path: Path) 
     assert run.returncode != 0 and "Traceback" not in run.stderr
     errors = [line for line in run.stdout.splitlines() if line.startswith("::error")]
     assert len(errors) >= 1 and f"file={outputs}" in errors[0] and "cannot write" in errors[0]
+
+
+HOSTILE_PAGES = {
+    "overflowing number": b'{"runs": [{"ecosystem": "npm", "started_at": "2026-02-01T12:00:00Z", "passed": 1e400}], "next_cursor": null}',
+    "NaN": b'{"runs": [{"ecosystem": "npm", "started_at": "2026-02-01T12:00:00Z", "passed": NaN}], "next_cursor": null}',
+    "duplicate key": b'{"runs": [], "runs": [{"ecosystem": "npm"}], "next_cursor": null}',
+    "5000 digits": b'{"runs": [{"ecosystem": "npm", "passed": ' + b"9" * 5000 + b'}], "next_cursor": null}',
+}
+
+
+@pytest.mark.parametrize("page", HOSTILE_PAGES.values(), ids=HOSTILE_PAGES.keys())
+def test_a_runs_page_with_numbers_or_keys_no_reader_agrees_on_is_refused(page: bytes) -> None:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from batchops.adapters import telemetry
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(telemetry.ReadError, match="not usable JSON"):
+            telemetry.get_runs(f"http://127.0.0.1:{server.server_address[1]}", "read-token-1234", since=None, until=None)
+    finally:
+        server.shutdown()
+        server.server_close()
