@@ -294,11 +294,17 @@ def debug() -> bool:
     return bool(setting("BATCHOPS_DEBUG"))
 
 
+def job_temp_dir() -> Path | None:
+    """The job's own temp folder (``$RUNNER_TEMP``, emptied for every job), or None outside a runner."""
+    folder = setting("RUNNER_TEMP")
+    return Path(folder) if folder else None
+
+
 def temp_dir() -> Path:
     """The one temp folder: the job's ``$RUNNER_TEMP`` in Actions, else the system's."""
     import tempfile
 
-    return Path(setting("RUNNER_TEMP") or tempfile.gettempdir())
+    return job_temp_dir() or Path(tempfile.gettempdir())
 
 
 def journal_path() -> Path:
@@ -311,9 +317,9 @@ def journal_path() -> Path:
     explicit = setting("BATCHOPS_JOURNAL")
     if explicit:
         return Path(explicit)
-    runner_temp = setting("RUNNER_TEMP")
-    if runner_temp:
-        return Path(runner_temp) / "batchops" / "journal.jsonl"
+    job = job_temp_dir()
+    if job:
+        return job / "batchops" / "journal.jsonl"
     here = Path.cwd().resolve()
     for folder in (here, *here.parents):
         git = folder / ".git"

@@ -405,6 +405,7 @@ def get_runs(endpoint: str, token: str, *, since: datetime | None, until: dateti
     if token:
         headers["Authorization"] = f"Bearer {token}"
     runs: list[dict[str, Any]] = []
+    seen: set[str] = set()
     try:
         for _ in range(MAX_PAGES):
             from urllib.parse import urlencode
@@ -431,7 +432,10 @@ def get_runs(endpoint: str, token: str, *, since: datetime | None, until: dateti
             cursor = page.get("next_cursor")
             if not cursor:
                 return runs
-            params["cursor"] = str(cursor)
+            if not isinstance(cursor, str) or cursor in seen:  # it would page forever
+                raise ReadError(f"the answer's next_cursor {json.dumps(cursor)[:80]} is not a new string cursor (a page repeated or malformed)")
+            seen.add(cursor)
+            params["cursor"] = cursor
         raise ReadError(f"more than {MAX_PAGES} pages of runs")
     finally:
         session.close()

@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     except ArgumentProblem as exc:  # a missing, unknown or malformed flag
         exc.given = ["batchops", *args]
         if not runner.in_actions():
-            print(exc.parser.format_usage().rstrip(), file=sys.stderr)
+            runner.log_block(exc.parser.format_usage().rstrip())  # stderr at a terminal
         runner.error(exc.render(), title="batchops")
         return 2
     except SystemExit as exc:  # argparse: --help

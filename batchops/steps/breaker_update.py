@@ -108,8 +108,8 @@ def _read_batch(args: argparse.Namespace) -> _Batch:
 
 
 def _marker() -> Path | None:
-    folder = runner.setting("RUNNER_TEMP")
-    return Path(folder) / "batchops" / "breaker-recorded.jsonl" if folder else None
+    job = runner.job_temp_dir()
+    return job / "batchops" / "breaker-recorded.jsonl" if job else None
 
 
 def _job() -> str:

@@ -346,7 +346,8 @@ def load_baseline(path: str | Path) -> dict[str, Any]:
 
 def default_report_file() -> str:
     """Where the report goes when `report-file` is empty: the job's temp folder, else the working directory."""
-    return str(runner.temp_dir() / "batchops" / "drift-report.json") if runner.setting("RUNNER_TEMP") else "drift-report.json"
+    job = runner.job_temp_dir()
+    return str(job / "batchops" / "drift-report.json") if job else "drift-report.json"
 
 
 @dataclass

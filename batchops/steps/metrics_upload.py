@@ -88,8 +88,8 @@ def _unusable_number(path: str) -> str | None:
 
 
 def default_spool_dir() -> str:
-    temp = runner.setting("RUNNER_TEMP")
-    return str(Path(temp) / "batchops-spool") if temp else ".batchops/spool"
+    job = runner.job_temp_dir()
+    return str(job / "batchops-spool") if job else ".batchops/spool"
 
 
 def spool_document(payload: dict[str, Any], key: str, endpoint: str, delivery: Delivery, *, at: Any, attempts: int | None = None) -> dict[str, Any]:

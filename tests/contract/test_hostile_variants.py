@@ -233,3 +233,34 @@ def test_a_runs_page_with_numbers_or_keys_no_reader_agrees_on_is_refused(page: b
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("cursor", ['"again"', '{"a": 1}', "7"], ids=["repeated", "object", "number"])
+def test_a_runs_endpoint_that_would_page_forever_is_refused_at_once(cursor: str) -> None:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from batchops.adapters import telemetry
+
+    page = b'{"runs": [], "next_cursor": ' + cursor.encode() + b"}"
+    asked = [0]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked[0] += 1
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(telemetry.ReadError, match="next_cursor"):
+            telemetry.get_runs(f"http://127.0.0.1:{server.server_address[1]}", "read-token-1234", since=None, until=None)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert asked[0] <= 2

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from batchops.steps import rollback
+from tests.contract.test_rollback import change
 from tests.contract.test_rollback_pulls import (
     BATCH,
     actions,
@@ -21,8 +22,8 @@ from tests.contract.test_rollback_pulls import (
     remote,  # noqa: F401 - the fixture
     run_cli,
     squash,
+    standin,  # noqa: F401 - the fixture
 )
-from tests.contract.test_rollback import change
 from tests.support.gitrepo import commit_all, git
 
 
@@ -89,6 +90,7 @@ def test_retries_of_one_batch_with_the_same_recipes_name_the_pr_whose_content_sh
     assert landing["sha"] == shipped and landing["pull_requests"] == [60] and landing["candidate_pull_requests"] == []
     assert actions(document) == {"recipes/a/azcopy.toml": "remove", "recipes/l/lua.toml": "remove"}
     assert sorted(item["pull_request"] for item in document["not_acted_on"]) == [59, 61]
+    assert all("(as PR #60)" in item["note"] and "not merged itself" in item["note"] for item in document["not_acted_on"])
 
 
 def test_retries_that_are_alike_in_every_file_stay_candidates(remote) -> None:  # noqa: F811
@@ -114,3 +116,27 @@ def test_an_id_that_truly_never_landed_is_refused_with_where_it_is(remote, capsy
         plan(repo)
 
     assert "never reached main" in info.value.message and "origin/pull/44/head" in info.value.message
+
+
+def test_a_rerun_in_a_fresh_checkout_after_pr_creation_failed_opens_the_pr(remote, standin, capsys) -> None:  # noqa: F811
+    bare, repo = remote
+    open_pr(repo, 45, [({"recipes/new.toml": "n\n"}, "feat(recipes): add batch recipes\n\nbatch_id: " + BATCH + "\n")])
+    squash(repo, 45, with_number=False)
+    fetch_pr_refs(repo)
+    standin.inject("POST", "/repos/tsuku/registry/pulls", 422, body={
+        "message": "Validation Failed", "documentation_url": "https://docs.github.com/rest",
+        "errors": [{"resource": "PullRequest", "code": "custom", "message": "No commits between main and rollback-batch-" + BATCH}]})
+
+    code, outputs, err = run_cli(capsys, repo, "--batch-id", BATCH, "--github-token", standin.token)
+    assert code == 1 and "No commits between main and rollback-batch-" + BATCH in err and outputs["pr-url"] == ""
+    branch = f"rollback-batch-{BATCH}"
+    message = git(bare, "log", "-1", "--format=%B", branch)
+    assert f"rollback-of: {BATCH}" in message and "batch_id:" not in message
+
+    rerun = repo.parent / "rerun"  # the re-run job checks out afresh, as actions/checkout with fetch-depth 0 does
+    git(repo.parent, "clone", "-q", str(bare), str(rerun))
+    fetch_pr_refs(rerun)
+    code, outputs, err = run_cli(capsys, rerun, "--batch-id", BATCH, "--github-token", standin.token)
+    assert code == 0, err
+    assert "pushed by an earlier run for the same plan" in err
+    assert outputs["pr-url"] == standin.pulls("tsuku/registry")[-1]["html_url"] and outputs["branch"] == branch

@@ -169,6 +169,24 @@ def test_a_carrier_pr_whose_merge_shipped_nothing_is_reported() -> None:
     assert [(item["pull_request"], item["merge_commit"]) for item in reported] == [(42, _sha(8))]
 
 
+def test_of_several_retries_the_pr_whose_content_is_in_every_shipped_file_is_named() -> None:
+    first = _batch(50, 100, {"recipes/lua.toml": Change("A", None, _entry(1)), "data/queue.json": Change("M", _entry(5), _entry(6))})
+    second = _batch(60, 110, {"recipes/lua.toml": Change("A", None, _entry(1)), "data/queue.json": Change("M", _entry(5), _entry(7))})
+    carriers = {"refs/pull/59/head": [_sha(50)], "refs/pull/60/head": [_sha(60)]}
+    tips = {("refs/pull/59/head", "recipes/lua.toml"): _entry(1).blob, ("refs/pull/59/head", "data/queue.json"): _entry(6).blob,
+            ("refs/pull/60/head", "recipes/lua.toml"): _entry(1).blob, ("refs/pull/60/head", "data/queue.json"): _entry(7).blob}
+    selection = _selection(first, second, carriers=carriers, tips=tips)
+    mainline = [_main(7, 6, 200, {"recipes/lua.toml": Change("A", None, _entry(1)), "data/queue.json": Change("M", _entry(5), _entry(7))})]
+    [landing] = rollback.find_landings(selection, mainline)
+    assert landing.pull_requests == [60] and landing.candidates == [] and landing.alike == [59]
+    [reported] = rollback.unshipped_carriers(selection, [landing], {})
+    assert reported["pull_request"] == 59 and "(as PR #60)" in reported["note"] and "not merged itself" in reported["note"]
+
+    alike = [_main(7, 6, 200, {"recipes/lua.toml": Change("A", None, _entry(1))})]  # only the recipe: either PR
+    [landing] = rollback.find_landings(selection, alike)
+    assert landing.pull_requests == [] and landing.candidates == [59, 60]
+
+
 def test_merged_side_commit_lands_at_its_merge_for_the_files_it_touched() -> None:
     source = _batch(50, 100, {"recipes/new.toml": Change("A", None, _entry(1))})
     selection = _selection(source)
