@@ -50,6 +50,7 @@ from urllib3.util.retry import Retry
 
 from batchops import __version__
 from batchops.adapters import runner
+from batchops.core import escape
 from batchops.core.backoff import exponential
 from batchops.errors import BatchopsError
 
@@ -297,8 +298,7 @@ def client(
 
 
 def _one_line(text: str, limit: int = 600) -> str:
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    return escape.flatten(text, limit)
 
 
 def _error_text(item: Any) -> str:

@@ -113,6 +113,26 @@ def off_base(cwd: Path, tips: Iterable[str], base_sha: str) -> list[Commit]:
     return parse_commits(data)
 
 
+def copies_of_base(cwd: Path, base_sha: str, items: Sequence[Commit]) -> set[str]:
+    """Of ``items``, the commits that are copies of a commit of the base's history under another id
+    (same tree, author time and subject: the base branch was rewritten after they were made)."""
+    if not items:
+        return set()
+    fmt = "--format=%H%x00%T%x00%at%x00%s"
+
+    def keys(args: list[str], stdin: bytes | None = None) -> list[tuple[str, tuple[bytes, ...]]]:
+        tokens = gitcmd.run(cwd, ["log", "-z", fmt, *args], input=stdin).stdout.split(b"\x00")
+        rows = []
+        for index in range(0, len(tokens) - 3, 4):
+            sha = tokens[index].strip().decode("ascii", "replace")
+            rows.append((sha, (tokens[index + 1], tokens[index + 2], tokens[index + 3])))
+        return rows
+
+    wanted = keys(["--no-walk=unsorted", "--stdin", "--"], "".join(f"{c.sha}\n" for c in items).encode())
+    on_base = {key for _, key in keys([base_sha, "--"])}
+    return {sha for sha, key in wanted if key in on_base}
+
+
 def walk_off(cwd: Path, tips: Iterable[str], stop: set[str]) -> list[Commit]:
     """The commits reachable from ``tips`` down to the first-parent line ``stop`` (not included),
     read as objects through one ``cat-file --batch`` (a PR ref: its few commits on top of main)."""

@@ -104,15 +104,19 @@ def _emit(line: str, stream: TextIO | None = None) -> None:
     print(line, file=stream or _stream(), flush=True)
 
 
-def annotate(level: str, message: str, *, title: str | None = None, file: str | None = None, line: int | None = None) -> None:
-    """Emit an ``error``/``warning``/``notice`` annotation (plain ``level: message`` outside Actions)."""
+def annotate(level: str, message: str, *, title: str | None = None, file: str | None = None, line: int | None = None, stderr: bool = False) -> None:
+    """Emit an ``error``/``warning``/``notice`` annotation (plain ``level: message`` outside Actions).
+
+    ``stderr=True`` keeps it off stdout in Actions too (the runner reads commands from both),
+    for commands whose stdout is captured as data.
+    """
     if level not in ("error", "warning", "notice"):
         level = "warning"
     if not in_actions():
         where = f"{file}:{line}: " if file and line and not message.startswith(str(file)) else ""
         _emit(safe_line(f"{level}: {where}{message}"), sys.stderr)
         return
-    _emit(_command(level, message, title=title, file=file, line=line))
+    _emit(_command(level, message, title=title, file=file, line=line), sys.stderr if stderr else None)
 
 
 def error(message: str, **kwargs: Any) -> None:

@@ -30,6 +30,7 @@ from time import monotonic, sleep
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from batchops.core import escape
 from batchops.core.metrics import DELIVERED, REDIRECT, REJECTED, Delivery, RetryPolicy, answer_kind
 from batchops.errors import BatchopsError, UsageError
 
@@ -275,8 +276,7 @@ def _reason(exc: Exception) -> str:
 
 def one_line(text: str, limit: int = MAX_REASON) -> str:
     """Untrusted text (an endpoint's reply) as one short line: no line break, no control character."""
-    flat = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    return escape.flatten(text, limit)
 
 
 def reason_of(reply: Reply) -> str:

@@ -274,7 +274,7 @@ def deprecated_alias(args: list[str]) -> list[str]:
         else:
             continue
         message = "`batchops rollback --print-trailer ID` is deprecated; use `batchops batch-trailer ID`"
-        print(f"::warning title=batchops::{message}" if runner.in_actions() else f"warning: {message}", file=sys.stderr)
+        runner.annotate("warning", message, title="batchops", stderr=True)
         return ["batch-trailer", batch_id]
     return args
 

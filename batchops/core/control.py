@@ -12,6 +12,8 @@ import copy
 import json
 from typing import Any
 
+from batchops.core import escape
+
 DEFAULT_FILE = "batch-control.json"
 
 # Defaults of the legacy top-level fields, used when a field is absent.
@@ -127,15 +129,8 @@ def check_text(value: str, field: str, *, example: str) -> str:
 
 
 def one_line(value: Any) -> str:
-    """Any text as one printable line: line breaks and control characters escaped."""
-    text = "" if value is None else str(value)
-    out = []
-    for ch in text:
-        if ch in _BREAKING:
-            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch, f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}"))
-        else:
-            out.append(ch)
-    return "".join(out)
+    """Any text as one printable line: line breaks and control characters escaped (:func:`escape.one_line`)."""
+    return escape.one_line("" if value is None else str(value))
 
 
 _STEP_TITLES = {

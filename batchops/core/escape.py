@@ -42,6 +42,16 @@ def one_line(text: str) -> str:
     return _BREAKING.sub(_escape_char, text)
 
 
+def clip(line: str, limit: int) -> str:
+    """``line`` cut to ``limit`` characters, with an ellipsis when cut."""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def flatten(text: str, limit: int) -> str:
+    """A reply or a reason from outside as one short line: every run of blanks or unprintable characters is one space."""
+    return clip(" ".join("".join(ch if ch.isprintable() else " " for ch in str(text)).split()), limit)
+
+
 def is_command(line: str) -> bool:
     """Would the runner read this line as a workflow command?"""
     return line.lstrip().startswith("::") or LEGACY_COMMAND in line

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from batchops.core import control
+from batchops.core import control, escape
 from batchops.core import operations as ops
 from batchops.core.backoff import exponential
 from batchops.errors import BatchopsError, OperationConflict
@@ -187,15 +187,8 @@ def gives_up(kind: str, consecutive: int) -> bool:
 
 
 def one_line(text: str, limit: int = 300) -> str:
-    """Untrusted text as one printable line (control characters and line separators escaped)."""
-    out = []
-    for char in text:
-        if char in "\r\n\t" or char in "\u2028\u2029\u0085" or ord(char) < 32 or ord(char) == 127:
-            out.append(json.dumps(char)[1:-1])
-        else:
-            out.append(char)
-    line = "".join(out).strip()
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+    """Untrusted text (git's words) as one printable line, at most ``limit`` characters."""
+    return escape.clip(escape.one_line(text).strip(), limit)
 
 
 def reason(output: str) -> str:

@@ -219,6 +219,7 @@ def _trace_pull(cwd: Path, selection: Selection, base: history.Base, others: Seq
                 selection.direct.setdefault(landing, "commit" if is_mainline else "merge")
             continue
         off = history.off_base(cwd, [ref.sha], base.sha)
+        off = _own_commits(ref.sha, off, history.copies_of_base(cwd, base.sha, off))
         selection.sources += [c for c in off if c.sha not in {s.sha for s in selection.sources}]
         selection.carriers[ref.name] = [c.sha for c in off]
     if not selection.direct:
@@ -227,6 +228,22 @@ def _trace_pull(cwd: Path, selection: Selection, base: history.Base, others: Seq
                 selection.direct.setdefault(commit.sha, "pull-request")
     for sha in selection.direct:
         selection.pr_names.setdefault(sha, [number])
+
+
+def _own_commits(tip: str, off: Sequence[Commit], copies: set[str]) -> list[Commit]:
+    """The PR's own commits among those its ref has off the base: below a commit of its own, a copy
+    of a base commit (the base branch was rewritten after the PR was opened) is the base it was
+    opened on, not part of it. Copies on top (a rebase merge) stay."""
+    by_sha = {commit.sha: commit for commit in off}
+    keep: set[str] = set()
+    stack = [(tip, False)]
+    while stack:
+        sha, below_own = stack.pop()
+        if sha in keep or sha not in by_sha or (below_own and sha in copies):
+            continue
+        keep.add(sha)
+        stack.extend((parent, below_own or sha not in copies) for parent in by_sha[sha].parents)
+    return [commit for commit in off if commit.sha in keep]
 
 
 def _trace_commit(cwd: Path, selection: Selection, base: history.Base) -> None:

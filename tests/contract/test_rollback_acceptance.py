@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from batchops.core.rollback import Selector
 from batchops.steps import rollback
 from tests.contract.test_rollback import change
 from tests.contract.test_rollback_pulls import (
@@ -140,3 +141,29 @@ def test_a_rerun_in_a_fresh_checkout_after_pr_creation_failed_opens_the_pr(remot
     assert code == 0, err
     assert "pushed by an earlier run for the same plan" in err
     assert outputs["pr-url"] == standin.pulls("tsuku/registry")[-1]["html_url"] and outputs["branch"] == branch
+
+
+def test_pr_after_main_was_rewritten_rolls_back_only_the_prs_own_commits(remote) -> None:  # noqa: F811
+    bare, repo = remote
+    change(repo, {"recipes/b.toml": "b = 2\n"}, "feat: b two (#7)")
+    git(repo, "push", "-q", "origin", "main")
+    open_pr(repo, 46, [({"recipes/new.toml": "n\n"}, "feat(recipes): add batch recipes\n\nbatch_id: " + BATCH + "\n")])
+    # main is rewritten (signatures stripped, a file purged...): same trees and authors, new commit ids;
+    # GitHub keeps refs/pull/46/head on the old commits
+    rewritten = ""
+    for sha in git(repo, "rev-list", "--reverse", "main").split():
+        message = git(repo, "log", "-1", "--format=%B", sha) + "\n"
+        env = {"GIT_AUTHOR_DATE": git(repo, "log", "-1", "--format=%aI", sha),
+               "GIT_COMMITTER_DATE": git(repo, "log", "-1", "--format=%cI", sha), "GIT_COMMITTER_NAME": "History Rewriter"}
+        args = ["commit-tree", git(repo, "rev-parse", f"{sha}^{{tree}}"), *(["-p", rewritten] if rewritten else []), "-m", message]
+        rewritten = git(repo, *args, env=env)
+    git(repo, "reset", "-q", "--hard", rewritten)
+    git(repo, "push", "-q", "-f", "origin", "main")
+    git(repo, "checkout", "pr-46", "--", "recipes/new.toml")  # the squash: the PR's change on the new main
+    shipped = commit_all(repo, "feat(recipes): add batch recipes (1 recipes)\n")
+    git(repo, "push", "-q", "origin", "main")
+    fetch_pr_refs(repo)
+
+    for document in (plan(repo, Selector("pr", "46")), plan(repo)):
+        assert [item["sha"] for item in document["landings"]] == [shipped]
+        assert actions(document) == {"recipes/new.toml": "remove"}  # not b.toml, shipped by an older commit of main
