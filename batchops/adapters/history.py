@@ -122,7 +122,7 @@ def copies_of_base(cwd: Path, base_sha: str, items: Sequence[Commit]) -> set[str
 
     def keys(args: list[str], stdin: bytes | None = None) -> list[tuple[str, tuple[bytes, ...]]]:
         tokens = gitcmd.run(cwd, ["log", "-z", fmt, *args], input=stdin).stdout.split(b"\x00")
-        rows = []
+        rows: list[tuple[str, tuple[bytes, ...]]] = []
         for index in range(0, len(tokens) - 3, 4):
             sha = tokens[index].strip().decode("ascii", "replace")
             rows.append((sha, (tokens[index + 1], tokens[index + 2], tokens[index + 3])))

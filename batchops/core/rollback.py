@@ -870,6 +870,12 @@ def not_found_message(selection: Selection, base_branch: str, *, token: bool, el
         return message, "check the base-branch; nothing needs rolling back if the batch was never merged"
     if selector.kind == "pr":
         message = f"PR #{selector.value}: no merge of it found on {base_branch}"
+        if elsewhere:
+            message += (
+                f": its ref {', '.join(elsewhere[:4])} is in the checkout, and no first-parent commit of {base_branch} "
+                "ships its change as a whole (it was not merged, or another PR shipped part of the same content)"
+            )
+            return message, "check the number; pass github-token so the API tells whether and where it was merged"
         hint = f"fetch the PR refs ({fetch}) or pass github-token so the merge commit can be looked up"
         return message, hint
     return f"commit {selector.value} shipped nothing under the paths on {base_branch}", "check the commit and the paths"

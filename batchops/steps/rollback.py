@@ -331,7 +331,7 @@ def _plan(
         selection.pr_urls[info.number] = info.html_url
     else:
         selection, main, line = _trace(cwd, selector, base, refs, listing=listing, prefixes=prefixes, started=started)
-    landings = core.find_landings(selection, main)
+    landings = _whole_squashes(selection, core.find_landings(selection, main))
 
     if api and selector.kind == "batch-id":
         selection, main, landings = _with_api(cwd, selection, main, line, landings, base, refs, token, repository, remote, warnings, prefixes, started)
@@ -353,6 +353,26 @@ def _plan(
         generated_at=generated_at or timeutil.iso(runner.now()),
     )
     return Outcome(document, plans, base, warnings, refs, selection, landings)
+
+
+def _whole_squashes(selection: Selection, landings: list[Landing]) -> list[Landing]:
+    """For ``pr``: a squash of the PR sets every file the PR changes to the content at its tip (a
+    rebase merge: its commits together); a commit that shares only some of it (another attempt of
+    the same batch, with the same recipes) is not that PR's merge."""
+    if selection.selector.kind != "pr":
+        return landings
+    before: dict[str, str | None] = {}
+    for commit in sorted(selection.sources, key=lambda c: c.time):
+        for path, change in selection.diffs.get(commit.sha, {}).items():
+            before.setdefault(path, change.old.blob if change.old else None)
+    required = {path for (ref, path), blob in selection.tips.items() if ref in selection.carriers and blob != before.get(path)}
+    content = [landing for landing in landings if landing.kind == "squash"]
+    if not required or not content:
+        return landings
+    whole = {landing.sha for landing in content if required <= set(landing.files)}
+    if not whole and required <= {path for landing in content for path in landing.files}:
+        return landings  # a rebase merge: each rebased commit ships its part
+    return [landing for landing in landings if landing.kind != "squash" or landing.sha in whole]
 
 
 def _what(selector: Selector) -> str:

@@ -167,3 +167,21 @@ def test_pr_after_main_was_rewritten_rolls_back_only_the_prs_own_commits(remote)
     for document in (plan(repo, Selector("pr", "46")), plan(repo)):
         assert [item["sha"] for item in document["landings"]] == [shipped]
         assert actions(document) == {"recipes/new.toml": "remove"}  # not b.toml, shipped by an older commit of main
+
+
+def test_pr_of_a_retry_that_was_not_merged_is_refused_though_its_recipes_shipped_through_another(remote) -> None:  # noqa: F811
+    _, repo = remote
+    recipes = {"recipes/a/azcopy.toml": "azcopy\n"}
+    for number, attempt in ((59, 1), (60, 2)):
+        git(repo, "checkout", "-q", "-b", f"pr-{number}", "main")
+        change(repo, {**recipes, "data/priority-queue.json": f'{{"attempt": {attempt}}}\n'}, "feat(recipes): add batch recipes\n\nbatch_id: " + BATCH + "\n")
+        git(repo, "push", "-q", "origin", f"HEAD:refs/pull/{number}/head")
+        git(repo, "checkout", "-q", "main")
+    git(repo, "merge", "-q", "--squash", "pr-60")
+    shipped = commit_all(repo, "feat(recipes): add batch homebrew recipes (1 recipes)\n")
+    fetch_pr_refs(repo)
+
+    assert [(item["sha"], item["pull_requests"]) for item in plan(repo, Selector("pr", "60"))["landings"]] == [(shipped, [60])]
+    with pytest.raises(rollback.BatchopsError) as info:
+        plan(repo, Selector("pr", "59"))
+    assert info.value.message.startswith("PR #59: no merge of it found on main: its ref origin/pull/59/head is in the checkout")
