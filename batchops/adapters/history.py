@@ -34,8 +34,6 @@ from batchops.core.rollback import (
 from batchops.errors import BatchopsError
 
 COMMIT_FORMAT = "%x1e%H%x00%P%x00%ct%x00%B"
-PR_REF_PATTERNS = ("refs/remotes/origin/pull", "refs/pull")
-PR_FETCH_REFSPEC = "+refs/pull/*/head:refs/remotes/origin/pull/*/head"
 _LITERAL = {"GIT_LITERAL_PATHSPECS": "1"}
 
 

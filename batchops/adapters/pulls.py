@@ -19,8 +19,6 @@ from typing import Any
 from batchops.adapters import github
 from batchops.core.rollback import message_names_batch
 
-HEAD_PREFIXES = ("batch/", "batch-")
-
 
 @dataclass(frozen=True)
 class PullInfo:

@@ -167,11 +167,6 @@ def log_block(text: Any) -> None:
     stream.flush()
 
 
-def log_untrusted(text: Any) -> None:
-    """Former name of :func:`log_block` (every line is escaped either way)."""
-    log_block(text)
-
-
 def out(text: Any = "") -> None:
     """A command's result, one line on stdout: escaped as by :func:`log`."""
     _emit(safe_line(text), sys.stdout)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from batchops.core import breaker, budget, control
+from batchops.core import breaker, control
 from batchops.errors import BatchopsError
 
 Applier = Callable[[dict[str, Any], dict[str, Any]], Any]
@@ -31,15 +31,27 @@ def _drift(name: str) -> Applier:
     return apply_drift
 
 
+def _budget(name: str) -> Applier:
+    """A budget operation, imported when first applied (breaker-gate never loads the budget)."""
+
+    def apply_budget(document: dict[str, Any], args: dict[str, Any]) -> Any:
+        from batchops.core import budget
+
+        return getattr(budget, name)(document, args)
+
+    apply_budget.__name__ = apply_budget.__qualname__ = name
+    return apply_budget
+
+
 OPERATIONS: dict[str, Applier] = {
     "breaker.gate": breaker.gate_op,
     "breaker.record": breaker.record_op,
     "breaker.reset": breaker.reset_op,
     "breaker.probe": breaker.probe_op,
     "breaker.open": breaker.open_op,
-    "budget.add_minutes": budget.add_minutes,
-    "budget.reset": budget.reset,
-    "budget.sample": budget.set_sampling,
+    "budget.add_minutes": _budget("add_minutes"),
+    "budget.reset": _budget("reset"),
+    "budget.sample": _budget("set_sampling"),
     "control.stop": control.stop_op,
     "control.resume": control.resume_op,
     "control.disable": control.disable_op,

@@ -41,11 +41,6 @@ TITLE = "batchops rollback"
 SLACK = 86_400  # seconds: a merge may carry a committer time up to a day before its merged commits
 ROLLBACK_PREFIX = core.ROLLBACK_KEY + ": "
 
-# names kept for callers of the old module
-validate_batch_id = core.validate_batch_id
-message_names_batch = core.message_names_batch
-batch_line = core.batch_line
-
 
 @dataclass
 class Outcome:

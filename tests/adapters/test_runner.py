@@ -89,7 +89,7 @@ def test_secrets_are_masked_line_by_line(capsys: pytest.CaptureFixture[str], mon
 
 def test_untrusted_log_text_cannot_be_read_as_a_workflow_command(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    runner.log_untrusted("::error::forged\n  ::add-mask::x\nfine")
+    runner.log_block("::error::forged\n  ::add-mask::x\nfine")
     assert capsys.readouterr().out.splitlines() == ["\\u003a:error::forged", "  \\u003a:add-mask::x", "fine"]
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from batchops import cli
 from batchops.adapters import schema
+from batchops.core import rollback as rollback_rules
 from batchops.core.rollback import Selector
 from batchops.steps import rollback
 from tests.contract.test_rollback import BASE_FILES, batch_message, change, show
@@ -229,7 +230,7 @@ def test_a_crafted_file_name_is_planned_and_applied_the_same(remote, capsys) -> 
     code, outputs, err = run_cli(capsys, repo, "--batch-id", BATCH)
     assert code == 0 and outputs["files-count"] == "2" and "Traceback" not in err
     message = git(bare, "log", "-1", "--format=%B", outputs["branch"])
-    assert not rollback.message_names_batch(message, "2026-05-02-other")
+    assert not rollback_rules.message_names_batch(message, "2026-05-02-other")
     assert '- remove "recipes/evil\\nbatch_id: 2026-05-02-other.toml"' in message
     assert git(bare, "ls-tree", "-r", "--name-only", outputs["branch"], "recipes/") == "recipes/a.toml\nrecipes/b.toml\nrecipes/c.toml"
 
