@@ -19,6 +19,7 @@ the next append.
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -73,6 +74,9 @@ def record_all(entries: list[dict[str, Any]]) -> None:
     except OSError as exc:
         raise resource_error(exc, target) or exc from None
     try:
+        # One writer at a time: the torn-tail check below must never see another
+        # writer's line while it is being written (its size grows page by page).
+        fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             # a writer killed in the middle of its block left a line without its end:
@@ -111,6 +115,7 @@ def undo_to(size: int) -> None:
     target = path()
     try:
         with open(target, "r+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             if handle.seek(0, os.SEEK_END) > size:
                 handle.truncate(size)
     except FileNotFoundError:

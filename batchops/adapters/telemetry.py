@@ -131,24 +131,24 @@ def _shutdown(sock: socket.socket) -> None:
 _current = threading.local()
 
 
+def _watched(sock: socket.socket) -> socket.socket:
+    """Hand a new connection's socket to this thread's watchdog, if one is watching."""
+    watchdog = getattr(_current, "watchdog", None)
+    if watchdog is not None:
+        watchdog.add(sock)
+    return sock
+
+
 def _connection_classes() -> tuple[type, type]:
     from urllib3.connection import HTTPConnection, HTTPSConnection
 
     class WatchedHTTPConnection(HTTPConnection):
         def _new_conn(self) -> socket.socket:
-            sock = super()._new_conn()
-            watchdog = getattr(_current, "watchdog", None)
-            if watchdog is not None:
-                watchdog.add(sock)
-            return sock
+            return _watched(super()._new_conn())
 
     class WatchedHTTPSConnection(HTTPSConnection):
         def _new_conn(self) -> socket.socket:
-            sock = super()._new_conn()
-            watchdog = getattr(_current, "watchdog", None)
-            if watchdog is not None:
-                watchdog.add(sock)
-            return sock
+            return _watched(super()._new_conn())
 
     return WatchedHTTPConnection, WatchedHTTPSConnection
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from batchops.adapters import runner
-from batchops.errors import UsageError
+from batchops.errors import ControlFileError, UsageError
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,22 @@ def add_input(parser: argparse.ArgumentParser, name: str, help: str, *, default:
 
 def add_control_file(parser: argparse.ArgumentParser) -> None:
     add_input(parser, "control-file", "path of the control file", default="batch-control.json")
+
+
+def naming_control_file(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """``run``, where a control-file error that names no file names ``args.control_file``.
+
+    (A field the schema takes but no reader can use is found only while reading it.)
+    """
+
+    def named(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        except ControlFileError as exc:
+            exc.file = exc.file or args.control_file
+            raise
+
+    return named
 
 
 def add_now(parser: argparse.ArgumentParser) -> None:

@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from batchops.adapters import controlfile, runner
-from batchops.cli.args import Command, add_control_file, add_input, add_now, clock, parse_float
+from batchops.cli.args import (
+    Command,
+    add_control_file,
+    add_input,
+    add_now,
+    clock,
+    naming_control_file,
+    parse_float,
+)
 from batchops.commands.operate import add_operator_flags, run_change
 from batchops.core import timeutil
 from batchops.core.budget import (
@@ -24,7 +32,7 @@ from batchops.core.budget import (
     status_json,
     view,
 )
-from batchops.errors import ControlFileError, UsageError
+from batchops.errors import UsageError
 from batchops.render.budget import gauge_markdown
 from batchops.render.markdown import md_table
 
@@ -96,15 +104,8 @@ def _budget_configure(parser: argparse.ArgumentParser) -> None:
     add_now(status_parser)
 
 
+@naming_control_file
 def _budget_run(args: argparse.Namespace) -> int:
-    try:
-        return _budget(args)
-    except ControlFileError as exc:  # a field the schema takes but no reader can use: name the file
-        exc.file = exc.file or args.control_file
-        raise
-
-
-def _budget(args: argparse.Namespace) -> int:
     now = clock(args)
     document = controlfile.load(args.control_file)
     if args.action == "status":

@@ -18,9 +18,8 @@ from typing import Any
 
 from batchops.adapters import controlfile, journal, runner
 from batchops.adapters import git as gitcmd
-from batchops.cli.args import Command, add_control_file, add_now, clock
+from batchops.cli.args import Command, add_control_file, add_now, clock, naming_control_file
 from batchops.core import breaker, budget, control, timeutil
-from batchops.errors import ControlFileError
 from batchops.render import breaker as render_breaker
 from batchops.render import budget as render_budget
 from batchops.render import markdown, terminal
@@ -125,16 +124,22 @@ def remote_lines(path: str, local: dict[str, Any], now: datetime, fetch: bool) -
 # --- the two forms ---------------------------------------------------------------------
 
 
-def status_terminal(document: dict[str, Any], now: datetime, path: str, remote: list[str]) -> str:
-    enabled = control.get(document, "enabled")
-    rows = [["pipeline", "enabled" if enabled else "STOPPED"],
-            ["disabled ecosystems", ", ".join(control.get(document, "disabled_ecosystems")) or "(none)"]]
-    if not enabled:
+def _switch_rows(document: dict[str, Any], enabled: str, stopped: str) -> list[list[Any]]:
+    """The pipeline switch and the disabled ecosystems, with why when stopped (or when some are disabled)."""
+    on = control.get(document, "enabled")
+    rows: list[list[Any]] = [["pipeline", enabled if on else stopped],
+                             ["disabled ecosystems", ", ".join(control.get(document, "disabled_ecosystems")) or "(none)"]]
+    if not on:
         for key in ("reason", "incident_url", "disabled_by", "disabled_at", "expected_resume"):
             if document.get(key):
                 rows.append([key.replace("_", " "), document[key]])
     elif document.get("reason") and control.get(document, "disabled_ecosystems"):
         rows.append(["reason", document["reason"]])  # the runbook's "disable non-critical ecosystems" says why here
+    return rows
+
+
+def status_terminal(document: dict[str, Any], now: datetime, path: str, remote: list[str]) -> str:
+    rows = _switch_rows(document, "enabled", "STOPPED")
     text = f"batchops status: {path} at {timeutil.iso(now)}\n\n" + terminal.pairs(rows)
     found = next_rows(document, now)
     text += "\nnext batch of each ecosystem:\n"
@@ -166,15 +171,7 @@ def budget_terminal(current: budget.BudgetView) -> str:
 
 
 def status_markdown(document: dict[str, Any], now: datetime, path: str, remote: list[str] | None = None) -> str:
-    enabled = control.get(document, "enabled")
-    switch = "🟢 enabled" if enabled else "🔴 stopped"
-    rows = [["pipeline", switch], ["disabled ecosystems", ", ".join(control.get(document, "disabled_ecosystems")) or "(none)"]]
-    if not enabled:
-        for key in ("reason", "incident_url", "disabled_by", "disabled_at", "expected_resume"):
-            if document.get(key):
-                rows.append([key.replace("_", " "), document[key]])
-    elif document.get("reason") and control.get(document, "disabled_ecosystems"):
-        rows.append(["reason", document["reason"]])  # the runbook's "disable non-critical ecosystems" says why here
+    rows = _switch_rows(document, "🟢 enabled", "🔴 stopped")
     text = f"### batchops status — {path}\n\n" + markdown.md_table(["", ""], rows)
     found = next_rows(document, now)
     if found:
@@ -200,15 +197,8 @@ def _status_configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fetch", action="store_true", help="git fetch the branch first, to compare with what the remote has now")
 
 
+@naming_control_file
 def _status_run(args: argparse.Namespace) -> int:
-    try:
-        return _status(args)
-    except ControlFileError as exc:  # a field the schema takes but no reader can use: name the file
-        exc.file = exc.file or args.control_file
-        raise
-
-
-def _status(args: argparse.Namespace) -> int:
     document = controlfile.load(args.control_file)
     if args.json:
         runner.out_block(control.dumps(document))

@@ -303,6 +303,15 @@ def parse_refs(text: str) -> list[Ref]:
     return refs
 
 
+def _record_head(head: bytes, parents: bytes, moment: bytes) -> tuple[str, list[str], int]:
+    """The ``\x1e%H``, ``%P`` and ``%ct`` fields of a log record: sha, parents, commit time (0 when unreadable)."""
+    try:
+        when = int(moment or b"0")
+    except ValueError:
+        when = 0
+    return head[1:].decode("ascii", "replace"), parents.decode("ascii", "replace").split(), when
+
+
 def parse_commits(data: bytes) -> list[Commit]:
     """``git log -z --format=%x1e%H%x00%P%x00%ct%x00%B`` output, read field by field.
 
@@ -317,12 +326,7 @@ def parse_commits(data: bytes) -> list[Commit]:
         if not head.startswith(b"\x1e"):
             index += 1
             continue
-        sha = head[1:].decode("ascii", "replace")
-        parents = tokens[index + 1].decode("ascii", "replace").split()
-        try:
-            moment = int(tokens[index + 2] or b"0")
-        except ValueError:
-            moment = 0
+        sha, parents, moment = _record_head(head, tokens[index + 1], tokens[index + 2])
         message = tokens[index + 3].decode("utf-8", "surrogateescape")
         index += 4
         if SHA.fullmatch(sha):
@@ -371,12 +375,7 @@ def parse_mainline(data: bytes) -> list[MainCommit]:
     while index < len(tokens):
         token = tokens[index].lstrip(b"\n")
         if token.startswith(b"\x1e") and index + 3 < len(tokens):
-            sha = token[1:].decode("ascii", "replace")
-            parents = tokens[index + 1].decode("ascii", "replace").split()
-            try:
-                moment = int(tokens[index + 2] or b"0")
-            except ValueError:
-                moment = 0
+            sha, parents, moment = _record_head(token, tokens[index + 1], tokens[index + 2])
             subject = tokens[index + 3].decode("utf-8", "replace").strip()[:300]
             current = MainCommit(sha, parents[0] if parents else None, moment, subject, {}, max(1, len(parents)))
             commits.append(current)

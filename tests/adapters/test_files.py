@@ -114,16 +114,21 @@ def test_an_unwritable_output_file_is_a_user_error_naming_it_not_a_crash(tmp_pat
     assert str(folder) in run.stderr and "unexpectedly" not in run.stderr and "Traceback" not in run.stderr
 
 
-def test_a_temp_file_left_by_a_killed_writer_is_cleaned_at_the_next_write(tmp_path: Path) -> None:
-    path = control_file(tmp_path)
-    before = path.read_text()
+def stuck_writer(path: Path) -> subprocess.Popen[str]:
+    """Another process in ``write_atomic(path)``, stopped before its fsync (it prints ``writing`` when there)."""
     script = (
-        "import os, sys, time\n"
+        "import sys, time\n"
         "from batchops.adapters import files\n"
         "files.os.fsync = lambda fd: (print('writing', flush=True), time.sleep(60))\n"
         "files.write_atomic(sys.argv[1], '{}')\n"
     )
-    writer = subprocess.Popen([sys.executable, "-c", script, str(path)], env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-c", script, str(path)], env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, stdout=subprocess.PIPE, text=True)
+
+
+def test_a_temp_file_left_by_a_killed_writer_is_cleaned_at_the_next_write(tmp_path: Path) -> None:
+    path = control_file(tmp_path)
+    before = path.read_text()
+    writer = stuck_writer(path)
     assert writer.stdout is not None and writer.stdout.readline() == "writing\n"
     (stale,) = leftovers(tmp_path)
     os.kill(writer.pid, signal.SIGKILL)  # SIGKILL mid-write: no cleanup handler runs
@@ -138,13 +143,7 @@ def test_a_temp_file_left_by_a_killed_writer_is_cleaned_at_the_next_write(tmp_pa
 
 def test_a_temp_file_a_live_writer_holds_is_never_removed(tmp_path: Path) -> None:
     path = control_file(tmp_path)
-    script = (
-        "import sys, time\n"
-        "from batchops.adapters import files\n"
-        "files.os.fsync = lambda fd: (print('writing', flush=True), time.sleep(60))\n"
-        "files.write_atomic(sys.argv[1], '{}')\n"
-    )
-    writer = subprocess.Popen([sys.executable, "-c", script, str(path)], env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, stdout=subprocess.PIPE, text=True)
+    writer = stuck_writer(path)
     try:
         assert writer.stdout is not None and writer.stdout.readline() == "writing\n"
         (held,) = leftovers(tmp_path)

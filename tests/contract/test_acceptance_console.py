@@ -10,7 +10,7 @@ import pytest
 
 from batchops.adapters import journal
 from tests.cli_helpers import run_cli
-from tests.support.gitrepo import git, make_remote
+from tests.support.gitrepo import git, operator_checkout
 
 LEGACY = "control-history/batch-control.20260626T205108.json"  # every breaker open, opens_at 2026-06-26T21:51:01Z
 LATER = "2026-12-01T10:00:00Z"  # months after: every legacy wait is long over
@@ -18,10 +18,7 @@ LATER = "2026-12-01T10:00:00Z"  # months after: every legacy wait is long over
 
 @pytest.fixture
 def checkout(tmp_path: Path, corpus: Path) -> Path:
-    _, work = make_remote(tmp_path, {"batch-control.json": (corpus / LEGACY).read_text()})
-    git(work, "config", "user.name", "Ada Operator")
-    git(work, "config", "user.email", "ada@example.org")
-    return work
+    return operator_checkout(tmp_path, (corpus / LEGACY).read_text())
 
 
 def bo(checkout: Path, *args: str, actions: bool = False):  # type: ignore[no-untyped-def]

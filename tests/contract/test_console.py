@@ -10,7 +10,7 @@ import pytest
 
 from batchops.adapters import journal
 from tests.cli_helpers import run_cli
-from tests.support.gitrepo import clone, git, make_remote
+from tests.support.gitrepo import clone, git, operator_checkout
 
 NOW = "2026-06-26T21:00:00Z"  # the legacy breakers' opens_at is 21:51:01
 LEGACY = "control-history/batch-control.20260626T205108.json"
@@ -18,10 +18,7 @@ LEGACY = "control-history/batch-control.20260626T205108.json"
 
 @pytest.fixture
 def checkout(tmp_path: Path, corpus: Path) -> Path:
-    bare, work = make_remote(tmp_path, {"batch-control.json": (corpus / LEGACY).read_text()})
-    git(work, "config", "user.name", "Ada Operator")
-    git(work, "config", "user.email", "ada@example.org")
-    return work
+    return operator_checkout(tmp_path, (corpus / LEGACY).read_text())
 
 
 def bo(checkout: Path, *args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]

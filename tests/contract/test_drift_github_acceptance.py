@@ -14,10 +14,9 @@ from typing import Any
 
 import pytest
 
-from batchops import cli
-from batchops.adapters import github as gh_adapter
-from batchops.adapters.runner import parse_output_file
 from batchops.core import drift
+from tests.support import drift_registry
+from tests.support.drift_registry import run_monitor, sums, wire
 from tests.support.github_api import GitHubStandIn
 from tests.support.upstream import Upstream
 
@@ -31,23 +30,7 @@ NOW = "2026-03-02T12:00:00Z"
 
 @pytest.fixture
 def gh(github_api: GitHubStandIn, monkeypatch: pytest.MonkeyPatch) -> GitHubStandIn:
-    github_api.add_repo(REPO)
-    monkeypatch.setenv("GITHUB_API_URL", github_api.base_url)
-    monkeypatch.setenv("GITHUB_REPOSITORY", REPO)
-    monkeypatch.setenv("BATCHOPS_GITHUB_WRITE_INTERVAL", "0")
-    waits: list[float] = []
-
-    def wait(seconds: float) -> None:
-        waits.append(seconds)
-        github_api.advance(seconds)
-
-    monkeypatch.setattr(gh_adapter, "sleep", wait)
-    github_api.waits = waits  # type: ignore[attr-defined]
-    return github_api
-
-
-def sums(n: int) -> str:
-    return f"{n:064x}  tool{n:03d}.zip\n"
+    return wire(github_api, monkeypatch, REPO)
 
 
 def fp_of(n: int, version: str = "1.0.0") -> str:
@@ -59,31 +42,11 @@ def drifting(root: Path, upstream: Upstream, numbers: range, *, released: bool =
 
     ``released``: the version comes from the latest GitHub release of RELEASES (tag v1.0.0).
     """
-    folder = root / "recipes"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = root / "checksum-baseline.json"
-    baseline: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {"version": 1, "recipes": {}}
-    for n in numbers:
-        name = f"tool{n:03d}"
-        url = upstream.put(f"/{name}/1.0.0/SHA256SUMS", sums(n))
-        version = f'github_repo = "{RELEASES}"\ntag_prefix = "v"' if released else 'version = "1.0.0"'
-        (folder / f"{name}.toml").write_text(
-            f'[metadata]\nname = "{name}"\n[version]\n{version}\n[[steps]]\naction = "download"\nchecksum_url = "{url}"\n'
-        )
-        baseline["recipes"][name] = {"1.0.0": {url: {"sha256": RECORDED, "first_seen": FIRST_SEEN, "last_verified": FIRST_SEEN}}}
-    path.write_text(json.dumps(baseline))
+    drift_registry.drifting(root, upstream, numbers, releases=RELEASES if released else None)
 
 
 def run(root: Path, gh: GitHubStandIn, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *, now: str = NOW) -> dict[str, Any]:
-    monkeypatch.chdir(root)
-    out = root / "gh-output"
-    out.write_text("")
-    monkeypatch.setenv("GITHUB_OUTPUT", str(out))
-    report = root / "report.json"
-    capsys.readouterr()
-    code = cli.main(["drift-monitor", "--now", now, "--report-file", str(report), "--github-token", gh.token, "--timeout", "5"])
-    captured = capsys.readouterr()
-    return {"code": code, "outputs": parse_output_file(out.read_text()), "log": captured.out + captured.err, "report": json.loads(report.read_text())}
+    return run_monitor(root, gh, capsys, monkeypatch, now=now)
 
 
 def drifted(result: dict[str, Any]) -> set[str]:

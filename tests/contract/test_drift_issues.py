@@ -3,68 +3,33 @@ mass drift, rate limits, the search quota, pull requests among issues, reasons, 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from batchops import cli
-from batchops.adapters import github as gh_adapter
-from batchops.adapters.runner import parse_output_file
 from batchops.core import drift
+from tests.support import drift_registry
+from tests.support.drift_registry import run_monitor, wire
 from tests.support.github_api import GitHubStandIn
 from tests.support.upstream import Upstream
 
 REPO = "tsuku/registry"
-RECORDED = "0" * 64
-FIRST_SEEN = "2026-01-01T00:00:00Z"
 LABELS = ["security", "checksum-drift"]
 
 
 @pytest.fixture
 def gh(github_api: GitHubStandIn, monkeypatch: pytest.MonkeyPatch) -> GitHubStandIn:
-    github_api.add_repo(REPO)
-    monkeypatch.setenv("GITHUB_API_URL", github_api.base_url)
-    monkeypatch.setenv("GITHUB_REPOSITORY", REPO)
-    monkeypatch.setenv("BATCHOPS_GITHUB_WRITE_INTERVAL", "0")
-    waits: list[float] = []
-
-    def wait(seconds: float) -> None:  # the client's waits move the stand-in's clock (and GitHub's quotas) instead
-        waits.append(seconds)
-        github_api.advance(seconds)
-
-    monkeypatch.setattr(gh_adapter, "sleep", wait)
-    github_api.waits = waits  # type: ignore[attr-defined]
-    return github_api
+    return wire(github_api, monkeypatch, REPO)
 
 
 def drifting(root: Path, upstream: Upstream, count: int, *, start: int = 0) -> None:
     """``count`` recipes whose checksum files no longer have the recorded bytes."""
-    folder = root / "recipes"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = root / "checksum-baseline.json"
-    baseline: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {"version": 1, "recipes": {}}
-    for n in range(start, start + count):
-        name = f"tool{n:03d}"
-        url = upstream.put(f"/{name}/1.0.0/SHA256SUMS", f"{n:064x}  {name}.zip\n")
-        (folder / f"{name}.toml").write_text(
-            f'[metadata]\nname = "{name}"\n[version]\nversion = "1.0.0"\n[[steps]]\naction = "download"\nchecksum_url = "{url}"\n'
-        )
-        baseline["recipes"][name] = {"1.0.0": {url: {"sha256": RECORDED, "first_seen": FIRST_SEEN, "last_verified": FIRST_SEEN}}}
-    path.write_text(json.dumps(baseline))
+    drift_registry.drifting(root, upstream, range(start, start + count))
 
 
 def run(root: Path, gh: GitHubStandIn, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *, now: str = "2026-03-02T12:00:00Z") -> dict[str, Any]:
-    monkeypatch.chdir(root)
-    out = root / "gh-output"
-    out.write_text("")
-    monkeypatch.setenv("GITHUB_OUTPUT", str(out))
-    report = root / "report.json"
-    capsys.readouterr()
-    code = cli.main(["drift-monitor", "--now", now, "--report-file", str(report), "--github-token", gh.token, "--timeout", "5"])
-    captured = capsys.readouterr()
-    return {"code": code, "outputs": parse_output_file(out.read_text()), "log": captured.out + captured.err, "report": json.loads(report.read_text())}
+    return run_monitor(root, gh, capsys, monkeypatch, now=now)
 
 
 def fingerprints(result: dict[str, Any]) -> set[str]:

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from batchops import cli
-from batchops.adapters import github as gh_adapter
 from batchops.adapters import journal, schema
 from batchops.adapters.runner import parse_output_file
+from tests.support.drift_registry import wire
 from tests.support.github_api import GitHubStandIn
 from tests.support.upstream import Upstream
 
@@ -44,12 +44,7 @@ class Run:
 @pytest.fixture
 def gh(github_api: GitHubStandIn, monkeypatch: pytest.MonkeyPatch) -> GitHubStandIn:
     """The GitHub stand-in with the registry repository; the client's waits move its clock instead of sleeping."""
-    github_api.add_repo(REPO)
-    monkeypatch.setenv("GITHUB_API_URL", github_api.base_url)
-    monkeypatch.setenv("GITHUB_REPOSITORY", REPO)
-    monkeypatch.setenv("BATCHOPS_GITHUB_WRITE_INTERVAL", "0")
-    monkeypatch.setattr(gh_adapter, "sleep", github_api.advance)
-    return github_api
+    return wire(github_api, monkeypatch, REPO)
 
 
 def issues(gh: GitHubStandIn) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -208,46 +209,19 @@ HOSTILE_PAGES = {
 }
 
 
-@pytest.mark.parametrize("page", HOSTILE_PAGES.values(), ids=HOSTILE_PAGES.keys())
-def test_a_runs_page_with_numbers_or_keys_no_reader_agrees_on_is_refused(page: bytes) -> None:
+@contextlib.contextmanager
+def serving(page: bytes, content_type: str | None = None) -> Iterator[tuple[str, list[int]]]:
+    """An HTTP server on 127.0.0.1 answering every GET with ``page``; yields its URL and a count of the requests."""
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from batchops.adapters import telemetry
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(page)))
-            self.end_headers()
-            self.wfile.write(page)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        with pytest.raises(telemetry.ReadError, match="not usable JSON"):
-            telemetry.get_runs(f"http://127.0.0.1:{server.server_address[1]}", "read-token-1234", since=None, until=None)
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.mark.parametrize("cursor", ['"again"', '{"a": 1}', "7"], ids=["repeated", "object", "number"])
-def test_a_runs_endpoint_that_would_page_forever_is_refused_at_once(cursor: str) -> None:
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    from batchops.adapters import telemetry
-
-    page = b'{"runs": [], "next_cursor": ' + cursor.encode() + b"}"
     asked = [0]
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             asked[0] += 1
             self.send_response(200)
+            if content_type:
+                self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(page)))
             self.end_headers()
             self.wfile.write(page)
@@ -258,9 +232,27 @@ def test_a_runs_endpoint_that_would_page_forever_is_refused_at_once(cursor: str)
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        with pytest.raises(telemetry.ReadError, match="next_cursor"):
-            telemetry.get_runs(f"http://127.0.0.1:{server.server_address[1]}", "read-token-1234", since=None, until=None)
+        yield f"http://127.0.0.1:{server.server_address[1]}", asked
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("page", HOSTILE_PAGES.values(), ids=HOSTILE_PAGES.keys())
+def test_a_runs_page_with_numbers_or_keys_no_reader_agrees_on_is_refused(page: bytes) -> None:
+    from batchops.adapters import telemetry
+
+    with serving(page, "application/json") as (url, _asked):
+        with pytest.raises(telemetry.ReadError, match="not usable JSON"):
+            telemetry.get_runs(url, "read-token-1234", since=None, until=None)
+
+
+@pytest.mark.parametrize("cursor", ['"again"', '{"a": 1}', "7"], ids=["repeated", "object", "number"])
+def test_a_runs_endpoint_that_would_page_forever_is_refused_at_once(cursor: str) -> None:
+    from batchops.adapters import telemetry
+
+    page = b'{"runs": [], "next_cursor": ' + cursor.encode() + b"}"
+    with serving(page) as (url, asked):
+        with pytest.raises(telemetry.ReadError, match="next_cursor"):
+            telemetry.get_runs(url, "read-token-1234", since=None, until=None)
     assert asked[0] <= 2

@@ -23,7 +23,7 @@ from batchops.core import control
 from batchops.errors import OperationConflict
 from batchops.steps import persist_with_retry as persist
 from tests.cli_helpers import run_cli
-from tests.support.gitrepo import clone, commit_all, git, make_remote
+from tests.support.gitrepo import clone, commit_all, forget_git_identity, git, make_remote
 from tests.support.operations import operation
 
 NOW = "2026-06-29T10:00:00Z"
@@ -33,12 +33,7 @@ CONTROL = json.loads(control.TEMPLATE)
 @pytest.fixture(autouse=True)
 def _no_git_identity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Like a fresh runner: no global git identity (tests that want one configure it)."""
-    empty = tmp_path / "empty-gitconfig"
-    empty.write_text("")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for key in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EMAIL"):
-        monkeypatch.delenv(key, raising=False)
+    forget_git_identity(tmp_path, monkeypatch)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from batchops.adapters.runner import parse_output_file
 from batchops.core import control
 from batchops.steps import persist_with_retry as persist
 from tests.conftest import corpus_dir
-from tests.support.gitrepo import clone, git, make_remote
+from tests.support.gitrepo import clone, forget_git_identity, git, make_remote, race_first_push
 
 NOW = "2026-06-29T10:00:00Z"
 CONTROL = json.loads(control.TEMPLATE)
@@ -28,12 +28,8 @@ CONTROL = json.loads(control.TEMPLATE)
 
 @pytest.fixture(autouse=True)
 def _no_git_identity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    empty = tmp_path / "empty-gitconfig"
-    empty.write_text("")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for key in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EMAIL"):
-        monkeypatch.delenv(key, raising=False)
+    """Like a fresh runner: no global git identity (tests that want one configure it)."""
+    forget_git_identity(tmp_path, monkeypatch)
 
 
 @pytest.fixture
@@ -116,16 +112,7 @@ def test_the_first_users_folders_land_with_the_breaker_trip_while_another_job_pu
     (other / "recipes" / "c.toml").write_text("name = 'c'\n")
     git(other, "add", "-A")
     git(other, "commit", "-q", "-m", "another job")
-    original = persist.Git.run
-    raced = []
-
-    def run(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if args and args[0] == "push" and not raced:
-            raced.append(True)
-            git(other, "push", "-q", "origin", "main")
-        return original(self, *args, **kwargs)
-
-    mocker.patch.object(persist.Git, "run", run)
+    race_first_push(mocker, persist.Git, other)
     code, outputs = run_persist(work, monkeypatch, "--paths", "data/metrics/, data/failures/")
     assert code == 0 and outputs["attempts"] == "2"
     landed = tree(bare)
@@ -281,16 +268,7 @@ def test_a_journaled_file_inside_a_listed_folder_is_still_re_applied_operation_b
     monkeypatch.setenv("BATCHOPS_JOURNAL", str(tmp_path / "mine.jsonl"))
     trip_homebrew(work, monkeypatch)
     write(work, {"data/failures/homebrew.jsonl": "{}\n"})
-    original = persist.Git.run
-    raced: list[bool] = []
-
-    def run(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if args and args[0] == "push" and not raced:
-            raced.append(True)
-            git(other, "push", "-q", "origin", "main")
-        return original(self, *args, **kwargs)
-
-    mocker.patch.object(persist.Git, "run", run)
+    race_first_push(mocker, persist.Git, other)
     code, outputs = run_persist(work, monkeypatch, "--paths", ".")
     assert code == 0 and outputs["attempts"] == "2"
     final = json.loads(git(bare, "show", "main:batch-control.json"))["circuit_breaker"]

@@ -15,17 +15,15 @@ from batchops import cli
 from batchops.adapters import controlfile, journal
 from batchops.adapters.runner import parse_output_file
 from batchops.core import control
-from tests.support.gitrepo import clone, git, make_remote
+from tests.support.gitrepo import clone, forget_git_identity, git, make_remote, race_first_push
 
 NOW = "2026-06-29T10:00:00Z"
 
 
 @pytest.fixture(autouse=True)
 def _no_git_identity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    empty = tmp_path / "empty-gitconfig"
-    empty.write_text("")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    """Like a fresh runner: no global git identity (tests that want one configure it)."""
+    forget_git_identity(tmp_path, monkeypatch)
 
 
 @pytest.fixture
@@ -99,16 +97,7 @@ def test_a_race_is_retried_and_lands(tmp_path, monkeypatch, mocker, sleeps) -> N
     other = clone(bare, tmp_path / "other")
     (other / "x").write_text("2\n")
     git(other, "commit", "-q", "-am", "other")
-    original = step.Git.run
-    raced: list[bool] = []
-
-    def run(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if args and args[0] == "push" and not raced:
-            raced.append(True)
-            git(other, "push", "-q", "origin", "main")
-        return original(self, *args, **kwargs)
-
-    mocker.patch.object(step.Git, "run", run)
+    race_first_push(mocker, step.Git, other)
     record(work, monkeypatch)
     code, outputs = persist(work, monkeypatch)
     assert code == 0 and outputs["attempts"] == "2" and sleeps.call_count == 1

@@ -8,6 +8,8 @@ squash commits that also carry the batch's bookkeeping files.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from batchops.core.rollback import Selector
@@ -73,14 +75,19 @@ def test_a_recipe_modified_by_the_batch_and_set_back_by_hand_is_listed_as_alread
     assert actions(document) == {"recipes/a.toml": "none", "recipes/n.toml": "remove"}
 
 
-def test_retries_of_one_batch_with_the_same_recipes_name_the_pr_whose_content_shipped(remote) -> None:  # noqa: F811
-    _, repo = remote
-    recipes = {"recipes/a/azcopy.toml": "azcopy\n", "recipes/l/lua.toml": "lua\n"}
-    for number, attempt in ((59, 1), (60, 2), (61, 3)):  # each retry regenerates the queue file, same recipes
+def push_retries(repo: Path, recipes: dict[str, str], attempts: dict[int, int]) -> None:
+    """Retries of BATCH, one PR (number -> attempt) each: the same recipes, the queue file regenerated."""
+    for number, attempt in attempts.items():
         git(repo, "checkout", "-q", "-b", f"pr-{number}", "main")
         change(repo, {**recipes, "data/priority-queue.json": f'{{"attempt": {attempt}}}\n'}, "feat(recipes): add batch recipes\n\nbatch_id: " + BATCH + "\n")
         git(repo, "push", "-q", "origin", f"HEAD:refs/pull/{number}/head")
         git(repo, "checkout", "-q", "main")
+
+
+def test_retries_of_one_batch_with_the_same_recipes_name_the_pr_whose_content_shipped(remote) -> None:  # noqa: F811
+    _, repo = remote
+    recipes = {"recipes/a/azcopy.toml": "azcopy\n", "recipes/l/lua.toml": "lua\n"}
+    push_retries(repo, recipes, {59: 1, 60: 2, 61: 3})  # each retry regenerates the queue file, same recipes
     git(repo, "merge", "-q", "--squash", "pr-60")
     shipped = commit_all(repo, "feat(recipes): add batch homebrew recipes (2 recipes)\n")
     fetch_pr_refs(repo)
@@ -172,11 +179,7 @@ def test_pr_after_main_was_rewritten_rolls_back_only_the_prs_own_commits(remote)
 def test_pr_of_a_retry_that_was_not_merged_is_refused_though_its_recipes_shipped_through_another(remote) -> None:  # noqa: F811
     _, repo = remote
     recipes = {"recipes/a/azcopy.toml": "azcopy\n"}
-    for number, attempt in ((59, 1), (60, 2)):
-        git(repo, "checkout", "-q", "-b", f"pr-{number}", "main")
-        change(repo, {**recipes, "data/priority-queue.json": f'{{"attempt": {attempt}}}\n'}, "feat(recipes): add batch recipes\n\nbatch_id: " + BATCH + "\n")
-        git(repo, "push", "-q", "origin", f"HEAD:refs/pull/{number}/head")
-        git(repo, "checkout", "-q", "main")
+    push_retries(repo, recipes, {59: 1, 60: 2})
     git(repo, "merge", "-q", "--squash", "pr-60")
     shipped = commit_all(repo, "feat(recipes): add batch homebrew recipes (1 recipes)\n")
     fetch_pr_refs(repo)

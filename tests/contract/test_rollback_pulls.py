@@ -18,7 +18,7 @@ from batchops.adapters import schema
 from batchops.core import rollback as rollback_rules
 from batchops.core.rollback import Selector
 from batchops.steps import rollback
-from tests.contract.test_rollback import BASE_FILES, batch_message, change, show
+from tests.contract.test_rollback import batch_message, change, seed_remote, show
 from tests.support.gitrepo import commit_all, git
 
 BATCH = "2026-05-01"
@@ -27,14 +27,7 @@ REFSPEC = "+refs/pull/*/head:refs/remotes/origin/pull/*/head"
 
 @pytest.fixture
 def remote(tmp_path: Path) -> tuple[Path, Path]:
-    bare = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
-    work = tmp_path / "work"
-    git(tmp_path, "init", "-q", "-b", "main", str(work))
-    git(work, "remote", "add", "origin", str(bare))
-    change(work, BASE_FILES, "seed")
-    git(work, "push", "-q", "-u", "origin", "main")
-    return bare, work
+    return seed_remote(tmp_path)
 
 
 def open_pr(repo: Path, number: int, commits: list[tuple[dict[str, str | None], str]], *, start: str = "main") -> str:

@@ -81,6 +81,7 @@ from urllib.parse import parse_qs, parse_qsl, quote, unquote, urlencode, urlspli
 import pytest
 
 from tests.support import github_spec
+from tests.support.local_server import LocalServer
 
 DOCS = "https://docs.github.com/rest"
 SECONDARY_MESSAGE = (
@@ -246,7 +247,7 @@ def _node_id(prefix: str, number: int) -> str:
     return f"{prefix}_kwDO" + base64.b64encode(number.to_bytes(8, "big")).decode().rstrip("=")
 
 
-class GitHubStandIn:
+class GitHubStandIn(LocalServer):
     """GitHub's REST API for a few repositories, on http://127.0.0.1:PORT (see the module docstring)."""
 
     SEARCH_LIMIT = 30
@@ -294,28 +295,15 @@ class GitHubStandIn:
 
             do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle  # noqa: N815
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
+        return self.serve(_Handler)
 
     def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> GitHubStandIn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().stop()
+        self._server = None
 
     @property
     def base_url(self) -> str:
-        assert self._server is not None, "start() the stand-in first"
-        port = self._server.server_address[1]
-        return f"http://127.0.0.1:{port}"
+        return self.url
 
     def client(self, **kwargs: Any) -> Any:
         """A PyGithub client for this stand-in: no retries, no throttling (override with kwargs)."""

@@ -24,6 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from tests.support.local_server import LocalServer
+
 
 @dataclass
 class Served:
@@ -35,7 +37,7 @@ class Served:
     drip: float = 0.2
 
 
-class Upstream:
+class Upstream(LocalServer):
     """Checksum files on http://127.0.0.1:PORT; ``files[path]`` is what each path answers."""
 
     def __init__(self, latency: float = 0.0) -> None:
@@ -65,12 +67,6 @@ class Upstream:
 
     def redirect(self, path: str, location: str, status: int = 302) -> str:
         return self.put(path, b"moved", status=status, headers={"Location": location})
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
 
     def start(self) -> Upstream:
         upstream = self
@@ -147,21 +143,7 @@ class Upstream:
                 else:
                     self.wfile.write(body)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def __enter__(self) -> Upstream:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return self.serve(_Handler)
 
     def nodejs_index(self, versions: list[tuple[str, str]]) -> str:
         """Serve ``/dist/index.json`` (newest first) and return the dist base URL."""
