@@ -254,6 +254,10 @@ def request(session: Any, method: str, url: str, *, headers: dict[str, str], bod
             return reply
         finally:
             response.close()
+            # every attempt gets a new connection (the request says Connection: close): a pooled
+            # socket the endpoint has just closed would make the next attempt fail unsent
+            for adapter in session.adapters.values():
+                adapter.close()
 
 
 def _failure(exc: Exception, fired: bool, seconds: float) -> str:

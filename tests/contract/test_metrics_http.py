@@ -197,7 +197,7 @@ def test_endpoint_down_for_longer_than_max_time_spools_and_the_step_still_succee
     assert result.code == 0
     assert result.outputs["uploaded"] == "false" and result.outputs["destination"] == "spool"
     assert sum(fake_clock.sleeps) < 20
-    assert len(faulty.seen) == len(fake_clock.sleeps) + 1
+    assert len(faulty.seen) == len(fake_clock.sleeps) + 1, result.log
     spooled = json.loads(Path(result.outputs["spooled-file"]).read_text())
     assert spooled["payload"] == metrics.build_payload(results_doc())
     assert spooled["idempotency_key"] == result.outputs["idempotency-key"]
