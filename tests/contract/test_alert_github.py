@@ -21,10 +21,13 @@ import pytest
 
 from batchops.core import alert
 from tests.cli_helpers import REPO_ROOT, run_cli
+from tests.conftest import corpus_dir
 from tests.support.gitrepo import git
 
 REPO = "tsuku/registry"
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "tsuku" / "control-history"
+def control_history_dir() -> Path:
+    """The first user's committed control files (the shared corpus beside the repository; skipped when absent)."""
+    return corpus_dir() / "tsuku" / "control-history"
 
 
 def control(**breakers: dict[str, Any]) -> dict[str, Any]:
@@ -172,7 +175,7 @@ def test_a_paused_platform_and_a_stopped_pipeline_each_get_an_issue(site: Site) 
 
 
 def test_the_legacy_history_file_never_alerts_for_the_default_template(site: Site) -> None:
-    site.write(json.loads((CORPUS / "batch-control.20260626T205108.json").read_text()))
+    site.write(json.loads((control_history_dir() / "batch-control.20260626T205108.json").read_text()))
     run = site.alert("2026-06-26T21:00:00Z")
     assert run.outputs["opened"] == "6", run.log
     assert not [i for i in site.issues() if "default" in i["title"]]
@@ -366,7 +369,7 @@ def test_a_failing_webhook_warns_and_never_fails_the_step(site: Site, hang: bool
 
 
 def test_replay_of_the_first_users_history_prints_what_alert_would_have_said(tmp_path: Path) -> None:
-    files = sorted(str(p) for p in CORPUS.glob("batch-control.*.json"))
+    files = sorted(str(p) for p in control_history_dir().glob("batch-control.*.json"))
     run = run_cli(["alert", "replay", *files], tmp_path, actions=False)
     assert run.returncode == 0, run.log
     lines = run.stdout.splitlines()

@@ -12,8 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from batchops.core import alert
+from tests.conftest import corpus_dir
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "tsuku" / "control-history"
+
+def control_history_dir() -> Path:
+    """The first user's committed control files (the shared corpus beside the repository; skipped when absent)."""
+    return corpus_dir() / "tsuku" / "control-history"
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(hours=24)
 
@@ -275,7 +279,7 @@ def test_an_operator_changing_the_stop_reason_is_commented() -> None:
 
 def corpus_history() -> list[tuple[datetime, str, dict[str, Any]]]:
     history = []
-    for path in sorted(CORPUS.glob("batch-control.*.json")):
+    for path in sorted(control_history_dir().glob("batch-control.*.json")):
         stamp = path.name.split(".")[1]
         history.append((datetime.strptime(stamp, "%Y%m%dT%H%M%S").replace(tzinfo=UTC), path.name, json.loads(path.read_text())))
     return history
