@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from batchops.core import escape
-from batchops.render.text import value_text
+from batchops.core.escape import value_text
 
 OUTPUT_ENV = "GITHUB_OUTPUT"
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"

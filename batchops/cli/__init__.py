@@ -19,10 +19,11 @@ from typing import NoReturn
 from batchops import __version__
 from batchops.adapters import runner
 from batchops.errors import BatchopsError
+from batchops.flags import join_flag_values
 from batchops.render import markdown
 from batchops.steps import Step, StepResult
 
-# command -> "module:attribute" of a batchops.cli.args.Command
+# command -> "module:attribute" of a batchops.flags.Command
 COMMANDS: dict[str, str] = {
     # steps (one per action under actions/)
     "preflight": "batchops.steps.preflight:STEP",
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     if args[0] in ("--version", "version"):
         runner.out_block(f"batchops {__version__}")
         return 0
-    args = deprecated_alias(args)
+    args = join_flag_values(deprecated_alias(args))
     name = args[0]
     command = _load(name) if name in COMMANDS else None
     if command is None and name in COMMANDS:

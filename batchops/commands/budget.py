@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from batchops.adapters import controlfile, runner
-from batchops.cli.args import (
+from batchops.flags import (
     Command,
     add_control_file,
     add_input,

@@ -32,7 +32,7 @@ from typing import Any
 
 from batchops.adapters import git as gitcmd
 from batchops.adapters import runner
-from batchops.cli.args import Command
+from batchops.flags import Command
 from batchops.core.control import dumps, new_document
 from batchops.core.timeutil import iso
 

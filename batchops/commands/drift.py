@@ -17,7 +17,7 @@ from pathlib import Path
 from batchops.adapters import controlfile, runner, schema
 from batchops.adapters import git as gitcmd
 from batchops.adapters.http import DEFAULT_TIMEOUT, Fetcher
-from batchops.cli.args import Command, add_input, add_now, clock, parse_float
+from batchops.flags import Command, add_input, add_now, clock, parse_float
 from batchops.core import control, timeutil
 from batchops.errors import BatchopsError, UsageError
 from batchops.render import drift as render

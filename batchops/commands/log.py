@@ -16,7 +16,7 @@ from pathlib import Path
 
 from batchops.adapters import git as gitcmd
 from batchops.adapters import journal, runner
-from batchops.cli.args import Command, add_control_file, add_now, clock, parse_int
+from batchops.flags import Command, add_control_file, add_now, clock, parse_int
 from batchops.core import control, timeutil
 from batchops.errors import UsageError
 from batchops.render import terminal

@@ -27,7 +27,7 @@ from typing import Any
 
 from batchops.adapters import controlfile, files, journal, runner, schema
 from batchops.adapters import git as gitcmd
-from batchops.cli.args import add_control_file, add_now, clock
+from batchops.flags import add_control_file, add_now, clock
 from batchops.core import breaker, control, operations, timeutil
 from batchops.errors import BatchopsError, UsageError
 

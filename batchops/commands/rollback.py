@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from batchops.adapters import runner
-from batchops.cli.args import Command
+from batchops.flags import Command
 from batchops.core.rollback import batch_line, validate_batch_id
 
 

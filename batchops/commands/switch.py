@@ -12,7 +12,7 @@ import argparse
 
 from batchops.adapters import controlfile
 from batchops.adapters import git as gitcmd
-from batchops.cli.args import Command
+from batchops.flags import Command
 from batchops.commands.operate import add_operator_flags, check_ecosystem, run_change
 from batchops.core import control
 from batchops.errors import UsageError

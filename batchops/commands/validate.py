@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from batchops.adapters import runner, schema
-from batchops.cli.args import Command
+from batchops.flags import Command
 from batchops.errors import BatchopsError
 
 

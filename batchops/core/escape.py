@@ -20,7 +20,9 @@ deeply. The rules:
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 _BREAKING = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -164,3 +166,14 @@ def mermaid_label(text: str, limit: int = 80) -> str:
         value = value.replace(char, code)
     value = re.sub(r"[\[\]{}()|;`]", "_", value)
     return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def value_text(value: Any) -> str:
+    """A value as an output or a table cell writes it: booleans as true/false, None as empty, lists compact JSON."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from batchops.render.text import value_text
+from batchops.core.escape import value_text
 
 
 def md_escape(text: Any) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from batchops.core.control import one_line
-from batchops.render.text import value_text
+from batchops.core.escape import value_text
 
 MIN_COLUMN = 8
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from batchops.adapters import controlfile, files, runner
-from batchops.cli.args import add_control_file, add_input, add_now, clock, parse_float
+from batchops.flags import add_control_file, add_input, add_now, clock, parse_float
 from batchops.core import breaker, timeutil
 from batchops.core.breaker import FAILURE, OUTCOMES, SUCCESS
 from batchops.errors import UsageError

@@ -38,7 +38,7 @@ from batchops.adapters import git as gitcmd
 from batchops.adapters import github as gh
 from batchops.adapters import recipes as recipe_files
 from batchops.adapters.http import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, Fetcher, FetchResult
-from batchops.cli.args import (
+from batchops.flags import (
     add_input,
     add_now,
     clock,

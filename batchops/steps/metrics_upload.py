@@ -23,7 +23,7 @@ from typing import Any
 from batchops.adapters import runner, schema, telemetry
 from batchops.adapters.files import write_atomic
 from batchops.adapters.store import DEFAULT_DATABASE, Store
-from batchops.cli.args import add_input, add_now, clock, parse_float
+from batchops.flags import add_input, add_now, clock, parse_float
 from batchops.core import metrics, timeutil
 from batchops.core.metrics import Delivery, RetryPolicy
 from batchops.errors import BatchopsError, UsageError

@@ -54,7 +54,7 @@ from typing import Any
 from batchops.adapters import files, journal, runner, schema
 from batchops.adapters import git as gitcmd
 from batchops.adapters.git import BOT_EMAIL, BOT_NAME, Git, GitError
-from batchops.cli.args import add_control_file, add_input, parse_int, parse_list
+from batchops.flags import add_control_file, add_input, parse_int, parse_list
 from batchops.core import control
 from batchops.core import persist as rules
 from batchops.core.persist import DEFAULT_MESSAGE, TRAILER, Backoff, classify

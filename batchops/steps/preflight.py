@@ -16,7 +16,7 @@ import argparse
 from typing import Any
 
 from batchops.adapters import controlfile
-from batchops.cli.args import add_control_file, add_input, add_now, clock, parse_list
+from batchops.flags import add_control_file, add_input, add_now, clock, parse_list
 from batchops.core import budget, control
 from batchops.core.preflight import decide
 from batchops.errors import ControlFileError

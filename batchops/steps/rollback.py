@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from batchops.adapters import history, runner
-from batchops.cli.args import add_input, add_now, clock, parse_bool, parse_list
+from batchops.flags import add_input, add_now, clock, parse_bool, parse_list
 from batchops.core import rollback as core
 from batchops.core import timeutil
 from batchops.core.rollback import (

@@ -163,3 +163,41 @@ def test_each_action_has_its_step_module_named_after_it() -> None:
     assert actions
     missing = [a for a in actions if not (PACKAGE / "steps" / f"{a.replace('-', '_')}.py").exists()]
     assert not missing, f"actions without batchops/steps/<step>.py: {missing}"
+
+
+# The floors, top to bottom. A module imports only modules on lower floors (or its own
+# package); two packages on one floor never import each other.
+FLOORS: list[tuple[str, ...]] = [
+    ("batchops.__main__",),
+    ("batchops.cli",),
+    ("batchops.steps", "batchops.commands"),
+    ("batchops.flags",),
+    ("batchops.engines",),
+    ("batchops.adapters", "batchops.render"),
+    ("batchops.core",),
+    ("batchops.errors",),
+]
+
+
+def _floor(module: str) -> tuple[int, str] | None:
+    for level, packages in enumerate(FLOORS):
+        for package in packages:
+            if module == package or module.startswith(package + "."):
+                return level, package
+    return None
+
+
+def test_imports_go_down_the_floors_only_even_late_ones() -> None:
+    wrong = []
+    for name, path, tree in ALL:
+        here = _floor(name)
+        if here is None:
+            continue
+        for module, line in imported(name, tree):
+            there = _floor(module)
+            if there is None or there[1] == here[1]:
+                continue
+            if there[0] <= here[0]:
+                wrong.append(f"{path.relative_to(PACKAGE.parent)}:{line}: {name} imports {module}")
+    assert not wrong, "imports that do not go down the floors (cli > steps|commands > flags > engines > " \
+        "adapters|render > core > errors):\n" + "\n".join(wrong)

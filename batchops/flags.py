@@ -1,4 +1,4 @@
-"""What every entrypoint shares: flags named as the action inputs, env fallbacks, the clock.
+"""What steps and commands share to read their arguments: flags named as the action inputs, env fallbacks, the clock.
 
 A step's flag ``--some-input`` falls back to the environment variable
 ``INPUT_SOME_INPUT`` (what the composite action passes through ``env:``), then
@@ -49,6 +49,48 @@ def add_input(parser: argparse.ArgumentParser, name: str, help: str, *, default:
         help=help + (f" (default: {default})" if default not in (None, "") else ""),
         metavar=name.upper().replace("-", "_"),
     )
+
+
+# The words a boolean flag takes; ``--dry-run`` alone means true.
+BOOLEAN_WORDS = ("true", "false", "yes", "no", "on", "off", "1", "0")
+
+
+def add_dry_run(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--dry-run``, bare or with a value (``--dry-run``, ``--dry-run true``, ``--dry-run false``).
+
+    The value is text ("true"/"false"), as any input; read it with :func:`parse_bool`.
+    The CLI entry joins ``--dry-run WORD`` into ``--dry-run=WORD`` first (see
+    :func:`join_flag_values`), so a bare ``--dry-run`` never swallows a positional argument.
+    """
+    value = runner.input_value("dry-run")
+    parser.add_argument(
+        "--dry-run",
+        nargs="?",
+        const="true",
+        default=value if value.strip() else "false",
+        choices=BOOLEAN_WORDS,
+        metavar="true|false",
+        help=help + " (bare --dry-run means true)",
+    )
+
+
+def join_flag_values(args: list[str]) -> list[str]:
+    """``--dry-run true`` -> ``--dry-run=true``; a bare ``--dry-run`` -> ``--dry-run=true``."""
+    joined: list[str] = []
+    index = 0
+    while index < len(args):
+        token = args[index]
+        if token == "--dry-run":
+            following = args[index + 1] if index + 1 < len(args) else ""
+            if following.lower() in BOOLEAN_WORDS:
+                joined.append(f"--dry-run={following.lower()}")
+                index += 2
+                continue
+            joined.append("--dry-run=true")
+        else:
+            joined.append(token)
+        index += 1
+    return joined
 
 
 def add_control_file(parser: argparse.ArgumentParser) -> None:
