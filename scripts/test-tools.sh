@@ -2,7 +2,9 @@
 # Install the non-Python tools the test suite runs, once per machine:
 #   - node packages pinned in tests/tools/package-lock.json (wrangler 3, @octokit/openapi)
 #     into a cache folder keyed by the lock's hash; prints nothing on reuse;
-#   - jq and sqlite3 from Debian when missing (the legacy runbook's procedures need jq).
+#   - from Debian when missing: jq and sqlite3 (the legacy runbook's procedures), golang-go (the first
+#     user's Go readers of the control file are built from its source) and chromium (the status page
+#     is rendered in a real browser).
 # Exports nothing; tests find the node tools through BATCHOPS_TEST_TOOLS (see tests/support/tools.py).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,6 +28,8 @@ ln -sfn "$dir" "$cache/current"
 missing=()
 command -v jq >/dev/null 2>&1 || missing+=(jq)
 command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
+command -v go >/dev/null 2>&1 || missing+=(golang-go)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
