@@ -10,15 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from batchops.adapters import controlfile, runner
-from batchops.flags import (
-    Command,
-    add_control_file,
-    add_input,
-    add_now,
-    clock,
-    naming_control_file,
-    parse_float,
-)
 from batchops.commands.operate import add_operator_flags, run_change
 from batchops.core import timeutil
 from batchops.core.budget import (
@@ -33,6 +24,15 @@ from batchops.core.budget import (
     view,
 )
 from batchops.errors import UsageError
+from batchops.flags import (
+    Command,
+    add_control_file,
+    add_input,
+    add_now,
+    clock,
+    naming_control_file,
+    parse_float,
+)
 from batchops.render.budget import gauge_markdown
 from batchops.render.markdown import md_table
 

@@ -32,9 +32,9 @@ from typing import Any
 
 from batchops.adapters import git as gitcmd
 from batchops.adapters import runner
-from batchops.flags import Command
 from batchops.core.control import dumps, new_document
 from batchops.core.timeutil import iso
+from batchops.flags import Command
 
 START = datetime(2026, 6, 22, 6, 0, tzinfo=UTC)  # a Monday morning
 ECOSYSTEMS = ["homebrew", "npm", "crates.io"]

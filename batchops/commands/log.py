@@ -16,9 +16,9 @@ from pathlib import Path
 
 from batchops.adapters import git as gitcmd
 from batchops.adapters import journal, runner
-from batchops.flags import Command, add_control_file, add_now, clock, parse_int
 from batchops.core import control, timeutil
 from batchops.errors import UsageError
+from batchops.flags import Command, add_control_file, add_now, clock, parse_int
 from batchops.render import terminal
 
 _SEP, _END = "\x1f", "\x1e"

@@ -27,9 +27,9 @@ from typing import Any
 
 from batchops.adapters import controlfile, files, journal, runner, schema
 from batchops.adapters import git as gitcmd
-from batchops.flags import add_control_file, add_now, clock
 from batchops.core import breaker, control, operations, timeutil
 from batchops.errors import BatchopsError, UsageError
+from batchops.flags import add_control_file, add_now, clock
 
 
 def add_operator_flags(parser: argparse.ArgumentParser) -> None:

@@ -17,10 +17,10 @@ from typing import Any
 
 from batchops.adapters import files, journal, runner, schema
 from batchops.adapters import git as gitcmd
-from batchops.flags import Command
 from batchops.commands.operate import message_file, prepare_message
 from batchops.core import control, operations
 from batchops.errors import BatchopsError, UsageError
+from batchops.flags import Command
 from batchops.render import terminal
 
 

@@ -19,9 +19,9 @@ from typing import Any
 from batchops.adapters import runner, telemetry
 from batchops.adapters.files import write_atomic
 from batchops.adapters.store import DEFAULT_DATABASE, Store
-from batchops.flags import Command, add_input, add_now, clock, parse_int
 from batchops.core import slo
 from batchops.errors import BatchopsError
+from batchops.flags import Command, add_input, add_now, clock, parse_int
 from batchops.render import slo as render
 
 TOKEN_ENV = "BATCHOPS_METRICS_TOKEN"

@@ -12,10 +12,10 @@ import argparse
 
 from batchops.adapters import controlfile
 from batchops.adapters import git as gitcmd
-from batchops.flags import Command
 from batchops.commands.operate import add_operator_flags, check_ecosystem, run_change
 from batchops.core import control
 from batchops.errors import UsageError
+from batchops.flags import Command
 
 
 def _stop_configure(parser: argparse.ArgumentParser) -> None:

@@ -25,9 +25,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from batchops.adapters import controlfile, runner, webhook
-from batchops.flags import add_control_file, add_input, add_now, clock, parse_bool, parse_list
 from batchops.core import alert, timeutil
 from batchops.errors import UsageError
+from batchops.flags import add_control_file, add_input, add_now, clock, parse_bool, parse_list
 from batchops.render.alert import VERBS, step_summary
 from batchops.steps import Step, StepResult
 

@@ -14,8 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from batchops.adapters import controlfile, runner
-from batchops.flags import add_control_file, add_input, add_now, clock, parse_bool
 from batchops.core import breaker, timeutil
+from batchops.flags import add_control_file, add_input, add_now, clock, parse_bool
 from batchops.render.breaker import step_report
 from batchops.steps import Step, StepResult
 

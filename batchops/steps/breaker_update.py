@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from batchops.adapters import controlfile, files, runner
-from batchops.flags import add_control_file, add_input, add_now, clock, parse_float
 from batchops.core import breaker, timeutil
 from batchops.core.breaker import FAILURE, OUTCOMES, SUCCESS
 from batchops.errors import UsageError
+from batchops.flags import add_control_file, add_input, add_now, clock, parse_float
 from batchops.render.breaker import step_report
 from batchops.steps import Step, StepResult
 

@@ -38,6 +38,9 @@ from batchops.adapters import git as gitcmd
 from batchops.adapters import github as gh
 from batchops.adapters import recipes as recipe_files
 from batchops.adapters.http import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, Fetcher, FetchResult
+from batchops.core import control, drift, recipes, timeutil
+from batchops.core.drift import STATUSES, Check, Finding, Resolved, Unresolved, empty_baseline
+from batchops.errors import UsageError
 from batchops.flags import (
     add_input,
     add_now,
@@ -47,9 +50,6 @@ from batchops.flags import (
     parse_int,
     parse_list,
 )
-from batchops.core import control, drift, recipes, timeutil
-from batchops.core.drift import STATUSES, Check, Finding, Resolved, Unresolved, empty_baseline
-from batchops.errors import UsageError
 from batchops.render import drift as render
 from batchops.steps import Step, StepResult
 

@@ -23,10 +23,10 @@ from typing import Any
 from batchops.adapters import runner, schema, telemetry
 from batchops.adapters.files import write_atomic
 from batchops.adapters.store import DEFAULT_DATABASE, Store
-from batchops.flags import add_input, add_now, clock, parse_float
 from batchops.core import metrics, timeutil
 from batchops.core.metrics import Delivery, RetryPolicy
 from batchops.errors import BatchopsError, UsageError
+from batchops.flags import add_input, add_now, clock, parse_float
 from batchops.render import markdown
 from batchops.steps import Step, StepResult
 

@@ -54,11 +54,11 @@ from typing import Any
 from batchops.adapters import files, journal, runner, schema
 from batchops.adapters import git as gitcmd
 from batchops.adapters.git import BOT_EMAIL, BOT_NAME, Git, GitError
-from batchops.flags import add_control_file, add_input, parse_int, parse_list
 from batchops.core import control
 from batchops.core import persist as rules
 from batchops.core.persist import DEFAULT_MESSAGE, TRAILER, Backoff, classify
 from batchops.errors import BatchopsError, ControlFileError, OperationConflict, UsageError
+from batchops.flags import add_control_file, add_input, parse_int, parse_list
 from batchops.render import markdown
 from batchops.steps import Step, StepResult
 

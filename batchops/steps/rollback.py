@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from batchops.adapters import history, runner
-from batchops.flags import add_input, add_now, clock, parse_bool, parse_list
 from batchops.core import rollback as core
 from batchops.core import timeutil
 from batchops.core.rollback import (
@@ -34,6 +33,7 @@ from batchops.core.rollback import (
     Selector,
 )
 from batchops.errors import BatchopsError, UsageError
+from batchops.flags import add_input, add_now, clock, parse_bool, parse_list
 from batchops.render import rollback as render
 from batchops.steps import Step, StepResult
 
