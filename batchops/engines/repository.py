@@ -12,6 +12,7 @@ Shared by alert (``stale-after``, ``alert replay --git``) and the status page. R
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +20,6 @@ from typing import Any
 
 from batchops.adapters import git, schema
 from batchops.core import stale, timeutil
-from batchops.errors import BatchopsError
 
 SHIPPED_PATTERNS = ("^batch_id: ", "add batch recipes")
 _SEP = "\x1f"
@@ -76,14 +76,16 @@ def control_versions(
         text = data[offset : offset + size].decode("utf-8", "replace")
         offset += size + 1
         label = f"{sha[:12]}:{path}"
-        try:
+        if validate:
             document = schema.parse_json_text(text, label)
-            if validate:
-                schema.validate(document, "batch-control", file=label, text=text)
-        except BatchopsError:
-            if validate:
-                raise
-            continue
+            schema.validate(document, "batch-control", file=label, text=text)
+        else:  # history for a picture: a version that is not a JSON object is left out
+            try:
+                document = json.loads(text)
+            except ValueError:
+                continue
+            if not isinstance(document, dict):
+                continue
         versions.append(Version(timeutil.parse_iso(stamp, field="commit time"), sha, subject, author, document))
     return versions
 

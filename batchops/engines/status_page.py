@@ -62,18 +62,12 @@ class Built:
 
 
 def _snapshots(options: Options, notes: list[str]) -> list[model.Snapshot]:
-    why = repository.history_depth(options.workspace)
-    if why:
-        notes.append(f"no breaker history: {why}")
-        return []
     versions = repository.control_versions(options.workspace, options.control_file, validate=False)
     return [model.Snapshot(v.at, v.sha, v.subject, v.author, v.document) for v in versions if v.at <= options.now]
 
 
 def _landings(options: Options, notes: list[str]) -> list[model.Landing]:
     """The batches that shipped, oldest first: the one place coupled to how a landing is found."""
-    if repository.history_depth(options.workspace):
-        return []
     try:
         found = repository.shipped(options.workspace)
     except BatchopsError as exc:
@@ -126,8 +120,11 @@ def build_page(options: Options) -> model.Page:
     """The page's model from every source (nothing written)."""
     notes: list[str] = []
     document = controlfile.load(options.control_file)
-    versions = _snapshots(options, notes)
-    landings = _landings(options, notes)
+    why = repository.history_depth(options.workspace)
+    if why:
+        notes.append(f"no breaker history and no landings: {why}")
+    versions = [] if why else _snapshots(options, notes)
+    landings = [] if why else _landings(options, notes)
     activity = model.activity_of(versions, landings)
     incidents = alert.incidents(document, options.now, activity=activity, stale_after=options.stale_after)
     breakers, events = model.breaker_rows(versions, options.now, options.days)
