@@ -357,7 +357,8 @@ def status_page(demo: Demo, where: str) -> Path:
     """The day as the status page (``--html``): built by `batchops status-page` from the registry's history."""
     out = Path(where).resolve() if where else demo.work / "status-page"
     end = START + RUNS * RUN_EVERY
-    step = demo.run("status-page", "--out", str(out), "--days", "7", "--database", str(demo.work / "metrics.db"), now=end)
+    step = demo.run("status-page", "--out", str(out), "--days", "7", "--database", str(demo.work / "metrics.db"),
+                    "--drift-report", str(demo.work / "drift-report.json"), now=end)
     if step.code != 0:
         raise RuntimeError(f"status-page failed:\n{step.log}")
     return out

@@ -29,6 +29,13 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     )
     add_input(parser, "endpoint", "read the runs from this telemetry Worker instead of the database", default="")
     add_input(parser, "token", f"bearer token of endpoint (also {TOKEN_ENV}); sent to that endpoint only", default="")
+    add_input(
+        parser,
+        "drift-report",
+        "the drift monitor's JSON report; empty: drift-report.json here, else the "
+        "drift monitor's default in $RUNNER_TEMP/batchops",
+        default="",
+    )
     add_control_file(parser)
     add_now(parser)
 
@@ -36,7 +43,8 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 def options_of(args: argparse.Namespace) -> engine.Options:
     token = (args.token or "").strip() or runner.setting(TOKEN_ENV)
     runner.mask(token)
-    drift = ("drift-report.json", str(runner.temp_dir() / "batchops" / "drift-report.json"))
+    given = (args.drift_report or "").strip()
+    drift = (given,) if given else ("drift-report.json", str(runner.temp_dir() / "batchops" / "drift-report.json"))
     repository = runner.repository()
     owner = repository.split("/", 1)[0]
     url = f"https://{owner}.github.io/{repository.split('/', 1)[1]}/" if "/" in repository else ""

@@ -35,3 +35,4 @@ def test_demo_html_writes_the_days_page_and_says_where(tmp_path: Path) -> None:
     assert "batchops rollback --batch-id 2026-06-22-homebrew-r0" in text  # the day's batches, with their rollback
     assert "sampling" in text  # the macOS budget crossed 80%
     assert "critical" in text  # homebrew's SLO after its failure burst
+    assert "jq" in text and "drift" in text  # the checksum upstream re-published under jq 1.8.0
