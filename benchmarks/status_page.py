@@ -41,7 +41,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=11)
     parser.add_argument("--versions", type=int, default=control_history.VERSIONS)
-    parser.add_argument("--corpus", default=str(CORPUS if CORPUS.is_dir() else ROOT / "tests/data/corpus/tsuku/control-history"))
+    fallback = ROOT / "tests/data/corpus/tsuku/control-history"
+    parser.add_argument("--corpus", default=str(CORPUS if CORPUS.is_dir() else fallback))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp) / "tsuku"
@@ -50,14 +51,15 @@ def main() -> int:
         output = Path(tmp) / "github-output"
         env = {**os.environ, "PYTHONPATH": str(ROOT), "GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(output)}
         python = sys.executable
+        page = [python, "-m", "batchops", "status-page", "--out", str(out), "--now", NOW]
         cases = {
-            "status-page 30d": [python, "-m", "batchops", "status-page", "--out", str(out), "--now", NOW],
-            "status-page 160d": [python, "-m", "batchops", "status-page", "--out", str(out), "--now", NOW, "--days", "160"],
+            "status-page 30d": [*page, "--days", "30"],
+            "status-page 160d": [*page, "--days", "160"],
             "git log -p": ["git", "log", "-p", "--", "batch-control.json"],
             "python -c pass": [python, "-c", "pass"],
         }
         samples: dict[str, list[float]] = {name: [] for name in cases}
-        for name, command in cases.items():  # warm-up
+        for command in cases.values():  # warm-up
             subprocess.run(command, cwd=repo, env=env, check=True, capture_output=True)
         for _ in range(args.runs):
             for name, command in cases.items():

@@ -13,7 +13,8 @@ The files are replayed in time order; an alert run happens at each commit (the r
 batch) and, with ``--every`` (default ``1h``, the example workflow's schedule; ``0`` for none),
 at the scheduled runs in between (and, with ``--until``, after the last one). With ``--stale-after``
 a pipeline gone quiet is an incident too: each version is a batch run; the batches that shipped
-come from the repository (``--git``) or from ``--shipped TIME``. Printed: one line per issue that would have been opened,
+come from the repository (``--git``) or from ``--shipped TIME``. Printed: one line per issue that
+would have been opened,
 commented on, reopened or closed, then the totals and the issues at the end. Nothing is sent.
 """
 
@@ -131,7 +132,8 @@ def _from_files(files: list[str], times_file: str) -> list[tuple[datetime, str, 
             raise UsageError(
                 "the file name does not say when it was committed",
                 file=name,
-                hint="name it like batch-control.20260128T221100.json, or list `TIME PATH` lines in --times, or replay from git with --git batch-control.json",
+                hint="name it like batch-control.20260128T221100.json, or list `TIME PATH` lines in --times, "
+                "or replay from git with --git batch-control.json",
             )
         listed.append((named, name))
     if not listed:

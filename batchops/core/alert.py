@@ -286,54 +286,10 @@ def _active(
     resolve_after: timedelta,
     run_url: str,
 ) -> list[Action]:
+    if live is not None:
+        return _still_open(incident, live, now, at, run_url)
     key = incident.key
     fresh = Marker(key, ACTIVE, dict(incident.milestones), opened_at=at)
-    if live is not None:
-        marker = live.marker
-        if marker.status != ACTIVE:  # it came back before the issue closed: flapping, told in the body only
-            since = timeutil.parse_iso_or_none(marker.resolved_at)
-            after = f" after {fmt_age(now - since)} resolved" if since else ""
-            new = replace(fresh, opened_at=marker.opened_at or at, returns=marker.returns + 1)
-            return [
-                Action(
-                    "update",
-                    key,
-                    live.number,
-                    marker=new,
-                    body=issue_body(incident, new, at, run_url),
-                    summary=f"{key} returned{after} (no comment: the issue was still open)",
-                    incident=incident,
-                )
-            ]
-        changed = _changes(marker.milestones, incident)
-        if changed:
-            new = replace(marker, milestones=dict(incident.milestones))
-            return [
-                Action(
-                    "comment",
-                    key,
-                    live.number,
-                    marker=new,
-                    body=issue_body(incident, new, at, run_url),
-                    comment=change_comment(incident, changed, at),
-                    summary=f"{key}: " + "; ".join(incident.notes.get(c, c) for c in changed),
-                    incident=incident,
-                )
-            ]
-        if dict(marker.milestones) != dict(incident.milestones):  # a milestone went away: remember it, say nothing
-            new = replace(marker, milestones=dict(incident.milestones))
-            return [
-                Action(
-                    "update",
-                    key,
-                    live.number,
-                    marker=new,
-                    body=issue_body(incident, new, at, run_url),
-                    summary=f"{key}: milestones updated (no comment)",
-                    incident=incident,
-                )
-            ]
-        return []
     closed = [i for i in group if not i.open and i.marker.status != DUPLICATE]
     for issue in reversed(closed):  # the newest first
         marker = issue.marker
@@ -341,37 +297,81 @@ def _active(
         person = marker.status in (ACTIVE, RESOLVED)  # closed by someone while batchops still tracked it
         recent = marker.status == CLOSED and closed_at is not None and now - closed_at < resolve_after
         if person or recent:
-            why = (
-                "it was closed while the incident went on"
-                if person
-                else f"it returned {fmt_age(now - closed_at)} after the issue was closed"
-                if closed_at
-                else "it returned"
-            )
+            if person:
+                why = "it was closed while the incident went on"
+            else:
+                why = (
+                    f"it returned {fmt_age(now - closed_at)} after the issue was closed" if closed_at else "it returned"
+                )
             new = replace(fresh, opened_at=marker.opened_at or at)
+            body = issue_body(incident, new, at, run_url)
+            comment = reopen_comment(incident, at, why)
             return [
                 Action(
                     "reopen",
                     key,
                     issue.number,
                     marker=new,
-                    body=issue_body(incident, new, at, run_url),
-                    comment=reopen_comment(incident, at, why),
+                    body=body,
+                    comment=comment,
                     summary=f"{key}: {why}",
                     incident=incident,
                 )
             ]
+    body = issue_body(incident, fresh, at, run_url)
     return [
-        Action(
-            "open",
-            key,
-            title=incident.title,
-            marker=fresh,
-            body=issue_body(incident, fresh, at, run_url),
-            summary=incident.title,
-            incident=incident,
-        )
+        Action("open", key, title=incident.title, marker=fresh, body=body, summary=incident.title, incident=incident)
     ]
+
+
+def _still_open(incident: Incident, live: IssueState, now: datetime, at: str, run_url: str) -> list[Action]:
+    """The incident goes on and its issue is open: a comment on a meaningful change, else at most the body."""
+    key, marker = incident.key, live.marker
+    if marker.status != ACTIVE:  # it came back before the issue closed: flapping, told in the body only
+        since = timeutil.parse_iso_or_none(marker.resolved_at)
+        after = f" after {fmt_age(now - since)} resolved" if since else ""
+        fresh = Marker(key, ACTIVE, dict(incident.milestones), opened_at=marker.opened_at or at)
+        new = replace(fresh, returns=marker.returns + 1)
+        return [
+            Action(
+                "update",
+                key,
+                live.number,
+                marker=new,
+                body=issue_body(incident, new, at, run_url),
+                summary=f"{key} returned{after} (no comment: the issue was still open)",
+                incident=incident,
+            )
+        ]
+    new = replace(marker, milestones=dict(incident.milestones))
+    changed = _changes(marker.milestones, incident)
+    if changed:
+        summary = f"{key}: " + "; ".join(incident.notes.get(c, c) for c in changed)
+        return [
+            Action(
+                "comment",
+                key,
+                live.number,
+                marker=new,
+                body=issue_body(incident, new, at, run_url),
+                comment=change_comment(incident, changed, at),
+                summary=summary,
+                incident=incident,
+            )
+        ]
+    if dict(marker.milestones) != dict(incident.milestones):  # a milestone went away: remember it, say nothing
+        return [
+            Action(
+                "update",
+                key,
+                live.number,
+                marker=new,
+                body=issue_body(incident, new, at, run_url),
+                summary=f"{key}: milestones updated (no comment)",
+                incident=incident,
+            )
+        ]
+    return []
 
 
 def _gone(key: str, live: IssueState, now: datetime, at: str, resolve_after: timedelta) -> list[Action]:

@@ -213,6 +213,10 @@ def _budget(page: Page) -> str:
     )
 
 
+def _tone(severity: str) -> str:
+    return "bad" if severity in ("critical", "high") else "warn" if severity == "medium" else "ok"
+
+
 def _slo(page: Page) -> str:
     if not page.slo:
         source = page.slo_source or "no metrics store"
@@ -222,15 +226,15 @@ def _slo(page: Page) -> str:
             esc(r.ecosystem),
             esc("-" if r.success_rate is None else f"{r.success_rate:g}%"),
             esc(f"{r.slo:g}%"),
-            f'<span class="{"bad" if r.severity in ("critical", "high") else "warn" if r.severity == "medium" else "ok"}">'
-            f"{esc(r.severity)}</span>",
+            f'<span class="{_tone(r.severity)}">{esc(r.severity)}</span>',
             esc(r.runs),
             esc(r.latest_run_at or "-"),
         ]
         for r in page.slo
     ]
     return (
-        f'<h2 id="slo">Success rate against SLO</h2><p class="muted">from {esc(page.slo_source)}</p>{slo_chart(page.slo)}'
+        f'<h2 id="slo">Success rate against SLO</h2><p class="muted">from {esc(page.slo_source)}</p>'
+        + slo_chart(page.slo)
         + _table(["ecosystem", "success rate", "SLO", "severity", "runs", "latest run"], rows)
     )
 
@@ -267,7 +271,8 @@ def _drift(page: Page) -> str:
     if not page.drift_checked:
         return '<h2 id="drift">Checksum drift</h2><p class="muted">No drift report found.</p>'
     if not page.drift:
-        return f'<h2 id="drift">Checksum drift</h2><p class="ok">No finding to look at (report of {esc(page.drift_checked)}).</p>'
+        said = f"No finding to look at (report of {page.drift_checked})."
+        return f'<h2 id="drift">Checksum drift</h2><p class="ok">{esc(said)}</p>'
     rows = [
         [
             esc(f.get("recipe", "")),
@@ -289,12 +294,14 @@ def page_html(page: Page) -> str:
         [
             "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>",
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
-            '<meta name="referrer" content="no-referrer"><meta name="viewport" content="width=device-width,initial-scale=1">',
+            '<meta name="referrer" content="no-referrer">',
+            '<meta name="viewport" content="width=device-width,initial-scale=1">',
             '<meta name="color-scheme" content="light dark"><link rel="icon" href="data:,">',
             "<title>Batch pipeline status</title>",
             '<link rel="alternate" type="application/atom+xml" title="Incidents and transitions" href="feed.xml">',
             f"<style>{CSS}</style></head><body><main>",
-            f'<h1>Batch pipeline status</h1><p class="muted">as of {esc(timeutil.iso(page.now))} · built by batchops from '
+            f'<h1>Batch pipeline status</h1><p class="muted">as of {esc(timeutil.iso(page.now))} · '
+            "built by batchops from "
             f'{esc(page.versions)} control-file version(s) · <a href="feed.xml">feed</a></p>',
             _banner(page),
             _cards(page),
@@ -304,8 +311,8 @@ def page_html(page: Page) -> str:
             _slo(page),
             _shipped(page),
             _drift(page),
-            f'<h2 id="notes">About this page</h2><ul class="muted">{notes}<li>Static: no script runs here; every chart has '
-            "a table beside it.</li></ul>",
+            f'<h2 id="notes">About this page</h2><ul class="muted">{notes}',
+            "<li>Static: no script runs here; every chart has a table beside it.</li></ul>",
             "</main></body></html>\n",
         ]
     )

@@ -90,7 +90,8 @@ def budget_chart(row: BudgetRow, start: datetime, end: datetime, label: str, *, 
     def x(at: datetime) -> float:
         return _x(at, start, end, width - left - 10, left)
 
-    used = f"{row.used:g} of {row.limit:g} minutes ({(row.used / row.limit * 100) if row.limit else 100:.1f}%), {row.state}"
+    share = row.used / row.limit * 100 if row.limit else 100.0
+    used = f"{row.used:g} of {row.limit:g} minutes ({share:.1f}%), {row.state}"
     parts = [
         f'<svg class="chart" role="img" aria-labelledby="{ident}-t {ident}-d" viewBox="0 0 {width} {height}" '
         f'width="100%" preserveAspectRatio="xMinYMin meet">',

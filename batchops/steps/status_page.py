@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> StepResult:
     page = built.page
     result.say(f"status page written to {built.page_dir / 'index.html'} ({built.bytes} bytes) and feed.xml")
     result.say(
-        f"pipeline {page.state.status}; {built.open_incidents} open incident(s); {page.versions} control-file version(s)"
+        f"pipeline {page.state.status}; {built.open_incidents} open incident(s); "
+        f"{page.versions} control-file version(s)"
     )
     for note in built.notes:
         result.warning(note, title=TITLE)

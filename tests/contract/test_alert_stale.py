@@ -39,8 +39,11 @@ def replay_actions(run: Any) -> list[tuple[str, str, str]]:
 
 
 def test_replaying_the_first_users_history_raises_the_may_stall_and_the_june_silence(history: Path) -> None:
-    run = run_cli(["alert", "replay", "--git", "batch-control.json", "--stale-after", "48h",
-                   "--until", "2026-07-01T00:00:00Z"], history, actions=False)
+    run = run_cli(
+        ["alert", "replay", "--git", "batch-control.json", "--stale-after", "48h", "--until", "2026-07-01T00:00:00Z"],
+        history,
+        actions=False,
+    )
     assert run.returncode == 0, run.log
     opened = [(stamp, rest) for stamp, verb, rest in replay_actions(run) if verb == "open"]
     assert len(opened) == 2, opened
@@ -53,8 +56,9 @@ def test_replaying_the_first_users_history_raises_the_may_stall_and_the_june_sil
 
 
 def test_without_stale_after_the_replay_says_nothing_of_a_quiet_pipeline(history: Path) -> None:
-    run = run_cli(["alert", "replay", "--git", "batch-control.json", "--until", "2026-07-01T00:00:00Z"],
-                  history, actions=False)
+    run = run_cli(
+        ["alert", "replay", "--git", "batch-control.json", "--until", "2026-07-01T00:00:00Z"], history, actions=False
+    )
     assert run.returncode == 0, run.log
     assert replay_actions(run) == [] and "pipeline/quiet" not in run.stdout
 
@@ -102,7 +106,9 @@ def test_stale_after_empty_turns_the_check_off(history: Path, standin: Any) -> N
     assert quiet_issues(standin) == {} and run.outputs["open-incidents"] == "6"
 
 
-def test_a_shallow_checkout_warns_that_stale_after_needs_the_history(history: Path, standin: Any, tmp_path: Path) -> None:
+def test_a_shallow_checkout_warns_that_stale_after_needs_the_history(
+    history: Path, standin: Any, tmp_path: Path
+) -> None:
     shallow = tmp_path / "shallow"
     subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{history}", str(shallow)], check=True)
     run = run_alert(shallow, standin, "2026-06-29T00:00:00Z")

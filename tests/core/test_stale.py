@@ -18,7 +18,8 @@ def keys(document: dict, activity: stale.Activity, after: timedelta | None = tim
 
 
 def test_no_run_within_stale_after_is_one_incident_and_no_shipment_another() -> None:
-    assert keys({"enabled": True}, stale.Activity(NOW - 3 * DAY, NOW - 50 * DAY)) == ["pipeline/quiet", "pipeline/not-shipping"]
+    both = ["pipeline/quiet", "pipeline/not-shipping"]
+    assert keys({"enabled": True}, stale.Activity(NOW - 3 * DAY, NOW - 50 * DAY)) == both
     assert keys({"enabled": True}, stale.Activity(NOW - DAY, NOW - 50 * DAY)) == ["pipeline/not-shipping"]
     assert keys({"enabled": True}, stale.Activity(NOW - DAY, NOW - DAY)) == []
 
@@ -46,7 +47,8 @@ def test_stale_after_empty_off_or_zero_turns_the_check_off_and_a_bad_value_names
 def test_the_quiet_issue_keeps_one_title_and_says_since_when() -> None:
     (incident,) = alert.incidents({}, NOW, activity=stale.Activity(NOW - 3 * DAY, None), stale_after=2 * DAY)
     assert incident.title == "Batch pipeline quiet: no batch has run since 2026-06-26T00:00:00Z"
-    body = alert.issue_body(incident, alert.Marker(incident.key, milestones=incident.milestones), "2026-06-29T00:00:00Z")
+    marker = alert.Marker(incident.key, milestones=incident.milestones)
+    body = alert.issue_body(incident, marker, "2026-06-29T00:00:00Z")
     assert "batchops status" in body and "3d" in body
 
 

@@ -21,8 +21,8 @@ def test_demo_html_writes_the_days_page_and_says_where(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "RUNNER_", "BATCHOPS_"))}
     env["PYTHONPATH"] = str(ROOT)
     page = tmp_path / "page"
-    proc = subprocess.run([sys.executable, "-m", "batchops", "demo", "--workdir", str(tmp_path / "w"), "--html", str(page)],
-                          capture_output=True, text=True, env=env, timeout=600, check=False)
+    command = [sys.executable, "-m", "batchops", "demo", "--workdir", str(tmp_path / "w"), "--html", str(page)]
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"status page of the day (open it in a browser): {page / 'index.html'}" in proc.stdout
     assert (page / "feed.xml").is_file()

@@ -73,8 +73,14 @@ def landings(until: datetime = LAST_SHIPPED[0]) -> list[tuple[datetime, str]]:
     return found
 
 
-def build(repo: Path, folder: Path, *, total: int = VERSIONS, path: str = "batch-control.json",
-          extra: list[tuple[datetime, str, dict[str, Any], str]] | None = None) -> int:
+def build(
+    repo: Path,
+    folder: Path,
+    *,
+    total: int = VERSIONS,
+    path: str = "batch-control.json",
+    extra: list[tuple[datetime, str, dict[str, Any], str]] | None = None,
+) -> int:
     """Create ``repo`` (branch ``main``) with the pipeline's history; returns the number of commits.
 
     ``extra``: more commits of the control file (time, subject, document, author "Name <mail>").
@@ -82,7 +88,8 @@ def build(repo: Path, folder: Path, *, total: int = VERSIONS, path: str = "batch
     commits: list[tuple[datetime, str, str, dict[str, bytes]]] = []
     for version in dense(folder, total):
         text = json.dumps(version.document, indent=2) + "\n"
-        commits.append((version.at, BOT, "chore(batch): update circuit breaker and budget state", {path: text.encode()}))
+        subject = "chore(batch): update circuit breaker and budget state"
+        commits.append((version.at, BOT, subject, {path: text.encode()}))
     for n, (at, subject) in enumerate(landings()):
         commits.append((at, "Operator <operator@example.org>", subject, {f"recipes/b/batch-{n}.toml": b'name = "x"\n'}))
     for at, subject, document, author in extra or []:
