@@ -171,3 +171,22 @@ def test_a_bad_days_value_is_one_error_naming_the_input(history: Path, tmp_path:
     assert run.returncode != 0
     (error,) = [line for line in run.stdout.splitlines() if line.startswith("::error")]
     assert "days" in error and not (tmp_path / "x").exists()
+
+
+def test_the_example_workflow_deploys_with_pinned_actions_and_minimal_permissions() -> None:
+    import re
+
+    import yaml
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "workflows" / "status-page.yml"
+    text = path.read_text(encoding="utf-8")
+    flow = yaml.safe_load(text)
+    assert flow["permissions"] == {}
+    assert flow["jobs"]["build"]["permissions"] == {"contents": "read"}
+    assert flow["jobs"]["deploy"]["permissions"] == {"pages": "write", "id-token": "write"}
+    assert flow["jobs"]["deploy"]["environment"]["name"] == "github-pages"
+    pins = re.findall(r"uses: (actions/[a-z-]+)@(\S+) # (v[\d.]+)", text)
+    assert {name for name, _, _ in pins} == {"actions/checkout", "actions/upload-pages-artifact", "actions/deploy-pages"}
+    assert all(re.fullmatch(r"[0-9a-f]{40}", sha) for _, sha, _ in pins)
+    checkout = next(s for s in flow["jobs"]["build"]["steps"] if s.get("uses", "").startswith("actions/checkout"))
+    assert checkout["with"]["fetch-depth"] == 0 and checkout["with"]["persist-credentials"] is False
