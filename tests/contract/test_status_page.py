@@ -186,7 +186,105 @@ def test_the_example_workflow_deploys_with_pinned_actions_and_minimal_permission
     assert flow["jobs"]["deploy"]["permissions"] == {"pages": "write", "id-token": "write"}
     assert flow["jobs"]["deploy"]["environment"]["name"] == "github-pages"
     pins = re.findall(r"uses: (actions/[a-z-]+)@(\S+) # (v[\d.]+)", text)
-    assert {name for name, _, _ in pins} == {"actions/checkout", "actions/upload-pages-artifact", "actions/deploy-pages"}
+    assert {name for name, _, _ in pins} == {
+        "actions/checkout",
+        "actions/upload-pages-artifact",
+        "actions/deploy-pages",
+    }
     assert all(re.fullmatch(r"[0-9a-f]{40}", sha) for _, sha, _ in pins)
     checkout = next(s for s in flow["jobs"]["build"]["steps"] if s.get("uses", "").startswith("actions/checkout"))
     assert checkout["with"]["fetch-depth"] == 0 and checkout["with"]["persist-credentials"] is False
+
+
+def metrics_site(tmp_path: Path) -> Path:
+    """A checkout (one control-file commit) beside a metrics store holding npm's runs and a hostile ecosystem name."""
+    from batchops.adapters.store import Store
+    from tests.contract.test_slo_cli import add_run
+
+    site = tmp_path / "registry"
+    site.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=site, check=True)
+    document = json.loads(sorted((corpus_dir() / "tsuku" / "control-history").glob("*.json"))[-1].read_text())
+    (site / "batch-control.json").write_text(json.dumps(document))
+    env = {**os.environ, "GIT_AUTHOR_DATE": "2026-06-26T20:00:00Z", "GIT_COMMITTER_DATE": "2026-06-26T20:00:00Z"}
+    subprocess.run(["git", "add", "-A"], cwd=site, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=bot", "-c", "user.email=b@example.org", "commit", "-q", "-m", "state"],
+        cwd=site,
+        check=True,
+        env=env,
+    )
+    with Store(tmp_path / "metrics.db") as db:
+        for day in range(20, 27):
+            add_run(db, "npm", f"2026-06-{day}T12:00:00Z", passed=7, failed=3)
+        add_run(db, "evil", "2026-06-26T13:00:00Z", passed=1, failed=1)
+        db.conn.execute(
+            "UPDATE batch_runs SET ecosystem = ? WHERE ecosystem = 'evil'", ("<img src=x onerror=alert(1)>",)
+        )
+    return site
+
+
+def test_the_slo_section_reads_the_store_or_the_read_endpoint_and_escapes_its_names(tmp_path: Path) -> None:
+    from batchops.commands import metrics as commands
+
+    site = metrics_site(tmp_path)
+    by_store = run_cli(
+        [
+            "status-page",
+            "--out",
+            "by-store",
+            "--now",
+            "2026-06-27T00:00:00Z",
+            "--database",
+            str(tmp_path / "metrics.db"),
+        ],
+        site,
+    )
+    assert by_store.returncode == 0, by_store.log
+    token = "page-read-token-5678"
+    server = commands.make_server(str(tmp_path / "metrics.db"), token).start()
+    try:
+        by_endpoint = run_cli(
+            [
+                "status-page",
+                "--out",
+                "by-endpoint",
+                "--now",
+                "2026-06-27T00:00:00Z",
+                "--endpoint",
+                server.url,
+                "--token",
+                token,
+            ],
+            site,
+        )
+        refused = run_cli(
+            [
+                "status-page",
+                "--out",
+                "refused",
+                "--now",
+                "2026-06-27T00:00:00Z",
+                "--endpoint",
+                server.url,
+                "--token",
+                "not-the-token-9f2",
+            ],
+            site,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert by_endpoint.returncode == 0, by_endpoint.log
+    for out in ("by-store", "by-endpoint"):
+        with PageServer(site / out) as pages:
+            page = render(f"{pages.url}/index.html")
+            assert pages.requests == ["/index.html"]
+        dom = Dom(page.dom)
+        text = " ".join(dom.text)
+        assert "70%" in text and "critical" in text  # npm: 70% against its 98% SLO
+        assert "<img src=x onerror=alert(1)>" in text and dom.all("img") == []
+    assert [line for line in by_endpoint.log.splitlines() if token in line] == [f"::add-mask::{token}"]
+    assert refused.returncode != 0 and not (site / "refused").exists()
+    (error,) = [line for line in refused.stdout.splitlines() if line.startswith("::error")]
+    assert "endpoint" in error and "HTTP 401" in error and "not-the-token-9f2" not in error
