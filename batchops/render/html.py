@@ -297,7 +297,7 @@ def page_html(page: Page) -> str:
             '<meta name="referrer" content="no-referrer">',
             '<meta name="viewport" content="width=device-width,initial-scale=1">',
             '<meta name="color-scheme" content="light dark"><link rel="icon" href="data:,">',
-            "<title>Batch pipeline status</title>",
+            f"<title>{esc(page.state.status.capitalize())} · Batch pipeline status</title>",
             '<link rel="alternate" type="application/atom+xml" title="Incidents and transitions" href="feed.xml">',
             f"<style>{CSS}</style></head><body><main>",
             f'<h1>Batch pipeline status</h1><p class="muted">as of {esc(timeutil.iso(page.now))} · '

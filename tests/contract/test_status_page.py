@@ -160,7 +160,7 @@ def test_hostile_control_file_text_is_shown_as_text_and_the_browser_runs_none_of
     assert dom.all("script") == [] and dom.all("img") == []
     assert all(not name.startswith("on") for _, attrs in dom.tags for name in attrs)
     assert all(not attrs.get("href", "").lower().startswith("javascript") for attrs in dom.all("a"))
-    assert "<title>Batch pipeline status</title>" in page.dom  # the script that would retitle it never ran
+    assert "<title>Stopped · Batch pipeline status</title>" in page.dom  # the script that would retitle it never ran
     assert HOSTILE_REASON in text and HOSTILE_BY in text and HOSTILE_URL in text and "<b>soon</b>" in text
     assert '"><svg onload=alert(1)>' in text and "stop: <script>alert(3)</script> javascript:x" in text
     assert "Stopped" in text
