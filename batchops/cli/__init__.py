@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "drift-monitor": "batchops.steps.drift_monitor:STEP",
     "rollback": "batchops.steps.rollback:STEP",
     "alert": "batchops.steps.alert:STEP",
+    "status-page": "batchops.steps.status_page:STEP",
     # operator commands
     "status": "batchops.commands.status:STATUS",
     "stop": "batchops.commands.switch:STOP",
@@ -51,6 +52,7 @@ COMMANDS: dict[str, str] = {
     "slo": "batchops.commands.slo:SLO",
     "drift": "batchops.commands.drift:DRIFT",
     "demo": "batchops.commands.demo:DEMO",
+    "alert replay": "batchops.commands.alert:REPLAY",
     "batch-trailer": "batchops.commands.rollback:TRAILER",
 }
 
@@ -84,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         runner.out_block(f"batchops {__version__}")
         return 0
     args = join_flag_values(deprecated_alias(args))
+    if args[:2] == ["alert", "replay"]:  # a command under a step's name (the step itself never imports commands)
+        args = ["alert replay", *args[2:]]
     name = args[0]
     command = _load(name) if name in COMMANDS else None
     if command is None and name in COMMANDS:

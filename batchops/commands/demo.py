@@ -224,7 +224,9 @@ def ship_batch(demo: Demo, batch_id: str, ecosystem: str, run: int) -> list[str]
         (demo.repo / "recipes" / "jq.toml").write_text(_recipe("jq", "1.8.0", demo.upstream.url))
         _publish(demo.upstream, "jq", "1.8.0")
     demo.git("add", "recipes")
-    demo.git("commit", "-q", "-m", f"feat(recipes): {ecosystem} batch {run}\n\nbatch_id: {batch_id}")
+    at = iso(START + run * RUN_EVERY + timedelta(minutes=10))  # at the story's time, as the day's page shows it
+    message = f"feat(recipes): {ecosystem} batch {run}\n\nbatch_id: {batch_id}"
+    gitcmd.text(demo.repo, ["commit", "-q", "-m", message], env={**BOT_ENV, "GIT_AUTHOR_DATE": at, "GIT_COMMITTER_DATE": at})
     demo.git("push", "-q", "origin", "main")
     return names
 
@@ -351,6 +353,17 @@ def slo_report(demo: Demo, facts: dict[str, Any]) -> None:
     facts["slo_file"] = report if step.code == 0 else None
 
 
+def status_page(demo: Demo, where: str) -> Path:
+    """The day as the status page (``--html``): built by `batchops status-page` from the registry's history."""
+    out = Path(where).resolve() if where else demo.work / "status-page"
+    end = START + RUNS * RUN_EVERY
+    step = demo.run("status-page", "--out", str(out), "--days", "7", "--database", str(demo.work / "metrics.db"),
+                    "--drift-report", str(demo.work / "drift-report.json"), now=end)
+    if step.code != 0:
+        raise RuntimeError(f"status-page failed:\n{step.log}")
+    return out
+
+
 # --- the command ----------------------------------------------------------------------
 
 
@@ -358,6 +371,8 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workdir", help="where to build the demo (default: a new temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (always kept with --workdir)")
     parser.add_argument("--summary-file", help="write the collected step-summary Markdown here (default: <workdir>/step-summary.md)")
+    parser.add_argument("--html", nargs="?", const="", default=None, metavar="DIR",
+                        help="also build the day's status page (index.html, feed.xml) in DIR (default: <workdir>/status-page)")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -382,6 +397,7 @@ def _run(args: argparse.Namespace) -> int:
         slo_report(demo, facts)
         alerts(demo, facts)
         drift_and_rollback(demo, facts, say)
+        page = status_page(demo, args.html) if args.html is not None else None
     _final(demo, facts, say, summary)
     with summary.open("a", encoding="utf-8") as handle:
         handle.write("\n## Demo overview\n\n```text\n" + "\n".join(lines) + "\n```\n")
@@ -390,8 +406,15 @@ def _run(args: argparse.Namespace) -> int:
         # keep the summary outside the removed folder
         kept = runner.temp_dir() / "batchops-demo-step-summary.md"
         shutil.copy(summary, kept)
+        if page is not None and page.is_relative_to(work):
+            kept_page = runner.temp_dir() / "batchops-demo-status-page"
+            shutil.rmtree(kept_page, ignore_errors=True)
+            shutil.copytree(page, kept_page)
+            page = kept_page
         shutil.rmtree(work, ignore_errors=True)
         runner.out_block(f"step-summary Markdown: {kept}")
+    if page is not None:
+        runner.out_block(f"status page of the day (open it in a browser): {page / 'index.html'}")
     runner.summary(summary.read_text() if runner.summary_path() else "")
     return 0
 

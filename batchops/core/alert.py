@@ -1,7 +1,9 @@
 """Alert: the incidents of a control document and the plan that reconciles them with issues.
 
 Pure rules (no I/O, no clock: every function takes the time). The step is
-:mod:`batchops.steps.alert`; the replay of a history is :mod:`batchops.commands.alert`.
+:mod:`batchops.steps.alert`, its orchestration :mod:`batchops.engines.alert`; the replay of a
+history is ``batchops alert replay`` (:mod:`batchops.commands.alert`). The texts are in
+:mod:`batchops.core.alert_text`, the values in :mod:`batchops.core.incident`.
 
 Incidents (:func:`incidents`), each with a stable key:
 
@@ -9,6 +11,8 @@ Incidents (:func:`incidents`), each with a stable key:
   entry ``circuit_breaker.default`` never alerts while nothing records on it.
 * ``budget/<platform>``: a platform paused by the weekly budget (``budget.view``).
 * ``pipeline/stopped``: ``enabled: false`` (with ``reason``, ``incident_url``, ``disabled_by``).
+* ``pipeline/quiet`` and ``pipeline/not-shipping``: while enabled, no batch has run, or none has
+  shipped recipes, within ``stale-after`` (:mod:`batchops.core.stale`).
 
 Each incident carries *milestones*: the few facts whose change is worth telling people
 (the breaker's current wait, which doubles when a probe fails; an operator's probe
@@ -45,56 +49,48 @@ state plans nothing.
 from __future__ import annotations
 
 import hashlib
-import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from batchops.core import breaker, budget, timeutil
+from batchops.core import breaker, budget, stale, timeutil
+from batchops.core.alert_text import (  # noqa: F401 (the texts are part of alert's surface)
+    MILESTONE_TEXT,
+    RUNBOOK,
+    change_comment,
+    close_comment,
+    commands_for,
+    duplicate_comment,
+    fmt_age,
+    issue_body,
+    md_text,
+    reopen_comment,
+    slack_escape,
+    webhook_text,
+    with_marker,
+)
 from batchops.core.escape import one_line
+from batchops.core.incident import (  # noqa: F401 (the values are part of alert's surface)
+    ACTIVE,
+    CLOSED,
+    DUPLICATE,
+    MARKER_PREFIX,
+    RESOLVED,
+    STATUSES,
+    Action,
+    Incident,
+    IssueState,
+    Marker,
+    parse_marker,
+)
 from batchops.errors import ControlFileError, UsageError
 
 DEFAULT_LABELS = ("batch-incident",)
 DEFAULT_RESOLVE_AFTER = timedelta(hours=24)
-MARKER_PREFIX = "batchops:alert"
-_MARKER = re.compile(r"<!-- batchops:alert (\{.*?\}) -->", re.S)
-_BLOCK = re.compile(r"(?:\*\*Status\*\*:[^\n]*\n\n)?<!-- batchops:alert \{.*?\} -->", re.S)
-
-ACTIVE, RESOLVED, CLOSED, DUPLICATE = "active", "resolved", "closed", "duplicate"
-STATUSES = (ACTIVE, RESOLVED, CLOSED, DUPLICATE)
-
-RUNBOOK = "docs/operators.md of batchops"
-_RUNBOOK_SECTIONS = {
-    "breaker": "“1. Success-rate drop” and “Other situations → Breaker controls”",
-    "budget": "“4. Budget alert”",
-    "pipeline": "“2. Emergency stop”",
-}
-
-MILESTONE_TEXT = {
-    "wait": "wait before the next probe",
-    "probe": "operator's probe",
-    "disabled": "ecosystem disabled",
-    "limit": "weekly limit",
-    "reason": "reason",
-    "incident_url": "incident link",
-    "expected_resume": "expected resume",
-}
 
 
-# --- incidents -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Incident:
-    key: str  # breaker/homebrew, budget/macos, pipeline/stopped
-    kind: str  # breaker, budget, pipeline
-    subject: str  # the ecosystem, the platform, or "pipeline"
-    title: str
-    facts: tuple[tuple[str, str], ...]  # (label, value) for the issue body, as of the run
-    milestones: Mapping[str, str] = field(default_factory=dict)
-    notes: Mapping[str, str] = field(default_factory=dict)  # milestone -> sentence for a comment
+# --- incidents --------------------------------------------------------------------------------
 
 
 def _digest(text: str) -> str:
@@ -117,7 +113,9 @@ def _breaker_incident(document: dict[str, Any], name: str, entry: dict[str, Any]
         notes["probe"] = "an operator ordered a probe (`batchops breaker probe`): the next batch is the probe"
     if name in (document.get("disabled_ecosystems") or []):
         milestones["disabled"] = "yes"
-        notes["disabled"] = f"an operator disabled {name} (`batchops disable {name}`): no batch runs until `batchops enable {name}`"
+        notes["disabled"] = (
+            f"an operator disabled {name} (`batchops disable {name}`): no batch runs until `batchops enable {name}`"
+        )
     if state.state == breaker.OPEN:
         probe = ("next probe from", state.opens_at or "-")
     else:
@@ -131,7 +129,15 @@ def _breaker_incident(document: dict[str, Any], name: str, entry: dict[str, Any]
     ]
     if state.opened_at:
         facts.insert(1, ("opened at", state.opened_at))
-    return Incident(f"breaker/{name}", "breaker", name, f"Circuit breaker open: {one_line(name)}"[:256], tuple(facts), milestones, notes)
+    return Incident(
+        f"breaker/{name}",
+        "breaker",
+        name,
+        f"Circuit breaker open: {one_line(name)}"[:256],
+        tuple(facts),
+        milestones,
+        notes,
+    )
 
 
 def _budget_incidents(document: dict[str, Any], now: datetime) -> list[Incident]:
@@ -164,7 +170,10 @@ def _budget_incidents(document: dict[str, Any], now: datetime) -> list[Incident]
 def _stop_incident(document: dict[str, Any]) -> Incident | None:
     if document.get("enabled", True) is not False:
         return None
-    text = {k: one_line(str(document.get(k) or "")) for k in ("reason", "incident_url", "disabled_by", "disabled_at", "expected_resume")}
+    text = {
+        k: one_line(str(document.get(k) or ""))
+        for k in ("reason", "incident_url", "disabled_by", "disabled_at", "expected_resume")
+    }
     facts = (
         ("reason", text["reason"] or "(none given)"),
         ("incident", text["incident_url"] or "-"),
@@ -178,11 +187,28 @@ def _stop_incident(document: dict[str, Any]) -> Incident | None:
         "incident_url": f"the incident link is now {text['incident_url']}",
         "expected_resume": f"the expected resume is now {text['expected_resume']}",
     }
-    return Incident("pipeline/stopped", "pipeline", "pipeline", "Batch pipeline stopped", facts, milestones, {k: v for k, v in notes.items() if k in milestones})
+    return Incident(
+        "pipeline/stopped",
+        "pipeline",
+        "pipeline",
+        "Batch pipeline stopped",
+        facts,
+        milestones,
+        {k: v for k, v in notes.items() if k in milestones},
+    )
 
 
-def incidents(document: dict[str, Any], now: datetime) -> list[Incident]:
-    """Every incident the control document shows at ``now``, in a stable order."""
+def incidents(
+    document: dict[str, Any],
+    now: datetime,
+    *,
+    activity: stale.Activity | None = None,
+    stale_after: timedelta | None = None,
+) -> list[Incident]:
+    """Every incident the control document shows at ``now``, in a stable order.
+
+    With ``activity`` and ``stale_after``, also a pipeline gone quiet (:mod:`batchops.core.stale`).
+    """
     found: list[Incident] = []
     stop = _stop_incident(document)
     if stop is not None:
@@ -196,109 +222,17 @@ def incidents(document: dict[str, Any], now: datetime) -> list[Incident]:
                 if incident is not None:
                     found.append(incident)
     found.extend(_budget_incidents(document, now))
+    if activity is not None:
+        found.extend(stale.incidents(document, now, activity, stale_after))
     return found
 
 
-# --- the marker kept in the issue body ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Marker:
-    key: str
-    status: str = ACTIVE
-    milestones: Mapping[str, str] = field(default_factory=dict)
-    opened_at: str = ""
-    resolved_at: str = ""
-    closed_at: str = ""
-    closes_at: str = ""  # while resolved: when the issue closes unless the incident returns
-    returns: int = 0  # times the incident came back while its issue was open (flapping)
-    of: int = 0  # the issue a duplicate was closed in favour of
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"key": self.key, "status": self.status, "milestones": dict(sorted(self.milestones.items()))}
-        for name in ("opened_at", "resolved_at", "closed_at", "closes_at", "returns", "of"):
-            if getattr(self, name):
-                data[name] = getattr(self, name)
-        return data
-
-    def render(self) -> str:
-        text = json.dumps(self.to_json(), sort_keys=True, ensure_ascii=True, separators=(",", ":"))
-        # never close the HTML comment early: "--" and ">" only occur inside strings, where escapes are valid
-        return f"<!-- {MARKER_PREFIX} " + text.replace("--", "-\\u002d").replace(">", "\\u003e") + " -->"
-
-    def status_line(self) -> str:
-        flaps = f" (it came back {self.returns} time(s) while this issue was open)" if self.returns else ""
-        if self.status == RESOLVED:
-            return f"**Status**: resolved since {self.resolved_at}; this issue closes at {self.closes_at} unless it returns{flaps}."
-        if self.status == CLOSED:
-            return f"**Status**: closed at {self.closed_at}: the incident stayed resolved{flaps}."
-        if self.status == DUPLICATE:
-            return f"**Status**: a duplicate of #{self.of}."
-        return f"**Status**: active since {self.opened_at or '-'}{flaps}."
-
-    def block(self) -> str:
-        """The status line and the marker, kept together at the end of the body."""
-        return self.status_line() + "\n\n" + self.render()
-
-
-def parse_marker(body: str | None) -> Marker | None:
-    """The marker of an issue body; None when there is none or it was damaged."""
-    match = _MARKER.search(body or "")
-    if not match:
-        return None
-    try:
-        data = json.loads(match.group(1))
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("key"), str) or not data["key"]:
-        return None
-    status = data.get("status") if data.get("status") in STATUSES else ACTIVE
-    raw = data.get("milestones")
-    milestones = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
-    def number(name: str) -> int:
-        value = data.get(name)
-        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
-
-    def text(name: str) -> str:
-        return str(data.get(name) or "")
-
-    return Marker(data["key"], str(status), milestones, text("opened_at"), text("resolved_at"), text("closed_at"),
-                  text("closes_at"), number("returns"), number("of"))
-
-
-# --- the plan -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class IssueState:
-    """What the plan needs of an existing issue."""
-
-    number: int
-    open: bool
-    marker: Marker
-    url: str = ""
-
-
-@dataclass(frozen=True)
-class Action:
-    kind: str  # open, comment, close, reopen, update (the body only), duplicate (close as duplicate)
-    key: str
-    number: int = 0  # 0 for open
-    title: str = ""
-    marker: Marker | None = None  # the issue's marker after the action
-    body: str = ""  # the new body; empty: keep the body, put ``marker`` in place of the old one
-    comment: str = ""
-    summary: str = ""  # one line for logs and the replay
-    incident: Incident | None = None
+# --- the plan --------------------------------------------------------------------------------
 
 
 def _changes(before: Mapping[str, str], incident: Incident) -> list[str]:
     """The milestones that appeared or changed since ``before`` (a disappearing one is not news)."""
     return [name for name, value in incident.milestones.items() if value and before.get(name) != value]
-
-
-def _fmt_age(delta: timedelta) -> str:
-    return timeutil.format_duration(timedelta(seconds=max(0, int(delta.total_seconds()))))
 
 
 def plan(
@@ -321,8 +255,16 @@ def plan(
         opened = [i for i in group if i.open and i.marker.status != DUPLICATE]
         for extra in opened[1:]:
             marker = replace(extra.marker, status=DUPLICATE, of=opened[0].number)
-            actions.append(Action("duplicate", key, extra.number, marker=marker, comment=duplicate_comment(opened[0].number),
-                                  summary=f"{key}: a duplicate of #{opened[0].number}"))
+            actions.append(
+                Action(
+                    "duplicate",
+                    key,
+                    extra.number,
+                    marker=marker,
+                    comment=duplicate_comment(opened[0].number),
+                    summary=f"{key}: a duplicate of #{opened[0].number}",
+                )
+            )
 
     for key in list(current) + [k for k in by_key if k not in current]:
         incident = current.get(key)
@@ -335,28 +277,19 @@ def plan(
     return actions
 
 
-def _active(incident: Incident, live: IssueState | None, group: list[IssueState], now: datetime, at: str,
-            resolve_after: timedelta, run_url: str) -> list[Action]:
+def _active(
+    incident: Incident,
+    live: IssueState | None,
+    group: list[IssueState],
+    now: datetime,
+    at: str,
+    resolve_after: timedelta,
+    run_url: str,
+) -> list[Action]:
+    if live is not None:
+        return _still_open(incident, live, now, at, run_url)
     key = incident.key
     fresh = Marker(key, ACTIVE, dict(incident.milestones), opened_at=at)
-    if live is not None:
-        marker = live.marker
-        if marker.status != ACTIVE:  # it came back before the issue closed: flapping, told in the body only
-            since = timeutil.parse_iso_or_none(marker.resolved_at)
-            after = f" after {_fmt_age(now - since)} resolved" if since else ""
-            new = replace(fresh, opened_at=marker.opened_at or at, returns=marker.returns + 1)
-            return [Action("update", key, live.number, marker=new, body=issue_body(incident, new, at, run_url),
-                           summary=f"{key} returned{after} (no comment: the issue was still open)", incident=incident)]
-        changed = _changes(marker.milestones, incident)
-        if changed:
-            new = replace(marker, milestones=dict(incident.milestones))
-            return [Action("comment", key, live.number, marker=new, body=issue_body(incident, new, at, run_url),
-                           comment=change_comment(incident, changed, at),
-                           summary=f"{key}: " + "; ".join(incident.notes.get(c, c) for c in changed), incident=incident)]
-        if dict(marker.milestones) != dict(incident.milestones):  # a milestone went away: remember it, say nothing
-            new = replace(marker, milestones=dict(incident.milestones))
-            return [Action("update", key, live.number, marker=new, body=issue_body(incident, new, at, run_url), summary=f"{key}: milestones updated (no comment)", incident=incident)]
-        return []
     closed = [i for i in group if not i.open and i.marker.status != DUPLICATE]
     for issue in reversed(closed):  # the newest first
         marker = issue.marker
@@ -364,13 +297,81 @@ def _active(incident: Incident, live: IssueState | None, group: list[IssueState]
         person = marker.status in (ACTIVE, RESOLVED)  # closed by someone while batchops still tracked it
         recent = marker.status == CLOSED and closed_at is not None and now - closed_at < resolve_after
         if person or recent:
-            why = "it was closed while the incident went on" if person else f"it returned {_fmt_age(now - closed_at)} after the issue was closed" if closed_at else "it returned"
+            if person:
+                why = "it was closed while the incident went on"
+            else:
+                why = (
+                    f"it returned {fmt_age(now - closed_at)} after the issue was closed" if closed_at else "it returned"
+                )
             new = replace(fresh, opened_at=marker.opened_at or at)
-            return [Action("reopen", key, issue.number, marker=new, body=issue_body(incident, new, at, run_url),
-                           comment=reopen_comment(incident, at, why),
-                           summary=f"{key}: {why}", incident=incident)]
-    return [Action("open", key, title=incident.title, marker=fresh, body=issue_body(incident, fresh, at, run_url),
-                   summary=incident.title, incident=incident)]
+            body = issue_body(incident, new, at, run_url)
+            comment = reopen_comment(incident, at, why)
+            return [
+                Action(
+                    "reopen",
+                    key,
+                    issue.number,
+                    marker=new,
+                    body=body,
+                    comment=comment,
+                    summary=f"{key}: {why}",
+                    incident=incident,
+                )
+            ]
+    body = issue_body(incident, fresh, at, run_url)
+    return [
+        Action("open", key, title=incident.title, marker=fresh, body=body, summary=incident.title, incident=incident)
+    ]
+
+
+def _still_open(incident: Incident, live: IssueState, now: datetime, at: str, run_url: str) -> list[Action]:
+    """The incident goes on and its issue is open: a comment on a meaningful change, else at most the body."""
+    key, marker = incident.key, live.marker
+    if marker.status != ACTIVE:  # it came back before the issue closed: flapping, told in the body only
+        since = timeutil.parse_iso_or_none(marker.resolved_at)
+        after = f" after {fmt_age(now - since)} resolved" if since else ""
+        fresh = Marker(key, ACTIVE, dict(incident.milestones), opened_at=marker.opened_at or at)
+        new = replace(fresh, returns=marker.returns + 1)
+        return [
+            Action(
+                "update",
+                key,
+                live.number,
+                marker=new,
+                body=issue_body(incident, new, at, run_url),
+                summary=f"{key} returned{after} (no comment: the issue was still open)",
+                incident=incident,
+            )
+        ]
+    new = replace(marker, milestones=dict(incident.milestones))
+    changed = _changes(marker.milestones, incident)
+    if changed:
+        summary = f"{key}: " + "; ".join(incident.notes.get(c, c) for c in changed)
+        return [
+            Action(
+                "comment",
+                key,
+                live.number,
+                marker=new,
+                body=issue_body(incident, new, at, run_url),
+                comment=change_comment(incident, changed, at),
+                summary=summary,
+                incident=incident,
+            )
+        ]
+    if dict(marker.milestones) != dict(incident.milestones):  # a milestone went away: remember it, say nothing
+        return [
+            Action(
+                "update",
+                key,
+                live.number,
+                marker=new,
+                body=issue_body(incident, new, at, run_url),
+                summary=f"{key}: milestones updated (no comment)",
+                incident=incident,
+            )
+        ]
+    return []
 
 
 def _gone(key: str, live: IssueState, now: datetime, at: str, resolve_after: timedelta) -> list[Action]:
@@ -378,127 +379,41 @@ def _gone(key: str, live: IssueState, now: datetime, at: str, resolve_after: tim
     if marker.status == ACTIVE:
         if resolve_after <= timedelta(0):
             new = replace(marker, status=CLOSED, resolved_at=at, closed_at=at, closes_at="")
-            return [Action("close", key, live.number, marker=new, comment=close_comment(key, at, timedelta(0)),
-                           summary=f"{key} resolved")]
+            return [
+                Action(
+                    "close",
+                    key,
+                    live.number,
+                    marker=new,
+                    comment=close_comment(key, at, timedelta(0)),
+                    summary=f"{key} resolved",
+                )
+            ]
         new = replace(marker, status=RESOLVED, resolved_at=at, closes_at=timeutil.iso(now + resolve_after))
-        return [Action("update", key, live.number, marker=new,
-                       summary=f"{key} recovered; the issue closes at {new.closes_at} unless it returns (no comment)")]
+        return [
+            Action(
+                "update",
+                key,
+                live.number,
+                marker=new,
+                summary=f"{key} recovered; the issue closes at {new.closes_at} unless it returns (no comment)",
+            )
+        ]
     if marker.status == RESOLVED:
         since = timeutil.parse_iso_or_none(marker.resolved_at) or now
         if now - since >= resolve_after:
             new = replace(marker, status=CLOSED, closed_at=at, closes_at="")
-            return [Action("close", key, live.number, marker=new, comment=close_comment(key, at, now - since),
-                           summary=f"{key} stayed resolved for {_fmt_age(now - since)}")]
+            return [
+                Action(
+                    "close",
+                    key,
+                    live.number,
+                    marker=new,
+                    comment=close_comment(key, at, now - since),
+                    summary=f"{key} stayed resolved for {fmt_age(now - since)}",
+                )
+            ]
     return []
-
-
-# --- text -----------------------------------------------------------------------------------------
-
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
-
-
-def md_text(value: Any) -> str:
-    """Untrusted text inside a Markdown paragraph: one line, no markup, no HTML."""
-    return _MD_SPECIAL.sub(r"\\\1", one_line(str(value)))
-
-
-def _code(value: str) -> str:
-    return "`" + one_line(value).replace("`", "'") + "`"
-
-
-def commands_for(incident: Incident) -> list[tuple[str, str]]:
-    """(command, what it does) for the issue body: the console commands of the runbook."""
-    name = incident.subject
-    if incident.kind == "breaker":
-        return [
-            ("batchops status", f"what the next batch of {name} meets, local and remote"),
-            (f"batchops breaker probe {name} --reason \"…\" --push", "upstream is fixed: the next batch is the probe (a pass closes the breaker)"),
-            (f"batchops breaker reset {name} --reason \"…\" --push", "close it at once (window and counters cleared; audited)"),
-            (f"batchops breaker open {name} --reason \"…\" --wait 24h --push", "keep it open longer while upstream is down"),
-            (f"batchops disable {name} --push", "upstream is gone for good: stop batches of this ecosystem"),
-        ]
-    if incident.kind == "budget":
-        return [
-            ("batchops budget status", "the gauges, the sample rate and the previous weeks"),
-            (f"batchops budget reset --platform {name} --push", "start this week's count again (kept in history; audited)"),
-            ("batchops budget sample --on --push", "sample every running platform for the rest of the week"),
-            ("batchops status", "what the next batch meets"),
-        ]
-    return [
-        ("batchops status", "why it is stopped and what the next batch meets once resumed"),
-        ("batchops resume --push", "the cause is fixed: batches run again"),
-        ("batchops log", "who stopped it and when"),
-    ]
-
-
-def issue_body(incident: Incident, marker: Marker, at: str, run_url: str = "") -> str:
-    lines = [
-        f"**{md_text(incident.title)}**: reported by batchops alert (as of {at}).",
-        "",
-        "| | |",
-        "|---|---|",
-    ]
-    for label, value in incident.facts:
-        lines.append(f"| {md_text(label)} | {md_text(value)} |")
-    lines += ["", "### What to do", ""]
-    for command, what in commands_for(incident):
-        lines.append(f"- {_code(command)}: {what}")
-    lines += [
-        "",
-        f"Procedure: {RUNBOOK}, {_RUNBOOK_SECTIONS[incident.kind]}.",
-        "",
-        "This issue is managed by batchops alert: a comment when something meaningful changes (the wait doubled, "
-        "an operator acted); a breaker that flaps keeps this one issue (the status below counts the returns); "
-        "closed once the incident has stayed resolved for `resolve-after`, reopened if it returns soon after.",
-    ]
-    if run_url:
-        lines += ["", f"Run: {run_url}"]
-    lines += ["", marker.block(), ""]
-    return "\n".join(lines)
-
-
-def with_marker(body: str | None, marker: Marker) -> str:
-    """``body`` with its status line and marker replaced by ``marker``'s (appended when it has none)."""
-    text = body or ""
-    if _BLOCK.search(text):
-        return _BLOCK.sub(lambda _m: marker.block(), text, count=1)
-    return text.rstrip("\n") + "\n\n" + marker.block() + "\n"
-
-
-def change_comment(incident: Incident, changed: Sequence[str], at: str) -> str:
-    lines = [f"**Update** ({at}):", ""]
-    for name in changed:
-        lines.append(f"- {md_text(incident.notes.get(name, MILESTONE_TEXT.get(name, name)))}")
-    if "wait" in changed and incident.kind == "breaker":
-        lines += ["", "A probe failed and the breaker re-opened with a longer wait."]
-    return "\n".join(lines)
-
-
-def reopen_comment(incident: Incident, at: str, why: str) -> str:
-    return f"**Reopened** ({at}): {md_text(incident.title)}; {why}. The body shows the current state."
-
-
-def close_comment(key: str, at: str, stable: timedelta) -> str:
-    return f"**Closed** ({at}): `{key}` stayed resolved for {_fmt_age(stable)}. A recurrence soon after reopens this issue."
-
-
-def duplicate_comment(older: int) -> str:
-    return f"Duplicate of #{older} (two alert runs opened the same incident at once); closing this one."
-
-
-def slack_escape(text: str) -> str:
-    """Text for Slack's ``text`` field: ``&``, ``<`` and ``>`` escaped (no ``<!channel>`` pings, no links), one line."""
-    return one_line(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def webhook_text(action: Action, url: str = "") -> str:
-    """The Slack-compatible ``text`` of a webhook message for an opened or closed incident."""
-    link = f" {slack_escape(url)}" if url else ""
-    if action.kind in ("open", "reopen"):
-        title = action.incident.title if action.incident else action.key
-        verb = "opened" if action.kind == "open" else "reopened"
-        return f"batchops incident {verb}: {slack_escape(title)}{link}"
-    return f"batchops incident closed: {slack_escape(action.key)} stayed resolved{link}"
 
 
 # --- replay: what alert would have done over a history ----------------------------------------------
@@ -530,28 +445,36 @@ def replay(
     history: Iterable[tuple[datetime, str, dict[str, Any]]],
     resolve_after: timedelta = DEFAULT_RESOLVE_AFTER,
     every: timedelta | None = None,
+    *,
+    shipped: Sequence[tuple[datetime, str]] = (),
+    stale_after: timedelta | None = None,
+    until: datetime | None = None,
 ) -> tuple[list[ReplayStep], dict[int, IssueState]]:
     """Run the plan over ``(time, source, document)`` in time order, as alert runs would have.
 
     One run at each time of the history (the run after each batch); with ``every`` also the
-    scheduled runs in between (every hour in the example workflow), each on the latest document.
-    Returns every run, and the simulated issues at the end.
+    scheduled runs in between (every hour in the example workflow), each on the latest document,
+    and after the last one up to ``until``. With ``stale_after``, each entry of the history is a
+    batch run and ``shipped`` lists the batches that shipped (time, what): a run also sees a
+    pipeline gone quiet. Returns every run, and the simulated issues at the end.
     """
     issues: dict[int, IssueState] = {}
     steps: list[ReplayStep] = []
+    ordered = sorted(history, key=lambda item: item[0])
+    timeline = stale.Timeline([(at, source) for at, source, _ in ordered], sorted(shipped, key=lambda s: s[0]))
 
     def run(at: datetime, source: str, document: dict[str, Any]) -> None:
-        found = incidents(document, at)
+        found = incidents(document, at, activity=timeline.at(at), stale_after=stale_after)
         done = [(apply(issues, action), action) for action in plan(found, list(issues.values()), at, resolve_after)]
         steps.append(ReplayStep(at, source, [i.key for i in found], done))
 
-    ordered = sorted(history, key=lambda item: item[0])
     for index, (at, source, document) in enumerate(ordered):
         run(at, source, document)
-        if every is None or every <= timedelta(0) or index + 1 >= len(ordered):
+        if every is None or every <= timedelta(0):
             continue
-        tick, following = at + every, ordered[index + 1][0]
-        while tick < following:
+        following = ordered[index + 1][0] if index + 1 < len(ordered) else until
+        tick = at + every
+        while following is not None and tick < following:
             run(tick, f"scheduled run (latest: {source})", document)
             tick += every
     return steps, issues

@@ -19,11 +19,15 @@ VERBS = {
 }
 
 
-def step_summary(title: str, found: Sequence[alert.Incident], done: Sequence[tuple[str, str, str]], notes: Sequence[str]) -> str:
+def step_summary(
+    title: str, found: Sequence[alert.Incident], done: Sequence[tuple[str, str, str]], notes: Sequence[str]
+) -> str:
     """``done``: (what, issue, result) rows, e.g. ("open: Circuit breaker open: npm", "#12", "done")."""
     lines = [f"### {title}", ""]
     if found:
-        lines.append(md_table(["incident", "now"], [[i.key, "; ".join(f"{k}: {v}" for k, v in i.facts[:3])] for i in found]))
+        lines.append(
+            md_table(["incident", "now"], [[i.key, "; ".join(f"{k}: {v}" for k, v in i.facts[:3])] for i in found])
+        )
     else:
         lines.append("No incident: every breaker closed, no platform paused, the pipeline running.\n")
     if done:
@@ -45,7 +49,10 @@ def replay_lines(steps: Sequence[alert.ReplayStep], issues: dict[int, alert.Issu
             if action.kind in ("comment", "update"):
                 counts["commented" if action.comment else "quiet"] += 1
             source = one_line(step.source)
-            lines.append(f"{timeutil.iso(step.at)}  #{number:<4} {VERBS.get(action.kind, action.kind):<15} {one_line(action.summary)}  [{source}]")
+            lines.append(
+                f"{timeutil.iso(step.at)}  #{number:<4} {VERBS.get(action.kind, action.kind):<15} "
+                f"{one_line(action.summary)}  [{source}]"
+            )
     runs = len(steps)
     if not lines:
         lines.append("no incident in this history: alert would have opened nothing")
@@ -53,7 +60,8 @@ def replay_lines(steps: Sequence[alert.ReplayStep], issues: dict[int, alert.Issu
     opened = counts["open"]
     lines.append(
         f"{runs} alert run(s): {opened} issue(s) opened, {counts['reopen']} reopened, "
-        f"{counts['commented']} comment(s), {counts['quiet']} status update(s) without a comment, {counts['close']} closed"
+        f"{counts['commented']} comment(s), {counts['quiet']} status update(s) without a comment, "
+        f"{counts['close']} closed"
     )
     by_key: dict[str, list[alert.IssueState]] = {}
     for issue in sorted(issues.values(), key=lambda i: i.number):
@@ -62,4 +70,3 @@ def replay_lines(steps: Sequence[alert.ReplayStep], issues: dict[int, alert.Issu
         states = ", ".join(f"#{i.number} {'open' if i.open else 'closed'}" for i in group)
         lines.append(f"  {one_line(key)}: {states}")
     return lines
-

@@ -72,3 +72,18 @@ def test_fail_closed_outputs_are_exactly_the_action_outputs(name: str) -> None:
     if not declared:
         pytest.skip(f"{name} does not fail closed")
     assert set(declared) == set((action(name).get("outputs") or {}).keys())
+
+
+def test_the_status_page_action_keeps_the_designed_inputs_and_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = action("status-page")
+    assert {"out", "database", "endpoint", "token", "days"} <= set(spec["inputs"])
+    assert spec["inputs"]["out"]["default"] == "status-page" and str(spec["inputs"]["days"]["default"]) == "30"
+    assert set(spec["outputs"]) == {"page-dir", "open-incidents"}
+    assert set(spec["inputs"]) == set(flags(step("status-page"), monkeypatch)) - CLI_ONLY
+
+
+def test_the_alert_action_turns_an_empty_stale_after_off_not_into_the_default() -> None:
+    spec = action("alert")
+    assert str(spec["inputs"]["stale-after"]["default"]) == "48h"
+    env = spec["runs"]["steps"][0]["env"]
+    assert env["INPUT_STALE_AFTER"] == "${{ inputs.stale-after || 'off' }}"

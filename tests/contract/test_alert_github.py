@@ -64,7 +64,8 @@ class Site:
         (self.dir / "batch-control.json").write_text(json.dumps(document, indent=2))
 
     def env(self) -> dict[str, str]:
-        return {**self.gh.env(REPO), "BATCHOPS_GITHUB_WRITE_INTERVAL": "0"}
+        # these runs are about the control file's incidents (the folder is no checkout): stale-after has its own tests
+        return {**self.gh.env(REPO), "BATCHOPS_GITHUB_WRITE_INTERVAL": "0", "INPUT_STALE_AFTER": "0"}
 
     def alert(self, now: str, *extra: str) -> Any:
         return run_cli(["alert", "--github-token", self.gh.token, "--now", now, *extra], self.dir, env=self.env())
@@ -221,10 +222,10 @@ def test_two_concurrent_runs_leave_one_open_issue(site: Site) -> None:
 def test_a_run_that_finds_another_runs_issue_after_opening_its_own_closes_its_own(site: Site, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """The race, made certain: the other run opens the issue between this run's listing and its create."""
     from batchops import cli
-    from batchops.steps import alert as step
+    from batchops.engines import alert as engine
 
     site.write(control(npm=tripped()))
-    listed = step._issue_states
+    listed = engine._issue_states
 
     def listing_then_the_other_run_opens(*args: Any, **kwargs: Any) -> Any:
         found = listed(*args, **kwargs)
@@ -232,7 +233,7 @@ def test_a_run_that_finds_another_runs_issue_after_opening_its_own_closes_its_ow
         site.gh.add_issue(REPO, incident.title, alert.issue_body(incident, alert.Marker(incident.key, milestones=incident.milestones), "x"), labels=["batch-incident"])
         return found
 
-    monkeypatch.setattr(step, "_issue_states", listing_then_the_other_run_opens)
+    monkeypatch.setattr(engine, "_issue_states", listing_then_the_other_run_opens)
     for name, value in site.env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(site.dir)
