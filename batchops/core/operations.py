@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from batchops.core import breaker, control, readers
+from batchops.core import breaker, breaker_operator, control, readers
 from batchops.errors import BatchopsError
 
 Applier = Callable[[dict[str, Any], dict[str, Any]], Any]
@@ -46,9 +46,9 @@ def _budget(name: str) -> Applier:
 OPERATIONS: dict[str, Applier] = {
     "breaker.gate": breaker.gate_op,
     "breaker.record": breaker.record_op,
-    "breaker.reset": breaker.reset_op,
-    "breaker.probe": breaker.probe_op,
-    "breaker.open": breaker.open_op,
+    "breaker.reset": breaker_operator.reset_op,
+    "breaker.probe": breaker_operator.probe_op,
+    "breaker.open": breaker_operator.open_op,
     "budget.add_minutes": _budget("add_minutes"),
     "budget.reset": _budget("reset"),
     "budget.sample": _budget("set_sampling"),

@@ -57,7 +57,12 @@ def readable(document: Any) -> Any:
 
 def whole_minutes(value: Any) -> Any:
     """Minutes as the generator decodes them: a whole number, rounded up (anything else as it is)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value or value in (math.inf, -math.inf):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or value != value
+        or value in (math.inf, -math.inf)
+    ):
         return value
     return max(0, math.ceil(round(float(value), 6)))
 

@@ -130,5 +130,10 @@ class _JobRecords:
         if self.marker is None:
             return
         previous = self.marker.read_text(encoding="utf-8") if self.marker.exists() else ""
-        entry = {"job": self.job, "ecosystem": options.ecosystem, "batch_id": options.batch_id, "source": options.source}
+        entry = {
+            "job": self.job,
+            "ecosystem": options.ecosystem,
+            "batch_id": options.batch_id,
+            "source": options.source,
+        }
         files.write_atomic(self.marker, previous + json.dumps(entry) + "\n")

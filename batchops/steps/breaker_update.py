@@ -26,11 +26,28 @@ TITLE = "batchops breaker-update"
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
-    add_input(parser, "ecosystem", "ecosystem whose outcome is recorded (default: the results file's ecosystem)", default="")
+    add_input(
+        parser, "ecosystem", "ecosystem whose outcome is recorded (default: the results file's ecosystem)", default=""
+    )
     add_input(parser, "outcome", "outcome of the batch: success or failure (exclusive with results-file)", default="")
-    add_input(parser, "results-file", "results file (schemas/batch-results.schema.json): each passed/failed recipe is one attempt", default="")
-    add_input(parser, "macos-minutes", "macOS CI minutes the batch used (default: the results file's macos_minutes)", default="")
-    add_input(parser, "linux-minutes", "Linux CI minutes the batch used (default: the results file's linux_minutes)", default="")
+    add_input(
+        parser,
+        "results-file",
+        "results file (schemas/batch-results.schema.json): each passed/failed recipe is one attempt",
+        default="",
+    )
+    add_input(
+        parser,
+        "macos-minutes",
+        "macOS CI minutes the batch used (default: the results file's macos_minutes)",
+        default="",
+    )
+    add_input(
+        parser,
+        "linux-minutes",
+        "Linux CI minutes the batch used (default: the results file's linux_minutes)",
+        default="",
+    )
     add_control_file(parser)
     add_now(parser)
 
@@ -51,13 +68,18 @@ def _options(args: argparse.Namespace, at: str) -> UpdateOptions:
         raise UsageError(
             "give exactly one of outcome and results-file" + (" (both are set)" if outcome else " (neither is set)"),
             field="outcome / results-file",
-            hint="set either outcome (success or failure) or results-file (a batch-results JSON file) in the step's with:, not both",
+            hint="set either outcome (success or failure) or results-file (a batch-results JSON file) "
+            "in the step's with:, not both",
         )
     if outcome:
         if outcome not in OUTCOMES:
             raise UsageError(f"{outcome!r} is not an outcome", field="outcome", hint="use success or failure")
         if not ecosystem:
-            raise UsageError("is empty", field="ecosystem", hint="add `ecosystem: homebrew` (the ecosystem of this batch) to the step's with:")
+            raise UsageError(
+                "is empty",
+                field="ecosystem",
+                hint="add `ecosystem: homebrew` (the ecosystem of this batch) to the step's with:",
+            )
         return UpdateOptions(
             args.control_file,
             breaker.check_ecosystem(ecosystem),

@@ -16,10 +16,10 @@ import argparse
 from typing import Any
 
 from batchops.adapters import controlfile
-from batchops.flags import add_control_file, add_input, add_now, clock, parse_list
 from batchops.core import budget, control
 from batchops.core.preflight import decide
 from batchops.errors import ControlFileError
+from batchops.flags import add_control_file, add_input, add_now, clock, parse_list
 from batchops.render import markdown
 from batchops.render.budget import gauge_markdown
 from batchops.steps import Step, StepResult

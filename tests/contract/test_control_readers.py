@@ -1,4 +1,4 @@
-"""The control file's other readers: the first user's generator and dashboard (built from its Go code) and the jq scripts.
+"""The control file's other readers: the first user's generator and dashboard (its Go code) and the jq scripts.
 
 Every scenario here goes through :class:`Scenario`, which checks the control file after **every** step
 that wrote it (batchops's steps and operator commands, and the generator's own rewrite):
@@ -26,7 +26,7 @@ import pytest
 
 from batchops.core.control import TEMPLATE
 from tests.cli_helpers import CliRun, run_cli
-from tests.support.tsuku_go import Decoded, GoReaders, tsuku_go  # noqa: F401  (fixture: the Go readers)
+from tests.support.tsuku_go import Decoded, GoReaders, built_once
 
 START = datetime(2026, 6, 26, 20, 0, 0, tzinfo=UTC)
 
@@ -69,14 +69,17 @@ class Scenario:
         return run
 
     def gate(self, ecosystem: str, *, dry_run: bool = False) -> dict[str, str]:
-        run = run_cli(["breaker-gate", "--ecosystem", ecosystem, "--dry-run", str(dry_run).lower(), "--now", self.stamp], self.folder)
+        run = run_cli(
+            ["breaker-gate", "--ecosystem", ecosystem, "--dry-run", str(dry_run).lower(), "--now", self.stamp],
+            self.folder,
+        )
         assert run.returncode == 0, run.log
         if not dry_run:
             self.check()
         return run.outputs
 
     def generator_turn(self) -> Decoded:
-        """The generator runs at the scenario's clock: open breakers past opens_at go half-open, the file is rewritten."""
+        """The generator at the scenario's clock: open breakers past opens_at go half-open, the file rewritten."""
         decoded = self.go.transition(self.path, self.stamp)
         assert decoded.ok, f"the generator cannot decode the control file: {decoded.error}"
         self.check()
@@ -102,8 +105,12 @@ class Scenario:
         """The legacy scripts' read: ``jq -r '.circuit_breaker[$eco].state // "closed"'`` (check_breaker.sh)."""
         found = {}
         for eco in states:
-            run = subprocess.run(["jq", "-r", "--arg", "eco", eco, '.circuit_breaker[$eco].state // "closed"', str(self.path)],
-                                 capture_output=True, text=True, check=True)
+            run = subprocess.run(
+                ["jq", "-r", "--arg", "eco", eco, '.circuit_breaker[$eco].state // "closed"', str(self.path)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             found[eco] = run.stdout.strip()
         return found
 
@@ -111,18 +118,30 @@ class Scenario:
 STEPS = {"breaker-gate", "breaker-update", "preflight"}
 
 
+@pytest.fixture(scope="session")
+def go_readers(tmp_path_factory: pytest.TempPathFactory) -> GoReaders:
+    """The first user's generator and dashboard, built from the corpus once per session."""
+    return built_once(tmp_path_factory)
+
+
 @pytest.fixture
-def scenario(tmp_path: Path, tsuku_go: GoReaders) -> Scenario:  # noqa: F811
+def scenario(tmp_path: Path, go_readers: GoReaders) -> Scenario:
     if shutil.which("jq") is None:
         pytest.fail("jq is not installed: run scripts/test-tools.sh")
-    return Scenario(tmp_path, tsuku_go)
+    return Scenario(tmp_path, go_readers)
 
 
 def _results(folder: Path, name: str, passed: int, failed: int, **minutes: float) -> str:
     rows = [{"recipe_name": f"ok-{i}", "result": "passed"} for i in range(passed)]
     rows += [{"recipe_name": f"bad-{i}", "result": "failed"} for i in range(failed)]
-    document = {"batch_id": name, "ecosystem": "npm", "started_at": "2026-06-26T19:00:00Z",
-                "completed_at": "2026-06-26T19:30:00Z", "results": rows, **minutes}
+    document = {
+        "batch_id": name,
+        "ecosystem": "npm",
+        "started_at": "2026-06-26T19:00:00Z",
+        "completed_at": "2026-06-26T19:30:00Z",
+        "results": rows,
+        **minutes,
+    }
     (folder / f"{name}.json").write_text(json.dumps(document))
     return f"{name}.json"
 
@@ -130,11 +149,11 @@ def _results(folder: Path, name: str, passed: int, failed: int, **minutes: float
 # --- the generator cannot decode fractions: the defect, then its fix --------------------------------
 
 
-def test_the_generator_ignores_a_control_file_with_fractional_minutes(tmp_path: Path, tsuku_go: GoReaders) -> None:  # noqa: F811
+def test_the_generator_ignores_a_control_file_with_fractional_minutes(tmp_path: Path, go_readers: GoReaders) -> None:
     """Why minutes are whole: the first user's generator then treats every breaker as closed."""
     path = tmp_path / "batch-control.json"
     path.write_text(json.dumps({"enabled": True, "budget": {"macos_minutes_used": 2.25, "linux_minutes_used": 0}}))
-    decoded = tsuku_go.decode(path)
+    decoded = go_readers.decode(path)
     assert not decoded.ok and "cannot unmarshal number 2.25" in decoded.error
 
 
@@ -149,8 +168,19 @@ def test_fractional_minutes_from_inputs_and_results_files_are_recorded_whole_rou
 
 
 def test_a_file_with_fractional_minutes_is_written_back_whole_by_the_next_change(scenario: Scenario) -> None:
-    scenario.path.write_text(json.dumps({"enabled": True, "budget": {"macos_minutes_used": 12.5, "linux_minutes_used": 7.01,
-                                                                     "week_start": "2026-06-22", "sampling_active": False}}))
+    scenario.path.write_text(
+        json.dumps(
+            {
+                "enabled": True,
+                "budget": {
+                    "macos_minutes_used": 12.5,
+                    "linux_minutes_used": 7.01,
+                    "week_start": "2026-06-22",
+                    "sampling_active": False,
+                },
+            }
+        )
+    )
     assert not scenario.go.decode(scenario.path).ok  # as a hand edit or an older batchops left it
     scenario.batchops("disable", "npm", "--new")
     budget = scenario.document()["budget"]
@@ -161,7 +191,7 @@ def test_a_file_with_fractional_minutes_is_written_back_whole_by_the_next_change
 
 
 def test_batchops_and_the_generator_taking_turns_both_always_see_an_open_breaker(scenario: Scenario) -> None:
-    for attempt in range(5):
+    for _ in range(5):
         run = scenario.batchops("breaker-update", "--ecosystem", "npm", "--outcome", "failure")
         scenario.wait(1)
     assert run.outputs["tripped"] == "true"
@@ -232,22 +262,32 @@ def test_every_operator_command_leaves_a_file_the_generator_and_dashboard_read_a
 # --- the first user's own file, and the generator's nulls -------------------------------------------
 
 
-def test_the_first_users_last_control_file_carries_on_through_both_writers(tmp_path: Path, tsuku_go: GoReaders, corpus: Path) -> None:  # noqa: F811
+def test_the_first_users_last_control_file_carries_on_through_both_writers(
+    tmp_path: Path, go_readers: GoReaders, corpus: Path
+) -> None:
     history = sorted((corpus / "control-history").glob("batch-control.*.json"))
-    scenario = Scenario(tmp_path, tsuku_go, history[-1].read_text())
+    scenario = Scenario(tmp_path, go_readers, history[-1].read_text())
     scenario.now = datetime(2026, 6, 26, 22, 0, 0, tzinfo=UTC)  # after the opens_at of every open breaker
     scenario.check()
     turn = scenario.generator_turn()
     assert turn.modified and {turn.states[e] for e in turn.states if e != "default"} == {"half-open"}
     assert scenario.gate("homebrew")["skip"] == "false"
-    assert scenario.batchops("breaker-update", "--ecosystem", "homebrew", "--outcome", "failure").outputs["state"] == "open"
+    assert (
+        scenario.batchops("breaker-update", "--ecosystem", "homebrew", "--outcome", "failure").outputs["state"]
+        == "open"
+    )
     scenario.batchops("stop", "--reason", "every ecosystem fails")
     scenario.batchops("resume")
     assert scenario.check().states["homebrew"] == "open"
 
 
 def test_a_file_the_generator_rewrote_with_nulls_is_read_and_written_back_without_them(scenario: Scenario) -> None:
-    opened = {"state": "open", "failures": 6, "last_failure": "2026-06-26T18:00:00Z", "opens_at": "2026-06-26T19:00:00Z"}
+    opened = {
+        "state": "open",
+        "failures": 6,
+        "last_failure": "2026-06-26T18:00:00Z",
+        "opens_at": "2026-06-26T19:00:00Z",
+    }
     scenario.path.write_text(json.dumps({"enabled": True, "circuit_breaker": {"npm": opened}}))
     scenario.go.transition(scenario.path, scenario.stamp)
     assert {"disabled_ecosystems": None, "budget": None}.items() <= scenario.document().items()  # the generator's nulls

@@ -34,7 +34,12 @@ from typing import Any
 
 import pytest
 
-GENERATOR_DECLARATIONS = ("type batchControlFile", "type circuitBreakerEntry", "type budgetEntry", "func transitionOpenBreakers")
+GENERATOR_DECLARATIONS = (
+    "type batchControlFile",
+    "type circuitBreakerEntry",
+    "type budgetEntry",
+    "func transitionOpenBreakers",
+)
 DASHBOARD_DECLARATIONS = ("type batchControlFile", "type circuitBreakerState")
 
 GENERATOR_MAIN = """package main
@@ -156,10 +161,19 @@ def go_tool() -> str:
 def build(consumers: Path, workdir: Path) -> GoReaders:
     """Build both readers from ``consumers`` (the corpus folder) into ``workdir``."""
     go = go_tool()
-    env = {**os.environ, "GO111MODULE": "off", "GOPATH": str(workdir / "gopath"), "GOCACHE": str(workdir / "gocache"),
-           "GOFLAGS": "", "CGO_ENABLED": "0"}
+    env = {
+        **os.environ,
+        "GO111MODULE": "off",
+        "GOPATH": str(workdir / "gopath"),
+        "GOCACHE": str(workdir / "gocache"),
+        "GOFLAGS": "",
+        "CGO_ENABLED": "0",
+    }
     programs = {
-        "generator": (_program(consumers / "batch-generate.main.go", GENERATOR_DECLARATIONS, ("fmt", "os", "time")), GENERATOR_MAIN),
+        "generator": (
+            _program(consumers / "batch-generate.main.go", GENERATOR_DECLARATIONS, ("fmt", "os", "time")),
+            GENERATOR_MAIN,
+        ),
         "dashboard": (_program(consumers / "dashboard.go", DASHBOARD_DECLARATIONS, ()), DASHBOARD_MAIN),
     }
     binaries = {}
@@ -169,8 +183,15 @@ def build(consumers: Path, workdir: Path) -> GoReaders:
         (folder / "extracted.go").write_text(extracted, encoding="utf-8")
         (folder / "main.go").write_text(main, encoding="utf-8")
         binary = workdir / "bin" / name
-        run = subprocess.run([go, "build", "-o", str(binary), "."], cwd=folder, env=env,
-                             capture_output=True, text=True, timeout=300, check=False)
+        run = subprocess.run(
+            [go, "build", "-o", str(binary), "."],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         if run.returncode != 0:
             raise AssertionError(f"go build of the {name}'s extracted code failed:\n{run.stderr}")
         binaries[name] = binary
@@ -216,9 +237,8 @@ class GoReaders:
         return json.loads(run.stdout) or {}
 
 
-@pytest.fixture(scope="session")
-def tsuku_go(tmp_path_factory: pytest.TempPathFactory) -> GoReaders:
-    """The first user's generator and dashboard (their control-file code), built once per session."""
+def built_once(tmp_path_factory: pytest.TempPathFactory) -> GoReaders:
+    """The first user's generator and dashboard (their control-file code), for a session-scoped fixture."""
     from tests.conftest import corpus_dir
 
     consumers = corpus_dir() / "tsuku" / "consumers"
