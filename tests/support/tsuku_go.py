@@ -245,3 +245,77 @@ def built_once(tmp_path_factory: pytest.TempPathFactory) -> GoReaders:
     if not consumers.is_dir():
         pytest.skip(f"the corpus has no consumers folder ({consumers})")
     return build(consumers, tmp_path_factory.mktemp("tsuku-go"))
+
+
+# --- every control file a test had batchops write -------------------------------------------------
+
+CONTROL_FILE_FAMILIES = ("breaker", "budget", "control")
+_BUILT: dict[str, GoReaders] = {}
+
+
+def readers_once(tmp_path_factory: pytest.TempPathFactory) -> GoReaders | None:
+    """The Go readers, built once per test process; None without the corpus (the check is then left out)."""
+    from tests.conftest import REPO_ROOT
+
+    for candidate in (REPO_ROOT.parent / "shared" / "corpus", REPO_ROOT / "tests" / "data" / "corpus"):
+        consumers = candidate / "tsuku" / "consumers"
+        if consumers.is_dir():
+            break
+    else:
+        return None
+    if "readers" not in _BUILT:
+        _BUILT["readers"] = build(consumers, tmp_path_factory.mktemp("tsuku-go"))
+    return _BUILT["readers"]
+
+
+def files_batchops_wrote(journal: Path, folders: list[Path]) -> list[Path]:
+    """The control files the operations in ``journal`` changed (that still exist), each once."""
+    if not journal.is_file():
+        return []
+    found: dict[Path, None] = {}
+    for line in journal.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if str(entry.get("op", "")).split(".", 1)[0] not in CONTROL_FILE_FAMILIES:
+            continue
+        name = Path(str(entry.get("file", "")))
+        if name.is_absolute():
+            candidates = [name]
+        else:  # relative to the folder batchops ran in: any folder of the test's
+            candidates = [
+                p for folder in folders for p in folder.rglob(name.name) if p.as_posix().endswith(name.as_posix())
+            ]
+        for path in candidates:
+            if path.is_file() and ".git" not in path.parts:
+                found[path.resolve()] = None
+    return list(found)
+
+
+def unreadable(readers: GoReaders, paths: list[Path]) -> list[str]:
+    """What the generator or the dashboard could not decode among ``paths`` (empty: every one decodes)."""
+    problems = []
+    for path in paths:
+        decoded = readers.decode(path)
+        if not decoded.ok:
+            problems.append(f"{path}: the generator cannot decode it: {decoded.error}")
+            continue
+        try:
+            states = {name: entry["state"] for name, entry in readers.dashboard(path).items()}
+        except AssertionError as exc:
+            problems.append(str(exc))
+            continue
+        if states != decoded.states:
+            problems.append(f"{path}: the dashboard sees {states}, the generator {decoded.states}")
+    return problems
+
+
+def check_after_test(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """After a test: every control file it had batchops change decodes for the generator and the dashboard."""
+    readers = readers_once(tmp_path_factory)
+    journal = os.environ.get("BATCHOPS_JOURNAL", "")
+    if readers is None or not journal:
+        return
+    problems = unreadable(readers, files_batchops_wrote(Path(journal), [tmp_path]))
+    assert problems == [], "\n".join(problems)
