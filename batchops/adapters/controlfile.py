@@ -8,6 +8,7 @@ from typing import Any
 
 from batchops.adapters import journal, schema
 from batchops.adapters.files import write_atomic
+from batchops.core import readers
 from batchops.core.control import TEMPLATE, dumps
 from batchops.core.operations import apply
 from batchops.errors import BatchopsError, ControlFileError
@@ -19,7 +20,10 @@ def load(path: str | Path, *, schema_name: str = "batch-control") -> dict[str, A
     """Read and validate the control file; any problem is a ControlFileError."""
     name = str(path)
     try:
-        document = schema.load_json(path, schema_name)
+        document = schema.load_json(path)
+        if schema_name == "batch-control":
+            readers.readable(document)  # a null the first user's generator wrote reads as the field's default
+        schema.validate(document, schema_name, file=name, text=Path(path).read_text(encoding="utf-8"))
     except BatchopsError as exc:
         hint = exc.hint
         if exc.message == "file not found" and schema_name == "batch-control":
@@ -95,6 +99,8 @@ def mutate_all(
                 file=str(path),
                 hint="check the values given to this step and the numbers in the file (e.g. linux-minutes: 12.5)",
             ) from None
+    if schema_name == "batch-control":
+        readers.for_readers(after)  # whole minutes, the generator's time layout, no null (core/readers)
     schema.validate(after, schema_name, file=str(path))
     text = dumps(after)
     try:  # never write a file batchops itself would refuse to read (a number out of range, ...)

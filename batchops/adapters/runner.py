@@ -294,9 +294,40 @@ def debug() -> bool:
 
 
 def job_temp_dir() -> Path | None:
-    """The job's own temp folder (``$RUNNER_TEMP``, emptied for every job), or None outside a runner."""
+    """The job's own temp folder (``$RUNNER_TEMP``, emptied for every job), or None outside a runner.
+
+    A ``RUNNER_TEMP`` that does not exist yet is created (``mkdir -p``), so every step finds it alike;
+    one that cannot be created is one clear error naming the path.
+    """
     folder = setting("RUNNER_TEMP")
-    return Path(folder) if folder else None
+    if not folder:
+        return None
+    path = Path(folder)
+    if not path.is_dir():
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            from batchops.errors import BatchopsError
+
+            reason = exc.strerror or type(exc).__name__
+            raise BatchopsError(
+                f"RUNNER_TEMP names {one_line(folder)}, which does not exist and cannot be created ({reason})",
+                field="RUNNER_TEMP",
+                hint="point RUNNER_TEMP at a writable folder, e.g. RUNNER_TEMP=/tmp/runner-temp, or leave it unset",
+            ) from None
+    return path
+
+
+def job_identity() -> str:
+    """This job's identity ``run-id/attempt/job``, or '' without one.
+
+    GitHub Actions always sets ``GITHUB_RUN_ID`` and ``GITHUB_JOB``; a script on a self-hosted
+    machine or another CI may not, and then there is no job to speak of ('').
+    """
+    run_id, job = setting("GITHUB_RUN_ID"), setting("GITHUB_JOB")
+    if not run_id or not job:
+        return ""
+    return "/".join((run_id, setting("GITHUB_RUN_ATTEMPT"), job))
 
 
 def temp_dir() -> Path:

@@ -12,12 +12,14 @@ States and the only transitions there are (``TRANSITIONS``, applied in ``_enter`
 There is no path from open to closed: a success reported while open is recorded
 in the window but does not close the breaker (``success-while-open``).
 
-The window is count based (the last ``window_size`` attempts, oldest first).
-``failures`` keeps its legacy meaning (consecutive failures since the last
-success) and ``opens_at`` keeps its name and meaning (when the wait ends).
+The window is count based (the last ``window_size`` attempts, oldest first:
+:mod:`batchops.core.breaker_window`). ``failures`` keeps its legacy meaning
+(consecutive failures since the last success) and ``opens_at`` keeps its name and
+meaning (when the wait ends).
 
 Configuration: ``BreakerConfig`` defaults, overridden by the control file's
-top-level ``breaker_config`` object, then by ``breaker_config.ecosystems.<name>``.
+top-level ``breaker_config`` object, then by ``breaker_config.ecosystems.<name>``
+(:mod:`batchops.core.breaker_config`; both modules' names are importable from here too).
 
 Operations (``@operation``), re-applied by persist-with-retry on the remote copy:
 
@@ -27,34 +29,28 @@ Operations (``@operation``), re-applied by persist-with-retry on the remote copy
   OperationConflict: the job already ran and its ``breaker.record`` must land).
 * ``breaker.record`` ``{ecosystem, outcomes, at}``: adds the outcomes to the
   window of the document it is given (on top of whatever other jobs added).
-* Operator controls ``{ecosystem, at, reason}`` (``OPERATOR_TRANSITIONS``), each
-  audited with the actor and the reason in its commit trailers:
-  ``breaker.reset`` (closed, window and counters cleared: the one path from open
-  to closed), ``breaker.probe`` (half-open now: the next batch is the probe),
-  ``breaker.open`` (a manual trip, optional ``wait``; on a breaker already open
-  whose wait is over, or with a longer ``wait``, it starts the new wait). On a
-  breaker already in that state they change nothing and say so (``changed: false``).
+* Operator controls ``breaker.reset``, ``breaker.probe``, ``breaker.open``: the
+  operator's own table of moves, in :mod:`batchops.core.breaker_operator`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from batchops.core import timeutil
+from batchops.core.breaker_config import CONFIG_KEY, DEFAULT_CONFIG, BreakerConfig, config_for  # noqa: F401 (re-export)
+from batchops.core.breaker_window import FAILURE, OUTCOMES, SUCCESS, Window
 from batchops.errors import ControlFileError, UsageError
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
 STATES = (CLOSED, OPEN, HALF_OPEN)
-SUCCESS, FAILURE = "success", "failure"
-OUTCOMES = (SUCCESS, FAILURE)
 
 # The ecosystem the legacy workflow falls back to (``matrix.ecosystem || 'default'``). It is an
 # ecosystem like any other; the legacy file carries it as a closed/0 entry, which tables leave
 # out until something records on it (see ``ecosystems``).
 TEMPLATE_KEY = "default"
-CONFIG_KEY = "breaker_config"
 
 # name -> (states it may start from, state it ends in). No entry goes open -> closed.
 TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
@@ -64,121 +60,6 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "close": (frozenset({HALF_OPEN}), CLOSED),
     "reopen": (frozenset({HALF_OPEN}), OPEN),
 }
-
-
-# --- configuration ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BreakerConfig:
-    """Named defaults; every one can be overridden in the control file."""
-
-    window_size: int = 10  # attempts kept in the sliding window
-    failure_rate_threshold: float = 0.5  # trip at a failure rate >= this
-    minimum_attempts: int = 5  # never trip with fewer attempts in the window
-    wait: timedelta = timedelta(minutes=60)  # first wait in open
-    max_wait: timedelta = timedelta(hours=24)  # cap of the doubling wait
-    probe_timeout: timedelta = timedelta(hours=6)  # a probe with no result after this is lost
-
-    def wait_for(self, consecutive_opens: int) -> timedelta:
-        """The wait after the n-th consecutive open: wait * 2**(n-1), at most max_wait."""
-        base = int(self.wait.total_seconds())
-        cap = int(self.max_wait.total_seconds())
-        doublings = max(0, consecutive_opens - 1)
-        seconds = cap if doublings >= 62 else min(base << doublings, cap)
-        return timedelta(seconds=max(0, seconds))
-
-    def check(self, where: str = CONFIG_KEY) -> BreakerConfig:
-        if self.window_size < 1:
-            raise ControlFileError("window_size must be at least 1", field=where, hint="use a window of 10 attempts")
-        if self.minimum_attempts < 1:
-            raise ControlFileError("minimum_attempts must be at least 1", field=where, hint="use 5")
-        if self.minimum_attempts > self.window_size:
-            raise ControlFileError(
-                f"minimum_attempts ({self.minimum_attempts}) is larger than window_size ({self.window_size}): the breaker could never trip",
-                field=where,
-                hint=f"set minimum_attempts <= {self.window_size} or raise window_size",
-            )
-        if not 0 < self.failure_rate_threshold <= 1:
-            raise ControlFileError("failure_rate_threshold must be in (0, 1]", field=where, hint="use 0.5 for 50%")
-        return self
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "window_size": self.window_size,
-            "failure_rate_threshold": self.failure_rate_threshold,
-            "minimum_attempts": self.minimum_attempts,
-            "wait": timeutil.format_duration(self.wait),
-            "max_wait": timeutil.format_duration(self.max_wait),
-            "probe_timeout": timeutil.format_duration(self.probe_timeout),
-        }
-
-
-DEFAULT_CONFIG = BreakerConfig()
-_DURATIONS = ("wait", "max_wait", "probe_timeout")
-_NUMBERS = ("window_size", "failure_rate_threshold", "minimum_attempts")
-
-
-def _override(config: BreakerConfig, settings: dict[str, Any], where: str) -> BreakerConfig:
-    changes: dict[str, Any] = {}
-    for key in _NUMBERS:
-        if key in settings:
-            changes[key] = settings[key]
-    for key in _DURATIONS:
-        if key in settings:
-            changes[key] = timeutil.parse_duration(settings[key], field=f"{where}.{key}")
-    return replace(config, **changes) if changes else config
-
-
-def config_for(document: dict[str, Any], ecosystem: str | None = None) -> BreakerConfig:
-    """Defaults, then ``breaker_config``, then ``breaker_config.ecosystems.<ecosystem>``."""
-    settings = document.get(CONFIG_KEY) or {}
-    config = _override(DEFAULT_CONFIG, settings, CONFIG_KEY)
-    where = CONFIG_KEY
-    if ecosystem is not None:
-        specific = (settings.get("ecosystems") or {}).get(ecosystem)
-        if specific:
-            where = f"{CONFIG_KEY}.ecosystems.{ecosystem}"
-            config = _override(config, specific, where)
-    return config.check(where)
-
-
-# --- the sliding window -------------------------------------------------------------
-
-
-@dataclass
-class Window:
-    """The last ``size`` outcomes, oldest first."""
-
-    size: int
-    outcomes: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.outcomes = [o for o in self.outcomes if o in OUTCOMES][-self.size :]
-
-    def add(self, outcome: str) -> None:
-        if outcome not in OUTCOMES:
-            raise UsageError(f"{outcome!r} is not an outcome", field="outcome", hint="use success or failure")
-        self.outcomes.append(outcome)
-        del self.outcomes[: -self.size]
-
-    def clear(self) -> None:
-        self.outcomes.clear()
-
-    @property
-    def attempts(self) -> int:
-        return len(self.outcomes)
-
-    @property
-    def failures(self) -> int:
-        return self.outcomes.count(FAILURE)
-
-    @property
-    def failure_rate(self) -> float:
-        return self.failures / self.attempts if self.outcomes else 0.0
-
-    def should_trip(self, config: BreakerConfig) -> bool:
-        return self.attempts >= config.minimum_attempts and self.failure_rate >= config.failure_rate_threshold
 
 
 # --- the state of one ecosystem -----------------------------------------------------
@@ -311,7 +192,9 @@ def _enter(breaker: Breaker, name: str, at: datetime, config: BreakerConfig, det
         breaker.opens_at = timeutil.iso(at + wait)
         breaker.opened_at = stamp
         breaker.probe_started_at = ""
-        detail = f"{detail}; waits {timeutil.format_duration(wait)}" if detail else f"waits {timeutil.format_duration(wait)}"
+        detail = (
+            f"{detail}; waits {timeutil.format_duration(wait)}" if detail else f"waits {timeutil.format_duration(wait)}"
+        )
     elif name in ("grant-probe", "regrant-probe"):
         breaker.probe_started_at = stamp
     elif name == "close":
@@ -333,11 +216,19 @@ def gate(breaker: Breaker, now: datetime, config: BreakerConfig) -> tuple[Breake
             return after, GateDecision(True, OPEN, after.opens_at, f"open until {after.opens_at}")
         why = "the wait is over" if opens_at is not None else "open with no opens_at"
         move = _enter(after, "grant-probe", now, config, why)
-        return after, GateDecision(False, HALF_OPEN, after.opens_at, f"half-open: this batch is the probe ({why})", move)
+        return after, GateDecision(
+            False, HALF_OPEN, after.opens_at, f"half-open: this batch is the probe ({why})", move
+        )
     # half-open
     if after.probe_out(now, config):
-        return after, GateDecision(True, HALF_OPEN, after.opens_at, f"half-open: a probe is already running (since {after.probe_started_at})")
-    why = f"the probe granted at {after.probe_started_at} never reported" if after.probe_started_at else "no probe was out"
+        return after, GateDecision(
+            True, HALF_OPEN, after.opens_at, f"half-open: a probe is already running (since {after.probe_started_at})"
+        )
+    why = (
+        f"the probe granted at {after.probe_started_at} never reported"
+        if after.probe_started_at
+        else "no probe was out"
+    )
     move = _enter(after, "regrant-probe", now, config, why)
     return after, GateDecision(False, HALF_OPEN, after.opens_at, f"half-open: this batch is the probe ({why})", move)
 
@@ -387,11 +278,14 @@ def record(breaker: Breaker, outcomes: list[str], at: datetime, config: BreakerC
             _count(after, outcome, stamp)
             if was == CLOSED and after.window.should_trip(config):
                 window = after.window
-                detail = f"{window.failures} of {window.attempts} failed ({window.failure_rate:.0%} >= {config.failure_rate_threshold:.0%})"
+                rates = f"{window.failure_rate:.0%} >= {config.failure_rate_threshold:.0%}"
+                detail = f"{window.failures} of {window.attempts} failed ({rates})"
                 moves.append(_enter(after, "trip", at, config, detail))
             elif previous == OPEN and outcome == SUCCESS and "success-while-open" not in notes:
                 notes.append("success-while-open")
-    return after, RecordResult(previous, after.state, after.window.failure_rate, after.window.attempts, tuple(moves), tuple(notes))
+    return after, RecordResult(
+        previous, after.state, after.window.failure_rate, after.window.attempts, tuple(moves), tuple(notes)
+    )
 
 
 # --- the control file ---------------------------------------------------------------
@@ -467,9 +361,15 @@ def legacy_wrote_after(breaker: Breaker, entry: dict[str, Any]) -> list[str]:
     trailing = _trailing_failures(outcomes)
     signs = []
     if breaker.failures < trailing:
-        signs.append(f"failures is {breaker.failures} but the window ends with {trailing} failure(s): a legacy success was recorded after batchops")
+        signs.append(
+            f"failures is {breaker.failures} but the window ends with {trailing} failure(s): "
+            "a legacy success was recorded after batchops"
+        )
     elif SUCCESS in outcomes and breaker.failures > trailing:
-        signs.append(f"failures is {breaker.failures} but the window ends with {trailing} failure(s): {breaker.failures - trailing} legacy failure(s) were recorded after batchops")
+        signs.append(
+            f"failures is {breaker.failures} but the window ends with {trailing} failure(s): "
+            f"{breaker.failures - trailing} legacy failure(s) were recorded after batchops"
+        )
     if breaker.state == CLOSED and breaker.consecutive_opens > 0:
         signs.append(f"state is closed but consecutive_opens is {breaker.consecutive_opens}: a legacy script closed it")
     if breaker.state == OPEN and "consecutive_opens" in entry and breaker.consecutive_opens == 0:
@@ -535,7 +435,9 @@ def mixed_writer_warnings(document: dict[str, Any]) -> list[str]:
             config = DEFAULT_CONFIG
         raw = _as_stored(entry, config)
         for sign in legacy_wrote_after(raw, entry):
-            found.append(f"/circuit_breaker/{name}: {sign}; batchops reconciles it on its next read (the legacy fields win)")
+            found.append(
+                f"/circuit_breaker/{name}: {sign}; batchops reconciles it on its next read (the legacy fields win)"
+            )
     return found
 
 
@@ -573,110 +475,3 @@ def record_op(document: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
         "notes": list(result.notes),
         "reconciled": reconciled,
     }
-
-
-# --- operator controls: breaker reset / probe / open ----------------------------------------
-
-# Kept apart from TRANSITIONS, which the batches' own events follow: "reset" is the one
-# audited way from open to closed, and only an operator takes it.
-OPERATOR_TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
-    "reset": (frozenset({CLOSED, OPEN, HALF_OPEN}), CLOSED),
-    "operator-probe": (frozenset({OPEN, HALF_OPEN}), HALF_OPEN),
-    "operator-open": (frozenset({CLOSED, OPEN, HALF_OPEN}), OPEN),  # open: a new or longer wait
-}
-
-
-def _is_clean(b: Breaker) -> bool:
-    return (
-        b.state == CLOSED and not b.window.outcomes and b.failures == 0 and b.consecutive_opens == 0
-        and not b.opens_at and not b.probe_started_at
-    )
-
-
-def operator_move(breaker: Breaker, action: str, at: datetime, config: BreakerConfig, wait: timedelta | None = None) -> tuple[Breaker, Transition | None, str]:
-    """Apply an operator control; returns (after, transition or None when nothing changes, why).
-
-    Every move it makes is one of ``OPERATOR_TRANSITIONS`` (checked here, so the table is the rule).
-    """
-    sources, target = OPERATOR_TRANSITIONS[action]
-    after, move, why = _operator_move(breaker, action, at, config, wait)
-    if move is not None and (move.name != action or move.source not in sources or move.target != target):
-        raise AssertionError(f"operator control {action}: {move.source} -> {move.target} is not in OPERATOR_TRANSITIONS")
-    return after, move, why
-
-
-def _operator_move(breaker: Breaker, action: str, at: datetime, config: BreakerConfig, wait: timedelta | None) -> tuple[Breaker, Transition | None, str]:
-    after = breaker.copy()
-    stamp = timeutil.iso(at)
-    source = after.state
-    if action == "reset":
-        if _is_clean(after):
-            return after, None, "already closed with an empty window"
-        after.state = CLOSED
-        after.window.clear()
-        after.failures = 0
-        after.consecutive_opens = 0
-        after.opens_at = ""
-        after.probe_started_at = ""
-        return after, Transition("reset", source, CLOSED, stamp, "operator reset: window and counters cleared"), ""
-    if action == "operator-probe":
-        if after.state == CLOSED:
-            return after, None, "closed: batches already run"
-        if after.state == HALF_OPEN and not after.probe_started_at:
-            return after, None, "half-open with no probe out: the next batch is already the probe"
-        after.state = HALF_OPEN
-        after.probe_started_at = ""  # the next gate grants the probe at once
-        return after, Transition("operator-probe", source, HALF_OPEN, stamp, "operator probe: the next batch is the probe"), ""
-    if action == "operator-open":
-        if after.state == OPEN:
-            # Open and still waiting: nothing to do, unless the operator asks for a longer
-            # wait. Open with the wait over (or no opens_at, as the legacy scripts leave it):
-            # the next gate would grant the probe, so a trip by hand starts a new wait.
-            opens_at = after.opens_at_time()
-            waiting = opens_at is not None and at < opens_at
-            if opens_at is not None and waiting and (wait is None or at + wait <= opens_at):
-                return after, None, f"already open until {after.opens_at}" + (" (a longer --wait extends it)" if wait is None else f", beyond the {timeutil.format_duration(wait)} asked")
-            after.consecutive_opens = max(1, after.consecutive_opens)
-            length = wait if wait is not None else config.wait_for(after.consecutive_opens)
-            after.opens_at = timeutil.iso(at + length)
-            after.opened_at = after.opened_at if waiting and after.opened_at else stamp
-            after.probe_started_at = ""
-            detail = "operator open: the wait extended to" if waiting else "operator open: the wait was over, waits"
-            return after, Transition("operator-open", source, OPEN, stamp, f"{detail} {timeutil.format_duration(length)}"), ""
-        after.consecutive_opens = after.consecutive_opens + 1 if after.state == HALF_OPEN else max(1, after.consecutive_opens)
-        length = wait if wait is not None else config.wait_for(after.consecutive_opens)
-        after.state = OPEN
-        after.opens_at = timeutil.iso(at + length)
-        after.opened_at = stamp
-        after.probe_started_at = ""
-        return after, Transition("operator-open", source, OPEN, stamp, f"operator open: waits {timeutil.format_duration(length)}"), ""
-    raise AssertionError(f"unknown operator control {action}")
-
-
-def _operator_op(action: str, document: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
-    ecosystem = check_ecosystem(args["ecosystem"])
-    before, config = load(document, ecosystem)
-    wait = timeutil.parse_duration(args["wait"], field="wait") if args.get("wait") else None
-    after, move, why = operator_move(before, action, timeutil.parse_iso(args["at"], field="at"), config, wait)
-    if move is not None:
-        store(document, ecosystem, after)
-    return {
-        "changed": move is not None,
-        "state": after.state,
-        "previous-state": before.state,
-        "opens-at": after.opens_at if after.state == OPEN else "",
-        "why": why,
-        "transition": move.as_json() if move else None,
-    }
-
-
-def reset_op(document: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
-    return _operator_op("reset", document, args)
-
-
-def probe_op(document: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
-    return _operator_op("operator-probe", document, args)
-
-
-def open_op(document: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
-    return _operator_op("operator-open", document, args)

@@ -40,6 +40,7 @@ Semantics (DESIGN.md "Budget"):
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -127,8 +128,22 @@ def format_week_start(start: datetime, like: Any) -> str:
     return f"{start:%Y-%m-%d}" if is_date(like) else timeutil.iso(start)
 
 
-def _number(value: float) -> int | float:
-    """Minutes as stored: 2 decimals, whole numbers as integers (as the legacy file has 0)."""
+def billed_minutes(value: float) -> int:
+    """One job's minutes as GitHub bills them: whole minutes, rounded up (2.25 -> 3).
+
+    Rounded to 6 decimals first, so a sum such as 0.1 + 0.2 minutes is not billed a minute more.
+    """
+    return max(0, math.ceil(round(float(value), 6)))
+
+
+def _number(value: float) -> int:
+    """Minutes as stored: whole minutes, rounded up (the first user's generator decodes an ``int``;
+    a file written with fractions is read as it is and written back whole)."""
+    return billed_minutes(value)
+
+
+def _display(value: float) -> int | float:
+    """Minutes as shown: 2 decimals, whole numbers as integers."""
     value = round(float(value), 2)
     return int(value) if value == int(value) else value
 
@@ -272,7 +287,7 @@ def format_rate(rate: float) -> str:
 
 
 def format_minutes(value: float) -> str:
-    return f"{_number(value):,}"
+    return f"{_display(value):,}"
 
 
 def preflight_outputs(view_: BudgetView) -> dict[str, Any]:
@@ -302,7 +317,7 @@ def add_minutes(document: dict[str, Any], args: dict[str, Any]) -> dict[str, Any
     week's history entry when it is still kept, else to the current week.
     """
     at = timeutil.parse_iso(args["at"], field="at")
-    minutes = {p: _minutes_arg(args, p) for p in PLATFORMS}
+    minutes = {p: billed_minutes(_minutes_arg(args, p)) for p in PLATFORMS}  # each job's, rounded up
     budget = document.setdefault("budget", {})
     if not isinstance(budget, dict):
         raise ControlFileError("must be an object", field="budget", hint='write "budget": {}')
@@ -412,7 +427,7 @@ def status_json(view_: BudgetView) -> dict[str, Any]:
         "paused_platforms": view_.paused_platforms,
         "rollover_due": view_.rollover_due is not None,
         "platforms": {
-            g.platform: {"used": _number(g.used), "limit": _number(g.limit), "percent": round(g.fraction * 100, 1), "state": g.state, "rate": g.rate}
+            g.platform: {"used": _display(g.used), "limit": _display(g.limit), "percent": round(g.fraction * 100, 1), "state": g.state, "rate": g.rate}
             for g in view_.gauges
         },
         "history": view_.history,

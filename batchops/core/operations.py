@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from batchops.core import breaker, control
+from batchops.core import breaker, breaker_operator, control, readers
 from batchops.errors import BatchopsError
 
 Applier = Callable[[dict[str, Any], dict[str, Any]], Any]
@@ -46,9 +46,9 @@ def _budget(name: str) -> Applier:
 OPERATIONS: dict[str, Applier] = {
     "breaker.gate": breaker.gate_op,
     "breaker.record": breaker.record_op,
-    "breaker.reset": breaker.reset_op,
-    "breaker.probe": breaker.probe_op,
-    "breaker.open": breaker.open_op,
+    "breaker.reset": breaker_operator.reset_op,
+    "breaker.probe": breaker_operator.probe_op,
+    "breaker.open": breaker_operator.open_op,
     "budget.add_minutes": _budget("add_minutes"),
     "budget.reset": _budget("reset"),
     "budget.sample": _budget("set_sampling"),
@@ -71,5 +71,16 @@ def lookup(name: str) -> Applier:
         ) from None
 
 
+# The operations on the control file, whose other readers (the first user's generator and
+# dashboard, the legacy jq scripts) decode what batchops writes: see core/readers.
+CONTROL_FILE_FAMILIES = ("breaker", "budget", "control")
+
+
 def apply(document: dict[str, Any], name: str, args: dict[str, Any]) -> Any:
-    return lookup(name)(document, args)
+    operation = lookup(name)
+    if name.split(".", 1)[0] not in CONTROL_FILE_FAMILIES:
+        return operation(document, args)
+    readers.readable(document)  # a null the generator wrote reads as the field's default
+    result = operation(document, args)
+    readers.for_readers(document)
+    return result

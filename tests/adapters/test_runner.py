@@ -142,3 +142,39 @@ def test_no_line_printed_from_any_text_starts_a_command_batchops_did_not_mean(te
     commands = [line for line in (out.getvalue() + err.getvalue()).split("\n") if escape.is_command(line)]
     expected = 5 if actions else 0  # three annotations, the group and its end
     assert len(commands) == expected and all(line.startswith(MEANT) for line in commands)
+
+
+# --- the job's temp folder ------------------------------------------------------------------
+
+
+def test_a_runner_temp_that_does_not_exist_is_created_for_whoever_asks_for_the_temp_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    missing = tmp_path / "runner" / "temp"
+    monkeypatch.setenv("RUNNER_TEMP", str(missing))
+    with tempfile.TemporaryDirectory(prefix="batchops-rollback-", dir=runner.temp_dir()) as folder:  # as rollback does
+        assert Path(folder).parent == missing
+    assert runner.job_temp_dir() == missing and missing.is_dir()
+
+
+def test_a_runner_temp_that_cannot_be_created_is_an_error_naming_the_path_and_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from batchops.errors import BatchopsError
+
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("RUNNER_TEMP", str(tmp_path / "a-file" / "temp"))
+    with pytest.raises(BatchopsError) as caught:
+        runner.temp_dir()
+    assert str(tmp_path / "a-file" / "temp") in caught.value.render()
+    assert "\n" not in caught.value.render() and "RUNNER_TEMP=" in caught.value.hint
+
+
+@pytest.mark.parametrize(("env", "identity"), [
+    ({"GITHUB_RUN_ID": "101", "GITHUB_RUN_ATTEMPT": "2", "GITHUB_JOB": "batch"}, "101/2/batch"),
+    ({"GITHUB_RUN_ID": "101", "GITHUB_JOB": ""}, ""),
+    ({"GITHUB_RUN_ID": "", "GITHUB_JOB": "batch"}, ""),
+    ({}, ""),
+])
+def test_a_job_identity_needs_both_the_run_id_and_the_job(monkeypatch: pytest.MonkeyPatch, env: dict, identity: str) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert runner.job_identity() == identity

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from batchops.adapters import journal
 from tests.cli_helpers import run_cli
+from tests.support import tsuku_go
+
+
+@pytest.fixture(autouse=True)
+def _every_control_file_written_stays_readable_by_the_first_users_go_code(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """After each test: the first user's generator and dashboard decode every control file batchops changed."""
+    yield
+    tsuku_go.check_after_test(tmp_path, tmp_path_factory)
+
 
 LEGACY = "batch-control.20260626T205108.json"  # every ecosystem open until 21:51:01
 
@@ -196,13 +208,13 @@ def test_outputs_print_as_name_value_lines_outside_actions(tmp_path: Path) -> No
 # --- budget minutes -----------------------------------------------------------------
 
 
-def test_update_adds_the_batch_minutes_to_the_budget(tmp_path: Path) -> None:
+def test_update_adds_the_batch_minutes_to_the_budget_rounded_up_to_whole_minutes(tmp_path: Path) -> None:
     path = control(tmp_path, budget={"macos_minutes_used": 10, "linux_minutes_used": 5, "week_start": "2026-06-22T00:00:00Z", "sampling_active": False})
     run = run_cli(["breaker-update", "--ecosystem", "homebrew", "--outcome", "success",
                    "--macos-minutes", "12.5", "--linux-minutes", "30", "--now", "2026-06-26T20:00:00Z"], tmp_path)
     assert run.returncode == 0, run.log
     budget = json.loads(path.read_text())["budget"]
-    assert (budget["macos_minutes_used"], budget["linux_minutes_used"]) == (22.5, 35)
+    assert (budget["macos_minutes_used"], budget["linux_minutes_used"]) == (23, 35)  # 12.5 is billed as 13
     assert [op["op"] for op in journal.read()] == ["breaker.record", "budget.add_minutes"]
     assert journal.read()[1]["args"] == {"macos": 12.5, "linux": 30.0, "at": "2026-06-26T20:00:00Z"}
 

@@ -5,11 +5,23 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.cli_helpers import run_cli
+from tests.support import tsuku_go
+
+
+@pytest.fixture(autouse=True)
+def _every_control_file_written_stays_readable_by_the_first_users_go_code(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """After each test: the first user's generator and dashboard decode every control file batchops changed."""
+    yield
+    tsuku_go.check_after_test(tmp_path, tmp_path_factory)
+
 
 NOW = "2026-06-25T12:00:00Z"  # a Thursday; the week started Monday 2026-06-22
 
@@ -112,7 +124,8 @@ def test_budget_reset_writes_the_file_and_prints_an_audited_commit_message(tmp_p
     assert list(after) == list(document)
     assert after["circuit_breaker"] == document["circuit_breaker"]
     assert after["budget"]["macos_minutes_used"] == 0 and after["budget"]["linux_minutes_used"] == 120
-    assert after["budget"]["history"] == [{"week_start": "2026-06-22T00:00:00Z", "reset_at": NOW, "macos_minutes_used": 975.5}]
+    # the fraction the file held is kept rounded up (whole minutes: the first user's generator decodes an int)
+    assert after["budget"]["history"] == [{"week_start": "2026-06-22T00:00:00Z", "reset_at": NOW, "macos_minutes_used": 976}]
     [entry] = journal_entries(tmp_path)
     assert entry["op"] == "budget.reset" and entry["args"]["platforms"] == ["macos"]
 

@@ -245,14 +245,14 @@ def test_the_failure_fallback_does_not_count_a_batch_this_job_already_recorded(t
     results = {"batch_id": "2026-06-26-npm", "ecosystem": "npm", "started_at": "2026-06-26T01:00:00Z", "completed_at": "2026-06-26T02:00:00Z",
                "results": [{"recipe_name": "a", "result": "passed"}, {"recipe_name": "b", "result": "failed"}]}
     (tmp_path / "results.json").write_text(json.dumps(results))
-    job = {"RUNNER_TEMP": str(tmp_path / "rt")}
+    job = {"RUNNER_TEMP": str(tmp_path / "rt"), "GITHUB_RUN_ID": "101", "GITHUB_RUN_ATTEMPT": "1", "GITHUB_JOB": "batch"}
     assert run_cli(["breaker-update", "--results-file", "results.json"], tmp_path, env=job).returncode == 0
     fallback = run_cli(["breaker-update", "--ecosystem", "npm", "--outcome", "failure"], tmp_path, env=job)
     assert fallback.returncode == 0 and "not counted again" in fallback.stdout
     again = run_cli(["breaker-update", "--results-file", "results.json"], tmp_path, env=job)
     assert "not counted again" in again.stdout
     assert json.loads((tmp_path / "batch-control.json").read_text())["circuit_breaker"]["npm"]["window"] == ["success", "failure"]
-    other_job = run_cli(["breaker-update", "--ecosystem", "npm", "--outcome", "failure"], tmp_path, env={"RUNNER_TEMP": str(tmp_path / "rt2")})
+    other_job = run_cli(["breaker-update", "--ecosystem", "npm", "--outcome", "failure"], tmp_path, env={**job, "RUNNER_TEMP": str(tmp_path / "rt2")})
     assert "not counted again" not in other_job.stdout
     assert json.loads((tmp_path / "batch-control.json").read_text())["circuit_breaker"]["npm"]["window"] == ["success", "failure", "failure"]
 
@@ -270,6 +270,31 @@ def test_a_later_run_reusing_the_runners_temp_folder_records_again(tmp_path: Pat
         run = run_cli(["breaker-update", "--ecosystem", "npm", "--outcome", "failure"], tmp_path, env=job)
         assert "not counted again" not in run.stdout
     assert json.loads((tmp_path / "batch-control.json").read_text())["circuit_breaker"]["npm"]["window"] == ["failure", "failure"]
+
+
+@pytest.mark.parametrize("identity", [{}, {"GITHUB_RUN_ID": "101"}, {"GITHUB_JOB": "batch"}])
+def test_without_a_job_identity_every_call_records_and_five_failures_in_a_row_trip(tmp_path: Path, identity: dict) -> None:
+    """A script on a self-hosted machine or another CI: RUNNER_TEMP set, GITHUB_RUN_ID or GITHUB_JOB empty."""
+    (tmp_path / "batch-control.json").write_text('{"enabled": true}')
+    env = {"RUNNER_TEMP": str(tmp_path / "rt"), **identity}
+    runs = [run_cli(["breaker-update", "--ecosystem", "npm", "--outcome", "failure"], tmp_path, env=env) for _ in range(5)]
+    assert all(run.returncode == 0 and "not counted again" not in run.stdout for run in runs), runs[-1].log
+    assert [run.outputs["tripped"] for run in runs] == ["false"] * 4 + ["true"]
+    entry = json.loads((tmp_path / "batch-control.json").read_text())["circuit_breaker"]["npm"]
+    assert entry["state"] == "open" and entry["failures"] == 5
+
+
+def test_a_runner_temp_that_cannot_be_created_is_one_error_naming_the_path(tmp_path: Path) -> None:
+    (tmp_path / "batch-control.json").write_text('{"enabled": true}')
+    (tmp_path / "a-file").write_text("not a folder")
+    runner_temp = tmp_path / "a-file" / "temp"
+    job = {"RUNNER_TEMP": str(runner_temp), "GITHUB_RUN_ID": "101", "GITHUB_JOB": "batch"}
+    run = run_cli(["breaker-update", "--ecosystem", "npm", "--outcome", "failure"], tmp_path, env=job)
+    assert run.returncode != 0
+    errors = [line for line in run.log.splitlines() if line.startswith("::error")]
+    assert len(errors) == 1 and str(runner_temp) in errors[0] and "cannot be created" in errors[0], run.log
+    assert "Traceback" not in run.log
+    assert json.loads((tmp_path / "batch-control.json").read_text()) == {"enabled": True}  # nothing half-written
 
 
 # --- at a terminal ------------------------------------------------------------------------

@@ -70,7 +70,7 @@ BAD_KINDS = [
     ({"enabled": "false"}, "/enabled", "use true or false"),
     ({"enabled": True, "disabled_ecosystems": "npm"}, "/disabled_ecosystems", 'use ["homebrew", "crates.io"]'),
     (control(macos_minutes_used="ten"), "/budget/macos_minutes_used", "use a number such as 10"),
-    ({"enabled": True, "budget": []}, "/budget", "use an object such as {}"),
+    ({"enabled": True, "budget": []}, "/budget", 'use {"macos_minutes_used": 0, "linux_minutes_used": 0, "week_start": "", "sampling_active": false}'),
     ({"enabled": True, "reason": 5}, "/reason", 'use a string such as "text"'),
     ({"enabled": True, "circuit_breaker": {"npm": {"state": "weird"}}}, "/circuit_breaker/npm/state", 'use one of "closed", "open", "half-open"'),
     (control(macos_minutes_used=-1), "/budget/macos_minutes_used", "use a value >= 0, such as 10"),

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchops.core import breaker, timeutil
+from batchops.core import breaker, breaker_operator, timeutil
 from batchops.core.breaker import CLOSED, FAILURE, OPEN, SUCCESS, Breaker, BreakerConfig
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -145,7 +145,7 @@ def test_batchops_own_writes_never_look_like_a_legacy_write(config: BreakerConfi
         elif event[0] == "record":
             b, _ = breaker.record(b, event[2], now, config)
         else:
-            b, _, _ = breaker.operator_move(b, event[0], now, config)
+            b, _, _ = breaker_operator.operator_move(b, event[0], now, config)
         entry = b.write({})
         assert breaker.legacy_wrote_after(breaker._as_stored(entry, config), entry) == [], event
         assert Breaker.from_entry(entry, config).window.outcomes == b.window.outcomes

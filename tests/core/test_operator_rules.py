@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from batchops.core import breaker, control, operations
+from batchops.core import breaker, breaker_operator, control, operations
 from batchops.errors import UsageError
 
 AT = "2026-06-26T03:00:00Z"
@@ -141,13 +141,13 @@ def test_reset_closes_an_open_breaker_and_clears_window_and_counters() -> None:
 
 def test_reset_is_the_only_path_from_open_to_closed_and_only_operators_take_it() -> None:
     assert all(not (breaker.OPEN in sources and target == breaker.CLOSED) for sources, target in breaker.TRANSITIONS.values())
-    to_closed = [name for name, (sources, target) in breaker.OPERATOR_TRANSITIONS.items() if breaker.OPEN in sources and target == breaker.CLOSED]
+    to_closed = [name for name, (sources, target) in breaker_operator.OPERATOR_TRANSITIONS.items() if breaker.OPEN in sources and target == breaker.CLOSED]
     assert to_closed == ["reset"]
 
 
 def test_an_operator_move_outside_the_table_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     # the table is the rule: take "reset from open" out of it and the move is no longer made
-    monkeypatch.setitem(breaker.OPERATOR_TRANSITIONS, "reset", (frozenset({breaker.HALF_OPEN}), breaker.CLOSED))
+    monkeypatch.setitem(breaker_operator.OPERATOR_TRANSITIONS, "reset", (frozenset({breaker.HALF_OPEN}), breaker.CLOSED))
     with pytest.raises(AssertionError, match="not in OPERATOR_TRANSITIONS"):
         operations.apply(legacy_open(), "breaker.reset", {"ecosystem": "npm", "reason": "recovered", "at": AT})
 
