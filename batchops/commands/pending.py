@@ -17,10 +17,10 @@ from typing import Any
 
 from batchops.adapters import files, journal, runner, schema
 from batchops.adapters import git as gitcmd
-from batchops.flags import Command
-from batchops.commands.operate import message_file, prepare_message
 from batchops.core import control, operations
+from batchops.engines.change import prepare_message
 from batchops.errors import BatchopsError, UsageError
+from batchops.flags import Command
 from batchops.render import terminal
 
 
@@ -153,7 +153,7 @@ def _list(entries: list[dict[str, Any]], as_json: bool) -> int:
             else:
                 runner.out_block(f"warning: {control.one_line(state.name)} has changes the journal does not explain (edited by hand?)")
     runner.out_block("Push them with `batchops persist-with-retry` (the message describing them is in "
-          f"{message_file()}), or drop them with `batchops pending --discard [ID…]`.")
+          f"{journal.message_path()}), or drop them with `batchops pending --discard [ID…]`.")
     return 0
 
 

@@ -181,6 +181,21 @@ class Job:
         return f"refs/remotes/{REMOTE}/{self.branch}"
 
 
+def backoff_from_env() -> Backoff:
+    """``BATCHOPS_PERSIST_BACKOFF=base,cap`` (seconds) tunes the backoff; default 0.1,8."""
+    raw = runner.setting("BATCHOPS_PERSIST_BACKOFF").strip()
+    if not raw:
+        return Backoff()
+    try:
+        base, cap = (float(part) for part in raw.split(","))
+    except ValueError:
+        raise UsageError(f"{raw!r} is not BASE,CAP in seconds", field="BATCHOPS_PERSIST_BACKOFF",
+                         hint="e.g. 0.1,8") from None
+    if not (0 < base <= cap):
+        raise UsageError(f"{raw!r}: need 0 < base <= cap", field="BATCHOPS_PERSIST_BACKOFF", hint="e.g. 0.1,8")
+    return Backoff(base, cap)
+
+
 def persist(options: Options, *, log: Log = _quiet) -> Persisted:
     """Land this job's journaled operations (and ``paths``) on the branch; see the module docstring."""
     job = prepare(options, log)

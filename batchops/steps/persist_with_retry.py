@@ -18,9 +18,9 @@ import argparse
 
 from batchops.adapters import journal, runner
 from batchops.core import persist as rules
-from batchops.core.persist import DEFAULT_MESSAGE, Backoff, Message
+from batchops.core.persist import DEFAULT_MESSAGE, Message
 from batchops.engines import persist as engine
-from batchops.errors import BatchopsError, UsageError
+from batchops.errors import BatchopsError
 from batchops.flags import add_control_file, add_input, parse_int, parse_list
 from batchops.render import markdown
 from batchops.steps import Step, StepResult
@@ -44,25 +44,10 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     add_control_file(parser)
 
 
-def backoff_from_env() -> Backoff:
-    """``BATCHOPS_PERSIST_BACKOFF=base,cap`` (seconds) tunes the backoff; default 0.1,8."""
-    raw = runner.setting("BATCHOPS_PERSIST_BACKOFF").strip()
-    if not raw:
-        return Backoff()
-    try:
-        base, cap = (float(part) for part in raw.split(","))
-    except ValueError:
-        raise UsageError(f"{raw!r} is not BASE,CAP in seconds", field="BATCHOPS_PERSIST_BACKOFF",
-                         hint="e.g. 0.1,8") from None
-    if not (0 < base <= cap):
-        raise UsageError(f"{raw!r}: need 0 < base <= cap", field="BATCHOPS_PERSIST_BACKOFF", hint="e.g. 0.1,8")
-    return Backoff(base, cap)
-
-
 def options(args: argparse.Namespace) -> engine.Options:
     """The engine's options from the step's inputs (and the message an operator command prepared)."""
     return engine.Options(
-        backoff=backoff_from_env(),
+        backoff=engine.backoff_from_env(),
         control_file=args.control_file,
         message=Message(given=args.commit_message or "", prepared=journal.read_message()),
         max_attempts=parse_int(args.max_attempts, field="max-attempts", minimum=1),

@@ -239,6 +239,10 @@ class Git:
         """``git log --format=%x1e%H%n%B`` of ``revisions``: records of commit id and message."""
         return self.text("log", "--format=%x1e%H%n%B", *revisions, "--", check=False)
 
+    def message(self, commit: str) -> str:
+        """The message of ``commit`` ('' when there is no such commit)."""
+        return self.text("log", "-1", "--format=%B", commit, check=False)
+
     def checkout_paths(self, commit: str, paths: Sequence[str]) -> None:
         """Put ``paths`` of the working tree (and index) back to ``commit``'s version (best effort)."""
         if paths:
