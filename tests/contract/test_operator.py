@@ -6,9 +6,11 @@ import json
 import shutil
 from pathlib import Path
 
+from batchops import cli
 from batchops.adapters import journal
+from batchops.core import control, operations
 from tests.cli_helpers import run_cli
-from tests.support.gitrepo import git
+from tests.support.gitrepo import git, make_remote
 
 NOW = "2026-06-26T21:00:00Z"
 
@@ -119,3 +121,23 @@ def test_status_shows_switch_disabled_ecosystems_breakers_and_budget(tmp_path: P
 def test_unknown_command_and_no_traceback(tmp_path: Path) -> None:
     run = run_cli(["frobnicate"], tmp_path, actions=False)
     assert run.returncode == 2 and "unknown command" in run.stderr and "Traceback" not in run.log
+
+
+def test_stop_push_applies_the_stop_once_here_and_once_on_the_remotes_copy_and_lands_its_audited_message(
+    tmp_path: Path, monkeypatch, mocker  # type: ignore[no-untyped-def]
+) -> None:
+    """``--push`` hands the audited message to the persist engine as a value: no commit-message.txt on the way."""
+    bare, work = make_remote(tmp_path, {"batch-control.json": control.dumps(json.loads(control.TEMPLATE))})
+    git(work, "config", "user.name", "Ada Operator")
+    git(work, "config", "user.email", "ada@example.org")
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("BATCHOPS_JOURNAL", str(tmp_path / "journal.jsonl"))
+    applied = mocker.spy(operations, "apply")
+    read_message = mocker.spy(journal, "read_message")
+    assert cli.main(["stop", "--reason", "registry down", "--push", "--now", NOW]) == 0
+    assert [call.args[1] for call in applied.call_args_list] == ["control.stop", "control.stop"]
+    assert read_message.call_count == 0 and not journal.message_path().exists()
+    message = git(bare, "log", "-1", "--format=%B", "main")
+    assert message.startswith("batchops: stop the batch pipeline [skip ci]") and "Reason: registry down" in message
+    assert "Batchops-Operation: control.stop" in message and "Batchops-Actor: Ada Operator <ada@example.org>" in message
+    assert json.loads(git(bare, "show", "main:batch-control.json"))["enabled"] is False and journal.read() == []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import sys
 import threading
 import time
@@ -19,11 +20,12 @@ import pytest
 
 from batchops import cli
 from batchops.adapters import controlfile, journal
+from batchops.adapters.git import BOT_EMAIL, BOT_NAME, Git, GitError
 from batchops.adapters.runner import parse_output_file
 from batchops.core import control
-from batchops.errors import OperationConflict
-from batchops.adapters.git import BOT_EMAIL, BOT_NAME, Git, GitError
+from batchops.core import persist as rules
 from batchops.engines import carried, persist
+from batchops.errors import OperationConflict
 from tests.cli_helpers import run_cli
 from tests.support.gitrepo import clone, commit_all, forget_git_identity, git, make_remote
 from tests.support.operations import operation
@@ -195,6 +197,23 @@ def test_rejected_push_reapplies_on_the_remote_copy_and_an_operator_stop_that_la
     assert git(work, "status", "--porcelain") == ""
     # history is linear: this job's commit sits on top of the operator's
     assert git(bare, "rev-list", "--count", "main") == "3"
+
+
+def test_the_engine_waits_through_the_clock_it_is_given_and_names_each_attempts_outcome(
+    remote, tmp_path, monkeypatch, race, mocker
+) -> None:  # type: ignore[no-untyped-def]
+    """The engine, called as a command calls it: options in, a result out; its waits go to the injected clock."""
+    bare, work = remote
+    mutate(work, monkeypatch, "control.disable", {"ecosystem": "homebrew"})
+    race(lambda: other_job(tmp_path, bare, "operator", ["stop", "--reason", "bad bottles", "--now", NOW]))
+    waits: list[float] = []
+    outcomes = mocker.spy(persist, "attempt")
+    clock = persist.Clock(sleep=waits.append, monotonic=time.monotonic, time=time.time)
+    landed = persist.persist(persist.Options(clock=clock, rng=random.Random(7), backoff=rules.Backoff(0.1, 8)))
+    assert landed.pushed and landed.attempts == 2 and landed.commit_sha == remote_head(bare)
+    assert [call for call in outcomes.spy_return_list] == [persist.Outcome.REJECTED, persist.Outcome.PUSHED]
+    assert len(waits) == 1 and 0.0 <= waits[0] <= 8.0  # full jitter below the cap, waited through the clock
+    assert remote_control(bare)["disabled_ecosystems"] == ["homebrew"] and journal.read() == []
 
 
 def test_two_jobs_recording_the_same_ecosystem_both_count(remote, tmp_path, monkeypatch, race, no_sleep) -> None:  # type: ignore[no-untyped-def]
