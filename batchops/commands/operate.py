@@ -40,7 +40,9 @@ def add_operator_flags(parser: argparse.ArgumentParser) -> None:
     add_control_file(parser)
     add_now(parser)
     add_dry_run(parser, "show the change as a diff; write and journal nothing")
-    parser.add_argument("--push", action="store_true", help="land it now: persist-with-retry with the audited commit message")
+    parser.add_argument(
+        "--push", action="store_true", help="land it now: persist-with-retry with the audited commit message"
+    )
 
 
 def message_file() -> Path:
@@ -52,7 +54,8 @@ def message_file() -> Path:
 
 def known_ecosystems(document: dict[str, Any]) -> list[str]:
     names = list(breaker.ecosystems(document))
-    names += [n for n in (document.get("circuit_breaker") or {}) if n == breaker.TEMPLATE_KEY]  # the legacy `default`: known
+    # the legacy `default`: known
+    names += [n for n in (document.get("circuit_breaker") or {}) if n == breaker.TEMPLATE_KEY]
     names += [n for n in control.get(document, "disabled_ecosystems") if isinstance(n, str)]
     names += list((document.get(breaker.CONFIG_KEY) or {}).get("ecosystems") or {})
     return list(dict.fromkeys(names))

@@ -239,7 +239,9 @@ def carry(document: Any, groups: list[Group], problems: Problems) -> tuple[Any, 
     return combined, applied
 
 
-def rebuild(path: str, document: Any, pending: list[dict[str, Any]], others: list[Group], problems: Problems) -> tuple[Any, list[Group]]:
+def rebuild(
+    path: str, document: Any, pending: list[dict[str, Any]], others: list[Group], problems: Problems
+) -> tuple[Any, list[Group]]:
     """The remote's ``document`` with this job's ``pending`` operations re-applied, then others' posts.
 
     Raises OperationConflict (naming the operation and the file) when an operation
@@ -251,7 +253,8 @@ def rebuild(path: str, document: Any, pending: list[dict[str, Any]], others: lis
             ops.apply(document, entry["op"], copy.deepcopy(entry["args"]))
         except OperationConflict as exc:
             raise OperationConflict(
-                f"cannot re-apply {entry['op']} (operation {entry['id']}, recorded {entry['at']}) on the remote's {path}: {exc.message}",
+                f"cannot re-apply {entry['op']} (operation {entry['id']}, recorded {entry['at']}) "
+                f"on the remote's {path}: {exc.message}",
                 file=path,
                 field=exc.field,
                 hint=exc.hint or "another job or an operator changed the same state; re-run this job on the new state",
@@ -268,7 +271,8 @@ def rebuild(path: str, document: Any, pending: list[dict[str, Any]], others: lis
     found = problems(document)
     if found:
         raise OperationConflict(
-            f"re-applying this job's {len(pending)} operation(s) on the remote's copy gives an invalid file: {found[0]}",
+            f"re-applying this job's {len(pending)} operation(s) on the remote's copy gives an invalid file: "
+            f"{found[0]}",
             file=path,
             hint="another job or an operator changed the same state in a way these operations cannot follow; "
             "re-run this job on the new state (nothing was pushed)",
@@ -286,7 +290,9 @@ def three_way(path: str, local: Any, base: Any, remote: Any) -> Any:
     if remote == base:
         return local
     raise OperationConflict(
-        f"{path} was changed by this job and, differently, on the remote, and it has no recorded operations to re-apply",
+        f"{path} was changed by this job and, differently, on the remote, "
+        "and it has no recorded operations to re-apply",
         file=path,
-        hint="change the file through a batchops command (so its operations are journaled), or persist it from a single job",
+        hint="change the file through a batchops command (so its operations are journaled), "
+        "or persist it from a single job",
     )

@@ -15,11 +15,12 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from batchops.adapters import journal, schema
+from batchops.adapters import files, journal, schema
 from batchops.adapters.git import Git, GitError
 from batchops.core import control
 from batchops.core import persist as rules
@@ -112,21 +113,39 @@ def _pathspec(root: Path, name: str) -> str:
     where = repr(name)  # the field (paths) is named once, by the error
     relative = _repo_path(root, name)
     if relative is None:
-        raise UsageError(f"{where} is outside the git repository at {root}", field="paths", hint="list files, folders or globs of the checked-out repository, e.g. data/failures/")
+        raise UsageError(
+            f"{where} is outside the git repository at {root}",
+            field="paths",
+            hint="list files, folders or globs of the checked-out repository, e.g. data/failures/",
+        )
     parts = relative.split("/")
     if ".git" in parts:
-        raise UsageError(f"{where} is inside the repository's .git folder", field="paths", hint="list files of the working tree, e.g. data/metrics/")
+        raise UsageError(
+            f"{where} is inside the repository's .git folder",
+            field="paths",
+            hint="list files of the working tree, e.g. data/metrics/",
+        )
     if not _GLOB.search(relative):
         local = root / relative
         if local.is_symlink() or local.exists():
             if not (local.is_symlink() or local.is_file() or local.is_dir()):
-                raise UsageError(f"{where} is not a regular file, folder or symbolic link", field="paths", hint="list the files to commit, e.g. data/failures/")
+                raise UsageError(
+                    f"{where} is not a regular file, folder or symbolic link",
+                    field="paths",
+                    hint="list the files to commit, e.g. data/failures/",
+                )
         if local.is_dir() and (local / ".git").exists() and relative:
-            raise UsageError(f"{where} is another git repository (a submodule or nested checkout)", field="paths", hint="commit it in its own repository")
+            raise UsageError(
+                f"{where} is another git repository (a submodule or nested checkout)",
+                field="paths",
+                hint="commit it in its own repository",
+            )
     return ":(top)" + relative  # ":(top)" alone is the whole tree
 
 
-def stage(git: Git, root: Path, names: list[str], skip: set[str], quiet: frozenset[str] = frozenset()) -> tuple[list[Carried], list[str]]:
+def stage(
+    git: Git, root: Path, names: list[str], skip: set[str], quiet: frozenset[str] = frozenset()
+) -> tuple[list[Carried], list[str]]:
     """``git add -A`` of ``names`` into a temporary index: the files that differ from HEAD, and notes
     (a name that matches no file; not for the ``quiet`` names). A name git refuses is a UsageError naming it."""
     specs = {_pathspec(root, name): name for name in names}
@@ -140,7 +159,8 @@ def stage(git: Git, root: Path, names: list[str], skip: set[str], quiet: frozens
             raise UsageError(
                 f"{name!r} cannot be committed: it is ignored by .gitignore, so git add skips it",
                 field="paths",
-                hint=f"remove it from paths, or the .gitignore line that ignores it (`git check-ignore -v {name}` names that line)",
+                hint=f"remove it from paths, or the .gitignore line that ignores it "
+                f"(`git check-ignore -v {name}` names that line)",
             )
         raise UsageError(
             f"{name!r} cannot be committed: {rules.one_line(_git_words(exc.output))}",
@@ -150,13 +170,19 @@ def stage(git: Git, root: Path, names: list[str], skip: set[str], quiet: frozens
     for path, _, staged in changes:
         if staged is not None and staged[0] == "120000" and path not in skip:
             _refuse_escaping_link(root, path)
-    notes = [f"paths: {specs[spec]!r} matches no file; nothing to commit for it" for spec in unmatched if specs[spec] not in quiet]
+    notes = [
+        f"paths: {specs[spec]!r} matches no file; nothing to commit for it"
+        for spec in unmatched
+        if specs[spec] not in quiet
+    ]
     return [Carried(path, staged, base) for path, base, staged in changes if path not in skip], notes
 
 
 def _git_words(output: str) -> str:
     """git's message without its ``hint:`` lines, its lines joined (a list of paths stays with its heading)."""
-    lines = [line.strip() for line in output.splitlines() if line.strip() and not line.strip().lower().startswith("hint:")]
+    lines = [
+        line.strip() for line in output.splitlines() if line.strip() and not line.strip().lower().startswith("hint:")
+    ]
     return " ".join(lines[:4]) or "(no message)"
 
 
@@ -174,7 +200,8 @@ def _refuse_escaping_link(root: Path, path: str) -> None:
     raise UsageError(
         f"{path!r} is a symbolic link to {target!r}, outside the repository; it is not committed",
         field="paths",
-        hint=f"delete the link (rm {path}) or put the file itself there; a link to a file inside the repository is committed as a link",
+        hint=f"delete the link (rm {path}) or put the file itself there; "
+        "a link to a file inside the repository is committed as a link",
     )
 
 
@@ -212,7 +239,9 @@ def post(git: Git, ref: str, entries: list[dict[str, Any]], ident: str, *, now: 
     body = json.dumps({"posted_at": now, "operations": entries}, separators=(",", ":")).encode("utf-8")
     message = "batchops: operations waiting to land [skip ci]"
     try:
-        commit = git.fast_commit("", {"operations.json": body}, message, ident, ref=f"{SCRATCH_REF}-post", when=int(now))
+        commit = git.fast_commit(
+            "", {"operations.json": body}, message, ident, ref=f"{SCRATCH_REF}-post", when=int(now)
+        )
         git.push(REMOTE, f"{commit}:{ref}")
     except GitError:
         return False
@@ -260,7 +289,9 @@ def _parse_remote(item: Tracked, text: bytes, label: str) -> Any:
     try:
         decoded = text.decode("utf-8")
     except UnicodeDecodeError:
-        raise ControlFileError("is not UTF-8 text", file=label, hint="restore the file on the branch; nothing was pushed") from None
+        raise ControlFileError(
+            "is not UTF-8 text", file=label, hint="restore the file on the branch; nothing was pushed"
+        ) from None
     try:
         document = schema.parse_json_text(decoded, label)
         if item.schema_name:
@@ -322,3 +353,49 @@ def rebuild(
     return control.dumps(after).encode("utf-8")
 
 
+def sync_checkout(
+    git: Git,
+    head: str,
+    branch: str,
+    tracked: list[Tracked],
+    extra_files: list[Carried],
+    contents: dict[str, bytes | None],
+    commit: str,
+    log: Callable[[str], None],
+) -> None:
+    """Bring the checkout (at ``head``) up to the pushed ``commit``: fast-forward it when it can,
+    else write the journaled files as pushed."""
+    current = git.current_branch()
+    moved = reverted = False
+    if head and (current == branch or not current) and head != commit and git.is_ancestor(head, commit):
+        # fast-forward the checkout: put the carried files back to HEAD's version, then move
+        in_head_tracked = set(git.tree_entries(head, [item.path for item in tracked]))
+        in_head = [item.path for item in tracked if item.path in in_head_tracked]
+        in_head += [extra.path for extra in extra_files if extra.base is not None]
+        git.checkout_paths(head, in_head)
+        for item in tracked:
+            if item.path not in in_head and item.local.exists() and contents.get(item.path) is not None:
+                item.local.unlink()
+        for extra in extra_files:
+            local = git.root / extra.path
+            if extra.base is None and (local.exists() or local.is_symlink()):
+                local.unlink()
+        reverted = True
+        moved = git.reset_keep(commit)
+        if not moved:
+            log(
+                f"the checkout could not be moved to {commit[:12]} (local changes in the way); "
+                "run `git pull` before committing"
+            )
+    elif head and current == branch and head != commit and not git.is_ancestor(head, commit):
+        log(
+            f"your branch {rules.one_line(branch)} has commits that are not on {REMOTE}; "
+            "they were not pushed by persist-with-retry"
+        )
+    if not moved:
+        for item in tracked:
+            content = contents.get(item.path)
+            if content is not None and read_local(item.local) != content:
+                files.write_atomic(item.local, content)
+        if reverted:  # the carried files as pushed (they may have been put back to HEAD's version above)
+            git.checkout_paths(commit, sorted(git.tree_entries(commit, [extra.path for extra in extra_files])))

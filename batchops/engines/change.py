@@ -90,8 +90,9 @@ def _write(change: Change, full_args: dict[str, Any], after: dict[str, Any]) -> 
             file=path,
             hint=exc.hint or "check the values given to this command",
         ) from None
-    entry = journal.new_operation(change.op, controlfile.journal_name(path), full_args, change.at, change.actor,
-                                  schema=SCHEMA)
+    entry = journal.new_operation(
+        change.op, controlfile.journal_name(path), full_args, change.at, change.actor, schema=SCHEMA
+    )
     mark = journal.mark()
     journal.record_all([entry])
     try:

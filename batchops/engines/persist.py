@@ -37,7 +37,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from batchops.adapters import files, journal, runner
+from batchops.adapters import journal, runner
 from batchops.adapters.git import (
     AuthenticationFailed,
     BranchMissing,
@@ -189,8 +189,9 @@ def backoff_from_env() -> Backoff:
     try:
         base, cap = (float(part) for part in raw.split(","))
     except ValueError:
-        raise UsageError(f"{raw!r} is not BASE,CAP in seconds", field="BATCHOPS_PERSIST_BACKOFF",
-                         hint="e.g. 0.1,8") from None
+        raise UsageError(
+            f"{raw!r} is not BASE,CAP in seconds", field="BATCHOPS_PERSIST_BACKOFF", hint="e.g. 0.1,8"
+        ) from None
     if not (0 < base <= cap):
         raise UsageError(f"{raw!r}: need 0 < base <= cap", field="BATCHOPS_PERSIST_BACKOFF", hint="e.g. 0.1,8")
     return Backoff(base, cap)
@@ -244,8 +245,9 @@ def prepare(options: Options, log: Log) -> Job:
     head = git.rev_parse("HEAD")
     bases = {item.path: (git.cat_file(head, item.path) if head else None) for item in tracked}
     modes = {path: mode for path, (mode, _) in git.tree_entries(head, [item.path for item in tracked]).items()}
-    return Job(options, git, root, url_secrets(url)[1], branch, tracked, extra, head, bases, modes,
-               git.committer(), notes)
+    return Job(
+        options, git, root, url_secrets(url)[1], branch, tracked, extra, head, bases, modes, git.committer(), notes
+    )
 
 
 def attempt(job: Job, state: State, log: Log) -> Outcome:
@@ -262,7 +264,8 @@ def attempt(job: Job, state: State, log: Log) -> Outcome:
     landed = _landed(job, state, remote_head)
     others, cleanup = (
         carried.carriable(git, branch, state.posted_ref, landed, job.tracked, now=clock.time())
-        if job.tracked else ({}, [])
+        if job.tracked
+        else ({}, [])
     )
     carried_groups: list[Group] = []
     contents, changed = _rebuild_all(job, remote_head, remote_files, landed, others, carried_groups)
@@ -275,12 +278,16 @@ def attempt(job: Job, state: State, log: Log) -> Outcome:
     if state.posted_ref and pending and state.yields < MAX_YIELDS:
         # several posted jobs: the one whose post sorts first lands for all of them;
         # the others only look again (a fetch, no push), so they do not collide
-        if min([state.posted_ref, *(posted.ref for groups in others.values() for posted, _ in groups)]) != state.posted_ref:
+        if (
+            min([state.posted_ref, *(posted.ref for groups in others.values() for posted, _ in groups)])
+            != state.posted_ref
+        ):
             state.yields += 1
             state.reason = "another posted job lands the waiting operations, this one's included"
             return Outcome.YIELDED
-    commit = git.fast_commit(remote_head, changed, message, job.ident, modes=job.modes, ref=SCRATCH_REF,
-                             when=git.commit_time(clock.time()))
+    commit = git.fast_commit(
+        remote_head, changed, message, job.ident, modes=job.modes, ref=SCRATCH_REF, when=git.commit_time(clock.time())
+    )
     state.attempted.add(commit)
     deletions = [f":{posted.ref}" for posted, _ in carried_groups] + [f":{ref}" for ref in cleanup]
     deletions += [f":{state.posted_ref}"] if state.posted_ref else []
@@ -334,8 +341,13 @@ def _rebuild_all(
 
 
 def _nothing_to_push(
-    job: Job, state: State, log: Log, remote_head: str, contents: dict[str, bytes | None],
-    mine: list[dict[str, Any]], message_for: list[dict[str, Any]],
+    job: Job,
+    state: State,
+    log: Log,
+    remote_head: str,
+    contents: dict[str, bytes | None],
+    mine: list[dict[str, Any]],
+    message_for: list[dict[str, Any]],
 ) -> Outcome:
     """The remote has this state: an earlier push of this job, another job carrying it, or nothing to do."""
     landed = state.landed or {}
@@ -398,7 +410,8 @@ def _post(job: Job, state: State, pending: list[dict[str, Any]]) -> None:
 def _raise_if_fatal(exc: RemoteError, verb: str, branch: str, url: str) -> None:
     if isinstance(exc, AuthenticationFailed):
         raise BatchopsError(
-            f"git {verb} to {rules.one_line(url)} was refused: authentication failed ({git_said.first_line(exc.output)})",
+            f"git {verb} to {rules.one_line(url)} was refused: authentication failed "
+            f"({git_said.first_line(exc.output)})",
             hint="let the job push: add `permissions: contents: write` to the workflow and keep "
             "`persist-credentials: true` on actions/checkout (or check out with a token that may push)",
         )
@@ -406,12 +419,15 @@ def _raise_if_fatal(exc: RemoteError, verb: str, branch: str, url: str) -> None:
         raise BatchopsError(
             f"git {verb} to {rules.one_line(branch)} was declined by the remote: {git_said.reason(exc.output)}",
             field="branch",
-            hint=git_said.refusal_hint(exc.output) + "; nothing was lost: this job's operations are still in its journal",
+            hint=git_said.refusal_hint(exc.output)
+            + "; nothing was lost: this job's operations are still in its journal",
         )
     if isinstance(exc, RepositoryMissing):
         raise BatchopsError(
-            f"git {verb} failed: there is no git repository at {rules.one_line(url)} ({git_said.git_reason(exc.output)})",
-            hint="check the remote's address (`git remote get-url origin`; fix it with `git remote set-url origin URL`) "
+            f"git {verb} failed: there is no git repository at {rules.one_line(url)} "
+            f"({git_said.git_reason(exc.output)})",
+            hint="check the remote's address (`git remote get-url origin`; "
+            "fix it with `git remote set-url origin URL`) "
             "and that the repository exists and this job's token may read it; nothing was lost: this job's "
             "operations are still in its journal",
         )
@@ -464,37 +480,9 @@ def _current_branch(git: Git) -> str:
     )
 
 
-def _finish(job: Job, contents: dict[str, bytes | None], commit: str, carried_ops: list[dict[str, Any]], log: Log) -> None:
-    """Bring the checkout up to the pushed state and drop the carried operations from the journal."""
-    git, head, branch = job.git, job.head, job.branch
+def _finish(
+    job: Job, contents: dict[str, bytes | None], commit: str, carried_ops: list[dict[str, Any]], log: Log
+) -> None:
+    """Drop the carried operations from the journal and bring the checkout up to the pushed state."""
     journal.remove({entry["id"] for entry in carried_ops})
-    current = git.current_branch()
-    moved = reverted = False
-    if head and (current == branch or not current) and head != commit and git.is_ancestor(head, commit):
-        # fast-forward the checkout: put the carried files back to HEAD's version, then move
-        in_head_tracked = set(git.tree_entries(head, [item.path for item in job.tracked]))
-        in_head = [item.path for item in job.tracked if item.path in in_head_tracked]
-        in_head += [extra.path for extra in job.extra if extra.base is not None]
-        git.checkout_paths(head, in_head)
-        for item in job.tracked:
-            if item.path not in in_head and item.local.exists() and contents.get(item.path) is not None:
-                item.local.unlink()
-        for extra in job.extra:
-            local = git.root / extra.path
-            if extra.base is None and (local.exists() or local.is_symlink()):
-                local.unlink()
-        reverted = True
-        moved = git.reset_keep(commit)
-        if not moved:
-            log(f"the checkout could not be moved to {commit[:12]} (local changes in the way); "
-                "run `git pull` before committing")
-    elif head and current == branch and head != commit and not git.is_ancestor(head, commit):
-        log(f"your branch {rules.one_line(branch)} has commits that are not on {REMOTE}; "
-            "they were not pushed by persist-with-retry")
-    if not moved:
-        for item in job.tracked:
-            content = contents.get(item.path)
-            if content is not None and carried.read_local(item.local) != content:
-                files.write_atomic(item.local, content)
-        if reverted:  # the carried files as pushed (they may have been put back to HEAD's version above)
-            git.checkout_paths(commit, sorted(git.tree_entries(commit, [extra.path for extra in job.extra])))
+    carried.sync_checkout(job.git, job.head, job.branch, job.tracked, job.extra, contents, commit, log)

@@ -36,11 +36,19 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         f"else {DEFAULT_MESSAGE!r}; a line and trailers per carried operation are added",
         default="",
     )
-    add_input(parser, "max-attempts", "how many times to fetch, re-apply and push before giving up",
-              default=str(DEFAULT_MAX_ATTEMPTS))
+    add_input(
+        parser,
+        "max-attempts",
+        "how many times to fetch, re-apply and push before giving up",
+        default=str(DEFAULT_MAX_ATTEMPTS),
+    )
     add_input(parser, "branch", "branch to push to (default: the current branch)", default="")
-    add_input(parser, "paths", "further files, folders or globs to commit, as git add takes them "
-              "(newline or comma separated)", default="")
+    add_input(
+        parser,
+        "paths",
+        "further files, folders or globs to commit, as git add takes them (newline or comma separated)",
+        default="",
+    )
     add_control_file(parser)
 
 

@@ -38,9 +38,28 @@ from batchops.adapters.git.errors import (
 from batchops.adapters.git.processes import BASE, Background, ObjectLookup, ObjectReader, run, text
 
 __all__ = [
-    "BOT_EMAIL", "BOT_NAME", "EMPTY_TREE", "AuthenticationFailed", "Background", "BranchMissing", "Git",
-    "GitError", "ObjectLookup", "ObjectReader", "PushDeclined", "PushRejected", "RemoteError", "RemoteTransient",
-    "RemoteUnreachable", "RepositoryMissing", "actor", "config_value", "identity_env", "run", "text", "url_secrets",
+    "BOT_EMAIL",
+    "BOT_NAME",
+    "EMPTY_TREE",
+    "AuthenticationFailed",
+    "Background",
+    "BranchMissing",
+    "Git",
+    "GitError",
+    "ObjectLookup",
+    "ObjectReader",
+    "PushDeclined",
+    "PushRejected",
+    "RemoteError",
+    "RemoteTransient",
+    "RemoteUnreachable",
+    "RepositoryMissing",
+    "actor",
+    "config_value",
+    "identity_env",
+    "run",
+    "text",
+    "url_secrets",
 ]
 
 BOT_NAME = "github-actions[bot]"
@@ -48,8 +67,15 @@ BOT_EMAIL = "41898282+github-actions[bot]@users.noreply.github.com"
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 # a fetch that never triggers housekeeping, tags, submodules or the forced-update scan
 _FETCH = (
-    "-c", "gc.auto=0", "-c", "maintenance.auto=false", "fetch", "--quiet", "--no-tags",
-    "--no-recurse-submodules", "--no-show-forced-updates",
+    "-c",
+    "gc.auto=0",
+    "-c",
+    "maintenance.auto=false",
+    "fetch",
+    "--quiet",
+    "--no-tags",
+    "--no-recurse-submodules",
+    "--no-show-forced-updates",
 )
 Entry = tuple[str, str]  # (mode, object id) of a path in a tree
 Change = tuple[str, Entry | None, Entry | None]  # (path, in head, staged); None: absent
@@ -77,6 +103,7 @@ def actor() -> str:
 
 def identity_env(cwd: Path | str) -> dict[str, str]:
     """The bot identity (``github-actions[bot]``) when the job has none configured (actions/checkout sets none)."""
+
     def configured(key: str) -> str:  # no timeout: its polling would sleep
         return run(cwd, ["config", key], check=False).stdout.decode("utf-8", "replace").strip()
 
@@ -246,8 +273,15 @@ class Git:
     def checkout_paths(self, commit: str, paths: Sequence[str]) -> None:
         """Put ``paths`` of the working tree (and index) back to ``commit``'s version (best effort)."""
         if paths:
-            self.run("checkout", "-q", commit, "--pathspec-from-file=-", "--pathspec-file-nul",
-                     input=_paths_spec(paths), check=False)
+            self.run(
+                "checkout",
+                "-q",
+                commit,
+                "--pathspec-from-file=-",
+                "--pathspec-file-nul",
+                input=_paths_spec(paths),
+                check=False,
+            )
 
     def reset_keep(self, commit: str) -> bool:
         """Move the checkout to ``commit`` keeping local changes; False when changes are in the way."""
@@ -340,7 +374,9 @@ class Git:
         out = self.run("fast-import", "--quiet", "--force", "--done", input=b"".join(stream))
         return out.decode("ascii", "replace").split()[0]
 
-    def staged_changes(self, head: str, specs: Sequence[str]) -> tuple[list[Change], list[str], list[tuple[str, GitError]]]:
+    def staged_changes(
+        self, head: str, specs: Sequence[str]
+    ) -> tuple[list[Change], list[str], list[tuple[str, GitError]]]:
         """What ``git add -A -- SPEC`` of each of ``specs`` would stage, in a temporary index.
 
         Returns the paths that differ from ``head`` as (path, (mode, id) in head, (mode, id) staged),

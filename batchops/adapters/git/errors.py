@@ -84,7 +84,12 @@ class RemoteTransient(RemoteError):
 
 
 KINDS: tuple[type[RemoteError], ...] = (
-    AuthenticationFailed, PushRejected, PushDeclined, BranchMissing, RepositoryMissing, RemoteUnreachable,
+    AuthenticationFailed,
+    PushRejected,
+    PushDeclined,
+    BranchMissing,
+    RepositoryMissing,
+    RemoteUnreachable,
     RemoteTransient,
 )
 
@@ -110,10 +115,17 @@ _RACE = (
 # git's own words for a ref that was not updated only because another ref of an atomic push failed
 _ATOMIC_ONLY = ("atomic push failed", "atomic transaction failed")
 _DECLINED = (
-    "hook declined", "protected branch", "gh006", "gh013", "push declined", "denied",
+    "hook declined",
+    "protected branch",
+    "gh006",
+    "gh013",
+    "push declined",
+    "denied",
     # refusals before any ref status that no retry changes: the push is too large for the
     # server, or the branch to push does not exist here
-    "http 413", "returned error: 413", "src refspec",
+    "http 413",
+    "returned error: 413",
+    "src refspec",
 )
 _MISSING_BRANCH = ("couldn't find remote ref",)
 # the remote repository is not where the URL says (moved, deleted, a typo, or not visible to this token)
@@ -192,7 +204,11 @@ def remote_error(exc: GitError) -> RemoteError:
     if isinstance(exc, RemoteError):
         return exc
     typed = failure_type(exc.output)(
-        exc.message, hint=exc.hint, returncode=exc.returncode, stderr=exc.stderr, output=exc.output,
+        exc.message,
+        hint=exc.hint,
+        returncode=exc.returncode,
+        stderr=exc.stderr,
+        output=exc.output,
         git_args=exc.git_args,
     )
     typed.__cause__ = exc.__cause__

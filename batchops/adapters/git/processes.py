@@ -44,7 +44,9 @@ def run(
     try:
         proc = _run_to_files(command, cwd, _env(env), input)
     except FileNotFoundError:
-        raise GitError("git is not installed or not on PATH", hint="install git (actions/checkout needs it too)") from None
+        raise GitError(
+            "git is not installed or not on PATH", hint="install git (actions/checkout needs it too)"
+        ) from None
     except NotADirectoryError:
         raise GitError(f"{cwd} is not a directory", hint="point working-directory at a git checkout") from None
     if check and proc.returncode != 0:
@@ -60,14 +62,22 @@ def run(
     return proc
 
 
-def _run_to_files(command: list[str], cwd: Path | str, env: dict[str, str], input: bytes | None) -> subprocess.CompletedProcess[bytes]:
+def _run_to_files(
+    command: list[str], cwd: Path | str, env: dict[str, str], input: bytes | None
+) -> subprocess.CompletedProcess[bytes]:
     """Like subprocess.run with captured output, but git writes into temporary files:
     a large output through a pipe costs many small writes and wake-ups (measured:
     twice the CPU of git itself for a 2 MB log); a file costs one read."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as errors:
         proc = subprocess.run(
-            command, cwd=cwd, env=env, input=input, stdin=None if input is not None else subprocess.DEVNULL,
-            stdout=out, stderr=errors, check=False,
+            command,
+            cwd=cwd,
+            env=env,
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            stdout=out,
+            stderr=errors,
+            check=False,
         )
         out.seek(0)
         errors.seek(0)
@@ -84,8 +94,12 @@ class _CatFile:
 
     def __init__(self, cwd: Path | str, mode: str) -> None:
         self._proc = subprocess.Popen(
-            [*_BASE, "cat-file", mode], cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, env=_env(None),
+            [*_BASE, "cat-file", mode],
+            cwd=cwd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=_env(None),
         )
 
     def close(self) -> None:
@@ -127,17 +141,20 @@ class ObjectLookup(_CatFile):
             for _ in chunk:
                 line = self._proc.stdout.readline().decode("utf-8", "replace").rstrip("\n")
                 if not line:
-                    raise GitError("git cat-file stopped answering", hint="check the repository for corruption (git fsck)")
+                    raise GitError(
+                        "git cat-file stopped answering", hint="check the repository for corruption (git fsck)"
+                    )
                 parts = line.split(" ")
                 answers.append(parts[0] if len(parts) == 2 and parts[1] == "blob" else None)
         return answers
 
 
-
 class Background:
     """A git process started now whose output is read later (it runs while other git commands run)."""
 
-    def __init__(self, cwd: Path | str, args: Sequence[str], *, ok: Sequence[int] = (0,), input: bytes | None = None) -> None:
+    def __init__(
+        self, cwd: Path | str, args: Sequence[str], *, ok: Sequence[int] = (0,), input: bytes | None = None
+    ) -> None:
         self._ok = tuple(ok)
         self._args = list(args)
         self._cwd = cwd
@@ -149,7 +166,12 @@ class Background:
             stdin.write(input)
             stdin.seek(0)
         self._proc = subprocess.Popen(
-            [*_BASE, *args], cwd=cwd, env=_env(None), stdin=stdin, stdout=self._out, stderr=self._err,
+            [*_BASE, *args],
+            cwd=cwd,
+            env=_env(None),
+            stdin=stdin,
+            stdout=self._out,
+            stderr=self._err,
         )
         if input is not None:
             stdin.close()
@@ -172,7 +194,11 @@ class Background:
         self._out.close()
         self._err.close()
         if code not in self._ok:
-            raise GitError(f"`git {' '.join(self._args[:3])}` failed in {self._cwd}: {err or f'exit code {code}'}", returncode=code, stderr=err)
+            raise GitError(
+                f"`git {' '.join(self._args[:3])}` failed in {self._cwd}: {err or f'exit code {code}'}",
+                returncode=code,
+                stderr=err,
+            )
         return out
 
 
@@ -204,12 +230,16 @@ class ObjectReader(_CatFile):
         answers: list[tuple[str, str, bytes] | None] = []
         for start in range(0, len(names), chunk):
             part = names[start : start + chunk]
-            self._proc.stdin.write(b"".join(("\x00missing" if "\n" in n else n).encode("utf-8", "surrogateescape") + b"\n" for n in part))
+            self._proc.stdin.write(
+                b"".join(("\x00missing" if "\n" in n else n).encode("utf-8", "surrogateescape") + b"\n" for n in part)
+            )
             self._proc.stdin.flush()
             for _ in part:
                 header = self._proc.stdout.readline().decode("utf-8", "replace").split()
                 if not header:
-                    raise GitError("git cat-file stopped answering", hint="check the repository for corruption (git fsck)")
+                    raise GitError(
+                        "git cat-file stopped answering", hint="check the repository for corruption (git fsck)"
+                    )
                 if len(header) != 3 or not header[2].isdigit():
                     answers.append(None)
                     continue
