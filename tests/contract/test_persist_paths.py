@@ -16,9 +16,9 @@ import pytest
 
 from batchops import cli
 from batchops.adapters import controlfile, journal
+from batchops.adapters.git import Git
 from batchops.adapters.runner import parse_output_file
 from batchops.core import control
-from batchops.adapters.git import Git
 from tests.conftest import corpus_dir
 from tests.support.gitrepo import clone, forget_git_identity, git, make_remote, race_first_push
 
