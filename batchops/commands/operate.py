@@ -107,8 +107,15 @@ def run_change(
     path = args.control_file
     dry_run = parse_bool(getattr(args, "dry_run", False), field="--dry-run")
     wanted = engine.Change(
-        path, op, op_args, title=title, at=timeutil.iso(clock(args)), actor="" if dry_run else gitcmd.actor(),
-        body=body, nothing=nothing, dry_run=dry_run,
+        path,
+        op,
+        op_args,
+        title=title,
+        at=timeutil.iso(clock(args)),
+        actor="" if dry_run else gitcmd.actor(),
+        body=body,
+        nothing=nothing,
+        dry_run=dry_run,
     )
     applied = engine.apply(wanted)
     if applied.status is engine.Status.UNCHANGED:
