@@ -93,6 +93,9 @@ def system_clock() -> Clock:
 
 @dataclass
 class Options:
+    """What to land and how: the control file, the commit message (a value), the branch, further ``paths``,
+    how many attempts and how to wait between them (:meth:`policy`), and the clock to wait with."""
+
     control_file: str = control.DEFAULT_FILE
     message: Message = field(default_factory=Message)
     max_attempts: int = DEFAULT_MAX_ATTEMPTS

@@ -19,7 +19,6 @@ from batchops.adapters.git.errors import GitError
 
 _Self = TypeVar("_Self", bound="_CatFile")
 BASE = ["git", "-c", "core.quotepath=off", "-c", "log.showSignature=false", "-c", "color.ui=false"]
-_BASE = BASE
 
 
 def _env(extra: Mapping[str, str] | None) -> dict[str, str]:
@@ -40,7 +39,7 @@ def run(
     hint: str = "",
 ) -> subprocess.CompletedProcess[bytes]:
     """Run ``git args`` in ``cwd``; stdout and stderr are bytes."""
-    command = [*_BASE, *args]
+    command = [*BASE, *args]
     try:
         proc = _run_to_files(command, cwd, _env(env), input)
     except FileNotFoundError:
@@ -94,7 +93,7 @@ class _CatFile:
 
     def __init__(self, cwd: Path | str, mode: str) -> None:
         self._proc = subprocess.Popen(
-            [*_BASE, "cat-file", mode],
+            [*BASE, "cat-file", mode],
             cwd=cwd,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -166,7 +165,7 @@ class Background:
             stdin.write(input)
             stdin.seek(0)
         self._proc = subprocess.Popen(
-            [*_BASE, *args],
+            [*BASE, *args],
             cwd=cwd,
             env=_env(None),
             stdin=stdin,
