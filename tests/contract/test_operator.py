@@ -69,6 +69,17 @@ def test_resume_clears_the_incident_fields(tmp_path: Path, corpus: Path) -> None
     assert "Was stopped: x" in run.stdout
 
 
+def test_dry_run_takes_a_value_and_dry_run_false_writes(tmp_path: Path, corpus: Path) -> None:
+    path = legacy(tmp_path, corpus)
+    before = path.read_text()
+    for flags in (["--dry-run"], ["--dry-run", "true"], ["--dry-run=yes"]):
+        run = run_cli(["disable", "npm", *flags, "--now", NOW], tmp_path, actions=False)
+        assert run.returncode == 0 and "dry run: nothing written" in run.stdout and '+    "npm"' in run.stdout
+        assert path.read_text() == before
+    run = run_cli(["disable", "npm", "--dry-run", "false", "--now", NOW], tmp_path, actions=False)
+    assert run.returncode == 0 and json.loads(path.read_text())["disabled_ecosystems"] == ["npm"]
+
+
 def test_disable_and_enable_are_idempotent(tmp_path: Path, corpus: Path) -> None:
     path = legacy(tmp_path, corpus)
     for _ in range(2):
