@@ -87,18 +87,17 @@ def one_line(text: str, limit: int = 300) -> str:
 # --- landed operations ------------------------------------------------------------------
 
 
-def landed_ids(log: str) -> dict[str, str]:
-    """Operation id -> commit, from ``git log --format=%x1e%H%n%B`` text (newest first).
+def landed_ids(commits: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Operation id -> commit, from (commit id, message) pairs, newest first.
 
     A trailer line anywhere after the subject counts, so a squash merge that lists the
     squashed commits' messages still marks their operations landed. Lines batchops writes
     cannot forge one: ids are hex, ``Batchops-`` lines of given messages are dropped and
     every described value is escaped onto its own prefixed line."""
     found: dict[str, str] = {}
-    for record in log.split("\x1e"):
-        sha, _, body = record.strip().partition("\n")
-        for op_id in _LANDED.findall(body.partition("\n")[2]):  # not the subject line
-            found.setdefault(op_id, sha.strip())
+    for sha, message in commits:
+        for op_id in _LANDED.findall(message.partition("\n")[2]):  # not the subject line
+            found.setdefault(op_id, sha)
     return found
 
 

@@ -109,3 +109,13 @@ def test_a_root_commit_is_built_without_a_parent(repo: Path) -> None:
     commit = wrapper.fast_commit("", {"operations.json": b"{}"}, "posted", "Job <job@example.test>", when=1_700_000_000)
     assert git(repo, "rev-list", "--count", commit) == "1"
     assert git(repo, "show", f"{commit}:operations.json") == "{}" and git(repo, "log", "-1", "--format=%s", commit) == "posted"
+
+
+def test_messages_are_read_back_whole_newest_first(repo: Path) -> None:
+    (repo / "b.txt").write_text("b\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "second\n\nbody line\n\nBatchops-Operation-Id: " + "a" * 32)
+    wrapper = Git(repo)
+    (newest, body), (oldest, subject) = wrapper.messages("-n2", "HEAD")
+    assert newest == wrapper.rev_parse("HEAD") and oldest == wrapper.rev_parse("HEAD~1")
+    assert body.startswith("second\n\nbody line\n\nBatchops-Operation-Id: " + "a" * 32) and subject.strip() == "seed"

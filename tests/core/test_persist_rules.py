@@ -97,7 +97,7 @@ def test_trailers_in_the_given_message_are_replaced_by_those_of_the_operations_c
     )
     carried = [entry("control.disable", {"ecosystem": "npm"}, "a" * 32), entry("control.resume", {}, "b" * 32)]
     text = rules.commit_message(prepared, carried)
-    assert rules.landed_ids(f"\x1e{'0' * 40}\n{text}") == {"a" * 32: "0" * 40, "b" * 32: "0" * 40}
+    assert rules.landed_ids([("0" * 40, text)]) == {"a" * 32: "0" * 40, "b" * 32: "0" * 40}
     assert "deadbeef" not in text and "mallory" not in text
     assert text.count("Batchops-Operation: ") == 2
 
@@ -109,7 +109,7 @@ def test_untrusted_text_in_operations_cannot_forge_a_trailer_or_a_line(reason: s
     body = text.split("\n\n")
     assert len(body) == 3  # subject, one line per operation, trailers: nothing else
     assert len(body[1].splitlines()) == 1
-    assert rules.landed_ids(f"\x1e{'0' * 40}\n{text}") == {"a" * 32: "0" * 40}
+    assert rules.landed_ids([("0" * 40, text)]) == {"a" * 32: "0" * 40}
     assert not re.search(r"[\r\u2028\u2029\u0085]", text)
 
 
@@ -119,13 +119,16 @@ def test_a_reason_with_a_newline_is_described_escaped() -> None:
 
 
 def test_a_squash_merge_listing_the_squashed_messages_still_marks_their_operations_landed() -> None:
-    squash = f"\x1e{'1' * 40}\nbatch 42 (#7)\n\n* record npm [skip ci]\n\nBatchops-Operation-Id: {'f' * 32}\n\n* fix typo\n"
-    assert rules.landed_ids(squash) == {"f" * 32: "1" * 40}
+    squash = f"batch 42 (#7)\n\n* record npm [skip ci]\n\nBatchops-Operation-Id: {'f' * 32}\n\n* fix typo\n"
+    assert rules.landed_ids([("1" * 40, squash)]) == {"f" * 32: "1" * 40}
 
 
 def test_only_hex_ids_after_the_subject_count_as_landed() -> None:
-    log = f"\x1e{'1' * 40}\nBatchops-Operation-Id: {'a' * 32}\n\nBatchops-Operation-Id: not-an-id\nBatchops-Operation-Id: x\\nBatchops-Operation-Id: {'b' * 32}\n"
-    assert rules.landed_ids(log) == {}
+    message = (
+        f"Batchops-Operation-Id: {'a' * 32}\n\nBatchops-Operation-Id: not-an-id\n"
+        f"Batchops-Operation-Id: x\\nBatchops-Operation-Id: {'b' * 32}\n"
+    )
+    assert rules.landed_ids([("1" * 40, message)]) == {}
 
 
 # --- rebuilding from operations --------------------------------------------------------------------

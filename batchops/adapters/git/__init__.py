@@ -154,6 +154,16 @@ def parse_batch(out: bytes, count: int) -> list[tuple[str, str, bytes] | None]:
     return answers
 
 
+def parse_log(text: str) -> list[tuple[str, str]]:
+    """The (commit id, message) records of ``git log --format=%x1e%H%n%B`` output."""
+    records = []
+    for record in text.split("\x1e"):
+        sha, _, message = record.strip().partition("\n")
+        if sha.strip():
+            records.append((sha.strip(), message))
+    return records
+
+
 class Git:
     """git in one repository: fixed argument vectors, no prompts, secrets redacted from every error.
 
@@ -262,9 +272,9 @@ class Git:
         """The names of the refs under ``prefix``."""
         return self.text("for-each-ref", "--format=%(refname)", prefix, check=False).split()
 
-    def messages(self, *revisions: str) -> str:
-        """``git log --format=%x1e%H%n%B`` of ``revisions``: records of commit id and message."""
-        return self.text("log", "--format=%x1e%H%n%B", *revisions, "--", check=False)
+    def messages(self, *revisions: str) -> list[tuple[str, str]]:
+        """(commit id, message) of each commit ``git log revisions`` lists, newest first."""
+        return parse_log(self.text("log", "--format=%x1e%H%n%B", *revisions, "--", check=False))
 
     def message(self, commit: str) -> str:
         """The message of ``commit`` ('' when there is no such commit)."""
