@@ -45,13 +45,19 @@ GIT_ENV = {
 
 
 def git(cwd: Path, *args: str) -> str:
-    proc = subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV}, capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        ["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV}, capture_output=True, text=True, check=True
+    )
     return proc.stdout.strip()
 
 
 def plan(n: int) -> list[dict[str, object]]:
     return [
-        {"ecosystem": ECOSYSTEMS[i % len(ECOSYSTEMS)], "outcome": "failure" if i % 3 == 0 else "success", "linux": i + 1}
+        {
+            "ecosystem": ECOSYSTEMS[i % len(ECOSYSTEMS)],
+            "outcome": "failure" if i % 3 == 0 else "success",
+            "linux": i + 1,
+        }
         for i in range(n)
     ]
 
@@ -75,8 +81,15 @@ def prepare(root: Path, n: int) -> tuple[Path, list[tuple[Path, Path]]]:
         os.environ["BATCHOPS_JOURNAL"] = str(journal_file)
         os.chdir(work)
         try:
-            controlfile.mutate("batch-control.json", "breaker.record", {"ecosystem": job["ecosystem"], "outcomes": [job["outcome"]], "at": NOW}, at=NOW)
-            controlfile.mutate("batch-control.json", "budget.add_minutes", {"macos": 0, "linux": job["linux"], "at": NOW}, at=NOW)
+            controlfile.mutate(
+                "batch-control.json",
+                "breaker.record",
+                {"ecosystem": job["ecosystem"], "outcomes": [job["outcome"]], "at": NOW},
+                at=NOW,
+            )
+            controlfile.mutate(
+                "batch-control.json", "budget.add_minutes", {"macos": 0, "linux": job["linux"], "at": NOW}, at=NOW
+            )
         finally:
             os.chdir(here)
             del os.environ["BATCHOPS_JOURNAL"]
@@ -103,7 +116,11 @@ def run_once(n: int) -> dict[str, object]:
             procs.append(
                 subprocess.Popen(
                     [sys.executable, "-m", "batchops", "persist-with-retry"],
-                    cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                    cwd=work,
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
                 )
             )
         attempts = []
@@ -142,7 +159,10 @@ def main() -> int:
     for n in sizes:
         results[n] = [run_once(n) for _ in range(runs)]
     single = statistics.median(float(r["wall"]) for r in results[1])  # type: ignore[arg-type]
-    header = f"{'N':>3} {'runs':>4} {'lost':>4} {'attempts min/med/max':>21} {'parallel s':>10} {'N x single s':>12} {'ratio':>6}"
+    header = (
+        f"{'N':>3} {'runs':>4} {'lost':>4} {'attempts min/med/max':>21} {'parallel s':>10} "
+        f"{'N x single s':>12} {'ratio':>6}"
+    )
     print(f"persist-with-retry, bare remote on disk, {runs} run(s) per N, medians (single writer: {single:.3f}s)")
     print(header)
     print("-" * len(header))
@@ -161,7 +181,9 @@ def main() -> int:
         dist = f"{min(all_attempts)}/{statistics.median(all_attempts):g}/{max(all_attempts)}" if all_attempts else "-"
         print(f"{n:>3} {runs:>4} {lost:>4} {dist:>21} {wall:>10.3f} {serial:>12.3f} {ratio:>6.2f}")
     verdict = "ok" if lost_total == 0 and worst <= 1.5 else "MISSED"
-    print(f"\nlost updates: {lost_total} (must be 0); worst parallel/serial ratio: {worst:.2f} (target <= 1.5): {verdict}")
+    print(
+        f"\nlost updates: {lost_total} (must be 0); worst parallel/serial ratio: {worst:.2f} (target <= 1.5): {verdict}"
+    )
     return 0 if lost_total == 0 else 1
 
 

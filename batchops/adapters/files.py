@@ -30,12 +30,27 @@ STALE_AFTER = 2.0  # seconds: younger temp files are never judged (a writer may 
 
 # errno -> (what happened, how to fix it)
 RESOURCE_ERRORS: dict[int, tuple[str, str]] = {
-    errno.ENOSPC: ("no space left on the device", "free disk space on the runner (or write to another disk), then re-run"),
-    errno.EFBIG: ("the file is larger than the file-size limit allows", "raise the limit (`ulimit -f unlimited`) or free space, then re-run"),
+    errno.ENOSPC: (
+        "no space left on the device",
+        "free disk space on the runner (or write to another disk), then re-run",
+    ),
+    errno.EFBIG: (
+        "the file is larger than the file-size limit allows",
+        "raise the limit (`ulimit -f unlimited`) or free space, then re-run",
+    ),
     errno.EDQUOT: ("the disk quota is exhausted", "free space within the quota or raise it, then re-run"),
-    errno.EROFS: ("the file system is read-only", "write to a writable folder (e.g. $RUNNER_TEMP or the checkout), then re-run"),
-    errno.EACCES: ("permission denied", "make the file and its folder writable by this user (`ls -l` shows the owner), then re-run"),
-    errno.EPERM: ("operation not permitted", "make the file and its folder writable by this user (`ls -l` shows the owner), then re-run"),
+    errno.EROFS: (
+        "the file system is read-only",
+        "write to a writable folder (e.g. $RUNNER_TEMP or the checkout), then re-run",
+    ),
+    errno.EACCES: (
+        "permission denied",
+        "make the file and its folder writable by this user (`ls -l` shows the owner), then re-run",
+    ),
+    errno.EPERM: (
+        "operation not permitted",
+        "make the file and its folder writable by this user (`ls -l` shows the owner), then re-run",
+    ),
 }
 
 
@@ -45,7 +60,9 @@ def resource_error(exc: OSError, path: str | Path | None = None) -> BatchopsErro
         return None
     what, fix = RESOURCE_ERRORS[exc.errno]
     name = str(path if path is not None else (exc.filename or ""))
-    return BatchopsError(f"cannot write: {what} (errno {errno.errorcode.get(exc.errno or 0, exc.errno)})", file=name or None, hint=fix)
+    return BatchopsError(
+        f"cannot write: {what} (errno {errno.errorcode.get(exc.errno or 0, exc.errno)})", file=name or None, hint=fix
+    )
 
 
 def _stale_name(target: Path) -> re.Pattern[str]:
@@ -67,7 +84,10 @@ def clean_stale(target: str | Path, *, now: float | None = None) -> list[Path]:
         if not pattern.fullmatch(entry.name):
             continue
         try:
-            if not entry.is_file(follow_symlinks=False) or current - entry.stat(follow_symlinks=False).st_mtime < STALE_AFTER:
+            if (
+                not entry.is_file(follow_symlinks=False)
+                or current - entry.stat(follow_symlinks=False).st_mtime < STALE_AFTER
+            ):
                 continue
             fd = os.open(entry.path, os.O_RDONLY)
         except OSError:

@@ -177,3 +177,41 @@ def remove(ids: set[str] | list[str]) -> None:
     if len(keep) == len(entries):
         return
     write_atomic(target, "".join(_line(e) for e in keep))
+
+
+# --- the prepared commit message (operator commands write it beside the journal) -----------
+
+PREPARED_MESSAGE = "commit-message.txt"
+
+
+def message_path() -> Path:
+    """``commit-message.txt`` beside the journal: the message an operator command prepared."""
+    return path().parent / PREPARED_MESSAGE
+
+
+def read_message() -> str:
+    """The prepared message, '' when there is none (or it cannot be read)."""
+    try:
+        return message_path().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def write_message(text: str) -> None:
+    """Write the prepared message; an empty ``text`` removes it."""
+    target = message_path()
+    if text:
+        write_atomic(target, text)
+    elif target.exists():
+        target.unlink()
+
+
+def consume_message(named: list[str]) -> None:
+    """The prepared message (naming the operation ids ``named``) has been used: once none of them is
+    still pending, it is removed, so it can never describe a later, unrelated commit."""
+    if set(named) & {entry.get("id") for entry in read()}:
+        return
+    try:
+        message_path().unlink()
+    except OSError:
+        pass

@@ -2,14 +2,16 @@
 
 A command builds one operation (a name of ``core/operations.py`` and its arguments, with an
 ``audit`` title and body for the commit message) and hands it to :func:`run_change`, which
+builds a :class:`batchops.engines.change.Change` from the arguments, runs the change engine
+(apply once -> validate -> write -> journal) and says what happened:
 
-* refuses nothing silently and changes nothing twice: when the operation would leave the
-  control file as it is, it says so and records nothing (``nothing to change: …``);
-* with ``--dry-run`` prints the change as a unified diff and writes nothing;
-* otherwise validates, writes atomically, journals the operation (with the actor), and
-  prepares ``commit-message.txt`` beside the journal describing *every* pending operation
-  (so a push carrying several says what each one did);
-* with ``--push`` lands it at once through persist-with-retry with that message.
+* when the operation would leave the control file as it is, it says so and records nothing
+  (``nothing to change: …``);
+* with ``--dry-run`` it prints the change as a unified diff and writes nothing;
+* otherwise it prints ``commit-message.txt`` (prepared beside the journal, describing *every*
+  pending operation, so a push carrying several says what each one did);
+* with ``--push`` it lands every pending operation at once through the persist engine, the
+  audited commit message handed over as a value.
 
 For commands written by others (``budget sample``): add the flags with
 :func:`add_operator_flags` and call ``run_change(args, "budget.xyz", {...}, title=...,
@@ -19,28 +21,32 @@ body=[...])``.
 from __future__ import annotations
 
 import argparse
-import copy
 import difflib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from batchops.adapters import controlfile, files, journal, runner, schema
 from batchops.adapters import git as gitcmd
-from batchops.core import breaker, control, operations, timeutil
+from batchops.adapters import journal, runner
+from batchops.core import breaker, control, timeutil
+from batchops.core.persist import Message
+from batchops.engines import change as engine
+from batchops.engines import persist
 from batchops.errors import BatchopsError, UsageError
-from batchops.flags import add_control_file, add_now, clock
+from batchops.flags import add_control_file, add_dry_run, add_now, clock, parse_bool
 
 
 def add_operator_flags(parser: argparse.ArgumentParser) -> None:
     add_control_file(parser)
     add_now(parser)
-    parser.add_argument("--dry-run", action="store_true", help="show the change as a diff; write and journal nothing")
-    parser.add_argument("--push", action="store_true", help="land it now: persist-with-retry with the audited commit message")
+    add_dry_run(parser, "show the change as a diff; write and journal nothing")
+    parser.add_argument(
+        "--push", action="store_true", help="land it now: persist-with-retry with the audited commit message"
+    )
 
 
 def message_file() -> Path:
-    return journal.path().parent / "commit-message.txt"
+    return journal.message_path()
 
 
 # --- ecosystems -----------------------------------------------------------------------
@@ -48,7 +54,8 @@ def message_file() -> Path:
 
 def known_ecosystems(document: dict[str, Any]) -> list[str]:
     names = list(breaker.ecosystems(document))
-    names += [n for n in (document.get("circuit_breaker") or {}) if n == breaker.TEMPLATE_KEY]  # the legacy `default`: known
+    # the legacy `default`: known
+    names += [n for n in (document.get("circuit_breaker") or {}) if n == breaker.TEMPLATE_KEY]
     names += [n for n in control.get(document, "disabled_ecosystems") if isinstance(n, str)]
     names += list((document.get(breaker.CONFIG_KEY) or {}).get("ecosystems") or {})
     return list(dict.fromkeys(names))
@@ -81,27 +88,9 @@ def check_ecosystem(document: dict[str, Any], name: str, path: str, *, new: bool
 # --- the change -----------------------------------------------------------------------
 
 
-def diff(path: str, before: dict[str, Any], after: dict[str, Any]) -> str:
-    lines = difflib.unified_diff(
-        control.dumps(before).splitlines(keepends=True),
-        control.dumps(after).splitlines(keepends=True),
-        f"a/{path}",
-        f"b/{path}",
-    )
-    return "".join(control.one_line(line.rstrip("\n")) + "\n" for line in lines)
-
-
 def prepare_message() -> str:
     """Write commit-message.txt describing every pending operation (or remove it when none)."""
-    entries = journal.read()
-    target = message_file()
-    if not entries:
-        if target.exists():
-            target.unlink()
-        return ""
-    message = control.commit_message(entries)
-    files.write_atomic(target, message)
-    return message
+    return engine.prepare_message()
 
 
 def run_change(
@@ -116,28 +105,32 @@ def run_change(
 ) -> int:
     """Preview, apply or push one operator operation (see the module docstring)."""
     path = args.control_file
-    now = clock(args)
-    at = timeutil.iso(now)
-    document = controlfile.load(path)
-    full_args = {**op_args, "at": at, "audit": {"title": title, "body": [control.one_line(b) for b in body]}}
-    after = copy.deepcopy(document)
-    result = operations.apply(after, op, full_args)
-    schema.validate(after, "batch-control", file=path)
-    if not control.changed_fields(document, after):
-        why = nothing or (result.get("why") if isinstance(result, dict) else "") or "the control file already says so"
-        runner.out_block(f"nothing to change: {control.one_line(why)}; nothing written, nothing journaled")
+    dry_run = parse_bool(getattr(args, "dry_run", False), field="--dry-run")
+    wanted = engine.Change(
+        path,
+        op,
+        op_args,
+        title=title,
+        at=timeutil.iso(clock(args)),
+        actor="" if dry_run else gitcmd.actor(),
+        body=body,
+        nothing=nothing,
+        dry_run=dry_run,
+    )
+    applied = engine.apply(wanted)
+    if applied.status is engine.Status.UNCHANGED:
+        runner.out_block(f"nothing to change: {control.one_line(applied.why)}; nothing written, nothing journaled")
         return 0
     for note in notes:
         runner.notice(note)
-    if getattr(args, "dry_run", False):
-        runner.out_block(diff(path, document, after))
+    if applied.status is engine.Status.PREVIEWED:
+        runner.out_block(applied.diff)
         runner.out_block(f"dry run: nothing written, nothing journaled (without --dry-run this records {op})")
         return 0
-    controlfile.mutate(path, op, full_args, at=at, actor=gitcmd.actor(), document=document)
+    if getattr(args, "push", False):
+        return push(path)
     message = prepare_message()
     count = len(journal.read())
-    if getattr(args, "push", False):
-        return push(path, message)
     saved = message_file()
     pending = f" ({count} operations pending: `batchops pending` lists them)" if count > 1 else ""
     runner.log(f"Wrote {path}{pending}. Land it with this message (saved in {saved}), safe while batch jobs push too:")
@@ -147,25 +140,24 @@ def run_change(
     return 0
 
 
-def push(path: str, message: str) -> int:
-    """Land every pending operation now with persist-with-retry and ``message``."""
-    from batchops.steps import persist_with_retry as pwr
-
-    # an empty commit-message: persist-with-retry uses the prepared message, rewritten for exactly what it carries
-    options = pwr.Options(control_file=path, commit_message="", backoff=pwr.backoff_from_env())
+def push(path: str) -> int:
+    """Land every pending operation now through the persist engine, with the audited message as a value."""
+    options = persist.Options(
+        control_file=path, message=Message(audited=True), backoff=persist.backoff_from_env(), mask=runner.mask
+    )
     try:
-        outcome = pwr.persist(options)
+        landed = persist.persist(options, log=runner.log)
     except BatchopsError as exc:
+        prepare_message()  # the change stays pending: its message is kept for a later push
         exc.hint = (exc.hint + "; " if exc.hint else "") + (
             f"the change is written and still pending (`batchops pending`); push it later with "
             f'`batchops persist-with-retry --control-file {path} --commit-message "$(cat {message_file()})"`'
         )
         raise
     prepare_message()
-    if outcome.pushed:
-        runner.out_block(f"landed {outcome.commit_sha[:12]}: {len(outcome.applied)} operation(s) with this message:")
-        landed = gitcmd.text(Path.cwd(), ["log", "-1", "--format=%B", outcome.commit_sha], check=False)
-        runner.out_block(landed or message)
+    if landed.pushed:
+        runner.out_block(f"landed {landed.commit_sha[:12]}: {len(landed.applied)} operation(s) with this message:")
+        runner.out_block(gitcmd.Git(Path.cwd()).message(landed.commit_sha) or landed.message)
     else:
         runner.out_block("nothing to push: the remote already has this state")
     return 0

@@ -17,8 +17,8 @@ from typing import Any
 
 from batchops.adapters import files, journal, runner, schema
 from batchops.adapters import git as gitcmd
-from batchops.commands.operate import message_file, prepare_message
 from batchops.core import control, operations
+from batchops.engines.change import prepare_message
 from batchops.errors import BatchopsError, UsageError
 from batchops.flags import Command
 from batchops.render import terminal
@@ -77,7 +77,11 @@ def _committed(local: Path) -> tuple[bool, Any, str]:
 def committed_ids(limit: int = 500) -> set[str]:
     """Operation ids named in the trailers of HEAD's recent commits (committed by hand with
     the prepared message, or pushed): those operations are no longer pending."""
-    proc = gitcmd.run(Path.cwd(), ["log", f"-n{limit}", "--format=%(trailers:key=Batchops-Operation-Id,valueonly)", "HEAD"], check=False)
+    proc = gitcmd.run(
+        Path.cwd(),
+        ["log", f"-n{limit}", "--format=%(trailers:key=Batchops-Operation-Id,valueonly)", "HEAD"],
+        check=False,
+    )
     if proc.returncode != 0:
         return set()
     return {line.strip() for line in proc.stdout.decode("utf-8", "replace").splitlines() if line.strip()}
@@ -105,13 +109,19 @@ def _select(entries: list[dict[str, Any]], ids: list[str]) -> list[dict[str, Any
     chosen: list[dict[str, Any]] = []
     for given in ids:
         if len(given) < 4:
-            raise UsageError(f"{given!r} is too short", field="ID", hint="give at least 4 characters of an id shown by `batchops pending`")
+            raise UsageError(
+                f"{given!r} is too short",
+                field="ID",
+                hint="give at least 4 characters of an id shown by `batchops pending`",
+            )
         matches = [e for e in entries if str(e.get("id", "")).startswith(given)]
         if not matches:
             listed = ", ".join(str(e.get("id", ""))[:12] for e in entries) or "none"
             raise UsageError(f"no pending operation has the id {given!r}", field="ID", hint=f"pick one of: {listed}")
         if len(matches) > 1:
-            raise UsageError(f"{given!r} matches {len(matches)} operations", field="ID", hint="give more characters of the id")
+            raise UsageError(
+                f"{given!r} matches {len(matches)} operations", field="ID", hint="give more characters of the id"
+            )
         if matches[0] not in chosen:
             chosen.append(matches[0])
     return chosen
@@ -119,7 +129,10 @@ def _select(entries: list[dict[str, Any]], ids: list[str]) -> list[dict[str, Any
 
 def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--discard", nargs="*", metavar="ID", default=None,
+        "--discard",
+        nargs="*",
+        metavar="ID",
+        default=None,
         help="drop these pending operations (all when no ID is given) and restore what they changed",
     )
     parser.add_argument("--json", action="store_true", help="print the pending operations as JSON")
@@ -129,8 +142,16 @@ def _rows(entries: list[dict[str, Any]]) -> list[list[str]]:
     rows = []
     for entry in entries:
         title, _ = control.describe(entry)
-        rows.append([str(entry.get("id", ""))[:12], str(entry.get("op", "")), str(entry.get("file", "")),
-                     str(entry.get("at", "")), str(entry.get("actor", "") or "-"), title])
+        rows.append(
+            [
+                str(entry.get("id", ""))[:12],
+                str(entry.get("op", "")),
+                str(entry.get("file", "")),
+                str(entry.get("at", "")),
+                str(entry.get("actor", "") or "-"),
+                title,
+            ]
+        )
     return rows
 
 
@@ -145,15 +166,26 @@ def _list(entries: list[dict[str, Any]], as_json: bool) -> int:
     runner.out_block(terminal.table(["id", "operation", "file", "when", "by", "what"], _rows(entries), wrap=[4, 5]))
     for state in file_states(entries):
         if not state.committed:
-            runner.out_block(f"note: {control.one_line(state.name)} is {state.problem}: its pending operations cannot be checked against it")
+            runner.out_block(
+                f"note: {control.one_line(state.name)} is {state.problem}: "
+                "its pending operations cannot be checked against it"
+            )
         elif not state.in_sync:
             if state.current == state.base:
-                runner.out_block(f"warning: {control.one_line(state.name)} is back at its committed version, but its operations are still "
-                      "journaled: persist-with-retry would push them; drop them with `batchops pending --discard`")
+                runner.out_block(
+                    f"warning: {control.one_line(state.name)} is back at its committed version, "
+                    "but its operations are still "
+                    "journaled: persist-with-retry would push them; drop them with `batchops pending --discard`"
+                )
             else:
-                runner.out_block(f"warning: {control.one_line(state.name)} has changes the journal does not explain (edited by hand?)")
-    runner.out_block("Push them with `batchops persist-with-retry` (the message describing them is in "
-          f"{message_file()}), or drop them with `batchops pending --discard [ID…]`.")
+                runner.out_block(
+                    f"warning: {control.one_line(state.name)} has changes the journal does not explain "
+                    "(edited by hand?)"
+                )
+    runner.out_block(
+        "Push them with `batchops persist-with-retry` (the message describing them is in "
+        f"{journal.message_path()}), or drop them with `batchops pending --discard [ID…]`."
+    )
     return 0
 
 
@@ -177,7 +209,8 @@ def _discard(entries: list[dict[str, Any]], ids: list[str]) -> int:
             raise BatchopsError(
                 "has changes the journal does not explain, so the operations cannot be undone safely",
                 file=state.name,
-                hint=f"look at `git diff -- {state.name}`; `git checkout -- {state.name}` resets it, then discard again",
+                hint=f"look at `git diff -- {state.name}`; "
+                f"`git checkout -- {state.name}` resets it, then discard again",
             )
         held = [e for e in state.entries if e["id"] in drop_ids and _held_at(state.base, e)]
         if held and not all(_held_at(_upstream(state.local), e) for e in held):
@@ -186,7 +219,8 @@ def _discard(entries: list[dict[str, Any]], ids: list[str]) -> int:
                 f"its committed version (HEAD) already holds what {names} did, in a commit that is not on the "
                 "remote branch: discarding would not undo it",
                 file=state.name,
-                hint="drop that local commit first and keep your files (`git reset HEAD~1`), then run `batchops pending --discard` again",
+                hint="drop that local commit first and keep your files (`git reset HEAD~1`), "
+                "then run `batchops pending --discard` again",
             )
         kept = [e for e in state.entries if e["id"] not in drop_ids]
         restored = state.replay(kept)
@@ -246,4 +280,6 @@ def _run(args: argparse.Namespace) -> int:
     return _list(entries, args.json)
 
 
-PENDING = Command("list the journaled operations not yet pushed; --discard [ID…] drops them and restores the files", _configure, _run)
+PENDING = Command(
+    "list the journaled operations not yet pushed; --discard [ID…] drops them and restores the files", _configure, _run
+)

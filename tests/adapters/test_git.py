@@ -81,3 +81,41 @@ def test_staged_changes_are_what_git_add_would_stage_and_the_index_is_left_alone
     assert unmatched == [":(top)missing/"] and refused == []
     assert wrapper.text("status", "--porcelain", "--", "a.txt") == "D a.txt"  # the real index still has it
     assert not list((repo / ".git").glob("batchops-index-*"))
+
+
+def test_the_verbs_answer_with_values_and_absence_is_not_an_error(repo: Path) -> None:
+    wrapper = Git(repo)
+    head = wrapper.rev_parse("HEAD")
+    assert len(head) == 40 and wrapper.rev_parse("no-such-ref") == ""
+    assert wrapper.current_branch() == "main" and wrapper.valid_branch_name("main")
+    assert not wrapper.valid_branch_name("two..dots")
+    assert wrapper.cat_file(head, "a.txt") == b"a\n" and wrapper.cat_file(head, "missing.txt") is None
+    assert wrapper.is_ancestor(head, head) and wrapper.message(head) == "seed"
+
+
+def test_cat_file_batch_answers_are_parsed_in_order_whatever_the_content(repo: Path) -> None:
+    binary = b"line one\nline two\n\x00 missing\n"  # newlines and the word git uses for an absent object
+    (repo / "b.bin").write_bytes(binary)
+    commit_all(repo, "binary")
+    wrapper = Git(repo)
+    answers = wrapper.read_objects(["HEAD:b.bin", "HEAD:none.txt", "HEAD:a.txt", "0" * 40])
+    assert [a[1:] if a else None for a in answers] == [("blob", binary), None, ("blob", b"a\n"), None]
+    head, blobs = wrapper.blobs("HEAD", ["a.txt", "none.txt", "b.bin"])
+    assert head == wrapper.rev_parse("HEAD") and blobs == {"a.txt": b"a\n", "none.txt": None, "b.bin": binary}
+
+
+def test_a_root_commit_is_built_without_a_parent(repo: Path) -> None:
+    wrapper = Git(repo)
+    commit = wrapper.fast_commit("", {"operations.json": b"{}"}, "posted", "Job <job@example.test>", when=1_700_000_000)
+    assert git(repo, "rev-list", "--count", commit) == "1"
+    assert git(repo, "show", f"{commit}:operations.json") == "{}" and git(repo, "log", "-1", "--format=%s", commit) == "posted"
+
+
+def test_messages_are_read_back_whole_newest_first(repo: Path) -> None:
+    (repo / "b.txt").write_text("b\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "second\n\nbody line\n\nBatchops-Operation-Id: " + "a" * 32)
+    wrapper = Git(repo)
+    (newest, body), (oldest, subject) = wrapper.messages("-n2", "HEAD")
+    assert newest == wrapper.rev_parse("HEAD") and oldest == wrapper.rev_parse("HEAD~1")
+    assert body.startswith("second\n\nbody line\n\nBatchops-Operation-Id: " + "a" * 32) and subject.strip() == "seed"

@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 from batchops.adapters import github, webhook
+from batchops.adapters.git import PushDeclined
+from batchops.adapters.git.errors import failure_type
 from batchops.adapters.github import GitHubRetry
-from batchops.core import persist, rollback
+from batchops.core import rollback
 from tests.cli_helpers import run_cli
 
 # what str.splitlines() splits on beyond \n and \r: git does not
@@ -112,7 +114,7 @@ REFUSALS_THAT_WILL_NOT_CHANGE = {
 
 @pytest.mark.parametrize("output", REFUSALS_THAT_WILL_NOT_CHANGE.values(), ids=REFUSALS_THAT_WILL_NOT_CHANGE.keys())
 def test_a_push_refusal_no_retry_can_change_fails_at_once(output: str) -> None:
-    assert persist.classify(output) == "declined"
+    assert failure_type(output) is PushDeclined
 
 
 def test_a_real_refspec_refusal_is_declined_by_git_s_own_words(tmp_path: Path) -> None:
@@ -121,7 +123,7 @@ def test_a_real_refspec_refusal_is_declined_by_git_s_own_words(tmp_path: Path) -
     subprocess.run(["git", "init", "-q", str(work)], check=True)
     push = subprocess.run(["git", "-C", str(work), "push", str(remote), "no-such-branch"], capture_output=True, text=True)
     assert push.returncode != 0
-    assert persist.classify(push.stderr) == "declined"
+    assert failure_type(push.stderr) is PushDeclined
 
 
 def test_a_journal_line_cut_short_by_a_killed_writer_is_ignored_and_never_merges_with_the_next(tmp_path: Path) -> None:

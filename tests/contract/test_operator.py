@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from batchops import cli
 from batchops.adapters import journal
+from batchops.core import control, operations
 from tests.cli_helpers import run_cli
 from tests.support import tsuku_go
-from tests.support.gitrepo import git
+from tests.support.gitrepo import git, make_remote
 
 
 @pytest.fixture(autouse=True)
@@ -81,6 +83,17 @@ def test_resume_clears_the_incident_fields(tmp_path: Path, corpus: Path) -> None
     assert "Was stopped: x" in run.stdout
 
 
+def test_dry_run_takes_a_value_and_dry_run_false_writes(tmp_path: Path, corpus: Path) -> None:
+    path = legacy(tmp_path, corpus)
+    before = path.read_text()
+    for flags in (["--dry-run"], ["--dry-run", "true"], ["--dry-run=yes"]):
+        run = run_cli(["disable", "npm", *flags, "--now", NOW], tmp_path, actions=False)
+        assert run.returncode == 0 and "dry run: nothing written" in run.stdout and '+    "npm"' in run.stdout
+        assert path.read_text() == before
+    run = run_cli(["disable", "npm", "--dry-run", "false", "--now", NOW], tmp_path, actions=False)
+    assert run.returncode == 0 and json.loads(path.read_text())["disabled_ecosystems"] == ["npm"]
+
+
 def test_disable_and_enable_are_idempotent(tmp_path: Path, corpus: Path) -> None:
     path = legacy(tmp_path, corpus)
     for _ in range(2):
@@ -133,3 +146,23 @@ def test_status_shows_switch_disabled_ecosystems_breakers_and_budget(tmp_path: P
 def test_unknown_command_and_no_traceback(tmp_path: Path) -> None:
     run = run_cli(["frobnicate"], tmp_path, actions=False)
     assert run.returncode == 2 and "unknown command" in run.stderr and "Traceback" not in run.log
+
+
+def test_stop_push_applies_the_stop_once_here_and_once_on_the_remotes_copy_and_lands_its_audited_message(
+    tmp_path: Path, monkeypatch, mocker  # type: ignore[no-untyped-def]
+) -> None:
+    """``--push`` hands the audited message to the persist engine as a value: no commit-message.txt on the way."""
+    bare, work = make_remote(tmp_path, {"batch-control.json": control.dumps(json.loads(control.TEMPLATE))})
+    git(work, "config", "user.name", "Ada Operator")
+    git(work, "config", "user.email", "ada@example.org")
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("BATCHOPS_JOURNAL", str(tmp_path / "journal.jsonl"))
+    applied = mocker.spy(operations, "apply")
+    read_message = mocker.spy(journal, "read_message")
+    assert cli.main(["stop", "--reason", "registry down", "--push", "--now", NOW]) == 0
+    assert [call.args[1] for call in applied.call_args_list] == ["control.stop", "control.stop"]
+    assert read_message.call_count == 0 and not journal.message_path().exists()
+    message = git(bare, "log", "-1", "--format=%B", "main")
+    assert message.startswith("batchops: stop the batch pipeline [skip ci]") and "Reason: registry down" in message
+    assert "Batchops-Operation: control.stop" in message and "Batchops-Actor: Ada Operator <ada@example.org>" in message
+    assert json.loads(git(bare, "show", "main:batch-control.json"))["enabled"] is False and journal.read() == []

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -18,10 +20,12 @@ import pytest
 
 from batchops import cli
 from batchops.adapters import controlfile, journal
+from batchops.adapters.git import BOT_EMAIL, BOT_NAME, Git, GitError
 from batchops.adapters.runner import parse_output_file
 from batchops.core import control
+from batchops.core import persist as rules
+from batchops.engines import carried, persist
 from batchops.errors import OperationConflict
-from batchops.steps import persist_with_retry as persist
 from tests.cli_helpers import run_cli
 from tests.support.gitrepo import clone, commit_all, forget_git_identity, git, make_remote
 from tests.support.operations import operation
@@ -85,7 +89,7 @@ def mutate(work: Path, monkeypatch: pytest.MonkeyPatch, op: str, args: dict[str,
 @pytest.fixture
 def race(mocker):  # type: ignore[no-untyped-def]
     """``race(action, times=1)``: run ``action()`` right before this job's next push(es)."""
-    original = persist.Git.run
+    original = Git.run
 
     def install(action, times: int = 1):  # type: ignore[no-untyped-def]
         left = {"n": times}
@@ -96,7 +100,7 @@ def race(mocker):  # type: ignore[no-untyped-def]
                 action()
             return original(self, *args, **kwargs)
 
-        mocker.patch.object(persist.Git, "run", run)
+        mocker.patch.object(Git, "run", run)
 
     return install
 
@@ -111,7 +115,7 @@ def no_sleep(mocker):  # type: ignore[no-untyped-def]
         for _ in range(6):  # through the mock's own frames to the caller
             if frame is None:
                 break
-            if frame.f_globals.get("__name__") == "batchops.steps.persist_with_retry":
+            if frame.f_globals.get("__name__") == "batchops.engines.persist":
                 delays.append(seconds)
                 break
             frame = frame.f_back
@@ -132,7 +136,7 @@ def test_pushes_the_control_file_as_the_bot_with_the_operation_trailers(remote, 
     assert outputs == {"pushed": "true", "attempts": "1", "commit-sha": remote_head(bare)}
     assert remote_control(bare)["disabled_ecosystems"] == ["npm"]
     author = git(bare, "log", "-1", "--format=%an <%ae>|%cn <%ce>", "main")
-    bot = f"{persist.BOT_NAME} <{persist.BOT_EMAIL}>"
+    bot = f"{BOT_NAME} <{BOT_EMAIL}>"
     assert author == f"{bot}|{bot}"
     message = git(bare, "log", "-1", "--format=%B", "main")
     assert message.startswith("batchops: update control state [skip ci]")
@@ -195,6 +199,23 @@ def test_rejected_push_reapplies_on_the_remote_copy_and_an_operator_stop_that_la
     assert git(bare, "rev-list", "--count", "main") == "3"
 
 
+def test_the_engine_waits_through_the_clock_it_is_given_and_names_each_attempts_outcome(
+    remote, tmp_path, monkeypatch, race, mocker
+) -> None:  # type: ignore[no-untyped-def]
+    """The engine, called as a command calls it: options in, a result out; its waits go to the injected clock."""
+    bare, work = remote
+    mutate(work, monkeypatch, "control.disable", {"ecosystem": "homebrew"})
+    race(lambda: other_job(tmp_path, bare, "operator", ["stop", "--reason", "bad bottles", "--now", NOW]))
+    waits: list[float] = []
+    outcomes = mocker.spy(persist, "attempt")
+    clock = persist.Clock(sleep=waits.append, monotonic=time.monotonic, time=time.time)
+    landed = persist.persist(persist.Options(clock=clock, rng=random.Random(7), backoff=rules.Backoff(0.1, 8)))
+    assert landed.pushed and landed.attempts == 2 and landed.commit_sha == remote_head(bare)
+    assert [call for call in outcomes.spy_return_list] == [persist.Outcome.REJECTED, persist.Outcome.PUSHED]
+    assert len(waits) == 1 and 0.0 <= waits[0] <= 8.0  # full jitter below the cap, waited through the clock
+    assert remote_control(bare)["disabled_ecosystems"] == ["homebrew"] and journal.read() == []
+
+
 def test_two_jobs_recording_the_same_ecosystem_both_count(remote, tmp_path, monkeypatch, race, no_sleep) -> None:  # type: ignore[no-untyped-def]
     bare, work = remote
     batchops(work, "breaker-update", "--ecosystem", "homebrew", "--outcome", "failure", "--linux-minutes", "7", "--now", NOW)
@@ -242,7 +263,7 @@ def test_operations_already_on_the_remote_are_not_applied_again(remote, tmp_path
 def test_a_push_that_landed_though_git_reported_a_failure_is_not_applied_twice(remote, monkeypatch, mocker, no_sleep) -> None:  # type: ignore[no-untyped-def]
     bare, work = remote
     batchops(work, "breaker-update", "--ecosystem", "npm", "--outcome", "failure", "--now", NOW)
-    original = persist.Git.run
+    original = Git.run
     calls = {"push": 0}
 
     def run(self, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -250,10 +271,10 @@ def test_a_push_that_landed_though_git_reported_a_failure_is_not_applied_twice(r
         if args[0] == "push":
             calls["push"] += 1
             if calls["push"] == 1:  # the connection dropped after the remote took the push
-                raise persist.GitError("push failed", returncode=128, stderr="fatal: the remote end hung up unexpectedly")
+                raise GitError("push failed", returncode=128, stderr="fatal: the remote end hung up unexpectedly")
         return result
 
-    mocker.patch.object(persist.Git, "run", run)
+    mocker.patch.object(Git, "run", run)
     code, outputs = run_persist(work, monkeypatch)
     assert code == 0
     assert outputs["pushed"] == "true" and outputs["commit-sha"] == remote_head(bare)
@@ -383,14 +404,14 @@ def test_a_network_blip_is_retried_until_the_remote_answers_again(remote, monkey
 
 def test_giving_up_after_max_attempts_keeps_the_operations_and_logs_every_retry(remote, monkeypatch, mocker, no_sleep, capsys) -> None:  # type: ignore[no-untyped-def]
     bare, work = remote
-    real_run = persist.Git.run
+    real_run = Git.run
 
     def failing_fetch(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         if "fetch" in args:  # fault injection: the host answers 502 every time
-            raise persist.GitError("fetch failed", output="error: RPC failed; HTTP 502 curl 22 The requested URL returned error: 502")
+            raise GitError("fetch failed", output="error: RPC failed; HTTP 502 curl 22 The requested URL returned error: 502")
         return real_run(self, *args, **kwargs)
 
-    mocker.patch.object(persist.Git, "run", failing_fetch)
+    mocker.patch.object(Git, "run", failing_fetch)
     mutate(work, monkeypatch, "control.disable", {"ecosystem": "npm"})
     code, _ = run_persist(work, monkeypatch, "--max-attempts", "3")
     err = capsys.readouterr().err
@@ -568,9 +589,9 @@ def test_journal_entries_name_the_schema_of_their_file(tmp_path, monkeypatch) ->
 
 def _post_for(work: Path, entries: list[dict[str, Any]], name: str) -> str:
     """What a rejected job does: publish its operations under refs/batchops/pending/<branch>/."""
-    ref = f"{persist.PENDING}/main/{name}"
+    ref = f"{carried.PENDING}/main/{name}"
     posted = [{**entry, "file": "batch-control.json"} for entry in entries]
-    assert persist._post(persist.Git(work), ref, posted, "Job <job@example.test>")
+    assert carried.post(Git(work), ref, posted, "Job <job@example.test>", now=time.time())
     return ref
 
 
@@ -586,10 +607,10 @@ def test_the_next_job_to_land_carries_the_operations_a_rejected_job_posted(remot
     def backoff(_: float) -> None:
         frame = sys._getframe(1)
         for _depth in range(8):  # only persist's own backoff, not a subprocess wait loop
-            if frame is None or frame.f_globals.get("__name__") == "batchops.steps.persist_with_retry":
+            if frame is None or frame.f_globals.get("__name__") == "batchops.engines.persist":
                 break
             frame = frame.f_back
-        if frame is not None and frame.f_globals.get("__name__") == "batchops.steps.persist_with_retry" and not started_c:
+        if frame is not None and frame.f_globals.get("__name__") == "batchops.engines.persist" and not started_c:
             started_c.append(True)
             other_job(tmp_path, bare, "job-c", ["disable", "pypi", "--new"])
 

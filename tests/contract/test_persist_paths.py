@@ -16,9 +16,9 @@ import pytest
 
 from batchops import cli
 from batchops.adapters import controlfile, journal
+from batchops.adapters.git import Git
 from batchops.adapters.runner import parse_output_file
 from batchops.core import control
-from batchops.steps import persist_with_retry as persist
 from tests.conftest import corpus_dir
 from tests.support.gitrepo import clone, forget_git_identity, git, make_remote, race_first_push
 
@@ -112,7 +112,7 @@ def test_the_first_users_folders_land_with_the_breaker_trip_while_another_job_pu
     (other / "recipes" / "c.toml").write_text("name = 'c'\n")
     git(other, "add", "-A")
     git(other, "commit", "-q", "-m", "another job")
-    race_first_push(mocker, persist.Git, other)
+    race_first_push(mocker, Git, other)
     code, outputs = run_persist(work, monkeypatch, "--paths", "data/metrics/, data/failures/")
     assert code == 0 and outputs["attempts"] == "2"
     landed = tree(bare)
@@ -268,7 +268,7 @@ def test_a_journaled_file_inside_a_listed_folder_is_still_re_applied_operation_b
     monkeypatch.setenv("BATCHOPS_JOURNAL", str(tmp_path / "mine.jsonl"))
     trip_homebrew(work, monkeypatch)
     write(work, {"data/failures/homebrew.jsonl": "{}\n"})
-    race_first_push(mocker, persist.Git, other)
+    race_first_push(mocker, Git, other)
     code, outputs = run_persist(work, monkeypatch, "--paths", ".")
     assert code == 0 and outputs["attempts"] == "2"
     final = json.loads(git(bare, "show", "main:batch-control.json"))["circuit_breaker"]

@@ -91,13 +91,13 @@ def test_a_hook_message_cannot_inject_a_workflow_command(tmp_path, monkeypatch, 
 
 
 def test_a_race_is_retried_and_lands(tmp_path, monkeypatch, mocker, sleeps) -> None:  # type: ignore[no-untyped-def]
-    from batchops.steps import persist_with_retry as step
+    from batchops.adapters.git import Git
 
     bare, work = make_remote(tmp_path, {"batch-control.json": control.dumps(json.loads(control.TEMPLATE)), "x": "1\n"})
     other = clone(bare, tmp_path / "other")
     (other / "x").write_text("2\n")
     git(other, "commit", "-q", "-am", "other")
-    race_first_push(mocker, step.Git, other)
+    race_first_push(mocker, Git, other)
     record(work, monkeypatch)
     code, outputs = persist(work, monkeypatch)
     assert code == 0 and outputs["attempts"] == "2" and sleeps.call_count == 1
