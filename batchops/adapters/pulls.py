@@ -45,9 +45,14 @@ def _info(pull: Any, why: str = "") -> PullInfo:
     head = pull.head
     merged_at = pull.merged_at
     return PullInfo(
-        int(pull.number), merged_at is not None, pull.merge_commit_sha or "", pull.html_url or "",
-        head.ref if head is not None else "", head.sha if head is not None else "",
-        pull.base.ref if pull.base is not None else "", why,
+        int(pull.number),
+        merged_at is not None,
+        pull.merge_commit_sha or "",
+        pull.html_url or "",
+        head.ref if head is not None else "",
+        head.sha if head is not None else "",
+        pull.base.ref if pull.base is not None else "",
+        why,
         merged_at.strftime("%Y-%m-%dT%H:%M:%SZ") if merged_at is not None else "",
     )
 
@@ -81,7 +86,12 @@ def _calling(doing: str, *, ignore: tuple[int, ...] = ()) -> Iterator[list[bool]
 
 
 def pulls_of_commits(
-    token: str, repository: str, shas: list[str], *, deadline: float = github.DEADLINE, timeout: float = github.TIMEOUT,
+    token: str,
+    repository: str,
+    shas: list[str],
+    *,
+    deadline: float = github.DEADLINE,
+    timeout: float = github.TIMEOUT,
 ) -> dict[str, list[PullInfo]]:
     repo = _repo(token, repository, deadline, timeout)
     found: dict[str, list[PullInfo]] = {}
@@ -96,7 +106,12 @@ def pulls_of_commits(
 
 
 def get_pull(
-    token: str, repository: str, number: int, *, deadline: float = github.DEADLINE, timeout: float = github.TIMEOUT,
+    token: str,
+    repository: str,
+    number: int,
+    *,
+    deadline: float = github.DEADLINE,
+    timeout: float = github.TIMEOUT,
 ) -> PullInfo | None:
     with _calling(f"reading PR #{number} of {repository}", ignore=(404,)):
         return _info(_repo(token, repository, deadline, timeout).get_pull(number))
@@ -123,8 +138,13 @@ def _why(pull: Any, batch_id: str, window: tuple[date, date]) -> str:
 
 
 def find_batch_pulls(
-    token: str, repository: str, base_branch: str, batch_id: str, *,
-    deadline: float = github.DEADLINE, timeout: float = github.TIMEOUT,
+    token: str,
+    repository: str,
+    base_branch: str,
+    batch_id: str,
+    *,
+    deadline: float = github.DEADLINE,
+    timeout: float = github.TIMEOUT,
 ) -> list[PullInfo]:
     day = date.fromisoformat(batch_id[:10])
     cutoff = day - timedelta(days=2)
@@ -145,8 +165,14 @@ def find_batch_pulls(
 
 
 def merged_pulls(
-    token: str, repository: str, base_branch: str, keep: Callable[[PullInfo], bool], since: date, *,
-    deadline: float = github.DEADLINE, timeout: float = github.TIMEOUT,
+    token: str,
+    repository: str,
+    base_branch: str,
+    keep: Callable[[PullInfo], bool],
+    since: date,
+    *,
+    deadline: float = github.DEADLINE,
+    timeout: float = github.TIMEOUT,
 ) -> list[PullInfo]:
     """Merged PRs into ``base_branch`` updated on or after ``since`` that ``keep`` accepts, newest update first."""
     found: list[PullInfo] = []
@@ -164,8 +190,15 @@ def merged_pulls(
 
 
 def open_or_find_pull(
-    token: str, repository: str, base: str, branch: str, title: str, body: str, *,
-    deadline: float = github.DEADLINE, timeout: float = github.TIMEOUT,
+    token: str,
+    repository: str,
+    base: str,
+    branch: str,
+    title: str,
+    body: str,
+    *,
+    deadline: float = github.DEADLINE,
+    timeout: float = github.TIMEOUT,
 ) -> tuple[str, bool]:
     """(URL of the rollback PR, True when it was opened now)."""
     from github import GithubException

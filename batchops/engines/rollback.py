@@ -99,7 +99,9 @@ def plan(options: Options) -> Outcome:
     refs = history.list_refs(cwd)
     base = history.resolve_base(cwd, options.base_branch, refs)
     history.check_not_shallow(cwd)
-    scope = Scope(cwd, base, refs, prefixes, listing=history.start_mainline(cwd, base.sha))  # runs while the batch is searched
+    scope = Scope(
+        cwd, base, refs, prefixes, listing=history.start_mainline(cwd, base.sha)
+    )  # runs while the batch is searched
     scope.started.append(scope.listing)
     try:
         return _plan(options, scope)
@@ -139,9 +141,18 @@ def _plan(options: Options, scope: Scope) -> Outcome:
     plans = core.decide(files, force=options.force, what=_what(selection.selector))
     found_dependents = _dependents(scope, plans, selection.search, selection.searched)
     document = core.plan_document(
-        selection=selection, base_branch=base.name, base_sha=base.sha, paths=scope.prefixes, landings=landings,
-        plans=plans, outside=outside, reported=reported, dependents_found=found_dependents,
-        dry_run=options.dry_run, force=options.force, generated_at=options.generated_at or timeutil.iso(runner.now()),
+        selection=selection,
+        base_branch=base.name,
+        base_sha=base.sha,
+        paths=scope.prefixes,
+        landings=landings,
+        plans=plans,
+        outside=outside,
+        reported=reported,
+        dependents_found=found_dependents,
+        dry_run=options.dry_run,
+        force=options.force,
+        generated_at=options.generated_at or timeutil.iso(runner.now()),
     )
     if api.enabled:
         _note_api(document, api, landings, warnings)
@@ -157,7 +168,9 @@ def _first_trace(options: Options, scope: Scope, api: Api) -> tuple[Selection, l
     info = api.call(f"reading PR #{selector.value}", pulls.get_pull, int(selector.value))
     if info is None and not api.down:
         raise BatchopsError(
-            f"PR #{selector.value} not found in {api.repository}", field="pr", hint="check the number and the repository"
+            f"PR #{selector.value} not found in {api.repository}",
+            field="pr",
+            hint="check the number and the repository",
         )
     if info is None:
         return trace(scope, selector)
@@ -213,8 +226,13 @@ def _what(selector: Selector) -> str:
 
 
 def _with_api(
-    options: Options, scope: Scope, api: Api, selection: Selection, main: list[core.MainCommit],
-    landings: list[Landing], warnings: list[str],
+    options: Options,
+    scope: Scope,
+    api: Api,
+    selection: Selection,
+    main: list[core.MainCommit],
+    landings: list[Landing],
+    warnings: list[str],
 ) -> tuple[Selection, list[core.MainCommit], list[Landing]]:
     """Merged PRs the API says carry the batch: fetch the refs the checkout lacks and trace again;
     a PR whose commits cannot be fetched counts as a whole (its merge commit's diff)."""
@@ -255,7 +273,11 @@ def _name_landings(api: Api, selection: Selection, landings: list[Landing]) -> N
     from batchops.adapters import pulls
 
     unnamed = [landing.sha for landing in landings if not landing.pull_requests]
-    named = (api.call("looking up the pull requests of the landings", pulls.pulls_of_commits, unnamed) or {}) if unnamed else {}
+    named = (
+        (api.call("looking up the pull requests of the landings", pulls.pulls_of_commits, unnamed) or {})
+        if unnamed
+        else {}
+    )
     for landing in landings:
         for pull in named.get(landing.sha, []):
             if pull.number not in landing.pull_requests:
@@ -326,10 +348,22 @@ def pr_title(document: dict[str, Any]) -> str:
 
 def gh_command(repository: str, base: str, branch: str, title: str, body_file: Path) -> str:
     """The exact `gh pr create` line (shell-quoted) that opens the rollback PR by hand."""
-    return shlex.join([
-        "gh", "pr", "create", *(["--repo", repository] if repository else []),
-        "--base", base, "--head", branch, "--title", title, "--body-file", str(body_file),
-    ])
+    return shlex.join(
+        [
+            "gh",
+            "pr",
+            "create",
+            *(["--repo", repository] if repository else []),
+            "--base",
+            base,
+            "--head",
+            branch,
+            "--title",
+            title,
+            "--body-file",
+            str(body_file),
+        ]
+    )
 
 
 def apply(options: Options, outcome: Outcome, body: str, body_file: Path) -> Applied:
@@ -347,8 +381,14 @@ def apply(options: Options, outcome: Outcome, body: str, body_file: Path) -> App
 
         try:
             applied.pr_url, applied.opened = pulls.open_or_find_pull(
-                options.token, options.repository, outcome.base.name, branch, title, body,
-                deadline=API_DEADLINE, timeout=API_TIMEOUT,
+                options.token,
+                options.repository,
+                outcome.base.name,
+                branch,
+                title,
+                body,
+                deadline=API_DEADLINE,
+                timeout=API_TIMEOUT,
             )
             return applied
         except github.GitHubError as exc:
@@ -392,7 +432,8 @@ def _branch(cwd: Path, remote: str, outcome: Outcome, branch: str) -> tuple[str,
     if why:
         where = f"on {remote}" if pushed else "locally"
         raise BatchopsError(
-            f"branch {branch} already exists {where} and {why}: {selector.label} already has another rollback in progress",
+            f"branch {branch} already exists {where} and {why}: "
+            f"{selector.label} already has another rollback in progress",
             hint=f"review and merge its pull request, or delete the branch (git push {remote} --delete {branch}; "
             f"git branch -D {branch}) to start over",
         )

@@ -84,7 +84,11 @@ def other_refs(refs: Sequence[Ref], base: history.Base) -> list[Ref]:
 
 
 def trace(
-    scope: Scope, selector: Selector, *, direct: dict[str, str] | None = None, dependents: bool = True,
+    scope: Scope,
+    selector: Selector,
+    *,
+    direct: dict[str, str] | None = None,
+    dependents: bool = True,
 ) -> tuple[Selection, list[MainCommit]]:
     """The selection's sources, carriers and landing candidates, and the first-parent commits of its files."""
     selection = Selection(selector, refs={r.name: r for r in scope.refs})
@@ -117,7 +121,8 @@ def _find_batch(scope: Scope, selection: Selection, others: Sequence[Ref]) -> No
     selection.rollbacks = [
         c.sha
         for c in found
-        if core.has_line(c.message, roll) and (c.sha in on_main or history.is_ancestor(scope.cwd, c.sha, scope.base.sha))
+        if core.has_line(c.message, roll)
+        and (c.sha in on_main or history.is_ancestor(scope.cwd, c.sha, scope.base.sha))
     ]
     source_ids = {c.sha for c in selection.sources}
     selection.in_base = source_ids - on_main  # merged side, or only on other refs: merged_at tells
@@ -140,7 +145,12 @@ def _landing_commits(scope: Scope, selection: Selection, dependents: bool) -> li
         selection.search = history.start_grep(cwd, scope.base.sha, selection.searched, scope.prefixes)
         scope.started.append(selection.search)
     keys = sorted(
-        {(ref, path) for ref, carried in selection.carriers.items() for sha in carried for path in selection.diffs.get(sha, {})}
+        {
+            (ref, path)
+            for ref, carried in selection.carriers.items()
+            for sha in carried
+            for path in selection.diffs.get(sha, {})
+        }
     )
     selection.tips = history.tip_blobs(cwd, keys, {r: selection.refs[r].sha for r in selection.carriers})
     times = [c.time for c in selection.sources] + [c.time for c in direct_commits]
@@ -183,7 +193,8 @@ def _side_landings(cwd: Path, selection: Selection, main: Sequence[MainCommit], 
     for sha in sorted(selection.in_base - on_main - set(selection.side_landings)):
         files = set(selection.diffs.get(sha, {}))
         merges = [
-            m for m in reversed(main)
+            m
+            for m in reversed(main)
             if m.parents > 1 and files & set(m.changes) and m.time >= times_of.get(sha, 0) - SLACK
         ]
         landing = history.merged_at(cwd, sha, merges)
@@ -267,12 +278,14 @@ def _trace_commit(scope: Scope, selection: Selection) -> None:
     sha = history.resolve_commit(cwd, text)
     if sha is None:
         raise UsageError(
-            f"{text!r} names no commit in this checkout", field="commit",
+            f"{text!r} names no commit in this checkout",
+            field="commit",
             hint="pass a commit of the base branch, e.g. from `git log --first-parent`",
         )
     if not history.is_ancestor(cwd, sha, base.sha):
         raise UsageError(
-            f"commit {sha[:12]} is not in the history of {base.name}", field="commit",
+            f"commit {sha[:12]} is not in the history of {base.name}",
+            field="commit",
             hint="pass a commit of the base branch (or set base-branch to the branch that has it)",
         )
     selection.selector = Selector("commit", sha)

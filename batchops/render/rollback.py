@@ -49,7 +49,8 @@ def _landing(item: Mapping[str, Any]) -> str:
 def render_markdown(document: Mapping[str, Any], *, heading: str = "###") -> str:
     c = document["counts"]
     lines = [
-        f"{heading} batchops rollback: {markdown.md_escape(label(document))}" + (" (dry run)" if document["dry_run"] else ""),
+        f"{heading} batchops rollback: {markdown.md_escape(label(document))}"
+        + (" (dry run)" if document["dry_run"] else ""),
         "",
         f"Base {markdown.md_escape(document['base_branch'])} at `{document['base_sha'][:12]}`, paths "
         + ", ".join(markdown.md_escape(p) for p in document["paths"])
@@ -74,7 +75,10 @@ def render_markdown(document: Mapping[str, Any], *, heading: str = "###") -> str
     if document.get("not_acted_on"):
         lines.append("")
     if document.get("dependents"):
-        lines.append(f"⚠️ {len(document['dependents'])} recipe(s) outside the rollback depend on a recipe it removes (they would break):")
+        lines.append(
+            f"⚠️ {len(document['dependents'])} recipe(s) outside the rollback depend on a recipe it removes "
+            "(they would break):"
+        )
         lines.append("")
         for item in document["dependents"][:50]:
             lines.append(
@@ -150,7 +154,14 @@ def nothing_to_do(document: Mapping[str, Any]) -> str:
 
 def _command(document: Mapping[str, Any], *extra: str) -> str:
     selector = document["selector"]
-    words = ["batchops", "rollback", _FLAG[selector["kind"]], selector["value"], "--base-branch", document["base_branch"]]
+    words = [
+        "batchops",
+        "rollback",
+        _FLAG[selector["kind"]],
+        selector["value"],
+        "--base-branch",
+        document["base_branch"],
+    ]
     if document["paths"] != ["recipes"]:
         words += ["--paths", ",".join(document["paths"])]
     return shlex.join([*words, *extra])
@@ -164,7 +175,9 @@ def next_steps(document: Mapping[str, Any], plan_file: Path | str, dry_run: bool
     if dry_run and changes:
         lines.append(f"Next: push the rollback branch and open its PR with: {_command(document)}")
     elif not changes and counts["conflict"]:
-        lines.append(f"Next: review the conflicts, or restore them anyway with: {_command(document, '--force', 'true')}")
+        lines.append(
+            f"Next: review the conflicts, or restore them anyway with: {_command(document, '--force', 'true')}"
+        )
     if dry_run and changes and counts["conflict"]:
         lines.append(f"   or, to overwrite the conflicts too: {_command(document, '--force', 'true')}")
     result = document["result"]
@@ -173,7 +186,9 @@ def next_steps(document: Mapping[str, Any], plan_file: Path | str, dry_run: bool
     return lines
 
 
-def render_text(document: Mapping[str, Any], *, next_steps: Sequence[str] = (), columns: int | None = None) -> list[str]:
+def render_text(
+    document: Mapping[str, Any], *, next_steps: Sequence[str] = (), columns: int | None = None
+) -> list[str]:
     """The plan as plain lines for a terminal: landings (PRs, dates), each file's action and why, totals."""
     lines = [
         f"batchops rollback: {label(document)}" + (" (dry run: nothing changed)" if document["dry_run"] else ""),
@@ -182,11 +197,19 @@ def render_text(document: Mapping[str, Any], *, next_steps: Sequence[str] = (), 
         f"Landings on {document['base_branch']} ({len(document['landings'])}):",
     ]
     rows = [
-        [(item.get("date") or "")[:16].replace("T", " "), _pulls(item), item["sha"][:10], item["kind"],
-         len(item["files"]), item["subject"]]
+        [
+            (item.get("date") or "")[:16].replace("T", " "),
+            _pulls(item),
+            item["sha"][:10],
+            item["kind"],
+            len(item["files"]),
+            item["subject"],
+        ]
         for item in document["landings"]
     ]
-    table = terminal.table(["date (UTC)", "PR", "commit", "kind", "files", "subject"], rows, columns=columns, indent="  ", wrap=[5])
+    table = terminal.table(
+        ["date (UTC)", "PR", "commit", "kind", "files", "subject"], rows, columns=columns, indent="  ", wrap=[5]
+    )
     lines += table.rstrip("\n").split("\n")
     lines += ["", f"Files ({len(document['files'])}):"]
     file_rows = []
@@ -194,7 +217,9 @@ def render_text(document: Mapping[str, Any], *, next_steps: Sequence[str] = (), 
         why = item["note"]
         if item["later_commits"]:
             why += "; changed after by " + ", ".join(c["sha"][:10] for c in item["later_commits"][:3])
-        file_rows.append([_WORD[item["action"]] + (" (forced)" if item["forced"] else ""), quote_path(item["path"]), why])
+        file_rows.append(
+            [_WORD[item["action"]] + (" (forced)" if item["forced"] else ""), quote_path(item["path"]), why]
+        )
     if file_rows:
         table = terminal.table(["action", "file", "why"], file_rows, columns=columns, indent="  ", wrap=[2, 1])
         lines += table.rstrip("\n").split("\n")

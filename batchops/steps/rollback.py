@@ -33,7 +33,9 @@ TITLE = "batchops rollback"
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
-    add_input(parser, "batch-id", "the batch to roll back: YYYY-MM-DD or YYYY-MM-DD-token (or give pr or commit)", default="")
+    add_input(
+        parser, "batch-id", "the batch to roll back: YYYY-MM-DD or YYYY-MM-DD-token (or give pr or commit)", default=""
+    )
     add_input(parser, "pr", "roll back what this pull request's merge shipped (its number)", default="")
     add_input(parser, "commit", "roll back what this commit of the base branch shipped", default="")
     add_dry_run(parser, "only compute and report the plan: no branch, no commit, no push")
@@ -41,8 +43,15 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     add_input(parser, "base-branch", "branch whose history counts (default: the current branch, else main)", default="")
     add_input(parser, "github-token", "token to confirm and trace pull requests and open the rollback PR", default="")
     add_input(parser, "force", "also restore files changed after the batch (conflicts)", default="false")
-    add_input(parser, "plan-file", "where to write the plan JSON (default: a new file under RUNNER_TEMP or the temp dir)", default="")
-    add_input(parser, "repository", "owner/name on GitHub (default: GITHUB_REPOSITORY, else the remote's URL)", default="")
+    add_input(
+        parser,
+        "plan-file",
+        "where to write the plan JSON (default: a new file under RUNNER_TEMP or the temp dir)",
+        default="",
+    )
+    add_input(
+        parser, "repository", "owner/name on GitHub (default: GITHUB_REPOSITORY, else the remote's URL)", default=""
+    )
     add_input(parser, "remote", "remote to push the rollback branch to (and fetch PR refs from)", default="origin")
     add_input(parser, "working-directory", "the git checkout to work in", default=".")
     add_now(parser)
@@ -56,7 +65,8 @@ def default_plan_file(selector: Selector) -> Path:
     except OSError as exc:
         raise BatchopsError(
             f"{folder}: the temp folder cannot be created ({exc.strerror or exc.__class__.__name__})",
-            field="RUNNER_TEMP", hint="point RUNNER_TEMP at a writable folder, e.g. /tmp, or pass plan-file",
+            field="RUNNER_TEMP",
+            hint="point RUNNER_TEMP at a writable folder, e.g. /tmp, or pass plan-file",
         ) from None
     return folder / f"batchops-rollback-{selector.slug}-{secrets.token_hex(6)}.json"
 
@@ -127,7 +137,8 @@ def _report_plan(result: StepResult, outcome: Outcome) -> None:
     if conflicts:
         result.warning(
             f"{len(conflicts)} file(s) changed after {render.label(document)} shipped, by other commits, were left "
-            "untouched: " + ", ".join(core.quote_path(p.path) for p in conflicts[:10])
+            "untouched: "
+            + ", ".join(core.quote_path(p.path) for p in conflicts[:10])
             + ("" if len(conflicts) <= 10 else ", …")
             + ". Review them, or re-run with force: true to restore them anyway.",
             title=TITLE,

@@ -32,27 +32,13 @@ parsed), :mod:`.landings` (the selection and where it landed), :mod:`.files` (pe
 
 from __future__ import annotations
 
-from batchops.core.rollback.ids import (
-    BATCH_ID_PATTERN,
-    BATCH_KEY,
-    BRANCH_PREFIX,
-    DEFAULT_PATHS,
-    ROLLBACK_KEY,
-    SHA,
-    Selector,
-    ZERO,
-    batch_line,
-    branch_name,
-    choose_selector,
-    has_line,
-    message_names_batch,
-    normalize_paths,
-    pr_number_in_subject,
-    quote_path,
-    under,
-    validate_batch_id,
-    validate_commit,
-    validate_pr,
+from batchops.core.rollback.files import (
+    FileChange,
+    FilePlan,
+    changed_since,
+    counts,
+    decide,
+    file_changes,
 )
 from batchops.core.rollback.gitlog import (
     Change,
@@ -68,6 +54,28 @@ from batchops.core.rollback.gitlog import (
     parse_refs,
     pr_of_ref,
 )
+from batchops.core.rollback.ids import (
+    BATCH_ID_PATTERN,
+    BATCH_KEY,
+    BRANCH_PREFIX,
+    DEFAULT_PATHS,
+    ROLLBACK_KEY,
+    SHA,
+    ZERO,
+    Selector,
+    batch_line,
+    branch_name,
+    choose_selector,
+    has_line,
+    message_names_batch,
+    normalize_paths,
+    pr_number_in_subject,
+    quote_path,
+    under,
+    validate_batch_id,
+    validate_commit,
+    validate_pr,
+)
 from batchops.core.rollback.landings import (
     Landing,
     Selection,
@@ -75,14 +83,6 @@ from batchops.core.rollback.landings import (
     find_landings,
     interesting_paths,
     targets,
-)
-from batchops.core.rollback.files import (
-    FileChange,
-    FilePlan,
-    changed_since,
-    counts,
-    decide,
-    file_changes,
 )
 from batchops.core.rollback.report import (
     carrier_prs,

@@ -21,7 +21,9 @@ class FileChange:
     restore_from: str | None
     current: Entry | None  # at the base tip
     interleaved: bool = False
-    later: list[tuple[str, str]] = field(default_factory=list)  # (sha, subject) of other commits after the first landing
+    later: list[tuple[str, str]] = field(
+        default_factory=list
+    )  # (sha, subject) of other commits after the first landing
 
 
 def file_changes(
@@ -85,7 +87,9 @@ def decide(files: Mapping[str, FileChange], *, force: bool = False, what: str = 
     for path in sorted(files):
         change = files[path]
         target = change.before
-        plan = FilePlan(path, "none", list(change.landings), change.restore_from if target is not None else None, target)
+        plan = FilePlan(
+            path, "none", list(change.landings), change.restore_from if target is not None else None, target
+        )
         now = change.current
         if change.before == change.after and not change.interleaved:
             plan.note = f"{what} left it as it found it"
@@ -103,8 +107,10 @@ def decide(files: Mapping[str, FileChange], *, force: bool = False, what: str = 
                     plan.note = f"changed after {what} by a commit not of it; left untouched (force restores it anyway)"
             else:
                 plan.action = wanted
-                plan.note = f"added by {what}" if target is None else (
-                    f"deleted by {what}" if change.after is None else f"modified by {what}"
+                plan.note = (
+                    f"added by {what}"
+                    if target is None
+                    else (f"deleted by {what}" if change.after is None else f"modified by {what}")
                 )
         plans.append(plan)
     return plans

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from batchops.core.rollback.ids import SHA
 
+
 @dataclass(frozen=True)
 class Entry:
     """One file in a tree: mode and blob id."""

@@ -57,7 +57,9 @@ def validate_batch_id(value: Any, *, field: str = "batch-id") -> str:
 def validate_pr(value: Any, *, field: str = "pr") -> int:
     text = str(value if value is not None else "").strip().removeprefix("#")
     if not text.isascii() or not text.isdigit() or not 0 < len(text) <= 9 or int(text) < 1:
-        raise UsageError(f"{value!r} is not a pull request number", field=field, hint="pass the number, e.g. 2174 or #2174")
+        raise UsageError(
+            f"{value!r} is not a pull request number", field=field, hint="pass the number, e.g. 2174 or #2174"
+        )
     return int(text)
 
 
@@ -65,7 +67,8 @@ def validate_commit(value: Any, *, field: str = "commit") -> str:
     text = str(value if value is not None else "").strip()
     if not re.fullmatch(r"[0-9a-fA-F]{4,64}", text):
         raise UsageError(
-            f"{value!r} is not a commit id", field=field,
+            f"{value!r} is not a commit id",
+            field=field,
             hint="pass a commit of the base branch as hex, e.g. 1e5f0710b or the full 40-character id",
         )
     return text.lower()
@@ -80,25 +83,36 @@ class Selector:
 
     @property
     def label(self) -> str:
-        return {"batch-id": f"batch {self.value}", "pr": f"PR #{self.value}", "commit": f"commit {self.value[:12]}"}[self.kind]
+        return {"batch-id": f"batch {self.value}", "pr": f"PR #{self.value}", "commit": f"commit {self.value[:12]}"}[
+            self.kind
+        ]
 
     @property
     def slug(self) -> str:
         """The part of names (branch, plan file) that says what is rolled back."""
-        return {"batch-id": f"batch-{self.value}", "pr": f"pr-{self.value}", "commit": f"commit-{self.value[:12]}"}[self.kind]
+        return {"batch-id": f"batch-{self.value}", "pr": f"pr-{self.value}", "commit": f"commit-{self.value[:12]}"}[
+            self.kind
+        ]
 
 
 def choose_selector(batch_id: str, pr: str, commit: str) -> Selector:
     """Exactly one of batch-id, pr, commit."""
-    given = [(name, value.strip()) for name, value in (("batch-id", batch_id), ("pr", pr), ("commit", commit)) if (value or "").strip()]
+    given = [
+        (name, value.strip())
+        for name, value in (("batch-id", batch_id), ("pr", pr), ("commit", commit))
+        if (value or "").strip()
+    ]
     if not given:
         raise UsageError(
-            "is empty, and neither pr nor commit is given: nothing to roll back", field="batch-id",
-            hint="pass batch-id as YYYY-MM-DD or YYYY-MM-DD-token (e.g. 2026-05-01-npm), or pr (e.g. 2174), or commit (a commit of the base branch)",
+            "is empty, and neither pr nor commit is given: nothing to roll back",
+            field="batch-id",
+            hint="pass batch-id as YYYY-MM-DD or YYYY-MM-DD-token (e.g. 2026-05-01-npm), or pr (e.g. 2174), "
+            "or commit (a commit of the base branch)",
         )
     if len(given) > 1:
         raise UsageError(
-            f"{' and '.join(name for name, _ in given)} given together", field=given[1][0],
+            f"{' and '.join(name for name, _ in given)} given together",
+            field=given[1][0],
             hint="pass exactly one of batch-id, pr, commit",
         )
     name, value = given[0]

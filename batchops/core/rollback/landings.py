@@ -54,7 +54,9 @@ def targets(selection: Selection) -> dict[str, list[Target]]:
     for commit in selection.sources:
         for path, change in selection.diffs.get(commit.sha, {}).items():
             blob = change.new.blob if change.new else None
-            result.setdefault(path, []).append(Target(blob, commit.sha, commit.time, tuple(sorted(set(pulls_of.get(commit.sha, []))))))
+            result.setdefault(path, []).append(
+                Target(blob, commit.sha, commit.time, tuple(sorted(set(pulls_of.get(commit.sha, [])))))
+            )
     for ref, carried in selection.carriers.items():
         if not carried:
             continue

@@ -23,7 +23,9 @@ def carrier_prs(selection: Selection) -> list[int]:
     return sorted(numbers)
 
 
-def unshipped_carriers(selection: Selection, landings: Sequence[Landing], merges: Mapping[int, str]) -> list[dict[str, Any]]:
+def unshipped_carriers(
+    selection: Selection, landings: Sequence[Landing], merges: Mapping[int, str]
+) -> list[dict[str, Any]]:
     """PR refs carrying the selection's commits whose merge shipped none of its files (reported only)."""
     credited = {n for landing in landings for n in (*landing.pull_requests, *landing.candidates)}
     landing_ids = {landing.sha for landing in landings}
@@ -44,9 +46,15 @@ def unshipped_carriers(selection: Selection, landings: Sequence[Landing], merges
                 "another attempt, not merged itself; not acted on"
             )
         elif merge:
-            note = f"PR #{number} carries commits of {selection.selector.label}, but its merge {merge[:12]} shipped none of its files; not acted on"
+            note = (
+                f"PR #{number} carries commits of {selection.selector.label}, but its merge {merge[:12]} "
+                "shipped none of its files; not acted on"
+            )
         else:
-            note = f"PR #{number} carries commits of {selection.selector.label}; no commit of the base branch shipped their content (not merged, or merged without them); not acted on"
+            note = (
+                f"PR #{number} carries commits of {selection.selector.label}; no commit of the base branch "
+                "shipped their content (not merged, or merged without them); not acted on"
+            )
         reported.append({"pull_request": number, "merge_commit": merge, "note": note})
     return reported
 
@@ -195,21 +203,31 @@ def commit_message(document: Mapping[str, Any], plans: Sequence[FilePlan]) -> st
     lines += ["", f"{ROLLBACK_KEY}: {selector['value']}", ""]
     text = "\n".join(lines)
     if any(line.strip().startswith(BATCH_KEY + ":") for line in text.splitlines()):  # cannot happen: paths are quoted
-        raise BatchopsError("the rollback commit message would carry a batch_id line", hint="report this with the plan file")
+        raise BatchopsError(
+            "the rollback commit message would carry a batch_id line", hint="report this with the plan file"
+        )
     return text
 
 
-def not_found_message(selection: Selection, base_branch: str, *, token: bool, elsewhere: Sequence[str]) -> tuple[str, str]:
+def not_found_message(
+    selection: Selection, base_branch: str, *, token: bool, elsewhere: Sequence[str]
+) -> tuple[str, str]:
     """The truth when nothing landed: (message, hint)."""
     selector = selection.selector
     fetch = "git fetch origin '+refs/pull/*/head:refs/remotes/origin/pull/*/head'"
     if selector.kind == "batch-id":
         line = batch_line(selector.value)
         if not selection.sources:
-            message = f"batch {selector.value} not found in the history of {base_branch}: no commit there nor on {selection.refs_searched} other ref(s) (PR refs and branches) has the line `{line}`"
+            message = (
+                f"batch {selector.value} not found in the history of {base_branch}: no commit there nor on "
+                f"{selection.refs_searched} other ref(s) (PR refs and branches) has the line `{line}`"
+            )
             if token:
                 message += ", and no merged pull request's commits carry it"
-            hint = "check the batch id and the base-branch; if the batch came through pull requests, fetch their refs first: " + fetch
+            hint = (
+                "check the batch id and the base-branch; if the batch came through pull requests, fetch their refs first: "
+                + fetch
+            )
             if not token:
                 hint += " (or pass github-token so merged PRs are looked up)"
             return message, hint
