@@ -1,8 +1,18 @@
-"""Benchmark: rollback planning against a plain `git log --grep` on a large generated history.
+"""Benchmark: rollback planning against the legacy pipeline on a large generated history.
 
-    python benchmarks/rollback.py            # 20,000+ commits, 500+ batches
+    python benchmarks/rollback.py --cli      # end to end, as a workflow runs it (the target: <= 2x)
+    python benchmarks/rollback.py            # the planner in process, 20,000+ commits, 500+ batches
     python benchmarks/rollback.py --quick    # a few thousand commits, seconds
     python benchmarks/rollback.py --prs 1000 # squash-merged batch PRs with a thousand PR refs
+
+``--cli`` times, interleaved, median of ``--runs`` (default 21), for batches early, in the
+middle and late in a 20,000-commit history:
+
+* legacy: ``git log --all --name-only --grep "batch_id: ID" | grep '^recipes/' | sort -u`` (bash);
+* batchops: ``bash scripts/batchops.sh rollback`` with ``INPUT_BATCH_ID``, ``INPUT_DRY_RUN=true``,
+  ``INPUT_BASE_BRANCH=main``, as the action's ``run:`` line calls it (environment warm: the
+  actions' own, built by ``scripts/install.sh``; ``.pyc`` written by a first run), plan file,
+  annotations and the plan on screen included.
 
 The history is generated with `git fast-import`: a registry of recipes where
 ordinary commits edit recipes, and batches (1-3 commits carrying
@@ -204,6 +214,71 @@ def median_seconds(fn, runs: int) -> tuple[float, float]:  # type: ignore[no-unt
     return statistics.median(walls), statistics.median(cpus)
 
 
+def _environment(work: Path) -> Path:
+    import os
+
+    venv = Path(os.environ.get("BATCHOPS_VENV") or work / "venv")
+    env = {**os.environ, "BATCHOPS_VENV": str(venv)}
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(["bash", str(root / "scripts" / "install.sh")], env=env, capture_output=True, text=True, check=True)
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+def bench_cli(args: argparse.Namespace) -> int:
+    """End to end through the action's entry script, side by side with the legacy pipeline."""
+    import os
+
+    root = Path(__file__).resolve().parents[1]
+    runs = args.runs or 21
+    with tempfile.TemporaryDirectory(prefix="batchops-bench-") as tmp:
+        work = Path(tmp)
+        repo = args.keep or work / "registry"
+        if args.keep and (args.keep / ".git").exists():
+            log = subprocess.run(["git", "log", "--reverse", "--format=%B", "main"], cwd=repo, capture_output=True, text=True, check=True)
+            ids = list(dict.fromkeys(line[len("batch_id: ") :] for line in log.stdout.splitlines() if line.startswith("batch_id: ")))
+        else:
+            ids = generate(repo, args.commits or 20_000, args.batches or 500)
+        python = _environment(work)
+        count = int(subprocess.run(["git", "rev-list", "--count", "main"], cwd=repo, capture_output=True, text=True, check=True).stdout)
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "RUNNER_", "BATCHOPS_", "PYTHON"))}
+        base.update(GITHUB_ACTIONS="true", GITHUB_OUTPUT=str(work / "output"), RUNNER_TEMP=str(work / "runner-temp"),
+                    GITHUB_STEP_SUMMARY=str(work / "summary.md"), BATCHOPS_VENV=str(python.parents[1]))
+        picks = {"early": ids[len(ids) // 20], "middle, merged": ids[(len(ids) // 2) // 5 * 5 + 4], "late": ids[-3]}
+        rows: list[tuple[str, str, list[str], dict[str, str]]] = []
+        for label, batch_id in picks.items():
+            legacy = f"git log --all --name-only --grep 'batch_id: {batch_id}' | grep '^recipes/' | sort -u"
+            rows.append((f"{batch_id} ({label})", "legacy", ["bash", "-c", legacy], base))
+            step = {**base, "INPUT_BATCH_ID": batch_id, "INPUT_DRY_RUN": "true", "INPUT_BASE_BRANCH": "main"}
+            rows.append((f"{batch_id} ({label})", "batchops", ["bash", str(root / "scripts" / "batchops.sh"), "rollback"], step))
+
+        def once(cmd: list[str], env: dict[str, str]) -> float:
+            started = time.perf_counter()
+            proc = subprocess.run(cmd, cwd=repo, env=env, capture_output=True)
+            elapsed = time.perf_counter() - started
+            if proc.returncode != 0:
+                sys.exit(f"{cmd} failed: {proc.stderr.decode()[-800:]}")
+            return elapsed
+
+        for _, _, cmd, env in rows:  # warm: .pyc files, the OS cache
+            once(cmd, env)
+        samples: dict[tuple[str, str], list[float]] = {(case, tool): [] for case, tool, _, _ in rows}
+        for _ in range(runs):
+            for case, tool, cmd, env in rows:
+                samples[(case, tool)].append(once(cmd, env))
+    print(f"history: {count} commits on main, {len(ids)} batches; end to end, interleaved, medians of {runs} runs\n")
+    print("| batch | legacy pipeline | batchops rollback (action entry) | ratio |")
+    print("|---|---:|---:|---:|")
+    worst = 0.0
+    for label in dict.fromkeys(case for case, _, _, _ in rows):
+        legacy_ms = statistics.median(samples[(label, "legacy")]) * 1000
+        ours_ms = statistics.median(samples[(label, "batchops")]) * 1000
+        worst = max(worst, ours_ms / legacy_ms)
+        print(f"| {label} | {legacy_ms:.0f} ms | {ours_ms:.0f} ms | {ours_ms / legacy_ms:.2f}x |")
+    load = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
+    print(f"\nworst ratio: {worst:.2f}x (target <= 2x): {'OK' if worst <= 2 else 'OVER TARGET'}; load average {load}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small history (seconds)")
@@ -212,7 +287,10 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=None)
     parser.add_argument("--keep", type=Path, default=None, help="build the repository here and keep it (reused when it exists)")
     parser.add_argument("--prs", type=int, default=0, help="benchmark squash-merged batch PRs with this many PR refs instead")
+    parser.add_argument("--cli", action="store_true", help="end to end through the action's entry script vs the legacy pipeline")
     args = parser.parse_args()
+    if args.cli:
+        return bench_cli(args)
     if args.prs:
         return bench_prs(args, args.runs or 5)
     commits = args.commits or (2_000 if args.quick else 20_000)
