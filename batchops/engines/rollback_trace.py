@@ -227,10 +227,37 @@ def _complete(scope: Scope, selection: Selection, main: list[MainCommit], search
         seen = by_sha[sha].changes
         if any(path in wanted and path not in seen for path in diff):
             extra[sha] = {path: change for path, change in diff.items() if path in wanted}
-    if not extra:
+    if extra:
+        known = {**search.known, **extra}
+        main = history.mainline_changes(scope.cwd, scope.mainline(), search.paths, search.since, known, search.is_target)
+    return _unlanded(scope, selection, main, search)
+
+
+def _unlanded(scope: Scope, selection: Selection, main: list[MainCommit], search: _Search) -> list[MainCommit]:
+    """A file of the selection that no landing found may have landed and been undone since (a PR
+    whose every recipe was removed by hand, beside other landings): its first-parent log is read
+    in full, and what it adds joins the line."""
+    landed = {path for landing in core.find_landings(selection, main) for path in landing.files}
+    missing = [path for path in search.paths if path not in landed and core.under(path, scope.prefixes)]
+    if not missing:
         return main
-    known = {**search.known, **extra}
-    return history.mainline_changes(scope.cwd, scope.mainline(), search.paths, search.since, known, search.is_target)
+    exact = history.first_parent_log(scope.cwd, scope.base.sha, missing)
+    by_sha = {commit.sha: commit for commit in main}
+    added = False
+    for commit in exact:
+        if commit.sha not in by_sha:
+            by_sha[commit.sha] = commit
+            added = True
+            continue
+        known = by_sha[commit.sha]
+        for path, change in commit.changes.items():
+            if path not in known.changes:
+                known.changes[path] = change
+                added = True
+    if not added:
+        return main
+    index = {sha: position for position, sha in enumerate(scope.mainline().shas)}
+    return sorted(by_sha.values(), key=lambda commit: index.get(commit.sha, -1), reverse=True)
 
 
 def _trace_pull(scope: Scope, selection: Selection, others: Sequence[Ref]) -> None:
