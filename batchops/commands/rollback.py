@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from batchops.adapters import runner
-from batchops.flags import Command
 from batchops.core.rollback import batch_line, validate_batch_id
+from batchops.flags import Command
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
