@@ -266,6 +266,7 @@ def mainline_changes(
     since: int,
     known: Mapping[str, Mapping[str, Change]] | None = None,
     is_target: Callable[[str, Entry | None], bool] | None = None,
+    headers: Callable[[Sequence[str]], dict[str, tuple[str, int]]] | None = None,
 ) -> list[MainCommit]:
     """First-parent commits (from ``since`` on) that changed ``paths``, newest first, with the
     change of each path against its first parent.
@@ -276,7 +277,8 @@ def mainline_changes(
     are taken as they are. Once a path has reached a content ``is_target`` accepts and then left
     it, and the tip does not hold such a content either, the search for that path stops: its
     first later change is what a plan reports. A change undone within a stretch that ends as it
-    began is not seen (the file is then as it was).
+    began is not seen (the file is then as it was). ``headers`` gives the subjects and parent
+    counts of commits when they are known already (else one ``git log`` reads them).
     """
     if not paths or not line.shas:
         return []
@@ -284,10 +286,10 @@ def mainline_changes(
     with gitcmd.ObjectReader(cwd) as reader:
         _Bisection(reader, line, paths, changes, fixed, is_target or (lambda path, entry: False)).run(start)
     wanted = sorted(changes, reverse=True)
-    headers = _headers(cwd, [line.shas[i] for i in wanted])
+    found_headers = (headers or (lambda shas: _headers(cwd, shas)))([line.shas[i] for i in wanted])
     found = []
     for i in wanted:
-        subject, parents = headers.get(line.shas[i], ("", 1))
+        subject, parents = found_headers.get(line.shas[i], ("", 1))
         first = line.shas[i - 1] if i > 0 else None
         found.append(MainCommit(line.shas[i], first, line.times[i], subject, changes[i], parents))
     return found

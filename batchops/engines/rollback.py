@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from batchops.adapters import history, runner
+from batchops.adapters import commitgraph, history, runner
 from batchops.core import rollback as core
 from batchops.core import timeutil
 from batchops.core.rollback import DEFAULT_PATHS, FilePlan, Landing, Ref, Selection, Selector
-from batchops.engines.rollback_trace import ROLLBACK_PREFIX, Scope, trace
+from batchops.engines.rollback_trace import ROLLBACK_PREFIX, Scope, other_refs, trace
 from batchops.errors import BatchopsError
 
 T = TypeVar("T")
@@ -99,10 +99,14 @@ def plan(options: Options) -> Outcome:
     refs = history.list_refs(cwd)
     base = history.resolve_base(cwd, options.base_branch, refs)
     history.check_not_shallow(cwd)
-    scope = Scope(
-        cwd, base, refs, prefixes, listing=history.start_mainline(cwd, base.sha)
-    )  # runs while the batch is searched
-    scope.started.append(scope.listing)
+    scope = Scope(cwd, base, refs, prefixes)
+    if options.selector.kind == "batch-id":  # one walk of the base and every other ref: the batch, the line, the graph
+        tips = sorted({r.sha for r in other_refs(refs, base)})
+        scope.walk = commitgraph.start(cwd, [base.sha, *tips])
+        scope.started.append(scope.walk)
+    else:  # the first-parent line, listed while the selection is traced
+        scope.listing = history.start_mainline(cwd, base.sha)
+        scope.started.append(scope.listing)
     try:
         return _plan(options, scope)
     finally:
@@ -179,7 +183,7 @@ def _first_trace(options: Options, scope: Scope, api: Api) -> tuple[Selection, l
         direct[info.merge_commit_sha] = "pull-request"
     has_ref = any(r.pr == info.number for r in scope.refs)
     if not has_ref and history.fetch_pull_refs(scope.cwd, options.remote, [info.number]):
-        scope.refs = history.list_refs(scope.cwd)
+        scope.renew_refs()
     selection, main = trace(scope, selector, direct=direct)
     selection.pr_urls[info.number] = info.html_url
     return selection, main
@@ -257,7 +261,8 @@ def _with_api(
             continue
         direct[pull.merge_commit_sha] = "pull-request"
     if fetched or direct:
-        scope.refs = history.list_refs(scope.cwd) if fetched else scope.refs
+        if fetched:
+            scope.renew_refs()
         history.grep_paths(selection.search)  # the first lookup is superseded
         selection, main = trace(scope, selection.selector, direct=direct)
     for pull in found:

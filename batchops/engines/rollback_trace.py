@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from batchops.adapters import history
+from batchops.adapters import commitgraph, history
 from batchops.core import rollback as core
 from batchops.core.rollback import Commit, MainCommit, Ref, Selection, Selector
 from batchops.errors import UsageError
@@ -33,11 +33,35 @@ class Scope:
     listing: Any = None  # the first-parent listing started in the background
     line: history.Mainline | None = None
     started: list[Any] = field(default_factory=list)  # background lookups to stop when the plan ends
+    walk: Any = None  # the one walk of the base and every other ref (batch-id), started in the background
+    graph: commitgraph.Graph | None = None
+
+    def commit_graph(self) -> commitgraph.Graph | None:
+        if self.graph is None and self.walk is not None:
+            self.graph = commitgraph.read(self.walk, self.base.sha)
+        return self.graph
 
     def mainline(self) -> history.Mainline:
         if self.line is None:
-            self.line = history.read_mainline(self.listing or history.start_mainline(self.cwd, self.base.sha))
+            graph = self.commit_graph()
+            if graph is not None:
+                self.line = graph.mainline()
+            else:
+                self.line = history.read_mainline(self.listing or history.start_mainline(self.cwd, self.base.sha))
         return self.line
+
+    def renew_refs(self) -> None:
+        """The refs read again (PR refs were fetched): a graph walk is made anew over them."""
+        self.refs = history.list_refs(self.cwd)
+        if self.walk is not None:
+            tips = sorted({r.sha for r in other_refs(self.refs, self.base)})
+            self.walk = commitgraph.start(self.cwd, [self.base.sha, *tips])
+            self.started.append(self.walk)
+            self.graph, self.line = None, None
+
+    def headers(self) -> Any:
+        graph = self.commit_graph()
+        return graph.headers if graph is not None else None
 
     def close(self) -> None:
         for process in self.started:  # a lookup nobody waited for (an error came first) is stopped
@@ -113,10 +137,12 @@ def _find_batch(scope: Scope, selection: Selection, others: Sequence[Ref]) -> No
     roll = ROLLBACK_PREFIX + selection.selector.value
     needle = core.batch_line(selection.selector.value)
     tips = {r.name: r.sha for r in others}
-    search = history.start_search(scope.cwd, [scope.base.sha, *sorted(set(tips.values()))], [needle, roll])
-    scope.started.append(search)
+    graph = scope.commit_graph()
+    if graph is None:
+        search = history.start_search(scope.cwd, [scope.base.sha, *sorted(set(tips.values()))], [needle, roll])
+        scope.started.append(search)
     on_main = set(scope.mainline().shas)
-    found = history.search_result(search)
+    found = graph.with_text([needle, roll]) if graph is not None else history.search_result(search)
     selection.sources = [c for c in found if core.has_line(c.message, needle)]
     selection.rollbacks = [
         c.sha
@@ -127,8 +153,8 @@ def _find_batch(scope: Scope, selection: Selection, others: Sequence[Ref]) -> No
     source_ids = {c.sha for c in selection.sources}
     selection.in_base = source_ids - on_main  # merged side, or only on other refs: merged_at tells
     if tips and source_ids - on_main:
-        graph = history.walk_off(scope.cwd, tips.values(), on_main)
-        selection.carriers = reach(graph, source_ids - on_main, tips)
+        off = graph.walk_off(tips.values(), on_main) if graph else history.walk_off(scope.cwd, tips.values(), on_main)
+        selection.carriers = reach(off, source_ids - on_main, tips)
 
 
 def _landing_commits(scope: Scope, selection: Selection, dependents: bool) -> list[MainCommit]:
@@ -172,10 +198,10 @@ def _landing_commits(scope: Scope, selection: Selection, dependents: bool) -> li
     def is_target(path: str, entry: core.Entry | None) -> bool:
         return (entry.blob if entry else None) in wanted.get(path, ())
 
-    main = history.mainline_changes(cwd, line, paths, since, known, is_target)
-    _side_landings(cwd, selection, main, on_main)
+    main = history.mainline_changes(cwd, line, paths, since, known, is_target, headers=scope.headers())
+    _side_landings(scope, selection, main, on_main)
     main = _complete(scope, selection, main, _Search(paths, since, known, is_target))
-    _side_landings(cwd, selection, main, on_main)
+    _side_landings(scope, selection, main, on_main)
     return main
 
 
@@ -187,8 +213,9 @@ class _Search:
     is_target: Callable[[str, core.Entry | None], bool]
 
 
-def _side_landings(cwd: Path, selection: Selection, main: Sequence[MainCommit], on_main: set[str]) -> None:
+def _side_landings(scope: Scope, selection: Selection, main: Sequence[MainCommit], on_main: set[str]) -> None:
     """Merged-side commits of the base's history land at the first merge on the line that brings them in."""
+    cwd, graph = scope.cwd, scope.commit_graph()
     times_of = {c.sha: c.time for c in selection.sources}
     for sha in sorted(selection.in_base - on_main - set(selection.side_landings)):
         files = set(selection.diffs.get(sha, {}))
@@ -197,7 +224,13 @@ def _side_landings(cwd: Path, selection: Selection, main: Sequence[MainCommit], 
             for m in reversed(main)
             if m.parents > 1 and files & set(m.changes) and m.time >= times_of.get(sha, 0) - SLACK
         ]
-        landing = history.merged_at(cwd, sha, merges)
+        landing = graph.merged_at(sha, merges) if graph is not None else None
+        if landing is not None:  # the graph's answer, checked once: not already in the merge's first parent
+            first = next((m.first_parent for m in merges if m.sha == landing), None)
+            if first and history.is_ancestor(cwd, sha, first):
+                landing = None
+        if landing is None:
+            landing = history.merged_at(cwd, sha, merges)
         if landing:
             selection.side_landings[sha] = landing
 
@@ -229,7 +262,10 @@ def _complete(scope: Scope, selection: Selection, main: list[MainCommit], search
             extra[sha] = {path: change for path, change in diff.items() if path in wanted}
     if extra:
         known = {**search.known, **extra}
-        main = history.mainline_changes(scope.cwd, scope.mainline(), search.paths, search.since, known, search.is_target)
+        line = scope.mainline()
+        main = history.mainline_changes(
+            scope.cwd, line, search.paths, search.since, known, search.is_target, headers=scope.headers()
+        )
     return _unlanded(scope, selection, main, search)
 
 
