@@ -25,9 +25,10 @@ class Graph:
     def __init__(self, data: bytes, base_sha: str) -> None:
         tokens = data.split(b"\x00")
         count = len(tokens) // 4
-        self._heads, self._parents = tokens[0 : 4 * count : 4], tokens[1 : 4 * count : 4]
-        self._times, self._bodies = tokens[2 : 4 * count : 4], tokens[3 : 4 * count : 4]
-        self._index = {head[-40:].decode("ascii"): i for i, head in enumerate(self._heads)}
+        heads = tokens[0 : 4 * count : 4]  # each b"\x1e" + the commit id (-z: records end with a NUL)
+        self._parents, self._times, self._bodies = (tokens[k : 4 * count : 4] for k in (1, 2, 3))
+        self._names = b"".join(heads).decode("ascii").split("\x1e")[1:]
+        self._index = dict(zip(self._names, range(len(self._names)), strict=True))
         self.base_sha = base_sha
         self._line: Mainline | None = None
 
@@ -47,22 +48,25 @@ class Graph:
 
     def with_text(self, texts: Sequence[str]) -> list[Commit]:
         """Commits whose message contains one of ``texts`` (the caller checks the exact line), newest first."""
-        needles = [text.encode("utf-8") for text in texts]
-        hits = [i for i, body in enumerate(self._bodies) if any(needle in body for needle in needles)]
-        return [self.commit(self._heads[i][-40:].decode("ascii")) for i in hits]
+        hits: set[int] = set()
+        for text in texts:
+            needle = text.encode("utf-8")
+            hits.update(i for i, body in enumerate(self._bodies) if needle in body)
+        return [self.commit(self._names[i]) for i in sorted(hits)]
 
     def mainline(self) -> Mainline:
         """The first-parent line of the base branch, oldest first."""
         if self._line is None:
+            index, parents = self._index, self._parents
             order: list[int] = []
-            i = self._index.get(self.base_sha)
+            i = index.get(self.base_sha)
             while i is not None:
                 order.append(i)
-                first = self._parents[i][:40]
-                i = self._index.get(first.decode("ascii")) if first else None
+                first = parents[i][:40]
+                i = index.get(first.decode("ascii")) if first else None
             order.reverse()
-            shas = b" ".join(self._heads[i][-40:] for i in order).decode("ascii").split()
-            self._line = Mainline(shas, [int(self._times[i] or b"0") for i in order])
+            names, times = self._names, self._times
+            self._line = Mainline([names[i] for i in order], list(map(int, [times[i] or b"0" for i in order])))
         return self._line
 
     def headers(self, shas: Sequence[str]) -> dict[str, tuple[str, int]]:

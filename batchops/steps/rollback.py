@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
+import os
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +68,7 @@ def default_plan_file(selector: Selector) -> Path:
             field="RUNNER_TEMP",
             hint="point RUNNER_TEMP at a writable folder, e.g. /tmp, or pass plan-file",
         ) from None
-    return folder / f"batchops-rollback-{selector.slug}-{secrets.token_hex(6)}.json"
+    return folder / f"batchops-rollback-{selector.slug}-{os.urandom(6).hex()}.json"
 
 
 def options(args: argparse.Namespace) -> Options:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -70,6 +69,8 @@ def recipe_name(path: str, document: Mapping[str, Any] | None = None) -> str:
 def recipe_dependencies(text: str) -> set[str] | None:
     """Names a recipe depends on (``dependencies`` / ``runtime_dependencies``, top level,
     ``[metadata]`` or any step), or None when it is not TOML."""
+    import tomllib  # only when a removed recipe may have dependents
+
     try:
         document = tomllib.loads(text)
     except (tomllib.TOMLDecodeError, RecursionError, ValueError):
@@ -94,6 +95,8 @@ def recipe_dependencies(text: str) -> set[str] | None:
 
 
 def parse_recipe(path: str, text: str) -> tuple[str, set[str]]:
+    import tomllib
+
     try:
         document = tomllib.loads(text)
     except (tomllib.TOMLDecodeError, RecursionError, ValueError):
