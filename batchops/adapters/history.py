@@ -327,6 +327,35 @@ def fetch_pull_refs(cwd: Path, remote: str, numbers: Iterable[int]) -> list[int]
     return got
 
 
+def remote_pull_heads(cwd: Path, remote: str) -> dict[int, str]:
+    """PR number -> head commit of every ``refs/pull/N/head`` on the remote (``git ls-remote``)."""
+    out = _run(
+        cwd, "ls-remote", remote, "refs/pull/*/head", hint=f"check that the remote {remote!r} exists and is reachable"
+    ).decode("utf-8", "replace")
+    heads: dict[int, str] = {}
+    for line in out.splitlines():
+        sha, _, name = line.partition("\t")
+        parts = name.split("/")
+        if len(parts) == 4 and parts[2].isdigit() and len(sha) in (40, 64):
+            heads[int(parts[2])] = sha
+    return heads
+
+
+def fetch_objects(cwd: Path, remote: str, refs: Sequence[str]) -> None:
+    """Fetch the objects of ``refs`` from the remote without writing any ref (nor FETCH_HEAD)."""
+    if refs:
+        _run(
+            cwd,
+            "fetch",
+            "-q",
+            "--no-tags",
+            "--no-write-fetch-head",
+            remote,
+            *refs,
+            hint=f"check that the remote {remote!r} exists and is reachable",
+        )
+
+
 # --- writing the rollback branch -----------------------------------------------------------
 
 

@@ -52,6 +52,7 @@ COMMANDS: dict[str, str] = {
     "drift": "batchops.commands.drift:DRIFT",
     "demo": "batchops.commands.demo:DEMO",
     "batch-trailer": "batchops.commands.rollback:TRAILER",
+    "batches": "batchops.commands.batches:BATCHES",
 }
 
 

@@ -44,6 +44,7 @@ class Options:
     force: bool = False
     dry_run: bool = True
     generated_at: str = ""
+    dependents: bool = True  # look up recipes that depend on what the plan removes
 
 
 @dataclass
@@ -91,20 +92,21 @@ def plan_rollback(cwd: Path | str, selector: Selector | str, **options: Any) -> 
     return plan(Options(Path(cwd), selector, **options))
 
 
-def plan(options: Options) -> Outcome:
+def plan(options: Options, *, graph: commitgraph.Graph | None = None) -> Outcome:
     """Find what shipped and decide per file (reads git and, with a token, the API; writes nothing
-    but PR refs it fetches for PRs the API names)."""
+    but PR refs it fetches for PRs the API names). ``graph``: the commit graph of the base and every
+    other ref, when the caller read it already (``batchops batches`` plans many batches on one)."""
     cwd = options.cwd
     prefixes = core.normalize_paths(options.paths)
     refs = history.list_refs(cwd)
     base = history.resolve_base(cwd, options.base_branch, refs)
     history.check_not_shallow(cwd)
-    scope = Scope(cwd, base, refs, prefixes)
-    if options.selector.kind == "batch-id":  # one walk of the base and every other ref: the batch, the line, the graph
+    scope = Scope(cwd, base, refs, prefixes, graph=graph)
+    if options.selector.kind == "batch-id" and graph is None:  # one walk of the base and every other ref
         tips = sorted({r.sha for r in other_refs(refs, base)})
         scope.walk = commitgraph.start(cwd, [base.sha, *tips])
         scope.started.append(scope.walk)
-    else:  # the first-parent line, listed while the selection is traced
+    elif graph is None:  # the first-parent line, listed while the selection is traced
         scope.listing = history.start_mainline(cwd, base.sha)
         scope.started.append(scope.listing)
     try:
@@ -143,7 +145,7 @@ def _plan(options: Options, scope: Scope) -> Outcome:
     reported = core.unshipped_carriers(selection, landings, merges)
     files, outside = core.file_changes(landings, main, scope.prefixes)
     plans = core.decide(files, force=options.force, what=_what(selection.selector))
-    found_dependents = _dependents(scope, plans, selection.search, selection.searched)
+    found_dependents = _dependents(scope, plans, selection.search, selection.searched) if options.dependents else []
     document = core.plan_document(
         selection=selection,
         base_branch=base.name,
@@ -166,7 +168,7 @@ def _plan(options: Options, scope: Scope) -> Outcome:
 def _first_trace(options: Options, scope: Scope, api: Api) -> tuple[Selection, list[core.MainCommit]]:
     selector = options.selector
     if selector.kind != "pr" or not api.usable:
-        return trace(scope, selector)
+        return trace(scope, selector, dependents=options.dependents)
     from batchops.adapters import pulls
 
     info = api.call(f"reading PR #{selector.value}", pulls.get_pull, int(selector.value))
@@ -264,7 +266,7 @@ def _with_api(
         if fetched:
             scope.renew_refs()
         history.grep_paths(selection.search)  # the first lookup is superseded
-        selection, main = trace(scope, selection.selector, direct=direct)
+        selection, main = trace(scope, selection.selector, direct=direct, dependents=options.dependents)
     for pull in found:
         selection.pr_urls[pull.number] = pull.html_url
         if pull.merge_commit_sha:
