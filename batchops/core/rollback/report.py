@@ -217,7 +217,6 @@ def not_found_message(
 ) -> tuple[str, str]:
     """The truth when nothing landed: (message, hint)."""
     selector = selection.selector
-    fetch = "git fetch origin '+refs/pull/*/head:refs/remotes/origin/pull/*/head'"
     if selector.kind == "batch-id":
         line = batch_line(selector.value)
         if not selection.sources:
@@ -228,8 +227,8 @@ def not_found_message(
             if token:
                 message += ", and no merged pull request's commits carry it"
             hint = (
-                "check the batch id and the base-branch; if the batch came through pull requests, fetch their refs first: "
-                + fetch
+                "check the batch id and the base-branch; if the batch came through pull requests, fetch only the "
+                f"PR refs that carry it first: batchops batches --fetch-refs {selector.value}"
             )
             if not token:
                 hint += " (or pass github-token so merged PRs are looked up)"
@@ -250,6 +249,7 @@ def not_found_message(
                 "ships its change as a whole (it was not merged, or another PR shipped part of the same content)"
             )
             return message, "check the number; pass github-token so the API tells whether and where it was merged"
-        hint = f"fetch the PR refs ({fetch}) or pass github-token so the merge commit can be looked up"
+        fetch = f"git fetch origin '+refs/pull/{selector.value}/head:refs/remotes/origin/pull/{selector.value}/head'"
+        hint = f"fetch the PR's ref ({fetch}) or pass github-token so the merge commit can be looked up"
         return message, hint
     return f"commit {selector.value} shipped nothing under the paths on {base_branch}", "check the commit and the paths"
