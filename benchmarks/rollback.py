@@ -68,7 +68,9 @@ def generate(repo: Path, commits: int, batches: int, seed: int = 7) -> list[str]
         clock += 60
         data = message.encode()
         out.append(f"commit refs/heads/{branch}\nmark :{mark}\n".encode())
-        out.append(f"author Bot <bot@example.test> {clock} +0000\ncommitter Bot <bot@example.test> {clock} +0000\n".encode())
+        out.append(
+            f"author Bot <bot@example.test> {clock} +0000\ncommitter Bot <bot@example.test> {clock} +0000\n".encode()
+        )
         out.append(f"data {len(data)}\n".encode() + data + b"\n")
         if parent:
             out.append(f"from :{parent}\n".encode())
@@ -140,7 +142,9 @@ def generate_prs(repo: Path, prs: int, noise: int, seed: int = 11) -> list[str]:
         clock += 60
         data = message.encode()
         out.append(f"commit {ref}\nmark :{mark}\n".encode())
-        out.append(f"author Bot <bot@example.test> {clock} +0000\ncommitter Bot <bot@example.test> {clock} +0000\n".encode())
+        out.append(
+            f"author Bot <bot@example.test> {clock} +0000\ncommitter Bot <bot@example.test> {clock} +0000\n".encode()
+        )
         out.append(f"data {len(data)}\n".encode() + data + b"\n")
         if parent:
             out.append(f"from :{parent}\n".encode())
@@ -155,18 +159,32 @@ def generate_prs(repo: Path, prs: int, noise: int, seed: int = 11) -> list[str]:
     per_pr = max(1, noise // prs)
     for number in range(1, prs + 1):
         for _ in range(per_pr):
-            main = commit("refs/heads/main", "chore: bump\n", {rng.choice(recipes): f"version = {rng.random()}\n"}, main)
+            main = commit(
+                "refs/heads/main", "chore: bump\n", {rng.choice(recipes): f"version = {rng.random()}\n"}, main
+            )
         batch_id = (date(2024, 1, 1) + timedelta(days=(number - 1) // 10)).isoformat()
         if not ids or ids[-1] != batch_id:
             ids.append(batch_id)
-        files = {f"recipes/{ECOSYSTEMS[number % 5]}/p{number:05d}-{k}.toml": f"added by PR {number}\n" for k in range(rng.randint(1, 3))}
+        files = {
+            f"recipes/{ECOSYSTEMS[number % 5]}/p{number:05d}-{k}.toml": f"added by PR {number}\n"
+            for k in range(rng.randint(1, 3))
+        }
         base = heads[-1] if heads and number % 25 == 0 else main  # now and then a PR based on another's branch
-        head = commit(f"refs/pull/{number}/head", f"feat(recipes): add batch {batch_id} recipes\n\nbatch_id: {batch_id}\n", files, base)
+        head = commit(
+            f"refs/pull/{number}/head",
+            f"feat(recipes): add batch {batch_id} recipes\n\nbatch_id: {batch_id}\n",
+            files,
+            base,
+        )
         heads.append(head)
-        subject = f"feat(recipes): add batch recipes ({len(files)} recipes)" + (f" (#{number})" if number % 3 == 0 else "")
+        subject = f"feat(recipes): add batch recipes ({len(files)} recipes)" + (
+            f" (#{number})" if number % 3 == 0 else ""
+        )
         main = commit("refs/heads/main", subject + "\n\nBatch generation.\n", files, main)
     subprocess.run(["git", "fast-import", "--quiet"], cwd=repo, input=b"".join(out), check=True)
-    subprocess.run(["git", "fetch", "-q", ".", "+refs/pull/*/head:refs/remotes/origin/pull/*/head"], cwd=repo, check=True)
+    subprocess.run(
+        ["git", "fetch", "-q", ".", "+refs/pull/*/head:refs/remotes/origin/pull/*/head"], cwd=repo, check=True
+    )
     return ids
 
 
@@ -174,27 +192,58 @@ def bench_prs(args: argparse.Namespace, runs: int) -> int:
     with tempfile.TemporaryDirectory(prefix="batchops-bench-") as tmp:
         repo = args.keep or Path(tmp) / "registry"
         if args.keep and (args.keep / ".git").exists():
-            log = subprocess.run(["git", "log", "--format=%B", "--all"], cwd=repo, capture_output=True, text=True, check=True)
-            ids = sorted({line[len("batch_id: ") :] for line in log.stdout.splitlines() if line.startswith("batch_id: ")})
+            log = subprocess.run(
+                ["git", "log", "--format=%B", "--all"], cwd=repo, capture_output=True, text=True, check=True
+            )
+            ids = sorted(
+                {line[len("batch_id: ") :] for line in log.stdout.splitlines() if line.startswith("batch_id: ")}
+            )
         else:
             ids = generate_prs(repo, args.prs, args.commits or 20_000)
-        count = int(subprocess.run(["git", "rev-list", "--count", "main"], cwd=repo, capture_output=True, text=True, check=True).stdout)
-        refs = len(subprocess.run(["git", "for-each-ref", "refs/remotes/origin/pull"], cwd=repo, capture_output=True, text=True, check=True).stdout.splitlines())
+        count = int(
+            subprocess.run(
+                ["git", "rev-list", "--count", "main"], cwd=repo, capture_output=True, text=True, check=True
+            ).stdout
+        )
+        refs = len(
+            subprocess.run(
+                ["git", "for-each-ref", "refs/remotes/origin/pull"],
+                cwd=repo,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.splitlines()
+        )
         print(f"history: {count} commits on main, {refs} PR refs, {len(ids)} batch ids; medians over {runs} runs\n")
         print("| batch | landings | files | plan wall | `git log --all --grep` wall | ratio |")
         print("|---|---:|---:|---:|---:|---:|")
         worst = 0.0
         for label, batch_id in {"early": ids[len(ids) // 20], "middle": ids[len(ids) // 2], "late": ids[-2]}.items():
             outcome = rollback.plan_rollback(repo, batch_id, paths=["recipes/"], base_branch="main", dry_run=True)
-            plan_wall, _ = median_seconds(lambda b=batch_id: rollback.plan_rollback(repo, b, paths=["recipes/"], base_branch="main", dry_run=True), runs)
+            plan_wall, _ = median_seconds(
+                lambda b=batch_id: rollback.plan_rollback(
+                    repo, b, paths=["recipes/"], base_branch="main", dry_run=True
+                ),
+                runs,
+            )
             grep_wall, _ = median_seconds(
-                lambda b=batch_id: subprocess.run(["git", "log", "--all", "--grep", f"batch_id: {b}", "--format=%H"], cwd=repo, capture_output=True, check=True),
+                lambda b=batch_id: subprocess.run(
+                    ["git", "log", "--all", "--grep", f"batch_id: {b}", "--format=%H"],
+                    cwd=repo,
+                    capture_output=True,
+                    check=True,
+                ),
                 runs,
             )
             worst = max(worst, plan_wall / grep_wall)
-            print(f"| {batch_id} ({label}) | {len(outcome.document['landings'])} | {len(outcome.document['files'])} "
-                  f"| {plan_wall * 1000:.0f} ms | {grep_wall * 1000:.0f} ms | {plan_wall / grep_wall:.2f}x |")
-        print(f"\nworst ratio: {worst:.2f}x (the legacy grep finds only the PR refs' commits; the plan also finds what main shipped)")
+            print(
+                f"| {batch_id} ({label}) | {len(outcome.document['landings'])} | {len(outcome.document['files'])} "
+                f"| {plan_wall * 1000:.0f} ms | {grep_wall * 1000:.0f} ms | {plan_wall / grep_wall:.2f}x |"
+            )
+        print(
+            f"\nworst ratio: {worst:.2f}x (the legacy grep finds only the PR refs' commits; "
+            "the plan also finds what main shipped)"
+        )
     return 0
 
 
@@ -220,7 +269,9 @@ def _environment(work: Path) -> Path:
     venv = Path(os.environ.get("BATCHOPS_VENV") or work / "venv")
     env = {**os.environ, "BATCHOPS_VENV": str(venv)}
     root = Path(__file__).resolve().parents[1]
-    out = subprocess.run(["bash", str(root / "scripts" / "install.sh")], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["bash", str(root / "scripts" / "install.sh")], env=env, capture_output=True, text=True, check=True
+    )
     return Path(out.stdout.strip().splitlines()[-1])
 
 
@@ -234,22 +285,43 @@ def bench_cli(args: argparse.Namespace) -> int:
         work = Path(tmp)
         repo = args.keep or work / "registry"
         if args.keep and (args.keep / ".git").exists():
-            log = subprocess.run(["git", "log", "--reverse", "--format=%B", "main"], cwd=repo, capture_output=True, text=True, check=True)
-            ids = list(dict.fromkeys(line[len("batch_id: ") :] for line in log.stdout.splitlines() if line.startswith("batch_id: ")))
+            log = subprocess.run(
+                ["git", "log", "--reverse", "--format=%B", "main"], cwd=repo, capture_output=True, text=True, check=True
+            )
+            ids = list(
+                dict.fromkeys(
+                    line[len("batch_id: ") :] for line in log.stdout.splitlines() if line.startswith("batch_id: ")
+                )
+            )
         else:
             ids = generate(repo, args.commits or 20_000, args.batches or 500)
         python = _environment(work)
-        count = int(subprocess.run(["git", "rev-list", "--count", "main"], cwd=repo, capture_output=True, text=True, check=True).stdout)
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "RUNNER_", "BATCHOPS_", "PYTHON"))}
-        base.update(GITHUB_ACTIONS="true", GITHUB_OUTPUT=str(work / "output"), RUNNER_TEMP=str(work / "runner-temp"),
-                    GITHUB_STEP_SUMMARY=str(work / "summary.md"), BATCHOPS_VENV=str(python.parents[1]))
+        count = int(
+            subprocess.run(
+                ["git", "rev-list", "--count", "main"], cwd=repo, capture_output=True, text=True, check=True
+            ).stdout
+        )
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("GITHUB_", "INPUT_", "RUNNER_", "BATCHOPS_", "PYTHON"))
+        }
+        base.update(
+            GITHUB_ACTIONS="true",
+            GITHUB_OUTPUT=str(work / "output"),
+            RUNNER_TEMP=str(work / "runner-temp"),
+            GITHUB_STEP_SUMMARY=str(work / "summary.md"),
+            BATCHOPS_VENV=str(python.parents[1]),
+        )
         picks = {"early": ids[len(ids) // 20], "middle, merged": ids[(len(ids) // 2) // 5 * 5 + 4], "late": ids[-3]}
         rows: list[tuple[str, str, list[str], dict[str, str]]] = []
         for label, batch_id in picks.items():
             legacy = f"git log --all --name-only --grep 'batch_id: {batch_id}' | grep '^recipes/' | sort -u"
             rows.append((f"{batch_id} ({label})", "legacy", ["bash", "-c", legacy], base))
             step = {**base, "INPUT_BATCH_ID": batch_id, "INPUT_DRY_RUN": "true", "INPUT_BASE_BRANCH": "main"}
-            rows.append((f"{batch_id} ({label})", "batchops", ["bash", str(root / "scripts" / "batchops.sh"), "rollback"], step))
+            rows.append(
+                (f"{batch_id} ({label})", "batchops", ["bash", str(root / "scripts" / "batchops.sh"), "rollback"], step)
+            )
 
         def once(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
             cpu, started = _children_cpu(), time.perf_counter()
@@ -297,9 +369,15 @@ def main() -> int:
     parser.add_argument("--commits", type=int, default=None)
     parser.add_argument("--batches", type=int, default=None)
     parser.add_argument("--runs", type=int, default=None)
-    parser.add_argument("--keep", type=Path, default=None, help="build the repository here and keep it (reused when it exists)")
-    parser.add_argument("--prs", type=int, default=0, help="benchmark squash-merged batch PRs with this many PR refs instead")
-    parser.add_argument("--cli", action="store_true", help="end to end through the action's entry script vs the legacy pipeline")
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="build the repository here and keep it (reused when it exists)"
+    )
+    parser.add_argument(
+        "--prs", type=int, default=0, help="benchmark squash-merged batch PRs with this many PR refs instead"
+    )
+    parser.add_argument(
+        "--cli", action="store_true", help="end to end through the action's entry script vs the legacy pipeline"
+    )
     args = parser.parse_args()
     if args.cli:
         return bench_cli(args)
@@ -313,26 +391,47 @@ def main() -> int:
         repo = args.keep or Path(tmp) / "registry"
         started = time.perf_counter()
         if args.keep and (args.keep / ".git").exists():  # reuse a kept history
-            log = subprocess.run(["git", "log", "--reverse", "--format=%B", "main"], cwd=repo, capture_output=True, text=True, check=True)
-            ids = list(dict.fromkeys(line[len("batch_id: ") :] for line in log.stdout.splitlines() if line.startswith("batch_id: ")))
+            log = subprocess.run(
+                ["git", "log", "--reverse", "--format=%B", "main"], cwd=repo, capture_output=True, text=True, check=True
+            )
+            ids = list(
+                dict.fromkeys(
+                    line[len("batch_id: ") :] for line in log.stdout.splitlines() if line.startswith("batch_id: ")
+                )
+            )
         else:
             ids = generate(repo, commits, batches)
         built = time.perf_counter() - started
-        count = int(subprocess.run(["git", "rev-list", "--count", "main"], cwd=repo, capture_output=True, text=True, check=True).stdout)
+        count = int(
+            subprocess.run(
+                ["git", "rev-list", "--count", "main"], cwd=repo, capture_output=True, text=True, check=True
+            ).stdout
+        )
         print(f"history: {count} commits, {len(ids)} batches (generated in {built:.1f}s); medians over {runs} runs\n")
         picks = {"early": ids[len(ids) // 20], "middle, merged": ids[(len(ids) // 2) // 5 * 5 + 4], "late": ids[-3]}
-        print(f"| {'batch':<30} | landings | files | conflicts | plan wall | grep wall | ratio | plan cpu | grep cpu | ratio |")
-        print(f"|{'-' * 32}|----------|-------|-----------|-----------|-----------|-------|----------|----------|-------|")
+        print(
+            f"| {'batch':<30} | landings | files | conflicts "
+            "| plan wall | grep wall | ratio | plan cpu | grep cpu | ratio |"
+        )
+        print(
+            f"|{'-' * 32}|----------|-------|-----------|-----------|-----------|-------|----------|----------|-------|"
+        )
         worst = worst_cpu = 0.0
         for label, batch_id in picks.items():
             outcome = rollback.plan_rollback(repo, batch_id, paths=["recipes/"], base_branch="main", dry_run=True)
             counts = outcome.document["counts"]
             plan_wall, plan_cpu = median_seconds(
-                lambda b=batch_id: rollback.plan_rollback(repo, b, paths=["recipes/"], base_branch="main", dry_run=True), runs
+                lambda b=batch_id: rollback.plan_rollback(
+                    repo, b, paths=["recipes/"], base_branch="main", dry_run=True
+                ),
+                runs,
             )
             grep_wall, grep_cpu = median_seconds(
                 lambda b=batch_id: subprocess.run(
-                    ["git", "log", "--grep", f"batch_id: {b}", "--format=%H", "main"], cwd=repo, capture_output=True, check=True
+                    ["git", "log", "--grep", f"batch_id: {b}", "--format=%H", "main"],
+                    cwd=repo,
+                    capture_output=True,
+                    check=True,
                 ),
                 runs,
             )
@@ -340,13 +439,16 @@ def main() -> int:
             worst_cpu = max(worst_cpu, plan_cpu / grep_cpu)
             name = f"{batch_id} ({label})"
             print(
-                f"| {name:<30} | {len(outcome.document['landings']):>8} | {sum(counts.values()):>5} | {counts['conflict']:>9} "
+                f"| {name:<30} | {len(outcome.document['landings']):>8} | {sum(counts.values()):>5} "
+                f"| {counts['conflict']:>9} "
                 f"| {plan_wall * 1000:>7.0f}ms | {grep_wall * 1000:>7.0f}ms | {plan_wall / grep_wall:>4.2f}x "
                 f"| {plan_cpu * 1000:>6.0f}ms | {grep_cpu * 1000:>6.0f}ms | {plan_cpu / grep_cpu:>4.2f}x |"
             )
         verdict = "OK" if worst <= 2 else "OVER TARGET"
         if count < 20_000:
-            verdict += " (small history: the fixed cost of a few git processes dominates; the target is for >= 20,000 commits)"
+            verdict += (
+                " (small history: the fixed cost of a few git processes dominates; the target is for >= 20,000 commits)"
+            )
         print(f"\nworst ratio: wall {worst:.2f}x, cpu {worst_cpu:.2f}x (target <= 2x on wall time): {verdict}")
     return 0
 
