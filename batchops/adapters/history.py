@@ -361,7 +361,9 @@ def fetch_objects(cwd: Path, remote: str, refs: Sequence[str]) -> None:
 
 def build_commit(cwd: Path, base_sha: str, plans: Sequence[FilePlan], message: str) -> str:
     """One commit on top of the base tip, built in a temporary index (work tree and index untouched)."""
-    with tempfile.TemporaryDirectory(prefix="batchops-rollback-", dir=runner.temp_dir()) as tmp:
+    folder = runner.temp_dir()
+    folder.mkdir(parents=True, exist_ok=True)  # a RUNNER_TEMP that does not exist yet is created
+    with tempfile.TemporaryDirectory(prefix="batchops-rollback-", dir=folder) as tmp:
         git = _git(cwd)
         env = {"GIT_INDEX_FILE": str(Path(tmp) / "index"), **gitcmd.identity_env(cwd)}
         git.run("read-tree", base_sha, env=env)

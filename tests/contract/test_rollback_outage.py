@@ -87,6 +87,8 @@ def test_a_closed_port_falls_back_too_and_the_dry_run_says_what_was_not_confirme
     merged = shipped_batch(repo)
     monkeypatch.setenv("GITHUB_API_URL", f"http://127.0.0.1:{closed_port()}")
     monkeypatch.setenv("GITHUB_REPOSITORY", "tsuku/registry")
+    summary = repo.parent / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
 
     code, outputs, err = run_cli(capsys, repo, "--batch-id", BATCH, "--dry-run", "--github-token", "ghs_test")
 
@@ -94,6 +96,7 @@ def test_a_closed_port_falls_back_too_and_the_dry_run_says_what_was_not_confirme
     assert outputs["files-count"] == "1"
     assert "GitHub was unavailable" in err and merged[:10] in err
     assert waited(sleeps) <= 30
+    assert "GitHub was unavailable" in summary.read_text() and merged[:10] in summary.read_text()
     saved = json.loads(Path(outputs["plan-file"]).read_text())
     assert saved["github"]["available"] is False and saved["github"]["unconfirmed_landings"] == [merged]
 
@@ -129,6 +132,12 @@ def test_a_runner_temp_that_does_not_exist_is_created(remote, monkeypatch, capsy
 
     assert code == 0, err
     assert Path(outputs["plan-file"]).parent == missing and Path(outputs["plan-file"]).is_file()
+
+    elsewhere = tmp_path / "elsewhere" / "temp"  # with a plan-file of its own, the commit's index still goes there
+    monkeypatch.setenv("RUNNER_TEMP", str(elsewhere))
+    code, outputs, err = run_cli(capsys, repo, "--batch-id", BATCH, "--plan-file", str(tmp_path / "plan.json"))
+    assert code == 0, err
+    assert outputs["branch"] == f"rollback-batch-{BATCH}" and elsewhere.is_dir()
 
 
 def test_the_dry_run_prints_each_landing_with_its_pr_and_date_and_each_files_action(remote, capsys) -> None:
