@@ -54,6 +54,7 @@ COMMANDS: dict[str, str] = {
     "demo": "batchops.commands.demo:DEMO",
     "alert replay": "batchops.commands.alert:REPLAY",
     "batch-trailer": "batchops.commands.rollback:TRAILER",
+    "batches": "batchops.commands.batches:BATCHES",
 }
 
 
