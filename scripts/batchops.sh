@@ -21,6 +21,10 @@ if [ -x "$venv/bin/python" ] && [ -f "$venv/.batchops-lock" ] && [ -f "$root/req
   [ "$want" = "$have" ] && python="$venv/bin/python"
 fi
 [ -n "$python" ] || python="$(bash "$root/scripts/install.sh")"
-flags=()
-case "${1:-}" in preflight | breaker-gate | breaker-update) flags=(-S) ;; esac
-PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" exec "$python" "${flags[@]}" -m batchops "$@"
+# -P: the workspace never shadows a module (no working directory on sys.path);
+# -c rather than -m: no runpy. breaker-gate answers a closed breaker before argparse
+# is imported (batchops/__main__.py).
+flags=(-P)
+case "${1:-}" in preflight | breaker-gate | breaker-update) flags=(-S -P) ;; esac
+PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" exec "$python" "${flags[@]}" -c \
+  'import sys; from batchops.__main__ import run; sys.exit(run(sys.argv[1:]))' "$@"

@@ -20,7 +20,7 @@ FORBIDDEN_IN_CORE = {
 }
 # modules of the core may import each other and batchops.errors, nothing else of batchops
 ALLOWED_OUTSIDE_CORE = {"batchops.errors"}
-ENVIRONMENT_READERS = {"batchops.adapters.runner", "batchops.cli"}
+ENVIRONMENT_READERS = {"batchops.adapters.runner", "batchops.cli", "batchops.__main__"}
 
 
 def modules() -> Iterator[tuple[str, Path, ast.Module]]:
