@@ -293,3 +293,49 @@ def test_a_file_the_full_reader_refuses_goes_to_the_full_step_which_fails_closed
     assert lean_and_full(tmp_path, args) is False
     code, _, _, outputs, _ = _run(tmp_path, lambda: __import__("batchops.cli").cli.main(["breaker-gate", *args]), {}, True)
     assert code != 0 and outputs["skip"] == "true"
+
+
+def _warm_environment(tmp_path: Path) -> Path:
+    """An environment as scripts/install.sh leaves it: an interpreter and its copy of the lock."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(sys.executable)
+    (venv / ".batchops-lock").write_bytes((ROOT / "requirements.lock").read_bytes())
+    return venv
+
+
+def _step(tmp_path: Path, venv: Path, *args: str, **inputs: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "RUNNER_", "BATCHOPS_", "PYTHON"))}
+    env.update(GITHUB_ACTIONS="true", GITHUB_OUTPUT=str(tmp_path / "out"), GITHUB_STEP_SUMMARY=str(tmp_path / "summary"),
+               BATCHOPS_VENV=str(venv), BATCHOPS_NOW="2026-06-26T22:00:00Z", BATCHOPS_JOURNAL=str(tmp_path / "journal.jsonl"), **inputs)
+    (tmp_path / "out").write_text("")
+    return subprocess.run(["bash", str(ROOT / "scripts" / "batchops.sh"), "breaker-gate", *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_the_action_entry_answers_a_closed_breaker_and_takes_the_probe_of_an_open_one(tmp_path: Path) -> None:
+    (tmp_path / "batch-control.json").write_text(json.dumps(CLOSED, indent=2))
+    venv = _warm_environment(tmp_path)
+    closed = _step(tmp_path, venv, INPUT_ECOSYSTEM="homebrew")
+    assert closed.returncode == 0, closed.stderr
+    assert runner.parse_output_file((tmp_path / "out").read_text()) == {"skip": "false", "state": "closed", "opens-at": ""}
+    question = _step(tmp_path, venv, "--dry-run", INPUT_ECOSYSTEM="npm")  # bare: only asks
+    assert question.returncode == 0, question.stderr
+    assert runner.parse_output_file((tmp_path / "out").read_text())["state"] == "half-open"
+    assert json.loads((tmp_path / "batch-control.json").read_text()) == CLOSED
+    probe = _step(tmp_path, venv, INPUT_ECOSYSTEM="npm", INPUT_DRY_RUN="false")
+    assert probe.returncode == 0, probe.stderr
+    assert runner.parse_output_file((tmp_path / "out").read_text()) == {"skip": "false", "state": "half-open", "opens-at": ""}
+    assert json.loads((tmp_path / "batch-control.json").read_text())["circuit_breaker"]["npm"]["state"] == "half-open"
+
+
+def test_a_workspace_file_named_like_a_module_does_not_take_its_place(tmp_path: Path) -> None:
+    (tmp_path / "batch-control.json").write_text(json.dumps(CLOSED, indent=2))
+    for name in ("os.py", "json.py", "argparse.py", "datetime.py"):
+        (tmp_path / name).write_text("raise SystemExit('the workspace shadowed a module')\n")
+    (tmp_path / "batchops").mkdir()
+    (tmp_path / "batchops" / "__init__.py").write_text("raise SystemExit('the workspace shadowed batchops')\n")
+    venv = _warm_environment(tmp_path)
+    for ecosystem in ("homebrew", "npm"):
+        run = _step(tmp_path, venv, "--ecosystem", ecosystem)
+        assert run.returncode == 0 and "shadowed" not in run.stdout + run.stderr, run.stderr
