@@ -9,12 +9,13 @@ with ``$GITHUB_OUTPUT`` set as in a workflow step:
 * legacy          ``./scripts/check_breaker.sh <ecosystem>`` as the legacy workflow runs it
                   (``CONTROL_FILE`` unset: ``batch-control.json`` in the working directory)
 * batchops step   ``bash scripts/batchops.sh breaker-gate`` with ``INPUT_ECOSYSTEM``, as the
-                  action's ``run:`` line calls it (includes the warm check of the environment)
+                  action's ``run:`` line calls it (includes the warm check of the environment);
+                  a closed breaker is answered by the lean path (``batchops/__main__.py``)
 * batchops        ``python -m batchops breaker-gate --ecosystem <ecosystem>`` on that environment
 * no .pyc yet     the same on a copy of the package whose ``__pycache__`` folders are removed
                   before every run (what the first batchops step of a job pays)
 
-Cases: ``closed`` (an ecosystem without an entry: read, no write) and ``open -> probe``
+Cases: ``closed`` (an ecosystem without an entry: read, no write; legacy: one ``jq``) and ``open -> probe``
 (``npm``: its wait is over, both move it to half-open and write the file; batchops
 also validates, journals and writes a step summary). Runs are interleaved (every
 tool, every case, then again), median of ``--runs`` (at least 15). The environment is
@@ -40,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import ROOT, table  # noqa: E402
 
-CORPUS = Path(os.environ.get("BATCHOPS_CORPUS") or ROOT.parent / "shared" / "corpus") / "tsuku"
+CORPUS = Path(os.environ.get("BATCHOPS_CORPUS") or next((p for p in (ROOT.parent / "shared" / "corpus", ROOT / "tests" / "data" / "corpus") if p.is_dir()), ROOT.parent / "shared" / "corpus")) / "tsuku"
 LEGACY = CORPUS / "legacy" / "check_breaker.sh"
 CURRENT = CORPUS / "control-history" / "batch-control.20260626T205108.json"
 CASES = {"closed": "cargo", "open -> probe": "npm"}
@@ -55,7 +56,7 @@ def _environment(work: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=21, help="interleaved runs per row (default 21, at least 15)")
+    parser.add_argument("--runs", type=int, default=31, help="interleaved runs per row (default 31, at least 15)")
     parser.add_argument("--file", type=Path, default=CURRENT, help="control file (default: the first user's current one)")
     parser.add_argument("--quick", action="store_true", help="3 runs per row (not a measurement)")
     args = parser.parse_args()
@@ -123,6 +124,9 @@ def main() -> None:
         lines.append([case, tool, f"{median[(case, tool)]:.1f}", ratio])
     print(f"breaker-gate vs legacy check_breaker.sh on {args.file.name}: median of {runs} interleaved runs ({python})")
     print(table(["case", "tool", "wall ms (median)", "vs legacy"], lines))
+    step = "batchops step (scripts/batchops.sh)"
+    ratios = [f"{case} {median[(case, step)] / median[(case, 'legacy check_breaker.sh')]:.2f}x" for case in CASES]
+    print(f"\nbreaker-gate as the action runs it / legacy check_breaker.sh: {', '.join(ratios)} (target: at most 1.00x each)")
 
 
 if __name__ == "__main__":

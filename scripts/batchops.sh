@@ -43,7 +43,7 @@ if stamp:
         import os
         os.environ["BATCHOPS_INSTALL_FIRST"] = "1"
         os.execvp("bash", ["bash", script, *sys.argv[4:]])
-from batchops.__main__ import run
-sys.exit(run(sys.argv[4:]))'
+from batchops.__main__ import main
+sys.exit(main(sys.argv[4:]))'
 PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" exec "$python" "${flags[@]}" -c "$entry" \
   "$root/requirements.lock" "$stamp" "$here/batchops.sh" "$@"
