@@ -60,7 +60,10 @@ def gate_glance(args: list[str]) -> int | None:
     dry_run = given.get("dry-run", _setting("INPUT_DRY_RUN") or "false").strip().lower()
     if dry_run not in ("false", "0", "no", "off", ""):
         return None
-    from batchops.core import gate_glance as lean
+    try:
+        from batchops.core import gate_glance as lean
+    except ImportError:  # an interpreter without CPython's _json: the full step
+        return None
 
     ecosystem = given.get("ecosystem", _setting("INPUT_ECOSYSTEM")).strip()
     path = given.get("control-file", _setting("INPUT_CONTROL_FILE") or "batch-control.json")

@@ -205,7 +205,9 @@ _BUDGET: dict[str, Check] = {
     "pause_percent": lambda v: _number(v, 0, 100, above=True),
     "sample_rate_floor": lambda v: _number(v, 0, 1),
     "history_weeks": lambda v: _integer(v, 0, 52),
-    "history": lambda v: isinstance(v, list) and all(isinstance(w, dict) and "week_start" in w and _optional(w, _WEEK) for w in v),
+    "history": lambda v: (
+        isinstance(v, list) and all(isinstance(w, dict) and "week_start" in w and _optional(w, _WEEK) for w in v)
+    ),
 }
 _TOP: dict[str, Check] = {
     "enabled": lambda v: isinstance(v, bool),
@@ -215,8 +217,11 @@ _TOP: dict[str, Check] = {
     "disabled_by": lambda v: isinstance(v, str),
     "disabled_at": _timestamp_or_empty,
     "expected_resume": lambda v: isinstance(v, str),
-    "circuit_breaker": lambda v: isinstance(v, dict) and all(
-        is_ecosystem(name) and isinstance(entry, dict) and _optional(entry, _BREAKER) for name, entry in v.items()
+    "circuit_breaker": lambda v: (
+        isinstance(v, dict)
+        and all(
+            is_ecosystem(name) and isinstance(entry, dict) and _optional(entry, _BREAKER) for name, entry in v.items()
+        )
     ),
     "budget": lambda v: isinstance(v, dict) and _optional(v, _BUDGET),
 }
@@ -314,8 +319,12 @@ def _is_template(name: str, entry: dict[str, object]) -> bool:
 def _cell(text: str) -> str:
     """batchops.render.markdown.md_escape"""
     return (
-        text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
-        .replace("<", "&lt;").replace(">", "&gt;")
+        text.replace("\\", "\\\\")
+        .replace("|", "\\|")
+        .replace("\r", " ")
+        .replace("\n", " ")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
     )
 
 
