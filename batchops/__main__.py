@@ -7,8 +7,8 @@ flags and ``INPUT_*`` fallbacks, the same outputs, log line and step summary. An
 else (another state, a flag it does not know, a file it cannot prove valid, dry-run)
 goes to the full CLI, which answers it and reports every error.
 
-``scripts/batchops.sh`` calls :func:`run` with ``python -S -P -c`` (no runpy, no
-site-packages scan, no working directory on ``sys.path``).
+``scripts/batchops.sh`` calls :func:`main` with ``python -P -c`` (no runpy, no working
+directory on ``sys.path``; ``-S`` too for the hot-path steps: no site-packages scan).
 """
 
 from __future__ import annotations
