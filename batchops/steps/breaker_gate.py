@@ -15,7 +15,7 @@ from typing import Any
 
 from batchops.adapters import controlfile, runner
 from batchops.core import breaker, timeutil
-from batchops.flags import add_control_file, add_input, add_now, clock, parse_bool
+from batchops.flags import add_control_file, add_dry_run, add_input, add_now, clock, parse_bool
 from batchops.render.breaker import step_report
 from batchops.steps import Step, StepResult
 
@@ -24,7 +24,7 @@ TITLE = "batchops breaker-gate"
 
 def _configure(parser: argparse.ArgumentParser) -> None:
     add_input(parser, "ecosystem", "ecosystem whose breaker is checked, e.g. homebrew", default="")
-    add_input(parser, "dry-run", "answer only: the decision the gate would take, nothing written or journaled", default="false")
+    add_dry_run(parser, "answer only: the decision the gate would take, nothing written or journaled")
     add_control_file(parser)
     add_now(parser)
 

@@ -20,7 +20,8 @@ FORBIDDEN_IN_CORE = {
 }
 # modules of the core may import each other and batchops.errors, nothing else of batchops
 ALLOWED_OUTSIDE_CORE = {"batchops.errors"}
-ENVIRONMENT_READERS = {"batchops.adapters.runner", "batchops.cli"}
+# batchops.__main__: the CLI entry (python -m batchops), whose lean breaker-gate path reads the inputs itself
+ENVIRONMENT_READERS = {"batchops.adapters.runner", "batchops.cli", "batchops.__main__"}
 
 
 def modules() -> Iterator[tuple[str, Path, ast.Module]]:
