@@ -17,12 +17,12 @@ from pathlib import Path
 from batchops.adapters import controlfile, runner, schema
 from batchops.adapters import git as gitcmd
 from batchops.adapters.http import DEFAULT_TIMEOUT, Fetcher
-from batchops.flags import Command, add_input, add_now, clock, parse_float
 from batchops.core import control, timeutil
+from batchops.engines.drift import DEFAULT_BASELINE, default_report_file, load_baseline
 from batchops.errors import BatchopsError, UsageError
+from batchops.flags import Command, add_input, add_now, clock, parse_float
 from batchops.render import drift as render
 from batchops.render import markdown
-from batchops.steps.drift_monitor import DEFAULT_BASELINE, default_report_file, load_baseline
 
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 

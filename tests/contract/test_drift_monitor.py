@@ -628,3 +628,48 @@ def test_a_recipe_nested_2000_deep_is_reported_and_skipped_and_the_others_are_ch
     assert statuses["good"][0] == "new"
     assert statuses["deep"][0] == "unverifiable" and "nested too deeply" in statuses["deep"][1]
     assert "deep.toml" in result.log  # annotated with its file
+
+
+# --- a run that verified nothing ------------------------------------------------------------
+
+
+def test_a_run_that_verified_nothing_is_a_warning_not_a_notice(work: Path, monkeypatch, capsys) -> None:
+    write_recipe(work, "one", "http://127.0.0.1:9/one/SHA256SUMS")
+    write_recipe(work, "two", "http://127.0.0.1:9/two/SHA256SUMS")
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    result = run(work, monkeypatch, capsys)
+    assert result.code == 0
+    [warning] = [line for line in result.log.splitlines() if "nothing was verified" in line]
+    assert warning.startswith("::warning title=drift-monitor::")
+    assert "all 2 checksum file(s)" in warning and "fail-on-unverifiable: true" in warning
+    assert not [line for line in result.log.splitlines() if line.startswith("::notice title=drift-monitor::")]
+
+
+def test_a_run_that_verified_some_says_what_it_could_not_verify_as_a_notice(work: Path, upstream: Upstream, monkeypatch, capsys) -> None:
+    write_recipe(work, "good", upstream.put("/good/SHA256SUMS", SUMS_V1))
+    write_recipe(work, "down", "http://127.0.0.1:9/down/SHA256SUMS")
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    result = run(work, monkeypatch, capsys)
+    assert result.code == 0
+    [notice] = [line for line in result.log.splitlines() if "could not be verified" in line]
+    assert notice.startswith("::notice title=drift-monitor::") and "down:" in notice
+    assert "nothing was verified" not in result.log
+
+
+def test_fail_on_unverifiable_fails_the_step_when_something_was_unverifiable(work: Path, upstream: Upstream, monkeypatch, capsys) -> None:
+    write_recipe(work, "good", upstream.put("/good/SHA256SUMS", SUMS_V1))
+    write_recipe(work, "down", "http://127.0.0.1:9/down/SHA256SUMS")
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    result = run(work, monkeypatch, capsys, "--fail-on-unverifiable", "true")
+    assert result.code == 1
+    [error] = [line for line in result.log.splitlines() if line.startswith("::error title=drift-monitor::")]
+    assert "fail-on-unverifiable is true" in error
+    assert result.outputs["unverifiable-count"] == "1"
+    assert baseline(work)["recipes"]["good"]  # what was verified is still recorded
+
+
+def test_fail_on_unverifiable_passes_when_everything_was_verified(work: Path, upstream: Upstream, monkeypatch, capsys) -> None:
+    write_recipe(work, "good", upstream.put("/good/SHA256SUMS", SUMS_V1))
+    monkeypatch.setenv("INPUT_FAIL_ON_UNVERIFIABLE", "true")
+    result = run(work, monkeypatch, capsys)
+    assert result.code == 0, result.log
