@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         command.configure(parser)
         namespace = parser.parse_args(args[1:])
+        namespace.entry = main  # the CLI's own entry, for a command that runs others in-process (demo)
         if is_step:
             result = command.run(namespace)
             write_result(result)
