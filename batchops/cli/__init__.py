@@ -175,6 +175,8 @@ def _example(action: argparse.Action | None, name: str) -> str:
     """``--reason "npm registry outage, INC-42"`` or ``homebrew``: the flag (or argument) with a value to type."""
     flag = name if name.startswith("-") else ""
     value = ""
+    if flag == "--dry-run" or (action is not None and action.option_strings and action.nargs == "?" and action.const is not None):
+        return flag  # a flag that stands alone (--dry-run): suggested bare, never with a value that turns it off
     if action is not None:
         if action.choices:
             value = str(next(iter(action.choices)))
@@ -216,6 +218,8 @@ def _argument_fix(parser: argparse.ArgumentParser, message: str, given: list[str
     if found:
         name = found.group(1).split("/")[0]
         action = _action_for(parser, name)
+        if "invalid choice" in found.group(2) and action is not None and action.nargs == "?" and action.const is not None:
+            return f"write {name} alone, e.g. `{parser.prog} {name}`"
         if "invalid choice" in found.group(2) and action is not None and action.choices:
             choices = [str(choice) for choice in action.choices]
             typed = re.search(r"invalid choice: '([^']*)'", found.group(2))

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from batchops.adapters import controlfile, runner, schema
-from batchops.flags import Command, parse_float, parse_int
 from batchops.commands.operate import add_operator_flags, check_ecosystem, run_change
 from batchops.core import breaker, control, metrics, timeutil
 from batchops.core.breaker import FAILURE, OUTCOMES, SUCCESS
 from batchops.errors import BatchopsError, UsageError
+from batchops.flags import Command, parse_float, parse_int
 
 
 @dataclass

@@ -27,15 +27,15 @@ from typing import Any
 
 from batchops.adapters import controlfile, files, journal, runner, schema
 from batchops.adapters import git as gitcmd
-from batchops.flags import add_control_file, add_now, clock
 from batchops.core import breaker, control, operations, timeutil
 from batchops.errors import BatchopsError, UsageError
+from batchops.flags import add_control_file, add_dry_run, add_now, clock, parse_bool
 
 
 def add_operator_flags(parser: argparse.ArgumentParser) -> None:
     add_control_file(parser)
     add_now(parser)
-    parser.add_argument("--dry-run", action="store_true", help="show the change as a diff; write and journal nothing")
+    add_dry_run(parser, "show the change as a diff; write, journal, commit and push nothing")
     parser.add_argument("--push", action="store_true", help="land it now: persist-with-retry with the audited commit message")
 
 
@@ -129,7 +129,7 @@ def run_change(
         return 0
     for note in notes:
         runner.notice(note)
-    if getattr(args, "dry_run", False):
+    if parse_bool(getattr(args, "dry_run", False), field="--dry-run"):
         runner.out_block(diff(path, document, after))
         runner.out_block(f"dry run: nothing written, nothing journaled (without --dry-run this records {op})")
         return 0

@@ -18,8 +18,8 @@ from typing import Any
 
 from batchops.adapters import controlfile, journal, runner
 from batchops.adapters import git as gitcmd
-from batchops.flags import Command, add_control_file, add_now, clock, naming_control_file
 from batchops.core import breaker, budget, control, timeutil
+from batchops.flags import Command, add_control_file, add_now, clock, naming_control_file
 from batchops.render import breaker as render_breaker
 from batchops.render import budget as render_budget
 from batchops.render import markdown, terminal

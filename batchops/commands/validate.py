@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from batchops.adapters import runner, schema
-from batchops.flags import Command
 from batchops.errors import BatchopsError
+from batchops.flags import Command
 
 
 def guess_schema(path: Path, document: Any) -> str:
