@@ -157,3 +157,10 @@ def test_log_ecosystem_finds_legacy_commits_by_what_they_changed_in_the_file(che
     assert len(npm) == 1 and npm[0]["touched"] == ["npm"]
     text = bo(checkout, "log", "--ecosystem", "homebrew").stdout
     assert "changed homebrew" in text
+
+
+def test_metrics_import_dry_run_reads_everything_and_writes_no_store(tmp_path: Path, corpus: Path) -> None:
+    run = run_cli(["metrics", "import", str(corpus / "metrics" / "batch-runs"), "--dry-run"], tmp_path, actions=False)
+    assert run.returncode == 0, run.log
+    assert "dry run: 50 record(s) from 11 file(s) would be imported" in run.stdout
+    assert not (tmp_path / ".batchops").exists()
