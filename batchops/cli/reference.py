@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from batchops.adapters import runner
 from batchops.cli import COMMANDS, _load, _Parser
 
 BEGIN = "<!-- begin: generated from the parser by `python -m batchops.cli.reference --write docs/console.md` -->"
@@ -92,7 +93,7 @@ def main(argv: list[str]) -> int:
         path = Path(argv[1])
         path.write_text(replace_in(path.read_text(encoding="utf-8"), generate()), encoding="utf-8")
         return 0
-    sys.stdout.write(generate())
+    runner.out_block(generate().rstrip("\n"))
     return 0
 
 

@@ -27,10 +27,10 @@ from urllib.parse import parse_qs, urlsplit
 from batchops.adapters import runner, schema, telemetry
 from batchops.adapters.files import write_atomic
 from batchops.adapters.store import DEFAULT_DATABASE, Store
-from batchops.flags import Command, add_dry_run, add_input, add_now, clock, parse_bool
 from batchops.core import metrics, timeutil
 from batchops.core.metrics import Delivery
 from batchops.errors import BatchopsError, UsageError
+from batchops.flags import Command, add_dry_run, add_input, add_now, clock, parse_bool
 from batchops.render import markdown
 from batchops.steps.metrics_upload import (
     NOT_HONORED,

@@ -23,10 +23,10 @@ from typing import Any
 from batchops.adapters import runner, schema, telemetry
 from batchops.adapters.files import write_atomic
 from batchops.adapters.store import DEFAULT_DATABASE, Store
-from batchops.flags import add_input, add_now, clock, parse_float
 from batchops.core import metrics, timeutil
 from batchops.core.metrics import Delivery, RetryPolicy
 from batchops.errors import BatchopsError, UsageError
+from batchops.flags import add_input, add_now, clock, parse_float
 from batchops.render import markdown
 from batchops.steps import Step, StepResult
 
@@ -79,7 +79,7 @@ def results_from(args: argparse.Namespace, now: Any, said: list[str]) -> dict[st
             hint="pass the batch's results file (results-file: results.json), or batch-id: 2026-06-26-homebrew "
             "with ecosystem: homebrew",
         )
-    document = {"batch_id": batch_id, "ecosystem": ecosystem, "started_at": timeutil.iso(now),
+    document: dict[str, Any] = {"batch_id": batch_id, "ecosystem": ecosystem, "started_at": timeutil.iso(now),
                 "completed_at": timeutil.iso(now), "results": []}
     schema.validate(document, "batch-results", file="batch-id and ecosystem")
     why = f"{path} does not exist" if path else "no results-file was given"
