@@ -49,7 +49,9 @@ def _state(checkout: Path) -> tuple[str, str, str, list[str]]:
 
 @pytest.mark.parametrize("command", CHANGES, ids=[" ".join(c[:2]) for c in CHANGES])
 @pytest.mark.parametrize("dry", DRY_FORMS, ids=lambda d: " ".join(d))
-def test_every_change_takes_dry_run_bare_or_with_a_value_and_writes_nothing(checkout: Path, command: list[str], dry: list[str]) -> None:
+def test_every_change_takes_dry_run_bare_or_with_a_value_and_writes_nothing(
+    checkout: Path, command: list[str], dry: list[str]
+) -> None:
     if command[0] == "resume":
         assert bo(checkout, "stop", "--reason", "x").returncode == 0
         git(checkout, "commit", "-qam", "stop")

@@ -24,7 +24,8 @@ def test_batch_id_and_ecosystem_without_a_results_file_record_a_run_with_no_reci
                    "--database", "m.db", "--now", "2026-06-26T13:15:35Z"], tmp_path)
     assert run.returncode == 0, run.log
     assert run.outputs["uploaded"] == "true" and run.outputs["destination"] == "database"
-    assert "no results-file was given: recording batch 2026-06-26-homebrew of homebrew as a run with no recipe" in run.stdout
+    said = "no results-file was given: recording batch 2026-06-26-homebrew of homebrew as a run with no recipe"
+    assert said in run.stdout
     [stored] = _runs(tmp_path / "m.db")
     assert (stored["batch_id"], stored["ecosystem"], stored["total_recipes"]) == ("2026-06-26-homebrew", "homebrew", 0)
 
@@ -44,7 +45,9 @@ def test_neither_form_is_one_error_naming_both(tmp_path: Path) -> None:
 
 
 def test_the_smallest_results_file_of_the_docs_is_taken_by_every_step_that_reads_one(tmp_path: Path) -> None:
-    smallest = re.search(r"```json\n(\{.*\"results\": \[\]\})\n```", DOC.read_text()).group(1)  # type: ignore[union-attr]
+    found = re.search(r"```json\n(\{.*\"results\": \[\]\})\n```", DOC.read_text())
+    assert found, "the smallest results file is shown in docs/actions/metrics-upload.md"
+    smallest = found.group(1)
     (tmp_path / "results.json").write_text(smallest)
     (tmp_path / "batch-control.json").write_text('{"enabled": true}')
     assert run_cli(["validate", "results.json"], tmp_path, actions=False).returncode == 0

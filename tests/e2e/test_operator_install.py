@@ -53,7 +53,9 @@ def _operator_env(home: Path, pipx: str) -> dict[str, str]:
 
 
 def _run(command: str, cwd: Path, env: dict[str, str]) -> None:
-    proc = subprocess.run(command, shell=True, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False)
+    proc = subprocess.run(
+        command, shell=True, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
     assert proc.returncode == 0, f"`{command}` failed:\n{proc.stdout}\n{proc.stderr}"
 
 
@@ -90,7 +92,8 @@ def test_the_documented_tag_install_works_from_the_tag(tmp_path: Path) -> None:
     pipx = _pipx()
     clone = _fresh_clone(tmp_path)
     subprocess.run(["git", "-C", str(clone), "add", "-A"], check=True)
-    commit = ["git", "-C", str(clone), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "release", "--allow-empty"]
+    commit = ["git", "-C", str(clone), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "release",
+              "--allow-empty"]
     subprocess.run(commit, check=True)
     subprocess.run(["git", "-C", str(clone), "tag", f"v{VERSION}"], check=True)
     home = tmp_path / "home"

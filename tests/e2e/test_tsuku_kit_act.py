@@ -97,7 +97,9 @@ def _show(tmp_path: Path, bare: Path, spec: str) -> str:
     return git(tmp_path, "--git-dir", str(bare), "show", spec)
 
 
-def test_batch_operations_gates_runs_the_placeholder_records_persists_and_uploads(act, tmp_path: Path, corpus: Path) -> None:  # type: ignore[no-untyped-def]
+def test_batch_operations_gates_runs_the_placeholder_records_persists_and_uploads(  # type: ignore[no-untyped-def]
+    act, tmp_path: Path, corpus: Path
+) -> None:
     bare = _remote(tmp_path, corpus)
     server = metrics.make_server(str(tmp_path / "telemetry.db"), TOKEN).start()
     try:
@@ -129,7 +131,9 @@ def test_batch_operations_gates_runs_the_placeholder_records_persists_and_upload
     assert TOKEN not in run.log
 
 
-def test_batch_operations_with_an_open_breaker_skips_and_writes_nothing(act, tmp_path: Path, corpus: Path) -> None:  # type: ignore[no-untyped-def]
+def test_batch_operations_with_an_open_breaker_skips_and_writes_nothing(  # type: ignore[no-untyped-def]
+    act, tmp_path: Path, corpus: Path
+) -> None:
     control = json.loads((corpus / LEGACY).read_text())
     control["circuit_breaker"]["default"] = {"state": "open", "failures": 5, "opens_at": "2099-01-01T00:00:00Z"}
     bare, _ = make_remote(tmp_path, {"batch-control.json": json.dumps(control, indent=2) + "\n"})
@@ -149,7 +153,9 @@ def test_batch_operations_with_an_open_breaker_skips_and_writes_nothing(act, tmp
         assert db.runs() == []
 
 
-def test_batch_merge_records_each_ecosystem_persists_then_opens_a_pull_request_with_the_batch_id(act, tmp_path: Path, corpus: Path, github_api) -> None:  # type: ignore[no-untyped-def]
+def test_batch_merge_records_each_ecosystem_persists_then_opens_a_pull_request_with_the_batch_id(  # type: ignore[no-untyped-def]
+    act, tmp_path: Path, corpus: Path, github_api
+) -> None:
     bare = _remote(tmp_path, corpus, {"recipes/a/aaa.toml": "name = 'aaa'\n"})
     github_api.add_repo("tsukumogami/tsuku", git_dir=bare)
     artifacts = tmp_path / "passing-recipes"
@@ -183,7 +189,9 @@ def test_batch_merge_records_each_ecosystem_persists_then_opens_a_pull_request_w
     assert "recipes/j/jq.toml" in files.splitlines()
 
 
-def test_checksum_drift_keeps_the_baseline_in_the_repository(act, tmp_path: Path, corpus: Path, github_api) -> None:  # type: ignore[no-untyped-def]
+def test_checksum_drift_keeps_the_baseline_in_the_repository(  # type: ignore[no-untyped-def]
+    act, tmp_path: Path, corpus: Path, github_api
+) -> None:
     from tests.support.upstream import Upstream
 
     github_api.add_repo("tsukumogami/tsuku")
