@@ -153,7 +153,7 @@ def test_batch_operations_with_an_open_breaker_skips_and_writes_nothing(  # type
         assert db.runs() == []
 
 
-def test_batch_merge_records_each_ecosystem_persists_then_opens_a_pull_request_with_the_batch_id(  # type: ignore[no-untyped-def]
+def test_batch_merge_records_each_ecosystem_then_opens_a_pr_carrying_the_batch_id(  # type: ignore[no-untyped-def]
     act, tmp_path: Path, corpus: Path, github_api
 ) -> None:
     bare = _remote(tmp_path, corpus, {"recipes/a/aaa.toml": "name = 'aaa'\n"})
