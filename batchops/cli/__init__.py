@@ -208,7 +208,7 @@ def _argument_fix(parser: argparse.ArgumentParser, message: str, given: list[str
                 meant.append(f"{guess[0]} (not {flag})")
                 names.remove(guess[0])
                 part = guess[0] + sep + value
-            typed_parts.append(part)
+            typed_parts.append("--dry-run" if part == "--dry-run=true" else part)  # as typed: bare
         shown = [_example(_action_for(parser, n.split("/")[0]), n.split("/")[0]) for n in names]
         example = " ".join([*(shlex.quote(part) for part in typed_parts), *shown])
         if meant:
@@ -219,7 +219,8 @@ def _argument_fix(parser: argparse.ArgumentParser, message: str, given: list[str
         name = found.group(1).split("/")[0]
         action = _action_for(parser, name)
         if "invalid choice" in found.group(2) and action is not None and action.nargs == "?" and action.const is not None:
-            return f"write {name} alone, e.g. `{parser.prog} {name}`"
+            typed = [name if part.split("=")[0] == name else shlex.quote(part) for part in given] or [parser.prog, name]
+            return f"write {name} alone, e.g. `{' '.join(typed)}`"
         if "invalid choice" in found.group(2) and action is not None and action.choices:
             choices = [str(choice) for choice in action.choices]
             typed = re.search(r"invalid choice: '([^']*)'", found.group(2))

@@ -92,7 +92,12 @@ def test_no_error_ever_suggests_dry_run_false(checkout: Path, argv: list[str]) -
 
 def test_a_malformed_dry_run_value_is_fixed_by_the_bare_flag(checkout: Path) -> None:
     run = run_cli(["disable", "npm", "--dry-run=maybe"], checkout)
-    assert "write --dry-run alone, e.g. `batchops disable --dry-run`" in run.log
+    assert "write --dry-run alone, e.g. `batchops disable npm --dry-run`" in run.log
+
+
+def test_a_missing_flag_example_keeps_a_bare_dry_run_bare(checkout: Path) -> None:
+    run = run_cli(["stop", "--dry-run"], checkout)
+    assert 'e.g. `batchops stop --dry-run --reason "npm registry outage, INC-42"`' in run.log
 
 
 def test_pending_discard_dry_run_says_what_it_would_drop_and_drops_nothing(checkout: Path) -> None:
