@@ -99,6 +99,8 @@ def test_quick_start_first_command_runs_the_demo(tmp_path: Path) -> None:
     assert "Batches shipped:" in proc.stdout
 
 
+
+
 def test_demo_ends_with_what_to_do_next_in_the_workspace_it_kept(demo_run) -> None:  # type: ignore[no-untyped-def]
     proc, work = demo_run
     tail = proc.stdout.split("What next:", 1)[1]
@@ -132,3 +134,13 @@ def _clean_env() -> dict[str, str]:
 
 def _line_of(text: str, output: str) -> str:
     return next(line for line in output.splitlines() if text in line)
+
+
+def test_quick_start_says_where_batchops_is_when_it_is_not_on_path(tmp_path: Path) -> None:
+    if not (Path(sys.prefix) / "pyvenv.cfg").exists():
+        pytest.skip("the suite is not running inside scripts/test.sh's environment")
+    env = {**_clean_env(), "BATCHOPS_DEV_VENV": sys.prefix, "PATH": "/usr/local/bin:/usr/bin:/bin"}
+    proc = subprocess.run(["bash", str(ROOT / "scripts" / "demo.sh"), "--workdir", str(tmp_path / "w")],
+                          capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"`batchops` is {sys.prefix}/bin/batchops here; to put it on your PATH: pipx install" in proc.stdout
