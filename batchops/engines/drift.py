@@ -106,6 +106,7 @@ class RunConfig:
     nodejs_url: str = DEFAULT_NODEJS_DIST
     repository: str = ""
     run_url: str = ""
+    dry_run: bool = False  # classify and report only: the baseline is not written, no issue is opened
 
 
 @dataclass
@@ -230,7 +231,7 @@ def monitor(config: RunConfig, now: datetime) -> RunResult:
     findings = run.findings
     classified, entries = drift.classify(run.checks, results, baseline, now=now, grace=grace)
     findings += classified
-    if entries:
+    if entries and not config.dry_run:
         controlfile.mutate(
             config.baseline_file,
             "drift.record",
@@ -246,7 +247,7 @@ def monitor(config: RunConfig, now: datetime) -> RunResult:
 
 def _issues(config: RunConfig, findings: list[Finding], at: str) -> tuple[list[IssueResult], list[str]]:
     drifts = [f for f in findings if f.status == "drift"]
-    if not drifts or not config.token:
+    if not drifts or not config.token or config.dry_run:
         return [], []
     notes: list[str] = []
     if not config.repository:

@@ -73,6 +73,10 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     )
     add_input(parser, "platforms", "os/arch platforms whose checksum URLs are checked", default="linux/amd64")
     add_input(
+        parser, "dry-run", "check and report only: the baseline is not written and no issue is opened or commented on",
+        default="false",
+    )
+    add_input(
         parser, "report-file",
         "where the JSON report is written (default: $RUNNER_TEMP/batchops/drift-report.json, else ./drift-report.json)",
         default="",
@@ -108,6 +112,7 @@ def config_from(args: argparse.Namespace) -> RunConfig:
         nodejs_url=(args.nodejs_dist_url or runner.setting("BATCHOPS_NODEJS_DIST_URL") or DEFAULT_NODEJS_DIST),
         repository=runner.repository(),
         run_url=runner.run_url(),
+        dry_run=parse_bool(args.dry_run, field="dry-run"),
     )
 
 
@@ -150,12 +155,14 @@ def run(args: argparse.Namespace) -> StepResult:
             issues_enabled=outcome.issues_enabled, report_file=report_file, notes=outcome.notes,
         )
     )
-    _annotate_drifts(result, outcome, fail_on_drift)
+    if config.dry_run:
+        result.say(f"dry run: {config.baseline_file} not written, no issue opened or commented on")
+    _annotate_drifts(result, outcome, fail_on_drift, config.dry_run)
     _annotate_unverifiable(result, outcome, fail_on_unverifiable)
     return result
 
 
-def _annotate_drifts(result: StepResult, outcome: RunResult, fail_on_drift: bool) -> None:
+def _annotate_drifts(result: StepResult, outcome: RunResult, fail_on_drift: bool, dry_run: bool = False) -> None:
     drifts = [f for f in outcome.findings if f.status == "drift"]
     annotate = result.error if fail_on_drift else result.warning
     for finding in drifts[:MAX_DRIFT_ANNOTATIONS]:
@@ -166,7 +173,7 @@ def _annotate_drifts(result: StepResult, outcome: RunResult, fail_on_drift: bool
     if len(drifts) > MAX_DRIFT_ANNOTATIONS:
         more = len(drifts) - MAX_DRIFT_ANNOTATIONS
         annotate(f"… and {more} more checksum drifts: see the step summary and the report file", title=TITLE)
-    if drifts and not outcome.issues_enabled:
+    if drifts and not outcome.issues_enabled and not dry_run:
         result.warning(
             "checksum drift found but no github-token was given: report only, no issue was opened", title=TITLE
         )

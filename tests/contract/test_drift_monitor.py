@@ -673,3 +673,33 @@ def test_fail_on_unverifiable_passes_when_everything_was_verified(work: Path, up
     monkeypatch.setenv("INPUT_FAIL_ON_UNVERIFIABLE", "true")
     result = run(work, monkeypatch, capsys)
     assert result.code == 0, result.log
+
+
+@pytest.mark.parametrize("dry", [["--dry-run"], ["--dry-run", "true"]])
+def test_a_dry_run_classifies_and_reports_but_writes_no_baseline_and_opens_no_issue(
+    work: Path, upstream: Upstream, gh: GitHubStandIn, monkeypatch, capsys, dry: list[str]
+) -> None:
+    url = upstream.put("/tool/1.0.0/SHA256SUMS", SUMS_V1)
+    write_recipe(work, "tool", url)
+    first = run(work, monkeypatch, capsys, *dry)
+    assert first.code == 0 and [f["status"] for f in first.findings()] == ["new"]
+    assert not (work / "checksum-baseline.json").exists() and journal.read() == []
+    run(work, monkeypatch, capsys)  # the real first run records the baseline
+    recorded = (work / "checksum-baseline.json").read_text()
+    upstream.put("/tool/1.0.0/SHA256SUMS", SUMS_V2)
+    result = run(work, monkeypatch, capsys, *dry, now=LATER, token=gh.token)
+    assert result.outputs["drift"] == "true" and "dry run:" in result.log
+    assert issues(gh) == [] and (work / "checksum-baseline.json").read_text() == recorded
+
+
+def test_drift_accept_dry_run_says_what_it_would_accept_and_changes_nothing(work: Path, upstream: Upstream, monkeypatch, capsys) -> None:
+    url = upstream.put("/tool/1.0.0/SHA256SUMS", SUMS_V1)
+    write_recipe(work, "tool", url)
+    run(work, monkeypatch, capsys)
+    recorded = (work / "checksum-baseline.json").read_text()
+    entries = len(journal.read())
+    capsys.readouterr()
+    code = cli.main(["drift", "accept", "tool", "1.0.0", "--reason", "rebuilt", "--sha256", sha(SUMS_V2), "--dry-run"])
+    out = capsys.readouterr().out
+    assert code == 0 and f"would accept tool 1.0.0 {url}: {sha(SUMS_V1)} -> {sha(SUMS_V2)}" in out
+    assert (work / "checksum-baseline.json").read_text() == recorded and len(journal.read()) == entries
