@@ -219,8 +219,8 @@ def _argument_fix(parser: argparse.ArgumentParser, message: str, given: list[str
         name = found.group(1).split("/")[0]
         action = _action_for(parser, name)
         if "invalid choice" in found.group(2) and action is not None and action.nargs == "?" and action.const is not None:
-            typed = [name if part.split("=")[0] == name else shlex.quote(part) for part in given] or [parser.prog, name]
-            return f"write {name} alone, e.g. `{' '.join(typed)}`"
+            completed = [name if part.split("=")[0] == name else shlex.quote(part) for part in given] or [parser.prog, name]
+            return f"write {name} alone, e.g. `{' '.join(completed)}`"
         if "invalid choice" in found.group(2) and action is not None and action.choices:
             choices = [str(choice) for choice in action.choices]
             typed = re.search(r"invalid choice: '([^']*)'", found.group(2))
