@@ -74,6 +74,11 @@ def add_dry_run(parser: argparse.ArgumentParser, help: str) -> None:
     )
 
 
+def add_reason(parser: argparse.ArgumentParser, help: str = "why (one line; recorded in the commit trailers and shown by `batchops log`)", *, required: bool = False) -> None:
+    """``--reason TEXT``: the why of an audited change (``Batchops-Reason`` trailer)."""
+    parser.add_argument("--reason", required=required, default="", help=help)
+
+
 def join_flag_values(args: list[str]) -> list[str]:
     """``--dry-run true`` -> ``--dry-run=true``; a bare ``--dry-run`` -> ``--dry-run=true``."""
     joined: list[str] = []

@@ -116,7 +116,7 @@ def _legacy(base: str, sample: int) -> float | None:
 
 
 def _one_run(folder: Path, workers: int) -> tuple[float, float, dict[str, int]]:
-    from batchops.steps import drift_monitor as drift
+    from batchops.engines import drift
 
     baseline = folder / "checksum-baseline.json"
     if baseline.exists():
@@ -137,7 +137,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=None, help="default: the concurrency input's default")
     parser.add_argument("--legacy-sample", type=int, default=None, help="files timed with the legacy curl loop (default 200, 50 with --quick; 0: skip)")
     args = parser.parse_args()
-    from batchops.steps import drift_monitor as drift
+    from batchops.engines import drift
 
     workers = args.workers or drift.DEFAULT_CONCURRENCY
     count = args.recipes or (300 if args.quick else 1000)

@@ -36,6 +36,7 @@ from batchops.core import timeutil
 from batchops.errors import BatchopsError
 
 DEFAULT_DATABASE = ".batchops/metrics.db"
+STATE_FOLDER = ".batchops"  # batchops' own folder beside a checkout: it ignores itself for git
 SCHEMA_VERSION = 2
 
 DDL = """
@@ -105,13 +106,25 @@ class Recorded:
     created: bool  # False: the idempotency key was already stored (a retry or replay)
 
 
+def ignored_folder(folder: Path) -> None:
+    """Create ``folder``; a ``.batchops`` folder gets a ``.gitignore`` of ``*``, so a store written into a
+    checkout never shows in ``git status`` and is never committed (the checkout's own .gitignore is the user's)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = folder / ".gitignore"
+    if folder.name == STATE_FOLDER and not marker.exists():
+        try:
+            marker.write_text("# written by batchops: this folder holds local state (metrics store, journal)\n*\n")
+        except OSError:
+            pass  # a read-only folder: the store's own open reports what matters
+
+
 class Store:
     """One SQLite connection; open one per thread (``metrics serve`` does, per request)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            ignored_folder(Path(self.path).parent)
         try:
             self.conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             self.conn.row_factory = sqlite3.Row

@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         command.configure(parser)
         namespace = parser.parse_args(args[1:])
+        namespace.entry = main  # the CLI's own entry, for a command that runs others in-process (demo)
         if is_step:
             result = command.run(namespace)
             write_result(result)
@@ -179,6 +180,8 @@ def _example(action: argparse.Action | None, name: str) -> str:
     """``--reason "npm registry outage, INC-42"`` or ``homebrew``: the flag (or argument) with a value to type."""
     flag = name if name.startswith("-") else ""
     value = ""
+    if flag == "--dry-run" or (action is not None and action.option_strings and action.nargs == "?" and action.const is not None):
+        return flag  # a flag that stands alone (--dry-run): suggested bare, never with a value that turns it off
     if action is not None:
         if action.choices:
             value = str(next(iter(action.choices)))
@@ -210,7 +213,7 @@ def _argument_fix(parser: argparse.ArgumentParser, message: str, given: list[str
                 meant.append(f"{guess[0]} (not {flag})")
                 names.remove(guess[0])
                 part = guess[0] + sep + value
-            typed_parts.append(part)
+            typed_parts.append("--dry-run" if part == "--dry-run=true" else part)  # as typed: bare
         shown = [_example(_action_for(parser, n.split("/")[0]), n.split("/")[0]) for n in names]
         example = " ".join([*(shlex.quote(part) for part in typed_parts), *shown])
         if meant:
@@ -220,6 +223,9 @@ def _argument_fix(parser: argparse.ArgumentParser, message: str, given: list[str
     if found:
         name = found.group(1).split("/")[0]
         action = _action_for(parser, name)
+        if "invalid choice" in found.group(2) and action is not None and action.nargs == "?" and action.const is not None:
+            completed = [name if part.split("=")[0] == name else shlex.quote(part) for part in given] or [parser.prog, name]
+            return f"write {name} alone, e.g. `{' '.join(completed)}`"
         if "invalid choice" in found.group(2) and action is not None and action.choices:
             choices = [str(choice) for choice in action.choices]
             typed = re.search(r"invalid choice: '([^']*)'", found.group(2))

@@ -11,6 +11,7 @@ from typing import Any
 
 from batchops.adapters import controlfile, runner
 from batchops.commands.operate import add_operator_flags, run_change
+from batchops.commands.switch import reason_of
 from batchops.core import timeutil
 from batchops.core.budget import (
     FORCED_SAMPLE_RATE,
@@ -29,6 +30,7 @@ from batchops.flags import (
     add_control_file,
     add_input,
     add_now,
+    add_reason,
     clock,
     naming_control_file,
     parse_float,
@@ -92,11 +94,13 @@ def _budget_configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     reset_parser = sub.add_parser("reset", help="set this week's usage to 0 (kept in history), audited commit message")
     reset_parser.add_argument("--platform", choices=PLATFORMS, action="append", help="only this platform (repeatable; default: both)")
+    add_reason(reset_parser)
     add_operator_flags(reset_parser)
     sample_parser = sub.add_parser("sample", help="force sampling on for this week (--on) or clear the operator's flag (--off), audited commit message")
     switch = sample_parser.add_mutually_exclusive_group(required=True)
     switch.add_argument("--on", dest="on", action="store_const", const=True, help=f"sample every running platform at rate {FORCED_SAMPLE_RATE:g} or lower until --off or the week ends")
     switch.add_argument("--off", dest="on", action="store_const", const=False, help="clear the flag: the rate follows the usage again")
+    add_reason(sample_parser)
     add_operator_flags(sample_parser)
     status_parser = sub.add_parser("status", help="the budget gauges, sample rate and previous weeks")
     status_parser.add_argument("--json", action="store_true", help="print the budget as JSON")
@@ -128,11 +132,14 @@ def _budget_run(args: argparse.Namespace) -> int:
         if gauge.platform in platforms:
             body.append(f"Reset-{LABELS[gauge.platform]}: {format_minutes(gauge.used)} of {format_minutes(gauge.limit)} minutes ({gauge.percent}) -> 0")
     body.append(f"Week: {timeutil.iso(current.week_start)}")
+    reason = reason_of(args)
+    body = ([f"Reason: {reason}"] if reason else []) + body
     which = " and ".join(LABELS[p] for p in platforms)
     if all(g.used == 0 for g in current.gauges if g.platform in platforms):
         runner.out_block(f"nothing to change: this week's {which} usage is already 0; nothing written, nothing journaled")
         return 0
-    return run_change(args, "budget.reset", {"platforms": platforms}, title=f"reset the {which} CI-minutes budget", body=body)
+    op_args: dict[str, Any] = {"platforms": platforms, **({"reason": reason} if reason else {})}
+    return run_change(args, "budget.reset", op_args, title=f"reset the {which} CI-minutes budget", body=body)
 
 
 def _sample_switch(args: argparse.Namespace, document: dict[str, Any], now: datetime) -> int:
@@ -146,9 +153,12 @@ def _sample_switch(args: argparse.Namespace, document: dict[str, Any], now: date
         f"Sample-Rate: {format_rate(current.sample_rate)} -> {format_rate(after.sample_rate)} (usage alone: {format_rate(after.usage_rate)})",
         f"Week: {timeutil.iso(after.week_start)} to {timeutil.iso(after.week_end)}",
     ]
+    reason = reason_of(args)
+    body = ([f"Reason: {reason}"] if reason else []) + body
     title = "force CI-minutes sampling on for this week" if on else "clear forced CI-minutes sampling"
     nothing = "sampling is already forced for this week" if on else "sampling is not forced (budget.sampling_active is not true)"
-    return run_change(args, "budget.sample", {"on": on}, title=title, body=body, nothing=nothing)
+    op_args: dict[str, Any] = {"on": on, **({"reason": reason} if reason else {})}
+    return run_change(args, "budget.sample", op_args, title=title, body=body, nothing=nothing)
 
 
 BUDGET = Command("the weekly CI-minutes budget: `budget status`, `budget reset`, `budget sample --on|--off` (audited)", _budget_configure, _budget_run)

@@ -23,7 +23,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -120,13 +120,15 @@ class Demo:
     repo: Path
     summary: Path
     upstream: Upstream
+    entry: Callable[[list[str]], int]  # the CLI's entry (argv -> exit code), handed down by the CLI
     steps: list[Step] = field(default_factory=list)
     timeline: list[list[str]] = field(default_factory=list)
 
     def run(self, *argv: str, now: datetime | None = None, stdin: str | None = None) -> Step:
-        """Run ``batchops ARGV`` in-process in the registry clone, as a workflow step."""
-        from batchops.cli import main
+        """Run ``batchops ARGV`` in-process in the registry clone, as a workflow step.
 
+        Through the entry the CLI handed to this command (``args.entry``): a command never imports the CLI.
+        """
         output = self.work / "step-output"
         output.write_text("")
         step_summary = self.work / "step-summary.part"
@@ -150,7 +152,7 @@ class Demo:
 
                 saved, sys.stdin = sys.stdin, io.StringIO(stdin)
             try:
-                code = main(list(argv))
+                code = self.entry(list(argv))
             finally:
                 if stdin is not None:
                     sys.stdin = saved
@@ -370,15 +372,26 @@ def status_page(demo: Demo, where: str) -> Path:
 def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workdir", help="where to build the demo (default: a new temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (always kept with --workdir)")
-    parser.add_argument("--summary-file", help="write the collected step-summary Markdown here (default: <workdir>/step-summary.md)")
-    parser.add_argument("--html", nargs="?", const="", default=None, metavar="DIR",
-                        help="also build the day's status page (index.html, feed.xml) in DIR (default: <workdir>/status-page)")
+    parser.add_argument(
+        "--summary-file", help="write the collected step-summary Markdown here (default: <workdir>/step-summary.md)"
+    )
+    parser.add_argument(
+        "--html", nargs="?", const="", default=None, metavar="DIR",
+        help="also build the day's status page (index.html, feed.xml) in DIR (default: <workdir>/status-page)",
+    )
+
+
+MIGRATION_GUIDE = "docs/migration.md"
+GUIDE_URL = "https://github.com/batchops/batchops/blob/main/docs/migration.md"
 
 
 def _run(args: argparse.Namespace) -> int:
-    work = Path(args.workdir).resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="batchops-demo-", dir=runner.temp_dir()))
+    if args.workdir:
+        work = Path(args.workdir).resolve()
+    else:
+        work = Path(tempfile.mkdtemp(prefix="batchops-demo-", dir=runner.temp_dir()))
     work.mkdir(parents=True, exist_ok=True)
-    keep = args.keep or bool(args.workdir) or bool(args.summary_file)
+    keep = args.keep or bool(args.workdir)
     summary = Path(args.summary_file).resolve() if args.summary_file else work / "step-summary.md"
     summary.parent.mkdir(parents=True, exist_ok=True)
     summary.write_text("# batchops demo: every step's report\n\n")
@@ -389,37 +402,55 @@ def _run(args: argparse.Namespace) -> int:
         runner.out_block(text)
 
     say("batchops demo — the control plane of a batch pipeline, offline")
-    say(f"  workspace: {work}")
+    say(f"  workspace: {work}" + ("" if keep else " (removed at the end; --keep keeps it)"))
     with Upstream() as upstream:
         repo = build_registry(work, upstream)
-        demo = Demo(work, repo, summary, upstream)
+        demo = Demo(work, repo, summary, upstream, entry=args.entry)
         facts = play(demo, say)
         slo_report(demo, facts)
         alerts(demo, facts)
         drift_and_rollback(demo, facts, say)
         page = status_page(demo, args.html) if args.html is not None else None
-    _final(demo, facts, say, summary)
+    _final(demo, facts, say)
+    if not keep and summary.is_relative_to(work):  # the summary outlives the removed workspace
+        kept = runner.temp_dir() / "batchops-demo-step-summary.md"
+        shutil.copy(summary, kept)
+        summary = kept
     with summary.open("a", encoding="utf-8") as handle:
         handle.write("\n## Demo overview\n\n```text\n" + "\n".join(lines) + "\n```\n")
     if not keep:
-        say(f"(workspace removed; run with --keep to look around, the step summaries are in {summary})")
-        # keep the summary outside the removed folder
-        kept = runner.temp_dir() / "batchops-demo-step-summary.md"
-        shutil.copy(summary, kept)
-        if page is not None and page.is_relative_to(work):
+        if page is not None and page.is_relative_to(work):  # the page outlives it too
             kept_page = runner.temp_dir() / "batchops-demo-status-page"
             shutil.rmtree(kept_page, ignore_errors=True)
             shutil.copytree(page, kept_page)
             page = kept_page
         shutil.rmtree(work, ignore_errors=True)
-        runner.out_block(f"step-summary Markdown: {kept}")
     if page is not None:
         runner.out_block(f"status page of the day (open it in a browser): {page / 'index.html'}")
+    for line in next_steps(repo, summary, kept=keep):
+        runner.out_block(line)
     runner.summary(summary.read_text() if runner.summary_path() else "")
     return 0
 
 
-def _final(demo: Demo, facts: dict[str, Any], say: Any, summary: Path) -> None:
+def next_steps(repo: Path, summary: Path, *, kept: bool) -> list[str]:
+    """What to do after the demo, naming only paths that exist once it has ended."""
+    lines = [f"Every step's Markdown report: {summary}", "", "What next:"]
+    if kept:
+        lines += [
+            f"  cd {repo}   # the demo's registry clone, kept (its remote: {repo.parent / 'registry.git'})",
+            "  batchops status   # what the next batch of each ecosystem meets; then `batchops log`",
+        ]
+    else:
+        lines += [
+            "  batchops demo --keep   # the workspace was removed; --keep keeps it and names its registry clone,",
+            "                         # where `batchops status` shows what the next batch of each ecosystem meets",
+        ]
+    lines.append(f"  read {MIGRATION_GUIDE} to port your pipeline ({GUIDE_URL})")
+    return lines
+
+
+def _final(demo: Demo, facts: dict[str, Any], say: Any) -> None:
     say("")
     say("run (UTC)    sample  " + "  ".join(f"{e:<24}" for e in ECOSYSTEMS))
     for row in demo.timeline:
@@ -461,7 +492,6 @@ def _final(demo: Demo, facts: dict[str, Any], say: Any, summary: Path) -> None:
         actions[entry.get("action", "?")] = actions.get(entry.get("action", "?"), 0) + 1
     shown = ", ".join(f"{count} {action}" for action, count in sorted(actions.items()))
     say(f"Rollback plan for {batch_id} (dry run, nothing changed): {shown}.")
-    say(f"Every step's Markdown report: {summary}")
 
 
 DEMO = Command(

@@ -18,11 +18,11 @@ from batchops.adapters import controlfile, runner, schema
 from batchops.adapters import git as gitcmd
 from batchops.adapters.http import DEFAULT_TIMEOUT, Fetcher
 from batchops.core import control, timeutil
+from batchops.engines.drift import DEFAULT_BASELINE, default_report_file, load_baseline
 from batchops.errors import BatchopsError, UsageError
-from batchops.flags import Command, add_input, add_now, clock, parse_float
+from batchops.flags import Command, add_dry_run, add_input, add_now, clock, parse_bool, parse_float
 from batchops.render import drift as render
 from batchops.render import markdown
-from batchops.steps.drift_monitor import DEFAULT_BASELINE, default_report_file, load_baseline
 
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 
@@ -37,6 +37,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     accept.add_argument("--url", default=None, help="the checksum URL (needed when the version has several)")
     add_input(accept, "baseline-file", "checksum baseline", default=DEFAULT_BASELINE)
     accept.add_argument("--timeout", default=str(int(DEFAULT_TIMEOUT)), help="seconds per checksum file when fetching, in total")
+    add_dry_run(accept, "say which checksum would be accepted; write and journal nothing")
     add_now(accept)
     report = sub.add_parser("report", help="show a drift report (the report-file output) in the terminal")
     report.add_argument("report_file", nargs="?", default="", help="the report (default: $RUNNER_TEMP/batchops/drift-report.json, else ./drift-report.json)")
@@ -107,6 +108,13 @@ def _accept(args: argparse.Namespace) -> int:
             return 0
     at = timeutil.iso(clock(args))
     who = gitcmd.actor()
+    if parse_bool(args.dry_run, field="--dry-run"):
+        for url, new_sha in wanted.items():
+            was = known.get(url, {}).get("sha256") or "-"
+            runner.out_block(control.one_line(f"would accept {recipe} {version} {url}: {was} -> {new_sha} (reason: {reason})"))
+        runner.out_block(f"dry run: {path} not written, nothing journaled")
+        runner.set_outputs({"accepted": 0})
+        return 0
     rows = []
     for url, new_sha in wanted.items():
         _, result = controlfile.mutate(

@@ -3,16 +3,21 @@
 Every commit that changed the control file is read, newest first. An operator command's
 commit carries one trailer group per operation (``Batchops-Operation``, ``-Id``,
 ``-Actor``, ``-At``, ``-Ecosystem``, ``-Reason``): each group is one row saying who did
-what, when and why. A batch job's commit (only ``Batchops-Operation-Id`` trailers) and a
-commit without trailers (a hand edit) are one row each, with the commit's author and subject.
+what, when and why, with what changed in words (the operation's audit title, e.g. "force CI-minutes
+sampling on for this week"). A batch job's commit (only ``Batchops-Operation-Id`` trailers) and a
+commit without trailers (a hand edit, a legacy script's "update batch state") are one row each, with
+the commit's author and subject; ``--ecosystem`` attributes them by what they changed in the file (the
+ecosystem's breaker entry, its place in ``disabled_ecosystems``), read from the file before and after.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from batchops.adapters import git as gitcmd
 from batchops.adapters import journal, runner
@@ -33,6 +38,57 @@ class Change:
     why: str
     commit: str
     kind: str  # "operator", "job" or "edit"
+    operation: str = ""  # the operation name (operator rows)
+    touched: list[str] = field(default_factory=list)  # ecosystems a job or edit changed in the file
+
+
+def _titles(body: str, count: int) -> list[str]:
+    """The audit title of each of ``count`` operations of a batchops commit message, oldest first; else empty."""
+    lines = body.strip().splitlines()
+    if not lines:
+        return [""] * count
+    subject = re.fullmatch(r"batchops: (.*?)(?: \[skip ci\])?", lines[0].strip())
+    if count == 1:
+        return [subject.group(1) if subject else ""]
+    listed = [line[2:].strip() for line in lines[1:] if line.startswith("- ")]
+    return listed if len(listed) == count else [""] * count
+
+
+def touched_ecosystems(before: Any, after: Any) -> list[str]:
+    """The ecosystems whose breaker entry or disabled state differs between two control documents."""
+    def part(doc: Any, key: str) -> Any:
+        return doc.get(key) if isinstance(doc, dict) else None
+
+    old, new = part(before, "circuit_breaker") or {}, part(after, "circuit_breaker") or {}
+    names = [n for n in dict.fromkeys([*old, *new]) if old.get(n) != new.get(n)] if isinstance(old, dict) and isinstance(new, dict) else []
+    was = part(before, "disabled_ecosystems") or []
+    now = part(after, "disabled_ecosystems") or []
+    if isinstance(was, list) and isinstance(now, list):
+        names += [str(n) for n in [*was, *now] if (n in was) != (n in now)]
+    return list(dict.fromkeys(names))
+
+
+def _attribute(folder: Path, path: str, found: list[Change]) -> None:
+    """Set ``touched`` of every job or edit row from the file before and after its commit."""
+    rows = [c for c in found if c.kind != "operator"]
+    if not rows:
+        return
+    names = [name for c in rows for name in (f"{c.commit}^:./{path}", f"{c.commit}:./{path}")]
+    with gitcmd.ObjectReader(folder) as reader:
+        blobs = reader.read_many(names)
+    for index, change in enumerate(rows):
+        before, after = (_json(blobs[2 * index]), _json(blobs[2 * index + 1]))
+        if before is not None and after is not None:  # a commit that created or broke the file changed no breaker
+            change.touched = touched_ecosystems(before, after)
+
+
+def _json(blob: tuple[str, str, bytes] | None) -> Any:
+    if blob is None or blob[1] != "blob":
+        return None
+    try:
+        return json.loads(blob[2])
+    except ValueError:  # a commit that left the file broken: it touched nothing we can name
+        return None
 
 
 def _since(value: str, args: argparse.Namespace) -> str:
@@ -73,10 +129,13 @@ def changes(folder: Path, path: str, ref: str, since: str) -> list[Change]:
         groups = control.parse_trailers(body)
         operator = [g for g in groups if g.get("operation")]
         if operator:
-            for group in reversed(operator):  # newest first within the commit too
+            titles = _titles(body, len(operator))
+            for group, title in reversed(list(zip(operator, titles, strict=True))):  # newest first within the commit too
                 what = group["operation"] + (f" {group['ecosystem']}" if group.get("ecosystem") else "")
+                what += f": {title}" if title else ""
                 found.append(Change(group.get("at") or date, group.get("actor") or author, what,
-                                    group.get("ecosystem", ""), group.get("reason", ""), sha[:12], "operator"))
+                                    group.get("ecosystem", ""), group.get("reason", ""), sha[:12], "operator",
+                                    group["operation"]))
         elif groups:
             found.append(Change(date, author, subject, "", f"{len(groups)} batch operation(s)", sha[:12], "job"))
         else:
@@ -99,14 +158,25 @@ def _matches(change: Change, ecosystem: str) -> bool:
         return True
     if change.kind == "operator":
         return change.ecosystem == ecosystem
+    if ecosystem in change.touched:
+        return True
     return re.search(rf"(?<![\w.-]){re.escape(ecosystem)}(?![\w-])", change.what) is not None
+
+
+def _why(change: Change) -> str:
+    if change.kind != "operator" and change.touched:
+        return f"{change.why}; changed {', '.join(change.touched)}"
+    return change.why or "-"
 
 
 def _run(args: argparse.Namespace) -> int:
     path = args.control_file
     limit = parse_int(args.limit, field="--limit", minimum=1)
     ecosystem = control.check_text(args.ecosystem, "--ecosystem", example="npm")
-    found = [c for c in changes(Path.cwd(), path, args.ref, _since(args.since, args)) if _matches(c, ecosystem)][:limit]
+    found = changes(Path.cwd(), path, args.ref, _since(args.since, args))
+    if ecosystem:
+        _attribute(Path.cwd(), path, found)
+    found = [c for c in found if _matches(c, ecosystem)][:limit]
     if args.json:
         runner.out_json([asdict(c) for c in found])
         return 0
@@ -115,7 +185,7 @@ def _run(args: argparse.Namespace) -> int:
         runner.out_block(f"no change to {path}{scope} in {args.ref}")
     else:
         runner.out_block(f"changes to {path}{scope} in {args.ref}, newest first:")
-        rows = [[c.when, c.who, c.what, c.why or "-", c.commit] for c in found]
+        rows = [[c.when, c.who, c.what, _why(c), c.commit] for c in found]
         runner.out_block(terminal.table(["when", "who", "what", "why", "commit"], rows, wrap=[1, 2, 3]))
     pending = len(journal.read())
     if pending:

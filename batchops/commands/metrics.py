@@ -30,7 +30,7 @@ from batchops.adapters.store import DEFAULT_DATABASE, Store
 from batchops.core import metrics, timeutil
 from batchops.core.metrics import Delivery
 from batchops.errors import BatchopsError, UsageError
-from batchops.flags import Command, add_input, add_now, clock
+from batchops.flags import Command, add_dry_run, add_input, add_now, clock, parse_bool
 from batchops.render import markdown
 from batchops.steps.metrics_upload import (
     NOT_HONORED,
@@ -418,6 +418,8 @@ def read_legacy(path: Path) -> list[metrics.ImportedRecord]:
 def _run_import(args: argparse.Namespace) -> int:
     now = clock(args)
     files = legacy_files(args.paths)
+    if parse_bool(args.dry_run, field="--dry-run"):
+        return _preview_import(files)
     created = duplicates = bad = records = 0
     kinds: dict[str, int] = {}
     with Store(args.database) as db:
@@ -449,6 +451,25 @@ def _run_import(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _preview_import(files: list[Path]) -> int:
+    """``metrics import --dry-run``: every record read and checked, nothing written (no store is opened)."""
+    good = bad = 0
+    for path in files:
+        for record in read_legacy(path):
+            if record.payload is None:
+                bad += 1
+                where = f"{record.file}:{record.line}" if record.line else record.file
+                runner.warning(f"{where}: record would not be imported: {record.error}", title="metrics import")
+                continue
+            schema.validate(record.payload, "batch-metrics", file=f"{record.file}:{record.line}")
+            good += 1
+    runner.out_block(
+        f"dry run: {good} record(s) from {len(files)} file(s) would be imported (duplicates of runs already in the "
+        f"store are skipped then); {bad} not readable; nothing written"
+    )
+    return 1 if bad else 0
+
+
 # --- batchops metrics ---------------------------------------------------------------
 
 
@@ -462,6 +483,7 @@ def _configure_metrics(parser: argparse.ArgumentParser) -> None:
     importer = sub.add_parser("import", help="import legacy batch-runs records (files or folders; every layout and shape; idempotent)")
     importer.add_argument("paths", nargs="+", metavar="FILE|DIR", help="batch-runs files (JSONL or pretty-printed objects) or folders of them")
     add_input(importer, "database", "SQLite store", default=DEFAULT_DATABASE)
+    add_dry_run(importer, "read and check the records, say how many would be imported; write nothing")
     add_now(importer)
 
 

@@ -39,7 +39,7 @@ from batchops.flags import add_control_file, add_dry_run, add_now, clock, parse_
 def add_operator_flags(parser: argparse.ArgumentParser) -> None:
     add_control_file(parser)
     add_now(parser)
-    add_dry_run(parser, "show the change as a diff; write and journal nothing")
+    add_dry_run(parser, "show the change as a diff; write, journal, commit and push nothing")
     parser.add_argument(
         "--push", action="store_true", help="land it now: persist-with-retry with the audited commit message"
     )

@@ -20,7 +20,7 @@ from batchops.adapters import git as gitcmd
 from batchops.core import control, operations
 from batchops.engines.change import prepare_message
 from batchops.errors import BatchopsError, UsageError
-from batchops.flags import Command
+from batchops.flags import Command, add_dry_run, parse_bool
 from batchops.render import terminal
 
 
@@ -136,6 +136,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         help="drop these pending operations (all when no ID is given) and restore what they changed",
     )
     parser.add_argument("--json", action="store_true", help="print the pending operations as JSON")
+    add_dry_run(parser, "with --discard: say what would be dropped and restored; write and change nothing")
 
 
 def _rows(entries: list[dict[str, Any]]) -> list[list[str]]:
@@ -189,7 +190,7 @@ def _list(entries: list[dict[str, Any]], as_json: bool) -> int:
     return 0
 
 
-def _discard(entries: list[dict[str, Any]], ids: list[str]) -> int:
+def _discard(entries: list[dict[str, Any]], ids: list[str], dry_run: bool = False) -> int:
     if not entries:
         runner.out_block("nothing pending: nothing to discard")
         return 0
@@ -226,6 +227,13 @@ def _discard(entries: list[dict[str, Any]], ids: list[str]) -> int:
         restored = state.replay(kept)
         schema.validate(restored, state.schema_name, file=state.name)
         plans.append((state, restored))
+    if dry_run:
+        for entry in drop:
+            title, _ = control.describe(entry)
+            runner.out_block(f"would discard {str(entry['id'])[:12]} {entry['op']}: {title}")
+        names = ", ".join(control.one_line(state.name) for state, _ in plans) or "(no file)"
+        runner.out_block(f"would restore {names}; dry run: nothing written, nothing removed from the journal")
+        return 0
     for state, restored in plans:
         if restored != state.current:
             files.write_atomic(state.local, control.dumps(restored))
@@ -271,12 +279,13 @@ def _run(args: argparse.Namespace) -> int:
     landed = [e for e in entries if e.get("id") in done]
     for entry in landed:  # committed by hand with the prepared message: not pending any more
         runner.out_block(f"already committed at HEAD, not pending: {str(entry['id'])[:12]} {entry['op']}")
-    if landed and args.discard is not None:
+    dry_run = parse_bool(args.dry_run, field="--dry-run")
+    if landed and args.discard is not None and not dry_run:
         journal.remove({e["id"] for e in landed})
         prepare_message()
     entries = [e for e in entries if e not in landed]
     if args.discard is not None:
-        return _discard(entries, list(args.discard))
+        return _discard(entries, list(args.discard), dry_run)
     return _list(entries, args.json)
 
 

@@ -69,6 +69,16 @@ def _runs(args: argparse.Namespace, now: Any, last: int | None) -> tuple[list[di
     return runs, telemetry.safe_url(endpoint)
 
 
+def _last_attempted(runs: list[dict[str, Any]]) -> str:
+    """When the last run that attempted a recipe (passed or failed one) ended, for the no-data explanation."""
+    ends = [
+        str(r.get("completed_at") or r.get("started_at") or "")
+        for r in runs
+        if (r.get("passed") or 0) + (r.get("failed") or 0) > 0
+    ]
+    return max(ends, default="")
+
+
 def _run(args: argparse.Namespace) -> int:
     now = clock(args)
     slos = slo.parse_slos(args.slo)
@@ -78,14 +88,15 @@ def _run(args: argparse.Namespace) -> int:
     runs, source = _runs(args, now, last)
     selected, window = slo.select(runs, now, window=args.window, last=last)
     reports = slo.evaluate(selected, slos, args.ecosystem)
-    markdown_text = render.render_markdown(reports, window, source)
+    last_attempted = _last_attempted(runs)
+    markdown_text = render.render_markdown(reports, window, source, last_attempted)
     document = slo.document(reports, window, source, now)
     if args.json:
         text = json.dumps(document, indent=2, ensure_ascii=True) + "\n"
     elif args.output or args.format == "markdown" or (args.format == "auto" and not runner.stdout_is_terminal()):
         text = markdown_text
     else:
-        text = render.render_text(reports, window, source)
+        text = render.render_text(reports, window, source, last_attempted)
     if args.output:
         write_atomic(args.output, text)
         runner.log(f"SLO report written to {args.output}")

@@ -15,7 +15,7 @@ from batchops.adapters import git as gitcmd
 from batchops.commands.operate import add_operator_flags, check_ecosystem, run_change
 from batchops.core import control
 from batchops.errors import UsageError
-from batchops.flags import Command
+from batchops.flags import Command, add_reason
 
 
 def _stop_configure(parser: argparse.ArgumentParser) -> None:
@@ -66,29 +66,56 @@ def _stop_run(args: argparse.Namespace) -> int:
 STOP = Command("emergency stop: set enabled=false with the incident fields", _stop_configure, _stop_run)
 
 
+def reason_of(args: argparse.Namespace) -> str:
+    """The optional ``--reason``, checked as one line (empty when not given)."""
+    return control.check_text(getattr(args, "reason", "") or "", "--reason", example='"npm registry recovered, INC-42"')
+
+
 def _resume_run(args: argparse.Namespace) -> int:
     document = controlfile.load(args.control_file)
-    body = [f"Was stopped: {document.get('reason') or '(no reason recorded)'}"] if not control.get(document, "enabled") else []
-    return run_change(args, "control.resume", {}, title="resume the batch pipeline", body=body, nothing="the pipeline is running")
+    reason = reason_of(args)
+    body = [f"Reason: {reason}"] if reason else []
+    if not control.get(document, "enabled"):
+        body.append(f"Was stopped: {document.get('reason') or '(no reason recorded)'}")
+    op_args = {"reason": reason} if reason else {}
+    return run_change(args, "control.resume", op_args, title="resume the batch pipeline", body=body, nothing="the pipeline is running")
 
 
-RESUME = Command("resume: set enabled=true and clear the incident fields", add_operator_flags, _resume_run)
+def _resume_configure(parser: argparse.ArgumentParser) -> None:
+    add_reason(parser)
+    add_operator_flags(parser)
+
+
+RESUME = Command("resume: set enabled=true and clear the incident fields", _resume_configure, _resume_run)
 
 
 def _eco_configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("ecosystem", help="ecosystem name, e.g. homebrew")
     parser.add_argument("--new", action="store_true", help="the ecosystem is new: the control file has never seen it")
+    add_reason(parser)
     add_operator_flags(parser)
 
 
 def _disable_run(args: argparse.Namespace) -> int:
     name = check_ecosystem(controlfile.load(args.control_file), args.ecosystem, args.control_file, new=args.new)
-    return run_change(args, "control.disable", {"ecosystem": name}, title=f"disable ecosystem {name}", nothing=f"{name} is already disabled")
+    return run_change(args, "control.disable", _with_reason({"ecosystem": name}, args), title=f"disable ecosystem {name}",
+                      body=_reason_body(args), nothing=f"{name} is already disabled")
 
 
 def _enable_run(args: argparse.Namespace) -> int:
     name = check_ecosystem(controlfile.load(args.control_file), args.ecosystem, args.control_file, new=args.new)
-    return run_change(args, "control.enable", {"ecosystem": name}, title=f"enable ecosystem {name}", nothing=f"{name} is not disabled")
+    return run_change(args, "control.enable", _with_reason({"ecosystem": name}, args), title=f"enable ecosystem {name}",
+                      body=_reason_body(args), nothing=f"{name} is not disabled")
+
+
+def _with_reason(op_args: dict[str, object], args: argparse.Namespace) -> dict[str, object]:
+    reason = reason_of(args)
+    return {**op_args, "reason": reason} if reason else op_args
+
+
+def _reason_body(args: argparse.Namespace) -> list[str]:
+    reason = reason_of(args)
+    return [f"Reason: {reason}"] if reason else []
 
 
 DISABLE = Command("take one ecosystem out of the batch runs", _eco_configure, _disable_run)

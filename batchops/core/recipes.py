@@ -15,7 +15,7 @@ checksum. The recipe's ``supported_os``, ``supported_arch`` and
 ``unsupported_platforms`` exclude platforms entirely.
 
 Pure: text in, recipes out; no file, no network, no clock. Reading the files is
-:mod:`batchops.adapters.recipes`; :mod:`batchops.steps.drift_monitor` does the rest.
+:mod:`batchops.adapters.recipes`; :mod:`batchops.engines.drift` does the rest.
 A recipe that cannot be read (bad TOML, nested too deep, a wrong type where a string
 belongs) is a :class:`RecipeError` naming the file and the field, never a crash.
 """

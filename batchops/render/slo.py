@@ -72,10 +72,40 @@ def _row(r: EcosystemSLO, *, gauge: bool) -> list[Any]:
 HEADERS = ["ecosystem", "runs", "passed", "failed", "success rate", "SLO", "gap", "latest run", "severity"]
 
 
-def render_markdown(reports: list[EcosystemSLO], window: dict[str, Any], source: str) -> str:
-    lines = ["#### SLO report: success rate per ecosystem", "", f"Window: {window_text(window)}; source: `{markdown.md_escape(source)}`.", ""]
+def no_data_lines(reports: list[EcosystemSLO], last_attempted: str = "") -> list[str]:
+    """Why a severity is no-data, in words; when no ecosystem has data, what to do about it."""
+    empty = [r for r in reports if r.severity == "no-data"]
+    lines = []
+    for r in empty:
+        if r.runs == 0:
+            lines.append(f"{r.ecosystem}: no run completed in this window.")
+        else:
+            lines.append(
+                f"{r.ecosystem}: {r.runs} run(s) in this window, none with an attempted recipe "
+                "(0 passed, 0 failed: those batches validated nothing), so there is no rate to compare with the SLO."
+            )
+    if reports and len(empty) == len(reports):
+        since = f" The last run that attempted a recipe ended at {last_attempted}." if last_attempted else ""
+        lines.append(
+            "No SLO can be computed for this window: no ecosystem has a run that attempted a recipe." + since
+            + " See the last runs of each ecosystem whenever they ran with --last 10, and check that the batch jobs "
+            "validate recipes and that metrics-upload runs."
+        )
+    return lines
+
+
+def render_markdown(
+    reports: list[EcosystemSLO], window: dict[str, Any], source: str, last_attempted: str = ""
+) -> str:
+    lines = [
+        "#### SLO report: success rate per ecosystem", "",
+        f"Window: {window_text(window)}; source: `{markdown.md_escape(source)}`.", "",
+    ]
     rows = [_row(r, gauge=True) for r in reports]
     lines.append(markdown.md_table(HEADERS, rows) if rows else "No runs in this window.\n")
+    explained = no_data_lines(reports, last_attempted)
+    if explained:
+        lines += ["Why no data:", ""] + [f"- {markdown.md_escape(line)}" for line in explained] + [""]
     if any(r.ecosystem == MIXED for r in reports):
         lines += [MIXED_NOTE, ""]
     for r in reports:
@@ -92,7 +122,7 @@ def render_markdown(reports: list[EcosystemSLO], window: dict[str, Any], source:
     return "\n".join(lines)
 
 
-def render_text(reports: list[EcosystemSLO], window: dict[str, Any], source: str) -> str:
+def render_text(reports: list[EcosystemSLO], window: dict[str, Any], source: str, last_attempted: str = "") -> str:
     """The report for a terminal: aligned columns, no Markdown, no Mermaid, no HTML escapes."""
     lines = ["SLO report: success rate per ecosystem", f"window: {window_text(window)}; source: {source}", ""]
     if not reports:
@@ -105,5 +135,8 @@ def render_text(reports: list[EcosystemSLO], window: dict[str, Any], source: str
             lines.append("  ".join("-" * width for width in widths))
     if any(r.ecosystem == MIXED for r in reports):
         lines += ["", MIXED_NOTE.replace("`", "")]
+    explained = no_data_lines(reports, last_attempted)
+    if explained:
+        lines += ["", "why no data:"] + [f"  {line}" for line in explained]
     lines += ["", "severities:"] + [f"  {s:<8} {when}: {what.replace('`', '')}" for s, when, what in SEVERITY_RULES]
     return "\n".join(lines) + "\n"

@@ -63,6 +63,30 @@ def load_results(path: str, *, batch_id: str | None, ecosystem: str | None) -> d
     return document
 
 
+def results_from(args: argparse.Namespace, now: Any, said: list[str]) -> dict[str, Any]:
+    """The results to report: the results file; or, with batch-id and ecosystem and no file (a placeholder
+    batch writes none), a run of that batch with no recipe, which the SLO report shows as a run that
+    attempted nothing. What was chosen and why is added to ``said``."""
+    path = (args.results_file or "").strip()
+    batch_id, ecosystem = (args.batch_id or "").strip(), (args.ecosystem or "").strip()
+    if path and (Path(path).exists() or not (batch_id and ecosystem)):
+        return load_results(path, batch_id=batch_id, ecosystem=ecosystem)
+    if not (batch_id and ecosystem):
+        missing = " and ".join(name for name, value in (("batch-id", batch_id), ("ecosystem", ecosystem)) if not value)
+        raise UsageError(
+            f"needs results-file, or batch-id and ecosystem ({missing} is empty)",
+            field="results-file",
+            hint="pass the batch's results file (results-file: results.json), or batch-id: 2026-06-26-homebrew "
+            "with ecosystem: homebrew",
+        )
+    document: dict[str, Any] = {"batch_id": batch_id, "ecosystem": ecosystem, "started_at": timeutil.iso(now),
+                "completed_at": timeutil.iso(now), "results": []}
+    schema.validate(document, "batch-results", file="batch-id and ecosystem")
+    why = f"{path} does not exist" if path else "no results-file was given"
+    said.append(f"{why}: recording batch {batch_id} of {ecosystem} as a run with no recipe")
+    return document
+
+
 def _unusable_number(path: str) -> str | None:
     """The JSON pointer of the first NaN, infinity or out-of-range number (the strict reader names the line)."""
     import math
@@ -122,9 +146,17 @@ def write_spool(directory: str | Path, document: dict[str, Any], *, rejected: bo
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
-    add_input(parser, "results-file", "results file of the ecosystem run (schemas/batch-results.schema.json)", required=True)
-    add_input(parser, "batch-id", "expected batch id; must match the results file (empty: the file's)", default="")
-    add_input(parser, "ecosystem", "expected ecosystem; must match the results file (empty: the file's)", default="")
+    add_input(
+        parser, "results-file",
+        "results file of the ecosystem run (schemas/batch-results.schema.json); or give batch-id and ecosystem",
+        default="",
+    )
+    add_input(
+        parser, "batch-id",
+        "batch id: must match the results file; without one (or when it is missing), a run with no recipe is recorded",
+        default="",
+    )
+    add_input(parser, "ecosystem", "ecosystem: must match the results file; with batch-id, the run's ecosystem", default="")
     add_input(parser, "endpoint", "telemetry base URL; POST {endpoint}/batch-metrics (empty: the embedded database)", default="")
     add_input(parser, "token", "bearer token of the endpoint (pass a secret)", default="")
     add_input(parser, "database", "embedded SQLite store used when endpoint is empty", default=DEFAULT_DATABASE)
@@ -145,9 +177,10 @@ def run(args: argparse.Namespace) -> StepResult:
     token = args.token or ""
     runner.mask(token)
     now = clock(args)
-    results = load_results(args.results_file, batch_id=args.batch_id, ecosystem=args.ecosystem)
+    early: list[str] = []
+    results = results_from(args, now, early)
     payload = metrics.build_payload(results)
-    schema.validate(payload, "batch-metrics", file=f"payload built from {args.results_file}")
+    schema.validate(payload, "batch-metrics", file=f"payload built from {args.results_file or 'batch-id and ecosystem'}")
     key = metrics.idempotency_key(payload)
     policy = policy_from(args)
     endpoint = (args.endpoint or "").strip()
@@ -156,6 +189,8 @@ def run(args: argparse.Namespace) -> StepResult:
     spool_dir = args.spool_dir or default_spool_dir()
     outputs: dict[str, Any] = {"uploaded": False, "spooled-file": "", "destination": "", "duplicate": False, "idempotency-key": key}
     result = StepResult(outputs=outputs)
+    for line in early:
+        result.notice(line, title=TITLE)
     notes: list[str] = []
 
     if endpoint:

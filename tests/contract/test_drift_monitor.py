@@ -628,3 +628,78 @@ def test_a_recipe_nested_2000_deep_is_reported_and_skipped_and_the_others_are_ch
     assert statuses["good"][0] == "new"
     assert statuses["deep"][0] == "unverifiable" and "nested too deeply" in statuses["deep"][1]
     assert "deep.toml" in result.log  # annotated with its file
+
+
+# --- a run that verified nothing ------------------------------------------------------------
+
+
+def test_a_run_that_verified_nothing_is_a_warning_not_a_notice(work: Path, monkeypatch, capsys) -> None:
+    write_recipe(work, "one", "http://127.0.0.1:9/one/SHA256SUMS")
+    write_recipe(work, "two", "http://127.0.0.1:9/two/SHA256SUMS")
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    result = run(work, monkeypatch, capsys)
+    assert result.code == 0
+    [warning] = [line for line in result.log.splitlines() if "nothing was verified" in line]
+    assert warning.startswith("::warning title=drift-monitor::")
+    assert "all 2 checksum file(s)" in warning and "fail-on-unverifiable: true" in warning
+    assert not [line for line in result.log.splitlines() if line.startswith("::notice title=drift-monitor::")]
+
+
+def test_a_run_that_verified_some_says_what_it_could_not_verify_as_a_notice(work: Path, upstream: Upstream, monkeypatch, capsys) -> None:
+    write_recipe(work, "good", upstream.put("/good/SHA256SUMS", SUMS_V1))
+    write_recipe(work, "down", "http://127.0.0.1:9/down/SHA256SUMS")
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    result = run(work, monkeypatch, capsys)
+    assert result.code == 0
+    [notice] = [line for line in result.log.splitlines() if "could not be verified" in line]
+    assert notice.startswith("::notice title=drift-monitor::") and "down:" in notice
+    assert "nothing was verified" not in result.log
+
+
+def test_fail_on_unverifiable_fails_the_step_when_something_was_unverifiable(work: Path, upstream: Upstream, monkeypatch, capsys) -> None:
+    write_recipe(work, "good", upstream.put("/good/SHA256SUMS", SUMS_V1))
+    write_recipe(work, "down", "http://127.0.0.1:9/down/SHA256SUMS")
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    result = run(work, monkeypatch, capsys, "--fail-on-unverifiable", "true")
+    assert result.code == 1
+    [error] = [line for line in result.log.splitlines() if line.startswith("::error title=drift-monitor::")]
+    assert "fail-on-unverifiable is true" in error
+    assert result.outputs["unverifiable-count"] == "1"
+    assert baseline(work)["recipes"]["good"]  # what was verified is still recorded
+
+
+def test_fail_on_unverifiable_passes_when_everything_was_verified(work: Path, upstream: Upstream, monkeypatch, capsys) -> None:
+    write_recipe(work, "good", upstream.put("/good/SHA256SUMS", SUMS_V1))
+    monkeypatch.setenv("INPUT_FAIL_ON_UNVERIFIABLE", "true")
+    result = run(work, monkeypatch, capsys)
+    assert result.code == 0, result.log
+
+
+@pytest.mark.parametrize("dry", [["--dry-run"], ["--dry-run", "true"]])
+def test_a_dry_run_classifies_and_reports_but_writes_no_baseline_and_opens_no_issue(
+    work: Path, upstream: Upstream, gh: GitHubStandIn, monkeypatch, capsys, dry: list[str]
+) -> None:
+    url = upstream.put("/tool/1.0.0/SHA256SUMS", SUMS_V1)
+    write_recipe(work, "tool", url)
+    first = run(work, monkeypatch, capsys, *dry)
+    assert first.code == 0 and [f["status"] for f in first.findings()] == ["new"]
+    assert not (work / "checksum-baseline.json").exists() and journal.read() == []
+    run(work, monkeypatch, capsys)  # the real first run records the baseline
+    recorded = (work / "checksum-baseline.json").read_text()
+    upstream.put("/tool/1.0.0/SHA256SUMS", SUMS_V2)
+    result = run(work, monkeypatch, capsys, *dry, now=LATER, token=gh.token)
+    assert result.outputs["drift"] == "true" and "dry run:" in result.log
+    assert issues(gh) == [] and (work / "checksum-baseline.json").read_text() == recorded
+
+
+def test_drift_accept_dry_run_says_what_it_would_accept_and_changes_nothing(work: Path, upstream: Upstream, monkeypatch, capsys) -> None:
+    url = upstream.put("/tool/1.0.0/SHA256SUMS", SUMS_V1)
+    write_recipe(work, "tool", url)
+    run(work, monkeypatch, capsys)
+    recorded = (work / "checksum-baseline.json").read_text()
+    entries = len(journal.read())
+    capsys.readouterr()
+    code = cli.main(["drift", "accept", "tool", "1.0.0", "--reason", "rebuilt", "--sha256", sha(SUMS_V2), "--dry-run"])
+    out = capsys.readouterr().out
+    assert code == 0 and f"would accept tool 1.0.0 {url}: {sha(SUMS_V1)} -> {sha(SUMS_V2)}" in out
+    assert (work / "checksum-baseline.json").read_text() == recorded and len(journal.read()) == entries

@@ -14,7 +14,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 ACTIONS = sorted([ROOT / "action.yml", *ROOT.glob("actions/*/action.yml")])
-WORKFLOWS = sorted([*ROOT.glob("examples/workflows/*.yml"), *ROOT.glob(".github/workflows/*.yml")])
+WORKFLOWS = sorted([*ROOT.glob("examples/workflows/*.yml"), *ROOT.glob("examples/tsuku/*.yml"), *ROOT.glob(".github/workflows/*.yml")])
 
 
 def _need(tool: str) -> str:

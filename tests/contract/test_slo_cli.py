@@ -186,3 +186,63 @@ def test_slo_reads_every_page_of_the_runs_that_metrics_serve_holds(tmp_path: Pat
     [npm] = json.loads(run.stdout)["ecosystems"]
     assert (npm["ecosystem"], npm["runs"], npm["success_rate"]) == ("npm", 5, 90.0)
     assert refused.returncode == 1 and "HTTP 401" in refused.stderr
+
+
+def _at_a_terminal(args: list[str], cwd: Path) -> str:
+    """``batchops ARGS`` with stdout on a pseudo-terminal, as an operator runs it."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "RUNNER_"))}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    proc = subprocess.Popen([sys.executable, "-m", "batchops", *args], cwd=cwd, stdout=follower, stderr=follower, env=env)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    proc.wait(timeout=60)
+    os.close(leader)
+    return b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+def test_at_a_terminal_slo_prints_aligned_plain_text(tmp_path: Path) -> None:
+    with Store(tmp_path / "m.db") as db:
+        add_run(db, "npm", "2026-02-05T00:00:00Z", passed=90, failed=10)
+        add_run(db, "homebrew", "2026-02-05T00:00:00Z", passed=5, failed=5)
+    out = _at_a_terminal(["slo", "--database", "m.db", "--now", "2026-02-06T00:00:00Z"], tmp_path)
+    for mark in ("```", "mermaid", "&lt;", "<details>", "| ---", "####"):
+        assert mark not in out
+    header = next(line for line in out.splitlines() if line.startswith("ecosystem"))
+    rows = [line for line in out.splitlines() if line.startswith(("npm ", "homebrew "))]
+    assert len(rows) == 2 and all(len(row) == len(header) for row in rows), out
+
+
+def test_after_importing_the_real_history_a_7_day_report_without_data_says_why(tmp_path: Path, corpus: Path) -> None:
+    run_cli(["metrics", "import", str(corpus / "metrics")], tmp_path, actions=False)
+    run = run_cli(["slo", "--window", "7d", "--now", "2026-06-27T00:00:00Z", "--format", "text"], tmp_path, actions=False)
+    assert run.returncode == 0, run.log
+    assert "no-data" in run.stdout
+    why = run.stdout.split("why no data:", 1)[1]
+    assert "mixed: 4 run(s) in this window, none with an attempted recipe" in why
+    assert "No SLO can be computed for this window" in why and "The last run that attempted a recipe ended at 2026-" in why
+    assert "--last 10" in why
+
+
+def test_metrics_import_in_a_checkout_leaves_git_status_clean(tmp_path: Path, corpus: Path) -> None:
+    import subprocess
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    run = run_cli(["metrics", "import", str(corpus / "metrics" / "batch-runs.sample.jsonl")], tmp_path, actions=False)
+    assert run.returncode == 0, run.log
+    assert (tmp_path / ".batchops" / "metrics.db").exists()
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=tmp_path, capture_output=True, text=True)
+    assert [line for line in status.stdout.splitlines() if ".batchops" in line] == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -96,3 +97,50 @@ def test_quick_start_first_command_runs_the_demo(tmp_path: Path) -> None:
     proc = subprocess.run(["bash", str(ROOT / "scripts" / "demo.sh"), "--workdir", str(tmp_path / "w")], capture_output=True, text=True, env=env, timeout=600, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Batches shipped:" in proc.stdout
+
+
+
+
+def test_demo_ends_with_what_to_do_next_in_the_workspace_it_kept(demo_run) -> None:  # type: ignore[no-untyped-def]
+    proc, work = demo_run
+    tail = proc.stdout.split("What next:", 1)[1]
+    assert f"cd {work / 'registry'}" in tail and "batchops status" in tail and "docs/migration.md" in tail
+    status = subprocess.run(
+        [sys.executable, "-m", "batchops", "status"], cwd=work / "registry", capture_output=True, text=True,
+        env={**_clean_env(), "PYTHONPATH": str(ROOT)}, timeout=120, check=False,
+    )
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "homebrew" in status.stdout
+
+
+def test_demo_without_keep_names_only_paths_that_exist_and_shows_keep(tmp_path: Path) -> None:
+    env = {**_clean_env(), "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "batchops", "demo"], capture_output=True, text=True, env=env, timeout=300, check=False
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    named = re.findall(r"(?<![^\s])(/[^\s()]+)", proc.stdout)  # absolute paths, not URLs
+    assert named, proc.stdout
+    gone = [p for p in named if not Path(p.rstrip(".,:")).exists() and "removed at the end" not in _line_of(p, proc.stdout)]
+    assert not gone, f"the demo names paths that do not exist after it ended: {gone}"
+    assert "batchops demo --keep" in proc.stdout
+    assert "docs/migration.md" in proc.stdout
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("batchops-demo-") and p.is_dir()] == []
+
+
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "RUNNER_", "BATCHOPS_"))}
+
+
+def _line_of(text: str, output: str) -> str:
+    return next(line for line in output.splitlines() if text in line)
+
+
+def test_quick_start_says_where_batchops_is_when_it_is_not_on_path(tmp_path: Path) -> None:
+    if not (Path(sys.prefix) / "pyvenv.cfg").exists():
+        pytest.skip("the suite is not running inside scripts/test.sh's environment")
+    env = {**_clean_env(), "BATCHOPS_DEV_VENV": sys.prefix, "PATH": "/usr/local/bin:/usr/bin:/bin"}
+    proc = subprocess.run(["bash", str(ROOT / "scripts" / "demo.sh"), "--workdir", str(tmp_path / "w")],
+                          capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"`batchops` is {sys.prefix}/bin/batchops here; to put it on your PATH: pipx install" in proc.stdout

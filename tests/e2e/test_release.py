@@ -42,8 +42,24 @@ def test_every_job_has_minimal_permissions_and_only_release_may_write() -> None:
         workflow = yaml.safe_load(path.read_text())
         assert workflow["permissions"] == {}, path.name
         for name, job in workflow["jobs"].items():
-            allowed = {"contents": "write"} if (path.name, name) == ("release.yml", "release") else {"contents": "read"}
+            special = {("release.yml", "release"): {"contents": "write"}, ("release.yml", "pypi"): {"id-token": "write"}}
+            allowed = special.get((path.name, name), {"contents": "read"})
             assert job["permissions"] == allowed, f"{path.name}: {name}"
+
+
+def test_the_package_is_published_with_trusted_publishing_from_the_pypi_environment_only() -> None:
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "release.yml").read_text())
+    jobs = workflow["jobs"]
+    publishing = [name for name, job in jobs.items() if "id-token" in job.get("permissions", {})]
+    assert publishing == ["pypi"]
+    pypi = jobs["pypi"]
+    assert pypi["environment"]["name"] == "pypi"
+    assert "release" in pypi["needs"] and "build" in pypi["needs"]
+    [publish] = [step["uses"] for step in pypi["steps"] if "gh-action-pypi-publish" in step.get("uses", "")]
+    assert re.fullmatch(r"pypa/gh-action-pypi-publish@[0-9a-f]{40}", publish), "pinned by commit SHA"
+    assert not any("with" in step and "password" in step["with"] for step in pypi["steps"]), "no API token"
+    build = "\n".join(step.get("run", "") for step in jobs["build"]["steps"])
+    assert "python -m build" in build and "batchops/schemas/" in build
 
 
 def _notes(tmp_path: Path, tag: str, changelog: str | None = None) -> subprocess.CompletedProcess[str]:
