@@ -66,3 +66,25 @@ def test_mypy_is_clean_on_the_package() -> None:
         cwd=ROOT, capture_output=True, text=True, check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+MAX_MODULE_LINES = 500
+MAX_FUNCTION_LINES = 80
+
+
+def test_no_module_over_500_lines_and_no_function_over_80() -> None:
+    """One concept a file, a function that fits on a screen: the sizes a reviewer can hold."""
+    import ast
+
+    too_long = []
+    for path in sorted((ROOT / "batchops").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        name = path.relative_to(ROOT)
+        if text.count("\n") > MAX_MODULE_LINES:
+            too_long.append(f"{name}: {text.count(chr(10))} lines (at most {MAX_MODULE_LINES})")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    too_long.append(f"{name}:{node.lineno}: {node.name} has {length} lines (at most {MAX_FUNCTION_LINES})")
+    assert not too_long, "split these by concept:\n" + "\n".join(too_long)
