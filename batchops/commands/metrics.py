@@ -17,7 +17,6 @@ import argparse
 import base64
 import hmac
 import json
-import sqlite3
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,19 +26,19 @@ from urllib.parse import parse_qs, urlsplit
 from batchops.adapters import runner, schema, telemetry
 from batchops.adapters.files import write_atomic
 from batchops.adapters.store import DEFAULT_DATABASE, Store
-from batchops.flags import Command, add_input, add_now, clock
-from batchops.core import metrics, timeutil
-from batchops.core.metrics import Delivery
-from batchops.errors import BatchopsError, UsageError
-from batchops.render import markdown
-from batchops.steps.metrics_upload import (
+from batchops.core import escape, metrics, timeutil
+from batchops.core.metrics import RetryPolicy
+from batchops.engines import metrics as delivering
+from batchops.engines.metrics import (
     NOT_HONORED,
     REJECTED_DIR,
     default_spool_dir,
-    policy_from,
     spool_document,
     write_spool,
 )
+from batchops.errors import BatchopsError, UsageError
+from batchops.flags import Command, add_input, add_now, clock, parse_float
+from batchops.render import markdown
 
 EXIT_UNREACHABLE = 75
 TOKEN_ENV = "BATCHOPS_METRICS_TOKEN"
@@ -72,7 +71,10 @@ def _run_replay(args: argparse.Namespace) -> int:
         )
     if endpoint:
         telemetry.check_endpoint(endpoint)
-    policy = policy_from(args)
+    policy = RetryPolicy(
+        max_time=parse_float(args.max_time, field="max-time", minimum=0),
+        request_timeout=parse_float(args.request_timeout, field="request-timeout", minimum=0.1),
+    )
     directory = Path(args.spool_dir or default_spool_dir())
     rejected_dir = directory / REJECTED_DIR
     files = sorted(directory.glob("*.json")) if directory.is_dir() else []
@@ -108,19 +110,20 @@ def _run_replay(args: argparse.Namespace) -> int:
         label = f"{payload['batch_id']}/{payload['ecosystem']}"
         if item.action == metrics.HOLD:
             rejected += 1
-            runner.log(telemetry.one_line(f"{path.name}: {label}: dead letter ({document.get('last_error', '')}), not re-sent; --retry-rejected re-sends it", 600))
+            runner.log(escape.flatten(f"{path.name}: {label}: dead letter ({document.get('last_error', '')}), "
+                                      "not re-sent; --retry-rejected re-sends it", 600))
             rows.append([path.name, label, f"dead letter, not re-sent: {document.get('last_error', '')}"])
             continue
         if item.action == metrics.SEND:
             session = session or telemetry.new_session()
-            delivery = telemetry.post(item.endpoint, token if item.with_token else "", payload, key, policy, session=session)
+            delivery = delivering.send(item.endpoint, token if item.with_token else "", payload, key, policy,
+                                       session=session)
             for line in delivery.log:
-                runner.log(f"{path.name}: {_scrub(line, token)}")
+                runner.log(f"{path.name}: {line}")
             if item.note:
                 runner.log(f"{path.name}: {item.note}")
         else:
-            delivery = _store(args.database, payload, key, now)
-        delivery.error, delivery.reason = _scrub(delivery.error, token), _scrub(delivery.reason, token)
+            delivery = delivering.store(args.database, payload, key, at=now, source="replay")
         if delivery.ok:
             path.unlink(missing_ok=True)  # a concurrent replay of this folder may have sent and removed it
             sent += 1
@@ -170,23 +173,6 @@ def _recorded_endpoint(document: dict[str, Any]) -> str:
     except UsageError:
         return ""
     return telemetry.safe_url(recorded)
-
-
-def _store(database: str, payload: dict[str, Any], key: str, now: Any) -> Delivery:
-    found = schema.problems(payload, "batch-metrics", file="spooled payload")
-    if found:  # the embedded store holds the contract's payloads only: refused for good
-        reason = f"{found[0].pointer or '/'}: {found[0].message}"
-        return Delivery(ok=False, status=422, attempts=1, error=f"refused by the embedded store: {reason}", reason=reason)
-    try:
-        with Store(database) as db:
-            recorded = db.record(payload, key, source="replay", received_at=now)
-        return Delivery(ok=True, attempts=1, duplicate=not recorded.created, honored=True)
-    except (BatchopsError, sqlite3.Error, OSError) as exc:
-        return Delivery(ok=False, error=exc.render() if isinstance(exc, BatchopsError) else f"{exc.__class__.__name__}: {exc}")
-
-
-def _scrub(text: str, token: str) -> str:
-    return text.replace(token, "***") if token and len(token) >= 4 else text
 
 
 REPLAY = Command(

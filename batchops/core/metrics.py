@@ -25,7 +25,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from batchops.core import timeutil
-from batchops.core.backoff import exponential
+from batchops.core.retry import (
+    Attempt,
+    Policy,
+    jitter_between,
+    stop_after_delay,
+    wait_exponential,
+    wait_retry_after,
+)
 from batchops.errors import BatchopsError
 
 KEY_VERSION = "batchops-metrics/v1"
@@ -164,14 +171,21 @@ class RetryPolicy:
     cap: float = 16.0
     retry_after_cap: float = 30.0
 
+    def retrying(self, rng: random.Random) -> Policy[Any]:
+        """The policy as a value: waits of base·2^(n-1), capped, times U(0.5, 1), or the far side's
+        ``Retry-After`` up to ``retry_after_cap``; no wait that would end past ``max_time``."""
+        return Policy(
+            stop=stop_after_delay(self.max_time),
+            wait=wait_retry_after(wait_exponential(self.base, self.cap) * jitter_between(0.5, 1.0, rng),
+                                  cap=self.retry_after_cap),
+        )
+
     def backoff(self, attempt: int, rng: random.Random) -> float:
         """Wait before attempt ``attempt + 1``: base·2^(attempt-1), capped, times U(0.5, 1)."""
-        return exponential(attempt, self.base, self.cap) * rng.uniform(0.5, 1.0)
+        return self.retrying(rng).wait(Attempt(number=attempt))
 
     def wait(self, attempt: int, rng: random.Random, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(max(0.0, retry_after), self.retry_after_cap)
-        return self.backoff(attempt, rng)
+        return self.retrying(rng).wait(Attempt(number=attempt, retry_after=retry_after))
 
     def request_deadline(self, elapsed: float) -> float:
         """Seconds the next request may take: the request timeout, or what is left of max-time."""

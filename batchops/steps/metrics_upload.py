@@ -16,28 +16,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 from batchops.adapters import runner, schema, telemetry
-from batchops.adapters.files import write_atomic
-from batchops.adapters.store import DEFAULT_DATABASE, Store
-from batchops.flags import add_input, add_now, clock, parse_float
-from batchops.core import metrics, timeutil
+from batchops.adapters.store import DEFAULT_DATABASE
+from batchops.core import metrics
 from batchops.core.metrics import Delivery, RetryPolicy
+from batchops.engines import metrics as delivering
+from batchops.engines.metrics import NOT_HONORED, default_spool_dir, spool_document, write_spool
 from batchops.errors import BatchopsError, UsageError
+from batchops.flags import add_input, add_now, clock, parse_float
 from batchops.render import markdown
 from batchops.steps import Step, StepResult
 
 TITLE = "batchops metrics-upload"
 DEFAULT_MAX_TIME = 60.0
 DEFAULT_REQUEST_TIMEOUT = 10.0
-REJECTED_DIR = "rejected"
-NOT_HONORED = (
-    "this endpoint does not say that it honours Idempotency-Key (no `Batchops-Idempotency: honored` header): "
-    "a re-run of this job, or a replay of a payload that did arrive, will be counted again by it"
-)
 
 
 # --- the results file ---------------------------------------------------------------
@@ -84,40 +79,6 @@ def _unusable_number(path: str) -> str | None:
     return None
 
 
-# --- the spool and the dead letters -------------------------------------------------
-
-
-def default_spool_dir() -> str:
-    job = runner.job_temp_dir()
-    return str(job / "batchops-spool") if job else ".batchops/spool"
-
-
-def spool_document(payload: dict[str, Any], key: str, endpoint: str, delivery: Delivery, *, at: Any, attempts: int | None = None) -> dict[str, Any]:
-    document: dict[str, Any] = {
-        "spool_version": 1,
-        "idempotency_key": key,
-        "endpoint": telemetry.safe_url(endpoint) if endpoint else "",
-        "spooled_at": timeutil.iso(at),
-        "attempts": delivery.attempts if attempts is None else attempts,
-        "last_error": delivery.error,
-        "payload": payload,
-    }
-    if delivery.status is not None:
-        document["status"] = delivery.status
-    if delivery.reason:
-        document["reason"] = delivery.reason
-    return document
-
-
-def write_spool(directory: str | Path, document: dict[str, Any], *, rejected: bool = False) -> Path:
-    """One file per idempotency key (spooling the same run again replaces it); dead letters under ``rejected/``."""
-    schema.validate(document, "batch-metrics-spool", file="spool")
-    folder = Path(directory) / REJECTED_DIR if rejected else Path(directory)
-    path = folder / metrics.spool_name(document["payload"], document["idempotency_key"])
-    write_atomic(path, json.dumps(document, indent=2, allow_nan=False) + "\n")
-    return path
-
-
 # --- the step -----------------------------------------------------------------------
 
 
@@ -162,9 +123,8 @@ def run(args: argparse.Namespace) -> StepResult:
         if telemetry.plain_http_with_token(endpoint, token):
             result.warning(f"the endpoint {telemetry.safe_url(endpoint)} is plain http: the token travels unencrypted; use https", title=TITLE)
         result.say(f"POST {telemetry.safe_url(telemetry.target_url(endpoint))}")
-        delivery = telemetry.post(endpoint, token, payload, key, policy)
-        result.log += [_scrub(line, token) for line in delivery.log]
-        delivery.error, delivery.reason = _scrub(delivery.error, token), _scrub(delivery.reason, token)
+        delivery = delivering.send(endpoint, token, payload, key, policy)
+        result.log += delivery.log
         if delivery.ok:
             outputs.update({"uploaded": True, "destination": "endpoint", "duplicate": delivery.duplicate})
             if delivery.duplicate:
@@ -179,14 +139,11 @@ def run(args: argparse.Namespace) -> StepResult:
             outputs.update({"spooled-file": str(path), "destination": "rejected" if dead else "spool"})
             result.warning(_failure_message(delivery, path, spool_dir, telemetry.safe_url(endpoint)), title="metrics not uploaded")
     else:
-        try:
-            with Store(args.database) as db:
-                recorded = db.record(payload, key, source="upload", received_at=now)
-            outputs.update({"uploaded": True, "destination": "database", "duplicate": not recorded.created})
-            delivery = Delivery(ok=True, attempts=1, duplicate=not recorded.created, honored=True)
-        except (BatchopsError, OSError, sqlite3.Error) as exc:
-            error = exc.render() if isinstance(exc, BatchopsError) else f"{exc.__class__.__name__}: {exc}"
-            delivery = Delivery(ok=False, error=error)
+        delivery = delivering.store(args.database, payload, key, at=now, source="upload")
+        if delivery.ok:
+            outputs.update({"uploaded": True, "destination": "database", "duplicate": delivery.duplicate})
+        else:
+            error = delivery.error
             path = write_spool(spool_dir, spool_document(payload, key, "", delivery, at=now, attempts=0))
             outputs.update({"spooled-file": str(path), "destination": "spool"})
             result.warning(
@@ -196,10 +153,6 @@ def run(args: argparse.Namespace) -> StepResult:
             )
     result.section(_summary(payload, outputs, delivery, args.database, notes))
     return result
-
-
-def _scrub(text: str, token: str) -> str:
-    return text.replace(token, "***") if token and len(token) >= 4 else text
 
 
 def replay_command(spool_dir: str, endpoint: str, *, retry_rejected: bool = False) -> str:
