@@ -46,12 +46,13 @@ class DeadlineExceeded(TimeoutError):
 class Deadline:
     """A total time budget for one call, measured on ``monotonic`` (injectable for tests)."""
 
-    __slots__ = ("at", "monotonic", "seconds")
+    __slots__ = ("at", "extended", "monotonic", "seconds")
 
     def __init__(self, seconds: float, *, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.seconds = float(seconds)
         self.monotonic = monotonic
         self.at = monotonic() + self.seconds
+        self.extended = 0.0  # seconds added by extend()
 
     @classmethod
     def until(cls, instant: float, *, monotonic: Callable[[], float] = time.monotonic) -> Deadline:
@@ -77,6 +78,7 @@ class Deadline:
         """Move the deadline ``seconds`` later (a wait the far side asked for, which is not an outage)."""
         self.at += seconds
         self.seconds += seconds
+        self.extended += seconds
 
     def timeout(self, per_operation: float | None = None) -> float:
         """The timeout of the next socket operation: what is left, at most ``per_operation``."""
@@ -229,6 +231,9 @@ def _pool_classes() -> dict[str, type]:
     class SecurePool(HTTPSConnectionPool):
         ConnectionCls = SecureConnection
 
+    for made, base in ((Connection, HTTPConnection), (SecureConnection, HTTPSConnection), (Pool, HTTPConnectionPool),
+                       (SecurePool, HTTPSConnectionPool)):
+        made.__name__ = made.__qualname__ = base.__name__  # errors name them as urllib3 does
     return {"http": Pool, "https": SecurePool}
 
 
