@@ -28,7 +28,7 @@ from typing import Any
 from batchops.adapters import controlfile, files, journal, runner, schema
 from batchops.adapters import git as gitcmd
 from batchops.flags import add_control_file, add_now, clock
-from batchops.core import breaker, control, operations, timeutil
+from batchops.core import breaker, control, escape, operations, timeutil
 from batchops.errors import BatchopsError, UsageError
 
 
@@ -88,7 +88,7 @@ def diff(path: str, before: dict[str, Any], after: dict[str, Any]) -> str:
         f"a/{path}",
         f"b/{path}",
     )
-    return "".join(control.one_line(line.rstrip("\n")) + "\n" for line in lines)
+    return "".join(escape.one_line(line.rstrip("\n")) + "\n" for line in lines)
 
 
 def prepare_message() -> str:
@@ -119,13 +119,13 @@ def run_change(
     now = clock(args)
     at = timeutil.iso(now)
     document = controlfile.load(path)
-    full_args = {**op_args, "at": at, "audit": {"title": title, "body": [control.one_line(b) for b in body]}}
+    full_args = {**op_args, "at": at, "audit": {"title": title, "body": [escape.one_line(b) for b in body]}}
     after = copy.deepcopy(document)
     result = operations.apply(after, op, full_args)
     schema.validate(after, "batch-control", file=path)
     if not control.changed_fields(document, after):
         why = nothing or (result.get("why") if isinstance(result, dict) else "") or "the control file already says so"
-        runner.out_block(f"nothing to change: {control.one_line(why)}; nothing written, nothing journaled")
+        runner.out_block(f"nothing to change: {escape.one_line(why)}; nothing written, nothing journaled")
         return 0
     for note in notes:
         runner.notice(note)

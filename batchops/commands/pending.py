@@ -19,7 +19,7 @@ from batchops.adapters import files, journal, runner, schema
 from batchops.adapters import git as gitcmd
 from batchops.flags import Command
 from batchops.commands.operate import message_file, prepare_message
-from batchops.core import control, operations
+from batchops.core import control, escape, operations
 from batchops.errors import BatchopsError, UsageError
 from batchops.render import terminal
 
@@ -145,13 +145,13 @@ def _list(entries: list[dict[str, Any]], as_json: bool) -> int:
     runner.out_block(terminal.table(["id", "operation", "file", "when", "by", "what"], _rows(entries), wrap=[4, 5]))
     for state in file_states(entries):
         if not state.committed:
-            runner.out_block(f"note: {control.one_line(state.name)} is {state.problem}: its pending operations cannot be checked against it")
+            runner.out_block(f"note: {escape.one_line(state.name)} is {state.problem}: its pending operations cannot be checked against it")
         elif not state.in_sync:
             if state.current == state.base:
-                runner.out_block(f"warning: {control.one_line(state.name)} is back at its committed version, but its operations are still "
+                runner.out_block(f"warning: {escape.one_line(state.name)} is back at its committed version, but its operations are still "
                       "journaled: persist-with-retry would push them; drop them with `batchops pending --discard`")
             else:
-                runner.out_block(f"warning: {control.one_line(state.name)} has changes the journal does not explain (edited by hand?)")
+                runner.out_block(f"warning: {escape.one_line(state.name)} has changes the journal does not explain (edited by hand?)")
     runner.out_block("Push them with `batchops persist-with-retry` (the message describing them is in "
           f"{message_file()}), or drop them with `batchops pending --discard [ID…]`.")
     return 0
@@ -200,7 +200,7 @@ def _discard(entries: list[dict[str, Any]], ids: list[str]) -> int:
     for entry in drop:
         title, _ = control.describe(entry)
         runner.out_block(f"discarded {str(entry['id'])[:12]} {entry['op']}: {title}")
-    restored_names = ", ".join(control.one_line(state.name) for state, _ in plans)
+    restored_names = ", ".join(escape.one_line(state.name) for state, _ in plans)
     left = len(entries) - len(drop)
     runner.out_block(f"restored {restored_names or '(no file)'}; {left} operation(s) still pending")
     runner.summary(f"### batchops pending: discarded {len(drop)} operation(s)")

@@ -174,21 +174,16 @@ def git_reason(output: str) -> str:
     for markers in (_UNREACHABLE, _MISSING_REMOTE[:2]):  # not ssh's closing line
         for line in lines:
             if any(marker in line.lower() for marker in markers):
-                return one_line(line)
+                return escape.short_line(line)
     for line in lines:
         if _MISSING_REMOTE_RE.search(line.lower()):
-            return one_line(line)
+            return escape.short_line(line)
     return first_line(output)
 
 
 def gives_up(kind: str, consecutive: int) -> bool:
     """Whether ``consecutive`` failures of ``kind`` in a row are enough to stop retrying."""
     return kind == "unreachable" and consecutive >= UNREACHABLE_ATTEMPTS
-
-
-def one_line(text: str, limit: int = 300) -> str:
-    """Untrusted text (git's words) as one printable line, at most ``limit`` characters."""
-    return escape.clip(escape.one_line(text).strip(), limit)
 
 
 def reason(output: str) -> str:
@@ -207,15 +202,15 @@ def reason(output: str) -> str:
     for part in parts:
         if part not in unique:
             unique.append(part)
-    return one_line("; ".join(unique[:4]))
+    return escape.short_line("; ".join(unique[:4]))
 
 
 def first_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     for line in lines:
         if line.lower().startswith(("fatal:", "error:", "!")):
-            return one_line(line)
-    return one_line(lines[0]) if lines else "(no message)"
+            return escape.short_line(line)
+    return escape.short_line(lines[0]) if lines else "(no message)"
 
 
 def refusal_hint(output: str) -> str:
@@ -287,10 +282,10 @@ def describe(entry: dict[str, Any]) -> list[str]:
     """
     title, body = control.describe(entry)
     op = str(entry.get("op", ""))
-    if title == control.one_line(op):
+    if title == escape.one_line(op):
         args = {key: value for key, value in (entry.get("args") or {}).items() if key not in ("at", "audit")}
         details = " ".join(f"{key}={_value(value)}" for key, value in args.items())
-        title = one_line(f"{op}: {details}" if details else op, 500)
+        title = escape.short_line(f"{op}: {details}" if details else op, 500)
     return [f"- {title}", *(f"  {line}" for line in body)]
 
 
@@ -368,7 +363,7 @@ def rebuild(path: str, document: Any, pending: list[dict[str, Any]], others: lis
             ) from None
         except (ArithmeticError, ValueError, TypeError, KeyError) as exc:
             raise OperationConflict(
-                f"cannot re-apply {entry['op']} (operation {entry['id']}) on the remote's {path}: {one_line(str(exc))}",
+                f"cannot re-apply {entry['op']} (operation {entry['id']}) on the remote's {path}: {escape.short_line(str(exc))}",
                 file=path,
                 hint="the remote's copy holds a value this operation cannot follow; fix it on the branch, then re-run",
             ) from None

@@ -10,7 +10,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from batchops.core.control import one_line
+from batchops.core.escape import one_line
 from batchops.core.drift import Finding, marker, short_reason
 from batchops.render import markdown
 

@@ -47,7 +47,7 @@ from batchops.flags import (
     parse_int,
     parse_list,
 )
-from batchops.core import control, drift, recipes, timeutil
+from batchops.core import control, drift, escape, recipes, timeutil
 from batchops.core.drift import STATUSES, Check, Finding, Resolved, Unresolved, empty_baseline
 from batchops.errors import UsageError
 from batchops.render import drift as render
@@ -75,7 +75,7 @@ def step_deadline_seconds(timeout: float) -> float:
 
 def _check_version(version: str, where: str) -> str:
     if not recipes.VERSION_PATTERN.match(version):
-        raise _Unresolvable(f"{where} gave {control.one_line(version[:80])!r}, which is not a usable version string")
+        raise _Unresolvable(f"{where} gave {escape.one_line(version[:80])!r}, which is not a usable version string")
     return version
 
 
@@ -119,7 +119,7 @@ class Resolver:
         except Exception as exc:  # network errors surface as requests exceptions
             raise _Unresolvable(f"release lookup for {repo}: {gh.reason(exc)}") from None
         if tag_prefix and not tag.startswith(tag_prefix):
-            raise _Unresolvable(f"latest release tag {control.one_line(tag[:80])!r} of {repo} does not start with tag_prefix {tag_prefix!r}")
+            raise _Unresolvable(f"latest release tag {escape.one_line(tag[:80])!r} of {repo} does not start with tag_prefix {tag_prefix!r}")
         version = _check_version(tag[len(tag_prefix):], f"the latest release of {repo}")
         return Resolved(version, tag, recipes.SOURCE_GITHUB, timeutil.iso(published) if published else "")
 
@@ -160,7 +160,7 @@ class Resolver:
             key = ("nodejs", "", spec.tag_prefix)
             job = lambda: self.nodejs(spec.tag_prefix)  # noqa: E731
         elif spec.source:
-            return _done(Unresolved(f"version source {control.one_line(spec.source[:40])!r} is not supported by drift-monitor (use github_repo, nodejs_dist or a pinned version)"))
+            return _done(Unresolved(f"version source {escape.one_line(spec.source[:40])!r} is not supported by drift-monitor (use github_repo, nodejs_dist or a pinned version)"))
         else:
             return _done(Unresolved("the recipe has no [version] github_repo, source or pinned version"))
         with self._lock:
@@ -211,7 +211,7 @@ def changed_recipes(recipes_dir: str | Path, since: timedelta, now: datetime) ->
         raise UsageError(f"cannot run git: {exc.message}", field="since", hint="install git, or leave since empty to check every recipe") from None
     if proc.returncode != 0:
         raise UsageError(
-            f"git log failed: {control.one_line(proc.stderr.decode('utf-8', 'replace').strip()[:200])}",
+            f"git log failed: {escape.one_line(proc.stderr.decode('utf-8', 'replace').strip()[:200])}",
             file=str(folder),
             field="since",
             hint="since needs recipes-dir inside a git checkout with history (actions/checkout with fetch-depth: 0), or leave since empty",
@@ -570,9 +570,9 @@ def run(args: argparse.Namespace) -> StepResult:
     for line in render.terminal_lines(outcome.findings, verbose=verbose, details=details):
         result.say(line)
     for item in outcome.skipped_files:
-        result.warning(control.one_line(item.render()), title=f"{TITLE}: recipe skipped")
+        result.warning(escape.one_line(item.render()), title=f"{TITLE}: recipe skipped")
     for note in outcome.notes:
-        result.warning(control.one_line(note), title=TITLE)
+        result.warning(escape.one_line(note), title=TITLE)
     result.section(
         render.summary(
             outcome.findings, outcome.issues, report["counts"], drift=report["drift"], issues_enabled=outcome.issues_enabled,
@@ -583,7 +583,7 @@ def run(args: argparse.Namespace) -> StepResult:
     drifts = [f for f in outcome.findings if f.status == "drift"]
     annotate = result.error if fail_on_drift else result.warning
     for finding in drifts[:MAX_DRIFT_ANNOTATIONS]:
-        annotate(control.one_line(f"checksum drift: {finding.recipe} {finding.version}: {finding.url} now has sha256 {finding.actual}, recorded {finding.expected}"), title=TITLE)
+        annotate(escape.one_line(f"checksum drift: {finding.recipe} {finding.version}: {finding.url} now has sha256 {finding.actual}, recorded {finding.expected}"), title=TITLE)
     if len(drifts) > MAX_DRIFT_ANNOTATIONS:
         annotate(f"… and {len(drifts) - MAX_DRIFT_ANNOTATIONS} more checksum drifts: see the step summary and the report file", title=TITLE)
     if report["drift"] and not outcome.issues_enabled:
@@ -592,7 +592,7 @@ def run(args: argparse.Namespace) -> StepResult:
         result.notice(f"{report['counts']['unverifiable']} checksum file(s) or recipe(s) could not be verified; see the step summary", title=TITLE)
     if failed:
         result.error(
-            control.one_line(f"checksum drift found but {len(failed)} issue(s) could not be opened or updated: {failed[0].error}"),
+            escape.one_line(f"checksum drift found but {len(failed)} issue(s) could not be opened or updated: {failed[0].error}"),
             title=TITLE,
         )
         result.exit_code = 1

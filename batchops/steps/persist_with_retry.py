@@ -55,7 +55,7 @@ from batchops.adapters import files, journal, runner, schema
 from batchops.adapters import git as gitcmd
 from batchops.adapters.git import BOT_EMAIL, BOT_NAME, Git, GitError
 from batchops.flags import add_control_file, add_input, parse_int, parse_list
-from batchops.core import control
+from batchops.core import control, escape
 from batchops.core import persist as rules
 from batchops.core.persist import DEFAULT_MESSAGE, TRAILER, Backoff, classify
 from batchops.errors import BatchopsError, ControlFileError, OperationConflict, UsageError
@@ -203,7 +203,7 @@ def stage(git: Git, root: Path, names: list[str], skip: set[str], quiet: frozens
                 hint=f"remove it from paths, or the .gitignore line that ignores it (`git check-ignore -v {name}` names that line)",
             )
         raise UsageError(
-            f"{name!r} cannot be committed: {rules.one_line(_git_words(exc.output))}",
+            f"{name!r} cannot be committed: {escape.short_line(_git_words(exc.output))}",
             field="paths",
             hint="list files, folders or globs git can add (not ignored by .gitignore, readable), e.g. data/failures/",
         )
@@ -497,7 +497,7 @@ def persist(options: Options, *, log: Callable[[str], None] = runner.log) -> Out
         raise UsageError(f"{branch!r} is not a valid branch name", field="branch", hint="use a name such as main")
     tracked, skipped, control_path = collect(root, options.control_file)
     for entry in skipped:
-        log(f"not carried (outside {root}): {entry['op']} on {rules.one_line(str(entry['file']))}")
+        log(f"not carried (outside {root}): {entry['op']} on {escape.short_line(str(entry['file']))}")
     journaled_paths = {item.path for item in tracked if item.journaled}
     # the control file without operations (edited by hand) is carried like a `paths` entry
     names = [*options.paths] + ([options.control_file] if control_path not in journaled_paths else [])
@@ -575,7 +575,7 @@ def persist(options: Options, *, log: Callable[[str], None] = runner.log) -> Out
             if landed_by_us:  # an earlier push went through though git reported a failure
                 return Outcome(True, attempt, landed_by_us, sorted(changed), mine, remote_head, notes=notes)
             if carrier:
-                log(f"this job's operations landed on {rules.one_line(branch)} in {carrier[:12]}, carried by another job")
+                log(f"this job's operations landed on {escape.short_line(branch)} in {carrier[:12]}, carried by another job")
                 return Outcome(True, attempt, carrier, [], mine, remote_head, notes=notes)
             log("nothing to commit: the remote already has this state")
             return Outcome(False, attempt, "", [], mine, remote_head, notes=notes)
@@ -616,12 +616,12 @@ def persist(options: Options, *, log: Callable[[str], None] = runner.log) -> Out
                 landed = None  # it may have landed all the same
             continue
         also = f" (and {len(carried_groups)} other job(s)' operations)" if carried_groups else ""
-        log(f"pushed {commit[:12]} to {rules.one_line(branch)} (attempt {attempt}){also}: {rules.one_line(', '.join(sorted(changed)))}")
+        log(f"pushed {commit[:12]} to {escape.short_line(branch)} (attempt {attempt}){also}: {escape.short_line(', '.join(sorted(changed)))}")
         _finish(git, tracked, carried_files, contents, commit, head, branch, mine, log)
         _consume(prepared)
         return Outcome(True, attempt, commit, sorted(changed), pending, remote_head, message, notes)
     raise BatchopsError(
-        f"gave up after {options.max_attempts} attempts to push to {rules.one_line(branch)}; last: {last_failure}",
+        f"gave up after {options.max_attempts} attempts to push to {escape.short_line(branch)}; last: {last_failure}",
         field="max-attempts",
         hint="nothing was lost: this job's operations are still in its journal. Raise max-attempts for a larger matrix, "
         "or check that the remote is reachable",
@@ -649,26 +649,26 @@ def _raise_if_fatal(exc: GitError, what: str, branch: str, url: str) -> None:
     kind = classify(exc.output)
     if kind == "auth":
         raise BatchopsError(
-            f"git {what} to {rules.one_line(url)} was refused: authentication failed ({rules.first_line(exc.output)})",
+            f"git {what} to {escape.short_line(url)} was refused: authentication failed ({rules.first_line(exc.output)})",
             hint="let the job push: add `permissions: contents: write` to the workflow and keep "
             "`persist-credentials: true` on actions/checkout (or check out with a token that may push)",
         )
     if kind == "declined":
         raise BatchopsError(
-            f"git {what} to {rules.one_line(branch)} was declined by the remote: {rules.reason(exc.output)}",
+            f"git {what} to {escape.short_line(branch)} was declined by the remote: {rules.reason(exc.output)}",
             field="branch",
             hint=rules.refusal_hint(exc.output) + "; nothing was lost: this job's operations are still in its journal",
         )
     if kind == "missing-remote":
         raise BatchopsError(
-            f"git {what} failed: there is no git repository at {rules.one_line(url)} ({rules.git_reason(exc.output)})",
+            f"git {what} failed: there is no git repository at {escape.short_line(url)} ({rules.git_reason(exc.output)})",
             hint="check the remote's address (`git remote get-url origin`; fix it with `git remote set-url origin URL`) "
             "and that the repository exists and this job's token may read it; nothing was lost: this job's "
             "operations are still in its journal",
         )
     if kind == "missing-branch":
         raise UsageError(
-            f"the branch {branch!r} does not exist on {rules.one_line(url)}",
+            f"the branch {branch!r} does not exist on {escape.short_line(url)}",
             field="branch",
             hint="set the input branch to an existing branch (e.g. main)",
         )
@@ -677,7 +677,7 @@ def _raise_if_fatal(exc: GitError, what: str, branch: str, url: str) -> None:
 def _raise_if_unreachable(exc: GitError, what: str, consecutive: int, url: str) -> None:
     if rules.gives_up(classify(exc.output), consecutive):
         raise BatchopsError(
-            f"git {what} {rules.one_line(url)} failed {consecutive} times in a row: the host cannot be reached "
+            f"git {what} {escape.short_line(url)} failed {consecutive} times in a row: the host cannot be reached "
             f"({rules.git_reason(exc.output)})",
             hint="check the remote's address (`git remote get-url origin`) and the runner's network or proxy "
             "(`git ls-remote origin` shows the same error), then re-run the job; nothing was lost: this job's "
@@ -764,7 +764,7 @@ def _finish(
         if not moved:
             log(f"the checkout could not be moved to {commit[:12]} (local changes in the way); run `git pull` before committing")
     elif head and current == branch and head != commit and not git.ok("merge-base", "--is-ancestor", head, commit):
-        log(f"your branch {rules.one_line(branch)} has commits that are not on {REMOTE}; they were not pushed by persist-with-retry")
+        log(f"your branch {escape.short_line(branch)} has commits that are not on {REMOTE}; they were not pushed by persist-with-retry")
     if not moved:
         for item in tracked:
             content = contents.get(item.path)
