@@ -231,8 +231,12 @@ def _pool_classes() -> dict[str, type]:
     class SecurePool(HTTPSConnectionPool):
         ConnectionCls = SecureConnection
 
-    for made, base in ((Connection, HTTPConnection), (SecureConnection, HTTPSConnection), (Pool, HTTPConnectionPool),
-                       (SecurePool, HTTPSConnectionPool)):
+    for made, base in (
+        (Connection, HTTPConnection),
+        (SecureConnection, HTTPSConnection),
+        (Pool, HTTPConnectionPool),
+        (SecurePool, HTTPSConnectionPool),
+    ):
         made.__name__ = made.__qualname__ = base.__name__  # errors name them as urllib3 does
     return {"http": Pool, "https": SecurePool}
 

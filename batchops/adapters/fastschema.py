@@ -30,11 +30,44 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-ANNOTATIONS = {"$schema", "$id", "title", "description", "$defs", "default", "examples", "format", "deprecated", "readOnly", "writeOnly", "$comment"}
+ANNOTATIONS = {
+    "$schema",
+    "$id",
+    "title",
+    "description",
+    "$defs",
+    "default",
+    "examples",
+    "format",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    "$comment",
+}
 ASSERTIONS = {
-    "type", "properties", "required", "additionalProperties", "enum", "const", "pattern", "items",
-    "$ref", "anyOf", "oneOf", "allOf", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-    "minLength", "maxLength", "uniqueItems", "propertyNames", "minItems", "maxItems", "patternProperties",
+    "type",
+    "properties",
+    "required",
+    "additionalProperties",
+    "enum",
+    "const",
+    "pattern",
+    "items",
+    "$ref",
+    "anyOf",
+    "oneOf",
+    "allOf",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minLength",
+    "maxLength",
+    "uniqueItems",
+    "propertyNames",
+    "minItems",
+    "maxItems",
+    "patternProperties",
     "unevaluatedProperties",
 }
 SUPPORTED = ANNOTATIONS | ASSERTIONS
@@ -180,14 +213,28 @@ class Checker:
             kinds = kind if isinstance(kind, list) else [kind]
             if not any(_is_type(instance, k) for k in kinds):
                 shown = repr(kind) if isinstance(kind, str) else repr(kinds)
-                yield Error(f"{_r(instance)} is not of type {', '.join(repr(k) for k in kinds) if isinstance(kind, list) else shown}", list(path), "type", kind, schema)
+                yield Error(
+                    f"{_r(instance)} is not of type {', '.join(repr(k) for k in kinds) if isinstance(kind, list) else shown}",
+                    list(path),
+                    "type",
+                    kind,
+                    schema,
+                )
         if "enum" in schema and not any(_equal(instance, v) for v in schema["enum"]):
-            yield Error(f"{_r(instance)} is not one of {_r(schema['enum'])}", list(path), "enum", schema["enum"], schema)
+            yield Error(
+                f"{_r(instance)} is not one of {_r(schema['enum'])}", list(path), "enum", schema["enum"], schema
+            )
         if "const" in schema and not _equal(instance, schema["const"]):
             yield Error(f"{_r(schema['const'])} was expected", list(path), "const", schema["const"], schema)
         if isinstance(instance, str):
             if "pattern" in schema and not _pattern(schema["pattern"]).search(instance):
-                yield Error(f"{_r(instance)} does not match {_r(schema['pattern'])}", list(path), "pattern", schema["pattern"], schema)
+                yield Error(
+                    f"{_r(instance)} does not match {_r(schema['pattern'])}",
+                    list(path),
+                    "pattern",
+                    schema["pattern"],
+                    schema,
+                )
             length = len(instance)
             if "minLength" in schema and length < schema["minLength"]:
                 yield Error(f"{_r(instance)} is too short", list(path), "minLength", schema["minLength"], schema)
@@ -195,16 +242,48 @@ class Checker:
                 yield Error(f"{_r(instance)} is too long", list(path), "maxLength", schema["maxLength"], schema)
         if _is_type(instance, "number"):
             if "minimum" in schema and instance < schema["minimum"]:
-                yield Error(f"{_r(instance)} is less than the minimum of {schema['minimum']}", list(path), "minimum", schema["minimum"], schema)
+                yield Error(
+                    f"{_r(instance)} is less than the minimum of {schema['minimum']}",
+                    list(path),
+                    "minimum",
+                    schema["minimum"],
+                    schema,
+                )
             if "maximum" in schema and instance > schema["maximum"]:
-                yield Error(f"{_r(instance)} is greater than the maximum of {schema['maximum']}", list(path), "maximum", schema["maximum"], schema)
+                yield Error(
+                    f"{_r(instance)} is greater than the maximum of {schema['maximum']}",
+                    list(path),
+                    "maximum",
+                    schema["maximum"],
+                    schema,
+                )
             if "exclusiveMinimum" in schema and instance <= schema["exclusiveMinimum"]:
-                yield Error(f"{_r(instance)} is less than or equal to the minimum of {schema['exclusiveMinimum']}", list(path), "exclusiveMinimum", schema["exclusiveMinimum"], schema)
+                yield Error(
+                    f"{_r(instance)} is less than or equal to the minimum of {schema['exclusiveMinimum']}",
+                    list(path),
+                    "exclusiveMinimum",
+                    schema["exclusiveMinimum"],
+                    schema,
+                )
             if "exclusiveMaximum" in schema and instance >= schema["exclusiveMaximum"]:
-                yield Error(f"{_r(instance)} is greater than or equal to the maximum of {schema['exclusiveMaximum']}", list(path), "exclusiveMaximum", schema["exclusiveMaximum"], schema)
+                yield Error(
+                    f"{_r(instance)} is greater than or equal to the maximum of {schema['exclusiveMaximum']}",
+                    list(path),
+                    "exclusiveMaximum",
+                    schema["exclusiveMaximum"],
+                    schema,
+                )
         if isinstance(instance, list):
             if "minItems" in schema and len(instance) < schema["minItems"]:
-                yield Error(f"{_r(instance)} should be non-empty" if schema["minItems"] == 1 else f"{_r(instance)} is too short", list(path), "minItems", schema["minItems"], schema)
+                yield Error(
+                    f"{_r(instance)} should be non-empty"
+                    if schema["minItems"] == 1
+                    else f"{_r(instance)} is too short",
+                    list(path),
+                    "minItems",
+                    schema["minItems"],
+                    schema,
+                )
             if "maxItems" in schema and len(instance) > schema["maxItems"]:
                 yield Error(f"{_r(instance)} is too long", list(path), "maxItems", schema["maxItems"], schema)
             if schema.get("uniqueItems"):
@@ -218,7 +297,9 @@ class Checker:
         if isinstance(instance, dict):
             for name in schema.get("required", []):
                 if name not in instance:
-                    yield Error(f"{_r(name)} is a required property", list(path), "required", schema["required"], schema)
+                    yield Error(
+                        f"{_r(name)} is a required property", list(path), "required", schema["required"], schema
+                    )
             properties = schema.get("properties", {})
             patterns = schema.get("patternProperties", {})
             if "propertyNames" in schema:
@@ -254,23 +335,51 @@ class Checker:
                     break
                 context += errs
             else:
-                yield Error(f"{_r(instance)} is not valid under any of the given schemas", list(path), "anyOf", schema["anyOf"], schema, context)
+                yield Error(
+                    f"{_r(instance)} is not valid under any of the given schemas",
+                    list(path),
+                    "anyOf",
+                    schema["anyOf"],
+                    schema,
+                    context,
+                )
         if "oneOf" in schema:
             valid = [sub for sub in schema["oneOf"] if not any(True for _ in self._check(instance, sub, base, path))]
             if len(valid) == 0:
-                yield Error(f"{_r(instance)} is not valid under any of the given schemas", list(path), "oneOf", schema["oneOf"], schema)
+                yield Error(
+                    f"{_r(instance)} is not valid under any of the given schemas",
+                    list(path),
+                    "oneOf",
+                    schema["oneOf"],
+                    schema,
+                )
             elif len(valid) > 1:
-                yield Error(f"{_r(instance)} is valid under each of {', '.join(map(_r, valid))}", list(path), "oneOf", schema["oneOf"], schema)
+                yield Error(
+                    f"{_r(instance)} is valid under each of {', '.join(map(_r, valid))}",
+                    list(path),
+                    "oneOf",
+                    schema["oneOf"],
+                    schema,
+                )
 
-
-    def _leftover(self, keyword: str, keys: list[str], instance: dict[str, Any], schema: dict[str, Any], base: dict[str, Any], path: list[Any]) -> Iterator[Error]:
+    def _leftover(
+        self,
+        keyword: str,
+        keys: list[str],
+        instance: dict[str, Any],
+        schema: dict[str, Any],
+        base: dict[str, Any],
+        path: list[Any],
+    ) -> Iterator[Error]:
         """additionalProperties / unevaluatedProperties for the ``keys`` no other keyword took."""
         rule = schema.get(keyword, True)
         if keys and rule is False:
             shown = ", ".join(repr(k) for k in keys)
             verb = "was" if len(keys) == 1 else "were"
             label = "Additional" if keyword == "additionalProperties" else "Unevaluated"
-            yield Error(f"{label} properties are not allowed ({shown} {verb} unexpected)", list(path), keyword, False, schema)
+            yield Error(
+                f"{label} properties are not allowed ({shown} {verb} unexpected)", list(path), keyword, False, schema
+            )
         elif keys and isinstance(rule, dict):
             for key in keys:
                 yield from self._check(instance[key], rule, base, [*path, key])
@@ -298,5 +407,3 @@ class Checker:
                 if self._valid(instance, sub, base):
                     seen |= self._evaluated(instance, sub, base)
         return seen
-
-

@@ -8,12 +8,10 @@ Functions (drift-monitor, rollback and alert use them; nothing else builds a cli
   ``Accept: application/vnd.github+json`` (a retired ``*-preview`` media type that PyGithub
   asks for is replaced by it); the retry policy below; writes spaced by ``write_interval``
   seconds (default 1, GitHub's advice; ``$BATCHOPS_GITHUB_WRITE_INTERVAL``).
-- ``reason(exc) -> str``: GitHub's ``message``, every ``errors[].message`` (or
-  resource/field/code) and ``documentation_url``, on one line, for any exception.
-- ``GitHubError(BatchopsError)``: ``GitHubError.wrap(exc, doing)`` names what was being
-  done, the status and the reason, with a hint chosen by status; ``.status`` is kept.
-- ``GitHubUnavailable(GitHubError)``: GitHub could not answer one call within its bound (5xx
-  after the retries, timeouts, the connection refused); callers catch it to degrade.
+- ``reason``, ``GitHubError`` (``.wrap(exc, doing)``), ``GitHubUnavailable`` (GitHub could not
+  answer one call within its bound: 5xx after the retries, timeouts, the connection refused;
+  callers catch it to degrade), ``is_rate_limited``, ``is_unavailable``: from
+  :mod:`batchops.adapters.github_errors`, re-exported here.
 - ``ensure_labels``, ``open_issues_with_label``, ``find_by_marker``, ``is_rate_limited``: below.
 
 The bound of one call (:data:`DEADLINE`, 30 s): an API that fails as an outage (5xx, timeouts,
@@ -56,7 +54,15 @@ from batchops import __version__
 from batchops.adapters import deadline as deadlines
 from batchops.adapters import runner
 from batchops.adapters.deadline import Deadline
-from batchops.core import escape
+from batchops.adapters.github_errors import (  # noqa: F401 - re-exported: callers import one module
+    GitHubError,
+    GitHubUnavailable,
+    _hint,
+    _unreachable,
+    is_rate_limited,
+    is_unavailable,
+    reason,
+)
 from batchops.core.retry import (
     Attempt,
     Policy,
@@ -65,7 +71,6 @@ from batchops.core.retry import (
     wait_exponential,
     wait_retry_after,
 )
-from batchops.errors import BatchopsError
 
 API_VERSION = "2022-11-28"
 MEDIA_TYPE = "application/vnd.github+json"
@@ -96,8 +101,9 @@ def _now() -> float:
 class Failed(Exception):
     """One failed attempt as the retry policy sees it: GitHub's answer (``status``, ``headers``) or a network error."""
 
-    def __init__(self, method: str, *, status: int | None = None, headers: Any = None,
-                 error: BaseException | None = None) -> None:
+    def __init__(
+        self, method: str, *, status: int | None = None, headers: Any = None, error: BaseException | None = None
+    ) -> None:
         super().__init__(f"{method} answered {status}" if status is not None else f"{method}: {error!r}")
         self.method = method.upper()
         self.status = status
@@ -171,8 +177,9 @@ class GitHubRetry(Retry):
     urllib3's own counters stay as a second bound (3 connection errors, 2 read errors, 8 answers).
     """
 
-    def __init__(self, *, deadline: float = DEADLINE, call: Deadline | None = None, wait: float = 0.0,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *, deadline: float = DEADLINE, call: Deadline | None = None, wait: float = 0.0, **kwargs: Any
+    ) -> None:
         kwargs.setdefault("total", ATTEMPTS - 1)
         kwargs.setdefault("connect", 3)
         kwargs.setdefault("read", 2)
@@ -279,8 +286,10 @@ def _within(call: Deadline, send: Any) -> Any:
             return send()
         except (requests.RequestException, TimeoutError) as exc:
             if call.expired():
-                why = (f"GitHub API unreachable: no complete answer within {call.seconds:g} s "
-                       "(a server that answers too slowly or not at all)")
+                why = (
+                    f"GitHub API unreachable: no complete answer within {call.seconds:g} s "
+                    "(a server that answers too slowly or not at all)"
+                )
             else:
                 why = _unreachable(exc)
             raise GitHubUnavailable(why, reason=why, hint=_hint(None, exc)) from exc
@@ -329,6 +338,7 @@ def client(
         api_version=API_VERSION,
     )
 
+
 def _policy_auth(token: str) -> Any:
     from github.Auth import Auth
 
@@ -359,139 +369,6 @@ def _policy_auth(token: str) -> Any:
             return "token (removed)"
 
     return _Policy()
-
-
-
-# --- reasons and errors ---------------------------------------------------------------------------
-
-
-REASON_LIMIT = 600
-
-
-def _unreachable(exc: BaseException) -> str:
-    detail = str(exc)
-    return escape.flatten(f"GitHub API unreachable: {exc.__class__.__name__}" + (f" ({detail[:200]})" if detail else ""),
-                          REASON_LIMIT)
-
-
-def _error_text(item: Any) -> str:
-    if isinstance(item, str):
-        return item
-    if isinstance(item, Mapping):
-        if item.get("message"):
-            return str(item["message"])
-        parts = [str(item.get(k)) for k in ("resource", "field", "code") if item.get(k)]
-        return " ".join(parts)
-    return str(item)
-
-
-def reason(exc: BaseException) -> str:
-    """What GitHub said, on one line: status, message, errors[].message, documentation_url."""
-    from github import GithubException
-
-    if isinstance(exc, GitHubError):
-        return exc.reason
-    if isinstance(exc, GithubException):
-        data = exc.data
-        parts: list[str] = []
-        if isinstance(data, Mapping):
-            if data.get("message"):
-                parts.append(str(data["message"]))
-            errors = data.get("errors")
-            if isinstance(errors, list):
-                texts = [t for t in (_error_text(e) for e in errors) if t]
-                if texts:
-                    parts.append("errors: " + "; ".join(texts))
-            if data.get("documentation_url"):
-                parts.append(f"see {data['documentation_url']}")
-        elif data:
-            parts.append(str(data)[:300])
-        text = f"{exc.status} " + (" - ".join(parts) if parts else "(no message)")
-        return escape.flatten(text, REASON_LIMIT)
-    name = exc.__class__.__name__
-    detail = str(exc)
-    if "requests" in type(exc).__module__ or isinstance(exc, OSError):
-        return _unreachable(exc)
-    return escape.flatten(f"{name}: {detail}" if detail else name, REASON_LIMIT)
-
-
-def is_rate_limited(exc: BaseException) -> bool:
-    from github import GithubException
-
-    if not isinstance(exc, GithubException) or exc.status not in (403, 429):
-        return False
-    headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
-    if "retry-after" in headers or headers.get("x-ratelimit-remaining") == "0":
-        return True
-    message = str((exc.data or {}).get("message", "") if isinstance(exc.data, Mapping) else exc.data)
-    return "rate limit" in message.lower()
-
-
-def _hint(status: int | None, exc: BaseException) -> str:
-    if status is None:
-        return "check that GITHUB_API_URL is reachable from the runner, then re-run"
-    if status == 401:
-        return "the token is missing, invalid or expired: pass a valid github-token, e.g. ${{ secrets.GITHUB_TOKEN }}"
-    if status in (403, 429) and is_rate_limited(exc):
-        return "GitHub's rate limit: re-run after the reset time GitHub gives, or spread the runs out"
-    if status == 403:
-        return "the token may not do this: give the workflow the permission it needs, e.g. `permissions: issues: write`"
-    if status == 404:
-        return "check GITHUB_REPOSITORY (owner/name) and that the token can see that repository"
-    if status == 422:
-        return "GitHub refused the content: the reason above says which field"
-    if status >= 500:
-        return "GitHub is having trouble: re-run later (https://www.githubstatus.com)"
-    return "see GitHub's reason above"
-
-
-class GitHubError(BatchopsError):
-    """A GitHub API call that failed; the message carries GitHub's reason.
-
-    The tree (catch the narrowest that lets you act)::
-
-        BatchopsError
-        └── GitHubError            a call failed: .status (None without an answer), .reason, .hint
-            └── GitHubUnavailable  GitHub could not answer within the call's bound (DEADLINE): a 5xx
-                                   after the retries, a timeout, the connection refused or cut; degrade
-    """
-
-    def __init__(self, message: str, *, status: int | None = None, reason: str = "", hint: str = "") -> None:
-        super().__init__(message, hint=hint)
-        self.status = status
-        self.reason = reason or message
-
-    @classmethod
-    def wrap(cls, exc: BaseException, doing: str) -> GitHubError:
-        """``exc`` as a GitHubError saying what was being done (a :class:`GitHubUnavailable` for an outage)."""
-        from github import GithubException
-
-        if isinstance(exc, GitHubError):
-            if exc.message != exc.reason:
-                return exc  # already says what was being done
-            return type(exc)(f"{doing}: {exc.reason}", status=exc.status, reason=exc.reason, hint=exc.hint)
-        status = exc.status if isinstance(exc, GithubException) else None
-        why = reason(exc)
-        answered = "GitHub answered " + why if status is not None else why
-        kind = GitHubUnavailable if is_unavailable(exc) else GitHubError
-        return kind(f"{doing}: {answered}", status=status, reason=why, hint=_hint(status, exc))
-
-
-class GitHubUnavailable(GitHubError):
-    """GitHub could not answer one call within its bound (:data:`DEADLINE`): callers degrade instead of failing."""
-
-
-def is_unavailable(exc: BaseException) -> bool:
-    """An outage: a 5xx after the retries, a timeout, the connection refused or cut (not a refusal of the request)."""
-    from github import GithubException
-
-    if isinstance(exc, GitHubUnavailable):
-        return True
-    if isinstance(exc, GitHubError):
-        return exc.status is not None and exc.status >= 500
-    if isinstance(exc, GithubException):
-        return exc.status >= 500
-    return "requests" in type(exc).__module__ or isinstance(exc, OSError)
 
 
 # --- helpers ------------------------------------------------------------------------------------------
@@ -526,7 +403,9 @@ def ensure_labels(
         if description:
             payload["description"] = description[:100]
         try:
-            repo.requester.requestJsonAndCheck("POST", f"{repo.url}/labels", input=payload, headers={"Accept": MEDIA_TYPE})
+            repo.requester.requestJsonAndCheck(
+                "POST", f"{repo.url}/labels", input=payload, headers={"Accept": MEDIA_TYPE}
+            )
         except GithubException as exc:
             if exc.status == 422 and _already_exists(exc):
                 continue  # created meanwhile

@@ -197,11 +197,15 @@ class Fetcher:
             deadline.check()
             conn, reused = self._connection(scheme, host, port, self.timeout)
             try:
-                conn.request("GET", url if conn._batchops_proxy else target_path, headers={
-                    "User-Agent": USER_AGENT,
-                    "Accept-Encoding": "identity",
-                    **conn._batchops_proxy_headers,
-                })
+                conn.request(
+                    "GET",
+                    url if conn._batchops_proxy else target_path,
+                    headers={
+                        "User-Agent": USER_AGENT,
+                        "Accept-Encoding": "identity",
+                        **conn._batchops_proxy_headers,
+                    },
+                )
                 return conn.getresponse()
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 self._drop(scheme, host, port)
@@ -256,7 +260,9 @@ class Fetcher:
         limit = self.max_bytes if max_bytes is None else max_bytes
         scheme = urlsplit(url).scheme.lower()
         if scheme not in ("http", "https"):
-            return FetchResult(url, error=f"not fetched: only http and https URLs are checked, not {scheme or 'a relative URL'!r}")
+            return FetchResult(
+                url, error=f"not fetched: only http and https URLs are checked, not {scheme or 'a relative URL'!r}"
+            )
         deadline = Deadline(self.timeout, monotonic=monotonic)
         step_cut = self.step_deadline is not None and self.step_deadline < deadline.at
         if step_cut:
@@ -266,12 +272,15 @@ class Fetcher:
         with deadline.applied():
             try:
                 return retry_policy(self.retries, deadline).call(
-                    lambda: self._attempt(url, limit, keep_body, deadline), sleep=sleep, monotonic=monotonic)
+                    lambda: self._attempt(url, limit, keep_body, deadline), sleep=sleep, monotonic=monotonic
+                )
             except _Abort as exc:
                 return FetchResult(url, error=str(exc))
             except TimeoutError:
                 late = step_cut and deadline.remaining() <= 0.001
-                return FetchResult(url, error=self._late() if late else f"timed out: not complete within {self.timeout:g}s")
+                return FetchResult(
+                    url, error=self._late() if late else f"timed out: not complete within {self.timeout:g}s"
+                )
             except _Retryable as exc:
                 return FetchResult(url, error=str(exc))
 

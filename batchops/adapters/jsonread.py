@@ -60,7 +60,9 @@ def parse_json_text(text: str, name: str) -> Any:
         raise BatchopsError(f"{field}{exc.message}{where}", file=name, line=line, hint=exc.hint) from None
     except RecursionError:  # nested past the interpreter's limit: refused all the same
         _check_depth(text, name)
-        raise BatchopsError(f"JSON nested deeper than {MAX_DEPTH} levels", file=name, hint="flatten the document") from None
+        raise BatchopsError(
+            f"JSON nested deeper than {MAX_DEPTH} levels", file=name, hint="flatten the document"
+        ) from None
     _check_depth(text, name, document, parsed=True)
     if _SURROGATE_ESCAPE.search(text):
         _check_surrogates(document, name)
@@ -255,7 +257,11 @@ def line_index(text: str) -> dict[str, int]:
 
 class _Scanner:
     def __init__(
-        self, text: str, index: dict[str, int], duplicates: list[tuple[str, int]] | None = None, literal: str | None = None
+        self,
+        text: str,
+        index: dict[str, int],
+        duplicates: list[tuple[str, int]] | None = None,
+        literal: str | None = None,
     ) -> None:
         self.text = text
         self.pos = 0

@@ -123,16 +123,33 @@ def _examples(schema: dict[str, Any]) -> str:
 
 # example strings offered for a pattern without ``examples``; only one the pattern matches is shown
 _PATTERN_CANDIDATES = (
-    "homebrew", "control.disable", "linux/x86_64", "https://example.com/tool-1.0.tar.gz", "2026-06-26",
-    "0123456789abcdef01234567", "0123456789abcdef0123456789abcdef01234567",
-    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "90m", "a",
+    "homebrew",
+    "control.disable",
+    "linux/x86_64",
+    "https://example.com/tool-1.0.tar.gz",
+    "2026-06-26",
+    "0123456789abcdef01234567",
+    "0123456789abcdef0123456789abcdef01234567",
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    "90m",
+    "a",
 )
-_TYPE_WORDS = {"integer": "a whole number", "number": "a number", "string": "a string", "object": "an object", "array": "an array"}
+_TYPE_WORDS = {
+    "integer": "a whole number",
+    "number": "a number",
+    "string": "a string",
+    "object": "an object",
+    "array": "an array",
+}
 
 
 def _resolve(schema: Any) -> dict[str, Any]:
     """``schema`` with a reference into defs.schema.json followed (other references are left as they are)."""
-    if isinstance(schema, dict) and isinstance(schema.get("$ref"), str) and schema["$ref"].startswith("defs.schema.json#/$defs/"):
+    if (
+        isinstance(schema, dict)
+        and isinstance(schema.get("$ref"), str)
+        and schema["$ref"].startswith("defs.schema.json#/$defs/")
+    ):
         found = _load("defs").get("$defs", {}).get(schema["$ref"].rsplit("/", 1)[1])
         if isinstance(found, dict):
             return {**found, **{k: v for k, v in schema.items() if k != "$ref"}}
@@ -154,9 +171,17 @@ def _in_range(schema: dict[str, Any], integer: bool) -> int | float:
     low = schema.get("minimum", schema.get("exclusiveMinimum"))
     high = schema.get("maximum", schema.get("exclusiveMaximum"))
     value: int | float = 10
-    if isinstance(low, (int, float)) and not isinstance(low, bool) and value < low + ("exclusiveMinimum" in schema and "minimum" not in schema):
+    if (
+        isinstance(low, (int, float))
+        and not isinstance(low, bool)
+        and value < low + ("exclusiveMinimum" in schema and "minimum" not in schema)
+    ):
         value = low if "minimum" in schema else (math.floor(low) + 1 if integer else low + 1)
-    if isinstance(high, (int, float)) and not isinstance(high, bool) and (value > high or (value == high and "maximum" not in schema)):
+    if (
+        isinstance(high, (int, float))
+        and not isinstance(high, bool)
+        and (value > high or (value == high and "maximum" not in schema))
+    ):
         value = high if "maximum" in schema else (math.ceil(high) - 1 if integer else high - 0.5)
         if isinstance(low, (int, float)) and not isinstance(low, bool) and value < low:
             value = low
@@ -240,7 +265,11 @@ def _hint(error: Any) -> str:
     if validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else "the field"
         example = _example(schema.get("properties", {}).get(missing, {}))
-        shown = f", e.g. {_json(missing)}: {_json(example)}" if example is not None or _resolve(schema.get("properties", {}).get(missing, {})).get("type") == "null" else ""
+        shown = (
+            f", e.g. {_json(missing)}: {_json(example)}"
+            if example is not None or _resolve(schema.get("properties", {}).get(missing, {})).get("type") == "null"
+            else ""
+        )
         return f"add the field {missing!r}{shown}"
     if validator == "enum":
         return "use one of " + ", ".join(_json(v) for v in value)
@@ -258,7 +287,11 @@ def _hint(error: Any) -> str:
             return examples
         found = [_example(sub) for sub in value if isinstance(sub, dict)]
         forms = [_json(v) for v in found if v is not None]
-        return "use " + " or ".join(dict.fromkeys(forms)) if forms else "use a value of one of the allowed forms (see the schema under schemas/)"
+        return (
+            "use " + " or ".join(dict.fromkeys(forms))
+            if forms
+            else "use a value of one of the allowed forms (see the schema under schemas/)"
+        )
     if validator == "uniqueItems":
         example = _example(schema)
         return "remove the duplicate entries (each value once)" + (f", e.g. {_json(example)}" if example else "")
@@ -281,9 +314,13 @@ def _hint(error: Any) -> str:
         return "remove the unknown field or check its spelling" + (f" (known fields: {listed})" if known else "")
     if validator == "propertyNames":
         example = _pattern_example(str(value.get("pattern", ""))) if isinstance(value, dict) else None
-        return f"rename the key to one such as {example}" if example else "rename the key (see the schema under schemas/)"
+        return (
+            f"rename the key to one such as {example}" if example else "rename the key (see the schema under schemas/)"
+        )
     example = _example(schema)
-    return examples or (f"use a value such as {_json(example)}" if example is not None else "see the schema under schemas/")
+    return examples or (
+        f"use a value such as {_json(example)}" if example is not None else "see the schema under schemas/"
+    )
 
 
 def problems(document: Any, schema: str, *, file: str, text: str | None = None) -> list[Problem]:
@@ -325,7 +362,9 @@ def load_json(path: Path | str, schema: str | None = None, *, label: str | None 
     except IsADirectoryError:
         raise BatchopsError("is a directory, not a file", file=name, hint="point at a JSON file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise BatchopsError(f"cannot read: {exc.__class__.__name__}", file=name, hint="check permissions and that it is UTF-8 text") from None
+        raise BatchopsError(
+            f"cannot read: {exc.__class__.__name__}", file=name, hint="check permissions and that it is UTF-8 text"
+        ) from None
     document = parse_json_text(text, name)
     if schema:
         validate(document, schema, file=name, text=text)

@@ -117,8 +117,16 @@ class Reply:
     error: str = ""  # no (complete) answer: why
 
 
-def request(session: Any, method: str, url: str, *, headers: dict[str, str], body: bytes | None, seconds: float,
-            cap: int = MAX_REPLY) -> Reply:
+def request(
+    session: Any,
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str],
+    body: bytes | None,
+    seconds: float,
+    cap: int = MAX_REPLY,
+) -> Reply:
     """One HTTP request, answered or abandoned within ``seconds`` in total; at most ``cap`` bytes read."""
     import requests
 
@@ -183,7 +191,15 @@ def _failure(exc: Exception, fired: bool, seconds: float) -> str:
 
 def _reason(exc: Exception) -> str:
     text = str(exc).lower()
-    for marker in ("Connection refused", "Name or service not known", "No route to host", "timed out", "Connection reset", "Remote end closed", "Connection aborted"):
+    for marker in (
+        "Connection refused",
+        "Name or service not known",
+        "No route to host",
+        "timed out",
+        "Connection reset",
+        "Remote end closed",
+        "Connection aborted",
+    ):
         if marker.lower() in text:
             return marker.lower()
     return exc.__class__.__name__
@@ -200,7 +216,9 @@ def reason_of(reply: Reply) -> str:
         except ValueError:
             data = None
         if isinstance(data, dict):
-            said = [str(data[key]) for key in ("error", "message", "detail") if isinstance(data.get(key), (str, int, float))]
+            said = [
+                str(data[key]) for key in ("error", "message", "detail") if isinstance(data.get(key), (str, int, float))
+            ]
             if said:
                 return escape.flatten(": ".join(dict.fromkeys(said)), MAX_REASON)
     if "<html" in text[:200].lower():
@@ -261,8 +279,10 @@ def post(
             state.elapsed = monotonic() - start
             wait = retrying.next_wait(state)
             if wait is None:
-                result.log.append(f"attempt {result.attempts}: {result.error}; giving up after {state.elapsed:.1f}s "
-                                  f"(max-time {policy.max_time:g}s)")
+                result.log.append(
+                    f"attempt {result.attempts}: {result.error}; giving up after {state.elapsed:.1f}s "
+                    f"(max-time {policy.max_time:g}s)"
+                )
                 return result
             result.log.append(f"attempt {result.attempts}: {result.error}; retrying in {wait:.1f}s")
             sleep(wait)
@@ -289,7 +309,9 @@ def _settled(result: Delivery, reply: Reply) -> bool:
         result.ok = True
         result.duplicate = reply.status == 200 and bool(result.honored)
         result.error = ""
-        result.log.append(f"attempt {result.attempts}: HTTP {reply.status}" + (" (already recorded)" if result.duplicate else ""))
+        result.log.append(
+            f"attempt {result.attempts}: HTTP {reply.status}" + (" (already recorded)" if result.duplicate else "")
+        )
         return True
     result.error = f"HTTP {reply.status}" + (f": {result.reason}" if result.reason else "")
     if reply.error:
@@ -315,7 +337,9 @@ class ReadError(Exception):
         self.status = status
 
 
-def get_runs(endpoint: str, token: str, *, since: datetime | None, until: datetime | None, seconds: float = 30.0) -> list[dict[str, Any]]:
+def get_runs(
+    endpoint: str, token: str, *, since: datetime | None, until: datetime | None, seconds: float = 30.0
+) -> list[dict[str, Any]]:
     """Every run of the read endpoint in ``[since, until)`` (by start), page by page."""
     from batchops.core import timeutil
 
@@ -334,11 +358,21 @@ def get_runs(endpoint: str, token: str, *, since: datetime | None, until: dateti
         for _ in range(MAX_PAGES):
             from urllib.parse import urlencode
 
-            reply = request(session, "GET", runs_url(endpoint) + "?" + urlencode(params), headers=headers, body=None, seconds=seconds, cap=MAX_RUNS_REPLY)
+            reply = request(
+                session,
+                "GET",
+                runs_url(endpoint) + "?" + urlencode(params),
+                headers=headers,
+                body=None,
+                seconds=seconds,
+                cap=MAX_RUNS_REPLY,
+            )
             if reply.status is None:
                 raise ReadError(reply.error)
             if reply.status != 200:
-                raise ReadError(f"HTTP {reply.status}" + (f": {reason_of(reply)}" if reason_of(reply) else ""), reply.status)
+                raise ReadError(
+                    f"HTTP {reply.status}" + (f": {reason_of(reply)}" if reason_of(reply) else ""), reply.status
+                )
             if reply.truncated:
                 raise ReadError(f"a page of runs was larger than {MAX_RUNS_REPLY} bytes or cut off")
             # the one strict reader: no NaN, 1e400, duplicate keys
@@ -357,10 +391,11 @@ def get_runs(endpoint: str, token: str, *, since: datetime | None, until: dateti
             if not cursor:
                 return runs
             if not isinstance(cursor, str) or cursor in seen:  # it would page forever
-                raise ReadError(f"the answer's next_cursor {json.dumps(cursor)[:80]} is not a new string cursor (a page repeated or malformed)")
+                raise ReadError(
+                    f"the answer's next_cursor {json.dumps(cursor)[:80]} is not a new string cursor (a page repeated or malformed)"
+                )
             seen.add(cursor)
             params["cursor"] = cursor
         raise ReadError(f"more than {MAX_PAGES} pages of runs")
     finally:
         session.close()
-

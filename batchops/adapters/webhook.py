@@ -48,4 +48,3 @@ def post(url: str, text: str, *, deadline: float = DEADLINE) -> str:
     finally:
         session.close()
     return "" if 200 <= status < 300 else f"the webhook answered HTTP {status}"
-

@@ -49,12 +49,20 @@ MAX_BODY = 10 * 1024 * 1024
 
 def _configure_replay(parser: argparse.ArgumentParser) -> None:
     add_input(parser, "spool-dir", "folder of spooled payloads (dead letters in its rejected/ folder)", default=None)
-    add_input(parser, "endpoint", "telemetry base URL; the token is sent to this endpoint only (empty: each file's endpoint, without a token)")
+    add_input(
+        parser,
+        "endpoint",
+        "telemetry base URL; the token is sent to this endpoint only (empty: each file's endpoint, without a token)",
+    )
     add_input(parser, "token", f"bearer token of --endpoint (also {TOKEN_ENV})")
     add_input(parser, "database", "embedded store for spool files without an endpoint", default=DEFAULT_DATABASE)
     add_input(parser, "max-time", "seconds to keep retrying each payload", default="30")
     add_input(parser, "request-timeout", "seconds one request may take, from connect to the last byte", default="10")
-    parser.add_argument("--retry-rejected", action="store_true", help="also re-send the dead letters (payloads the endpoint refused for good)")
+    parser.add_argument(
+        "--retry-rejected",
+        action="store_true",
+        help="also re-send the dead letters (payloads the endpoint refused for good)",
+    )
     add_now(parser)
 
 
@@ -110,14 +118,20 @@ def _run_replay(args: argparse.Namespace) -> int:
         label = f"{payload['batch_id']}/{payload['ecosystem']}"
         if item.action == metrics.HOLD:
             rejected += 1
-            runner.log(escape.flatten(f"{path.name}: {label}: dead letter ({document.get('last_error', '')}), "
-                                      "not re-sent; --retry-rejected re-sends it", 600))
+            runner.log(
+                escape.flatten(
+                    f"{path.name}: {label}: dead letter ({document.get('last_error', '')}), "
+                    "not re-sent; --retry-rejected re-sends it",
+                    600,
+                )
+            )
             rows.append([path.name, label, f"dead letter, not re-sent: {document.get('last_error', '')}"])
             continue
         if item.action == metrics.SEND:
             session = session or telemetry.new_session()
-            delivery = delivering.send(item.endpoint, token if item.with_token else "", payload, key, policy,
-                                       session=session)
+            delivery = delivering.send(
+                item.endpoint, token if item.with_token else "", payload, key, policy, session=session
+            )
             for line in delivery.log:
                 runner.log(f"{path.name}: {line}")
             if item.note:
@@ -131,7 +145,9 @@ def _run_replay(args: argparse.Namespace) -> int:
             rows.append([path.name, label, "sent (already recorded: counted once)" if delivery.duplicate else "sent"])
             continue
         attempts = int(document.get("attempts", 0)) + delivery.attempts
-        updated = spool_document(payload, key, item.endpoint or str(document.get("endpoint", "")), delivery, at=now, attempts=attempts)
+        updated = spool_document(
+            payload, key, item.endpoint or str(document.get("endpoint", "")), delivery, at=now, attempts=attempts
+        )
         updated["spooled_at"] = document.get("spooled_at", updated["spooled_at"])
         if delivery.kind == metrics.REJECTED:
             rejected += 1
@@ -139,7 +155,10 @@ def _run_replay(args: argparse.Namespace) -> int:
             if target != path:
                 path.unlink(missing_ok=True)
             advice = metrics.hint(delivery.status, reason=delivery.reason)
-            runner.warning(f"{path.name}: refused for good ({delivery.error}); {advice}; kept as a dead letter in {target}", title="metrics-replay")
+            runner.warning(
+                f"{path.name}: refused for good ({delivery.error}); {advice}; kept as a dead letter in {target}",
+                title="metrics-replay",
+            )
             rows.append([path.name, label, f"refused: {delivery.error}; dead letter"])
         else:
             remaining += 1
@@ -159,7 +178,9 @@ def _run_replay(args: argparse.Namespace) -> int:
     else:
         text += "Nothing to replay.\n"
     runner.summary(text)
-    runner.log(f"metrics-replay: {sent} sent, {remaining} left in {directory}, {rejected} dead letter(s) in {rejected_dir}")
+    runner.log(
+        f"metrics-replay: {sent} sent, {remaining} left in {directory}, {rejected} dead letter(s) in {rejected_dir}"
+    )
     return EXIT_UNREACHABLE if remaining else 0
 
 
@@ -239,7 +260,17 @@ class MetricsHandler(BaseHTTPRequestHandler):
             rows = rows[:limit]
             for row in rows:
                 row["results"] = [
-                    {key: item[key] for key in ("recipe_name", "ecosystem", "result", "error_category", "error_message", "duration_seconds")}
+                    {
+                        key: item[key]
+                        for key in (
+                            "recipe_name",
+                            "ecosystem",
+                            "result",
+                            "error_category",
+                            "error_message",
+                            "duration_seconds",
+                        )
+                    }
                     for item in db.recipe_results(int(row["id"]))
                 ]
         cursor = _cursor(rows[-1]) if more and rows else None
@@ -278,7 +309,10 @@ class MetricsHandler(BaseHTTPRequestHandler):
         try:
             payload = schema.parse_json_text(raw.decode("utf-8"), "payload")
         except (BatchopsError, UnicodeDecodeError) as exc:
-            self._send(400, {"error": f"body is not valid JSON: {exc.message if isinstance(exc, BatchopsError) else 'not UTF-8'}"})
+            self._send(
+                400,
+                {"error": f"body is not valid JSON: {exc.message if isinstance(exc, BatchopsError) else 'not UTF-8'}"},
+            )
             return 400
         found = schema.problems(payload, "batch-metrics", file="payload")
         if found:
@@ -291,7 +325,15 @@ class MetricsHandler(BaseHTTPRequestHandler):
         with Store(self.server.database) as db:
             recorded = db.record(payload, key, source="serve")
         status = 201 if recorded.created else 200
-        self.send_result(status, {"id": recorded.run_id, "batch_run_id": recorded.run_id, "idempotency_key": key, "duplicate": not recorded.created})
+        self.send_result(
+            status,
+            {
+                "id": recorded.run_id,
+                "batch_run_id": recorded.run_id,
+                "idempotency_key": key,
+                "duplicate": not recorded.created,
+            },
+        )
         return status
 
     def send_result(self, status: int, body: dict[str, Any]) -> None:
@@ -343,7 +385,15 @@ def _cursor_param(value: str | None) -> tuple[str, int] | None:
 class MetricsServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], handler: type[MetricsHandler], *, database: str, token: str, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[MetricsHandler],
+        *,
+        database: str,
+        token: str,
+        verbose: bool = False,
+    ) -> None:
         self.database = database
         self.token = token
         self.verbose = verbose
@@ -362,9 +412,21 @@ class MetricsServer(ThreadingHTTPServer):
         return self
 
 
-def make_server(database: str, token: str, *, host: str = "127.0.0.1", port: int = 0, handler: type[MetricsHandler] = MetricsHandler, verbose: bool = False) -> MetricsServer:
+def make_server(
+    database: str,
+    token: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    handler: type[MetricsHandler] = MetricsHandler,
+    verbose: bool = False,
+) -> MetricsServer:
     if not token:
-        raise UsageError("a token is required", field="token", hint=f"pass --token or set {TOKEN_ENV}; clients send it as `Authorization: Bearer <token>`")
+        raise UsageError(
+            "a token is required",
+            field="token",
+            hint=f"pass --token or set {TOKEN_ENV}; clients send it as `Authorization: Bearer <token>`",
+        )
     return MetricsServer((host, port), handler, database=database, token=token, verbose=verbose)
 
 
@@ -383,7 +445,11 @@ def legacy_files(paths: list[str]) -> list[Path]:
         elif path.is_file():
             found.append(path)
         else:
-            raise UsageError("no such file or folder", file=name, hint="pass batch-runs files or a folder of them, e.g. data/metrics/")
+            raise UsageError(
+                "no such file or folder",
+                file=name,
+                hint="pass batch-runs files or a folder of them, e.g. data/metrics/",
+            )
     return found
 
 
@@ -393,7 +459,11 @@ def read_legacy(path: Path) -> list[metrics.ImportedRecord]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        return [metrics.ImportedRecord(name, 0, error=f"cannot read: {exc.__class__.__name__} (check permissions and that it is UTF-8 text)")]
+        return [
+            metrics.ImportedRecord(
+                name, 0, error=f"cannot read: {exc.__class__.__name__} (check permissions and that it is UTF-8 text)"
+            )
+        ]
 
     def problems(document: Any) -> list[tuple[str, str, str]]:
         return [(p.pointer, p.message, p.hint) for p in schema.problems(document, "batch-runs-record", file=name)]
@@ -412,13 +482,24 @@ def _run_import(args: argparse.Namespace) -> int:
                 if record.payload is None:
                     bad += 1
                     where = f"{record.file}:{record.line}" if record.line else record.file
-                    runner.warning(f"{where}: record not imported: {record.error}", title="metrics import", file=record.file, line=record.line or None)
+                    runner.warning(
+                        f"{where}: record not imported: {record.error}",
+                        title="metrics import",
+                        file=record.file,
+                        line=record.line or None,
+                    )
                     continue
                 records += 1
                 schema.validate(record.payload, "batch-metrics", file=f"{record.file}:{record.line}")
                 shape = "ecosystems map" if record.ecosystems is not None else "ecosystem"
                 kinds[shape] = kinds.get(shape, 0) + 1
-                done = db.record(record.payload, metrics.idempotency_key(record.payload), source="import", received_at=now, ecosystems=record.ecosystems)
+                done = db.record(
+                    record.payload,
+                    metrics.idempotency_key(record.payload),
+                    source="import",
+                    received_at=now,
+                    ecosystems=record.ecosystems,
+                )
                 created += done.created
                 duplicates += not done.created
         total = db.count()
@@ -440,13 +521,22 @@ def _run_import(args: argparse.Namespace) -> int:
 
 def _configure_metrics(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True, metavar="{serve,import}")
-    serve = sub.add_parser("serve", help="run POST /batch-metrics (bearer token, SQLite storage, one run per Idempotency-Key)")
+    serve = sub.add_parser(
+        "serve", help="run POST /batch-metrics (bearer token, SQLite storage, one run per Idempotency-Key)"
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port (default: 8080; 0 picks a free one)")
     add_input(serve, "database", "SQLite store", default=DEFAULT_DATABASE)
     add_input(serve, "token", f"bearer token clients must send (also {TOKEN_ENV})")
-    importer = sub.add_parser("import", help="import legacy batch-runs records (files or folders; every layout and shape; idempotent)")
-    importer.add_argument("paths", nargs="+", metavar="FILE|DIR", help="batch-runs files (JSONL or pretty-printed objects) or folders of them")
+    importer = sub.add_parser(
+        "import", help="import legacy batch-runs records (files or folders; every layout and shape; idempotent)"
+    )
+    importer.add_argument(
+        "paths",
+        nargs="+",
+        metavar="FILE|DIR",
+        help="batch-runs files (JSONL or pretty-printed objects) or folders of them",
+    )
     add_input(importer, "database", "SQLite store", default=DEFAULT_DATABASE)
     add_now(importer)
 

@@ -98,7 +98,10 @@ def upgrade_payload(payload: dict[str, Any]) -> dict[str, Any]:
     results = payload.get("results")
     if not isinstance(ecosystem, str) or not isinstance(results, list):
         return payload
-    upgraded = [({"ecosystem": ecosystem, **item} if isinstance(item, dict) and "ecosystem" not in item else item) for item in results]
+    upgraded = [
+        ({"ecosystem": ecosystem, **item} if isinstance(item, dict) and "ecosystem" not in item else item)
+        for item in results
+    ]
     return {**payload, "results": upgraded}
 
 
@@ -144,7 +147,9 @@ def hint(status: int | None, *, reason: str = "", location: str = "") -> str:
     if status == 404:
         return "check the endpoint URL: batchops posts to {endpoint}/batch-metrics, so give the service's base URL, e.g. https://telemetry.example.com"
     if status == 413:
-        return "the payload is larger than the endpoint accepts; split the results file or raise the endpoint's body limit"
+        return (
+            "the payload is larger than the endpoint accepts; split the results file or raise the endpoint's body limit"
+        )
     if status is not None and 300 <= status < 400:
         moved = f" (it points to {location})" if location else ""
         return f"the endpoint redirects{moved}; set the endpoint to the final URL (a POST is not re-sent to a redirect)"
@@ -176,8 +181,9 @@ class RetryPolicy:
         ``Retry-After`` up to ``retry_after_cap``; no wait that would end past ``max_time``."""
         return Policy(
             stop=stop_after_delay(self.max_time),
-            wait=wait_retry_after(wait_exponential(self.base, self.cap) * jitter_between(0.5, 1.0, rng),
-                                  cap=self.retry_after_cap),
+            wait=wait_retry_after(
+                wait_exponential(self.base, self.cap) * jitter_between(0.5, 1.0, rng), cap=self.retry_after_cap
+            ),
         )
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
@@ -249,13 +255,29 @@ def replay_plan(
     plan = []
     for name, recorded, rejected in entries:
         if rejected and not retry_rejected:
-            plan.append(ReplayItem(name, HOLD, rejected=True, note="dead letter: refused by the endpoint; re-send with --retry-rejected"))
+            plan.append(
+                ReplayItem(
+                    name,
+                    HOLD,
+                    rejected=True,
+                    note="dead letter: refused by the endpoint; re-send with --retry-rejected",
+                )
+            )
             continue
         if endpoint:
             note = "recorded for another endpoint; sent to the one given" if recorded and recorded != endpoint else ""
             plan.append(ReplayItem(name, SEND, endpoint, with_token=token_given, rejected=rejected, note=note))
         elif recorded:
-            plan.append(ReplayItem(name, SEND, recorded, with_token=False, rejected=rejected, note="sent without a token (no --endpoint given)"))
+            plan.append(
+                ReplayItem(
+                    name,
+                    SEND,
+                    recorded,
+                    with_token=False,
+                    rejected=rejected,
+                    note="sent without a token (no --endpoint given)",
+                )
+            )
         else:
             plan.append(ReplayItem(name, STORE, rejected=rejected))
     return plan
@@ -304,7 +326,9 @@ def split_records(text: str) -> Iterator[Chunk]:
             cut = text.find("\n{", start)
             if cut >= 0:
                 end = cut + 1
-        yield Chunk(text[start:end], *lines.at(start), "" if closed else "the object is not closed (a truncated record?)")
+        yield Chunk(
+            text[start:end], *lines.at(start), "" if closed else "the object is not closed (a truncated record?)"
+        )
         index = end
 
 
@@ -374,7 +398,9 @@ def legacy_payload(record: dict[str, Any]) -> dict[str, Any]:
     platforms = record.get("platforms", {})
     passed = sum(int(p.get("passed", 0)) for p in platforms.values())
     failed = sum(int(p.get("failed", 0)) for p in platforms.values())
-    skipped = sum(max(0, int(p.get("tested", 0)) - int(p.get("passed", 0)) - int(p.get("failed", 0))) for p in platforms.values())
+    skipped = sum(
+        max(0, int(p.get("tested", 0)) - int(p.get("passed", 0)) - int(p.get("failed", 0))) for p in platforms.values()
+    )
     attempted = passed + failed
     ecosystem, _ = record_ecosystem(record)
     return {
@@ -438,7 +464,9 @@ def read_records(
     return found
 
 
-def runs_window(runs: list[dict[str, Any]], *, since: datetime | None = None, until: datetime | None = None) -> list[dict[str, Any]]:
+def runs_window(
+    runs: list[dict[str, Any]], *, since: datetime | None = None, until: datetime | None = None
+) -> list[dict[str, Any]]:
     """Runs completed in ``(since, until]``, ordered by completion (a run without ``completed_at`` by its start)."""
     kept = []
     for run in runs:

@@ -125,8 +125,9 @@ class Policy(Generic[T]):
             return None  # the wait would run past a delay limit: give up now
         return pause
 
-    def call(self, attempt_once: Callable[[], T], *, sleep: Callable[[float], None],
-             monotonic: Callable[[], float]) -> T:
+    def call(
+        self, attempt_once: Callable[[], T], *, sleep: Callable[[float], None], monotonic: Callable[[], float]
+    ) -> T:
         """Call ``attempt_once`` until it succeeds, a failure is not worth retrying, or ``stop`` says so;
         the last failure is raised as it was. A wait never runs past a ``stop_after_delay``: the loop
         stops instead of sleeping into it."""

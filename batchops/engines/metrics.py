@@ -41,8 +41,9 @@ def scrub(text: str, token: str) -> str:
     return text.replace(token, "***") if token and len(token) >= 4 else text
 
 
-def send(endpoint: str, token: str, payload: dict[str, Any], key: str, policy: RetryPolicy, *,
-         session: Any = None) -> Delivery:
+def send(
+    endpoint: str, token: str, payload: dict[str, Any], key: str, policy: RetryPolicy, *, session: Any = None
+) -> Delivery:
     """POST one payload until accepted, refused for good or ``policy.max_time`` is spent; the token scrubbed."""
     delivery = telemetry.post(endpoint, token, payload, key, policy, session=session)
     delivery.log = [scrub(line, token) for line in delivery.log]
@@ -55,17 +56,22 @@ def store(database: str, payload: dict[str, Any], key: str, *, at: Any, source: 
     found = schema.problems(payload, "batch-metrics", file="spooled payload")
     if found:  # the embedded store holds the contract's payloads only: refused for good
         reason = f"{found[0].pointer or '/'}: {found[0].message}"
-        return Delivery(ok=False, status=422, attempts=1, error=f"refused by the embedded store: {reason}", reason=reason)
+        return Delivery(
+            ok=False, status=422, attempts=1, error=f"refused by the embedded store: {reason}", reason=reason
+        )
     try:
         with Store(database) as db:
             recorded = db.record(payload, key, source=source, received_at=at)
         return Delivery(ok=True, attempts=1, duplicate=not recorded.created, honored=True)
     except (BatchopsError, sqlite3.Error, OSError) as exc:
-        return Delivery(ok=False, error=exc.render() if isinstance(exc, BatchopsError) else f"{exc.__class__.__name__}: {exc}")
+        return Delivery(
+            ok=False, error=exc.render() if isinstance(exc, BatchopsError) else f"{exc.__class__.__name__}: {exc}"
+        )
 
 
-def spool_document(payload: dict[str, Any], key: str, endpoint: str, delivery: Delivery, *, at: Any,
-                   attempts: int | None = None) -> dict[str, Any]:
+def spool_document(
+    payload: dict[str, Any], key: str, endpoint: str, delivery: Delivery, *, at: Any, attempts: int | None = None
+) -> dict[str, Any]:
     document: dict[str, Any] = {
         "spool_version": 1,
         "idempotency_key": key,
