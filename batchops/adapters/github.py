@@ -143,7 +143,8 @@ def asked_wait(failure: BaseException) -> float | None:
 
 
 def worth_repeating(failure: BaseException) -> bool:
-    """5xx and rate limits; network errors, but a read error only where repeating is safe (the server may have acted)."""
+    """5xx and rate limits; network errors, but a read error only where repeating is safe
+    (the server may have acted on the request)."""
     if not isinstance(failure, Failed):
         return False
     if failure.status is not None:

@@ -42,7 +42,8 @@ def parse_json_text(text: str, name: str) -> Any:
             f"not valid JSON: {exc.msg} at column {exc.colno}",
             file=name,
             line=exc.lineno,
-            hint="fix the JSON syntax (a trailing comma or a missing quote is the usual cause); `git diff` shows the last edit",
+            hint="fix the JSON syntax (a trailing comma or a missing quote is the usual cause); "
+            "`git diff` shows the last edit",
         ) from None
     except _Duplicate as exc:
         pointer, line = _find_duplicate(text, exc.key)

@@ -191,7 +191,8 @@ def _in_range(schema: dict[str, Any], integer: bool) -> int | float:
 
 
 def _example(schema: Any, depth: int = 0) -> Any:
-    """A value valid against ``schema`` as far as its examples, enum, const, pattern, bounds and type tell; None: unknown."""
+    """A value valid against ``schema`` as far as its examples, enum, const, pattern, bounds and type tell;
+    None: unknown."""
     schema = _resolve(schema)
     if depth > 4:
         return None
@@ -307,7 +308,8 @@ def _hint(error: Any) -> str:
             example = "x" * min(int(value), 8)
         return f"shorten it to at most {value} character(s), e.g. {_json(example)}"
     if validator in ("minItems", "maxItems"):
-        return f"use {'at least' if validator == 'minItems' else 'at most'} {value} entries, e.g. {_json(_example(schema) or [])}"
+        bound = "at least" if validator == "minItems" else "at most"
+        return f"use {bound} {value} entries, e.g. {_json(_example(schema) or [])}"
     if validator == "additionalProperties":
         known = sorted(schema.get("properties", {}))
         listed = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")

@@ -78,13 +78,16 @@ def check_endpoint(endpoint: str, *, field: str = "endpoint") -> str:
         raise UsageError(
             f"{safe_url(text)!r} is not an http(s) URL",
             field=field,
-            hint="set it to the service's base URL, e.g. https://telemetry.example.com (batchops appends /batch-metrics)",
+            hint="set it to the service's base URL, e.g. https://telemetry.example.com "
+            "(batchops appends /batch-metrics)",
         )
     if parts.username is not None or parts.password is not None:
         raise UsageError(
-            f"the URL {safe_url(text)} carries credentials (user:password@); they would be sent to the server and kept in spool files",
+            f"the URL {safe_url(text)} carries credentials (user:password@); "
+            "they would be sent to the server and kept in spool files",
             field=field,
-            hint="remove them from the URL and pass the secret in the `token` input (sent as Authorization: Bearer), e.g. endpoint: https://telemetry.example.com",
+            hint="remove them from the URL and pass the secret in the `token` input (sent as Authorization: Bearer), "
+            "e.g. endpoint: https://telemetry.example.com",
         )
     if parts.query or parts.fragment:
         raise UsageError(
@@ -392,7 +395,8 @@ def get_runs(
                 return runs
             if not isinstance(cursor, str) or cursor in seen:  # it would page forever
                 raise ReadError(
-                    f"the answer's next_cursor {json.dumps(cursor)[:80]} is not a new string cursor (a page repeated or malformed)"
+                    f"the answer's next_cursor {json.dumps(cursor)[:80]} is not a new string cursor "
+                    "(a page repeated or malformed)"
                 )
             seen.add(cursor)
             params["cursor"] = cursor

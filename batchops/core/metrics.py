@@ -143,9 +143,15 @@ def hint(status: int | None, *, reason: str = "", location: str = "") -> str:
     if status in (401, 403):
         return "check the repository secret passed to the `token` input (it must be the endpoint's BATCH_METRICS_TOKEN)"
     if status in (400, 422):
-        return f"compare the payload in the dead-letter file with the endpoint's contract ({CONTRACT_DOC}) and the reason it gave"
+        return (
+            f"compare the payload in the dead-letter file with the endpoint's contract ({CONTRACT_DOC}) "
+            "and the reason it gave"
+        )
     if status == 404:
-        return "check the endpoint URL: batchops posts to {endpoint}/batch-metrics, so give the service's base URL, e.g. https://telemetry.example.com"
+        return (
+            "check the endpoint URL: batchops posts to {endpoint}/batch-metrics, so give the service's base URL, "
+            "e.g. https://telemetry.example.com"
+        )
     if status == 413:
         return (
             "the payload is larger than the endpoint accepts; split the results file or raise the endpoint's body limit"
