@@ -1,5 +1,7 @@
 """Delivering batch metrics, shared by the ``metrics-upload`` step and ``batchops metrics-replay``.
 
+- :func:`upload`: the metrics-upload step's delivery of one payload (:class:`Upload` in,
+  :class:`Uploaded` out): to the endpoint or the embedded store, spooled or kept as a dead letter;
 - :func:`send`: one payload to the telemetry endpoint (retried by the policy, see
   :mod:`batchops.adapters.telemetry`), the token scrubbed from everything the endpoint said;
 - :func:`store`: one payload into the embedded SQLite store (what the contract refuses is refused
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +98,48 @@ def write_spool(directory: str | Path, document: dict[str, Any], *, rejected: bo
     path = folder / metrics.spool_name(document["payload"], document["idempotency_key"])
     write_atomic(path, json.dumps(document, indent=2, allow_nan=False) + "\n")
     return path
+
+
+# --- one upload (the metrics-upload step) ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One validated payload to deliver: to ``endpoint`` (with ``token``), else into ``database``."""
+
+    payload: dict[str, Any]
+    key: str
+    endpoint: str
+    token: str
+    policy: RetryPolicy
+    spool_dir: str
+    database: str
+    at: Any
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    """Where the payload went: ``endpoint``, ``database``, ``spool`` (to replay) or ``rejected`` (a dead letter)."""
+
+    delivery: Delivery
+    destination: str
+    spooled: Path | None = None
+
+
+def upload(options: Upload) -> Uploaded:
+    """Deliver one payload; what could not be delivered is spooled, what was refused for good kept apart."""
+    payload, key, at = options.payload, options.key, options.at
+    if options.endpoint:
+        delivery = send(options.endpoint, options.token, payload, key, options.policy)
+        if delivery.ok:
+            return Uploaded(delivery, "endpoint")
+        dead = delivery.kind == metrics.REJECTED
+        document = spool_document(payload, key, options.endpoint, delivery, at=at)
+        return Uploaded(
+            delivery, "rejected" if dead else "spool", write_spool(options.spool_dir, document, rejected=dead)
+        )
+    delivery = store(options.database, payload, key, at=at, source="upload")
+    if delivery.ok:
+        return Uploaded(delivery, "database")
+    document = spool_document(payload, key, "", delivery, at=at, attempts=0)
+    return Uploaded(delivery, "spool", write_spool(options.spool_dir, document))

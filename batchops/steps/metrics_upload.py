@@ -24,7 +24,7 @@ from batchops.adapters.store import DEFAULT_DATABASE
 from batchops.core import metrics
 from batchops.core.metrics import Delivery, RetryPolicy
 from batchops.engines import metrics as delivering
-from batchops.engines.metrics import NOT_HONORED, default_spool_dir, spool_document, write_spool
+from batchops.engines.metrics import NOT_HONORED, default_spool_dir
 from batchops.errors import BatchopsError, UsageError
 from batchops.flags import add_input, add_now, clock, parse_float
 from batchops.render import markdown
@@ -115,42 +115,39 @@ def run(args: argparse.Namespace) -> StepResult:
     if endpoint:
         telemetry.check_endpoint(endpoint)
     spool_dir = args.spool_dir or default_spool_dir()
-    outputs: dict[str, Any] = {"uploaded": False, "spooled-file": "", "destination": "", "duplicate": False, "idempotency-key": key}
+    outputs: dict[str, Any] = {
+        "uploaded": False, "spooled-file": "", "destination": "", "duplicate": False, "idempotency-key": key,
+    }
     result = StepResult(outputs=outputs)
     notes: list[str] = []
-
     if endpoint:
         if telemetry.plain_http_with_token(endpoint, token):
-            result.warning(f"the endpoint {telemetry.safe_url(endpoint)} is plain http: the token travels unencrypted; use https", title=TITLE)
+            where = telemetry.safe_url(endpoint)
+            result.warning(f"the endpoint {where} is plain http: the token travels unencrypted; use https", title=TITLE)
         result.say(f"POST {telemetry.safe_url(telemetry.target_url(endpoint))}")
-        delivery = delivering.send(endpoint, token, payload, key, policy)
-        result.log += delivery.log
-        if delivery.ok:
-            outputs.update({"uploaded": True, "destination": "endpoint", "duplicate": delivery.duplicate})
-            if delivery.duplicate:
-                result.notice(f"metrics of {payload['batch_id']}/{payload['ecosystem']} were already recorded (HTTP 200); counted once", title=TITLE)
-            if not delivery.honored:
-                notes.append(NOT_HONORED)
-                result.say(NOT_HONORED)
-        else:
-            dead = delivery.kind == metrics.REJECTED
-            document = spool_document(payload, key, endpoint, delivery, at=now)
-            path = write_spool(spool_dir, document, rejected=dead)
-            outputs.update({"spooled-file": str(path), "destination": "rejected" if dead else "spool"})
-            result.warning(_failure_message(delivery, path, spool_dir, telemetry.safe_url(endpoint)), title="metrics not uploaded")
-    else:
-        delivery = delivering.store(args.database, payload, key, at=now, source="upload")
-        if delivery.ok:
-            outputs.update({"uploaded": True, "destination": "database", "duplicate": delivery.duplicate})
-        else:
-            error = delivery.error
-            path = write_spool(spool_dir, spool_document(payload, key, "", delivery, at=now, attempts=0))
-            outputs.update({"spooled-file": str(path), "destination": "spool"})
-            result.warning(
-                f"could not write the metrics database ({error}); payload spooled to {path}; "
-                f"replay with `batchops metrics-replay --spool-dir {spool_dir} --database {args.database}`",
-                title="metrics not uploaded",
-            )
+    done = delivering.upload(delivering.Upload(payload, key, endpoint, token, policy, spool_dir, args.database, now))
+    delivery = done.delivery
+    result.log += delivery.log
+    outputs["destination"] = done.destination
+    if done.spooled is not None:
+        outputs["spooled-file"] = str(done.spooled)
+    if delivery.ok:
+        outputs.update({"uploaded": True, "duplicate": delivery.duplicate})
+    if delivery.ok and endpoint and delivery.duplicate:
+        run_name = f"{payload['batch_id']}/{payload['ecosystem']}"
+        result.notice(f"metrics of {run_name} were already recorded (HTTP 200); counted once", title=TITLE)
+    if delivery.ok and endpoint and not delivery.honored:
+        notes.append(NOT_HONORED)
+        result.say(NOT_HONORED)
+    if not delivery.ok and endpoint:
+        message = _failure_message(delivery, done.spooled, spool_dir, telemetry.safe_url(endpoint))  # type: ignore[arg-type]
+        result.warning(message, title="metrics not uploaded")
+    if not delivery.ok and not endpoint:
+        result.warning(
+            f"could not write the metrics database ({delivery.error}); payload spooled to {done.spooled}; "
+            f"replay with `batchops metrics-replay --spool-dir {spool_dir} --database {args.database}`",
+            title="metrics not uploaded",
+        )
     result.section(_summary(payload, outputs, delivery, args.database, notes))
     return result
 
@@ -158,7 +155,8 @@ def run(args: argparse.Namespace) -> StepResult:
 def replay_command(spool_dir: str, endpoint: str, *, retry_rejected: bool = False) -> str:
     """The command that sends the spool later: the token goes only to the endpoint given, so it names it."""
     again = " --retry-rejected" if retry_rejected else ""
-    return f"`batchops metrics-replay --spool-dir {spool_dir} --endpoint {endpoint}{again}` (the token in BATCHOPS_METRICS_TOKEN)"
+    command = f"batchops metrics-replay --spool-dir {spool_dir} --endpoint {endpoint}{again}"
+    return f"`{command}` (the token in BATCHOPS_METRICS_TOKEN)"
 
 
 def _failure_message(delivery: Delivery, path: Path, spool_dir: str, endpoint: str) -> str:
@@ -166,18 +164,21 @@ def _failure_message(delivery: Delivery, path: Path, spool_dir: str, endpoint: s
     if delivery.kind == metrics.REJECTED:
         what = "refused the token" if delivery.status in (401, 403) else "refused the payload for good"
         return (
-            f"the endpoint {what} ({delivery.error}); {advice}. The batch is not failed; the payload is kept as a dead letter "
-            f"in {path} and is not re-sent unless asked: {replay_command(spool_dir, endpoint, retry_rejected=True)}"
+            f"the endpoint {what} ({delivery.error}); {advice}. The batch is not failed; "
+            f"the payload is kept as a dead letter in {path} and is not re-sent unless asked: "
+            f"{replay_command(spool_dir, endpoint, retry_rejected=True)}"
         )
     if delivery.kind == metrics.REDIRECT:
         return f"the endpoint answered {delivery.error}; {advice}. The batch is not failed; payload spooled to {path}"
     return (
-        f"the endpoint did not take the payload after {delivery.attempts} attempt(s) ({delivery.error}). The batch is not failed; "
-        f"payload spooled to {path}; send it later with {replay_command(spool_dir, endpoint)}"
+        f"the endpoint did not take the payload after {delivery.attempts} attempt(s) ({delivery.error}). "
+        f"The batch is not failed; payload spooled to {path}; send it later with {replay_command(spool_dir, endpoint)}"
     )
 
 
-def _summary(payload: dict[str, Any], outputs: dict[str, Any], delivery: Delivery, database: str, notes: list[str]) -> str:
+def _summary(
+    payload: dict[str, Any], outputs: dict[str, Any], delivery: Delivery, database: str, notes: list[str]
+) -> str:
     destination = outputs["destination"]
     again = " (already recorded: counted once)" if delivery.duplicate else ""
     if destination == "endpoint":
@@ -185,13 +186,16 @@ def _summary(payload: dict[str, Any], outputs: dict[str, Any], delivery: Deliver
     elif destination == "database":
         status = f"✅ stored in {database}{again}"
     elif destination == "rejected":
-        status = f"⛔ refused by the endpoint ({delivery.error}); kept as a dead letter in {outputs['spooled-file']}; the batch is not failed"
+        kept = outputs["spooled-file"]
+        status = f"⛔ refused by the endpoint ({delivery.error}); kept as a dead letter in {kept}; the batch is not failed"
     else:
         tried = f" after {delivery.attempts} attempt(s)" if delivery.attempts else ""
-        status = f"⚠️ not delivered{tried} ({delivery.error}); spooled to {outputs['spooled-file']}; the batch is not failed"
+        kept = outputs["spooled-file"]
+        status = f"⚠️ not delivered{tried} ({delivery.error}); spooled to {kept}; the batch is not failed"
     lines = [f"### 📈 {TITLE}", "", markdown.md_escape(status), ""]
     if not delivery.ok and delivery.status is not None:
-        lines += [f"Fix: {markdown.md_escape(metrics.hint(delivery.status, reason=delivery.reason, location=delivery.location))}.", ""]
+        fix = metrics.hint(delivery.status, reason=delivery.reason, location=delivery.location)
+        lines += [f"Fix: {markdown.md_escape(fix)}.", ""]
     lines += [f"ℹ️ {markdown.md_escape(note)}." for note in notes]
     if notes:
         lines.append("")
@@ -199,7 +203,11 @@ def _summary(payload: dict[str, Any], outputs: dict[str, Any], delivery: Deliver
     lines.append(
         markdown.md_table(
             ["batch", "ecosystem", "recipes", "passed", "failed", "skipped", "success rate", "macOS min", "Linux min"],
-            [[payload["batch_id"], payload["ecosystem"], payload["total_recipes"], payload["passed"], payload["failed"], payload["skipped"], f"{markdown.bar(rate)} {rate * 100:.1f}%", payload["macos_minutes"], payload["linux_minutes"]]],
+            [[
+                payload["batch_id"], payload["ecosystem"], payload["total_recipes"], payload["passed"],
+                payload["failed"], payload["skipped"], f"{markdown.bar(rate)} {rate * 100:.1f}%",
+                payload["macos_minutes"], payload["linux_minutes"],
+            ]],
         )
     )
     return "\n".join(lines)
