@@ -251,6 +251,10 @@ def _connection_classes() -> tuple[type, type]:
 
     def bounded(base: type) -> type:
         class Bounded(base):  # type: ignore[misc,valid-type]
+            session: Any
+            retry: Any
+            protocol: str
+
             def __init__(self, *args: Any, **kwargs: Any) -> None:
                 super().__init__(*args, **kwargs)
                 if isinstance(self.retry, GitHubRetry):  # the client's session: connections kept alive across calls
