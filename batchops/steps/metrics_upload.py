@@ -140,7 +140,8 @@ def run(args: argparse.Namespace) -> StepResult:
         notes.append(NOT_HONORED)
         result.say(NOT_HONORED)
     if not delivery.ok and endpoint:
-        message = _failure_message(delivery, done.spooled, spool_dir, telemetry.safe_url(endpoint))  # type: ignore[arg-type]
+        spooled = done.spooled or Path(spool_dir)
+        message = _failure_message(delivery, spooled, spool_dir, telemetry.safe_url(endpoint))
         result.warning(message, title="metrics not uploaded")
     if not delivery.ok and not endpoint:
         result.warning(
@@ -187,7 +188,8 @@ def _summary(
         status = f"✅ stored in {database}{again}"
     elif destination == "rejected":
         kept = outputs["spooled-file"]
-        status = f"⛔ refused by the endpoint ({delivery.error}); kept as a dead letter in {kept}; the batch is not failed"
+        status = f"⛔ refused by the endpoint ({delivery.error}); kept as a dead letter in {kept}; "
+        status += "the batch is not failed"
     else:
         tried = f" after {delivery.attempts} attempt(s)" if delivery.attempts else ""
         kept = outputs["spooled-file"]
