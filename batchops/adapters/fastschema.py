@@ -30,11 +30,44 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-ANNOTATIONS = {"$schema", "$id", "title", "description", "$defs", "default", "examples", "format", "deprecated", "readOnly", "writeOnly", "$comment"}
+ANNOTATIONS = {
+    "$schema",
+    "$id",
+    "title",
+    "description",
+    "$defs",
+    "default",
+    "examples",
+    "format",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    "$comment",
+}
 ASSERTIONS = {
-    "type", "properties", "required", "additionalProperties", "enum", "const", "pattern", "items",
-    "$ref", "anyOf", "oneOf", "allOf", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-    "minLength", "maxLength", "uniqueItems", "propertyNames", "minItems", "maxItems", "patternProperties",
+    "type",
+    "properties",
+    "required",
+    "additionalProperties",
+    "enum",
+    "const",
+    "pattern",
+    "items",
+    "$ref",
+    "anyOf",
+    "oneOf",
+    "allOf",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minLength",
+    "maxLength",
+    "uniqueItems",
+    "propertyNames",
+    "minItems",
+    "maxItems",
+    "patternProperties",
     "unevaluatedProperties",
 }
 SUPPORTED = ANNOTATIONS | ASSERTIONS
@@ -175,77 +208,67 @@ class Checker:
         if "$ref" in schema:
             document, target = self._resolve(schema["$ref"], base)
             yield from self._check(instance, target, document, path)
-        kind = schema.get("type")
-        if kind is not None:
-            kinds = kind if isinstance(kind, list) else [kind]
-            if not any(_is_type(instance, k) for k in kinds):
-                shown = repr(kind) if isinstance(kind, str) else repr(kinds)
-                yield Error(f"{_r(instance)} is not of type {', '.join(repr(k) for k in kinds) if isinstance(kind, list) else shown}", list(path), "type", kind, schema)
-        if "enum" in schema and not any(_equal(instance, v) for v in schema["enum"]):
-            yield Error(f"{_r(instance)} is not one of {_r(schema['enum'])}", list(path), "enum", schema["enum"], schema)
-        if "const" in schema and not _equal(instance, schema["const"]):
-            yield Error(f"{_r(schema['const'])} was expected", list(path), "const", schema["const"], schema)
+        yield from _check_value(instance, schema, path)
         if isinstance(instance, str):
-            if "pattern" in schema and not _pattern(schema["pattern"]).search(instance):
-                yield Error(f"{_r(instance)} does not match {_r(schema['pattern'])}", list(path), "pattern", schema["pattern"], schema)
-            length = len(instance)
-            if "minLength" in schema and length < schema["minLength"]:
-                yield Error(f"{_r(instance)} is too short", list(path), "minLength", schema["minLength"], schema)
-            if "maxLength" in schema and length > schema["maxLength"]:
-                yield Error(f"{_r(instance)} is too long", list(path), "maxLength", schema["maxLength"], schema)
+            yield from _check_string(instance, schema, path)
         if _is_type(instance, "number"):
-            if "minimum" in schema and instance < schema["minimum"]:
-                yield Error(f"{_r(instance)} is less than the minimum of {schema['minimum']}", list(path), "minimum", schema["minimum"], schema)
-            if "maximum" in schema and instance > schema["maximum"]:
-                yield Error(f"{_r(instance)} is greater than the maximum of {schema['maximum']}", list(path), "maximum", schema["maximum"], schema)
-            if "exclusiveMinimum" in schema and instance <= schema["exclusiveMinimum"]:
-                yield Error(f"{_r(instance)} is less than or equal to the minimum of {schema['exclusiveMinimum']}", list(path), "exclusiveMinimum", schema["exclusiveMinimum"], schema)
-            if "exclusiveMaximum" in schema and instance >= schema["exclusiveMaximum"]:
-                yield Error(f"{_r(instance)} is greater than or equal to the maximum of {schema['exclusiveMaximum']}", list(path), "exclusiveMaximum", schema["exclusiveMaximum"], schema)
+            yield from _check_number(instance, schema, path)
         if isinstance(instance, list):
-            if "minItems" in schema and len(instance) < schema["minItems"]:
-                yield Error(f"{_r(instance)} should be non-empty" if schema["minItems"] == 1 else f"{_r(instance)} is too short", list(path), "minItems", schema["minItems"], schema)
-            if "maxItems" in schema and len(instance) > schema["maxItems"]:
-                yield Error(f"{_r(instance)} is too long", list(path), "maxItems", schema["maxItems"], schema)
-            if schema.get("uniqueItems"):
-                for i, item in enumerate(instance):
-                    if any(_equal(item, other) for other in instance[:i]):
-                        yield Error(f"{_r(instance)} has non-unique elements", list(path), "uniqueItems", True, schema)
-                        break
-            if "items" in schema:
-                for index, item in enumerate(instance):
-                    yield from self._check(item, schema["items"], base, [*path, index])
+            yield from self._check_array(instance, schema, base, path)
         if isinstance(instance, dict):
-            for name in schema.get("required", []):
-                if name not in instance:
-                    yield Error(f"{_r(name)} is a required property", list(path), "required", schema["required"], schema)
-            properties = schema.get("properties", {})
-            patterns = schema.get("patternProperties", {})
-            if "propertyNames" in schema:
-                for key in instance:
-                    # as jsonschema does: the name's own error, reported at the object
-                    for err in self._check(key, schema["propertyNames"], base, []):
-                        err.absolute_path = list(path)
-                        yield err
-            extras = []
-            for key, value in instance.items():
-                matched = False
-                if key in properties:
-                    matched = True
-                    yield from self._check(value, properties[key], base, [*path, key])
-                for pattern, sub in patterns.items():
-                    if _pattern(pattern).search(key):
-                        matched = True
-                        yield from self._check(value, sub, base, [*path, key])
-                if not matched:
-                    extras.append(key)
-            yield from self._leftover("additionalProperties", extras, instance, schema, base, path)
+            yield from self._check_object(instance, schema, base, path)
         for sub in schema.get("allOf", []):
             yield from self._check(instance, sub, base, path)
         if isinstance(instance, dict) and "unevaluatedProperties" in schema:
             seen = self._evaluated(instance, schema, base)
             leftover = [key for key in instance if key not in seen]
             yield from self._leftover("unevaluatedProperties", leftover, instance, schema, base, path)
+        yield from self._check_alternatives(instance, schema, base, path)
+
+    def _check_array(self, instance: list[Any], schema: Any, base: dict[str, Any], path: list[Any]) -> Iterator[Error]:
+        if "minItems" in schema and len(instance) < schema["minItems"]:
+            short = "should be non-empty" if schema["minItems"] == 1 else "is too short"
+            yield _error(f"{_r(instance)} {short}", path, "minItems", schema)
+        if "maxItems" in schema and len(instance) > schema["maxItems"]:
+            yield _error(f"{_r(instance)} is too long", path, "maxItems", schema)
+        if schema.get("uniqueItems"):
+            for i, item in enumerate(instance):
+                if any(_equal(item, other) for other in instance[:i]):
+                    yield _error(f"{_r(instance)} has non-unique elements", path, "uniqueItems", schema)
+                    break
+        if "items" in schema:
+            for index, item in enumerate(instance):
+                yield from self._check(item, schema["items"], base, [*path, index])
+
+    def _check_object(
+        self, instance: dict[str, Any], schema: Any, base: dict[str, Any], path: list[Any]
+    ) -> Iterator[Error]:
+        for name in schema.get("required", []):
+            if name not in instance:
+                yield _error(f"{_r(name)} is a required property", path, "required", schema)
+        properties = schema.get("properties", {})
+        patterns = schema.get("patternProperties", {})
+        if "propertyNames" in schema:
+            for key in instance:
+                # as jsonschema does: the name's own error, reported at the object
+                for err in self._check(key, schema["propertyNames"], base, []):
+                    err.absolute_path = list(path)
+                    yield err
+        extras = []
+        for key, value in instance.items():
+            matched = False
+            if key in properties:
+                matched = True
+                yield from self._check(value, properties[key], base, [*path, key])
+            for pattern, sub in patterns.items():
+                if _pattern(pattern).search(key):
+                    matched = True
+                    yield from self._check(value, sub, base, [*path, key])
+            if not matched:
+                extras.append(key)
+        yield from self._leftover("additionalProperties", extras, instance, schema, base, path)
+
+    def _check_alternatives(self, instance: Any, schema: Any, base: dict[str, Any], path: list[Any]) -> Iterator[Error]:
         if "anyOf" in schema:
             context: list[Error] = []
             for sub in schema["anyOf"]:
@@ -254,23 +277,35 @@ class Checker:
                     break
                 context += errs
             else:
-                yield Error(f"{_r(instance)} is not valid under any of the given schemas", list(path), "anyOf", schema["anyOf"], schema, context)
+                message = f"{_r(instance)} is not valid under any of the given schemas"
+                yield Error(message, list(path), "anyOf", schema["anyOf"], schema, context)
         if "oneOf" in schema:
             valid = [sub for sub in schema["oneOf"] if not any(True for _ in self._check(instance, sub, base, path))]
             if len(valid) == 0:
-                yield Error(f"{_r(instance)} is not valid under any of the given schemas", list(path), "oneOf", schema["oneOf"], schema)
+                yield _error(f"{_r(instance)} is not valid under any of the given schemas", path, "oneOf", schema)
             elif len(valid) > 1:
-                yield Error(f"{_r(instance)} is valid under each of {', '.join(map(_r, valid))}", list(path), "oneOf", schema["oneOf"], schema)
+                yield _error(
+                    f"{_r(instance)} is valid under each of {', '.join(map(_r, valid))}", path, "oneOf", schema
+                )
 
-
-    def _leftover(self, keyword: str, keys: list[str], instance: dict[str, Any], schema: dict[str, Any], base: dict[str, Any], path: list[Any]) -> Iterator[Error]:
+    def _leftover(
+        self,
+        keyword: str,
+        keys: list[str],
+        instance: dict[str, Any],
+        schema: dict[str, Any],
+        base: dict[str, Any],
+        path: list[Any],
+    ) -> Iterator[Error]:
         """additionalProperties / unevaluatedProperties for the ``keys`` no other keyword took."""
         rule = schema.get(keyword, True)
         if keys and rule is False:
             shown = ", ".join(repr(k) for k in keys)
             verb = "was" if len(keys) == 1 else "were"
             label = "Additional" if keyword == "additionalProperties" else "Unevaluated"
-            yield Error(f"{label} properties are not allowed ({shown} {verb} unexpected)", list(path), keyword, False, schema)
+            yield Error(
+                f"{label} properties are not allowed ({shown} {verb} unexpected)", list(path), keyword, False, schema
+            )
         elif keys and isinstance(rule, dict):
             for key in keys:
                 yield from self._check(instance[key], rule, base, [*path, key])
@@ -300,3 +335,44 @@ class Checker:
         return seen
 
 
+# --- the keywords that need no recursion ------------------------------------------------------------
+
+_BOUNDS = (
+    ("minimum", lambda value, bound: value < bound, "is less than the minimum of"),
+    ("maximum", lambda value, bound: value > bound, "is greater than the maximum of"),
+    ("exclusiveMinimum", lambda value, bound: value <= bound, "is less than or equal to the minimum of"),
+    ("exclusiveMaximum", lambda value, bound: value >= bound, "is greater than or equal to the maximum of"),
+)
+
+
+def _error(message: str, path: list[Any], keyword: str, schema: dict[str, Any]) -> Error:
+    return Error(message, list(path), keyword, schema[keyword], schema)
+
+
+def _check_value(instance: Any, schema: dict[str, Any], path: list[Any]) -> Iterator[Error]:
+    kind = schema.get("type")
+    if kind is not None:
+        kinds = kind if isinstance(kind, list) else [kind]
+        if not any(_is_type(instance, k) for k in kinds):
+            shown = ", ".join(repr(k) for k in kinds) if isinstance(kind, list) else repr(kind)
+            yield _error(f"{_r(instance)} is not of type {shown}", path, "type", schema)
+    if "enum" in schema and not any(_equal(instance, v) for v in schema["enum"]):
+        yield _error(f"{_r(instance)} is not one of {_r(schema['enum'])}", path, "enum", schema)
+    if "const" in schema and not _equal(instance, schema["const"]):
+        yield _error(f"{_r(schema['const'])} was expected", path, "const", schema)
+
+
+def _check_string(instance: str, schema: dict[str, Any], path: list[Any]) -> Iterator[Error]:
+    if "pattern" in schema and not _pattern(schema["pattern"]).search(instance):
+        yield _error(f"{_r(instance)} does not match {_r(schema['pattern'])}", path, "pattern", schema)
+    length = len(instance)
+    if "minLength" in schema and length < schema["minLength"]:
+        yield _error(f"{_r(instance)} is too short", path, "minLength", schema)
+    if "maxLength" in schema and length > schema["maxLength"]:
+        yield _error(f"{_r(instance)} is too long", path, "maxLength", schema)
+
+
+def _check_number(instance: Any, schema: dict[str, Any], path: list[Any]) -> Iterator[Error]:
+    for keyword, breaks, words in _BOUNDS:
+        if keyword in schema and breaks(instance, schema[keyword]):
+            yield _error(f"{_r(instance)} {words} {schema[keyword]}", path, keyword, schema)

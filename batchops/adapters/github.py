@@ -2,44 +2,46 @@
 
 Functions (drift-monitor, rollback and alert use them; nothing else builds a client):
 
-- ``client(token, *, base_url=None, timeout=TIMEOUT, write_interval=None, lazy=False) -> github.Github``:
-  base URL from ``runner.api_url()`` (``$GITHUB_API_URL``); 100 items a page; on every
-  request ``User-Agent: batchops/<version>``, ``X-GitHub-Api-Version: 2022-11-28`` and
+- ``client(token, *, base_url=None, timeout=TIMEOUT, write_interval=None, lazy=False, deadline=DEADLINE)
+  -> github.Github``: base URL from ``runner.api_url()`` (``$GITHUB_API_URL``); 100 items a page;
+  on every request ``User-Agent: batchops/<version>``, ``X-GitHub-Api-Version: 2022-11-28`` and
   ``Accept: application/vnd.github+json`` (a retired ``*-preview`` media type that PyGithub
-  asks for is replaced by it); the retry policy :class:`GitHubRetry`; writes spaced by
-  ``write_interval`` seconds (default 1, GitHub's advice; ``$BATCHOPS_GITHUB_WRITE_INTERVAL``).
-- ``reason(exc) -> str``: GitHub's ``message``, every ``errors[].message`` (or
-  resource/field/code) and ``documentation_url``, on one line, for any exception.
-- ``GitHubError(BatchopsError)``: ``GitHubError.wrap(exc, doing)`` names what was being
-  done, the status and the reason, with a hint chosen by status; ``.status`` is kept.
-- ``ensure_labels(repo, names, colors=None, description=...) -> list[str]``: creates the
-  missing labels through the REST endpoint with the standard media type (not PyGithub's
-  ``create_label``, which asks for the retired symmetra preview); "already exists" is
-  fine, any other refusal comes back as a warning line with GitHub's reason.
-- ``open_issues_with_label(repo, labels) -> list[Issue]``: every open issue carrying all
-  ``labels``, all pages, pull requests left out (the issues listing returns them too).
-- ``find_by_marker(gh, repository, text, *, max_pages=3) -> MarkerSearch``: the fallback
-  for issues that lost their labels: one search ``repo:R is:issue is:open in:body "text"``,
-  paginated, only while the search quota (30 a minute) has room; says when it stopped early.
-- ``is_rate_limited(exc)``: a rate-limit refusal (primary, secondary or search).
+  asks for is replaced by it); the retry policy below; writes spaced by ``write_interval``
+  seconds (default 1, GitHub's advice; ``$BATCHOPS_GITHUB_WRITE_INTERVAL``).
+- ``reason``, ``GitHubError`` (``.wrap(exc, doing)``), ``GitHubUnavailable`` (GitHub could not
+  answer one call within its bound: 5xx after the retries, timeouts, the connection refused;
+  callers catch it to degrade), ``is_rate_limited``, ``is_unavailable``: from
+  :mod:`batchops.adapters.github_errors`, re-exported here.
+- ``ensure_labels``, ``open_issues_with_label``, ``find_by_marker``, ``is_rate_limited``: below.
 
-The retry policy (:class:`GitHubRetry`, a ``urllib3.Retry``): 5xx, 429, and 403 that carry
-``Retry-After`` or ``X-RateLimit-Remaining: 0`` are retried, for every method (a rate-limited
-request was not processed); the wait is ``Retry-After``, else until ``X-RateLimit-Reset``
-(+1 s), else exponential backoff (1, 2, 4 … 16 s; at least 60 s for a bare 429, as GitHub
-asks). All retries of one call end within ``DEADLINE`` (90 s: a 60 s ``Retry-After`` or a search-quota reset fits) from its first failure: a
-wait that would pass it is not taken and the call fails with GitHub's reason. A plain 403
-(permissions), 404 and 422 are never retried. Connection errors are retried (3 times), read
-errors only for requests that are safe to repeat (not POST). Waits go through the module's
-``sleep`` (tests patch ``batchops.adapters.github.sleep``), and the clocks through
-``monotonic`` and ``wall``. One call, its retries included, ends within :func:`call_deadline`
-(``DEADLINE`` + 2 × ``timeout``, 120 s by default) of its start, whatever the server sends: a
-server that drips its headers or body gets a read timeout, not an unbounded wait.
+The bound of one call (:data:`DEADLINE`, 30 s): an API that fails as an outage (5xx, timeouts,
+connection refused, a server that drips its answer) costs one call at most that, its attempts
+and its waits included: the call is one :class:`~batchops.adapters.deadline.Deadline` that every
+socket operation meets (per operation at most ``timeout``) and that no wait may pass. A wait
+GitHub asks for (``Retry-After``, a rate-limit reset, 60 s for a bare 429) is not an outage: it is
+taken when all such waits of the call stay within :data:`ASKED_WAIT` (60 s), and moves the deadline
+by as much; a longer one is not waited for and the call fails with GitHub's reason.
+
+The retry policy (:func:`retry_policy`, a :mod:`batchops.core.retry` value, run by urllib3
+through :class:`GitHubRetry`): 5xx, 429, and 403 that carry ``Retry-After`` or
+``X-RateLimit-Remaining: 0`` are retried, for every method (a rate-limited request was not
+processed); the wait is the one GitHub asked for, else exponential backoff (1, 2, 4 … 16 s). A
+plain 403 (permissions), 404 and 422 are never retried. Connection errors are retried (3 times),
+read errors only for requests that are safe to repeat (not POST). Waits go through the module's
+``sleep`` (tests patch ``batchops.adapters.github.sleep``), the clocks through ``monotonic`` and
+``wall``.
+
+How the deadline reaches PyGithub's sockets without patching its private classes: PyGithub's
+public ``Requester.injectConnectionClasses`` takes connection classes; ours subclass its public
+``HTTP(S)RequestsConnectionClass``, use a ``requests`` session from
+:func:`batchops.adapters.deadline.session` (kept per client, so connections are reused), and run
+each call on the calling thread within its deadline.
 """
 
 from __future__ import annotations
 
 import email.utils
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,16 +51,34 @@ from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
 from batchops import __version__
+from batchops.adapters import deadline as deadlines
 from batchops.adapters import runner
-from batchops.core import escape
-from batchops.core.backoff import exponential
-from batchops.errors import BatchopsError
+from batchops.adapters.deadline import Deadline
+from batchops.adapters.github_errors import (  # noqa: F401 - re-exported: callers import one module
+    GitHubError,
+    GitHubUnavailable,
+    _hint,
+    _unreachable,
+    is_rate_limited,
+    is_unavailable,
+    reason,
+)
+from batchops.core.retry import (
+    Attempt,
+    Policy,
+    Stop,
+    stop_after_attempt,
+    wait_exponential,
+    wait_retry_after,
+)
 
 API_VERSION = "2022-11-28"
 MEDIA_TYPE = "application/vnd.github+json"
 USER_AGENT = f"batchops/{__version__}"
-DEADLINE = 90.0  # seconds: every retry of one call ends within this, from its first failure (a 60 s Retry-After fits)
-TIMEOUT = 15  # seconds per attempt (connect, then each read)
+DEADLINE = 30.0  # seconds: all of one call (attempts and waits) when GitHub fails as an outage
+ASKED_WAIT = 60.0  # seconds: the waits GitHub asks for (Retry-After, a rate-limit reset) one call may take in all
+TIMEOUT = 15  # seconds per socket operation (connect, then each read), within the deadline
+ATTEMPTS = 11  # one call and at most ten repeats
 PER_PAGE = 100
 DEFAULT_LABEL_COLOR = "ededed"
 
@@ -71,73 +91,124 @@ _SAFE_TO_REPEAT = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"}
 _ALL_METHODS = frozenset({*_SAFE_TO_REPEAT, "POST"})
 
 
-class GitHubRetry(Retry):
-    """urllib3 retry policy for the GitHub API (see the module docstring)."""
+def _now() -> float:
+    return monotonic()
+
+
+# --- the retry policy -----------------------------------------------------------------------------
+
+
+class Failed(Exception):
+    """One failed attempt as the retry policy sees it: GitHub's answer (``status``, ``headers``) or a network error."""
 
     def __init__(
-        self,
-        *,
-        deadline: float = DEADLINE,
-        started: float | None = None,
-        waited: float = 0.0,
-        wait: float = 0.0,
-        **kwargs: Any,
+        self, method: str, *, status: int | None = None, headers: Any = None, error: BaseException | None = None
     ) -> None:
-        kwargs.setdefault("total", 10)
+        super().__init__(f"{method} answered {status}" if status is not None else f"{method}: {error!r}")
+        self.method = method.upper()
+        self.status = status
+        self.headers = headers if headers is not None else {}
+        self.error = error
+
+
+def _header(failure: Failed, name: str) -> str:
+    return str(failure.headers.get(name) or "").strip()
+
+
+def _retry_after(failure: Failed) -> float | None:
+    value = _header(failure, "Retry-After")
+    if not value:
+        return None
+    if value.isascii() and value.isdigit():
+        return float(value)
+    parsed = email.utils.parsedate_tz(value)
+    if parsed is None:
+        return None
+    return max(0.0, email.utils.mktime_tz(parsed) - wall())
+
+
+def asked_wait(failure: BaseException) -> float | None:
+    """The wait GitHub asked for: ``Retry-After``, else until ``X-RateLimit-Reset`` (+1 s), else 60 s for a bare 429."""
+    if not isinstance(failure, Failed) or failure.status is None:
+        return None
+    retry_after = _retry_after(failure)
+    if failure.status in (403, 429):
+        if retry_after is not None:
+            return retry_after
+        reset = _header(failure, "X-RateLimit-Reset")
+        if _header(failure, "X-RateLimit-Remaining") == "0" and reset.isascii() and reset.isdigit():
+            return max(0.0, int(reset) - wall()) + 1.0
+        return 60.0 if failure.status == 429 else None  # GitHub asks for at least a minute after a bare 429
+    return retry_after if failure.status >= 500 else None
+
+
+def worth_repeating(failure: BaseException) -> bool:
+    """5xx and rate limits; network errors, but a read error only where repeating is safe
+    (the server may have acted on the request)."""
+    if not isinstance(failure, Failed):
+        return False
+    if failure.status is not None:
+        if failure.status in (403, 429):
+            return asked_wait(failure) is not None  # a 403 that is not a rate limit: permissions
+        return failure.status >= 500
+    if _is_read_error(failure.error) and failure.method not in _SAFE_TO_REPEAT:
+        return False
+    return True
+
+
+def _is_read_error(error: BaseException | None) -> bool:
+    from urllib3.exceptions import ProtocolError, ReadTimeoutError
+
+    return isinstance(error, (ReadTimeoutError, ProtocolError))
+
+
+def retry_policy(deadline: Deadline) -> Policy[Any]:
+    """Repeat what is worth it, waiting what GitHub asked for or 1, 2, 4 … 16 s, never past ``deadline``."""
+    return Policy(
+        stop=stop_after_attempt(ATTEMPTS) | Stop(lambda attempt: attempt.elapsed >= deadline.seconds),
+        wait=wait_retry_after(wait_exponential(base=1.0, cap=16.0), cap=ASKED_WAIT),
+        retry=worth_repeating,
+        retry_after=asked_wait,
+    )
+
+
+class GitHubRetry(Retry):
+    """The retry policy as urllib3 runs it under PyGithub: each decision is :func:`retry_policy`'s.
+
+    urllib3's own counters stay as a second bound (3 connection errors, 2 read errors, 8 answers).
+    """
+
+    def __init__(
+        self, *, deadline: float = DEADLINE, call: Deadline | None = None, wait: float = 0.0, **kwargs: Any
+    ) -> None:
+        kwargs.setdefault("total", ATTEMPTS - 1)
         kwargs.setdefault("connect", 3)
         kwargs.setdefault("read", 2)
         kwargs.setdefault("status", 8)
-        kwargs.setdefault("backoff_factor", 0.5)
-        kwargs.setdefault("backoff_max", 16.0)
         kwargs["status_forcelist"] = frozenset({403, 429, *range(500, 600)})
         kwargs["allowed_methods"] = _ALL_METHODS
         kwargs["raise_on_status"] = False  # the last answer goes back to PyGithub, with GitHub's reason
         kwargs["respect_retry_after_header"] = True
         super().__init__(**kwargs)
         self.deadline = deadline
-        self.started = started
-        self.waited = waited
+        self.call = call
         self.wait = wait
+        self.transports: dict[str, Any] = {}
+        self.lock = threading.Lock()
 
     def new(self, **kw: Any) -> GitHubRetry:
         kw.setdefault("deadline", self.deadline)
-        kw.setdefault("started", self.started)
-        kw.setdefault("waited", self.waited)
+        kw.setdefault("call", self.call)
         kw.setdefault("wait", 0.0)
         return super().new(**kw)  # type: ignore[return-value]
 
-    # -- the decision --------------------------------------------------------------------------
-    def _backoff(self) -> float:
-        attempts = len(self.history) + 1
-        return exponential(attempts + 1, self.backoff_factor, self.backoff_max)
-
-    def _retry_after(self, response: Any) -> float | None:
-        value = (response.headers.get("Retry-After") or "").strip()
-        if not value:
-            return None
-        if value.isascii() and value.isdigit():
-            return float(value)
-        parsed = email.utils.parsedate_tz(value)
-        if parsed is None:
-            return None
-        return max(0.0, email.utils.mktime_tz(parsed) - wall())
-
     def wait_for(self, status: int, response: Any) -> float | None:
         """Seconds to wait before repeating a request answered ``status``; None: do not repeat."""
-        retry_after = self._retry_after(response)
-        if status in (403, 429):
-            if retry_after is not None:
-                return retry_after
-            remaining = (response.headers.get("X-RateLimit-Remaining") or "").strip()
-            reset = (response.headers.get("X-RateLimit-Reset") or "").strip()
-            if remaining == "0" and reset.isascii() and reset.isdigit():
-                return max(0.0, int(reset) - wall()) + 1.0
-            if status == 429:
-                return max(60.0, self._backoff())
-            return None  # a 403 that is not a rate limit: permissions; repeating cannot help
-        if status >= 500:
-            return retry_after if retry_after is not None else self._backoff()
-        return None
+        failure = Failed("GET", status=status, headers=response.headers)
+        if not worth_repeating(failure):
+            return None
+        asked = asked_wait(failure)
+        return asked if asked is not None else wait_exponential(1.0, 16.0)(Attempt(number=len(self.history) + 1))
 
     def increment(  # type: ignore[override]
         self,
@@ -148,29 +219,129 @@ class GitHubRetry(Retry):
         _pool: Any = None,
         _stacktrace: Any = None,
     ) -> Retry:
-        now = monotonic()
-        started = self.started if self.started is not None else now
+        call = self.call or deadlines.current() or Deadline(self.deadline, monotonic=_now)
         if response is not None:
-            wait = self.wait_for(int(response.status), response)
-            if wait is None:
-                raise MaxRetryError(_pool, url or "", None)  # urllib3 hands the answer back as it is
+            failure = Failed(method or "GET", status=int(response.status), headers=response.headers)
         else:
-            if error is not None and self._is_read_error(error) and (method or "").upper() not in _SAFE_TO_REPEAT:
-                raise MaxRetryError(_pool, url or "", error) from error  # the server may have acted on it
-            wait = self._backoff() if self.history else 0.5
-        elapsed = max(now - started, self.waited)
-        if elapsed + wait > self.deadline:
-            raise MaxRetryError(_pool, url or "", error)
+            failure = Failed(method or "GET", error=error)
+        asked = asked_wait(failure)
+        if asked is not None and call.extended + asked <= ASKED_WAIT:
+            call.extend(asked)  # a wait GitHub asked for is not an outage: it does not spend the call's bound
+        state = Attempt(len(self.history) + 1, call.seconds - call.remaining(), failure, asked)
+        wait = retry_policy(call).next_wait(state)
+        if wait is None:
+            raise MaxRetryError(_pool, url or "", error) from error  # an answer goes back to PyGithub as it is
         new = super().increment(method, url, response, error, _pool, _stacktrace)
         assert isinstance(new, GitHubRetry)
-        new.started = started
-        new.waited = self.waited + wait
+        new.call = call
         new.wait = wait
         return new
 
     def sleep(self, response: Any = None) -> None:
         if self.wait > 0:
             sleep(self.wait)
+
+
+# --- the client -----------------------------------------------------------------------------------
+
+
+def _connection_classes() -> tuple[type, type]:
+    """PyGithub's public connection classes, each call bounded by its deadline (see the module docstring)."""
+    from github.Requester import HTTPRequestsConnectionClass, HTTPSRequestsConnectionClass
+
+    def bounded(base: type) -> type:
+        class Bounded(base):  # type: ignore[misc,valid-type]
+            session: Any
+            retry: Any
+            protocol: str
+
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                if isinstance(self.retry, GitHubRetry):  # the client's session: connections kept alive across calls
+                    self.session.close()
+                    self.session = _transport(self.retry, self.protocol)
+
+            def getresponse(self) -> Any:
+                seconds = self.retry.deadline if isinstance(self.retry, GitHubRetry) else DEADLINE
+                return _within(Deadline(seconds, monotonic=_now), super().getresponse)
+
+            def close(self) -> None:
+                if not isinstance(self.retry, GitHubRetry):
+                    super().close()  # a client's own session lives as long as the client
+
+        Bounded.__name__ = Bounded.__qualname__ = "Bounded" + base.__name__
+        return Bounded
+
+    return bounded(HTTPRequestsConnectionClass), bounded(HTTPSRequestsConnectionClass)
+
+
+def _transport(retry: GitHubRetry, protocol: str) -> Any:
+    with retry.lock:
+        if protocol not in retry.transports:
+            retry.transports[protocol] = deadlines.session(max_retries=retry)
+        return retry.transports[protocol]
+
+
+def _within(call: Deadline, send: Any) -> Any:
+    """``send()`` within ``call``: every socket operation meets it; a network failure is :class:`GitHubUnavailable`."""
+    import requests
+
+    with call.applied():
+        try:
+            return send()
+        except (requests.RequestException, TimeoutError) as exc:
+            if call.expired():
+                why = (
+                    f"GitHub API unreachable: no complete answer within {call.seconds:g} s "
+                    "(a server that answers too slowly or not at all)"
+                )
+            else:
+                why = _unreachable(exc)
+            raise GitHubUnavailable(why, reason=why, hint=_hint(None, exc)) from exc
+
+
+_installed = threading.Lock()
+
+
+def _install_connection_classes() -> None:
+    from github.Requester import Requester
+
+    with _installed:
+        if not getattr(_install_connection_classes, "done", False):
+            Requester.injectConnectionClasses(*_connection_classes())
+            _install_connection_classes.done = True  # type: ignore[attr-defined]
+
+
+def client(
+    token: str,
+    *,
+    base_url: str | None = None,
+    timeout: float = TIMEOUT,
+    write_interval: float | None = None,
+    lazy: bool = False,
+    deadline: float = DEADLINE,
+) -> Any:
+    """A PyGithub client with the batchops policy (see the module docstring)."""
+    from github import Github
+
+    _install_connection_classes()
+    if write_interval is None:
+        try:
+            write_interval = float(runner.setting("BATCHOPS_GITHUB_WRITE_INTERVAL", "1"))
+        except ValueError:
+            write_interval = 1.0
+    return Github(
+        base_url=(base_url or runner.api_url()).rstrip("/"),
+        auth=_policy_auth(token or ""),
+        timeout=max(1, int(timeout)),
+        user_agent=USER_AGENT,
+        per_page=PER_PAGE,
+        retry=GitHubRetry(deadline=deadline),
+        seconds_between_requests=None,
+        seconds_between_writes=write_interval or None,
+        lazy=lazy,
+        api_version=API_VERSION,
+    )
 
 
 def _policy_auth(token: str) -> Any:
@@ -205,193 +376,6 @@ def _policy_auth(token: str) -> Any:
     return _Policy()
 
 
-def call_deadline(retry: Any, timeout: Any) -> float:
-    """The wall-clock total of one GitHub call: every retry's wait (``DEADLINE``) plus two attempts' ``timeout``."""
-    seconds = float(timeout or TIMEOUT)
-    return float(getattr(retry, "deadline", DEADLINE)) + 2 * seconds
-
-
-def _bounded(base: Any) -> Any:
-    """PyGithub's connection class with a total deadline per call (a server that drips bytes cannot stretch it).
-
-    ``requests`` only bounds each socket read; the call runs on a daemon thread that is
-    abandoned, and its connection shut, when :func:`call_deadline` passes.
-    """
-    import threading
-
-    class Bounded(base):  # type: ignore[misc,valid-type]
-        def getresponse(self) -> Any:
-            import requests
-
-            conn: Any = self
-            total = call_deadline(getattr(conn, "retry", None), conn.timeout)
-            session: Any = conn.session
-            box: list[tuple[bool, Any]] = []
-
-            def run() -> None:
-                try:
-                    box.append((True, base.getresponse(self)))
-                except BaseException as exc:  # handed to the caller's thread
-                    box.append((False, exc))
-
-            worker = threading.Thread(target=run, daemon=True, name="batchops-github")
-            worker.start()
-            worker.join(total)
-            if not box:
-                conn.session = requests.Session()  # later calls never share the abandoned connection
-                conn.session.auth = session.auth
-                conn.adapter = type(conn.adapter)(max_retries=conn.retry, pool_connections=conn.pool_size, pool_maxsize=conn.pool_size)
-                conn.session.mount(f"{conn.protocol}://", conn.adapter)
-                session.close()
-                raise requests.exceptions.ReadTimeout(f"GitHub gave no complete answer within {total:g} s (a server that sends its reply too slowly)")
-            ok, value = box[0]
-            if ok:
-                return value
-            raise value
-
-    Bounded.__name__ = Bounded.__qualname__ = "Bounded" + base.__name__
-    return Bounded
-
-
-def _install_deadline() -> None:
-    from github import Requester as module
-
-    requester = module.Requester
-    for attribute, base in (("_Requester__httpConnectionClass", module.HTTPRequestsConnectionClass), ("_Requester__httpsConnectionClass", module.HTTPSRequestsConnectionClass)):
-        if getattr(requester, attribute, None) is base:
-            setattr(requester, attribute, _bounded(base))
-
-
-def client(
-    token: str,
-    *,
-    base_url: str | None = None,
-    timeout: float = TIMEOUT,
-    write_interval: float | None = None,
-    lazy: bool = False,
-    deadline: float = DEADLINE,
-) -> Any:
-    """A PyGithub client with the batchops policy (see the module docstring)."""
-    from github import Github
-
-    _install_deadline()
-    if write_interval is None:
-        try:
-            write_interval = float(runner.setting("BATCHOPS_GITHUB_WRITE_INTERVAL", "1"))
-        except ValueError:
-            write_interval = 1.0
-    return Github(
-        base_url=(base_url or runner.api_url()).rstrip("/"),
-        auth=_policy_auth(token or ""),
-        timeout=max(1, int(timeout)),
-        user_agent=USER_AGENT,
-        per_page=PER_PAGE,
-        retry=GitHubRetry(deadline=deadline),
-        seconds_between_requests=None,
-        seconds_between_writes=write_interval or None,
-        lazy=lazy,
-        api_version=API_VERSION,
-    )
-
-
-# --- reasons and errors ---------------------------------------------------------------------------
-
-
-def _one_line(text: str, limit: int = 600) -> str:
-    return escape.flatten(text, limit)
-
-
-def _error_text(item: Any) -> str:
-    if isinstance(item, str):
-        return item
-    if isinstance(item, Mapping):
-        if item.get("message"):
-            return str(item["message"])
-        parts = [str(item.get(k)) for k in ("resource", "field", "code") if item.get(k)]
-        return " ".join(parts)
-    return str(item)
-
-
-def reason(exc: BaseException) -> str:
-    """What GitHub said, on one line: status, message, errors[].message, documentation_url."""
-    from github import GithubException
-
-    if isinstance(exc, GitHubError):
-        return exc.reason
-    if isinstance(exc, GithubException):
-        data = exc.data
-        parts: list[str] = []
-        if isinstance(data, Mapping):
-            if data.get("message"):
-                parts.append(str(data["message"]))
-            errors = data.get("errors")
-            if isinstance(errors, list):
-                texts = [t for t in (_error_text(e) for e in errors) if t]
-                if texts:
-                    parts.append("errors: " + "; ".join(texts))
-            if data.get("documentation_url"):
-                parts.append(f"see {data['documentation_url']}")
-        elif data:
-            parts.append(str(data)[:300])
-        text = f"{exc.status} " + (" - ".join(parts) if parts else "(no message)")
-        return _one_line(text)
-    name = exc.__class__.__name__
-    detail = str(exc)
-    if "requests" in type(exc).__module__ or isinstance(exc, OSError):
-        return _one_line(f"GitHub API unreachable: {name}" + (f" ({detail[:200]})" if detail else ""))
-    return _one_line(f"{name}: {detail}" if detail else name)
-
-
-def is_rate_limited(exc: BaseException) -> bool:
-    from github import GithubException
-
-    if not isinstance(exc, GithubException) or exc.status not in (403, 429):
-        return False
-    headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
-    if "retry-after" in headers or headers.get("x-ratelimit-remaining") == "0":
-        return True
-    message = str((exc.data or {}).get("message", "") if isinstance(exc.data, Mapping) else exc.data)
-    return "rate limit" in message.lower()
-
-
-def _hint(status: int | None, exc: BaseException) -> str:
-    if status is None:
-        return "check that GITHUB_API_URL is reachable from the runner, then re-run"
-    if status == 401:
-        return "the token is missing, invalid or expired: pass a valid github-token, e.g. ${{ secrets.GITHUB_TOKEN }}"
-    if status in (403, 429) and is_rate_limited(exc):
-        return "GitHub's rate limit: re-run after the reset time GitHub gives, or spread the runs out"
-    if status == 403:
-        return "the token may not do this: give the workflow the permission it needs, e.g. `permissions: issues: write`"
-    if status == 404:
-        return "check GITHUB_REPOSITORY (owner/name) and that the token can see that repository"
-    if status == 422:
-        return "GitHub refused the content: the reason above says which field"
-    if status >= 500:
-        return "GitHub is having trouble: re-run later (https://www.githubstatus.com)"
-    return "see GitHub's reason above"
-
-
-class GitHubError(BatchopsError):
-    """A GitHub API call that failed; the message carries GitHub's reason."""
-
-    def __init__(self, message: str, *, status: int | None = None, reason: str = "", hint: str = "") -> None:
-        super().__init__(message, hint=hint)
-        self.status = status
-        self.reason = reason or message
-
-    @classmethod
-    def wrap(cls, exc: BaseException, doing: str) -> GitHubError:
-        from github import GithubException
-
-        if isinstance(exc, GitHubError):
-            return exc
-        status = exc.status if isinstance(exc, GithubException) else None
-        why = reason(exc)
-        answered = "GitHub answered " + why if status is not None else why
-        return cls(f"{doing}: {answered}", status=status, reason=why, hint=_hint(status, exc))
-
-
 # --- helpers ------------------------------------------------------------------------------------------
 
 
@@ -424,7 +408,9 @@ def ensure_labels(
         if description:
             payload["description"] = description[:100]
         try:
-            repo.requester.requestJsonAndCheck("POST", f"{repo.url}/labels", input=payload, headers={"Accept": MEDIA_TYPE})
+            repo.requester.requestJsonAndCheck(
+                "POST", f"{repo.url}/labels", input=payload, headers={"Accept": MEDIA_TYPE}
+            )
         except GithubException as exc:
             if exc.status == 422 and _already_exists(exc):
                 continue  # created meanwhile

@@ -5,7 +5,7 @@ escaped**, in and out of Actions:
 
 * Line breaks and control characters (``\\n``, ``\\r``, tab, C0, DEL, C1 including
   U+0085, U+2028, U+2029 and the bidi overrides) are written as ``\\n``, ``\\r``,
-  ``\\t``, ``\\xNN`` or ``\\uNNNN`` (:func:`one_line`), so a value can never start a new
+  ``\\t``, ``\\xNN`` or ``\\uNNNN`` (:func:`batchops.core.escape.one_line`), so a value can never start a new
   log line, a new ``name=value`` pair or a new commit-message line.
 * A line that the runner would read as a workflow command (``::cmd::`` after leading
   blanks, or the legacy ``##[cmd]`` anywhere) is defused by writing one character as a
@@ -68,11 +68,6 @@ def redact(text: str) -> str:
 def redact_url(url: str) -> str:
     """One URL without its credentials (the one helper for printing an endpoint or remote)."""
     return escape.redact(url)
-
-
-def one_line(text: Any) -> str:
-    """Any value as one printable line: line breaks and control characters escaped."""
-    return escape.one_line(value_text(text))
 
 
 def safe_line(text: Any) -> str:
@@ -229,7 +224,7 @@ def set_outputs(outputs: Mapping[str, Any], *, stdout: TextIO | None = None) -> 
     out_stream = stdout or sys.stdout
     for name, value in outputs.items():
         # one line per output: a newline in untrusted text must not start a new pair
-        print(f"{one_line(name)}={output_line_value(value_text(value))}", file=out_stream)
+        print(f"{escape.one_line(name)}={output_line_value(value_text(value))}", file=out_stream)
     out_stream.flush()
 
 
@@ -311,7 +306,7 @@ def job_temp_dir() -> Path | None:
 
             reason = exc.strerror or type(exc).__name__
             raise BatchopsError(
-                f"RUNNER_TEMP names {one_line(folder)}, which does not exist and cannot be created ({reason})",
+                f"RUNNER_TEMP names {escape.one_line(folder)}, which does not exist and cannot be created ({reason})",
                 field="RUNNER_TEMP",
                 hint="point RUNNER_TEMP at a writable folder, e.g. RUNNER_TEMP=/tmp/runner-temp, or leave it unset",
             ) from None

@@ -1,10 +1,8 @@
-"""Reading and validating batchops' JSON files: one strict reader, one schema engine.
+"""Validating batchops' JSON files: the schemas, one schema engine, errors with the fix.
 
-:func:`parse_json_text` is the JSON reader of every file batchops reads (control file,
-results, baselines, reports, spools, plans, journal lines via :func:`parse_json_line`,
-the schemas themselves): duplicate keys, NaN/Infinity, numbers beyond 2**53 or longer
-than 40 characters, nesting deeper than 64 and unpaired surrogates are refused with the
-file, the line and the fix. Validation (draft 2020-12, ECMA-262 patterns) is done by
+Reading is :mod:`batchops.adapters.jsonread` (the strict reader: :func:`parse_json_text`,
+:func:`parse_json_line`, :data:`MAX_SAFE_INTEGER`, :func:`line_index`, re-exported here for
+the callers that read and validate through this module). Validation (draft 2020-12, ECMA-262 patterns) is done by
 :mod:`batchops.adapters.fastschema` (why: ``benchmarks/schema.py``), with errors that
 name file, pointer, line and fix.
 """
@@ -19,6 +17,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from batchops.adapters.jsonread import (  # noqa: F401 - re-exported: read and validate through one module
+    MAX_DEPTH,
+    MAX_NUMBER_CHARS,
+    MAX_SAFE_INTEGER,
+    line_index,
+    parse_json_line,
+    parse_json_text,
+)
 from batchops.errors import BatchopsError
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
@@ -117,16 +123,33 @@ def _examples(schema: dict[str, Any]) -> str:
 
 # example strings offered for a pattern without ``examples``; only one the pattern matches is shown
 _PATTERN_CANDIDATES = (
-    "homebrew", "control.disable", "linux/x86_64", "https://example.com/tool-1.0.tar.gz", "2026-06-26",
-    "0123456789abcdef01234567", "0123456789abcdef0123456789abcdef01234567",
-    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "90m", "a",
+    "homebrew",
+    "control.disable",
+    "linux/x86_64",
+    "https://example.com/tool-1.0.tar.gz",
+    "2026-06-26",
+    "0123456789abcdef01234567",
+    "0123456789abcdef0123456789abcdef01234567",
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    "90m",
+    "a",
 )
-_TYPE_WORDS = {"integer": "a whole number", "number": "a number", "string": "a string", "object": "an object", "array": "an array"}
+_TYPE_WORDS = {
+    "integer": "a whole number",
+    "number": "a number",
+    "string": "a string",
+    "object": "an object",
+    "array": "an array",
+}
 
 
 def _resolve(schema: Any) -> dict[str, Any]:
     """``schema`` with a reference into defs.schema.json followed (other references are left as they are)."""
-    if isinstance(schema, dict) and isinstance(schema.get("$ref"), str) and schema["$ref"].startswith("defs.schema.json#/$defs/"):
+    if (
+        isinstance(schema, dict)
+        and isinstance(schema.get("$ref"), str)
+        and schema["$ref"].startswith("defs.schema.json#/$defs/")
+    ):
         found = _load("defs").get("$defs", {}).get(schema["$ref"].rsplit("/", 1)[1])
         if isinstance(found, dict):
             return {**found, **{k: v for k, v in schema.items() if k != "$ref"}}
@@ -148,9 +171,17 @@ def _in_range(schema: dict[str, Any], integer: bool) -> int | float:
     low = schema.get("minimum", schema.get("exclusiveMinimum"))
     high = schema.get("maximum", schema.get("exclusiveMaximum"))
     value: int | float = 10
-    if isinstance(low, (int, float)) and not isinstance(low, bool) and value < low + ("exclusiveMinimum" in schema and "minimum" not in schema):
+    if (
+        isinstance(low, (int, float))
+        and not isinstance(low, bool)
+        and value < low + ("exclusiveMinimum" in schema and "minimum" not in schema)
+    ):
         value = low if "minimum" in schema else (math.floor(low) + 1 if integer else low + 1)
-    if isinstance(high, (int, float)) and not isinstance(high, bool) and (value > high or (value == high and "maximum" not in schema)):
+    if (
+        isinstance(high, (int, float))
+        and not isinstance(high, bool)
+        and (value > high or (value == high and "maximum" not in schema))
+    ):
         value = high if "maximum" in schema else (math.ceil(high) - 1 if integer else high - 0.5)
         if isinstance(low, (int, float)) and not isinstance(low, bool) and value < low:
             value = low
@@ -160,7 +191,8 @@ def _in_range(schema: dict[str, Any], integer: bool) -> int | float:
 
 
 def _example(schema: Any, depth: int = 0) -> Any:
-    """A value valid against ``schema`` as far as its examples, enum, const, pattern, bounds and type tell; None: unknown."""
+    """A value valid against ``schema`` as far as its examples, enum, const, pattern, bounds and type tell;
+    None: unknown."""
     schema = _resolve(schema)
     if depth > 4:
         return None
@@ -234,7 +266,11 @@ def _hint(error: Any) -> str:
     if validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else "the field"
         example = _example(schema.get("properties", {}).get(missing, {}))
-        shown = f", e.g. {_json(missing)}: {_json(example)}" if example is not None or _resolve(schema.get("properties", {}).get(missing, {})).get("type") == "null" else ""
+        shown = (
+            f", e.g. {_json(missing)}: {_json(example)}"
+            if example is not None or _resolve(schema.get("properties", {}).get(missing, {})).get("type") == "null"
+            else ""
+        )
         return f"add the field {missing!r}{shown}"
     if validator == "enum":
         return "use one of " + ", ".join(_json(v) for v in value)
@@ -252,7 +288,11 @@ def _hint(error: Any) -> str:
             return examples
         found = [_example(sub) for sub in value if isinstance(sub, dict)]
         forms = [_json(v) for v in found if v is not None]
-        return "use " + " or ".join(dict.fromkeys(forms)) if forms else "use a value of one of the allowed forms (see the schema under schemas/)"
+        return (
+            "use " + " or ".join(dict.fromkeys(forms))
+            if forms
+            else "use a value of one of the allowed forms (see the schema under schemas/)"
+        )
     if validator == "uniqueItems":
         example = _example(schema)
         return "remove the duplicate entries (each value once)" + (f", e.g. {_json(example)}" if example else "")
@@ -268,16 +308,21 @@ def _hint(error: Any) -> str:
             example = "x" * min(int(value), 8)
         return f"shorten it to at most {value} character(s), e.g. {_json(example)}"
     if validator in ("minItems", "maxItems"):
-        return f"use {'at least' if validator == 'minItems' else 'at most'} {value} entries, e.g. {_json(_example(schema) or [])}"
+        bound = "at least" if validator == "minItems" else "at most"
+        return f"use {bound} {value} entries, e.g. {_json(_example(schema) or [])}"
     if validator == "additionalProperties":
         known = sorted(schema.get("properties", {}))
         listed = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
         return "remove the unknown field or check its spelling" + (f" (known fields: {listed})" if known else "")
     if validator == "propertyNames":
         example = _pattern_example(str(value.get("pattern", ""))) if isinstance(value, dict) else None
-        return f"rename the key to one such as {example}" if example else "rename the key (see the schema under schemas/)"
+        return (
+            f"rename the key to one such as {example}" if example else "rename the key (see the schema under schemas/)"
+        )
     example = _example(schema)
-    return examples or (f"use a value such as {_json(example)}" if example is not None else "see the schema under schemas/")
+    return examples or (
+        f"use a value such as {_json(example)}" if example is not None else "see the schema under schemas/"
+    )
 
 
 def problems(document: Any, schema: str, *, file: str, text: str | None = None) -> list[Problem]:
@@ -319,335 +364,10 @@ def load_json(path: Path | str, schema: str | None = None, *, label: str | None 
     except IsADirectoryError:
         raise BatchopsError("is a directory, not a file", file=name, hint="point at a JSON file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise BatchopsError(f"cannot read: {exc.__class__.__name__}", file=name, hint="check permissions and that it is UTF-8 text") from None
+        raise BatchopsError(
+            f"cannot read: {exc.__class__.__name__}", file=name, hint="check permissions and that it is UTF-8 text"
+        ) from None
     document = parse_json_text(text, name)
     if schema:
         validate(document, schema, file=name, text=text)
     return document
-
-
-def parse_json_text(text: str, name: str) -> Any:
-    """Parse JSON text strictly, or raise one :class:`BatchopsError` naming the file, the place and the fix.
-
-    Beyond the JSON grammar (RFC 8259), refused: duplicate keys (named, with their
-    line), ``NaN``/``Infinity``/``-Infinity``, numbers whose magnitude exceeds
-    :data:`MAX_SAFE_INTEGER` (2**53, the largest integer every JSON reader holds
-    exactly; a float that overflows, ``1e400``, is one), number literals longer than
-    :data:`MAX_NUMBER_CHARS` characters (refused before conversion), nesting deeper
-    than :data:`MAX_DEPTH` levels (checked without recursion; no ``RecursionError``), and
-    unpaired UTF-16 surrogate escapes (``"\\ud800"``, which no UTF-8 file can hold).
-    """
-    try:
-        document = json.loads(
-            text,
-            object_pairs_hook=_object,
-            parse_int=_integer,
-            parse_float=_float,
-            parse_constant=_constant,
-        )
-    except json.JSONDecodeError as exc:
-        raise BatchopsError(
-            f"not valid JSON: {exc.msg} at column {exc.colno}",
-            file=name,
-            line=exc.lineno,
-            hint="fix the JSON syntax (a trailing comma or a missing quote is the usual cause); `git diff` shows the last edit",
-        ) from None
-    except _Duplicate as exc:
-        pointer, line = _find_duplicate(text, exc.key)
-        raise BatchopsError(
-            f"{pointer or '/'}: the key {exc.key!r} appears twice in one object",
-            file=name,
-            line=line,
-            hint='keep one of them: JSON readers disagree on which one wins, e.g. {"enabled": false}',
-        ) from None
-    except _Refused as exc:
-        line, column = _find_literal(text, exc.literal)
-        scalar = _find_scalar(text, exc.literal)
-        where = f" at column {column}" if column else ""
-        field = f"{scalar or '/'}: " if scalar is not None else ""
-        raise BatchopsError(f"{field}{exc.message}{where}", file=name, line=line, hint=exc.hint) from None
-    except RecursionError:  # nested past the interpreter's limit: refused all the same
-        _check_depth(text, name)
-        raise BatchopsError(f"JSON nested deeper than {MAX_DEPTH} levels", file=name, hint="flatten the document") from None
-    _check_depth(text, name, document, parsed=True)
-    if _SURROGATE_ESCAPE.search(text):
-        _check_surrogates(document, name)
-    return document
-
-
-def parse_json_line(line: str, name: str, number: int) -> Any:
-    """One line of a JSONL file (journal, metrics store), parsed as strictly as a file."""
-    try:
-        return parse_json_text(line, name)
-    except BatchopsError as exc:
-        raise BatchopsError(
-            f"line {number}: {exc.message}",
-            file=name,
-            line=number,
-            hint=exc.hint or "remove the broken line",
-        ) from None
-
-
-# --- the strict reader's limits and hooks ----------------------------------------------
-
-MAX_DEPTH = 64  # arrays/objects nested in each other; batchops' own files use at most 6
-MAX_SAFE_INTEGER = 2**53  # 9007199254740992: the largest magnitude of any number accepted
-MAX_NUMBER_CHARS = 40  # a number literal longer than this is refused before conversion
-
-_NUMBER_HINT = "use a finite number between -9007199254740992 and 9007199254740992 (2**53), e.g. 12.5"
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
-_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
-
-
-class _Duplicate(Exception):
-    def __init__(self, key: str) -> None:
-        self.key = key
-
-
-class _Refused(Exception):
-    def __init__(self, message: str, literal: str, hint: str = _NUMBER_HINT) -> None:
-        self.message, self.literal, self.hint = message, literal, hint
-
-
-def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    document = dict(pairs)
-    if len(document) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _Duplicate(key)
-            seen.add(key)
-    return document
-
-
-def _shown(literal: str) -> str:
-    return literal if len(literal) <= 24 else f"{literal[:12]}…{literal[-6:]} ({len(literal)} characters)"
-
-
-def _integer(literal: str) -> int:
-    if len(literal) > MAX_NUMBER_CHARS:
-        raise _Refused(f"the number {_shown(literal)} is too long", literal)
-    value = int(literal)
-    if abs(value) > MAX_SAFE_INTEGER:
-        raise _Refused(f"the number {_shown(literal)} is out of range", literal)
-    return value
-
-
-def _float(literal: str) -> float:
-    if len(literal) > MAX_NUMBER_CHARS:
-        raise _Refused(f"the number {_shown(literal)} is too long", literal)
-    value = float(literal)
-    if not math.isfinite(value) or abs(value) > MAX_SAFE_INTEGER:
-        raise _Refused(f"the number {_shown(literal)} is out of range", literal)
-    return value
-
-
-def _constant(literal: str) -> Any:
-    raise _Refused(f"{literal} is not a JSON number", literal, "write a finite number such as 0.5 (or null)")
-
-
-def _too_deep(document: Any) -> bool:
-    """Does ``document`` nest arrays/objects deeper than MAX_DEPTH? (iterative: no recursion)"""
-    stack: list[tuple[Any, int]] = [(document, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            return True
-        children = value.values() if isinstance(value, dict) else value
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
-    return False
-
-
-def _check_depth(text: str, name: str, document: Any = None, *, parsed: bool = False) -> None:
-    """Refuse nesting deeper than MAX_DEPTH, naming the line where it gets too deep."""
-    if text.count("[") + text.count("{") <= MAX_DEPTH:
-        return
-    if parsed and not (isinstance(document, (dict, list)) and _too_deep(document)):
-        return
-    depth = 0
-    for token in _TOKEN.finditer(text):
-        char = token.group(0)
-        if char in "[{":
-            depth += 1
-            if depth > MAX_DEPTH:
-                break
-        elif char in "]}":
-            depth -= 1
-    else:
-        token = None
-    line = text.count("\n", 0, token.start()) + 1 if token is not None else None
-    raise BatchopsError(
-        f"JSON nested deeper than {MAX_DEPTH} levels",
-        file=name,
-        line=line,
-        hint=f"batchops files nest a few levels; flatten the value (at most {MAX_DEPTH} levels of arrays and objects)",
-    )
-
-
-def _check_surrogates(document: Any, name: str) -> None:
-    stack: list[tuple[Any, str]] = [(document, "")]
-    while stack:
-        value, pointer = stack.pop()
-        if isinstance(value, str):
-            texts = [value]
-        elif isinstance(value, dict):
-            texts = list(value)
-            stack += [(v, f"{pointer}/{_escape_token(k)}") for k, v in value.items()]
-        elif isinstance(value, list):
-            texts = []
-            stack += [(v, f"{pointer}/{i}") for i, v in enumerate(value)]
-        else:
-            continue
-        for text in texts:
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError:
-                raise BatchopsError(
-                    f"{pointer or '/'}: a string holds an unpaired surrogate escape (\\ud800-\\udfff)",
-                    file=name,
-                    hint="write the character itself (UTF-8) or a valid surrogate pair, e.g. \\ud83d\\ude00",
-                ) from None
-
-
-def _escape_token(key: str) -> str:
-    return key.replace("~", "~0").replace("/", "~1")
-
-
-def _find_literal(text: str, literal: str) -> tuple[int | None, int | None]:
-    """Line and column of the first ``literal`` outside strings (best effort)."""
-    position = 0
-    for token in re.finditer(r'"(?:[^"\\]|\\.)*"|' + re.escape(literal), text):
-        if not token.group(0).startswith('"') or literal.startswith('"'):
-            position = token.start()
-            line = text.count("\n", 0, position) + 1
-            return line, position - (text.rfind("\n", 0, position) + 1) + 1
-    return None, None
-
-
-def _find_scalar(text: str, literal: str) -> str | None:
-    """JSON pointer of the first scalar written exactly as ``literal`` (None when not found)."""
-    scanner = _Scanner(text, {}, literal=literal)
-    try:
-        scanner.value("")
-    except (IndexError, ValueError, RecursionError):
-        pass
-    return scanner.found[0][0] if scanner.found else None
-
-
-def _find_duplicate(text: str, key: str) -> tuple[str, int | None]:
-    """JSON pointer and line of the second occurrence of a duplicate key."""
-    found: list[tuple[str, int]] = []
-    try:
-        _Scanner(text, {}, duplicates=found).value("")
-    except (IndexError, ValueError, RecursionError):
-        pass
-    for pointer, line in found:
-        return pointer, line
-    return "", None
-
-
-# --- line numbers for JSON pointers -------------------------------------------------
-
-_WS = " \t\r\n"
-
-
-def line_index(text: str) -> dict[str, int]:
-    """Map every JSON pointer in ``text`` to the line its value starts on (best effort)."""
-    index: dict[str, int] = {}
-    try:
-        _Scanner(text, index).value("")
-    except (IndexError, ValueError, RecursionError):
-        pass
-    return index
-
-
-class _Scanner:
-    def __init__(
-        self, text: str, index: dict[str, int], duplicates: list[tuple[str, int]] | None = None, literal: str | None = None
-    ) -> None:
-        self.text = text
-        self.pos = 0
-        self.line = 1
-        self.index = index
-        self.duplicates = duplicates  # collect the first duplicate key (pointer, line), then stop
-        self.literal = literal  # find the first scalar written exactly so (pointer, line), then stop
-        self.found: list[tuple[str, int]] = []
-
-    def skip(self) -> None:
-        text = self.text
-        while self.pos < len(text) and text[self.pos] in _WS:
-            if text[self.pos] == "\n":
-                self.line += 1
-            self.pos += 1
-
-    def value(self, pointer: str) -> None:
-        self.skip()
-        self.index[pointer] = self.line
-        char = self.text[self.pos]
-        if char == "{":
-            self.pos += 1
-            self.skip()
-            if self.text[self.pos] == "}":
-                self.pos += 1
-                return
-            keys: set[str] = set()
-            while True:
-                self.skip()
-                key_line = self.line
-                key = self.string()
-                child = pointer + "/" + key.replace("~", "~0").replace("/", "~1")
-                if self.duplicates is not None and key in keys:
-                    self.duplicates.append((child, key_line))
-                    raise ValueError  # the first duplicate is all a reader needs
-                keys.add(key)
-                self.skip()
-                if self.text[self.pos] != ":":
-                    raise ValueError
-                self.pos += 1
-                self.value(child)
-                self.skip()
-                if self.text[self.pos] == ",":
-                    self.pos += 1
-                    continue
-                if self.text[self.pos] == "}":
-                    self.pos += 1
-                    return
-                raise ValueError
-        if char == "[":
-            self.pos += 1
-            self.skip()
-            if self.text[self.pos] == "]":
-                self.pos += 1
-                return
-            item = 0
-            while True:
-                self.value(f"{pointer}/{item}")
-                item += 1
-                self.skip()
-                if self.text[self.pos] == ",":
-                    self.pos += 1
-                    continue
-                if self.text[self.pos] == "]":
-                    self.pos += 1
-                    return
-                raise ValueError
-        if char == '"':
-            self.string()
-            return
-        start = self.pos
-        while self.pos < len(self.text) and self.text[self.pos] not in _WS + ",]}":
-            self.pos += 1
-        if self.pos == start:
-            raise ValueError
-        if self.literal is not None and self.text[start : self.pos] == self.literal:
-            self.found.append((pointer, self.line))
-            raise ValueError  # found: stop scanning
-
-    def string(self) -> str:
-        if self.text[self.pos] != '"':
-            raise ValueError
-        decoder = json.JSONDecoder()
-        value, end = decoder.raw_decode(self.text, self.pos)
-        self.line += self.text.count("\n", self.pos, end)
-        self.pos = end
-        return value

@@ -1,11 +1,15 @@
 """The telemetry client (``requests``): POST a payload, read runs back, each within a hard deadline.
 
-Deadlines: ``requests`` timeouts bound each socket operation, so a server that drips
-one byte a second (in the headers or in the body) would hold a request open for
-ever. Here every request has a **total** deadline: a watchdog shuts the request's
-socket down when it passes, whatever the server does; the connect and read timeouts
-stay as a second bound. Every request uses a fresh connection (``Connection: close``)
-so that the socket watched is the one in use.
+Deadlines: every request has a **total** deadline (:mod:`batchops.adapters.deadline`) that
+each socket operation meets, so a server that drips one byte a second (in the headers or in
+the body) cannot hold a request open past it; the body is read in chunks with the deadline
+checked between them. Every request uses a fresh connection (``Connection: close``), so a
+socket the endpoint has just closed never spends an attempt unsent.
+
+Retries (:func:`post`): the policy is a value (:meth:`RetryPolicy.retrying
+<batchops.core.metrics.RetryPolicy.retrying>`, from :mod:`batchops.core.retry`): no answer,
+5xx, 408, 425 and 429 are retried with backoff, a ``Retry-After`` honoured up to its cap,
+never past ``max-time``. ``sleep`` and ``monotonic`` are the module's (tests replace them).
 
 Replies: at most :data:`MAX_REPLY` bytes are read (1 MiB); the rest is never read.
 The endpoint's reason for a refusal is taken from a JSON ``error`` (and ``detail``) or
@@ -19,10 +23,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -30,8 +30,11 @@ from time import monotonic, sleep
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from batchops.adapters import deadline as deadlines
+from batchops.adapters.deadline import Deadline
 from batchops.core import escape
 from batchops.core.metrics import DELIVERED, REDIRECT, REJECTED, Delivery, RetryPolicy, answer_kind
+from batchops.core.retry import Attempt
 from batchops.errors import BatchopsError, UsageError
 
 MAX_REPLY = 1024 * 1024
@@ -75,13 +78,16 @@ def check_endpoint(endpoint: str, *, field: str = "endpoint") -> str:
         raise UsageError(
             f"{safe_url(text)!r} is not an http(s) URL",
             field=field,
-            hint="set it to the service's base URL, e.g. https://telemetry.example.com (batchops appends /batch-metrics)",
+            hint="set it to the service's base URL, e.g. https://telemetry.example.com "
+            "(batchops appends /batch-metrics)",
         )
     if parts.username is not None or parts.password is not None:
         raise UsageError(
-            f"the URL {safe_url(text)} carries credentials (user:password@); they would be sent to the server and kept in spool files",
+            f"the URL {safe_url(text)} carries credentials (user:password@); "
+            "they would be sent to the server and kept in spool files",
             field=field,
-            hint="remove them from the URL and pass the secret in the `token` input (sent as Authorization: Bearer), e.g. endpoint: https://telemetry.example.com",
+            hint="remove them from the URL and pass the secret in the `token` input (sent as Authorization: Bearer), "
+            "e.g. endpoint: https://telemetry.example.com",
         )
     if parts.query or parts.fragment:
         raise UsageError(
@@ -97,113 +103,12 @@ def plain_http_with_token(endpoint: str, token: str) -> bool:
     return bool(token) and parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1")
 
 
-# --- the deadline -------------------------------------------------------------------
-
-
-class _Watchdog:
-    """Shuts down the sockets of one request when its deadline passes."""
-
-    def __init__(self) -> None:
-        self.sockets: list[socket.socket] = []
-        self.fired = False
-        self.lock = threading.Lock()
-
-    def add(self, sock: socket.socket) -> None:
-        with self.lock:
-            self.sockets.append(sock)
-            if self.fired:
-                _shutdown(sock)
-
-    def fire(self) -> None:
-        with self.lock:
-            self.fired = True
-            for sock in self.sockets:
-                _shutdown(sock)
-
-
-def _shutdown(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-
-
-_current = threading.local()
-
-
-def _watched(sock: socket.socket) -> socket.socket:
-    """Hand a new connection's socket to this thread's watchdog, if one is watching."""
-    watchdog = getattr(_current, "watchdog", None)
-    if watchdog is not None:
-        watchdog.add(sock)
-    return sock
-
-
-def _connection_classes() -> tuple[type, type]:
-    from urllib3.connection import HTTPConnection, HTTPSConnection
-
-    class WatchedHTTPConnection(HTTPConnection):
-        def _new_conn(self) -> socket.socket:
-            return _watched(super()._new_conn())
-
-    class WatchedHTTPSConnection(HTTPSConnection):
-        def _new_conn(self) -> socket.socket:
-            return _watched(super()._new_conn())
-
-    return WatchedHTTPConnection, WatchedHTTPSConnection
+# --- one request -------------------------------------------------------------------
 
 
 def new_session() -> Any:
-    """A ``requests`` session whose connections the deadline watchdog can shut down."""
-    import requests
-    from requests.adapters import HTTPAdapter
-    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-
-    plain, secure = _connection_classes()
-
-    class Pool(HTTPConnectionPool):
-        ConnectionCls = plain
-
-    class SecurePool(HTTPSConnectionPool):
-        ConnectionCls = secure
-
-    class Adapter(HTTPAdapter):
-        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-            super().init_poolmanager(*args, **kwargs)
-            self.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": SecurePool}
-
-        def proxy_manager_for(self, *args: Any, **kwargs: Any) -> Any:
-            manager = super().proxy_manager_for(*args, **kwargs)
-            manager.pool_classes_by_scheme = {"http": Pool, "https": SecurePool}
-            return manager
-
-    session = requests.Session()
-    # Proxies and CA bundles from the environment apply; ~/.netrc credentials never replace the bearer token.
-    session.auth = _no_auth
-    adapter = Adapter(max_retries=0)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
-
-
-def _no_auth(request: Any) -> Any:
-    return request
-
-
-@contextmanager
-def deadline(seconds: float) -> Iterator[_Watchdog]:
-    """Within the block, requests of this thread are cut off ``seconds`` from now."""
-    watchdog = _Watchdog()
-    timer = threading.Timer(max(0.0, seconds), watchdog.fire)
-    timer.daemon = True
-    previous = getattr(_current, "watchdog", None)
-    _current.watchdog = watchdog
-    timer.start()
-    try:
-        yield watchdog
-    finally:
-        timer.cancel()
-        _current.watchdog = previous
+    """A ``requests`` session whose connections meet each request's deadline."""
+    return deadlines.session()
 
 
 @dataclass
@@ -215,49 +120,66 @@ class Reply:
     error: str = ""  # no (complete) answer: why
 
 
-def request(session: Any, method: str, url: str, *, headers: dict[str, str], body: bytes | None, seconds: float, cap: int = MAX_REPLY) -> Reply:
+def request(
+    session: Any,
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str],
+    body: bytes | None,
+    seconds: float,
+    cap: int = MAX_REPLY,
+) -> Reply:
     """One HTTP request, answered or abandoned within ``seconds`` in total; at most ``cap`` bytes read."""
     import requests
 
-    began = monotonic()
-    with deadline(seconds) as watchdog:
+    deadline = Deadline(seconds, monotonic=monotonic)
+    with deadline.applied():
         try:
             response = session.request(
                 method,
                 url,
                 data=body,
                 headers={**headers, "Connection": "close", "User-Agent": USER_AGENT},
-                timeout=(seconds, seconds),
+                timeout=deadline.timeouts(seconds, seconds),
                 allow_redirects=False,
                 stream=True,
             )
-        except requests.RequestException as exc:
-            return Reply(error=_failure(exc, watchdog.fired, seconds))
+        except (requests.RequestException, TimeoutError) as exc:
+            return Reply(error=_failure(exc, deadline.expired(), seconds))
         try:
-            reply = Reply(status=response.status_code, headers={k.lower(): v for k, v in response.headers.items()})
-            chunks, size = [], 0
-            try:
-                for chunk in response.iter_content(chunk_size=65536):
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > cap:
-                        reply.truncated = True
-                        break
-            except (requests.RequestException, OSError) as exc:
-                # the status line and headers arrived: the answer stands, its body is cut short
-                reply.truncated = True
-                if watchdog.fired or monotonic() - began >= seconds:
-                    reply.error = f"the reply did not finish within {seconds:g}s"
-                else:
-                    reply.error = f"the reply was cut off ({_reason(exc)})"
-            reply.body = b"".join(chunks)[:cap]
-            return reply
+            return _read_reply(response, deadline, cap)
         finally:
             response.close()
             # every attempt gets a new connection (the request says Connection: close): a pooled
             # socket the endpoint has just closed would make the next attempt fail unsent
             for adapter in session.adapters.values():
                 adapter.close()
+
+
+def _read_reply(response: Any, deadline: Deadline, cap: int) -> Reply:
+    """Status, headers and at most ``cap`` bytes of the body, the deadline checked between chunks."""
+    import requests
+
+    reply = Reply(status=response.status_code, headers={k.lower(): v for k, v in response.headers.items()})
+    chunks, size = [], 0
+    try:
+        for chunk in response.iter_content(chunk_size=65536):
+            deadline.check()
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > cap:
+                reply.truncated = True
+                break
+    except (requests.RequestException, OSError) as exc:
+        # the status line and headers arrived: the answer stands, its body is cut short
+        reply.truncated = True
+        if deadline.expired():
+            reply.error = f"the reply did not finish within {deadline.seconds:g}s"
+        else:
+            reply.error = f"the reply was cut off ({_reason(exc)})"
+    reply.body = b"".join(chunks)[:cap]
+    return reply
 
 
 def _failure(exc: Exception, fired: bool, seconds: float) -> str:
@@ -272,15 +194,18 @@ def _failure(exc: Exception, fired: bool, seconds: float) -> str:
 
 def _reason(exc: Exception) -> str:
     text = str(exc).lower()
-    for marker in ("Connection refused", "Name or service not known", "No route to host", "timed out", "Connection reset", "Remote end closed", "Connection aborted"):
+    for marker in (
+        "Connection refused",
+        "Name or service not known",
+        "No route to host",
+        "timed out",
+        "Connection reset",
+        "Remote end closed",
+        "Connection aborted",
+    ):
         if marker.lower() in text:
             return marker.lower()
     return exc.__class__.__name__
-
-
-def one_line(text: str, limit: int = MAX_REASON) -> str:
-    """Untrusted text (an endpoint's reply) as one short line: no line break, no control character."""
-    return escape.flatten(text, limit)
 
 
 def reason_of(reply: Reply) -> str:
@@ -294,12 +219,14 @@ def reason_of(reply: Reply) -> str:
         except ValueError:
             data = None
         if isinstance(data, dict):
-            said = [str(data[key]) for key in ("error", "message", "detail") if isinstance(data.get(key), (str, int, float))]
+            said = [
+                str(data[key]) for key in ("error", "message", "detail") if isinstance(data.get(key), (str, int, float))
+            ]
             if said:
-                return one_line(": ".join(dict.fromkeys(said)))
+                return escape.flatten(": ".join(dict.fromkeys(said)), MAX_REASON)
     if "<html" in text[:200].lower():
-        return one_line(" ".join(part.split(">")[-1] for part in text.split("<")))
-    return one_line(text)
+        return escape.flatten(" ".join(part.split(">")[-1] for part in text.split("<")), MAX_REASON)
+    return escape.flatten(text, MAX_REASON)
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
@@ -332,7 +259,7 @@ def post(
     rng: random.Random | None = None,
 ) -> Delivery:
     """POST the payload until it is accepted, refused for good, or ``policy.max_time`` is spent."""
-    rng = rng or random.Random()
+    retrying = policy.retrying(rng or random.Random())
     url = target_url(endpoint)
     own = session is None
     session = session or new_session()
@@ -342,44 +269,62 @@ def post(
     body = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode("utf-8")
     start = monotonic()
     result = Delivery(ok=False)
+    state = Attempt()
     try:
         while True:
-            result.attempts += 1
+            state.number = result.attempts = result.attempts + 1
             seconds = policy.request_deadline(monotonic() - start)
             reply = request(session, "POST", url, headers=headers, body=body, seconds=seconds)
-            retry_after = None
-            if reply.status is None:
-                result.status, result.error, result.reason = None, reply.error, ""
-            else:
-                result.status = reply.status
-                said = reply.headers.get(HONORED_HEADER.lower(), "")
-                result.honored = said.strip().lower() == "honored"
-                result.reason = reason_of(reply)
-                kind = answer_kind(reply.status)
-                if kind == DELIVERED:
-                    result.ok = True
-                    result.duplicate = reply.status == 200 and bool(result.honored)
-                    result.error = ""
-                    result.log.append(f"attempt {result.attempts}: HTTP {reply.status}" + (" (already recorded)" if result.duplicate else ""))
-                    return result
-                result.error = f"HTTP {reply.status}" + (f": {result.reason}" if result.reason else "")
-                if reply.error:
-                    result.error += f" ({reply.error})"
-                if kind in (REJECTED, REDIRECT):
-                    result.location = safe_url(reply.headers.get("location", "")) if kind == REDIRECT and reply.headers.get("location") else ""
-                    result.log.append(f"attempt {result.attempts}: {result.error}; not retried")
-                    return result
-                retry_after = retry_after_seconds(reply.headers.get("retry-after"))
-            wait = policy.wait(result.attempts, rng, retry_after)
-            elapsed = monotonic() - start
-            if elapsed + wait >= policy.max_time:
-                result.log.append(f"attempt {result.attempts}: {result.error}; giving up after {elapsed:.1f}s (max-time {policy.max_time:g}s)")
+            if _settled(result, reply):
+                return result
+            state.failure = _Unanswered(result.error)
+            state.retry_after = retry_after_seconds(reply.headers.get("retry-after")) if reply.status else None
+            state.elapsed = monotonic() - start
+            wait = retrying.next_wait(state)
+            if wait is None:
+                result.log.append(
+                    f"attempt {result.attempts}: {result.error}; giving up after {state.elapsed:.1f}s "
+                    f"(max-time {policy.max_time:g}s)"
+                )
                 return result
             result.log.append(f"attempt {result.attempts}: {result.error}; retrying in {wait:.1f}s")
             sleep(wait)
     finally:
         if own:
             session.close()
+
+
+class _Unanswered(Exception):
+    """An attempt that was not delivered but is worth another (no answer, 5xx, 408, 425, 429)."""
+
+
+def _settled(result: Delivery, reply: Reply) -> bool:
+    """Record ``reply`` in ``result``; True when it settles the delivery (accepted, refused for good, redirected)."""
+    if reply.status is None:
+        result.status, result.error, result.reason = None, reply.error, ""
+        return False
+    result.status = reply.status
+    said = reply.headers.get(HONORED_HEADER.lower(), "")
+    result.honored = said.strip().lower() == "honored"
+    result.reason = reason_of(reply)
+    kind = answer_kind(reply.status)
+    if kind == DELIVERED:
+        result.ok = True
+        result.duplicate = reply.status == 200 and bool(result.honored)
+        result.error = ""
+        result.log.append(
+            f"attempt {result.attempts}: HTTP {reply.status}" + (" (already recorded)" if result.duplicate else "")
+        )
+        return True
+    result.error = f"HTTP {reply.status}" + (f": {result.reason}" if result.reason else "")
+    if reply.error:
+        result.error += f" ({reply.error})"
+    if kind in (REJECTED, REDIRECT):
+        location = reply.headers.get("location")
+        result.location = safe_url(location) if kind == REDIRECT and location else ""
+        result.log.append(f"attempt {result.attempts}: {result.error}; not retried")
+        return True
+    return False
 
 
 # --- GET /batch-metrics/runs --------------------------------------------------------
@@ -395,7 +340,9 @@ class ReadError(Exception):
         self.status = status
 
 
-def get_runs(endpoint: str, token: str, *, since: datetime | None, until: datetime | None, seconds: float = 30.0) -> list[dict[str, Any]]:
+def get_runs(
+    endpoint: str, token: str, *, since: datetime | None, until: datetime | None, seconds: float = 30.0
+) -> list[dict[str, Any]]:
     """Every run of the read endpoint in ``[since, until)`` (by start), page by page."""
     from batchops.core import timeutil
 
@@ -414,11 +361,21 @@ def get_runs(endpoint: str, token: str, *, since: datetime | None, until: dateti
         for _ in range(MAX_PAGES):
             from urllib.parse import urlencode
 
-            reply = request(session, "GET", runs_url(endpoint) + "?" + urlencode(params), headers=headers, body=None, seconds=seconds, cap=MAX_RUNS_REPLY)
+            reply = request(
+                session,
+                "GET",
+                runs_url(endpoint) + "?" + urlencode(params),
+                headers=headers,
+                body=None,
+                seconds=seconds,
+                cap=MAX_RUNS_REPLY,
+            )
             if reply.status is None:
                 raise ReadError(reply.error)
             if reply.status != 200:
-                raise ReadError(f"HTTP {reply.status}" + (f": {reason_of(reply)}" if reason_of(reply) else ""), reply.status)
+                raise ReadError(
+                    f"HTTP {reply.status}" + (f": {reason_of(reply)}" if reason_of(reply) else ""), reply.status
+                )
             if reply.truncated:
                 raise ReadError(f"a page of runs was larger than {MAX_RUNS_REPLY} bytes or cut off")
             # the one strict reader: no NaN, 1e400, duplicate keys
@@ -437,10 +394,12 @@ def get_runs(endpoint: str, token: str, *, since: datetime | None, until: dateti
             if not cursor:
                 return runs
             if not isinstance(cursor, str) or cursor in seen:  # it would page forever
-                raise ReadError(f"the answer's next_cursor {json.dumps(cursor)[:80]} is not a new string cursor (a page repeated or malformed)")
+                raise ReadError(
+                    f"the answer's next_cursor {json.dumps(cursor)[:80]} is not a new string cursor "
+                    "(a page repeated or malformed)"
+                )
             seen.add(cursor)
             params["cursor"] = cursor
         raise ReadError(f"more than {MAX_PAGES} pages of runs")
     finally:
         session.close()
-

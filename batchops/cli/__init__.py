@@ -156,7 +156,7 @@ class ArgumentProblem(Exception):
         self.given: list[str] = []  # the command line as typed, for the example
 
     def render(self) -> str:
-        from batchops.core.control import one_line
+        from batchops.core.escape import one_line
 
         return one_line(f"{self.parser.prog}: {self.message} (fix: {_argument_fix(self.parser, self.message, self.given)})")
 
@@ -295,7 +295,7 @@ def unknown_command(name: str) -> str:
     """The error for a command batchops does not have, with the closest one it has."""
     import difflib
 
-    from batchops.core.control import one_line
+    from batchops.core.escape import one_line
 
     guess = difflib.get_close_matches(name, list(COMMANDS), n=1, cutoff=0.6)
     hint = f"; did you mean `batchops {guess[0]}`?" if guess else ";"

@@ -17,7 +17,7 @@ from pathlib import Path
 from batchops.adapters import controlfile, runner, schema
 from batchops.adapters import git as gitcmd
 from batchops.adapters.http import DEFAULT_TIMEOUT, Fetcher
-from batchops.core import control, timeutil
+from batchops.core import control, escape, timeutil
 from batchops.engines.drift import DEFAULT_BASELINE, default_report_file, load_baseline
 from batchops.errors import BatchopsError, UsageError
 from batchops.flags import Command, add_dry_run, add_input, add_now, clock, parse_bool, parse_float
@@ -68,7 +68,7 @@ def _accept(args: argparse.Namespace) -> int:
     version = control.check_text(args.version, "VERSION", example="1.11.0")
     sha = (args.sha256 or "").strip().lower() or None
     if sha and not _SHA256.match(sha):
-        raise UsageError(f"{control.one_line(args.sha256)!r} is not a SHA-256", field="--sha256", hint="copy the 64 hex digits of the 'actual' column of the drift issue")
+        raise UsageError(f"{escape.one_line(args.sha256)!r} is not a SHA-256", field="--sha256", hint="copy the 64 hex digits of the 'actual' column of the drift issue")
     path = args.baseline_file
     if not Path(path).exists():
         raise BatchopsError("file not found", file=path, hint="run drift-monitor first, or pass --baseline-file with the baseline's path")
@@ -103,7 +103,7 @@ def _accept(args: argparse.Namespace) -> int:
             )
         wanted = {url: r.sha256 for url, r in fetched.items() if r.sha256 and r.sha256 != known.get(url, {}).get("sha256")}
         if not wanted:
-            runner.log(control.one_line(f"nothing to accept: upstream serves the recorded bytes for every checksum URL of {recipe} {version}"))
+            runner.log(escape.one_line(f"nothing to accept: upstream serves the recorded bytes for every checksum URL of {recipe} {version}"))
             runner.set_outputs({"accepted": 0})
             return 0
     at = timeutil.iso(clock(args))
@@ -111,7 +111,7 @@ def _accept(args: argparse.Namespace) -> int:
     if parse_bool(args.dry_run, field="--dry-run"):
         for url, new_sha in wanted.items():
             was = known.get(url, {}).get("sha256") or "-"
-            runner.out_block(control.one_line(f"would accept {recipe} {version} {url}: {was} -> {new_sha} (reason: {reason})"))
+            runner.out_block(escape.one_line(f"would accept {recipe} {version} {url}: {was} -> {new_sha} (reason: {reason})"))
         runner.out_block(f"dry run: {path} not written, nothing journaled")
         runner.set_outputs({"accepted": 0})
         return 0
@@ -126,14 +126,14 @@ def _accept(args: argparse.Namespace) -> int:
             actor=who,
         )
         rows.append([recipe, version, url, result["from"] or "-", new_sha])
-        runner.log(control.one_line(f"accepted {recipe} {version} {url}: {result['from'] or '-'} -> {new_sha} (reason: {reason})"))
+        runner.log(escape.one_line(f"accepted {recipe} {version} {url}: {result['from'] or '-'} -> {new_sha} (reason: {reason})"))
     runner.set_outputs({"accepted": len(rows)})
     runner.summary(
         "### drift accept\n\n"
         + markdown.md_table(["recipe", "version", "URL", "from", "to"], rows)
         + f"\nReason: {markdown.md_escape(reason)} (by {markdown.md_escape(who)}). Commit {markdown.md_escape(path)} and close the drift issue."
     )
-    runner.log(control.one_line(f"commit {path} (audit: drift-accept {recipe} {version}) and close the drift issue"))
+    runner.log(escape.one_line(f"commit {path} (audit: drift-accept {recipe} {version}) and close the drift issue"))
     return 0
 
 

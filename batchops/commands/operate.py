@@ -28,7 +28,7 @@ from typing import Any
 
 from batchops.adapters import git as gitcmd
 from batchops.adapters import journal, runner
-from batchops.core import breaker, control, timeutil
+from batchops.core import breaker, control, escape, timeutil
 from batchops.core.persist import Message
 from batchops.engines import change as engine
 from batchops.engines import persist
@@ -119,7 +119,7 @@ def run_change(
     )
     applied = engine.apply(wanted)
     if applied.status is engine.Status.UNCHANGED:
-        runner.out_block(f"nothing to change: {control.one_line(applied.why)}; nothing written, nothing journaled")
+        runner.out_block(f"nothing to change: {escape.one_line(applied.why)}; nothing written, nothing journaled")
         return 0
     for note in notes:
         runner.notice(note)

@@ -17,7 +17,7 @@ from typing import Any
 
 from batchops.adapters import files, journal, runner, schema
 from batchops.adapters import git as gitcmd
-from batchops.core import control, operations
+from batchops.core import control, escape, operations
 from batchops.engines.change import prepare_message
 from batchops.errors import BatchopsError, UsageError
 from batchops.flags import Command, add_dry_run, parse_bool
@@ -168,19 +168,19 @@ def _list(entries: list[dict[str, Any]], as_json: bool) -> int:
     for state in file_states(entries):
         if not state.committed:
             runner.out_block(
-                f"note: {control.one_line(state.name)} is {state.problem}: "
+                f"note: {escape.one_line(state.name)} is {state.problem}: "
                 "its pending operations cannot be checked against it"
             )
         elif not state.in_sync:
             if state.current == state.base:
                 runner.out_block(
-                    f"warning: {control.one_line(state.name)} is back at its committed version, "
+                    f"warning: {escape.one_line(state.name)} is back at its committed version, "
                     "but its operations are still "
                     "journaled: persist-with-retry would push them; drop them with `batchops pending --discard`"
                 )
             else:
                 runner.out_block(
-                    f"warning: {control.one_line(state.name)} has changes the journal does not explain "
+                    f"warning: {escape.one_line(state.name)} has changes the journal does not explain "
                     "(edited by hand?)"
                 )
     runner.out_block(
@@ -231,7 +231,7 @@ def _discard(entries: list[dict[str, Any]], ids: list[str], dry_run: bool = Fals
         for entry in drop:
             title, _ = control.describe(entry)
             runner.out_block(f"would discard {str(entry['id'])[:12]} {entry['op']}: {title}")
-        names = ", ".join(control.one_line(state.name) for state, _ in plans) or "(no file)"
+        names = ", ".join(escape.one_line(state.name) for state, _ in plans) or "(no file)"
         runner.out_block(f"would restore {names}; dry run: nothing written, nothing removed from the journal")
         return 0
     for state, restored in plans:
@@ -242,7 +242,7 @@ def _discard(entries: list[dict[str, Any]], ids: list[str], dry_run: bool = Fals
     for entry in drop:
         title, _ = control.describe(entry)
         runner.out_block(f"discarded {str(entry['id'])[:12]} {entry['op']}: {title}")
-    restored_names = ", ".join(control.one_line(state.name) for state, _ in plans)
+    restored_names = ", ".join(escape.one_line(state.name) for state, _ in plans)
     left = len(entries) - len(drop)
     runner.out_block(f"restored {restored_names or '(no file)'}; {left} operation(s) still pending")
     runner.summary(f"### batchops pending: discarded {len(drop)} operation(s)")

@@ -18,7 +18,7 @@ from typing import Any
 
 from batchops.adapters import controlfile, journal, runner
 from batchops.adapters import git as gitcmd
-from batchops.core import breaker, budget, control, timeutil
+from batchops.core import breaker, budget, control, escape, timeutil
 from batchops.flags import Command, add_control_file, add_now, clock, naming_control_file
 from batchops.render import breaker as render_breaker
 from batchops.render import budget as render_budget
@@ -75,7 +75,7 @@ def remote_lines(path: str, local: dict[str, Any], now: datetime, fetch: bool) -
     if fetch:
         done = gitcmd.run(root, ["fetch", "-q", "origin", f"+refs/heads/{branch}:{ref}"], check=False)
         if done.returncode != 0:
-            lines.append(f"fetch failed: {control.one_line(done.stderr.decode('utf-8', 'replace').strip())}")
+            lines.append(f"fetch failed: {escape.one_line(done.stderr.decode('utf-8', 'replace').strip())}")
     if gitcmd.run(root, ["rev-parse", "-q", "--verify", ref], check=False).returncode != 0:
         return lines + [f"no origin/{branch} in this checkout: run `git fetch` (or `batchops status --fetch`) to compare"]
     seen = _reflog_time(root, ref)
@@ -145,7 +145,7 @@ def status_terminal(document: dict[str, Any], now: datetime, path: str, remote: 
     text += "\nnext batch of each ecosystem:\n"
     text += terminal.table(["ecosystem", "next batch", "breaker", "why"], found, wrap=[3]) if found else "  (no ecosystem has recorded anything yet)\n"
     text += "\n" + budget_terminal(budget.view(document, now))
-    text += "\nremote:\n" + "".join(f"  {control.one_line(line)}\n" for line in remote)
+    text += "\nremote:\n" + "".join(f"  {escape.one_line(line)}\n" for line in remote)
     return text
 
 

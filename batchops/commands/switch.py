@@ -13,7 +13,7 @@ import argparse
 from batchops.adapters import controlfile
 from batchops.adapters import git as gitcmd
 from batchops.commands.operate import add_operator_flags, check_ecosystem, run_change
-from batchops.core import control
+from batchops.core import control, escape
 from batchops.errors import UsageError
 from batchops.flags import Command, add_reason
 
@@ -37,9 +37,9 @@ def _stop_run(args: argparse.Namespace) -> int:
     kept = stopped and not args.replace_reason
     notes = []
     if kept:
-        first = control.one_line(document.get("reason"))
-        by = control.one_line(document.get("disabled_by") or "?")
-        since = control.one_line(document.get("disabled_at") or "?")
+        first = escape.one_line(document.get("reason"))
+        by = escape.one_line(document.get("disabled_by") or "?")
+        since = escape.one_line(document.get("disabled_at") or "?")
         notes.append(f"already stopped since {since} by {by}: the reason {first!r} is kept (--replace-reason replaces it)")
     body = [f"Reason: {document.get('reason') if kept else reason}"]
     if kept and reason != document.get("reason"):

@@ -1,9 +1,9 @@
-"""The one backoff formula: every retry in batchops waits ``base * 2**(n-1)``, at most ``cap``.
+"""The old backoff formula: ``base * 2**(n-1)``, at most ``cap``. Superseded by :mod:`batchops.core.retry`.
 
-Each caller keeps its own jitter and bounds, chosen for what it retries: persist-with-retry
-draws the wait uniformly from 0 to this (full jitter, so a matrix of jobs spreads out),
-metrics-upload takes 50-100% of it, the upstream fetcher of drift-monitor uses it as is,
-and the GitHub client's retry policy uses it where GitHub gives no ``Retry-After``.
+``wait_exponential(base, cap)`` of :mod:`batchops.core.retry` is the same formula as a composable
+value; metrics-upload, the upstream fetcher of drift-monitor and the GitHub client use it. Only
+persist-with-retry's ``Backoff`` (``core/persist.py``) still calls this function; remove the module
+once persist's retry is a ``core.retry`` policy.
 """
 
 from __future__ import annotations

@@ -128,11 +128,6 @@ def check_text(value: str, field: str, *, example: str) -> str:
     return text.strip()
 
 
-def one_line(value: Any) -> str:
-    """Any text as one printable line: line breaks and control characters escaped (:func:`escape.one_line`)."""
-    return escape.one_line("" if value is None else str(value))
-
-
 _STEP_TITLES = {
     "breaker.gate": "breaker-gate {ecosystem}: the gate's decision (grants the half-open probe)",
     "breaker.record": "breaker-update {ecosystem}: record {count} outcome(s)",
@@ -156,8 +151,8 @@ def describe(entry: dict[str, Any]) -> tuple[str, list[str]]:
             "linux": args.get("linux", 0),
         }
         title = template.format(**fields)
-    body = [one_line(line) for line in (audit.get("body") or []) if str(line).strip()]
-    return one_line(title), body
+    body = [escape.one_line(line) for line in (audit.get("body") or []) if str(line).strip()]
+    return escape.one_line(title), body
 
 
 TRAILER_KEYS = ("Batchops-Operation", "Batchops-Operation-Id", "Batchops-Actor", "Batchops-At", "Batchops-Ecosystem", "Batchops-Reason")
@@ -166,16 +161,16 @@ TRAILER_KEYS = ("Batchops-Operation", "Batchops-Operation-Id", "Batchops-Actor",
 def trailers(entry: dict[str, Any]) -> list[str]:
     args = entry.get("args") or {}
     lines = [
-        f"Batchops-Operation: {one_line(entry.get('op', ''))}",
-        f"Batchops-Operation-Id: {one_line(entry.get('id', ''))}",
+        f"Batchops-Operation: {escape.one_line(entry.get('op', ''))}",
+        f"Batchops-Operation-Id: {escape.one_line(entry.get('id', ''))}",
     ]
     if entry.get("actor"):  # steps run in a job journal no actor: the commit's author is the job's
-        lines.append(f"Batchops-Actor: {one_line(entry['actor'])}")
-    lines.append(f"Batchops-At: {one_line(entry.get('at', ''))}")
+        lines.append(f"Batchops-Actor: {escape.one_line(entry['actor'])}")
+    lines.append(f"Batchops-At: {escape.one_line(entry.get('at', ''))}")
     if args.get("ecosystem"):
-        lines.append(f"Batchops-Ecosystem: {one_line(args['ecosystem'])}")
+        lines.append(f"Batchops-Ecosystem: {escape.one_line(args['ecosystem'])}")
     if args.get("reason"):
-        lines.append(f"Batchops-Reason: {one_line(args['reason'])}")
+        lines.append(f"Batchops-Reason: {escape.one_line(args['reason'])}")
     return lines
 
 
@@ -260,7 +255,7 @@ def next_batch(document: dict[str, Any], ecosystem: str, now: Any) -> dict[str, 
     answer = _gate_answer(state, config, now, counted, cause)
     held = ""
     if not get(document, "enabled"):
-        held = f"the pipeline is stopped: {one_line(document.get('reason') or '(no reason)')}"
+        held = f"the pipeline is stopped: {escape.one_line(document.get('reason') or '(no reason)')}"
     elif ecosystem in get(document, "disabled_ecosystems"):
         held = "disabled by an operator (batchops enable brings it back)"
     if held:

@@ -7,6 +7,8 @@ deeply. The rules:
 * :func:`one_line`: line breaks and control characters (C0 including tab, DEL, C1
   including U+0085, U+2028, U+2029, the bidi overrides/isolates and U+FEFF) become
   ``\\n``, ``\\r``, ``\\t``, ``\\xNN`` or ``\\uNNNN``: a value can never start a new line.
+  :func:`short_line` is that, stripped and clipped (a tool's words); :func:`flatten` collapses
+  blanks and unprintable characters to single spaces and clips (what a server said).
 * :func:`defuse`: a line the runner would read as a workflow command (``::name`` after
   leading blanks, the runner trims them; or the legacy ``##[name`` anywhere) gets one
   character written as a ``\\u00NN`` escape (a valid JSON escape, so printed JSON stays JSON).
@@ -39,9 +41,10 @@ def _escape_char(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}"
 
 
-def one_line(text: str) -> str:
-    """``text`` as one printable line: line breaks and control characters escaped."""
-    return _BREAKING.sub(_escape_char, text)
+def one_line(value: Any) -> str:
+    """Any value (text, or as :func:`value_text` writes it) as one printable line: line breaks and
+    control characters escaped, nothing else changed. For what is printed as it is: a reason, a name, a path."""
+    return _BREAKING.sub(_escape_char, value if isinstance(value, str) else value_text(value))
 
 
 def clip(line: str, limit: int) -> str:
@@ -49,8 +52,14 @@ def clip(line: str, limit: int) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+def short_line(text: str, limit: int = 300) -> str:
+    """Untrusted text (a tool's words, such as git's) as one escaped line, stripped, at most ``limit`` characters."""
+    return clip(one_line(text).strip(), limit)
+
+
 def flatten(text: str, limit: int) -> str:
-    """A reply or a reason from outside as one short line: every run of blanks or unprintable characters is one space."""
+    """A reply or a reason from outside as one short line: every run of blanks or unprintable characters is one
+    space (nothing escaped: for what a server or an API said, where the exact bytes do not matter)."""
     return clip(" ".join("".join(ch if ch.isprintable() else " " for ch in str(text)).split()), limit)
 
 

@@ -25,7 +25,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from batchops.core import timeutil
-from batchops.core.backoff import exponential
+from batchops.core.retry import (
+    Attempt,
+    Policy,
+    jitter_between,
+    stop_after_delay,
+    wait_exponential,
+    wait_retry_after,
+)
 from batchops.errors import BatchopsError
 
 KEY_VERSION = "batchops-metrics/v1"
@@ -91,7 +98,10 @@ def upgrade_payload(payload: dict[str, Any]) -> dict[str, Any]:
     results = payload.get("results")
     if not isinstance(ecosystem, str) or not isinstance(results, list):
         return payload
-    upgraded = [({"ecosystem": ecosystem, **item} if isinstance(item, dict) and "ecosystem" not in item else item) for item in results]
+    upgraded = [
+        ({"ecosystem": ecosystem, **item} if isinstance(item, dict) and "ecosystem" not in item else item)
+        for item in results
+    ]
     return {**payload, "results": upgraded}
 
 
@@ -133,11 +143,19 @@ def hint(status: int | None, *, reason: str = "", location: str = "") -> str:
     if status in (401, 403):
         return "check the repository secret passed to the `token` input (it must be the endpoint's BATCH_METRICS_TOKEN)"
     if status in (400, 422):
-        return f"compare the payload in the dead-letter file with the endpoint's contract ({CONTRACT_DOC}) and the reason it gave"
+        return (
+            f"compare the payload in the dead-letter file with the endpoint's contract ({CONTRACT_DOC}) "
+            "and the reason it gave"
+        )
     if status == 404:
-        return "check the endpoint URL: batchops posts to {endpoint}/batch-metrics, so give the service's base URL, e.g. https://telemetry.example.com"
+        return (
+            "check the endpoint URL: batchops posts to {endpoint}/batch-metrics, so give the service's base URL, "
+            "e.g. https://telemetry.example.com"
+        )
     if status == 413:
-        return "the payload is larger than the endpoint accepts; split the results file or raise the endpoint's body limit"
+        return (
+            "the payload is larger than the endpoint accepts; split the results file or raise the endpoint's body limit"
+        )
     if status is not None and 300 <= status < 400:
         moved = f" (it points to {location})" if location else ""
         return f"the endpoint redirects{moved}; set the endpoint to the final URL (a POST is not re-sent to a redirect)"
@@ -164,14 +182,22 @@ class RetryPolicy:
     cap: float = 16.0
     retry_after_cap: float = 30.0
 
+    def retrying(self, rng: random.Random) -> Policy[Any]:
+        """The policy as a value: waits of base·2^(n-1), capped, times U(0.5, 1), or the far side's
+        ``Retry-After`` up to ``retry_after_cap``; no wait that would end past ``max_time``."""
+        return Policy(
+            stop=stop_after_delay(self.max_time),
+            wait=wait_retry_after(
+                wait_exponential(self.base, self.cap) * jitter_between(0.5, 1.0, rng), cap=self.retry_after_cap
+            ),
+        )
+
     def backoff(self, attempt: int, rng: random.Random) -> float:
         """Wait before attempt ``attempt + 1``: base·2^(attempt-1), capped, times U(0.5, 1)."""
-        return exponential(attempt, self.base, self.cap) * rng.uniform(0.5, 1.0)
+        return self.retrying(rng).wait(Attempt(number=attempt))
 
     def wait(self, attempt: int, rng: random.Random, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(max(0.0, retry_after), self.retry_after_cap)
-        return self.backoff(attempt, rng)
+        return self.retrying(rng).wait(Attempt(number=attempt, retry_after=retry_after))
 
     def request_deadline(self, elapsed: float) -> float:
         """Seconds the next request may take: the request timeout, or what is left of max-time."""
@@ -235,13 +261,29 @@ def replay_plan(
     plan = []
     for name, recorded, rejected in entries:
         if rejected and not retry_rejected:
-            plan.append(ReplayItem(name, HOLD, rejected=True, note="dead letter: refused by the endpoint; re-send with --retry-rejected"))
+            plan.append(
+                ReplayItem(
+                    name,
+                    HOLD,
+                    rejected=True,
+                    note="dead letter: refused by the endpoint; re-send with --retry-rejected",
+                )
+            )
             continue
         if endpoint:
             note = "recorded for another endpoint; sent to the one given" if recorded and recorded != endpoint else ""
             plan.append(ReplayItem(name, SEND, endpoint, with_token=token_given, rejected=rejected, note=note))
         elif recorded:
-            plan.append(ReplayItem(name, SEND, recorded, with_token=False, rejected=rejected, note="sent without a token (no --endpoint given)"))
+            plan.append(
+                ReplayItem(
+                    name,
+                    SEND,
+                    recorded,
+                    with_token=False,
+                    rejected=rejected,
+                    note="sent without a token (no --endpoint given)",
+                )
+            )
         else:
             plan.append(ReplayItem(name, STORE, rejected=rejected))
     return plan
@@ -290,7 +332,9 @@ def split_records(text: str) -> Iterator[Chunk]:
             cut = text.find("\n{", start)
             if cut >= 0:
                 end = cut + 1
-        yield Chunk(text[start:end], *lines.at(start), "" if closed else "the object is not closed (a truncated record?)")
+        yield Chunk(
+            text[start:end], *lines.at(start), "" if closed else "the object is not closed (a truncated record?)"
+        )
         index = end
 
 
@@ -360,7 +404,9 @@ def legacy_payload(record: dict[str, Any]) -> dict[str, Any]:
     platforms = record.get("platforms", {})
     passed = sum(int(p.get("passed", 0)) for p in platforms.values())
     failed = sum(int(p.get("failed", 0)) for p in platforms.values())
-    skipped = sum(max(0, int(p.get("tested", 0)) - int(p.get("passed", 0)) - int(p.get("failed", 0))) for p in platforms.values())
+    skipped = sum(
+        max(0, int(p.get("tested", 0)) - int(p.get("passed", 0)) - int(p.get("failed", 0))) for p in platforms.values()
+    )
     attempted = passed + failed
     ecosystem, _ = record_ecosystem(record)
     return {
@@ -424,7 +470,9 @@ def read_records(
     return found
 
 
-def runs_window(runs: list[dict[str, Any]], *, since: datetime | None = None, until: datetime | None = None) -> list[dict[str, Any]]:
+def runs_window(
+    runs: list[dict[str, Any]], *, since: datetime | None = None, until: datetime | None = None
+) -> list[dict[str, Any]]:
     """Runs completed in ``(since, until]``, ordered by completion (a run without ``completed_at`` by its start)."""
     kept = []
     for run in runs:

@@ -137,7 +137,7 @@ def describe(entry: dict[str, Any]) -> list[str]:
     """
     title, body = control.describe(entry)
     op = str(entry.get("op", ""))
-    if title == control.one_line(op):
+    if title == escape.one_line(op):
         args = {key: value for key, value in (entry.get("args") or {}).items() if key not in ("at", "audit")}
         details = " ".join(f"{key}={_value(value)}" for key, value in args.items())
         title = one_line(f"{op}: {details}" if details else op, 500)

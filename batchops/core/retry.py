@@ -93,7 +93,9 @@ def jitter_between(low: float, high: float, rng: random.Random | None = None) ->
 
 def wait_retry_after(otherwise: Wait, cap: float) -> Wait:
     """The wait the far side asked for (``Retry-After``), at most ``cap``; else ``otherwise``."""
-    return Wait(lambda attempt: min(cap, attempt.retry_after) if attempt.retry_after is not None else otherwise(attempt))
+    return Wait(
+        lambda attempt: min(cap, attempt.retry_after) if attempt.retry_after is not None else otherwise(attempt)
+    )
 
 
 def retry_always(failure: BaseException) -> bool:
@@ -109,8 +111,23 @@ class Policy(Generic[T]):
     retry: Callable[[BaseException], bool] = retry_always
     retry_after: Callable[[BaseException], float | None] = lambda failure: None
 
-    def call(self, attempt_once: Callable[[], T], *, sleep: Callable[[float], None],
-             monotonic: Callable[[], float]) -> T:
+    def next_wait(self, state: Attempt) -> float | None:
+        """The wait before the next attempt after the failed attempt ``state``; ``None``: give up.
+
+        The one decision of every retry loop in batchops (:meth:`call`, and the loops that a library
+        runs, such as urllib3's ``Retry`` under the GitHub client): a failure not worth retrying, a
+        ``stop`` reached, or a wait that would run past a ``stop_after_delay`` all give up."""
+        assert state.failure is not None, "next_wait is asked after a failed attempt"
+        if not self.retry(state.failure) or self.stop(state):
+            return None
+        pause = self.wait(state)
+        if self.stop(Attempt(state.number, state.elapsed + pause, state.failure, state.retry_after)):
+            return None  # the wait would run past a delay limit: give up now
+        return pause
+
+    def call(
+        self, attempt_once: Callable[[], T], *, sleep: Callable[[float], None], monotonic: Callable[[], float]
+    ) -> T:
         """Call ``attempt_once`` until it succeeds, a failure is not worth retrying, or ``stop`` says so;
         the last failure is raised as it was. A wait never runs past a ``stop_after_delay``: the loop
         stops instead of sleeping into it."""
@@ -124,10 +141,7 @@ class Policy(Generic[T]):
                 state.failure = failure
                 state.retry_after = self.retry_after(failure)
                 state.elapsed = monotonic() - started
-                if not self.retry(failure) or self.stop(state):
-                    raise
-                pause = self.wait(state)
-                ahead = Attempt(state.number, state.elapsed + pause, failure, state.retry_after)
-                if self.stop(ahead):  # the wait would run past a delay limit: give up now
+                pause = self.next_wait(state)
+                if pause is None:
                     raise
                 sleep(pause)

@@ -22,7 +22,7 @@ from typing import Any
 
 from batchops.adapters import files, journal, schema
 from batchops.adapters.git import Git, GitError
-from batchops.core import control
+from batchops.core import control, escape
 from batchops.core import persist as rules
 from batchops.errors import BatchopsError, ControlFileError, OperationConflict, UsageError
 
@@ -163,7 +163,7 @@ def stage(
                 f"(`git check-ignore -v {name}` names that line)",
             )
         raise UsageError(
-            f"{name!r} cannot be committed: {rules.one_line(_git_words(exc.output))}",
+            f"{name!r} cannot be committed: {escape.short_line(_git_words(exc.output))}",
             field="paths",
             hint="list files, folders or globs git can add (not ignored by .gitignore, readable), e.g. data/failures/",
         )
@@ -389,7 +389,7 @@ def sync_checkout(
             )
     elif head and current == branch and head != commit and not git.is_ancestor(head, commit):
         log(
-            f"your branch {rules.one_line(branch)} has commits that are not on {REMOTE}; "
+            f"your branch {escape.short_line(branch)} has commits that are not on {REMOTE}; "
             "they were not pushed by persist-with-retry"
         )
     if not moved:

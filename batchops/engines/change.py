@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from batchops.adapters import controlfile, files, journal, schema
-from batchops.core import control, operations
+from batchops.core import control, escape, operations
 from batchops.errors import BatchopsError
 
 SCHEMA = "batch-control"
@@ -63,7 +63,7 @@ def apply(change: Change) -> Applied:
     """Apply ``change`` once (see the module docstring)."""
     path = change.control_file
     document = controlfile.load(path)
-    audit = {"title": change.title, "body": [control.one_line(line) for line in change.body]}
+    audit = {"title": change.title, "body": [escape.one_line(line) for line in change.body]}
     full_args = {**change.args, "at": change.at, "audit": audit}
     after = copy.deepcopy(document)
     result = operations.apply(after, change.op, full_args)
@@ -109,7 +109,7 @@ def diff(path: str, before: dict[str, Any], after: dict[str, Any]) -> str:
         f"a/{path}",
         f"b/{path}",
     )
-    return "".join(control.one_line(line.rstrip("\n")) + "\n" for line in lines)
+    return "".join(escape.one_line(line.rstrip("\n")) + "\n" for line in lines)
 
 
 def prepare_message() -> str:

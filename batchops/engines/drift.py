@@ -26,7 +26,7 @@ from batchops.adapters import controlfile, runner
 from batchops.adapters import git as gitcmd
 from batchops.adapters import recipes as recipe_files
 from batchops.adapters.http import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, Fetcher, FetchResult
-from batchops.core import control, drift, recipes, timeutil
+from batchops.core import drift, escape, recipes, timeutil
 from batchops.core.drift import STATUSES, Check, Finding, Resolved, Unresolved, empty_baseline
 from batchops.engines.drift_issues import IssueResult, raise_issues
 from batchops.engines.drift_versions import DEFAULT_NODEJS_DIST, Resolver
@@ -66,7 +66,7 @@ def changed_recipes(recipes_dir: str | Path, since: timedelta, now: datetime) ->
         raise UsageError(f"cannot run git: {exc.message}", field="since", hint=hint) from None
     if proc.returncode != 0:
         raise UsageError(
-            f"git log failed: {control.one_line(proc.stderr.decode('utf-8', 'replace').strip()[:200])}",
+            f"git log failed: {escape.one_line(proc.stderr.decode('utf-8', 'replace').strip()[:200])}",
             file=str(folder),
             field="since",
             hint="since needs recipes-dir inside a git checkout with history (actions/checkout with fetch-depth: 0), "

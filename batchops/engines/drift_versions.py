@@ -13,7 +13,7 @@ from typing import Any
 
 from batchops.adapters import github as gh
 from batchops.adapters.http import Fetcher
-from batchops.core import control, recipes, timeutil
+from batchops.core import escape, recipes, timeutil
 from batchops.core.drift import Resolved, Unresolved
 
 MAX_INDEX_BYTES = 32 * 1024 * 1024  # the Node.js dist index is a few hundred KiB
@@ -22,7 +22,7 @@ DEFAULT_NODEJS_DIST = "https://nodejs.org/dist"
 
 def _check_version(version: str, where: str) -> str:
     if not recipes.VERSION_PATTERN.match(version):
-        raise _Unresolvable(f"{where} gave {control.one_line(version[:80])!r}, which is not a usable version string")
+        raise _Unresolvable(f"{where} gave {escape.one_line(version[:80])!r}, which is not a usable version string")
     return version
 
 
@@ -68,7 +68,7 @@ class Resolver:
         except Exception as exc:  # network errors surface as requests exceptions
             raise _Unresolvable(f"release lookup for {repo}: {gh.reason(exc)}") from None
         if tag_prefix and not tag.startswith(tag_prefix):
-            shown = control.one_line(tag[:80])
+            shown = escape.one_line(tag[:80])
             raise _Unresolvable(f"latest release tag {shown!r} of {repo} does not start with tag_prefix {tag_prefix!r}")
         version = _check_version(tag[len(tag_prefix):], f"the latest release of {repo}")
         return Resolved(version, tag, recipes.SOURCE_GITHUB, timeutil.iso(published) if published else "")
@@ -110,7 +110,7 @@ class Resolver:
             key = ("nodejs", "", spec.tag_prefix)
             job = lambda: self.nodejs(spec.tag_prefix)  # noqa: E731
         elif spec.source:
-            source = control.one_line(spec.source[:40])
+            source = escape.one_line(spec.source[:40])
             return _done(Unresolved(
                 f"version source {source!r} is not supported by drift-monitor "
                 "(use github_repo, nodejs_dist or a pinned version)"

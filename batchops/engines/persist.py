@@ -51,7 +51,7 @@ from batchops.adapters.git import (
 )
 from batchops.adapters.git import errors as git_said
 from batchops.adapters.git import run as run_git
-from batchops.core import control, retry
+from batchops.core import control, escape, retry
 from batchops.core import persist as rules
 from batchops.core.persist import Backoff, Message
 from batchops.engines import carried
@@ -236,7 +236,7 @@ def prepare(options: Options, log: Log) -> Job:
         raise UsageError(f"{branch!r} is not a valid branch name", field="branch", hint="use a name such as main")
     tracked, skipped, control_path = carried.collect(root, options.control_file)
     for entry in skipped:
-        log(f"not carried (outside {root}): {entry['op']} on {rules.one_line(str(entry['file']))}")
+        log(f"not carried (outside {root}): {entry['op']} on {escape.short_line(str(entry['file']))}")
     journaled = {item.path for item in tracked if item.journaled}
     # the control file without operations (edited by hand) is carried like a `paths` entry
     names = [*options.paths] + ([options.control_file] if control_path not in journaled else [])
@@ -300,8 +300,8 @@ def attempt(job: Job, state: State, log: Log) -> Outcome:
         state.push_slot = clock.monotonic() - begun
         return _failed(job, state, exc, "push", pending)
     also = f" (and {len(carried_groups)} other job(s)' operations)" if carried_groups else ""
-    files_changed = rules.one_line(", ".join(sorted(changed)))
-    log(f"pushed {commit[:12]} to {rules.one_line(branch)} (attempt {state.number}){also}: {files_changed}")
+    files_changed = escape.short_line(", ".join(sorted(changed)))
+    log(f"pushed {commit[:12]} to {escape.short_line(branch)} (attempt {state.number}){also}: {files_changed}")
     _finish(job, contents, commit, mine, log)
     _consume(job, message_for)
     state.result = Persisted(True, state.number, commit, sorted(changed), pending, remote_head, message, job.notes)
@@ -367,7 +367,7 @@ def _nothing_to_push(
         state.result = Persisted(True, state.number, landed_by_us, [], mine, remote_head, notes=job.notes)
         return Outcome.LANDED_EARLIER
     if carrier:
-        log(f"this job's operations landed on {rules.one_line(job.branch)} in {carrier[:12]}, carried by another job")
+        log(f"this job's operations landed on {escape.short_line(job.branch)} in {carrier[:12]}, carried by another job")
         state.result = Persisted(True, state.number, carrier, [], mine, remote_head, notes=job.notes)
         return Outcome.CARRIED
     log("nothing to commit: the remote already has this state")
@@ -387,7 +387,7 @@ def _failed(job: Job, state: State, exc: RemoteError, verb: str, pending: Sequen
     where = "fetch from" if verb == "fetch" else "push to"
     if rules.gives_up(exc.kind, state.unreachable):
         raise BatchopsError(
-            f"git {where} {rules.one_line(job.url)} failed {state.unreachable} times in a row: the host cannot be "
+            f"git {where} {escape.short_line(job.url)} failed {state.unreachable} times in a row: the host cannot be "
             f"reached ({git_said.git_reason(exc.output)})",
             hint="check the remote's address (`git remote get-url origin`) and the runner's network or proxy "
             "(`git ls-remote origin` shows the same error), then re-run the job; nothing was lost: this job's "
@@ -413,21 +413,21 @@ def _post(job: Job, state: State, pending: list[dict[str, Any]]) -> None:
 def _raise_if_fatal(exc: RemoteError, verb: str, branch: str, url: str) -> None:
     if isinstance(exc, AuthenticationFailed):
         raise BatchopsError(
-            f"git {verb} to {rules.one_line(url)} was refused: authentication failed "
+            f"git {verb} to {escape.short_line(url)} was refused: authentication failed "
             f"({git_said.first_line(exc.output)})",
             hint="let the job push: add `permissions: contents: write` to the workflow and keep "
             "`persist-credentials: true` on actions/checkout (or check out with a token that may push)",
         )
     if isinstance(exc, PushDeclined):
         raise BatchopsError(
-            f"git {verb} to {rules.one_line(branch)} was declined by the remote: {git_said.reason(exc.output)}",
+            f"git {verb} to {escape.short_line(branch)} was declined by the remote: {git_said.reason(exc.output)}",
             field="branch",
             hint=git_said.refusal_hint(exc.output)
             + "; nothing was lost: this job's operations are still in its journal",
         )
     if isinstance(exc, RepositoryMissing):
         raise BatchopsError(
-            f"git {verb} failed: there is no git repository at {rules.one_line(url)} "
+            f"git {verb} failed: there is no git repository at {escape.short_line(url)} "
             f"({git_said.git_reason(exc.output)})",
             hint="check the remote's address (`git remote get-url origin`; "
             "fix it with `git remote set-url origin URL`) "
@@ -436,7 +436,7 @@ def _raise_if_fatal(exc: RemoteError, verb: str, branch: str, url: str) -> None:
         )
     if isinstance(exc, BranchMissing):
         raise UsageError(
-            f"the branch {branch!r} does not exist on {rules.one_line(url)}",
+            f"the branch {branch!r} does not exist on {escape.short_line(url)}",
             field="branch",
             hint="set the input branch to an existing branch (e.g. main)",
         )
@@ -444,7 +444,7 @@ def _raise_if_fatal(exc: RemoteError, verb: str, branch: str, url: str) -> None:
 
 def _gave_up(job: Job, state: State) -> BatchopsError:
     return BatchopsError(
-        f"gave up after {job.options.max_attempts} attempts to push to {rules.one_line(job.branch)}; "
+        f"gave up after {job.options.max_attempts} attempts to push to {escape.short_line(job.branch)}; "
         f"last: {state.reason}",
         field="max-attempts",
         hint="nothing was lost: this job's operations are still in its journal. Raise max-attempts for a larger "

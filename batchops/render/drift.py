@@ -10,8 +10,8 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from batchops.core.control import one_line
 from batchops.core.drift import Finding, marker, short_reason
+from batchops.core.escape import one_line
 from batchops.render import markdown
 
 SUMMARY_ROWS = 200

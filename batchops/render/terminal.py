@@ -12,8 +12,7 @@ import textwrap
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from batchops.core.control import one_line
-from batchops.core.escape import value_text
+from batchops.core.escape import one_line, value_text
 
 MIN_COLUMN = 8
 

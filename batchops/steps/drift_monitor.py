@@ -15,7 +15,7 @@ import argparse
 import shlex
 
 from batchops.adapters import files, runner, schema
-from batchops.core import control, recipes, timeutil
+from batchops.core import control, escape, recipes, timeutil
 from batchops.engines.drift import (
     DEFAULT_BASELINE,
     DEFAULT_CONCURRENCY,
@@ -146,9 +146,9 @@ def run(args: argparse.Namespace) -> StepResult:
     for line in render.terminal_lines(outcome.findings, verbose=verbose, details=details):
         result.say(line)
     for item in outcome.skipped_files:
-        result.warning(control.one_line(item.render()), title=f"{TITLE}: recipe skipped")
+        result.warning(escape.one_line(item.render()), title=f"{TITLE}: recipe skipped")
     for note in outcome.notes:
-        result.warning(control.one_line(note), title=TITLE)
+        result.warning(escape.one_line(note), title=TITLE)
     result.section(
         render.summary(
             outcome.findings, outcome.issues, report["counts"], drift=report["drift"],
@@ -166,7 +166,7 @@ def _annotate_drifts(result: StepResult, outcome: RunResult, fail_on_drift: bool
     drifts = [f for f in outcome.findings if f.status == "drift"]
     annotate = result.error if fail_on_drift else result.warning
     for finding in drifts[:MAX_DRIFT_ANNOTATIONS]:
-        annotate(control.one_line(
+        annotate(escape.one_line(
             f"checksum drift: {finding.recipe} {finding.version}: {finding.url} now has sha256 {finding.actual}, "
             f"recorded {finding.expected}"
         ), title=TITLE)
@@ -180,7 +180,7 @@ def _annotate_drifts(result: StepResult, outcome: RunResult, fail_on_drift: bool
     failed = [i for i in outcome.issues if i.action == "failed"]
     if failed:
         result.error(
-            control.one_line(
+            escape.one_line(
                 f"checksum drift found but {len(failed)} issue(s) could not be opened or updated: {failed[0].error}"
             ),
             title=TITLE,
@@ -197,7 +197,7 @@ def _annotate_unverifiable(result: StepResult, outcome: RunResult, fail_on_unver
     if not count:
         return
     first = next(f for f in outcome.findings if f.status == "unverifiable")
-    example = control.one_line(f"{first.recipe}: {first.reason}")[:200]
+    example = escape.one_line(f"{first.recipe}: {first.reason}")[:200]
     if outcome.verified_nothing:
         message = (
             f"nothing was verified: all {count} checksum file(s) or recipe(s) were unverifiable (e.g. {example}); "

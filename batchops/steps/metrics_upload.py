@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 from batchops.adapters import runner, schema, telemetry
-from batchops.adapters.files import write_atomic
-from batchops.adapters.store import DEFAULT_DATABASE, Store
+from batchops.adapters.store import DEFAULT_DATABASE
 from batchops.core import metrics, timeutil
 from batchops.core.metrics import Delivery, RetryPolicy
+from batchops.engines import metrics as delivering
+from batchops.engines.metrics import NOT_HONORED, default_spool_dir
 from batchops.errors import BatchopsError, UsageError
 from batchops.flags import add_input, add_now, clock, parse_float
 from batchops.render import markdown
@@ -33,11 +33,6 @@ from batchops.steps import Step, StepResult
 TITLE = "batchops metrics-upload"
 DEFAULT_MAX_TIME = 60.0
 DEFAULT_REQUEST_TIMEOUT = 10.0
-REJECTED_DIR = "rejected"
-NOT_HONORED = (
-    "this endpoint does not say that it honours Idempotency-Key (no `Batchops-Idempotency: honored` header): "
-    "a re-run of this job, or a replay of a payload that did arrive, will be counted again by it"
-)
 
 
 # --- the results file ---------------------------------------------------------------
@@ -79,8 +74,10 @@ def results_from(args: argparse.Namespace, now: Any, said: list[str]) -> dict[st
             hint="pass the batch's results file (results-file: results.json), or batch-id: 2026-06-26-homebrew "
             "with ecosystem: homebrew",
         )
-    document: dict[str, Any] = {"batch_id": batch_id, "ecosystem": ecosystem, "started_at": timeutil.iso(now),
-                "completed_at": timeutil.iso(now), "results": []}
+    document: dict[str, Any] = {
+        "batch_id": batch_id, "ecosystem": ecosystem, "started_at": timeutil.iso(now),
+        "completed_at": timeutil.iso(now), "results": [],
+    }
     schema.validate(document, "batch-results", file="batch-id and ecosystem")
     why = f"{path} does not exist" if path else "no results-file was given"
     said.append(f"{why}: recording batch {batch_id} of {ecosystem} as a run with no recipe")
@@ -108,40 +105,6 @@ def _unusable_number(path: str) -> str | None:
     return None
 
 
-# --- the spool and the dead letters -------------------------------------------------
-
-
-def default_spool_dir() -> str:
-    job = runner.job_temp_dir()
-    return str(job / "batchops-spool") if job else ".batchops/spool"
-
-
-def spool_document(payload: dict[str, Any], key: str, endpoint: str, delivery: Delivery, *, at: Any, attempts: int | None = None) -> dict[str, Any]:
-    document: dict[str, Any] = {
-        "spool_version": 1,
-        "idempotency_key": key,
-        "endpoint": telemetry.safe_url(endpoint) if endpoint else "",
-        "spooled_at": timeutil.iso(at),
-        "attempts": delivery.attempts if attempts is None else attempts,
-        "last_error": delivery.error,
-        "payload": payload,
-    }
-    if delivery.status is not None:
-        document["status"] = delivery.status
-    if delivery.reason:
-        document["reason"] = delivery.reason
-    return document
-
-
-def write_spool(directory: str | Path, document: dict[str, Any], *, rejected: bool = False) -> Path:
-    """One file per idempotency key (spooling the same run again replaces it); dead letters under ``rejected/``."""
-    schema.validate(document, "batch-metrics-spool", file="spool")
-    folder = Path(directory) / REJECTED_DIR if rejected else Path(directory)
-    path = folder / metrics.spool_name(document["payload"], document["idempotency_key"])
-    write_atomic(path, json.dumps(document, indent=2, allow_nan=False) + "\n")
-    return path
-
-
 # --- the step -----------------------------------------------------------------------
 
 
@@ -156,7 +119,9 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         "batch id: must match the results file; without one (or when it is missing), a run with no recipe is recorded",
         default="",
     )
-    add_input(parser, "ecosystem", "ecosystem: must match the results file; with batch-id, the run's ecosystem", default="")
+    add_input(
+        parser, "ecosystem", "ecosystem: must match the results file; with batch-id, the run's ecosystem", default=""
+    )
     add_input(parser, "endpoint", "telemetry base URL; POST {endpoint}/batch-metrics (empty: the embedded database)", default="")
     add_input(parser, "token", "bearer token of the endpoint (pass a secret)", default="")
     add_input(parser, "database", "embedded SQLite store used when endpoint is empty", default=DEFAULT_DATABASE)
@@ -180,67 +145,59 @@ def run(args: argparse.Namespace) -> StepResult:
     early: list[str] = []
     results = results_from(args, now, early)
     payload = metrics.build_payload(results)
-    schema.validate(payload, "batch-metrics", file=f"payload built from {args.results_file or 'batch-id and ecosystem'}")
+    built_from = args.results_file or "batch-id and ecosystem"
+    schema.validate(payload, "batch-metrics", file=f"payload built from {built_from}")
     key = metrics.idempotency_key(payload)
     policy = policy_from(args)
     endpoint = (args.endpoint or "").strip()
     if endpoint:
         telemetry.check_endpoint(endpoint)
     spool_dir = args.spool_dir or default_spool_dir()
-    outputs: dict[str, Any] = {"uploaded": False, "spooled-file": "", "destination": "", "duplicate": False, "idempotency-key": key}
+    outputs: dict[str, Any] = {
+        "uploaded": False, "spooled-file": "", "destination": "", "duplicate": False, "idempotency-key": key,
+    }
     result = StepResult(outputs=outputs)
     for line in early:
         result.notice(line, title=TITLE)
     notes: list[str] = []
-
     if endpoint:
         if telemetry.plain_http_with_token(endpoint, token):
-            result.warning(f"the endpoint {telemetry.safe_url(endpoint)} is plain http: the token travels unencrypted; use https", title=TITLE)
+            where = telemetry.safe_url(endpoint)
+            result.warning(f"the endpoint {where} is plain http: the token travels unencrypted; use https", title=TITLE)
         result.say(f"POST {telemetry.safe_url(telemetry.target_url(endpoint))}")
-        delivery = telemetry.post(endpoint, token, payload, key, policy)
-        result.log += [_scrub(line, token) for line in delivery.log]
-        delivery.error, delivery.reason = _scrub(delivery.error, token), _scrub(delivery.reason, token)
-        if delivery.ok:
-            outputs.update({"uploaded": True, "destination": "endpoint", "duplicate": delivery.duplicate})
-            if delivery.duplicate:
-                result.notice(f"metrics of {payload['batch_id']}/{payload['ecosystem']} were already recorded (HTTP 200); counted once", title=TITLE)
-            if not delivery.honored:
-                notes.append(NOT_HONORED)
-                result.say(NOT_HONORED)
-        else:
-            dead = delivery.kind == metrics.REJECTED
-            document = spool_document(payload, key, endpoint, delivery, at=now)
-            path = write_spool(spool_dir, document, rejected=dead)
-            outputs.update({"spooled-file": str(path), "destination": "rejected" if dead else "spool"})
-            result.warning(_failure_message(delivery, path, spool_dir, telemetry.safe_url(endpoint)), title="metrics not uploaded")
-    else:
-        try:
-            with Store(args.database) as db:
-                recorded = db.record(payload, key, source="upload", received_at=now)
-            outputs.update({"uploaded": True, "destination": "database", "duplicate": not recorded.created})
-            delivery = Delivery(ok=True, attempts=1, duplicate=not recorded.created, honored=True)
-        except (BatchopsError, OSError, sqlite3.Error) as exc:
-            error = exc.render() if isinstance(exc, BatchopsError) else f"{exc.__class__.__name__}: {exc}"
-            delivery = Delivery(ok=False, error=error)
-            path = write_spool(spool_dir, spool_document(payload, key, "", delivery, at=now, attempts=0))
-            outputs.update({"spooled-file": str(path), "destination": "spool"})
-            result.warning(
-                f"could not write the metrics database ({error}); payload spooled to {path}; "
-                f"replay with `batchops metrics-replay --spool-dir {spool_dir} --database {args.database}`",
-                title="metrics not uploaded",
-            )
+    done = delivering.upload(delivering.Upload(payload, key, endpoint, token, policy, spool_dir, args.database, now))
+    delivery = done.delivery
+    result.log += delivery.log
+    outputs["destination"] = done.destination
+    if done.spooled is not None:
+        outputs["spooled-file"] = str(done.spooled)
+    if delivery.ok:
+        outputs.update({"uploaded": True, "duplicate": delivery.duplicate})
+    if delivery.ok and endpoint and delivery.duplicate:
+        run_name = f"{payload['batch_id']}/{payload['ecosystem']}"
+        result.notice(f"metrics of {run_name} were already recorded (HTTP 200); counted once", title=TITLE)
+    if delivery.ok and endpoint and not delivery.honored:
+        notes.append(NOT_HONORED)
+        result.say(NOT_HONORED)
+    if not delivery.ok and endpoint:
+        spooled = done.spooled or Path(spool_dir)
+        message = _failure_message(delivery, spooled, spool_dir, telemetry.safe_url(endpoint))
+        result.warning(message, title="metrics not uploaded")
+    if not delivery.ok and not endpoint:
+        result.warning(
+            f"could not write the metrics database ({delivery.error}); payload spooled to {done.spooled}; "
+            f"replay with `batchops metrics-replay --spool-dir {spool_dir} --database {args.database}`",
+            title="metrics not uploaded",
+        )
     result.section(_summary(payload, outputs, delivery, args.database, notes))
     return result
-
-
-def _scrub(text: str, token: str) -> str:
-    return text.replace(token, "***") if token and len(token) >= 4 else text
 
 
 def replay_command(spool_dir: str, endpoint: str, *, retry_rejected: bool = False) -> str:
     """The command that sends the spool later: the token goes only to the endpoint given, so it names it."""
     again = " --retry-rejected" if retry_rejected else ""
-    return f"`batchops metrics-replay --spool-dir {spool_dir} --endpoint {endpoint}{again}` (the token in BATCHOPS_METRICS_TOKEN)"
+    command = f"batchops metrics-replay --spool-dir {spool_dir} --endpoint {endpoint}{again}"
+    return f"`{command}` (the token in BATCHOPS_METRICS_TOKEN)"
 
 
 def _failure_message(delivery: Delivery, path: Path, spool_dir: str, endpoint: str) -> str:
@@ -248,18 +205,21 @@ def _failure_message(delivery: Delivery, path: Path, spool_dir: str, endpoint: s
     if delivery.kind == metrics.REJECTED:
         what = "refused the token" if delivery.status in (401, 403) else "refused the payload for good"
         return (
-            f"the endpoint {what} ({delivery.error}); {advice}. The batch is not failed; the payload is kept as a dead letter "
-            f"in {path} and is not re-sent unless asked: {replay_command(spool_dir, endpoint, retry_rejected=True)}"
+            f"the endpoint {what} ({delivery.error}); {advice}. The batch is not failed; "
+            f"the payload is kept as a dead letter in {path} and is not re-sent unless asked: "
+            f"{replay_command(spool_dir, endpoint, retry_rejected=True)}"
         )
     if delivery.kind == metrics.REDIRECT:
         return f"the endpoint answered {delivery.error}; {advice}. The batch is not failed; payload spooled to {path}"
     return (
-        f"the endpoint did not take the payload after {delivery.attempts} attempt(s) ({delivery.error}). The batch is not failed; "
-        f"payload spooled to {path}; send it later with {replay_command(spool_dir, endpoint)}"
+        f"the endpoint did not take the payload after {delivery.attempts} attempt(s) ({delivery.error}). "
+        f"The batch is not failed; payload spooled to {path}; send it later with {replay_command(spool_dir, endpoint)}"
     )
 
 
-def _summary(payload: dict[str, Any], outputs: dict[str, Any], delivery: Delivery, database: str, notes: list[str]) -> str:
+def _summary(
+    payload: dict[str, Any], outputs: dict[str, Any], delivery: Delivery, database: str, notes: list[str]
+) -> str:
     destination = outputs["destination"]
     again = " (already recorded: counted once)" if delivery.duplicate else ""
     if destination == "endpoint":
@@ -267,13 +227,17 @@ def _summary(payload: dict[str, Any], outputs: dict[str, Any], delivery: Deliver
     elif destination == "database":
         status = f"✅ stored in {database}{again}"
     elif destination == "rejected":
-        status = f"⛔ refused by the endpoint ({delivery.error}); kept as a dead letter in {outputs['spooled-file']}; the batch is not failed"
+        kept = outputs["spooled-file"]
+        status = f"⛔ refused by the endpoint ({delivery.error}); kept as a dead letter in {kept}; "
+        status += "the batch is not failed"
     else:
         tried = f" after {delivery.attempts} attempt(s)" if delivery.attempts else ""
-        status = f"⚠️ not delivered{tried} ({delivery.error}); spooled to {outputs['spooled-file']}; the batch is not failed"
+        kept = outputs["spooled-file"]
+        status = f"⚠️ not delivered{tried} ({delivery.error}); spooled to {kept}; the batch is not failed"
     lines = [f"### 📈 {TITLE}", "", markdown.md_escape(status), ""]
     if not delivery.ok and delivery.status is not None:
-        lines += [f"Fix: {markdown.md_escape(metrics.hint(delivery.status, reason=delivery.reason, location=delivery.location))}.", ""]
+        fix = metrics.hint(delivery.status, reason=delivery.reason, location=delivery.location)
+        lines += [f"Fix: {markdown.md_escape(fix)}.", ""]
     lines += [f"ℹ️ {markdown.md_escape(note)}." for note in notes]
     if notes:
         lines.append("")
@@ -281,7 +245,11 @@ def _summary(payload: dict[str, Any], outputs: dict[str, Any], delivery: Deliver
     lines.append(
         markdown.md_table(
             ["batch", "ecosystem", "recipes", "passed", "failed", "skipped", "success rate", "macOS min", "Linux min"],
-            [[payload["batch_id"], payload["ecosystem"], payload["total_recipes"], payload["passed"], payload["failed"], payload["skipped"], f"{markdown.bar(rate)} {rate * 100:.1f}%", payload["macos_minutes"], payload["linux_minutes"]]],
+            [[
+                payload["batch_id"], payload["ecosystem"], payload["total_recipes"], payload["passed"],
+                payload["failed"], payload["skipped"], f"{markdown.bar(rate)} {rate * 100:.1f}%",
+                payload["macos_minutes"], payload["linux_minutes"],
+            ]],
         )
     )
     return "\n".join(lines)

@@ -269,3 +269,95 @@ def test_an_unreachable_api_fails_fast_with_a_reason_not_a_traceback(waits: list
     assert gh_adapter.reason(caught.value).startswith("GitHub API unreachable: ConnectionError")
     assert 1 <= len(waits) <= 3 and sum(waits) <= gh_adapter.DEADLINE
     assert "GITHUB_API_URL" in gh_adapter.GitHubError.wrap(caught.value, "reading the repository").hint
+
+
+# --- one call's bound: an outage costs at most DEADLINE; waits GitHub asks for are not an outage ----------
+
+
+def test_an_api_answering_500_to_everything_costs_one_call_at_most_the_deadline_then_is_unavailable(
+        github_api: GitHubStandIn, client: Any, waits: list[float]) -> None:
+    github_api.inject("*", "*", 500, times=10_000)
+
+    with pytest.raises(GithubException) as caught:
+        client.get_repo(REPO)
+
+    assert gh_adapter.DEADLINE == 30.0
+    assert sum(waits) <= gh_adapter.DEADLINE and waits == [1.0, 2.0, 4.0, 8.0]  # the next wait, 16 s, would pass 30 s
+    error = gh_adapter.GitHubError.wrap(caught.value, "confirming the landings")
+    assert isinstance(error, gh_adapter.GitHubUnavailable) and error.status == 500
+    assert error.message.startswith("confirming the landings: GitHub answered 500")
+
+
+def test_a_closed_port_is_unavailable_to_the_caller_within_the_deadline(waits: list[float]) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = gh_adapter.client("t", base_url=f"http://127.0.0.1:{port}")
+
+    with pytest.raises(gh_adapter.GitHubUnavailable) as caught:
+        client.get_repo(REPO)
+
+    assert sum(waits) <= gh_adapter.DEADLINE
+    assert gh_adapter.is_unavailable(caught.value) and caught.value.status is None
+    assert caught.value.reason.startswith("GitHub API unreachable: ConnectionError")
+    assert "GITHUB_API_URL" in caught.value.hint
+
+
+@pytest.fixture
+def silent_server() -> Any:
+    """A loopback 'GitHub' that accepts connections and reads requests but never answers."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            held.append(conn)
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    server.close()
+    for conn in held:
+        conn.close()
+
+
+def test_a_server_that_never_answers_costs_one_call_its_deadline_in_all_attempts_included(
+        silent_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    waits: list[float] = []
+    monkeypatch.setattr(gh_adapter, "sleep", waits.append)  # the waits are recorded; the reads time out for real
+    client = gh_adapter.client("t", base_url=silent_server, timeout=1, deadline=2.5, write_interval=0)
+    started = time.monotonic()
+
+    with pytest.raises(gh_adapter.GitHubUnavailable) as caught:
+        client.get_repo(REPO)
+
+    elapsed = time.monotonic() - started
+    assert 1 <= elapsed < 2.5 + 1.5, f"one call took {elapsed:.1f} s with a 2.5 s deadline"
+    assert waits and elapsed + sum(waits) <= 2.5 + 1.5  # it retried, and no wait ran past the deadline
+    assert "timed out" in caught.value.reason or "no complete answer within 2.5 s" in caught.value.reason
+
+
+def test_a_wait_github_asks_for_is_taken_beyond_the_outage_bound_but_not_beyond_its_own(
+        github_api: GitHubStandIn, client: Any, waits: list[float]) -> None:
+    github_api.inject("GET", f"/repos/{REPO}", 429, headers={"retry-after": "45"})
+
+    assert client.get_repo(REPO).full_name == REPO
+    assert waits == [45.0]  # longer than DEADLINE: asked for, not an outage
+
+    github_api.inject("GET", f"/repos/{REPO}", 429, headers={"retry-after": "45"}, times=2)
+    waits.clear()
+    with pytest.raises(GithubException):
+        client.get_repo(REPO)
+    assert waits == [45.0]  # a second 45 s would pass ASKED_WAIT (60 s) for this call

@@ -18,7 +18,7 @@ from batchops.adapters.store import Store
 from batchops.commands import metrics as commands
 from batchops.core import metrics
 from batchops.core.metrics import Delivery
-from batchops.steps.metrics_upload import spool_document, write_spool
+from batchops.engines.metrics import spool_document, write_spool
 from tests.cli_helpers import run_cli
 from tests.support.metrics import TOKEN, results_doc, write_results
 

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from batchops.adapters import telemetry
 from batchops.core import metrics
 from batchops.core.metrics import Delivery, RetryPolicy
-from batchops.steps.metrics_upload import spool_document, write_spool
+from batchops.engines.metrics import spool_document, write_spool
 from tests.cli_helpers import run_cli
 from tests.support.metrics import TOKEN, results_doc, write_results
 

@@ -19,7 +19,7 @@ import pytest
 
 from batchops.core import metrics
 from batchops.core.metrics import Delivery
-from batchops.steps.metrics_upload import spool_document, write_spool
+from batchops.engines.metrics import spool_document, write_spool
 from tests.cli_helpers import run_cli
 from tests.support import wrangler
 from tests.support.wrangler import PRODUCTION, WorkerServer

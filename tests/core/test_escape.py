@@ -141,3 +141,25 @@ def test_a_name_value_output_line_never_shows_the_credentials_of_a_url() -> None
     printed = escape.output_line_value("see https://bot:SECRETTOKEN@example.test/x\nnext")
     assert "SECRETTOKEN" not in printed
     assert escape.parse_output_line_value(printed) == "see https://***@example.test/x\nnext"
+
+
+# --- one function per meaning: escaped as it is, a tool's words shortened, a server's reply flattened -------
+
+
+def test_one_line_writes_any_value_as_an_output_would_and_escapes_it() -> None:
+    assert escape.one_line(None) == ""
+    assert escape.one_line(True) == "true"
+    assert escape.one_line(["a", 1]) == '["a",1]'
+    assert escape.one_line("  keeps\tits blanks  ") == "  keeps\\tits blanks  "
+
+
+def test_a_tools_words_are_escaped_stripped_and_cut_with_an_ellipsis() -> None:
+    assert escape.short_line("  fatal: bad\nthing  ") == "fatal: bad\\nthing"
+    assert escape.short_line("x" * 400) == "x" * 299 + "…"
+    assert escape.short_line("abcdef", 4) == "abc…"
+
+
+@given(st.text(), st.integers(min_value=1, max_value=50))
+def test_a_servers_reply_is_flattened_to_one_printable_line_within_its_limit(text: str, limit: int) -> None:
+    flat = escape.flatten(text, limit)
+    assert len(flat) <= limit and flat.isprintable() and "  " not in flat and flat == flat.strip()

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from batchops.core import breaker, breaker_operator, control, operations
+from batchops.core import breaker, breaker_operator, control, escape, operations
 from batchops.errors import UsageError
 
 AT = "2026-06-26T03:00:00Z"
@@ -85,7 +85,7 @@ def test_operator_text_with_a_line_break_or_control_character_is_refused_with_an
 
 @given(st.text())
 def test_one_line_never_leaves_a_line_break_or_control_character(text: str) -> None:
-    shown = control.one_line(text)
+    shown = escape.one_line(text)
     assert len(shown.splitlines()) <= 1 and not any(ord(c) < 0x20 or c == "\x7f" for c in shown)
 
 

@@ -89,3 +89,20 @@ def test_retry_after_from_the_far_side_wins_up_to_its_cap_and_jitter_scales_the_
     )
     policy.call(once, sleep=clock.sleep, monotonic=clock.monotonic)
     assert clock.slept == [5, 2.0]  # Retry-After 7 capped at 5; then 2 * 2**1 * 0.5
+
+
+def test_the_exponential_wait_doubles_per_repeat_from_the_base_until_the_cap() -> None:
+    from batchops.core.retry import Attempt
+
+    wait = wait_exponential(base=0.5, cap=8.0)
+    assert [wait(Attempt(number=n)) for n in range(1, 8)] == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+
+
+def test_the_decision_alone_gives_the_wait_or_none_for_a_loop_a_library_runs() -> None:
+    from batchops.core.retry import Attempt
+
+    policy: Policy[str] = Policy(stop=stop_after_attempt(3) | stop_after_delay(10), wait=wait_exponential(2, 60))
+    assert policy.next_wait(Attempt(1, 0.0, ConnectionError())) == 2
+    assert policy.next_wait(Attempt(2, 3.0, ConnectionError())) == 4
+    assert policy.next_wait(Attempt(2, 7.0, ConnectionError())) is None  # 7 + 4 would pass 10
+    assert policy.next_wait(Attempt(3, 0.0, ConnectionError())) is None  # attempts used up
