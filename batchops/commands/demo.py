@@ -375,10 +375,8 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--summary-file", help="write the collected step-summary Markdown here (default: <workdir>/step-summary.md)"
     )
-    parser.add_argument(
-        "--html", nargs="?", const="", default=None, metavar="DIR",
-        help="also build the day's status page (index.html, feed.xml) in DIR (default: <workdir>/status-page)",
-    )
+    html_help = "also build the day's status page (index.html, feed.xml) in DIR (default: <workdir>/status-page)"
+    parser.add_argument("--html", nargs="?", const="", default=None, metavar="DIR", help=html_help)
 
 
 MIGRATION_GUIDE = "docs/migration.md"

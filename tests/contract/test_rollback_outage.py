@@ -26,8 +26,17 @@ def remote(tmp_path: Path) -> tuple[Path, Path]:
 
 @pytest.fixture
 def sleeps(mocker):  # type: ignore[no-untyped-def]
-    """Every wait of the GitHub client, recorded instead of slept."""
-    return mocker.patch("batchops.adapters.github.sleep")
+    """Every wait of the GitHub client, recorded instead of slept: the client's clock moves on by
+    each wait as it would have (the real time of the requests included), so its deadlines hold."""
+    import time
+
+    slept = [0.0]
+
+    def wait(seconds: float) -> None:
+        slept[0] += seconds
+
+    mocker.patch("batchops.adapters.github.monotonic", side_effect=lambda: time.monotonic() + slept[0])
+    return mocker.patch("batchops.adapters.github.sleep", side_effect=wait)
 
 
 def waited(sleeps) -> float:  # type: ignore[no-untyped-def]

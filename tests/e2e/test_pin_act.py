@@ -14,7 +14,7 @@ import pytest
 from tests.e2e.test_vendored_act import _release
 
 ROOT = Path(__file__).resolve().parents[2]
-USES = re.compile(r"uses:\s*batchops/batchops((?:/[A-Za-z0-9._-]+)*)@([^\s#]+)")
+USES = re.compile(r"uses:\s*batchops/batchops((?:/[A-Za-z0-9._-]+)*)@([^\s#`)'\"]+)")
 
 
 def _released_versions() -> list[str]:
