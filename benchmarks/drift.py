@@ -111,7 +111,12 @@ def _legacy(base: str, sample: int) -> float | None:
         return None
     start = time.perf_counter()
     for n in range(sample):
-        subprocess.run(f"curl -sfL --max-time 30 '{base}/legacy{n}/v0/SHA256SUMS' | sha256sum", shell=True, check=True, capture_output=True)
+        subprocess.run(
+            f"curl -sfL --max-time 30 '{base}/legacy{n}/v0/SHA256SUMS' | sha256sum",
+            shell=True,
+            check=True,
+            capture_output=True,
+        )
     return (time.perf_counter() - start) / sample
 
 
@@ -121,7 +126,9 @@ def _one_run(folder: Path, workers: int) -> tuple[float, float, dict[str, int]]:
     baseline = folder / "checksum-baseline.json"
     if baseline.exists():
         baseline.unlink()
-    config = drift.RunConfig(recipes_dir=str(folder / "recipes"), baseline_file=str(baseline), concurrency=workers, timeout=10)
+    config = drift.RunConfig(
+        recipes_dir=str(folder / "recipes"), baseline_file=str(baseline), concurrency=workers, timeout=10
+    )
     start, cpu = time.perf_counter(), time.process_time()
     result = drift.monitor(config, runner.now())
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
@@ -135,7 +142,12 @@ def main() -> int:
     parser.add_argument("--recipes", type=int, default=None)
     parser.add_argument("--runs", type=int, default=None)
     parser.add_argument("--workers", type=int, default=None, help="default: the concurrency input's default")
-    parser.add_argument("--legacy-sample", type=int, default=None, help="files timed with the legacy curl loop (default 200, 50 with --quick; 0: skip)")
+    parser.add_argument(
+        "--legacy-sample",
+        type=int,
+        default=None,
+        help="files timed with the legacy curl loop (default 200, 50 with --quick; 0: skip)",
+    )
     args = parser.parse_args()
     from batchops.engines import drift
 
@@ -188,7 +200,10 @@ def main() -> int:
         ("speed-up vs serial", f"{speedup:.1f}x (target >= {TARGET:.0f}x)"),
         *(
             [
-                ("legacy loop: curl per file, serial (scaled)", f"{legacy_per_file * count:.2f} s ({legacy_per_file * 1000:.1f} ms a file, {args.legacy_sample} timed)"),
+                (
+                    "legacy loop: curl per file, serial (scaled)",
+                    f"{legacy_per_file * count:.2f} s ({legacy_per_file * 1000:.1f} ms a file, {args.legacy_sample} timed)",
+                ),
                 ("speed-up vs the legacy loop", f"{legacy_per_file * count / wall:.1f}x"),
             ]
             if legacy_per_file

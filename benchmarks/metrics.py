@@ -29,7 +29,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    history, sample, legacy = CORPUS / "metrics" / "batch-runs", CORPUS / "metrics" / "batch-runs.sample.jsonl", CORPUS / "legacy" / "batch-metrics.sh"
+    history, sample, legacy = (
+        CORPUS / "metrics" / "batch-runs",
+        CORPUS / "metrics" / "batch-runs.sample.jsonl",
+        CORPUS / "legacy" / "batch-metrics.sh",
+    )
     if not history.is_dir() or not legacy.is_file():
         print(f"the shared corpus is not at {CORPUS}", file=sys.stderr)
         return 2
@@ -40,11 +44,36 @@ def main() -> int:
 
         def fresh_import() -> None:
             (work / "history.db").unlink(missing_ok=True)
-            subprocess.run([*batchops, "metrics", "import", str(history), "--database", str(work / "history.db")], check=True, capture_output=True, env=env)
+            subprocess.run(
+                [*batchops, "metrics", "import", str(history), "--database", str(work / "history.db")],
+                check=True,
+                capture_output=True,
+                env=env,
+            )
 
         importing = time_it(fresh_import, args.runs)
-        subprocess.run([*batchops, "metrics", "import", str(sample), "--database", str(work / "sample.db")], check=True, capture_output=True, env=env)
-        report = time_command([*batchops, "slo", "--database", str(work / "sample.db"), "--last", "80", "--now", "2026-02-07T00:00:00Z", "--format", "text"], args.runs, env=env)
+        subprocess.run(
+            [*batchops, "metrics", "import", str(sample), "--database", str(work / "sample.db")],
+            check=True,
+            capture_output=True,
+            env=env,
+        )
+        report = time_command(
+            [
+                *batchops,
+                "slo",
+                "--database",
+                str(work / "sample.db"),
+                "--last",
+                "80",
+                "--now",
+                "2026-02-07T00:00:00Z",
+                "--format",
+                "text",
+            ],
+            args.runs,
+            env=env,
+        )
         (work / "data" / "metrics").mkdir(parents=True)
         shutil.copy(sample, work / "data" / "metrics" / "batch-runs.jsonl")
         old = time_command(["bash", str(legacy), "--last", "80"], args.runs, cwd=work)
@@ -52,7 +81,11 @@ def main() -> int:
         table(
             ["what", "median ms", "runs"],
             [
-                ["batchops metrics import (11 files, 50 records, both layouts and shapes)", f"{median_ms(importing):.0f}", args.runs],
+                [
+                    "batchops metrics import (11 files, 50 records, both layouts and shapes)",
+                    f"{median_ms(importing):.0f}",
+                    args.runs,
+                ],
                 ["batchops slo --last 80 (80-line sample)", f"{median_ms(report):.0f}", args.runs],
                 ["legacy batch-metrics.sh --last 80 (same 80 lines)", f"{median_ms(old):.0f}", args.runs],
             ],

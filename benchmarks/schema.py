@@ -29,10 +29,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import ROOT, table  # noqa: E402
 
-CORPUS = Path(os.environ.get("BATCHOPS_CORPUS") or Path(__file__).resolve().parents[2] / "shared" / "corpus") / "tsuku" / "control-history" / "batch-control.20260626T205108.json"
+CORPUS = (
+    Path(os.environ.get("BATCHOPS_CORPUS") or Path(__file__).resolve().parents[2] / "shared" / "corpus")
+    / "tsuku"
+    / "control-history"
+    / "batch-control.20260626T205108.json"
+)
 
 # One fresh process per engine and run: prints {"import": s, "first": s, "per_call": s}.
-PROBE = r'''
+PROBE = r"""
 import json, sys, time
 # what every batchops step has loaded before it validates: the engine's own cost is the rest
 import collections.abc, dataclasses, functools, math, pathlib, re, typing, batchops.errors, batchops.adapters
@@ -66,7 +71,7 @@ for _ in range(calls):
     t = time.perf_counter(); validate(document); samples.append(time.perf_counter() - t)
 samples.sort()
 print(json.dumps({"import": imported - start, "first": first - imported, "per_call": samples[len(samples) // 2]}))
-'''
+"""
 
 BROKEN = [
     ("wrong type", {"enabled": "yes"}),
@@ -84,7 +89,13 @@ ENGINES = ["fastschema", "jsonschema-rs", "jsonschema (Python)"]
 def _probe(engine: str, path: Path, calls: int) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    proc = subprocess.run([sys.executable, "-c", PROBE, engine.split()[0], str(path), str(calls)], env=env, capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, engine.split()[0], str(path), str(calls)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(proc.stdout)
 
 
@@ -104,7 +115,9 @@ def _errors(engine: str, document: object) -> list[str]:
     from jsonschema import Draft202012Validator
     from referencing import Registry, Resource
 
-    registry = Registry().with_resources([(schema._load(n)["$id"], Resource.from_contents(schema._load(n))) for n in schema.schema_names()])
+    registry = Registry().with_resources(
+        [(schema._load(n)["$id"], Resource.from_contents(schema._load(n))) for n in schema.schema_names()]
+    )
     plain = Draft202012Validator(schema._load("batch-control"), registry=registry)  # stock, as shipped
     return [f"{schema._pointer(e.absolute_path) or '/'}: {e.message}" for e in plain.iter_errors(document)]
 
@@ -123,8 +136,18 @@ def main() -> None:
             samples[engine].append(_probe(engine, args.file, args.calls))
     rows = []
     for engine in ENGINES:
-        med = {key: statistics.median(s[key] for s in samples[engine]) * 1000 for key in ("import", "first", "per_call")}
-        rows.append([engine, f"{med['import']:.2f}", f"{med['first']:.2f}", f"{med['import'] + med['first']:.2f}", f"{med['per_call'] * 1000:.1f}"])
+        med = {
+            key: statistics.median(s[key] for s in samples[engine]) * 1000 for key in ("import", "first", "per_call")
+        }
+        rows.append(
+            [
+                engine,
+                f"{med['import']:.2f}",
+                f"{med['first']:.2f}",
+                f"{med['import'] + med['first']:.2f}",
+                f"{med['per_call'] * 1000:.1f}",
+            ]
+        )
     print(f"schema engines on {args.file.name}, median of {args.runs} fresh processes ({sys.version.split()[0]})")
     print(table(["engine", "import ms", "first ms", "import+first ms", "per call µs"], rows))
     print()

@@ -36,7 +36,9 @@ INSTALL = ["bash", str(ROOT / "scripts" / "install.sh")]
 def clean_env(work: Path) -> dict[str, str]:
     """The environment of a fresh runner: no uv on PATH, no pip config, no caches."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_", "GITHUB_", "RUNNER_", "BATCHOPS_"))}
-    env["PATH"] = os.pathsep.join(d for d in env.get("PATH", "").split(os.pathsep) if d and not (Path(d) / "uv").exists())
+    env["PATH"] = os.pathsep.join(
+        d for d in env.get("PATH", "").split(os.pathsep) if d and not (Path(d) / "uv").exists()
+    )
     env["PIP_CONFIG_FILE"] = os.devnull
     env["PIP_NO_CACHE_DIR"] = "1"
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
@@ -77,28 +79,89 @@ def main() -> None:
             bootstrap, present, plain = [], [], []
             for i in range(cold_runs):
                 run = work / f"cold-{i}"
-                bootstrap.append(timed(INSTALL, {**env, "BATCHOPS_VENV": str(run / "a-venv"),
-                                                 "RUNNER_TOOL_CACHE": str(run / "a-tools"), "UV_CACHE_DIR": str(run / "a-uv")}))
-                present.append(timed(INSTALL, {**env, "PATH": f"{uv_bin}{os.pathsep}{env['PATH']}", "BATCHOPS_VENV": str(run / "b-venv"),
-                                               "RUNNER_TOOL_CACHE": str(run / "b-tools"), "UV_CACHE_DIR": str(run / "b-uv")}))
+                bootstrap.append(
+                    timed(
+                        INSTALL,
+                        {
+                            **env,
+                            "BATCHOPS_VENV": str(run / "a-venv"),
+                            "RUNNER_TOOL_CACHE": str(run / "a-tools"),
+                            "UV_CACHE_DIR": str(run / "a-uv"),
+                        },
+                    )
+                )
+                present.append(
+                    timed(
+                        INSTALL,
+                        {
+                            **env,
+                            "PATH": f"{uv_bin}{os.pathsep}{env['PATH']}",
+                            "BATCHOPS_VENV": str(run / "b-venv"),
+                            "RUNNER_TOOL_CACHE": str(run / "b-tools"),
+                            "UV_CACHE_DIR": str(run / "b-uv"),
+                        },
+                    )
+                )
                 venv = run / "c-venv"
                 start = time.perf_counter()
                 timed([shutil.which("python3") or sys.executable, "-m", "venv", str(venv)], env)
-                timed([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-cache-dir", "-r", str(ROOT / "requirements.lock")], env)
+                timed(
+                    [
+                        str(venv / "bin" / "python"),
+                        "-m",
+                        "pip",
+                        "install",
+                        "--quiet",
+                        "--no-cache-dir",
+                        "-r",
+                        str(ROOT / "requirements.lock"),
+                    ],
+                    env,
+                )
                 plain.append(time.perf_counter() - start)
                 shutil.rmtree(run, ignore_errors=True)
             base = statistics.median(plain)
-            rows.append(["setup, cold: install.sh, no uv yet (fetches it first)", f"{median_ms(bootstrap):.0f}", f"{statistics.median(bootstrap) / base:.2f}x", cold_runs])
-            rows.append(["setup, cold: install.sh, uv on PATH", f"{median_ms(present):.0f}", f"{statistics.median(present) / base:.2f}x", cold_runs])
-            rows.append(["setup, cold: python3 -m venv + pip install -r requirements.lock", f"{median_ms(plain):.0f}", "1.00x", cold_runs])
+            rows.append(
+                [
+                    "setup, cold: install.sh, no uv yet (fetches it first)",
+                    f"{median_ms(bootstrap):.0f}",
+                    f"{statistics.median(bootstrap) / base:.2f}x",
+                    cold_runs,
+                ]
+            )
+            rows.append(
+                [
+                    "setup, cold: install.sh, uv on PATH",
+                    f"{median_ms(present):.0f}",
+                    f"{statistics.median(present) / base:.2f}x",
+                    cold_runs,
+                ]
+            )
+            rows.append(
+                [
+                    "setup, cold: python3 -m venv + pip install -r requirements.lock",
+                    f"{median_ms(plain):.0f}",
+                    "1.00x",
+                    cold_runs,
+                ]
+            )
         warm = {**env, "BATCHOPS_VENV": str(work / "venv")}
         timed(INSTALL, warm)  # make sure the warm environment exists
         rows.append(["setup, warm (reuse)", f"{median_ms(time_command(INSTALL, runs, env=warm)):.1f}", "", runs])
         (work / "batch-control.json").write_text(json.dumps({"enabled": True, "disabled_ecosystems": ["npm"]}))
         preflight = ["bash", str(ROOT / "scripts" / "batchops.sh"), "preflight", "--ecosystems", "homebrew,npm"]
-        rows.append(["preflight, warm install", f"{median_ms(time_command(preflight, runs, env=warm, cwd=work)):.1f}", "", runs])
+        rows.append(
+            ["preflight, warm install", f"{median_ms(time_command(preflight, runs, env=warm, cwd=work)):.1f}", "", runs]
+        )
         python = str(work / "venv" / "bin" / "python")
-        rows.append(["python -c pass (same interpreter)", f"{median_ms(time_command([python, '-c', 'pass'], runs)):.1f}", "", runs])
+        rows.append(
+            [
+                "python -c pass (same interpreter)",
+                f"{median_ms(time_command([python, '-c', 'pass'], runs)):.1f}",
+                "",
+                runs,
+            ]
+        )
         print(table(["what", "median ms", "vs venv+pip", "runs"], rows))
         print("targets: cold at most 0.35x of python3 -m venv + pip; warm at most 100 ms")
 

@@ -26,7 +26,9 @@ class CliRun:
         return self.stdout + self.stderr
 
 
-def run_cli(args: list[str], cwd: Path, *, env: dict[str, str] | None = None, actions: bool = True, stdin: str | None = None) -> CliRun:
+def run_cli(
+    args: list[str], cwd: Path, *, env: dict[str, str] | None = None, actions: bool = True, stdin: str | None = None
+) -> CliRun:
     """``batchops ARGS`` in ``cwd``; with ``actions`` it behaves as in a runner step."""
     out_file = cwd / ".gh-output"
     summary = cwd / ".gh-summary"
@@ -51,5 +53,7 @@ def run_cli(args: list[str], cwd: Path, *, env: dict[str, str] | None = None, ac
     )
     outputs = parse_output_file(out_file.read_text()) if actions and out_file.exists() else {}
     if not actions:
-        outputs = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line and not line.startswith("::"))
+        outputs = dict(
+            line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line and not line.startswith("::")
+        )
     return CliRun(proc.returncode, proc.stdout, proc.stderr, outputs, summary.read_text() if summary.exists() else "")

@@ -21,7 +21,9 @@ def batchops_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shared = os.environ.get("BATCHOPS_TEST_VENV")
     venv = Path(shared) if shared else tmp_path_factory.getbasetemp().parent / "batchops-test-venv"
     env = {**os.environ, "BATCHOPS_VENV": str(venv)}
-    subprocess.run(["bash", str(REPO_ROOT / "scripts" / "install.sh")], env=env, check=True, capture_output=True, text=True)
+    subprocess.run(
+        ["bash", str(REPO_ROOT / "scripts" / "install.sh")], env=env, check=True, capture_output=True, text=True
+    )
     return venv
 
 

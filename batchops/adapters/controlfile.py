@@ -62,7 +62,9 @@ def mutate(
     Returns (new document, operation result). Nothing is written when the
     operation or the validation fails.
     """
-    after, results = mutate_all(path, [(op, args)], at=at, schema_name=schema_name, actor=actor, document=document, record=record)
+    after, results = mutate_all(
+        path, [(op, args)], at=at, schema_name=schema_name, actor=actor, document=document, record=record
+    )
     return after, results[0]
 
 
@@ -115,7 +117,9 @@ def mutate_all(
     mark = journal.mark() if record else 0
     if record:
         name = journal_name(path)
-        journal.record_all([journal.new_operation(op, name, args, at, actor, schema=schema_name) for op, args in operations])
+        journal.record_all(
+            [journal.new_operation(op, name, args, at, actor, schema=schema_name) for op, args in operations]
+        )
     try:
         if after != before or not Path(path).exists():
             write_atomic(path, text)

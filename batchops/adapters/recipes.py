@@ -29,7 +29,9 @@ def load_recipe(path: str | Path, *, root: str | Path | None = None) -> Recipe:
             )
         text = target.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise RecipeError(f"cannot read: {exc.__class__.__name__}", file=str(path), hint="check the file is UTF-8 text and readable") from None
+        raise RecipeError(
+            f"cannot read: {exc.__class__.__name__}", file=str(path), hint="check the file is UTF-8 text and readable"
+        ) from None
     return parse_recipe(text, file=str(path), relpath=relpath)
 
 
@@ -43,7 +45,11 @@ def recipe_files(folder: str | Path) -> list[Path]:
             field="recipes-dir",
             hint="set the input recipes-dir to the folder that holds the recipe .toml files",
         )
-    return sorted(p for p in root.rglob("*.toml") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    return sorted(
+        p
+        for p in root.rglob("*.toml")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
 
 
 def iter_dir(folder: str | Path, *, only: set[str] | None = None) -> Iterator[Recipe | RecipeError]:

@@ -99,7 +99,15 @@ def _emit(line: str, stream: TextIO | None = None) -> None:
     print(line, file=stream or _stream(), flush=True)
 
 
-def annotate(level: str, message: str, *, title: str | None = None, file: str | None = None, line: int | None = None, stderr: bool = False) -> None:
+def annotate(
+    level: str,
+    message: str,
+    *,
+    title: str | None = None,
+    file: str | None = None,
+    line: int | None = None,
+    stderr: bool = False,
+) -> None:
     """Emit an ``error``/``warning``/``notice`` annotation (plain ``level: message`` outside Actions).
 
     ``stderr=True`` keeps it off stdout in Actions too (the runner reads commands from both),
@@ -146,7 +154,10 @@ def mask(secret: str | None) -> None:
             continue
         _emit(f"::add-mask::{escape_data(line)}", sys.stdout)
     if short:
-        warning(f"a secret (or a line of one) is shorter than {MIN_MASK_LENGTH} characters and is not masked; use a real token", title="batchops")
+        warning(
+            f"a secret (or a line of one) is shorter than {MIN_MASK_LENGTH} characters and is not masked; use a real token",
+            title="batchops",
+        )
 
 
 def log(text: Any = "") -> None:
@@ -262,7 +273,10 @@ def summary(markdown: str) -> None:
         with open(path, "a", encoding="utf-8") as handle:
             handle.write(safe_markdown(markdown).rstrip("\n") + "\n\n")
     except OSError as exc:  # a summary is a report, not a result: it never changes a step's outcome
-        warning(f"{path}: the step summary could not be written ({exc.strerror or exc.__class__.__name__}); the step's outputs and result are unaffected", title="batchops")
+        warning(
+            f"{path}: the step summary could not be written ({exc.strerror or exc.__class__.__name__}); the step's outputs and result are unaffected",
+            title="batchops",
+        )
 
 
 def summary_path() -> Path | None:
@@ -401,7 +415,12 @@ def process_environment() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def scoped_environment(values: Mapping[str, str], *, clear_prefixes: tuple[str, ...] = ("INPUT_", "GITHUB_"), clear: tuple[str, ...] = ("BATCHOPS_NOW",)) -> Iterator[None]:
+def scoped_environment(
+    values: Mapping[str, str],
+    *,
+    clear_prefixes: tuple[str, ...] = ("INPUT_", "GITHUB_"),
+    clear: tuple[str, ...] = ("BATCHOPS_NOW",),
+) -> Iterator[None]:
     """Run a block as if in a job with ``values`` as its environment (the demo plays steps in-process)."""
     saved = dict(os.environ)
     for key in list(os.environ):

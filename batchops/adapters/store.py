@@ -268,7 +268,10 @@ class Store:
         return [dict(row) for row in self.conn.execute(query, params)]
 
     def recipe_results(self, run_id: int) -> list[dict[str, Any]]:
-        return [dict(row) for row in self.conn.execute("SELECT * FROM recipe_results WHERE batch_run_id = ? ORDER BY id", (run_id,))]
+        return [
+            dict(row)
+            for row in self.conn.execute("SELECT * FROM recipe_results WHERE batch_run_id = ? ORDER BY id", (run_id,))
+        ]
 
     def count(self, table: str = "batch_runs") -> int:
         if table not in ("batch_runs", "recipe_results"):

@@ -29,19 +29,36 @@ _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 
 def _configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True, metavar="accept|report")
-    accept = sub.add_parser("accept", help="accept a benign re-publication: set the baseline checksum, with an audit entry")
+    accept = sub.add_parser(
+        "accept", help="accept a benign re-publication: set the baseline checksum, with an audit entry"
+    )
     accept.add_argument("recipe", help="recipe name")
     accept.add_argument("version", help="version whose checksum changed")
-    accept.add_argument("--reason", required=True, help="why the new bytes are benign (one line, kept in the audit entry)")
-    accept.add_argument("--sha256", default=None, help="the checksum to accept (from the drift issue); default: fetch the URL now")
+    accept.add_argument(
+        "--reason", required=True, help="why the new bytes are benign (one line, kept in the audit entry)"
+    )
+    accept.add_argument(
+        "--sha256", default=None, help="the checksum to accept (from the drift issue); default: fetch the URL now"
+    )
     accept.add_argument("--url", default=None, help="the checksum URL (needed when the version has several)")
     add_input(accept, "baseline-file", "checksum baseline", default=DEFAULT_BASELINE)
-    accept.add_argument("--timeout", default=str(int(DEFAULT_TIMEOUT)), help="seconds per checksum file when fetching, in total")
+    accept.add_argument(
+        "--timeout", default=str(int(DEFAULT_TIMEOUT)), help="seconds per checksum file when fetching, in total"
+    )
     add_dry_run(accept, "say which checksum would be accepted; write and journal nothing")
     add_now(accept)
     report = sub.add_parser("report", help="show a drift report (the report-file output) in the terminal")
-    report.add_argument("report_file", nargs="?", default="", help="the report (default: $RUNNER_TEMP/batchops/drift-report.json, else ./drift-report.json)")
-    report.add_argument("--verbose", action="store_true", help="every finding, skipped recipes and unchanged files included, with its reason")
+    report.add_argument(
+        "report_file",
+        nargs="?",
+        default="",
+        help="the report (default: $RUNNER_TEMP/batchops/drift-report.json, else ./drift-report.json)",
+    )
+    report.add_argument(
+        "--verbose",
+        action="store_true",
+        help="every finding, skipped recipes and unchanged files included, with its reason",
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -53,7 +70,11 @@ def _run(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     path = args.report_file or default_report_file()
     if not Path(path).exists():
-        raise UsageError("file not found", file=path, hint="give the report-file output of drift-monitor, e.g. batchops drift report drift-report.json")
+        raise UsageError(
+            "file not found",
+            file=path,
+            hint="give the report-file output of drift-monitor, e.g. batchops drift report drift-report.json",
+        )
     report = schema.load_json(path, "drift-report")
     for line in render.report_lines(report, verbose=args.verbose):
         runner.out(line)
@@ -63,21 +84,39 @@ def _report(args: argparse.Namespace) -> int:
 def _accept(args: argparse.Namespace) -> int:
     reason = control.check_text(args.reason or "", "--reason", example='"upstream rebuilt the archive, see <link>"')
     if not reason:
-        raise UsageError("is empty", field="--reason", hint='say why the new bytes are benign, e.g. --reason "upstream rebuilt the archive, see <link>"')
+        raise UsageError(
+            "is empty",
+            field="--reason",
+            hint='say why the new bytes are benign, e.g. --reason "upstream rebuilt the archive, see <link>"',
+        )
     recipe = control.check_text(args.recipe, "RECIPE", example="terraform")
     version = control.check_text(args.version, "VERSION", example="1.11.0")
     sha = (args.sha256 or "").strip().lower() or None
     if sha and not _SHA256.match(sha):
-        raise UsageError(f"{escape.one_line(args.sha256)!r} is not a SHA-256", field="--sha256", hint="copy the 64 hex digits of the 'actual' column of the drift issue")
+        raise UsageError(
+            f"{escape.one_line(args.sha256)!r} is not a SHA-256",
+            field="--sha256",
+            hint="copy the 64 hex digits of the 'actual' column of the drift issue",
+        )
     path = args.baseline_file
     if not Path(path).exists():
-        raise BatchopsError("file not found", file=path, hint="run drift-monitor first, or pass --baseline-file with the baseline's path")
+        raise BatchopsError(
+            "file not found",
+            file=path,
+            hint="run drift-monitor first, or pass --baseline-file with the baseline's path",
+        )
     baseline = load_baseline(path)
     known = baseline["recipes"].get(recipe, {}).get(version, {})
-    url_arg = control.check_text(args.url, "--url", example="https://example.org/tool/1.0.0/SHA256SUMS") if args.url else None
+    url_arg = (
+        control.check_text(args.url, "--url", example="https://example.org/tool/1.0.0/SHA256SUMS") if args.url else None
+    )
     urls = [url_arg] if url_arg else list(known)
     if url_arg and url_arg not in known and not sha:
-        raise UsageError(f"{url_arg} is not recorded for {recipe} {version}", field="--url", hint="pass --sha256 too, or one of: " + (", ".join(known) or "(none recorded)"))
+        raise UsageError(
+            f"{url_arg} is not recorded for {recipe} {version}",
+            field="--url",
+            hint="pass --sha256 too, or one of: " + (", ".join(known) or "(none recorded)"),
+        )
     if not urls:
         versions = ", ".join(baseline["recipes"].get(recipe, {})) or "none"
         raise UsageError(
@@ -86,7 +125,11 @@ def _accept(args: argparse.Namespace) -> int:
             hint=f"check the recipe and version (recorded versions of {recipe}: {versions}), or pass --url and --sha256",
         )
     if sha and len(urls) > 1:
-        raise UsageError(f"{recipe} {version} has {len(urls)} checksum URLs", field="--url", hint="add --url with one of: " + ", ".join(urls))
+        raise UsageError(
+            f"{recipe} {version} has {len(urls)} checksum URLs",
+            field="--url",
+            hint="add --url with one of: " + ", ".join(urls),
+        )
     if sha:
         wanted = {urls[0]: sha}
     else:
@@ -101,9 +144,15 @@ def _accept(args: argparse.Namespace) -> int:
                 f"cannot fetch {broken[0].url}: {broken[0].error}",
                 hint="retry later, or pass --url and --sha256 copied from the drift issue",
             )
-        wanted = {url: r.sha256 for url, r in fetched.items() if r.sha256 and r.sha256 != known.get(url, {}).get("sha256")}
+        wanted = {
+            url: r.sha256 for url, r in fetched.items() if r.sha256 and r.sha256 != known.get(url, {}).get("sha256")
+        }
         if not wanted:
-            runner.log(escape.one_line(f"nothing to accept: upstream serves the recorded bytes for every checksum URL of {recipe} {version}"))
+            runner.log(
+                escape.one_line(
+                    f"nothing to accept: upstream serves the recorded bytes for every checksum URL of {recipe} {version}"
+                )
+            )
             runner.set_outputs({"accepted": 0})
             return 0
     at = timeutil.iso(clock(args))
@@ -111,7 +160,9 @@ def _accept(args: argparse.Namespace) -> int:
     if parse_bool(args.dry_run, field="--dry-run"):
         for url, new_sha in wanted.items():
             was = known.get(url, {}).get("sha256") or "-"
-            runner.out_block(escape.one_line(f"would accept {recipe} {version} {url}: {was} -> {new_sha} (reason: {reason})"))
+            runner.out_block(
+                escape.one_line(f"would accept {recipe} {version} {url}: {was} -> {new_sha} (reason: {reason})")
+            )
         runner.out_block(f"dry run: {path} not written, nothing journaled")
         runner.set_outputs({"accepted": 0})
         return 0
@@ -120,13 +171,25 @@ def _accept(args: argparse.Namespace) -> int:
         _, result = controlfile.mutate(
             path,
             "drift.accept",
-            {"recipe": recipe, "version": version, "url": url, "sha256": new_sha, "reason": reason, "actor": who, "at": at},
+            {
+                "recipe": recipe,
+                "version": version,
+                "url": url,
+                "sha256": new_sha,
+                "reason": reason,
+                "actor": who,
+                "at": at,
+            },
             at=at,
             schema_name="drift-baseline",
             actor=who,
         )
         rows.append([recipe, version, url, result["from"] or "-", new_sha])
-        runner.log(escape.one_line(f"accepted {recipe} {version} {url}: {result['from'] or '-'} -> {new_sha} (reason: {reason})"))
+        runner.log(
+            escape.one_line(
+                f"accepted {recipe} {version} {url}: {result['from'] or '-'} -> {new_sha} (reason: {reason})"
+            )
+        )
     runner.set_outputs({"accepted": len(rows)})
     runner.summary(
         "### drift accept\n\n"

@@ -62,8 +62,12 @@ def mixed_writer_warnings(path: Path, schema_name: str | None) -> list[str]:
 
 
 def _validate_configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="*", default=["batch-control.json"], help="JSON files (default: batch-control.json)")
-    parser.add_argument("--schema", choices=schema.schema_names(), help="schema to use (default: by file name or content)")
+    parser.add_argument(
+        "files", nargs="*", default=["batch-control.json"], help="JSON files (default: batch-control.json)"
+    )
+    parser.add_argument(
+        "--schema", choices=schema.schema_names(), help="schema to use (default: by file name or content)"
+    )
 
 
 def _validate_run(args: argparse.Namespace) -> int:
@@ -88,4 +92,6 @@ def _validate_run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-VALIDATE = Command("check control, results and other batchops files against their schemas", _validate_configure, _validate_run)
+VALIDATE = Command(
+    "check control, results and other batchops files against their schemas", _validate_configure, _validate_run
+)

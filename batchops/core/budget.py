@@ -275,7 +275,9 @@ def view(document: dict[str, Any], now: datetime) -> BudgetView:
     gauges = []
     for platform in PLATFORMS:
         used, limit = _used(budget, platform), config.limits[platform]
-        gauges.append(Gauge(platform, used, limit, platform_state(used, limit, config), platform_rate(used, limit, config)))
+        gauges.append(
+            Gauge(platform, used, limit, platform_state(used, limit, config), platform_rate(used, limit, config))
+        )
     forced = budget.get("sampling_active") is True
     return BudgetView(now, week_start(budget, now), gauges, list(budget.get("history", [])), ended, config, forced)
 
@@ -304,7 +306,9 @@ def preflight_outputs(view_: BudgetView) -> dict[str, Any]:
 def _minutes_arg(args: dict[str, Any], platform: str) -> float:
     value = args.get(platform, 0) or 0
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or value != value:
-        raise UsageError(f"{value!r} is not a number of minutes >= 0", field=f"{platform}-minutes", hint="use a number such as 12.5")
+        raise UsageError(
+            f"{value!r} is not a number of minutes >= 0", field=f"{platform}-minutes", hint="use a number such as 12.5"
+        )
     return float(value)
 
 
@@ -427,7 +431,13 @@ def status_json(view_: BudgetView) -> dict[str, Any]:
         "paused_platforms": view_.paused_platforms,
         "rollover_due": view_.rollover_due is not None,
         "platforms": {
-            g.platform: {"used": _display(g.used), "limit": _display(g.limit), "percent": round(g.fraction * 100, 1), "state": g.state, "rate": g.rate}
+            g.platform: {
+                "used": _display(g.used),
+                "limit": _display(g.limit),
+                "percent": round(g.fraction * 100, 1),
+                "state": g.state,
+                "rate": g.rate,
+            }
             for g in view_.gauges
         },
         "history": view_.history,

@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "budget": {},
 }
 
+
 def new_document() -> dict[str, Any]:
     """A new control file in the legacy layout (every legacy field, at its default)."""
     document = copy.deepcopy(DEFAULTS)
@@ -155,7 +156,14 @@ def describe(entry: dict[str, Any]) -> tuple[str, list[str]]:
     return escape.one_line(title), body
 
 
-TRAILER_KEYS = ("Batchops-Operation", "Batchops-Operation-Id", "Batchops-Actor", "Batchops-At", "Batchops-Ecosystem", "Batchops-Reason")
+TRAILER_KEYS = (
+    "Batchops-Operation",
+    "Batchops-Operation-Id",
+    "Batchops-Actor",
+    "Batchops-At",
+    "Batchops-Ecosystem",
+    "Batchops-Reason",
+)
 
 
 def trailers(entry: dict[str, Any]) -> list[str]:
@@ -232,7 +240,12 @@ def next_batch(document: dict[str, Any], ecosystem: str, now: Any) -> dict[str, 
     try:
         config = breaker.config_for(document, ecosystem)
     except BatchopsError:  # an invalid breaker_config: the gate would fail closed
-        return {"verdict": "skipped", "until": "", "why": "breaker_config is invalid: the gate fails closed (batchops validate)", "state": ""}
+        return {
+            "verdict": "skipped",
+            "until": "",
+            "why": "breaker_config is invalid: the gate fails closed (batchops validate)",
+            "state": "",
+        }
     state = breaker.Breaker.from_entry(entry, config)
     window = state.window
     if window.attempts:
@@ -249,7 +262,11 @@ def next_batch(document: dict[str, Any], ecosystem: str, now: Any) -> dict[str, 
             "(`batchops breaker open`) or by a legacy script, or the window recovered while open"
         )
     elif state.state == breaker.OPEN:
-        cause = f"tripped: {counted}" + (f"; re-opened {state.consecutive_opens - 1} time(s), the wait doubles" if state.consecutive_opens > 1 else "")
+        cause = f"tripped: {counted}" + (
+            f"; re-opened {state.consecutive_opens - 1} time(s), the wait doubles"
+            if state.consecutive_opens > 1
+            else ""
+        )
     else:
         cause = ""
     answer = _gate_answer(state, config, now, counted, cause)
@@ -278,11 +295,21 @@ def _gate_answer(state: Any, config: Any, now: Any, counted: str, cause: str) ->
     if state.state == breaker.OPEN:
         if decision.skip:
             return {**base, "verdict": "skipped", "until": state.opens_at, "why": cause}
-        return {**base, "verdict": "probe", "until": "", "why": f"{cause}; the wait is over: the next batch is the half-open probe"}
+        return {
+            **base,
+            "verdict": "probe",
+            "until": "",
+            "why": f"{cause}; the wait is over: the next batch is the half-open probe",
+        }
     if decision.skip:
         started = timeutil.parse_iso_or_none(state.probe_started_at)
         lost = timeutil.iso(started + config.probe_timeout) if started else ""
-        return {**base, "verdict": "skipped", "until": lost, "why": f"half-open: a probe is running since {state.probe_started_at} (counted lost at {lost})"}
+        return {
+            **base,
+            "verdict": "skipped",
+            "until": lost,
+            "why": f"half-open: a probe is running since {state.probe_started_at} (counted lost at {lost})",
+        }
     return {**base, "verdict": "probe", "until": "", "why": "half-open, no probe out: the next batch is the probe"}
 
 
@@ -316,7 +343,13 @@ def impossible_times(document: Any) -> list[tuple[str, str, str]]:
         found.append(("/budget/week_start", budget.get("week_start"), week))
         for index, week_entry in enumerate(budget.get("history") or []):
             if isinstance(week_entry, dict):
-                found.append((f"/budget/history/{index}/week_start", week_entry.get("week_start"), "2026-11-30 or 2026-11-30T00:00:00Z"))
+                found.append(
+                    (
+                        f"/budget/history/{index}/week_start",
+                        week_entry.get("week_start"),
+                        "2026-11-30 or 2026-11-30T00:00:00Z",
+                    )
+                )
                 found.append((f"/budget/history/{index}/reset_at", week_entry.get("reset_at"), stamp))
     problems = []
     for pointer, value, example in found:

@@ -81,7 +81,9 @@ def record_op(doc: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
             entry["last_verified"] = _later(entry["last_verified"], at)
             applied += 1
         elif item["kind"] == "grace" and entry["sha256"] == item.get("previous"):
-            entry.setdefault("audit", []).append({"action": "grace-update", "at": at, "from": entry["sha256"], "to": sha})
+            entry.setdefault("audit", []).append(
+                {"action": "grace-update", "at": at, "from": entry["sha256"], "to": sha}
+            )
             entry["sha256"] = sha
             entry["last_verified"] = _later(entry["last_verified"], at)
             applied += 1
@@ -161,7 +163,17 @@ class Finding:
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"recipe": self.recipe, "file": self.file, "status": self.status}
-        for key in ("version", "version_tag", "version_source", "published_at", "url", "first_seen", "reason", "fingerprint", "issue_url"):
+        for key in (
+            "version",
+            "version_tag",
+            "version_source",
+            "published_at",
+            "url",
+            "first_seen",
+            "reason",
+            "fingerprint",
+            "issue_url",
+        ):
             value = getattr(self, key)
             if value:
                 data[key] = value
@@ -183,13 +195,27 @@ class Check:
 # what a Python or urllib3 exception text means, in a few words (first match wins)
 _CAUSES = (
     (re.compile(r"connection refused|errno 111\b|econnrefused", re.I), "connection refused"),
-    (re.compile(r"gaierror|name or service not known|nodename nor servname|temporary failure in name resolution|"
-                r"name resolution|getaddrinfo|could not resolve", re.I), "host name not found (DNS)"),
+    (
+        re.compile(
+            r"gaierror|name or service not known|nodename nor servname|temporary failure in name resolution|"
+            r"name resolution|getaddrinfo|could not resolve",
+            re.I,
+        ),
+        "host name not found (DNS)",
+    ),
     (re.compile(r"timed? ?out|timeout", re.I), "timed out"),
     (re.compile(r"certificate|ssl", re.I), "TLS certificate not accepted"),
-    (re.compile(r"connection reset|remotedisconnected|remote end closed|connection aborted|broken pipe", re.I), "connection closed by the server"),
+    (
+        re.compile(r"connection reset|remotedisconnected|remote end closed|connection aborted|broken pipe", re.I),
+        "connection closed by the server",
+    ),
     (re.compile(r"network is unreachable|no route to host|errno 101\b|errno 113\b", re.I), "network unreachable"),
-    (re.compile(r"failed to establish a new connection|newconnectionerror|max retries exceeded|connectionerror", re.I), "could not connect"),
+    (
+        re.compile(
+            r"failed to establish a new connection|newconnectionerror|max retries exceeded|connectionerror", re.I
+        ),
+        "could not connect",
+    ),
 )
 _EXCEPTION_TEXT = re.compile(r"\b(?:[A-Z][A-Za-z0-9]*(?:Error|Exception|Timeout)|gaierror|herror)\b|\(|\[Errno|<")
 SHORT_REASON = 120  # characters of a reason shown in the log and the summary; the report file keeps it whole
@@ -204,11 +230,11 @@ def short_reason(reason: str, limit: int = SHORT_REASON) -> str:
     if cut is None and len(text) <= limit:
         return text
     head = (text[: cut.start()] if cut else text).rstrip(" :-,;(")
-    cause = next((words for pattern, words in _CAUSES if pattern.search(text[cut.start():] if cut else text)), "")
+    cause = next((words for pattern, words in _CAUSES if pattern.search(text[cut.start() :] if cut else text)), "")
     if cause and cause.lower() not in head.lower():
         head = f"{head}: {cause}" if head else cause
     elif not cause and cut is not None:
-        name = re.match(r"[A-Za-z0-9]+", text[cut.start():])
+        name = re.match(r"[A-Za-z0-9]+", text[cut.start() :])
         head = f"{head}: {name.group(0)}" if name and head else (head or (name.group(0) if name else text))
     if len(head) > limit:
         head = head[: limit - 1].rstrip() + "…"
@@ -235,24 +261,47 @@ def plan(
     wanted = ", ".join(str(p) for p in platforms)
     for recipe in items:
         if not any(recipes.steps_for(recipe, p) for p in platforms):
-            findings.append(Finding(recipe.name, recipe.relpath, "skipped", reason=f"no step with a checksum_url for {wanted}"))
+            findings.append(
+                Finding(recipe.name, recipe.relpath, "skipped", reason=f"no step with a checksum_url for {wanted}")
+            )
             continue
         resolved = versions.get(recipe.name)
         if not isinstance(resolved, Resolved):
             reason = str(resolved) if resolved else "version not resolved"
-            findings.append(Finding(recipe.name, recipe.relpath, "unverifiable", reason=f"version unresolvable: {reason}"))
+            findings.append(
+                Finding(recipe.name, recipe.relpath, "unverifiable", reason=f"version unresolvable: {reason}")
+            )
             continue
         try:
             targets = recipes.checksum_targets(recipe, resolved.version, resolved.version_tag, platforms)
         except ValueError as exc:
-            findings.append(Finding(recipe.name, recipe.relpath, "unverifiable", resolved.version, resolved.version_tag, resolved.source, resolved.published_at, reason=f"checksum_url: {exc}"))
+            findings.append(
+                Finding(
+                    recipe.name,
+                    recipe.relpath,
+                    "unverifiable",
+                    resolved.version,
+                    resolved.version_tag,
+                    resolved.source,
+                    resolved.published_at,
+                    reason=f"checksum_url: {exc}",
+                )
+            )
             continue
         for target in targets:
             if not _plain_url(target.url):
-                findings.append(Finding(
-                    recipe.name, recipe.relpath, "unverifiable", resolved.version, resolved.version_tag, resolved.source, resolved.published_at,
-                    reason="checksum_url renders to a URL with a blank, a control character or one of `<>\"\\ in it: not fetched",
-                ))
+                findings.append(
+                    Finding(
+                        recipe.name,
+                        recipe.relpath,
+                        "unverifiable",
+                        resolved.version,
+                        resolved.version_tag,
+                        resolved.source,
+                        resolved.published_at,
+                        reason='checksum_url renders to a URL with a blank, a control character or one of `<>"\\ in it: not fetched',
+                    )
+                )
                 continue
             checks.append(Check(recipe, resolved, target))
     return checks, findings
@@ -260,7 +309,11 @@ def plan(
 
 def _plain_url(url: str) -> bool:
     """One line, no blank, none of the characters that could end a Markdown code span or table cell early."""
-    return bool(url) and len(url) <= 2048 and not any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F or ch in '`<>"\\' for ch in url)
+    return (
+        bool(url)
+        and len(url) <= 2048
+        and not any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F or ch in '`<>"\\' for ch in url)
+    )
 
 
 def classify(
@@ -277,8 +330,15 @@ def classify(
     for check in checks:
         recipe, resolved, target = check.recipe, check.resolved, check.target
         finding = Finding(
-            recipe.name, recipe.relpath, "ok", resolved.version, resolved.version_tag, resolved.source,
-            resolved.published_at, target.url, target.platforms,
+            recipe.name,
+            recipe.relpath,
+            "ok",
+            resolved.version,
+            resolved.version_tag,
+            resolved.source,
+            resolved.published_at,
+            target.url,
+            target.platforms,
         )
         findings.append(finding)
         result = results.get(target.url)

@@ -123,7 +123,11 @@ def _list(value: Any, field: str) -> list[str]:
             except ValueError:
                 loaded = None
             if not isinstance(loaded, list) or not all(isinstance(i, str) for i in loaded):
-                raise UsageError("is not a JSON array of strings", field=field, hint='write ["linux/amd64","darwin/arm64"] or linux/amd64,darwin/arm64')
+                raise UsageError(
+                    "is not a JSON array of strings",
+                    field=field,
+                    hint='write ["linux/amd64","darwin/arm64"] or linux/amd64,darwin/arm64',
+                )
             items = loaded
         else:
             items = [part for chunk in text.splitlines() for part in chunk.split(",")]
@@ -137,7 +141,11 @@ def parse_platforms(value: Any, *, field: str = "platforms") -> list[Platform]:
     for item in items:
         match = _PLATFORM.match(item.strip().lower())
         if match and len(platforms) >= 64:
-            raise UsageError("names more than 64 platforms", field=field, hint="list the platforms the registry builds, e.g. linux/amd64,darwin/arm64")
+            raise UsageError(
+                "names more than 64 platforms",
+                field=field,
+                hint="list the platforms the registry builds, e.g. linux/amd64,darwin/arm64",
+            )
         if not match:
             raise UsageError(
                 f"{item!r} is not an os/arch platform",
@@ -215,7 +223,9 @@ def render(template: str, values: Mapping[str, str]) -> str:
     return _PLACEHOLDER.sub(replace, template)
 
 
-def checksum_targets(recipe: Recipe, version: str, version_tag: str, platforms: Iterable[Platform]) -> list[ChecksumTarget]:
+def checksum_targets(
+    recipe: Recipe, version: str, version_tag: str, platforms: Iterable[Platform]
+) -> list[ChecksumTarget]:
     """Every distinct checksum URL of ``recipe`` at ``version`` for ``platforms``.
 
     A URL shared by several platforms (one SHA256SUMS for all) is fetched once.
@@ -303,7 +313,12 @@ def _parse(text: str, file: str, relpath: str | None) -> Recipe:
             continue
         template = raw["checksum_url"]
         if not isinstance(template, str):
-            raise RecipeError("checksum_url must be a string", file=file, field=f"steps[{index}].checksum_url", hint='write checksum_url = "https://..."')
+            raise RecipeError(
+                "checksum_url must be a string",
+                file=file,
+                field=f"steps[{index}].checksum_url",
+                hint='write checksum_url = "https://..."',
+            )
         when = _table(raw.get("when"))
         steps.append(
             ChecksumStep(

@@ -56,8 +56,15 @@ def changed_recipes(recipes_dir: str | Path, since: timedelta, now: datetime) ->
     cutoff = timeutil.iso(now - since)
     folder = Path(recipes_dir)
     args = [
-        "log", f"--since={cutoff}", "--first-parent", "--diff-merges=first-parent", "--name-only", "--relative",
-        "--pretty=format:", "--", ".",
+        "log",
+        f"--since={cutoff}",
+        "--first-parent",
+        "--diff-merges=first-parent",
+        "--name-only",
+        "--relative",
+        "--pretty=format:",
+        "--",
+        ".",
     ]
     try:
         proc = gitcmd.run(folder, args, check=False)
@@ -122,7 +129,6 @@ class RunResult:
     def count(self, status: str) -> int:
         return sum(1 for f in self.findings if f.status == status)
 
-
     @property
     def verified(self) -> int:
         """Checksum files whose bytes were compared with a baseline or recorded (ok, new, pending, drift)."""
@@ -186,7 +192,10 @@ def _fetch(config: RunConfig, only: set[str] | None) -> tuple[_Fetching, dict[st
     deadline = time.monotonic() + budget
     fetcher = Fetcher(workers=config.concurrency, timeout=config.timeout, step_deadline=deadline)
     resolver = Resolver(
-        token=config.token, api_url=config.api_url, nodejs_url=config.nodejs_url, timeout=config.timeout,
+        token=config.token,
+        api_url=config.api_url,
+        nodejs_url=config.nodejs_url,
+        timeout=config.timeout,
         fetcher=fetcher,
     )
     unreadable: list[recipes.RecipeError] = []
@@ -255,8 +264,14 @@ def _issues(config: RunConfig, findings: list[Finding], at: str) -> tuple[list[I
         issues = [IssueResult(fp, "failed", error=missing) for fp in dict.fromkeys(f.fingerprint for f in drifts)]
     else:
         raised = raise_issues(
-            drifts, token=config.token, api_url=config.api_url, repository=config.repository, labels=config.labels,
-            at=at, timeout=config.timeout, run_url=config.run_url,
+            drifts,
+            token=config.token,
+            api_url=config.api_url,
+            repository=config.repository,
+            labels=config.labels,
+            at=at,
+            timeout=config.timeout,
+            run_url=config.run_url,
         )
         issues, notes = raised.results, raised.notes
     by_fp = {i.fingerprint: i.url for i in issues if i.url}

@@ -70,7 +70,7 @@ class Resolver:
         if tag_prefix and not tag.startswith(tag_prefix):
             shown = escape.one_line(tag[:80])
             raise _Unresolvable(f"latest release tag {shown!r} of {repo} does not start with tag_prefix {tag_prefix!r}")
-        version = _check_version(tag[len(tag_prefix):], f"the latest release of {repo}")
+        version = _check_version(tag[len(tag_prefix) :], f"the latest release of {repo}")
         return Resolved(version, tag, recipes.SOURCE_GITHUB, timeutil.iso(published) if published else "")
 
     def nodejs(self, tag_prefix: str) -> Resolved:
@@ -86,7 +86,9 @@ class Resolver:
             tag = str(newest["version"])
         except (ValueError, LookupError, TypeError, RecursionError):
             raise _Unresolvable(f"Node.js dist index {url} is not a list of releases") from None
-        version = _check_version(tag[len(tag_prefix):] if tag.startswith(tag_prefix) else tag, "the Node.js dist index")
+        version = _check_version(
+            tag[len(tag_prefix) :] if tag.startswith(tag_prefix) else tag, "the Node.js dist index"
+        )
         published = str(newest.get("date") or "") if isinstance(newest, dict) else ""
         published_iso = ""
         if published:
@@ -111,10 +113,12 @@ class Resolver:
             job = lambda: self.nodejs(spec.tag_prefix)  # noqa: E731
         elif spec.source:
             source = escape.one_line(spec.source[:40])
-            return _done(Unresolved(
-                f"version source {source!r} is not supported by drift-monitor "
-                "(use github_repo, nodejs_dist or a pinned version)"
-            ))
+            return _done(
+                Unresolved(
+                    f"version source {source!r} is not supported by drift-monitor "
+                    "(use github_repo, nodejs_dist or a pinned version)"
+                )
+            )
         else:
             return _done(Unresolved("the recipe has no [version] github_repo, source or pinned version"))
         with self._lock:
@@ -145,4 +149,3 @@ def _capture(job: Callable[[], Resolved]) -> Resolved | Unresolved:
         return job()
     except _Unresolvable as exc:
         return Unresolved(str(exc))
-

@@ -367,7 +367,9 @@ def _nothing_to_push(
         state.result = Persisted(True, state.number, landed_by_us, [], mine, remote_head, notes=job.notes)
         return Outcome.LANDED_EARLIER
     if carrier:
-        log(f"this job's operations landed on {escape.short_line(job.branch)} in {carrier[:12]}, carried by another job")
+        log(
+            f"this job's operations landed on {escape.short_line(job.branch)} in {carrier[:12]}, carried by another job"
+        )
         state.result = Persisted(True, state.number, carrier, [], mine, remote_head, notes=job.notes)
         return Outcome.CARRIED
     log("nothing to commit: the remote already has this state")

@@ -43,7 +43,9 @@ def table_rows(document: dict[str, Any], now: datetime) -> list[list[Any]]:
             opens = f"probe out since {breaker.probe_started_at}" if breaker.probe_out(now, config) else "probe may run"
         else:
             opens = "-"
-        rows.append([name, _ICONS[breaker.state], rate, f"{window.attempts}/{config.window_size}", breaker.failures, opens])
+        rows.append(
+            [name, _ICONS[breaker.state], rate, f"{window.attempts}/{config.window_size}", breaker.failures, opens]
+        )
     return rows
 
 
@@ -77,7 +79,9 @@ def breakers_table(document: dict[str, Any], now: datetime) -> str:
     return markdown.md_table(TABLE_HEADERS, rows)
 
 
-def step_report(title: str, lines: list[str], document: dict[str, Any], now: datetime, transitions: list[Transition]) -> str:
+def step_report(
+    title: str, lines: list[str], document: dict[str, Any], now: datetime, transitions: list[Transition]
+) -> str:
     """The step summary of breaker-gate and breaker-update."""
     text = f"### {title}\n\n" + "".join(f"{line}\n" for line in lines)
     if transitions:

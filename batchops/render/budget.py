@@ -30,13 +30,15 @@ def gauge_markdown(view_: BudgetView, *, heading: str = "####", with_history: bo
         if view_.forced and gauge.state != "paused":
             state = "🟠 sampling (forced)"
             rate = format_rate(min(gauge.rate, FORCED_SAMPLE_RATE))
-        rows.append([
-            LABELS[gauge.platform],
-            f"{bar(gauge.fraction)} {gauge.percent}",
-            f"{format_minutes(gauge.used)} / {format_minutes(gauge.limit)}",
-            state,
-            rate,
-        ])
+        rows.append(
+            [
+                LABELS[gauge.platform],
+                f"{bar(gauge.fraction)} {gauge.percent}",
+                f"{format_minutes(gauge.used)} / {format_minutes(gauge.limit)}",
+                state,
+                rate,
+            ]
+        )
     text += md_table(["platform", "usage", "minutes used / limit", "state", "sample rate"], rows)
     config = view_.config
     text += (
@@ -62,9 +64,13 @@ def gauge_markdown(view_: BudgetView, *, heading: str = "####", with_history: bo
             week = str(entry.get("week_start", ""))[:10]
             if entry.get("reset_at"):
                 week += f" (reset {str(entry['reset_at'])[:16].replace('T', ' ')})"
-            rows.append([week] + [
-                format_minutes(entry[f"{p}_minutes_used"]) if f"{p}_minutes_used" in entry else "-" for p in PLATFORMS
-            ])
+            rows.append(
+                [week]
+                + [
+                    format_minutes(entry[f"{p}_minutes_used"]) if f"{p}_minutes_used" in entry else "-"
+                    for p in PLATFORMS
+                ]
+            )
         text += "\nPrevious weeks:\n\n" + md_table(["week", "macOS minutes", "Linux minutes"], rows)
     return text
 

@@ -70,14 +70,20 @@ def issue_body(groups: Mapping[str, Sequence[Finding]], *, at: str, run_url: str
             "its checksum files. Each row below is one recipe version whose checksum file changed.",
         ]
         subject = "the recipes below"
-    stop = f'batchops stop --reason "checksum drift: {first.recipe} {first.version}" --incident-url <URL of this issue>' if single else (
-        'batchops stop --reason "checksum drift in many recipes" --incident-url <URL of this issue>'
+    stop = (
+        f'batchops stop --reason "checksum drift: {first.recipe} {first.version}" --incident-url <URL of this issue>'
+        if single
+        else ('batchops stop --reason "checksum drift in many recipes" --incident-url <URL of this issue>')
     )
 
     def build(with_accepts: bool, shown: int) -> str:
-        accept_lines = [_accept(f) for f in rows] if with_accepts else [
-            'batchops drift accept RECIPE VERSION --url URL --sha256 ACTUAL --reason "<why this re-publication is benign>"'
-        ]
+        accept_lines = (
+            [_accept(f) for f in rows]
+            if with_accepts
+            else [
+                'batchops drift accept RECIPE VERSION --url URL --sha256 ACTUAL --reason "<why this re-publication is benign>"'
+            ]
+        )
         accept = " \\\n  ".join(accept_lines) if single else "\n".join(accept_lines)
         table = drift_table(rows[:shown])
         if shown < len(rows):
@@ -160,7 +166,18 @@ def summary(
         "",
         markdown.md_table(
             ["recipes", "checksum files", "ok", "new", "pending", "drift", "unverifiable", "skipped"],
-            [[counts["recipes"], counts["checked"], counts["ok"], counts["new"], counts["pending"], counts["drift"], counts["unverifiable"], counts["skipped"]]],
+            [
+                [
+                    counts["recipes"],
+                    counts["checked"],
+                    counts["ok"],
+                    counts["new"],
+                    counts["pending"],
+                    counts["drift"],
+                    counts["unverifiable"],
+                    counts["skipped"],
+                ]
+            ],
         ),
     ]
     rows = [f for f in findings if f.status not in ("ok", "skipped")]
@@ -169,17 +186,36 @@ def summary(
         lines.append(
             markdown.md_table(
                 ["", "recipe", "version", "URL", "expected", "actual", "first seen", "note"],
-                [[_ICONS[f.status] + " " + f.status, f.recipe, f.version or "-", f.url or "-", (f.expected or "-")[:16], (f.actual or "-")[:16], f.first_seen or "-", f.issue_url or short_reason(f.reason)] for f in shown],
+                [
+                    [
+                        _ICONS[f.status] + " " + f.status,
+                        f.recipe,
+                        f.version or "-",
+                        f.url or "-",
+                        (f.expected or "-")[:16],
+                        (f.actual or "-")[:16],
+                        f.first_seen or "-",
+                        f.issue_url or short_reason(f.reason),
+                    ]
+                    for f in shown
+                ],
             )
         )
         if len(rows) > len(shown):
             lines.append(f"… and {len(rows) - len(shown)} more rows in the report file.")
     skipped = [f for f in findings if f.status == "skipped"]
     if skipped:
-        lines.append(f"- ➖ {len(skipped)} recipe(s) skipped: " + markdown.md_escape(skipped[0].reason) + " (listed in the report file)")
+        lines.append(
+            f"- ➖ {len(skipped)} recipe(s) skipped: "
+            + markdown.md_escape(skipped[0].reason)
+            + " (listed in the report file)"
+        )
     for issue in issues:
         text = {"created": "opened", "commented": "commented on", "failed": "could not open or update"}[issue.action]
-        lines.append(f"- {text} the drift issue {markdown.md_escape(issue.url or issue.fingerprint)}" + (f": {markdown.md_escape(issue.error)}" if issue.error else ""))
+        lines.append(
+            f"- {text} the drift issue {markdown.md_escape(issue.url or issue.fingerprint)}"
+            + (f": {markdown.md_escape(issue.error)}" if issue.error else "")
+        )
     for note in notes:
         lines.append(f"- {markdown.md_escape(note)}")
     if drift and not issues_enabled:
@@ -214,8 +250,14 @@ def terminal_lines(findings: Sequence[Finding], *, verbose: bool = False, detail
         if verbose:
             lines.extend(one_line(f"{'skipped':<12} {f.recipe} ({f.file}): {f.reason}") for f in skipped)
         else:
-            names = ", ".join(f.recipe for f in skipped[:10]) + (f", … {len(skipped) - 10} more" if len(skipped) > 10 else "")
-            lines.append(one_line(f"{'skipped':<12} {len(skipped)} recipe(s) with no checksum step for these platforms: {names} (details: {details})"))
+            names = ", ".join(f.recipe for f in skipped[:10]) + (
+                f", … {len(skipped) - 10} more" if len(skipped) > 10 else ""
+            )
+            lines.append(
+                one_line(
+                    f"{'skipped':<12} {len(skipped)} recipe(s) with no checksum step for these platforms: {names} (details: {details})"
+                )
+            )
     lines.append(f"{ok} checksum file(s) unchanged")
     return lines
 
@@ -225,8 +267,12 @@ def report_lines(report: Mapping[str, Any], *, verbose: bool = False) -> list[st
     counts = report.get("counts", {})
     findings = [
         Finding(
-            str(f.get("recipe", "")), str(f.get("file", "")), str(f.get("status", "")), str(f.get("version", "")),
-            url=str(f.get("url", "")), reason=str(f.get("reason", "")),
+            str(f.get("recipe", "")),
+            str(f.get("file", "")),
+            str(f.get("status", "")),
+            str(f.get("version", "")),
+            url=str(f.get("url", "")),
+            reason=str(f.get("reason", "")),
         )
         for f in report.get("findings", [])
         if f.get("status") in _ICONS
@@ -238,5 +284,9 @@ def report_lines(report: Mapping[str, Any], *, verbose: bool = False) -> list[st
     )
     lines = [head, *terminal_lines(findings, verbose=verbose)]
     for issue in report.get("issues", []):
-        lines.append(one_line(f"issue {issue.get('action', '')}: {issue.get('url') or issue.get('fingerprint', '')} {issue.get('error', '')}".rstrip()))
+        lines.append(
+            one_line(
+                f"issue {issue.get('action', '')}: {issue.get('url') or issue.get('fingerprint', '')} {issue.get('error', '')}".rstrip()
+            )
+        )
     return lines

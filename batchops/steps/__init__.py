@@ -40,7 +40,9 @@ class StepResult:
     def notice(self, message: str, *, title: str | None = None) -> None:
         self.annotations.append(Annotation("notice", message, title))
 
-    def error(self, message: str, *, title: str | None = None, file: str | None = None, line: int | None = None) -> None:
+    def error(
+        self, message: str, *, title: str | None = None, file: str | None = None, line: int | None = None
+    ) -> None:
         self.annotations.append(Annotation("error", message, title, file, line))
 
     def say(self, line: str) -> None:

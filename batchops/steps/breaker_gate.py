@@ -62,24 +62,42 @@ def run(args: argparse.Namespace) -> StepResult:
         )
     verdict = "⏭️ skip" if decision.skip else "▶️ run"
     transitions = [decision.transition] if decision.transition else []
-    result.section(step_report(f"{TITLE}: {ecosystem} — {verdict}", [f"{ecosystem}: {decision.reason}."], document, now, transitions))
+    result.section(
+        step_report(
+            f"{TITLE}: {ecosystem} — {verdict}", [f"{ecosystem}: {decision.reason}."], document, now, transitions
+        )
+    )
     return result
 
 
-def _dry_run(ecosystem: str, document: dict[str, Any], after: breaker.Breaker, decision: breaker.GateDecision, now: datetime) -> StepResult:
+def _dry_run(
+    ecosystem: str, document: dict[str, Any], after: breaker.Breaker, decision: breaker.GateDecision, now: datetime
+) -> StepResult:
     """The answer alone: the outputs the gate would give; the file and the journal stay as they are."""
     result = StepResult(outputs=decision.outputs())
     if decision.transition is not None:
-        would = f"would move {decision.transition.source} -> {decision.transition.target} and grant this batch the probe"
+        would = (
+            f"would move {decision.transition.source} -> {decision.transition.target} and grant this batch the probe"
+        )
     else:
         would = "would change nothing"
     verdict = "skip" if decision.skip else "run"
-    result.say(f"{ecosystem}: dry run: the next batch would {verdict} ({decision.reason}); the gate {would}. Nothing written, nothing journaled.")
+    result.say(
+        f"{ecosystem}: dry run: the next batch would {verdict} ({decision.reason}); the gate {would}. Nothing written, nothing journaled."
+    )
     preview = dict(document)
     preview["circuit_breaker"] = dict(document.get("circuit_breaker") or {})
     preview["circuit_breaker"][ecosystem] = after.write(dict(preview["circuit_breaker"].get(ecosystem) or {}))
     transitions = [decision.transition] if decision.transition else []
-    result.section(step_report(f"{TITLE}: {ecosystem} — dry run: would {verdict}", [f"{ecosystem}: {decision.reason}.", "Dry run: nothing written, nothing journaled."], preview, now, transitions))
+    result.section(
+        step_report(
+            f"{TITLE}: {ecosystem} — dry run: would {verdict}",
+            [f"{ecosystem}: {decision.reason}.", "Dry run: nothing written, nothing journaled."],
+            preview,
+            now,
+            transitions,
+        )
+    )
     return result
 
 

@@ -52,38 +52,49 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         parser, "baseline-file", "checksum baseline (JSON, committed; created on first run)", default=DEFAULT_BASELINE
     )
     add_input(
-        parser, "since", "only recipes whose file changed in git within this duration (24h, 7d); empty: every recipe",
+        parser,
+        "since",
+        "only recipes whose file changed in git within this duration (24h, 7d); empty: every recipe",
         default="",
     )
     add_input(
-        parser, "grace-period",
+        parser,
+        "grace-period",
         "releases younger than this never alarm: a changed checksum is 'pending' and the baseline follows (0 disables)",
         default=DEFAULT_GRACE,
     )
     add_input(
-        parser, "github-token", "token for the GitHub API (release lookups, issues); empty: report only, no issue",
+        parser,
+        "github-token",
+        "token for the GitHub API (release lookups, issues); empty: report only, no issue",
         default="",
     )
     add_input(parser, "labels", "labels of the drift issue (created when missing)", default=DEFAULT_LABELS)
     add_input(parser, "fail-on-drift", "exit non-zero when drift is found", default="false")
     add_input(
-        parser, "fail-on-unverifiable",
+        parser,
+        "fail-on-unverifiable",
         "exit non-zero when a checksum file or recipe could not be verified (network, HTTP, truncated)",
         default="false",
     )
     add_input(parser, "platforms", "os/arch platforms whose checksum URLs are checked", default="linux/amd64")
     add_input(
-        parser, "dry-run", "check and report only: the baseline is not written and no issue is opened or commented on",
+        parser,
+        "dry-run",
+        "check and report only: the baseline is not written and no issue is opened or commented on",
         default="false",
     )
     add_input(
-        parser, "report-file",
+        parser,
+        "report-file",
         "where the JSON report is written (default: $RUNNER_TEMP/batchops/drift-report.json, else ./drift-report.json)",
         default="",
     )
     add_input(parser, "concurrency", "parallel downloads", default=str(DEFAULT_CONCURRENCY))
     add_input(
-        parser, "timeout", "seconds per checksum file, in total (connect, headers, body, redirects, retry)",
+        parser,
+        "timeout",
+        "seconds per checksum file, in total (connect, headers, body, redirects, retry)",
         default=str(int(DEFAULT_TIMEOUT)),
     )
     add_input(
@@ -151,8 +162,13 @@ def run(args: argparse.Namespace) -> StepResult:
         result.warning(escape.one_line(note), title=TITLE)
     result.section(
         render.summary(
-            outcome.findings, outcome.issues, report["counts"], drift=report["drift"],
-            issues_enabled=outcome.issues_enabled, report_file=report_file, notes=outcome.notes,
+            outcome.findings,
+            outcome.issues,
+            report["counts"],
+            drift=report["drift"],
+            issues_enabled=outcome.issues_enabled,
+            report_file=report_file,
+            notes=outcome.notes,
         )
     )
     if config.dry_run:
@@ -166,10 +182,13 @@ def _annotate_drifts(result: StepResult, outcome: RunResult, fail_on_drift: bool
     drifts = [f for f in outcome.findings if f.status == "drift"]
     annotate = result.error if fail_on_drift else result.warning
     for finding in drifts[:MAX_DRIFT_ANNOTATIONS]:
-        annotate(escape.one_line(
-            f"checksum drift: {finding.recipe} {finding.version}: {finding.url} now has sha256 {finding.actual}, "
-            f"recorded {finding.expected}"
-        ), title=TITLE)
+        annotate(
+            escape.one_line(
+                f"checksum drift: {finding.recipe} {finding.version}: {finding.url} now has sha256 {finding.actual}, "
+                f"recorded {finding.expected}"
+            ),
+            title=TITLE,
+        )
     if len(drifts) > MAX_DRIFT_ANNOTATIONS:
         more = len(drifts) - MAX_DRIFT_ANNOTATIONS
         annotate(f"… and {more} more checksum drifts: see the step summary and the report file", title=TITLE)

@@ -75,8 +75,11 @@ def results_from(args: argparse.Namespace, now: Any, said: list[str]) -> dict[st
             "with ecosystem: homebrew",
         )
     document: dict[str, Any] = {
-        "batch_id": batch_id, "ecosystem": ecosystem, "started_at": timeutil.iso(now),
-        "completed_at": timeutil.iso(now), "results": [],
+        "batch_id": batch_id,
+        "ecosystem": ecosystem,
+        "started_at": timeutil.iso(now),
+        "completed_at": timeutil.iso(now),
+        "results": [],
     }
     schema.validate(document, "batch-results", file="batch-id and ecosystem")
     why = f"{path} does not exist" if path else "no results-file was given"
@@ -89,7 +92,9 @@ def _unusable_number(path: str) -> str | None:
     import math
 
     try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"), parse_int=lambda text: int(text) if len(text) <= 40 else math.inf)
+        document = json.loads(
+            Path(path).read_text(encoding="utf-8"), parse_int=lambda text: int(text) if len(text) <= 40 else math.inf
+        )
     except (OSError, ValueError, RecursionError):
         return None
     stack: list[tuple[Any, str]] = [(document, "")]
@@ -110,24 +115,46 @@ def _unusable_number(path: str) -> str | None:
 
 def _configure(parser: argparse.ArgumentParser) -> None:
     add_input(
-        parser, "results-file",
+        parser,
+        "results-file",
         "results file of the ecosystem run (schemas/batch-results.schema.json); or give batch-id and ecosystem",
         default="",
     )
     add_input(
-        parser, "batch-id",
+        parser,
+        "batch-id",
         "batch id: must match the results file; without one (or when it is missing), a run with no recipe is recorded",
         default="",
     )
     add_input(
         parser, "ecosystem", "ecosystem: must match the results file; with batch-id, the run's ecosystem", default=""
     )
-    add_input(parser, "endpoint", "telemetry base URL; POST {endpoint}/batch-metrics (empty: the embedded database)", default="")
+    add_input(
+        parser,
+        "endpoint",
+        "telemetry base URL; POST {endpoint}/batch-metrics (empty: the embedded database)",
+        default="",
+    )
     add_input(parser, "token", "bearer token of the endpoint (pass a secret)", default="")
     add_input(parser, "database", "embedded SQLite store used when endpoint is empty", default=DEFAULT_DATABASE)
-    add_input(parser, "spool-dir", "where undeliverable payloads are kept for metrics-replay (default: $RUNNER_TEMP/batchops-spool, else .batchops/spool)", default="")
-    add_input(parser, "max-time", "seconds for the whole upload, retries included, before spooling", default=str(int(DEFAULT_MAX_TIME)))
-    add_input(parser, "request-timeout", "seconds one request may take, from connect to the last byte", default=str(int(DEFAULT_REQUEST_TIMEOUT)))
+    add_input(
+        parser,
+        "spool-dir",
+        "where undeliverable payloads are kept for metrics-replay (default: $RUNNER_TEMP/batchops-spool, else .batchops/spool)",
+        default="",
+    )
+    add_input(
+        parser,
+        "max-time",
+        "seconds for the whole upload, retries included, before spooling",
+        default=str(int(DEFAULT_MAX_TIME)),
+    )
+    add_input(
+        parser,
+        "request-timeout",
+        "seconds one request may take, from connect to the last byte",
+        default=str(int(DEFAULT_REQUEST_TIMEOUT)),
+    )
     add_now(parser)
 
 
@@ -154,7 +181,11 @@ def run(args: argparse.Namespace) -> StepResult:
         telemetry.check_endpoint(endpoint)
     spool_dir = args.spool_dir or default_spool_dir()
     outputs: dict[str, Any] = {
-        "uploaded": False, "spooled-file": "", "destination": "", "duplicate": False, "idempotency-key": key,
+        "uploaded": False,
+        "spooled-file": "",
+        "destination": "",
+        "duplicate": False,
+        "idempotency-key": key,
     }
     result = StepResult(outputs=outputs)
     for line in early:
@@ -245,11 +276,19 @@ def _summary(
     lines.append(
         markdown.md_table(
             ["batch", "ecosystem", "recipes", "passed", "failed", "skipped", "success rate", "macOS min", "Linux min"],
-            [[
-                payload["batch_id"], payload["ecosystem"], payload["total_recipes"], payload["passed"],
-                payload["failed"], payload["skipped"], f"{markdown.bar(rate)} {rate * 100:.1f}%",
-                payload["macos_minutes"], payload["linux_minutes"],
-            ]],
+            [
+                [
+                    payload["batch_id"],
+                    payload["ecosystem"],
+                    payload["total_recipes"],
+                    payload["passed"],
+                    payload["failed"],
+                    payload["skipped"],
+                    f"{markdown.bar(rate)} {rate * 100:.1f}%",
+                    payload["macos_minutes"],
+                    payload["linux_minutes"],
+                ]
+            ],
         )
     )
     return "\n".join(lines)

@@ -28,7 +28,11 @@ TITLE = "batchops preflight"
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:
-    add_input(parser, "ecosystems", "candidate ecosystems: a JSON array or a comma/newline separated list; empty means every ecosystem the control file knows")
+    add_input(
+        parser,
+        "ecosystems",
+        "candidate ecosystems: a JSON array or a comma/newline separated list; empty means every ecosystem the control file knows",
+    )
     add_control_file(parser)
     add_now(parser)
 
@@ -53,16 +57,28 @@ def run(args: argparse.Namespace) -> StepResult:
             details.append(f"expected resume: {document['expected_resume']}")
         if document.get("disabled_by"):
             details.append(f"stopped by: {document['disabled_by']}")
-        result.warning("batch pipeline is stopped; " + "; ".join(details) + f". Resume with `batchops resume` (edits {args.control_file}).", title=TITLE)
+        result.warning(
+            "batch pipeline is stopped; "
+            + "; ".join(details)
+            + f". Resume with `batchops resume` (edits {args.control_file}).",
+            title=TITLE,
+        )
     elif not outputs["can-proceed"]:
         result.warning(outputs["reason"], title=TITLE)
     elif skipped:
         result.notice("disabled ecosystems left out of this run: " + ", ".join(skipped), title=TITLE)
     if current.paused_platforms:
         names = ", ".join(budget.LABELS[p] for p in current.paused_platforms)
-        result.warning(f"CI-minutes budget: {names} paused for the rest of the week (>= {current.config.pause_percent:g}% used); other platforms run.", title=TITLE)
+        result.warning(
+            f"CI-minutes budget: {names} paused for the rest of the week (>= {current.config.pause_percent:g}% used); other platforms run.",
+            title=TITLE,
+        )
     if current.sampling_active and current.sample_rate > 0:
-        forced = " (forced by an operator: budget.sampling_active is true; clear it with `batchops budget sample --off`)" if current.forced else ""
+        forced = (
+            " (forced by an operator: budget.sampling_active is true; clear it with `batchops budget sample --off`)"
+            if current.forced
+            else ""
+        )
         result.notice(f"CI-minutes budget: sampling candidates at rate {outputs['sample-rate']}{forced}.", title=TITLE)
     result.section(_summary(document, outputs) + "\n" + gauge_markdown(current))
     return result

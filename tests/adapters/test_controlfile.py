@@ -33,7 +33,9 @@ def test_a_crash_while_writing_leaves_the_old_file_and_no_temp_file(tmp_path: Pa
     with pytest.raises(OSError):
         controlfile.mutate(path, "control.disable", {"ecosystem": "npm"}, at=AT)
     assert path.read_text() == before
-    assert [p.name for p in tmp_path.iterdir() if p.name != "journal"] == ["batch-control.json"]  # journal: the test's own
+    assert [p.name for p in tmp_path.iterdir() if p.name != "journal"] == [
+        "batch-control.json"
+    ]  # journal: the test's own
     assert journal.read() == []  # nothing recorded for a change that did not land
 
 
@@ -97,7 +99,9 @@ def test_concurrent_appends_never_interleave(tmp_path: Path) -> None:
 
 def _append_many(worker: int) -> None:
     for i in range(50):
-        journal.record(journal.new_operation("control.disable", "batch-control.json", {"ecosystem": f"e{worker}-{i}"}, AT))
+        journal.record(
+            journal.new_operation("control.disable", "batch-control.json", {"ecosystem": f"e{worker}-{i}"}, AT)
+        )
 
 
 def test_written_files_keep_their_permissions(tmp_path: Path) -> None:

@@ -13,10 +13,58 @@ from hypothesis import strategies as st
 from batchops.adapters import schema
 from batchops.adapters.fastschema import Checker, supports
 
-scalars = st.none() | st.booleans() | st.integers(-5, 2000) | st.floats(-10, 10, allow_nan=False) | st.sampled_from([float("nan"), float("inf"), 2**53 + 1, 1e9]) | st.sampled_from(
-    ["", "closed", "open", "half-open", "ajar", "homebrew", "Home Brew", "2026-06-26T20:51:01Z", "2026-06-26", "24h", "x" * 70, "passed", "macos", "npm\n", "2026-06-26T20:51:01Z\n", "24h\n"]
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 2000)
+    | st.floats(-10, 10, allow_nan=False)
+    | st.sampled_from([float("nan"), float("inf"), 2**53 + 1, 1e9])
+    | st.sampled_from(
+        [
+            "",
+            "closed",
+            "open",
+            "half-open",
+            "ajar",
+            "homebrew",
+            "Home Brew",
+            "2026-06-26T20:51:01Z",
+            "2026-06-26",
+            "24h",
+            "x" * 70,
+            "passed",
+            "macos",
+            "npm\n",
+            "2026-06-26T20:51:01Z\n",
+            "24h\n",
+        ]
+    )
 )
-values = st.recursive(scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.sampled_from(["state", "failures", "window", "x", "homebrew", "npm", "Bad Key", "window_size", "ecosystems", "results"]), c, max_size=3), max_leaves=8)
+values = st.recursive(
+    scalars,
+    lambda c: (
+        st.lists(c, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "state",
+                    "failures",
+                    "window",
+                    "x",
+                    "homebrew",
+                    "npm",
+                    "Bad Key",
+                    "window_size",
+                    "ecosystems",
+                    "results",
+                ]
+            ),
+            c,
+            max_size=3,
+        )
+    ),
+    max_leaves=8,
+)
 
 
 def _paths(document: object) -> list[list[object]]:

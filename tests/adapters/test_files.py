@@ -92,10 +92,22 @@ def test_a_real_file_size_limit_is_a_user_error_naming_the_file(tmp_path: Path) 
         resource.setrlimit(resource.RLIMIT_FSIZE, (2048, 2048))
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "RUNNER_"))}
-    env.update({"PYTHONPATH": str(REPO_ROOT), "PYTHONDONTWRITEBYTECODE": "1", "BATCHOPS_JOURNAL": str(tmp_path / "j" / "journal.jsonl")})
+    env.update(
+        {
+            "PYTHONPATH": str(REPO_ROOT),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "BATCHOPS_JOURNAL": str(tmp_path / "j" / "journal.jsonl"),
+        }
+    )
     proc = subprocess.run(
         [sys.executable, "-m", "batchops", "disable", "npm", "--new"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, preexec_fn=limit, timeout=60, check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        preexec_fn=limit,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode == 1, proc.stderr
     assert "batch-control.json" in proc.stderr and "file-size limit" in proc.stderr and "EFBIG" in proc.stderr
@@ -122,7 +134,12 @@ def stuck_writer(path: Path) -> subprocess.Popen[str]:
         "files.os.fsync = lambda fd: (print('writing', flush=True), time.sleep(60))\n"
         "files.write_atomic(sys.argv[1], '{}')\n"
     )
-    return subprocess.Popen([sys.executable, "-c", script, str(path)], env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", script, str(path)],
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_a_temp_file_left_by_a_killed_writer_is_cleaned_at_the_next_write(tmp_path: Path) -> None:

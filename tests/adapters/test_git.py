@@ -27,7 +27,9 @@ def test_a_failure_is_a_user_error_with_gits_words_and_no_secret(repo: Path) -> 
     with pytest.raises(GitError) as raised:
         wrapper.run("push", "https://bot:s3cr3t-token@127.0.0.1:9/r.git", "main")
     assert isinstance(raised.value, BatchopsError)
-    assert "s3cr3t-token" not in raised.value.message + raised.value.output + raised.value.stderr + " ".join(raised.value.git_args)
+    assert "s3cr3t-token" not in raised.value.message + raised.value.output + raised.value.stderr + " ".join(
+        raised.value.git_args
+    )
     assert raised.value.git_args[0] == "push"
 
 
@@ -37,7 +39,9 @@ def test_url_credentials_are_found_and_hidden_from_the_shown_url() -> None:
     assert gitcmd.url_secrets("/srv/registry.git") == ([], "/srv/registry.git")
 
 
-def test_the_bot_identity_applies_only_when_none_is_configured(repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_bot_identity_applies_only_when_none_is_configured(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     empty = tmp_path / "gitconfig"
     empty.write_text("")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(empty))
@@ -57,7 +61,11 @@ def test_a_commit_is_built_from_contents_object_ids_and_deletions_without_touchi
     blob = wrapper.text("hash-object", "-w", "--stdin", input=b"by id\n")
     odd = 'odd "name"\nwith a newline.txt'
     commit = wrapper.fast_commit(
-        head, {"new.txt": b"inline\n", "byid.txt": ("100755", blob), "a.txt": None, odd: b"x"}, "built\n", "Bot <bot@example.test>", when=1
+        head,
+        {"new.txt": b"inline\n", "byid.txt": ("100755", blob), "a.txt": None, odd: b"x"},
+        "built\n",
+        "Bot <bot@example.test>",
+        when=1,
     )
     assert wrapper.text("log", "-1", "--format=%s|%cn", commit) == "built|Bot"
     listing = wrapper.tree_entries(commit, ["new.txt", "byid.txt", "a.txt", odd])
@@ -108,7 +116,10 @@ def test_a_root_commit_is_built_without_a_parent(repo: Path) -> None:
     wrapper = Git(repo)
     commit = wrapper.fast_commit("", {"operations.json": b"{}"}, "posted", "Job <job@example.test>", when=1_700_000_000)
     assert git(repo, "rev-list", "--count", commit) == "1"
-    assert git(repo, "show", f"{commit}:operations.json") == "{}" and git(repo, "log", "-1", "--format=%s", commit) == "posted"
+    assert (
+        git(repo, "show", f"{commit}:operations.json") == "{}"
+        and git(repo, "log", "-1", "--format=%s", commit) == "posted"
+    )
 
 
 def test_messages_are_read_back_whole_newest_first(repo: Path) -> None:

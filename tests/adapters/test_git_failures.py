@@ -23,7 +23,10 @@ from batchops.adapters.git.errors import KINDS, failure_type, git_reason, reason
     [
         ("fatal: Authentication failed for 'https://github.com/o/r.git/'", "auth"),
         ("fatal: could not read Username for 'https://github.com': terminal prompts disabled", "auth"),
-        ("remote: Permission to o/r.git denied to bot.\nfatal: unable to access 'https://github.com/o/r.git/': The requested URL returned error: 403", "auth"),
+        (
+            "remote: Permission to o/r.git denied to bot.\nfatal: unable to access 'https://github.com/o/r.git/': The requested URL returned error: 403",
+            "auth",
+        ),
         ("git@github.com: Permission denied (publickey).\nfatal: Could not read from remote repository.", "auth"),
         ("! [rejected]        main -> main (fetch first)\nerror: failed to push some refs", "rejected"),
         ("!\ta403b0c0ffee:refs/heads/main\t[rejected] (non-fast-forward)", "rejected"),
@@ -31,12 +34,27 @@ from batchops.adapters.git.errors import KINDS, failure_type, git_reason, reason
         ("! [remote rejected] main -> main (protected branch hook declined)", "declined"),
         ("fatal: couldn't find remote ref release", "missing-branch"),
         ("fatal: unable to access 'https://github.com/o/r.git/': Could not resolve host: github.com", "unreachable"),
-        ("fatal: unable to access 'http://127.0.0.1:9/o/r.git/': Failed to connect to 127.0.0.1 port 9 after 0 ms: Couldn't connect to server", "unreachable"),
-        ("ssh: connect to host github.com port 22: Connection refused\nfatal: Could not read from remote repository.", "unreachable"),
-        ("ssh: Could not resolve hostname github.invalid: Name or service not known\nfatal: Could not read from remote repository.", "unreachable"),
-        ("fatal: '../remote.git' does not appear to be a git repository\nfatal: Could not read from remote repository.\n\n"
-         "Please make sure you have the correct access rights\nand the repository exists.", "missing-remote"),
-        ("remote: Repository not found.\nfatal: repository 'https://github.com/o/gone.git/' not found", "missing-remote"),
+        (
+            "fatal: unable to access 'http://127.0.0.1:9/o/r.git/': Failed to connect to 127.0.0.1 port 9 after 0 ms: Couldn't connect to server",
+            "unreachable",
+        ),
+        (
+            "ssh: connect to host github.com port 22: Connection refused\nfatal: Could not read from remote repository.",
+            "unreachable",
+        ),
+        (
+            "ssh: Could not resolve hostname github.invalid: Name or service not known\nfatal: Could not read from remote repository.",
+            "unreachable",
+        ),
+        (
+            "fatal: '../remote.git' does not appear to be a git repository\nfatal: Could not read from remote repository.\n\n"
+            "Please make sure you have the correct access rights\nand the repository exists.",
+            "missing-remote",
+        ),
+        (
+            "remote: Repository not found.\nfatal: repository 'https://github.com/o/gone.git/' not found",
+            "missing-remote",
+        ),
         ("error: RPC failed; HTTP 502 curl 22 The requested URL returned error: 502", "transient"),
         ("fatal: the remote end hung up unexpectedly", "transient"),
     ],
@@ -103,17 +121,23 @@ def test_classification_never_fails_and_reasons_are_single_lines(output: str) ->
 @pytest.mark.parametrize(
     ("output", "said"),
     [
-        ("ssh: connect to host github.com port 22: Connection refused\nfatal: Could not read from remote repository.\n\n"
-         "Please make sure you have the correct access rights", "ssh: connect to host github.com port 22: Connection refused"),
-        ("fatal: '../remote.git' does not appear to be a git repository\nfatal: Could not read from remote repository.",
-         "fatal: '../remote.git' does not appear to be a git repository"),
-        ("remote: Repository not found.\nfatal: repository 'https://github.com/o/gone.git/' not found", "remote: Repository not found."),
+        (
+            "ssh: connect to host github.com port 22: Connection refused\nfatal: Could not read from remote repository.\n\n"
+            "Please make sure you have the correct access rights",
+            "ssh: connect to host github.com port 22: Connection refused",
+        ),
+        (
+            "fatal: '../remote.git' does not appear to be a git repository\nfatal: Could not read from remote repository.",
+            "fatal: '../remote.git' does not appear to be a git repository",
+        ),
+        (
+            "remote: Repository not found.\nfatal: repository 'https://github.com/o/gone.git/' not found",
+            "remote: Repository not found.",
+        ),
     ],
 )
 def test_the_reason_given_for_a_failed_fetch_is_the_line_that_says_why(output: str, said: str) -> None:
     assert git_reason(output) == said
-
-
 
 
 def test_an_atomic_transaction_that_failed_on_a_ref_deleted_meanwhile_is_a_race() -> None:
@@ -130,8 +154,14 @@ def test_an_atomic_transaction_that_failed_on_a_ref_deleted_meanwhile_is_a_race(
 
 
 def _git(cwd: Path, *args: str) -> str:
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.test", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.test", "PATH": "/usr/bin:/bin", "HOME": str(cwd)}
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.test",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.test",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(cwd),
+    }
     return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
 
 

@@ -20,7 +20,10 @@ MAC = Platform("darwin", "arm64")
 # version each corpus recipe would have, and the checksum URL expected for linux/amd64
 CORPUS_LINUX_AMD64 = {
     "boundary": ("0.18.2", "https://releases.hashicorp.com/boundary/0.18.2/boundary_0.18.2_SHA256SUMS"),
-    "cargo-nextest": ("0.9.100", "https://github.com/nextest-rs/nextest/releases/download/cargo-nextest-0.9.100/cargo-nextest-0.9.100-x86_64-unknown-linux-musl.sha256"),
+    "cargo-nextest": (
+        "0.9.100",
+        "https://github.com/nextest-rs/nextest/releases/download/cargo-nextest-0.9.100/cargo-nextest-0.9.100-x86_64-unknown-linux-musl.sha256",
+    ),
     "cmake": ("3.31.6", "https://github.com/Kitware/CMake/releases/download/v3.31.6/cmake-3.31.6-SHA-256.txt"),
     "consul": ("1.20.2", "https://releases.hashicorp.com/consul/1.20.2/consul_1.20.2_SHA256SUMS"),
     "helm": ("3.17.1", "https://get.helm.sh/helm-v3.17.1-linux-amd64.tar.gz.sha256sum"),
@@ -105,7 +108,9 @@ checksum_url = "https://example.test/{version}/musl-{arch}.sha256"
 when = { os = ["linux"], libc = ["musl"] }
 """
     )
-    assert [t.url for t in recipes.checksum_targets(recipe, "1.0", "1.0", [LINUX])] == ["https://example.test/1.0/musl-amd64.sha256"]
+    assert [t.url for t in recipes.checksum_targets(recipe, "1.0", "1.0", [LINUX])] == [
+        "https://example.test/1.0/musl-amd64.sha256"
+    ]
 
 
 def test_one_checksum_file_shared_by_platforms_is_fetched_once(corpus: Path) -> None:
@@ -139,7 +144,10 @@ action = "download"
 checksum_url = "https://example.test/{version_tag}/tool-{version}.sha256"
 """
     )
-    assert recipes.checksum_targets(recipe, "2.0", "release-2.0", [LINUX])[0].url == "https://example.test/release-2.0/tool-2.0.sha256"
+    assert (
+        recipes.checksum_targets(recipe, "2.0", "release-2.0", [LINUX])[0].url
+        == "https://example.test/release-2.0/tool-2.0.sha256"
+    )
 
 
 def test_pinned_and_nodejs_dist_versions_are_recognised() -> None:
@@ -192,7 +200,9 @@ def test_platforms_input_defaults_to_linux_amd64_and_rejects_garbage() -> None:
     libc=st.lists(st.sampled_from(["glibc", "musl"]), max_size=2),
     platform=st.sampled_from([LINUX, LINUX_ARM, MAC, Platform("darwin", "amd64")]),
 )
-def test_when_clause_never_matches_another_os_or_arch(os_list: list[str], arch: str, libc: list[str], platform: Platform) -> None:
+def test_when_clause_never_matches_another_os_or_arch(
+    os_list: list[str], arch: str, libc: list[str], platform: Platform
+) -> None:
     when: dict = {}
     if os_list:
         when["os"] = os_list
@@ -263,9 +273,16 @@ def test_any_text_is_a_recipe_or_a_recipe_error(text: str) -> None:
         assert exc.file == "fuzz.toml"
 
 
-@given(st.recursive(st.one_of(st.integers(), st.text(max_size=5), st.booleans()),
-                    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(["os", "arch", "platform", "libc", "x"]), inner, max_size=3)),
-                    max_leaves=20))
+@given(
+    st.recursive(
+        st.one_of(st.integers(), st.text(max_size=5), st.booleans()),
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3),
+            st.dictionaries(st.sampled_from(["os", "arch", "platform", "libc", "x"]), inner, max_size=3),
+        ),
+        max_leaves=20,
+    )
+)
 def test_any_when_value_is_read_without_crashing(value: object) -> None:
     import json
 
@@ -297,7 +314,7 @@ def _toml_value(value: object) -> str:
 def test_an_unreadable_recipe_file_is_reported_and_the_others_are_read(tmp_path: Path) -> None:
     (tmp_path / "good.toml").write_text('[metadata]\nname = "good"\n')
     (tmp_path / "latin1.toml").write_bytes(b'[metadata]\nname = "caf\xe9"\n')
-    (tmp_path / "deep.toml").write_text('[x]\ny = ' + "[" * 2000 + "]" * 2000 + "\n")
+    (tmp_path / "deep.toml").write_text("[x]\ny = " + "[" * 2000 + "]" * 2000 + "\n")
     (tmp_path / "huge.toml").write_text("# " + "x" * (recipe_files.MAX_RECIPE_BYTES + 1))
     loaded, errors = recipe_files.load_dir(tmp_path)
     assert [r.name for r in loaded] == ["good"]

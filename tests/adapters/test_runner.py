@@ -26,7 +26,9 @@ FORGERIES = [
 
 
 @pytest.mark.parametrize("reason", FORGERIES)
-def test_untrusted_reason_cannot_forge_another_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reason: str) -> None:
+def test_untrusted_reason_cannot_forge_another_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reason: str
+) -> None:
     out = tmp_path / "output"
     out.touch()
     monkeypatch.setenv("GITHUB_OUTPUT", str(out))
@@ -73,7 +75,9 @@ def test_without_output_file_values_print_as_single_name_value_lines(monkeypatch
     assert runner.parse_output_line_value("a\\nb=c") == "a\nb=c"
 
 
-def test_annotation_message_cannot_start_a_new_workflow_command(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_annotation_message_cannot_start_a_new_workflow_command(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     runner.error("boom\n::set-output name=x::y", file="a,b:c.json", line=3)
     out = capsys.readouterr().out
@@ -87,7 +91,9 @@ def test_secrets_are_masked_line_by_line(capsys: pytest.CaptureFixture[str], mon
     assert capsys.readouterr().out.splitlines() == ["::add-mask::tok-1", "::add-mask::tok-2"]
 
 
-def test_untrusted_log_text_cannot_be_read_as_a_workflow_command(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_untrusted_log_text_cannot_be_read_as_a_workflow_command(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     runner.log_block("::error::forged\n  ::add-mask::x\nfine")
     assert capsys.readouterr().out.splitlines() == ["\\u003a:error::forged", "  \\u003a:add-mask::x", "fine"]
@@ -99,7 +105,10 @@ def test_summary_tables_escape_cells(tmp_path: Path, monkeypatch: pytest.MonkeyP
     runner.summary(markdown.md_table(["a", "b"], [["x|y", "line1\nline2 <script>"]]))
     text = path.read_text()
     assert "x\\|y" in text and "line1 line2 &lt;script&gt;" in text
-    assert [line for line in text.splitlines() if line.startswith("| ")] == ["| a | b |", "| x\\|y | line1 line2 &lt;script&gt; |"]
+    assert [line for line in text.splitlines() if line.startswith("| ")] == [
+        "| a | b |",
+        "| x\\|y | line1 line2 &lt;script&gt; |",
+    ]
 
 
 def test_groups_wrap_the_log_in_actions(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -113,7 +122,13 @@ MEANT = ("::error title=t::", "::warning title=t::", "::notice title=t::", "::gr
 
 
 @settings(max_examples=200, deadline=None)
-@given(text=st.text() | st.sampled_from(["::error::PWN", "a\n::error::PWN", "##[add-mask]x", "x\u2028::warning::y", "\r\n::set-output name=a::b"]), actions=st.booleans())
+@given(
+    text=st.text()
+    | st.sampled_from(
+        ["::error::PWN", "a\n::error::PWN", "##[add-mask]x", "x\u2028::warning::y", "\r\n::set-output name=a::b"]
+    ),
+    actions=st.booleans(),
+)
 def test_no_line_printed_from_any_text_starts_a_command_batchops_did_not_mean(text: str, actions: bool) -> None:
     import contextlib
     import os
@@ -147,7 +162,9 @@ def test_no_line_printed_from_any_text_starts_a_command_batchops_did_not_mean(te
 # --- the job's temp folder ------------------------------------------------------------------
 
 
-def test_a_runner_temp_that_does_not_exist_is_created_for_whoever_asks_for_the_temp_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_runner_temp_that_does_not_exist_is_created_for_whoever_asks_for_the_temp_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import tempfile
 
     missing = tmp_path / "runner" / "temp"
@@ -157,7 +174,9 @@ def test_a_runner_temp_that_does_not_exist_is_created_for_whoever_asks_for_the_t
     assert runner.job_temp_dir() == missing and missing.is_dir()
 
 
-def test_a_runner_temp_that_cannot_be_created_is_an_error_naming_the_path_and_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_runner_temp_that_cannot_be_created_is_an_error_naming_the_path_and_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from batchops.errors import BatchopsError
 
     (tmp_path / "a-file").write_text("")
@@ -168,13 +187,18 @@ def test_a_runner_temp_that_cannot_be_created_is_an_error_naming_the_path_and_th
     assert "\n" not in caught.value.render() and "RUNNER_TEMP=" in caught.value.hint
 
 
-@pytest.mark.parametrize(("env", "identity"), [
-    ({"GITHUB_RUN_ID": "101", "GITHUB_RUN_ATTEMPT": "2", "GITHUB_JOB": "batch"}, "101/2/batch"),
-    ({"GITHUB_RUN_ID": "101", "GITHUB_JOB": ""}, ""),
-    ({"GITHUB_RUN_ID": "", "GITHUB_JOB": "batch"}, ""),
-    ({}, ""),
-])
-def test_a_job_identity_needs_both_the_run_id_and_the_job(monkeypatch: pytest.MonkeyPatch, env: dict, identity: str) -> None:
+@pytest.mark.parametrize(
+    ("env", "identity"),
+    [
+        ({"GITHUB_RUN_ID": "101", "GITHUB_RUN_ATTEMPT": "2", "GITHUB_JOB": "batch"}, "101/2/batch"),
+        ({"GITHUB_RUN_ID": "101", "GITHUB_JOB": ""}, ""),
+        ({"GITHUB_RUN_ID": "", "GITHUB_JOB": "batch"}, ""),
+        ({}, ""),
+    ],
+)
+def test_a_job_identity_needs_both_the_run_id_and_the_job(
+    monkeypatch: pytest.MonkeyPatch, env: dict, identity: str
+) -> None:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     assert runner.job_identity() == identity

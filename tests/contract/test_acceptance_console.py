@@ -22,8 +22,12 @@ def checkout(tmp_path: Path, corpus: Path) -> Path:
 
 
 def bo(checkout: Path, *args: str, actions: bool = False):  # type: ignore[no-untyped-def]
-    return run_cli([*args, "--now", LATER], checkout, actions=actions,
-                   env={"BATCHOPS_PERSIST_BACKOFF": "0.01,0.02", "COLUMNS": "200"})
+    return run_cli(
+        [*args, "--now", LATER],
+        checkout,
+        actions=actions,
+        env={"BATCHOPS_PERSIST_BACKOFF": "0.01,0.02", "COLUMNS": "200"},
+    )
 
 
 def remote_breaker(checkout: Path, ecosystem: str) -> dict:
@@ -39,7 +43,11 @@ def test_breaker_open_on_a_legacy_breaker_whose_wait_is_over_keeps_the_next_batc
     assert "nothing to change" not in run.log and "Batchops-Operation: breaker.open" in run.log
     assert remote_breaker(checkout, "pypi")["opens_at"] == "2026-12-01T11:00:00Z"
     gate = bo(checkout, "breaker-gate", "--ecosystem", "pypi", "--dry-run", "true", actions=True)
-    assert (gate.outputs["skip"], gate.outputs["state"], gate.outputs["opens-at"]) == ("true", "open", "2026-12-01T11:00:00Z")
+    assert (gate.outputs["skip"], gate.outputs["state"], gate.outputs["opens-at"]) == (
+        "true",
+        "open",
+        "2026-12-01T11:00:00Z",
+    )
     line = next(row for row in bo(checkout, "status").stdout.splitlines() if row.startswith("pypi"))
     assert "skipped until 2026-12-01T11:00:00Z" in line and "legacy scripts" not in line and "by hand" in line
 
@@ -50,7 +58,10 @@ def test_breaker_open_again_while_it_waits_changes_nothing_unless_the_wait_is_lo
     assert again.returncode == 0 and "nothing to change: already open until 2026-12-01T16:00:00Z" in again.log
     longer = bo(checkout, "breaker", "open", "npm", "--reason", "outage, longer", "--wait", "12h")
     assert longer.returncode == 0, longer.log
-    assert json.loads((checkout / "batch-control.json").read_text())["circuit_breaker"]["npm"]["opens_at"] == "2026-12-01T22:00:00Z"
+    assert (
+        json.loads((checkout / "batch-control.json").read_text())["circuit_breaker"]["npm"]["opens_at"]
+        == "2026-12-01T22:00:00Z"
+    )
     assert [e["op"] for e in journal.read()] == ["breaker.open", "breaker.open"]
 
 
@@ -58,7 +69,10 @@ def test_breaker_open_again_while_it_waits_changes_nothing_unless_the_wait_is_lo
     ("edit", "pointer"),
     [
         (lambda d: d["budget"].update(week_start="2026-13-01"), "/budget/week_start"),
-        (lambda d: d["circuit_breaker"]["npm"].update(opens_at="2026-02-30T10:00:00Z"), "/circuit_breaker/npm/opens_at"),
+        (
+            lambda d: d["circuit_breaker"]["npm"].update(opens_at="2026-02-30T10:00:00Z"),
+            "/circuit_breaker/npm/opens_at",
+        ),
     ],
 )
 def test_validate_refuses_a_time_of_the_right_shape_that_names_no_real_day(checkout: Path, edit, pointer: str) -> None:  # type: ignore[no-untyped-def]
@@ -69,7 +83,9 @@ def test_validate_refuses_a_time_of_the_right_shape_that_names_no_real_day(check
     path.write_text(json.dumps(document, indent=2))
     run = run_cli(["validate", "batch-control.json"], checkout, actions=False)
     assert run.returncode == 1
-    assert f"batch-control.json: {pointer}:" in run.stdout and "is not a real date or time (fix: use 2026-" in run.stdout
+    assert (
+        f"batch-control.json: {pointer}:" in run.stdout and "is not a real date or time (fix: use 2026-" in run.stdout
+    )
 
 
 @pytest.mark.parametrize("command", [["status"], ["budget", "status"], ["preflight"]])
@@ -97,14 +113,23 @@ def test_status_says_why_ecosystems_were_disabled_by_the_runbooks_budget_procedu
     assert "disabled ecosystems  rubygems" in lines and "reason               Budget threshold exceeded" in lines
 
 
-@pytest.mark.parametrize(("where", "ref", "said"), [("outside", "HEAD", "not a git repository"), ("checkout", "origin/mian", "bad revision 'origin/mian'")])
-def test_log_outside_a_checkout_or_with_a_wrong_ref_says_so_in_one_line(checkout: Path, tmp_path: Path, where: str, ref: str, said: str) -> None:
+@pytest.mark.parametrize(
+    ("where", "ref", "said"),
+    [("outside", "HEAD", "not a git repository"), ("checkout", "origin/mian", "bad revision 'origin/mian'")],
+)
+def test_log_outside_a_checkout_or_with_a_wrong_ref_says_so_in_one_line(
+    checkout: Path, tmp_path: Path, where: str, ref: str, said: str
+) -> None:
     folder = checkout if where == "checkout" else tmp_path / "not-a-checkout"
     folder.mkdir(exist_ok=True)
     run = run_cli(["log", "--ref", ref], folder, actions=True, env={"GIT_CEILING_DIRECTORIES": str(tmp_path)})
     assert run.returncode == 2 and "Traceback" not in run.log
     errors = [line for line in run.stdout.splitlines() if line.startswith("::error")]
-    assert len(errors) == 1 and f"cannot read the history of batch-control.json in {ref}" in errors[0] and said in errors[0]
+    assert (
+        len(errors) == 1
+        and f"cannot read the history of batch-control.json in {ref}" in errors[0]
+        and said in errors[0]
+    )
     assert "%H" not in errors[0]  # not git's format string
 
 
@@ -118,7 +143,9 @@ def test_discard_refuses_when_the_operation_sits_in_a_local_commit_and_works_aft
     git(checkout, "reset", "-q", "HEAD~1")
     done = run_cli(["pending", "--discard"], checkout, actions=False)
     assert done.returncode == 0, done.log
-    assert json.loads((checkout / "batch-control.json").read_text())["disabled_ecosystems"] == [] and journal.read() == []
+    assert (
+        json.loads((checkout / "batch-control.json").read_text())["disabled_ecosystems"] == [] and journal.read() == []
+    )
     assert git(checkout, "status", "--short").strip() == ""
 
 
@@ -134,7 +161,9 @@ def test_breaker_replay_reads_the_first_users_pretty_printed_metrics_history(cor
 
 def test_breaker_replay_names_the_line_of_a_truncated_record(tmp_path: Path) -> None:
     history = tmp_path / "history.jsonl"
-    history.write_text('{"at": "2026-06-26T20:51:01Z", "ecosystem": "npm", "outcome": "failure"}\n{"at": "2026-06-26T21:\n')
+    history.write_text(
+        '{"at": "2026-06-26T20:51:01Z", "ecosystem": "npm", "outcome": "failure"}\n{"at": "2026-06-26T21:\n'
+    )
     run = run_cli(["breaker", "replay", str(history)], tmp_path, actions=True)
     assert run.returncode != 0 and "Traceback" not in run.log
     assert f"{history}:2:" in run.stdout and "::error" in run.stdout
@@ -143,7 +172,10 @@ def test_breaker_replay_names_the_line_of_a_truncated_record(tmp_path: Path) -> 
 def test_the_gate_run_at_a_terminal_says_it_took_the_probe_and_how_to_undo_it(checkout: Path) -> None:
     run = bo(checkout, "breaker-gate", "--ecosystem", "npm")
     assert run.returncode == 0 and run.outputs["state"] == "half-open"
-    assert "took the half-open probe for this shell and journaled it" in run.log and "batchops pending --discard" in run.log
+    assert (
+        "took the half-open probe for this shell and journaled it" in run.log
+        and "batchops pending --discard" in run.log
+    )
     assert [e["op"] for e in journal.read()] == ["breaker.gate"]
     in_a_job = run_cli(["breaker-gate", "--ecosystem", "pypi", "--now", LATER], checkout, actions=True)
     assert in_a_job.outputs["state"] == "half-open" and "for this shell" not in in_a_job.log
@@ -152,7 +184,15 @@ def test_the_gate_run_at_a_terminal_says_it_took_the_probe_and_how_to_undo_it(ch
 def test_a_narrow_terminal_wraps_names_and_addresses_between_words_while_it_can() -> None:
     from batchops.render import terminal
 
-    rows = [["2026-12-01T10:05:00Z", "Bob Second <bob@example.org>", "control.disable npm", "registry down since 02:00", "773458185bf9"]]
+    rows = [
+        [
+            "2026-12-01T10:05:00Z",
+            "Bob Second <bob@example.org>",
+            "control.disable npm",
+            "registry down since 02:00",
+            "773458185bf9",
+        ]
+    ]
     text = terminal.table(["when", "who", "what", "why", "commit"], rows, columns=80, wrap=[1, 2, 3])
     assert max(len(line) for line in text.splitlines()) <= 80
     cells = " ".join(text.split())

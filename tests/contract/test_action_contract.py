@@ -42,10 +42,14 @@ def flags(command: Step, monkeypatch: pytest.MonkeyPatch) -> dict[str, argparse.
 
 
 @pytest.mark.parametrize("name", ACTIONS)
-def test_every_action_input_is_a_cli_flag_of_the_same_name_and_nothing_else(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_action_input_is_a_cli_flag_of_the_same_name_and_nothing_else(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     inputs = set((action(name).get("inputs") or {}).keys())
     found = set(flags(step(name), monkeypatch)) - CLI_ONLY
-    assert found == inputs, f"{name}: only in action.yml: {sorted(inputs - found)}; only in the CLI: {sorted(found - inputs)}"
+    assert found == inputs, (
+        f"{name}: only in action.yml: {sorted(inputs - found)}; only in the CLI: {sorted(found - inputs)}"
+    )
 
 
 @pytest.mark.parametrize("name", ACTIONS)
@@ -55,7 +59,9 @@ def test_cli_defaults_are_the_action_defaults(name: str, monkeypatch: pytest.Mon
     for input_name, spec in (action(name).get("inputs") or {}).items():
         if "default" not in spec or input_name not in found:
             continue
-        if str(spec["default"]).startswith("${{"):  # an expression (e.g. the job's token): only the runner knows its value
+        if str(spec["default"]).startswith(
+            "${{"
+        ):  # an expression (e.g. the job's token): only the runner knows its value
             continue
         default = found[input_name].default
         expected = str(spec["default"])

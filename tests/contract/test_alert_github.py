@@ -25,6 +25,8 @@ from tests.conftest import corpus_dir
 from tests.support.gitrepo import git
 
 REPO = "tsuku/registry"
+
+
 def control_history_dir() -> Path:
     """The first user's committed control files (the shared corpus beside the repository; skipped when absent)."""
     return corpus_dir() / "tsuku" / "control-history"
@@ -46,8 +48,13 @@ def control(**breakers: dict[str, Any]) -> dict[str, Any]:
 
 def tripped(consecutive: int = 1) -> dict[str, Any]:
     return {
-        "state": "open", "failures": 5, "last_failure": "2026-06-01T11:00:00Z", "opens_at": "2026-06-01T12:00:00Z",
-        "window": ["failure"] * 5, "consecutive_opens": consecutive, "opened_at": "2026-06-01T11:00:00Z",
+        "state": "open",
+        "failures": 5,
+        "last_failure": "2026-06-01T11:00:00Z",
+        "opens_at": "2026-06-01T12:00:00Z",
+        "window": ["failure"] * 5,
+        "consecutive_opens": consecutive,
+        "opened_at": "2026-06-01T11:00:00Z",
     }
 
 
@@ -74,7 +81,11 @@ class Site:
         return self.gh.issues(REPO)
 
     def open_for(self, key: str) -> list[int]:
-        return [i["number"] for i in self.issues() if i["state"] == "open" and (m := alert.parse_marker(i["body"])) and m.key == key]
+        return [
+            i["number"]
+            for i in self.issues()
+            if i["state"] == "open" and (m := alert.parse_marker(i["body"])) and m.key == key
+        ]
 
     def comments(self, number: int) -> list[str]:
         return [c["body"] for c in self.gh.comments(REPO, number)]
@@ -93,7 +104,7 @@ def test_an_open_breaker_opens_one_labelled_issue_that_says_what_to_do(site: Sit
     (issue,) = site.issues()
     assert issue["title"] == "Circuit breaker open: npm"
     assert [label["name"] for label in issue["labels"]] == ["batch-incident"]
-    assert "`batchops breaker probe npm --reason \"…\" --push`" in issue["body"]
+    assert '`batchops breaker probe npm --reason "…" --push`' in issue["body"]
     assert "Breaker controls" in issue["body"]
     assert "batch-incident" in [label["name"] for label in site.gh.labels(REPO)]
 
@@ -197,8 +208,11 @@ def test_dry_run_reads_and_says_what_it_would_do_but_writes_nothing(site: Site, 
 
 def test_an_issue_that_two_runs_opened_is_closed_as_the_duplicate_of_the_older(site: Site) -> None:
     site.write(control(npm=tripped()))
-    body = alert.issue_body(alert.incidents(control(npm=tripped()), alert.timeutil.parse_iso("2026-06-01T12:00:00Z"))[0],
-                            alert.Marker("breaker/npm", milestones={"wait": "1h"}), "2026-06-01T12:00:00Z")
+    body = alert.issue_body(
+        alert.incidents(control(npm=tripped()), alert.timeutil.parse_iso("2026-06-01T12:00:00Z"))[0],
+        alert.Marker("breaker/npm", milestones={"wait": "1h"}),
+        "2026-06-01T12:00:00Z",
+    )
     site.gh.add_issue(REPO, "Circuit breaker open: npm", body, labels=["batch-incident"])
     site.gh.add_issue(REPO, "Circuit breaker open: npm", body, labels=["batch-incident"])
     run = site.alert("2026-06-01T12:05:00Z")
@@ -212,14 +226,28 @@ def test_two_concurrent_runs_leave_one_open_issue(site: Site) -> None:
     site.write(control(npm=tripped(), pypi=tripped()))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "RUNNER_"))}
     env.update(site.env(), PYTHONPATH=str(REPO_ROOT))
-    command = [sys.executable, "-m", "batchops", "alert", "--github-token", site.gh.token, "--now", "2026-06-01T12:00:00Z"]
-    runs = [subprocess.Popen(command, cwd=site.dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    command = [
+        sys.executable,
+        "-m",
+        "batchops",
+        "alert",
+        "--github-token",
+        site.gh.token,
+        "--now",
+        "2026-06-01T12:00:00Z",
+    ]
+    runs = [
+        subprocess.Popen(command, cwd=site.dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]
     logs = [p.communicate(timeout=60)[0] for p in runs]
     assert [p.returncode for p in runs] == [0, 0], logs
     assert len(site.open_for("breaker/npm")) == 1 and len(site.open_for("breaker/pypi")) == 1
 
 
-def test_a_run_that_finds_another_runs_issue_after_opening_its_own_closes_its_own(site: Site, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_run_that_finds_another_runs_issue_after_opening_its_own_closes_its_own(
+    site: Site, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The race, made certain: the other run opens the issue between this run's listing and its create."""
     from batchops import cli
     from batchops.engines import alert as engine
@@ -230,7 +258,12 @@ def test_a_run_that_finds_another_runs_issue_after_opening_its_own_closes_its_ow
     def listing_then_the_other_run_opens(*args: Any, **kwargs: Any) -> Any:
         found = listed(*args, **kwargs)
         incident = alert.incidents(control(npm=tripped()), alert.timeutil.parse_iso("2026-06-01T12:00:00Z"))[0]
-        site.gh.add_issue(REPO, incident.title, alert.issue_body(incident, alert.Marker(incident.key, milestones=incident.milestones), "x"), labels=["batch-incident"])
+        site.gh.add_issue(
+            REPO,
+            incident.title,
+            alert.issue_body(incident, alert.Marker(incident.key, milestones=incident.milestones), "x"),
+            labels=["batch-incident"],
+        )
         return found
 
     monkeypatch.setattr(engine, "_issue_states", listing_then_the_other_run_opens)
@@ -258,7 +291,12 @@ def test_an_issue_that_lost_its_label_is_found_by_its_marker(site: Site) -> None
 def test_an_outsiders_issue_with_a_copied_marker_is_not_taken_for_the_incident(site: Site) -> None:
     site.write(control(npm=tripped()))
     incident = alert.incidents(control(npm=tripped()), alert.timeutil.parse_iso("2026-06-01T12:00:00Z"))[0]
-    site.gh.add_issue(REPO, "hi", alert.issue_body(incident, alert.Marker(incident.key, milestones=incident.milestones), "x"), user="mallory")
+    site.gh.add_issue(
+        REPO,
+        "hi",
+        alert.issue_body(incident, alert.Marker(incident.key, milestones=incident.milestones), "x"),
+        user="mallory",
+    )
     run = site.alert("2026-06-01T12:00:00Z")
     assert run.outputs["opened"] == "1", run.log
     assert site.open_for("breaker/npm") == [1, 2]  # the real issue is #2; #1 (mallory's) got nothing
@@ -268,8 +306,11 @@ def test_an_outsiders_issue_with_a_copied_marker_is_not_taken_for_the_incident(s
 
 def test_a_token_github_refuses_fails_closed_with_one_error(site: Site) -> None:
     site.write(control(npm=tripped()))
-    run = run_cli(["alert", "--github-token", "not-the-token", "--now", "2026-06-01T12:00:00Z"], site.dir,
-                  env={**site.env(), "GITHUB_TOKEN": "not-the-token"})
+    run = run_cli(
+        ["alert", "--github-token", "not-the-token", "--now", "2026-06-01T12:00:00Z"],
+        site.dir,
+        env={**site.env(), "GITHUB_TOKEN": "not-the-token"},
+    )
     assert run.returncode != 0
     assert run.outputs == {"opened": "0", "updated": "0", "closed": "0", "open-incidents": ""}
     (error,) = [line for line in run.stdout.splitlines() if line.startswith("::error")]
@@ -279,7 +320,12 @@ def test_a_token_github_refuses_fails_closed_with_one_error(site: Site) -> None:
 
 def test_a_github_refusal_is_one_error_naming_the_fix_and_fails_closed(site: Site) -> None:
     site.write(control(npm=tripped()))
-    site.gh.inject("POST", "/repos/*/issues", 403, body={"message": "Resource not accessible by integration", "documentation_url": "https://docs.github.com/rest"})
+    site.gh.inject(
+        "POST",
+        "/repos/*/issues",
+        403,
+        body={"message": "Resource not accessible by integration", "documentation_url": "https://docs.github.com/rest"},
+    )
     run = site.alert("2026-06-01T12:00:00Z")
     assert run.returncode == 1
     errors = [line for line in run.stdout.splitlines() if line.startswith("::error")]
@@ -352,8 +398,11 @@ def test_a_failing_webhook_warns_and_never_fails_the_step(site: Site, hang: bool
     with Hook(500, hang=hang) as hook:
         site.write(control(npm=tripped(), pypi=tripped()))
         started = time.monotonic()
-        run = run_cli(["alert", "--github-token", site.gh.token, "--now", "2026-06-01T12:00:00Z", "--webhook-url", hook.url],
-                      site.dir, env={**site.env(), "BATCHOPS_WEBHOOK_DEADLINE": "1"})
+        run = run_cli(
+            ["alert", "--github-token", site.gh.token, "--now", "2026-06-01T12:00:00Z", "--webhook-url", hook.url],
+            site.dir,
+            env={**site.env(), "BATCHOPS_WEBHOOK_DEADLINE": "1"},
+        )
         elapsed = time.monotonic() - started
     assert run.returncode == 0, run.log
     assert run.outputs["opened"] == "2"
@@ -361,7 +410,9 @@ def test_a_failing_webhook_warns_and_never_fails_the_step(site: Site, hang: bool
     assert len(warnings) == 1 and "webhook not delivered" in warnings[0] and "2 message(s) not sent" in warnings[0]
     assert len(hook.received) == 1  # a dead webhook is tried once per run, not once per incident
     assert ("did not answer within" in warnings[0]) if hang else ("HTTP 500" in warnings[0])
-    assert [line for line in run.log.splitlines() if "SECRETPART" in line] == [f"::add-mask::{hook.url}"]  # the runner hides it
+    assert [line for line in run.log.splitlines() if "SECRETPART" in line] == [
+        f"::add-mask::{hook.url}"
+    ]  # the runner hides it
     assert "127.0.0.1" not in warnings[0] and "SECRETPART" not in run.summary
     assert elapsed < 10
 
@@ -384,17 +435,26 @@ def test_replay_from_git_uses_the_commit_times(tmp_path: Path) -> None:
     repo = tmp_path / "registry"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
-    steps = [("2026-06-01T10:00:00Z", control(npm=tripped())), ("2026-06-01T11:00:00Z", control(npm=CLOSED)),
-             ("2026-06-03T11:00:00Z", control(npm=CLOSED, pypi=tripped()))]
+    steps = [
+        ("2026-06-01T10:00:00Z", control(npm=tripped())),
+        ("2026-06-01T11:00:00Z", control(npm=CLOSED)),
+        ("2026-06-03T11:00:00Z", control(npm=CLOSED, pypi=tripped())),
+    ]
     for stamp, document in steps:
         (repo / "batch-control.json").write_text(json.dumps(document))
         git(repo, "add", "-A")
-        git(repo, "commit", "-q", "-m", f"state at {stamp}", env={"GIT_COMMITTER_DATE": stamp, "GIT_AUTHOR_DATE": stamp})
+        git(
+            repo, "commit", "-q", "-m", f"state at {stamp}", env={"GIT_COMMITTER_DATE": stamp, "GIT_AUTHOR_DATE": stamp}
+        )
     run = run_cli(["alert", "replay", "--git", "batch-control.json", "--every", "0"], repo, actions=False)
     assert run.returncode == 0, run.log
     actions = sorted(line.split()[:3] for line in run.stdout.splitlines() if line.startswith("2026-"))
-    assert actions == [["2026-06-01T10:00:00Z", "#1", "open"], ["2026-06-01T11:00:00Z", "#1", "update"],
-                       ["2026-06-03T11:00:00Z", "#1", "close"], ["2026-06-03T11:00:00Z", "#2", "open"]]
+    assert actions == [
+        ["2026-06-01T10:00:00Z", "#1", "open"],
+        ["2026-06-01T11:00:00Z", "#1", "update"],
+        ["2026-06-03T11:00:00Z", "#1", "close"],
+        ["2026-06-03T11:00:00Z", "#2", "open"],
+    ]
 
 
 def test_replay_of_a_file_without_a_time_names_the_file_and_the_fix(tmp_path: Path) -> None:

@@ -39,7 +39,12 @@ def history(corpus: Path) -> list[Path]:
 
 def instants(path: Path, entry: dict | None) -> list[datetime]:
     committed = datetime.strptime(path.name.split(".")[1], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
-    moments = [committed, committed + timedelta(minutes=30), committed + timedelta(hours=3), committed + timedelta(days=2)]
+    moments = [
+        committed,
+        committed + timedelta(minutes=30),
+        committed + timedelta(hours=3),
+        committed + timedelta(days=2),
+    ]
     for key in ("opens_at", "last_failure"):
         value = timeutil.parse_iso_or_none((entry or {}).get(key))
         if value is not None:
@@ -74,13 +79,17 @@ def test_gate_operation_on_legacy_files_only_touches_the_gated_ecosystem(corpus:
         document = json.loads(path.read_text())
         for name in breaker.ecosystems(document):
             entry = document["circuit_breaker"][name]
-            late = timeutil.parse_iso(entry.get("opens_at") or entry.get("last_failure") or "2026-01-01T00:00:00Z") + timedelta(hours=1)
+            late = timeutil.parse_iso(
+                entry.get("opens_at") or entry.get("last_failure") or "2026-01-01T00:00:00Z"
+            ) + timedelta(hours=1)
             after = json.loads(path.read_text())
             result = apply(after, "breaker.gate", {"ecosystem": name, "at": timeutil.iso(late)})
             assert (result["skip"], result["state"]) == legacy_check_breaker(entry, late)
             others = {k: v for k, v in after["circuit_breaker"].items() if k != name}
             assert others == {k: v for k, v in document["circuit_breaker"].items() if k != name}
-            assert {k: v for k, v in after.items() if k != "circuit_breaker"} == {k: v for k, v in document.items() if k != "circuit_breaker"}
+            assert {k: v for k, v in after.items() if k != "circuit_breaker"} == {
+                k: v for k, v in document.items() if k != "circuit_breaker"
+            }
             written = after["circuit_breaker"][name]
             for key in ("failures", "last_failure", "opens_at"):
                 assert written.get(key) == entry.get(key)

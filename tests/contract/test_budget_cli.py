@@ -49,7 +49,9 @@ def preflight(folder: Path, now: str = NOW):  # type: ignore[no-untyped-def]
         (999, 4750, "true", "0.0", ["macos", "linux"]),
     ],
 )
-def test_preflight_budget_outputs_at_the_thresholds(tmp_path: Path, macos: float, linux: float, active: str, rate: str, paused: list[str]) -> None:
+def test_preflight_budget_outputs_at_the_thresholds(
+    tmp_path: Path, macos: float, linux: float, active: str, rate: str, paused: list[str]
+) -> None:
     write_control(tmp_path, macos_minutes_used=macos, linux_minutes_used=linux)
     run = preflight(tmp_path)
     assert run.returncode == 0, run.log
@@ -93,7 +95,11 @@ def test_preflight_on_every_legacy_file_gives_full_validation(tmp_path: Path, co
     for path in (legacy[0], legacy[-1]):
         shutil.copy(path, tmp_path / "batch-control.json")
         run = preflight(tmp_path)
-        assert (run.outputs["sampling-active"], run.outputs["sample-rate"], run.outputs["paused-platforms"]) == ("false", "1.0", "[]"), path.name
+        assert (run.outputs["sampling-active"], run.outputs["sample-rate"], run.outputs["paused-platforms"]) == (
+            "false",
+            "1.0",
+            "[]",
+        ), path.name
 
 
 def test_preflight_names_the_field_of_an_impossible_week_start(tmp_path: Path) -> None:
@@ -112,7 +118,12 @@ def test_budget_reset_writes_the_file_and_prints_an_audited_commit_message(tmp_p
     document = json.loads(path.read_text())
     document["budget"].update(macos_minutes_used=975.5, linux_minutes_used=120)
     path.write_text(json.dumps(document, indent=2))
-    run = run_cli(["budget", "reset", "--platform", "macos", "--now", NOW], tmp_path, env={"GITHUB_ACTOR": "octo-operator"}, actions=False)
+    run = run_cli(
+        ["budget", "reset", "--platform", "macos", "--now", NOW],
+        tmp_path,
+        env={"GITHUB_ACTOR": "octo-operator"},
+        actions=False,
+    )
     assert run.returncode == 0, run.log
     message = run.stdout
     assert message.startswith("batchops: reset the macOS CI-minutes budget [skip ci]")
@@ -125,7 +136,9 @@ def test_budget_reset_writes_the_file_and_prints_an_audited_commit_message(tmp_p
     assert after["circuit_breaker"] == document["circuit_breaker"]
     assert after["budget"]["macos_minutes_used"] == 0 and after["budget"]["linux_minutes_used"] == 120
     # the fraction the file held is kept rounded up (whole minutes: the first user's generator decodes an int)
-    assert after["budget"]["history"] == [{"week_start": "2026-06-22T00:00:00Z", "reset_at": NOW, "macos_minutes_used": 976}]
+    assert after["budget"]["history"] == [
+        {"week_start": "2026-06-22T00:00:00Z", "reset_at": NOW, "macos_minutes_used": 976}
+    ]
     [entry] = journal_entries(tmp_path)
     assert entry["op"] == "budget.reset" and entry["args"]["platforms"] == ["macos"]
 
@@ -147,8 +160,12 @@ def test_budget_reset_refuses_an_unknown_platform_and_an_invalid_file(tmp_path: 
 
 
 def test_budget_status_shows_gauges_and_previous_weeks(tmp_path: Path) -> None:
-    write_control(tmp_path, macos_minutes_used=500, week_start="2026-06-22T00:00:00Z",
-                  history=[{"week_start": "2026-06-15T00:00:00Z", "macos_minutes_used": 812, "linux_minutes_used": 3001.5}])
+    write_control(
+        tmp_path,
+        macos_minutes_used=500,
+        week_start="2026-06-22T00:00:00Z",
+        history=[{"week_start": "2026-06-15T00:00:00Z", "macos_minutes_used": 812, "linux_minutes_used": 3001.5}],
+    )
     run = run_cli(["budget", "status", "--now", NOW], tmp_path, actions=False)
     assert run.returncode == 0, run.log
     assert re.search(r"^macOS +500 / 1,000 +50\.0% +full validation +-$", run.stdout, flags=re.M), run.stdout
@@ -162,8 +179,12 @@ def test_budget_status_shows_gauges_and_previous_weeks(tmp_path: Path) -> None:
 
 
 def test_operator_status_includes_the_budget_gauges_and_history(tmp_path: Path) -> None:
-    write_control(tmp_path, linux_minutes_used=4500, week_start="2026-06-22T00:00:00Z",
-                  history=[{"week_start": "2026-06-15T00:00:00Z", "macos_minutes_used": 3, "linux_minutes_used": 4}])
+    write_control(
+        tmp_path,
+        linux_minutes_used=4500,
+        week_start="2026-06-22T00:00:00Z",
+        history=[{"week_start": "2026-06-15T00:00:00Z", "macos_minutes_used": 3, "linux_minutes_used": 4}],
+    )
     run = run_cli(["status", "--now", NOW], tmp_path, actions=False)
     assert re.search(r"^Linux +4,500 / 5,000 +90\.0% +sampling +0\.4$", run.stdout, flags=re.M), run.stdout
     assert "3.5 days left" in run.stdout and re.search(r"^2026-06-15 +3 +4$", run.stdout, flags=re.M)
@@ -194,12 +215,15 @@ def test_sample_reads_a_file_and_takes_rate_and_seed_from_the_environment(tmp_pa
     assert run_cli(["sample", "--rate", "0", "--seed", "b1", "candidates.txt"], tmp_path).stdout == ""
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    (["--rate", "1.5", "--seed", "b"], "above 1"),
-    (["--rate", "lots", "--seed", "b"], "not a number"),
-    (["--rate", "0.5", "--seed", " "], "--seed"),
-    (["--rate", "0.5", "--seed", "b", "missing.txt"], "file not found"),
-])
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--rate", "1.5", "--seed", "b"], "above 1"),
+        (["--rate", "lots", "--seed", "b"], "not a number"),
+        (["--rate", "0.5", "--seed", " "], "--seed"),
+        (["--rate", "0.5", "--seed", "b", "missing.txt"], "file not found"),
+    ],
+)
 def test_sample_refuses_bad_input_with_the_fix(tmp_path: Path, args: list[str], expected: str) -> None:
     run = run_cli(["sample", *args], tmp_path, stdin="jq\n")
     assert run.returncode == 2 and expected in run.stdout and "fix:" in run.stdout

@@ -24,7 +24,11 @@ def test_every_legacy_control_file_reads_with_the_default_limits(corpus: Path) -
         schema.validate(document, "batch-control", file=str(path))
         current = view(document, THURSDAY)
         assert [(g.limit, g.state) for g in current.gauges] == [(1000, "ok"), (5000, "ok")], path.name
-        assert budget.preflight_outputs(current) == {"sampling-active": False, "sample-rate": "1.0", "paused-platforms": []}
+        assert budget.preflight_outputs(current) == {
+            "sampling-active": False,
+            "sample-rate": "1.0",
+            "paused-platforms": [],
+        }
 
 
 def test_minutes_added_to_every_legacy_file_still_validate(corpus: Path) -> None:
@@ -43,5 +47,10 @@ def test_a_control_file_without_a_budget_object_gets_one() -> None:
 
 
 def test_schema_refuses_a_zero_limit_and_percentages_above_100() -> None:
-    for bad in ({"macos_minutes_limit": 0}, {"pause_percent": 120}, {"sample_rate_floor": 2}, {"history": [{"macos_minutes_used": 1}]}):
+    for bad in (
+        {"macos_minutes_limit": 0},
+        {"pause_percent": 120},
+        {"sample_rate_floor": 2},
+        {"history": [{"macos_minutes_used": 1}]},
+    ):
         assert schema.problems({"enabled": True, "budget": bad}, "batch-control", file="x"), bad

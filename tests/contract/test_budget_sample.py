@@ -26,7 +26,13 @@ NOW = "2026-06-25T12:00:00Z"
 
 
 def write_control(path: Path, **budget: object) -> Path:
-    fields = {"macos_minutes_used": 100, "linux_minutes_used": 0, "week_start": "2026-06-22", "sampling_active": False, **budget}
+    fields = {
+        "macos_minutes_used": 100,
+        "linux_minutes_used": 0,
+        "week_start": "2026-06-22",
+        "sampling_active": False,
+        **budget,
+    }
     target = path / "batch-control.json"
     target.write_text(json.dumps({"enabled": True, "budget": fields}, indent=2) + "\n")
     return target
@@ -50,7 +56,10 @@ def test_sample_off_clears_the_flag_the_runbook_set_by_hand(tmp_path: Path) -> N
     run = run_cli(["budget", "sample", "--off", "--now", NOW], tmp_path)
     assert run.returncode == 0, run.log
     assert json.loads(control.read_text())["budget"] == {
-        "macos_minutes_used": 100, "linux_minutes_used": 0, "week_start": "2026-06-22", "sampling_active": False,
+        "macos_minutes_used": 100,
+        "linux_minutes_used": 0,
+        "week_start": "2026-06-22",
+        "sampling_active": False,
     }
     assert run_cli(["preflight", "--now", NOW], tmp_path).outputs["sample-rate"] == "1.0"
 
@@ -73,7 +82,9 @@ def test_sample_needs_exactly_one_of_on_and_off(tmp_path: Path) -> None:
 
 
 def test_sample_push_lands_the_flag_on_the_remote(tmp_path: Path) -> None:
-    bare, clone = make_remote(tmp_path, {"batch-control.json": json.dumps({"enabled": True, "budget": {}}, indent=2) + "\n"})
+    bare, clone = make_remote(
+        tmp_path, {"batch-control.json": json.dumps({"enabled": True, "budget": {}}, indent=2) + "\n"}
+    )
     run = run_cli(["budget", "sample", "--on", "--push", "--now", NOW], clone)
     assert run.returncode == 0, run.log
     landed = json.loads(git(clone, "--git-dir", str(bare), "show", "main:batch-control.json"))

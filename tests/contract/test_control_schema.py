@@ -10,7 +10,10 @@ from batchops.adapters import schema
 
 
 def control(**budget: object) -> dict:
-    return {"enabled": True, "budget": {"macos_minutes_used": 0, "linux_minutes_used": 0, "sampling_active": False, **budget}}
+    return {
+        "enabled": True,
+        "budget": {"macos_minutes_used": 0, "linux_minutes_used": 0, "sampling_active": False, **budget},
+    }
 
 
 @pytest.mark.parametrize("week_start", ["2026-12-01", "2026-11-30T00:00:00Z", "2026-11-30T00:00:00.5+00:00", ""])
@@ -70,17 +73,31 @@ BAD_KINDS = [
     ({"enabled": "false"}, "/enabled", "use true or false"),
     ({"enabled": True, "disabled_ecosystems": "npm"}, "/disabled_ecosystems", 'use ["homebrew", "crates.io"]'),
     (control(macos_minutes_used="ten"), "/budget/macos_minutes_used", "use a number such as 10"),
-    ({"enabled": True, "budget": []}, "/budget", 'use {"macos_minutes_used": 0, "linux_minutes_used": 0, "week_start": "", "sampling_active": false}'),
+    (
+        {"enabled": True, "budget": []},
+        "/budget",
+        'use {"macos_minutes_used": 0, "linux_minutes_used": 0, "week_start": "", "sampling_active": false}',
+    ),
     ({"enabled": True, "reason": 5}, "/reason", 'use a string such as "text"'),
-    ({"enabled": True, "circuit_breaker": {"npm": {"state": "weird"}}}, "/circuit_breaker/npm/state", 'use one of "closed", "open", "half-open"'),
+    (
+        {"enabled": True, "circuit_breaker": {"npm": {"state": "weird"}}},
+        "/circuit_breaker/npm/state",
+        'use one of "closed", "open", "half-open"',
+    ),
     (control(macos_minutes_used=-1), "/budget/macos_minutes_used", "use a value >= 0, such as 10"),
     ({"disabled_ecosystems": []}, "", "add the field 'enabled', e.g. \"enabled\": true"),
-    ({"enabled": True, "disabled_ecosystems": ["npm", "npm"]}, "/disabled_ecosystems", 'remove the duplicate entries (each value once), e.g. ["homebrew", "crates.io"]'),
+    (
+        {"enabled": True, "disabled_ecosystems": ["npm", "npm"]},
+        "/disabled_ecosystems",
+        'remove the duplicate entries (each value once), e.g. ["homebrew", "crates.io"]',
+    ),
 ]
 
 
 @pytest.mark.parametrize(("document", "pointer", "hint"), BAD_KINDS)
-def test_the_fix_of_a_wrong_kind_enum_or_bound_shows_a_value_to_write_in_both_validators(document: dict, pointer: str, hint: str) -> None:
+def test_the_fix_of_a_wrong_kind_enum_or_bound_shows_a_value_to_write_in_both_validators(
+    document: dict, pointer: str, hint: str
+) -> None:
     """`jq '.enabled="false"'`: the fix says `use true or false`, not `make it a JSON boolean`."""
     [fast] = schema.problems(document, "batch-control", file="batch-control.json")
     assert (fast.pointer, fast.hint) == (pointer, hint)
@@ -88,14 +105,20 @@ def test_the_fix_of_a_wrong_kind_enum_or_bound_shows_a_value_to_write_in_both_va
 
 
 def test_an_unknown_field_lists_the_known_ones() -> None:
-    [problem] = schema.problems({"enabled": True, "breaker_config": {"threshold": 3}}, "batch-control", file="batch-control.json")
+    [problem] = schema.problems(
+        {"enabled": True, "breaker_config": {"threshold": 3}}, "batch-control", file="batch-control.json"
+    )
     assert "known fields: ecosystems, failure_rate_threshold" in problem.hint
 
 
 @pytest.mark.parametrize(
     ("keyword", "bound", "kind", "allowed"),
-    [("minimum", 5, "integer", lambda v: v >= 5), ("exclusiveMinimum", 0, "number", lambda v: v > 0),
-     ("maximum", 3, "integer", lambda v: v <= 3), ("exclusiveMaximum", 1, "number", lambda v: v < 1)],
+    [
+        ("minimum", 5, "integer", lambda v: v >= 5),
+        ("exclusiveMinimum", 0, "number", lambda v: v > 0),
+        ("maximum", 3, "integer", lambda v: v <= 3),
+        ("exclusiveMaximum", 1, "number", lambda v: v < 1),
+    ],
 )
 def test_a_bound_is_fixed_by_an_example_inside_it(keyword: str, bound: float, kind: str, allowed) -> None:  # type: ignore[no-untyped-def]
     from batchops.adapters.fastschema import Error
@@ -106,6 +129,10 @@ def test_a_bound_is_fixed_by_an_example_inside_it(keyword: str, bound: float, ki
 
 
 def test_a_pattern_without_examples_is_fixed_by_a_value_it_matches() -> None:
-    [problem] = schema.problems({"id": "XYZ", "op": "control.disable", "file": "f", "args": {}, "at": "2026-06-26T20:51:01Z"}, "operation", file="journal")
+    [problem] = schema.problems(
+        {"id": "XYZ", "op": "control.disable", "file": "f", "args": {}, "at": "2026-06-26T20:51:01Z"},
+        "operation",
+        file="journal",
+    )
     example = problem.hint.removeprefix("use a value such as ")
     assert problem.hint != example and len(example) >= 8 and set(example) <= set("0123456789abcdef")

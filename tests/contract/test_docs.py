@@ -83,7 +83,9 @@ def test_documented_defaults_are_the_action_defaults(name: str) -> None:
         declared = (spec.get("inputs") or {}).get(input_name)
         if not declared or "default" not in declared:
             continue
-        default = str(declared["default"]).lower() if isinstance(declared["default"], bool) else str(declared["default"])
+        default = (
+            str(declared["default"]).lower() if isinstance(declared["default"], bool) else str(declared["default"])
+        )
         shown = cell.strip().strip("`")
         if shown not in (default, f'"{default}"') and not (default == "" and shown in ('""', "(empty)", "-")):
             wrong.append(f"{input_name}: docs say {cell.strip()!r}, action.yml {default!r}")

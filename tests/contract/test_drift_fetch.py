@@ -62,7 +62,9 @@ def test_a_body_without_a_length_is_complete_when_the_server_closes(upstream: Up
 
 
 @pytest.mark.parametrize("fault", ["drip-headers", "drip-body"])
-def test_a_slow_loris_server_is_cut_off_at_the_timeout_not_reset_by_each_byte(upstream: Upstream, fetcher, fault: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_slow_loris_server_is_cut_off_at_the_timeout_not_reset_by_each_byte(
+    upstream: Upstream, fetcher, fault: str
+) -> None:  # type: ignore[no-untyped-def]
     url = upstream.put(f"/{fault}/SHA256SUMS", SUMS, fault=fault, drip=0.1)  # ~10 s to send it all
 
     start = time.monotonic()
@@ -128,12 +130,26 @@ def _recipe(root: Path, url: str) -> None:
 def _run(root: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, dict]:
     report = root / "report.json"
     capsys.readouterr()
-    code = cli.main(["drift-monitor", "--recipes-dir", str(root / "recipes"), "--baseline-file", str(root / "baseline.json"),
-                     "--report-file", str(report), "--now", "2026-03-02T12:00:00Z", *extra])
+    code = cli.main(
+        [
+            "drift-monitor",
+            "--recipes-dir",
+            str(root / "recipes"),
+            "--baseline-file",
+            str(root / "baseline.json"),
+            "--report-file",
+            str(report),
+            "--now",
+            "2026-03-02T12:00:00Z",
+            *extra,
+        ]
+    )
     return code, json.loads(report.read_text())
 
 
-def test_a_truncated_download_with_a_baseline_is_unverifiable_not_drift(tmp_path: Path, upstream: Upstream, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_truncated_download_with_a_baseline_is_unverifiable_not_drift(
+    tmp_path: Path, upstream: Upstream, capsys, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.chdir(tmp_path)
     url = upstream.put("/tool/SUMS", SUMS)
     _recipe(tmp_path, url)
@@ -149,7 +165,9 @@ def test_a_truncated_download_with_a_baseline_is_unverifiable_not_drift(tmp_path
     assert baseline["recipes"]["tool"]["1.0.0"][url]["sha256"] == sha(SUMS)
 
 
-def test_a_truncated_first_download_records_no_baseline(tmp_path: Path, upstream: Upstream, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_truncated_first_download_records_no_baseline(
+    tmp_path: Path, upstream: Upstream, capsys, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.chdir(tmp_path)
     _recipe(tmp_path, upstream.put("/tool/SUMS", SUMS, fault="short"))
 
@@ -160,7 +178,9 @@ def test_a_truncated_first_download_records_no_baseline(tmp_path: Path, upstream
     assert not (tmp_path / "baseline.json").exists()
 
 
-def test_a_slow_loris_upstream_cannot_hold_the_step_past_its_timeout(tmp_path: Path, upstream: Upstream, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_slow_loris_upstream_cannot_hold_the_step_past_its_timeout(
+    tmp_path: Path, upstream: Upstream, capsys, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.chdir(tmp_path)
     _recipe(tmp_path, upstream.put("/tool/SUMS", SUMS, fault="drip-headers", drip=0.2))
 

@@ -45,7 +45,14 @@ def drifting(root: Path, upstream: Upstream, numbers: range, *, released: bool =
     drift_registry.drifting(root, upstream, numbers, releases=RELEASES if released else None)
 
 
-def run(root: Path, gh: GitHubStandIn, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *, now: str = NOW) -> dict[str, Any]:
+def run(
+    root: Path,
+    gh: GitHubStandIn,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    now: str = NOW,
+) -> dict[str, Any]:
     return run_monitor(root, gh, capsys, monkeypatch, now=now)
 
 
@@ -61,7 +68,9 @@ def carried(gh: GitHubStandIn) -> set[str]:
 # --- mass drift and the search quota -------------------------------------------------------------
 
 
-def test_a_mass_drift_of_35_files_puts_every_drift_in_an_issue_in_one_run_with_at_most_one_search(tmp_path: Path, upstream: Upstream, gh: GitHubStandIn, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_mass_drift_of_35_files_puts_every_drift_in_an_issue_in_one_run_with_at_most_one_search(
+    tmp_path: Path, upstream: Upstream, gh: GitHubStandIn, capsys, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     drifting(tmp_path, upstream, range(35))
 
     result = run(tmp_path, gh, capsys, monkeypatch)
@@ -74,7 +83,9 @@ def test_a_mass_drift_of_35_files_puts_every_drift_in_an_issue_in_one_run_with_a
     assert gh.violations == []
 
 
-def test_35_drift_issues_that_lost_their_labels_are_all_found_by_one_search_and_commented_not_reopened(tmp_path: Path, upstream: Upstream, gh: GitHubStandIn, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_35_drift_issues_that_lost_their_labels_are_all_found_by_one_search_and_commented_not_reopened(
+    tmp_path: Path, upstream: Upstream, gh: GitHubStandIn, capsys, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     drifting(tmp_path, upstream, range(35))
     for n in range(35):  # one issue each, from earlier runs, whose labels someone removed
         gh.add_issue(REPO, f"Checksum drift: tool{n:03d}", body=f"drift of tool{n:03d}\n{drift.marker(fp_of(n))}\n")
@@ -88,7 +99,9 @@ def test_35_drift_issues_that_lost_their_labels_are_all_found_by_one_search_and_
     assert len(gh.requests_to("GET", "/search/issues")) == 1
 
 
-def test_a_mass_drift_of_100_files_with_the_search_quota_already_spent_still_reports_every_drift(tmp_path: Path, upstream: Upstream, gh: GitHubStandIn, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_mass_drift_of_100_files_with_the_search_quota_already_spent_still_reports_every_drift(
+    tmp_path: Path, upstream: Upstream, gh: GitHubStandIn, capsys, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     drifting(tmp_path, upstream, range(100))
     client = gh.client()
     for _ in range(gh.SEARCH_LIMIT):  # another workflow spent this minute's searches
@@ -102,7 +115,9 @@ def test_a_mass_drift_of_100_files_with_the_search_quota_already_spent_still_rep
     assert "search quota" in result["log"]
 
 
-def test_one_hundred_drifts_each_with_its_own_open_issue_get_100_comments_past_the_secondary_limit(tmp_path: Path, upstream: Upstream, gh: GitHubStandIn, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_one_hundred_drifts_each_with_its_own_open_issue_get_100_comments_past_the_secondary_limit(
+    tmp_path: Path, upstream: Upstream, gh: GitHubStandIn, capsys, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     drifting(tmp_path, upstream, range(100))
     for n in range(100):
         gh.add_issue(REPO, f"Checksum drift: tool{n:03d}", body=drift.marker(fp_of(n)), labels=LABELS)
@@ -115,7 +130,9 @@ def test_one_hundred_drifts_each_with_its_own_open_issue_get_100_comments_past_t
     assert len(gh.issues(REPO)) == 100
 
 
-def test_an_unlabelled_drift_issue_on_the_second_page_of_the_search_is_found(tmp_path: Path, upstream: Upstream, gh: GitHubStandIn, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_an_unlabelled_drift_issue_on_the_second_page_of_the_search_is_found(
+    tmp_path: Path, upstream: Upstream, gh: GitHubStandIn, capsys, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     drifting(tmp_path, upstream, range(1))
     for n in range(120):  # older, unlabelled drift issues of other recipes: the first page of hits
         gh.add_issue(REPO, f"old drift {n}", body=drift.marker(f"{n:024x}"))
@@ -130,7 +147,9 @@ def test_an_unlabelled_drift_issue_on_the_second_page_of_the_search_is_found(tmp
     assert pages == ["1", "2"]
 
 
-def test_a_pull_request_carrying_the_marker_without_labels_is_not_taken_for_the_drift_issue(tmp_path: Path, upstream: Upstream, gh: GitHubStandIn, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_pull_request_carrying_the_marker_without_labels_is_not_taken_for_the_drift_issue(
+    tmp_path: Path, upstream: Upstream, gh: GitHubStandIn, capsys, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     drifting(tmp_path, upstream, range(1))
     gh.set_branch(REPO, "quote-drift", "c" * 40)
     pr = gh.add_pull(REPO, head="quote-drift", title="quotes the drift issue", body=drift.marker(fp_of(0)))
@@ -176,7 +195,9 @@ def every_call_kind(tmp_path: Path, upstream: Upstream, gh: GitHubStandIn) -> No
 
 @pytest.mark.parametrize("method,path", CALLS, ids=[f"{m} {p}" for m, p in CALLS])
 @pytest.mark.parametrize("kind", list(LIMITS))
-def test_a_rate_limit_or_server_error_on_any_call_is_waited_out_and_every_drift_ends_in_an_issue(tmp_path: Path, upstream: Upstream, gh: GitHubStandIn, capsys, monkeypatch, method: str, path: str, kind: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_rate_limit_or_server_error_on_any_call_is_waited_out_and_every_drift_ends_in_an_issue(
+    tmp_path: Path, upstream: Upstream, gh: GitHubStandIn, capsys, monkeypatch, method: str, path: str, kind: str
+) -> None:  # type: ignore[no-untyped-def]
     every_call_kind(tmp_path, upstream, gh)
     status, headers = LIMITS[kind]
     if headers == "reset":
@@ -212,7 +233,9 @@ def long_url_drifts(root: Path, upstream: Upstream, count: int) -> None:
         name = f"tool{n:03d}"
         entries = {}
         for os_name, arch in (("linux", "amd64"), ("darwin", "arm64")):
-            url = upstream.put(f"/{name}/{LONG}/{os_name}-{arch}/SHA256SUMS", sums(n))  # one file for both: one fingerprint
+            url = upstream.put(
+                f"/{name}/{LONG}/{os_name}-{arch}/SHA256SUMS", sums(n)
+            )  # one file for both: one fingerprint
             entries[url] = {"sha256": RECORDED, "first_seen": FIRST_SEEN, "last_verified": FIRST_SEEN}
         template = f"{upstream.url}/{name}/{LONG}/{{os}}-{{arch}}/SHA256SUMS"
         (folder / f"{name}.toml").write_text(
@@ -222,7 +245,9 @@ def long_url_drifts(root: Path, upstream: Upstream, count: int) -> None:
     (root / "checksum-baseline.json").write_text(json.dumps(baseline))
 
 
-def test_a_grouped_issue_of_100_drifts_on_two_platforms_with_long_urls_gets_comments_github_accepts(tmp_path: Path, upstream: Upstream, gh: GitHubStandIn, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_grouped_issue_of_100_drifts_on_two_platforms_with_long_urls_gets_comments_github_accepts(
+    tmp_path: Path, upstream: Upstream, gh: GitHubStandIn, capsys, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     long_url_drifts(tmp_path, upstream, 100)
     monkeypatch.setenv("INPUT_PLATFORMS", "linux/amd64,darwin/arm64")
     first = run(tmp_path, gh, capsys, monkeypatch)
@@ -242,8 +267,16 @@ def test_an_issue_body_or_comment_never_exceeds_githubs_limit_even_for_one_row_o
     from batchops.core.drift import Finding
     from batchops.render import drift as render
 
-    huge = Finding("tool", "tool.toml", "drift", version="1.0.0", url="https://example.invalid/" + "a" * 70_000,
-                   expected=RECORDED, actual="1" * 64, fingerprint="f" * 24)
+    huge = Finding(
+        "tool",
+        "tool.toml",
+        "drift",
+        version="1.0.0",
+        url="https://example.invalid/" + "a" * 70_000,
+        expected=RECORDED,
+        actual="1" * 64,
+        fingerprint="f" * 24,
+    )
 
     body = render.issue_body({huge.fingerprint: [huge]}, at=NOW, run_url="")
     comment = render.comment_body([huge], at=NOW, run_url="")

@@ -70,7 +70,9 @@ def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-def write_recipe(root: Path, name: str, checksum_url: str, version: str = 'version = "1.0.0"', *, folder: str = "recipes") -> Path:
+def write_recipe(
+    root: Path, name: str, checksum_url: str, version: str = 'version = "1.0.0"', *, folder: str = "recipes"
+) -> Path:
     path = root / folder / f"{name}.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
@@ -89,7 +91,14 @@ checksum_url = "{checksum_url}"
     return path
 
 
-def run(root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str, now: str = NOW, token: str | None = None) -> Run:
+def run(
+    root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    *args: str,
+    now: str = NOW,
+    token: str | None = None,
+) -> Run:
     out = root.parent / "gh-output"
     summary = root.parent / "gh-summary"
     out.write_text("")
@@ -116,7 +125,9 @@ def baseline(root: Path) -> dict[str, Any]:
 # --- baseline lifecycle -------------------------------------------------------------------
 
 
-def test_first_run_records_the_baseline_and_reports_no_drift(work: Path, upstream: Upstream, monkeypatch, capsys) -> None:
+def test_first_run_records_the_baseline_and_reports_no_drift(
+    work: Path, upstream: Upstream, monkeypatch, capsys
+) -> None:
     write_recipe(work, "tool", upstream.put("/tool/1.0.0/SHA256SUMS", SUMS_V1))
     result = run(work, monkeypatch, capsys)
     assert result.code == 0, result.log
@@ -147,7 +158,9 @@ def test_every_baseline_change_is_a_journaled_operation(work: Path, upstream: Up
     assert ops[0]["args"]["entries"][0]["kind"] == "new"
 
 
-def test_changed_bytes_without_a_token_report_drift_but_open_no_issue(work: Path, upstream: Upstream, monkeypatch, capsys) -> None:
+def test_changed_bytes_without_a_token_report_drift_but_open_no_issue(
+    work: Path, upstream: Upstream, monkeypatch, capsys
+) -> None:
     write_recipe(work, "tool", upstream.put("/tool/1.0.0/SHA256SUMS", SUMS_V1))
     run(work, monkeypatch, capsys)
     upstream.put("/tool/1.0.0/SHA256SUMS", SUMS_V2)
@@ -183,7 +196,9 @@ def _drift_once(work: Path, upstream: Upstream, gh: GitHubStandIn, monkeypatch, 
     return run(work, monkeypatch, capsys, now=LATER, token=gh.token)
 
 
-def test_drift_opens_one_labelled_issue_with_table_and_runbook(work: Path, upstream: Upstream, gh: GitHubStandIn, monkeypatch, capsys) -> None:
+def test_drift_opens_one_labelled_issue_with_table_and_runbook(
+    work: Path, upstream: Upstream, gh: GitHubStandIn, monkeypatch, capsys
+) -> None:
     result = _drift_once(work, upstream, gh, monkeypatch, capsys)
     assert result.code == 0, result.log
     opened = issues(gh)
@@ -191,19 +206,28 @@ def test_drift_opens_one_labelled_issue_with_table_and_runbook(work: Path, upstr
     issue = opened[0]
     assert result.outputs["issue-url"] == f"https://github.com/{REPO}/issues/1"
     assert labels_of(issue) == ["security", "checksum-drift"]
-    assert {label["name"]: label["color"] for label in gh.labels(REPO)} == {"security": "d73a4a", "checksum-drift": "fbca04"}
+    assert {label["name"]: label["color"] for label in gh.labels(REPO)} == {
+        "security": "d73a4a",
+        "checksum-drift": "fbca04",
+    }
     body = issue["body"]
     fp = result.findings("drift")[0]["fingerprint"]
     assert f"<!-- batchops-drift: {fp} -->" in body
     assert "| recipe | version | URL | expected | actual | first seen |" in body
     assert f"| tool | 1.0.0 | {upstream.url}/tool/1.0.0/SHA256SUMS | {sha(SUMS_V1)} | {sha(SUMS_V2)} | {NOW} |" in body
     assert "Do not install" in body
-    assert f"batchops drift accept tool 1.0.0 --url {upstream.url}/tool/1.0.0/SHA256SUMS --sha256 {sha(SUMS_V2)}" in body
+    assert (
+        f"batchops drift accept tool 1.0.0 --url {upstream.url}/tool/1.0.0/SHA256SUMS --sha256 {sha(SUMS_V2)}" in body
+    )
     assert "batchops stop --reason" in body and "rollback" in body
-    assert result.report["issues"] == [{"fingerprint": fp, "action": "created", "url": result.outputs["issue-url"], "number": 1}]
+    assert result.report["issues"] == [
+        {"fingerprint": fp, "action": "created", "url": result.outputs["issue-url"], "number": 1}
+    ]
 
 
-def test_same_drift_found_again_comments_and_never_opens_a_second_issue(work: Path, upstream: Upstream, gh: GitHubStandIn, monkeypatch, capsys) -> None:
+def test_same_drift_found_again_comments_and_never_opens_a_second_issue(
+    work: Path, upstream: Upstream, gh: GitHubStandIn, monkeypatch, capsys
+) -> None:
     first = _drift_once(work, upstream, gh, monkeypatch, capsys)
     second = run(work, monkeypatch, capsys, now="2026-03-03T12:00:00Z", token=gh.token)
     third = run(work, monkeypatch, capsys, now="2026-03-04T12:00:00Z", token=gh.token)
@@ -215,7 +239,9 @@ def test_same_drift_found_again_comments_and_never_opens_a_second_issue(work: Pa
     assert second.report["issues"][0]["action"] == "commented"
 
 
-def test_open_issue_is_found_by_search_when_its_labels_were_removed(work: Path, upstream: Upstream, gh: GitHubStandIn, monkeypatch, capsys) -> None:
+def test_open_issue_is_found_by_search_when_its_labels_were_removed(
+    work: Path, upstream: Upstream, gh: GitHubStandIn, monkeypatch, capsys
+) -> None:
     _drift_once(work, upstream, gh, monkeypatch, capsys)
     gh.repos[REPO].issues[1].labels = []
     searches_before = len(gh.requests_to("GET", "/search/issues"))
@@ -227,7 +253,9 @@ def test_open_issue_is_found_by_search_when_its_labels_were_removed(work: Path, 
     assert '"batchops-drift"' in queries[0] and "is:issue" in queries[0]
 
 
-def test_a_different_new_checksum_is_a_new_fingerprint_and_a_new_issue(work: Path, upstream: Upstream, gh: GitHubStandIn, monkeypatch, capsys) -> None:
+def test_a_different_new_checksum_is_a_new_fingerprint_and_a_new_issue(
+    work: Path, upstream: Upstream, gh: GitHubStandIn, monkeypatch, capsys
+) -> None:
     first = _drift_once(work, upstream, gh, monkeypatch, capsys)
     upstream.put("/tool/1.0.0/SHA256SUMS", "cccc  something else\n")
     second = run(work, monkeypatch, capsys, now="2026-03-03T12:00:00Z", token=gh.token)
@@ -235,11 +263,18 @@ def test_a_different_new_checksum_is_a_new_fingerprint_and_a_new_issue(work: Pat
     assert first.findings("drift")[0]["fingerprint"] != second.findings("drift")[0]["fingerprint"]
 
 
-def test_issue_that_cannot_be_opened_fails_the_step(work: Path, upstream: Upstream, gh: GitHubStandIn, monkeypatch, capsys) -> None:
-    gh.inject("POST", f"/repos/{REPO}/issues", 403, body={
-        "message": "Resource not accessible by integration",
-        "documentation_url": "https://docs.github.com/rest/issues/issues#create-an-issue",
-    })
+def test_issue_that_cannot_be_opened_fails_the_step(
+    work: Path, upstream: Upstream, gh: GitHubStandIn, monkeypatch, capsys
+) -> None:
+    gh.inject(
+        "POST",
+        f"/repos/{REPO}/issues",
+        403,
+        body={
+            "message": "Resource not accessible by integration",
+            "documentation_url": "https://docs.github.com/rest/issues/issues#create-an-issue",
+        },
+    )
     result = _drift_once(work, upstream, gh, monkeypatch, capsys)
     assert result.code == 1
     assert "could not be opened" in result.log
@@ -248,7 +283,9 @@ def test_issue_that_cannot_be_opened_fails_the_step(work: Path, upstream: Upstre
     assert result.report["issues"][0]["action"] == "failed"
 
 
-def test_token_is_masked_before_anything_is_printed(work: Path, upstream: Upstream, gh: GitHubStandIn, monkeypatch, capsys) -> None:
+def test_token_is_masked_before_anything_is_printed(
+    work: Path, upstream: Upstream, gh: GitHubStandIn, monkeypatch, capsys
+) -> None:
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     write_recipe(work, "tool", upstream.put("/tool/1.0.0/SHA256SUMS", SUMS_V1))
     result = run(work, monkeypatch, capsys, token=gh.token)
@@ -260,10 +297,23 @@ def test_token_is_masked_before_anything_is_printed(work: Path, upstream: Upstre
 # --- accept -------------------------------------------------------------------------------
 
 
-def test_accept_updates_the_baseline_with_an_audit_entry_and_the_next_run_is_clean(work: Path, upstream: Upstream, gh: GitHubStandIn, monkeypatch, capsys) -> None:
+def test_accept_updates_the_baseline_with_an_audit_entry_and_the_next_run_is_clean(
+    work: Path, upstream: Upstream, gh: GitHubStandIn, monkeypatch, capsys
+) -> None:
     _drift_once(work, upstream, gh, monkeypatch, capsys)
     monkeypatch.setenv("GITHUB_ACTOR", "octo-operator")
-    code = cli.main(["drift", "accept", "tool", "1.0.0", "--reason", "upstream rebuilt the zip (see their announcement)", "--now", "2026-03-02T13:00:00Z"])
+    code = cli.main(
+        [
+            "drift",
+            "accept",
+            "tool",
+            "1.0.0",
+            "--reason",
+            "upstream rebuilt the zip (see their announcement)",
+            "--now",
+            "2026-03-02T13:00:00Z",
+        ]
+    )
     assert code == 0
     entry = baseline(work)["recipes"]["tool"]["1.0.0"][upstream.url + "/tool/1.0.0/SHA256SUMS"]
     assert entry["sha256"] == sha(SUMS_V2)
@@ -294,7 +344,9 @@ def test_accept_takes_the_checksum_from_the_issue(work: Path, upstream: Upstream
     assert baseline(work)["recipes"]["tool"]["1.0.0"][url]["sha256"] == new
 
 
-def test_accept_of_an_unknown_version_says_what_is_recorded(work: Path, upstream: Upstream, monkeypatch, capsys) -> None:
+def test_accept_of_an_unknown_version_says_what_is_recorded(
+    work: Path, upstream: Upstream, monkeypatch, capsys
+) -> None:
     write_recipe(work, "tool", upstream.put("/tool/1.0.0/SHA256SUMS", SUMS_V1))
     run(work, monkeypatch, capsys)
     capsys.readouterr()
@@ -311,7 +363,9 @@ def test_accept_requires_a_reason(work: Path, monkeypatch, capsys) -> None:
 # --- unverifiable -------------------------------------------------------------------------
 
 
-def test_network_and_http_failures_are_unverifiable_never_drift_never_ok(work: Path, upstream: Upstream, monkeypatch, capsys) -> None:
+def test_network_and_http_failures_are_unverifiable_never_drift_never_ok(
+    work: Path, upstream: Upstream, monkeypatch, capsys
+) -> None:
     write_recipe(work, "server-error", upstream.put("/a/SHA256SUMS", "x", status=500))
     write_recipe(work, "missing", upstream.url + "/nothing/here")
     write_recipe(work, "slow", upstream.put("/slow/SHA256SUMS", "x", delay=3.5))
@@ -331,13 +385,17 @@ def test_network_and_http_failures_are_unverifiable_never_drift_never_ok(work: P
     assert not (work / "checksum-baseline.json").exists()  # nothing was recorded
 
 
-def test_an_unreachable_github_api_is_a_short_reason_in_the_log_and_the_whole_one_in_the_report(work: Path, upstream: Upstream, monkeypatch, capsys) -> None:
+def test_an_unreachable_github_api_is_a_short_reason_in_the_log_and_the_whole_one_in_the_report(
+    work: Path, upstream: Upstream, monkeypatch, capsys
+) -> None:
     write_recipe(work, "tool", upstream.put("/t/SHA256SUMS", SUMS_V1), 'github_repo = "acme/tool"')
     write_recipe(work, "refused", "http://127.0.0.1:9/SHA256SUMS")
     monkeypatch.setenv("GITHUB_API_URL", "http://127.0.0.1:9")
     result = run(work, monkeypatch, capsys)
     lines = {line.split()[1]: line for line in result.log.splitlines() if line.startswith("unverifiable")}
-    assert lines["tool"].endswith("version unresolvable: release lookup for acme/tool: GitHub API unreachable: could not connect")
+    assert lines["tool"].endswith(
+        "version unresolvable: release lookup for acme/tool: GitHub API unreachable: could not connect"
+    )
     assert lines["refused"].endswith("network error: connection refused")
     assert all(len(line) < 200 and "HTTPConnectionPool" not in line for line in lines.values())
     assert "HTTPConnectionPool" not in result.summary
@@ -345,7 +403,9 @@ def test_an_unreachable_github_api_is_a_short_reason_in_the_log_and_the_whole_on
     assert "HTTPConnectionPool(host='127.0.0.1', port=9)" in kept  # the detail stays in the report file
 
 
-def test_the_skipped_line_points_at_the_command_that_shows_the_details(work: Path, upstream: Upstream, monkeypatch, capsys) -> None:
+def test_the_skipped_line_points_at_the_command_that_shows_the_details(
+    work: Path, upstream: Upstream, monkeypatch, capsys
+) -> None:
     write_recipe(work, "tool", upstream.put("/tool/SUMS", SUMS_V1))
     (work / "recipes" / "bare.toml").write_text('[metadata]\nname = "bare"\n')
     result = run(work, monkeypatch, capsys)
@@ -355,7 +415,9 @@ def test_the_skipped_line_points_at_the_command_that_shows_the_details(work: Pat
     assert "--verbose)" not in line
 
 
-def test_a_failure_after_recording_keeps_the_baseline_and_is_not_drift(work: Path, upstream: Upstream, monkeypatch, capsys) -> None:
+def test_a_failure_after_recording_keeps_the_baseline_and_is_not_drift(
+    work: Path, upstream: Upstream, monkeypatch, capsys
+) -> None:
     url = upstream.put("/tool/SHA256SUMS", SUMS_V1)
     write_recipe(work, "tool", url)
     run(work, monkeypatch, capsys)
@@ -367,7 +429,9 @@ def test_a_failure_after_recording_keeps_the_baseline_and_is_not_drift(work: Pat
     assert baseline(work)["recipes"]["tool"]["1.0.0"][url]["last_verified"] == NOW
 
 
-def test_unresolvable_versions_are_unverifiable_with_the_reason(work: Path, upstream: Upstream, gh: GitHubStandIn, monkeypatch, capsys) -> None:
+def test_unresolvable_versions_are_unverifiable_with_the_reason(
+    work: Path, upstream: Upstream, gh: GitHubStandIn, monkeypatch, capsys
+) -> None:
     url = upstream.put("/x/SHA256SUMS", SUMS_V1)
     write_recipe(work, "no-release", url, 'github_repo = "acme/no-release"')
     write_recipe(work, "npm-source", url, 'source = "npm_registry"')
@@ -383,7 +447,9 @@ def test_unresolvable_versions_are_unverifiable_with_the_reason(work: Path, upst
     assert "does not start with tag_prefix 'v'" in reasons["bad-prefix"]
 
 
-def test_broken_recipe_is_unverifiable_and_annotated_not_fatal(work: Path, upstream: Upstream, monkeypatch, capsys) -> None:
+def test_broken_recipe_is_unverifiable_and_annotated_not_fatal(
+    work: Path, upstream: Upstream, monkeypatch, capsys
+) -> None:
     write_recipe(work, "good", upstream.put("/g/SHA256SUMS", SUMS_V1))
     (work / "recipes" / "broken.toml").write_text("[metadata\n")
     result = run(work, monkeypatch, capsys)
@@ -396,9 +462,16 @@ def test_broken_recipe_is_unverifiable_and_annotated_not_fatal(work: Path, upstr
 # --- versions -----------------------------------------------------------------------------
 
 
-def test_github_latest_release_gives_version_and_version_tag(work: Path, upstream: Upstream, gh: GitHubStandIn, monkeypatch, capsys) -> None:
+def test_github_latest_release_gives_version_and_version_tag(
+    work: Path, upstream: Upstream, gh: GitHubStandIn, monkeypatch, capsys
+) -> None:
     upstream.put("/kubectl/v1.32.2/SHA256", SUMS_V1)
-    write_recipe(work, "kubectl", upstream.url + "/kubectl/{version_tag}/SHA256", 'github_repo = "kubernetes/kubernetes"\ntag_prefix = "v"')
+    write_recipe(
+        work,
+        "kubectl",
+        upstream.url + "/kubectl/{version_tag}/SHA256",
+        'github_repo = "kubernetes/kubernetes"\ntag_prefix = "v"',
+    )
     add_release(gh, "kubernetes/kubernetes", "v1.32.2")
     result = run(work, monkeypatch, capsys, token=gh.token)
     finding = result.findings()[0]
@@ -428,11 +501,17 @@ def test_the_17_corpus_recipes_resolve_versions_from_github_and_render_urls(corp
         if recipe.version.github_repo:
             add_release(gh, recipe.version.github_repo, recipe.version.tag_prefix + "9.8.7")
     fetcher = Fetcher()
-    resolver = Resolver(token=gh.token, api_url=gh.base_url, nodejs_url="http://127.0.0.1:9", timeout=5, fetcher=fetcher)
+    resolver = Resolver(
+        token=gh.token, api_url=gh.base_url, nodejs_url="http://127.0.0.1:9", timeout=5, fetcher=fetcher
+    )
     versions = resolver.resolve_all(items)
     platforms = recipes.parse_platforms("linux/amd64,darwin/arm64")
     checks, early = drift.plan(items, versions, platforms)
-    assert {f.recipe: f.status for f in early} == {"zig": "skipped", "cargo-nextest": "unverifiable", "pcre2": "unverifiable"}
+    assert {f.recipe: f.status for f in early} == {
+        "zig": "skipped",
+        "cargo-nextest": "unverifiable",
+        "pcre2": "unverifiable",
+    }
     urls = {(c.recipe.name, c.target.url) for c in checks}
     assert ("helm", "https://get.helm.sh/helm-v9.8.7-darwin-arm64.tar.gz.sha256sum") in urls
     assert ("nodejs", "https://nodejs.org/dist/v9.8.7/SHASUMS256.txt") in urls
@@ -444,7 +523,9 @@ def test_the_17_corpus_recipes_resolve_versions_from_github_and_render_urls(corp
 # --- grace period -------------------------------------------------------------------------
 
 
-def test_change_within_the_grace_period_is_pending_and_the_baseline_follows(work: Path, upstream: Upstream, gh: GitHubStandIn, monkeypatch, capsys) -> None:
+def test_change_within_the_grace_period_is_pending_and_the_baseline_follows(
+    work: Path, upstream: Upstream, gh: GitHubStandIn, monkeypatch, capsys
+) -> None:
     upstream.put("/tool/v2.0.0/SUMS", SUMS_V1)
     write_recipe(work, "tool", upstream.url + "/tool/{version_tag}/SUMS", 'github_repo = "acme/tool"\ntag_prefix = "v"')
     add_release(gh, "acme/tool", "v2.0.0", published_at="2026-03-01T10:00:00Z")
@@ -456,7 +537,9 @@ def test_change_within_the_grace_period_is_pending_and_the_baseline_follows(work
     assert issues(gh) == []
     entry = baseline(work)["recipes"]["tool"]["2.0.0"][upstream.url + "/tool/v2.0.0/SUMS"]
     assert entry["sha256"] == sha(SUMS_V2)
-    assert entry["audit"] == [{"action": "grace-update", "at": "2026-03-01T12:00:00Z", "from": sha(SUMS_V1), "to": sha(SUMS_V2)}]
+    assert entry["audit"] == [
+        {"action": "grace-update", "at": "2026-03-01T12:00:00Z", "from": sha(SUMS_V1), "to": sha(SUMS_V2)}
+    ]
     # once the release is older than the grace period, a change is drift
     upstream.put("/tool/v2.0.0/SUMS", "tampered\n")
     late = run(work, monkeypatch, capsys, "--grace-period", "24h", now="2026-03-03T12:00:00Z", token=gh.token)
@@ -464,7 +547,9 @@ def test_change_within_the_grace_period_is_pending_and_the_baseline_follows(work
     assert len(issues(gh)) == 1
 
 
-def test_grace_period_zero_alarms_at_once(work: Path, upstream: Upstream, gh: GitHubStandIn, monkeypatch, capsys) -> None:
+def test_grace_period_zero_alarms_at_once(
+    work: Path, upstream: Upstream, gh: GitHubStandIn, monkeypatch, capsys
+) -> None:
     upstream.put("/tool/v2.0.0/SUMS", SUMS_V1)
     write_recipe(work, "tool", upstream.url + "/tool/{version_tag}/SUMS", 'github_repo = "acme/tool"\ntag_prefix = "v"')
     add_release(gh, "acme/tool", "v2.0.0", published_at="2026-03-01T10:00:00Z")
@@ -474,13 +559,21 @@ def test_grace_period_zero_alarms_at_once(work: Path, upstream: Upstream, gh: Gi
     assert result.outputs["drift"] == "true"
 
 
-def test_without_a_publish_date_the_grace_period_counts_from_first_seen(work: Path, upstream: Upstream, monkeypatch, capsys) -> None:
+def test_without_a_publish_date_the_grace_period_counts_from_first_seen(
+    work: Path, upstream: Upstream, monkeypatch, capsys
+) -> None:
     write_recipe(work, "tool", upstream.put("/tool/SUMS", SUMS_V1))  # pinned version: no release date
     run(work, monkeypatch, capsys, "--grace-period", "7d", now=NOW)
     upstream.put("/tool/SUMS", SUMS_V2)
-    assert run(work, monkeypatch, capsys, "--grace-period", "7d", now="2026-03-05T12:00:00Z").findings()[0]["status"] == "pending"
+    assert (
+        run(work, monkeypatch, capsys, "--grace-period", "7d", now="2026-03-05T12:00:00Z").findings()[0]["status"]
+        == "pending"
+    )
     upstream.put("/tool/SUMS", "third\n")
-    assert run(work, monkeypatch, capsys, "--grace-period", "7d", now="2026-03-09T12:00:00Z").findings()[0]["status"] == "drift"
+    assert (
+        run(work, monkeypatch, capsys, "--grace-period", "7d", now="2026-03-09T12:00:00Z").findings()[0]["status"]
+        == "drift"
+    )
 
 
 def test_bad_grace_period_is_a_usage_error(work: Path, monkeypatch, capsys) -> None:
@@ -492,7 +585,9 @@ def test_bad_grace_period_is_a_usage_error(work: Path, monkeypatch, capsys) -> N
 # --- fetching -----------------------------------------------------------------------------
 
 
-def test_downloads_are_concurrent_bounded_and_reuse_connections(work: Path, upstream: Upstream, monkeypatch, capsys) -> None:
+def test_downloads_are_concurrent_bounded_and_reuse_connections(
+    work: Path, upstream: Upstream, monkeypatch, capsys
+) -> None:
     upstream.latency = 0.02
     for n in range(60):
         write_recipe(work, f"tool{n}", upstream.put(f"/t{n}/SUMS", f"{n}\n"))
@@ -525,7 +620,9 @@ def test_http_proxy_from_the_environment_is_used(work: Path, upstream: Upstream,
     assert upstream.hits["/via-proxy/SHA256SUMS"] == 1
 
 
-def test_a_checksum_file_shared_by_platforms_is_fetched_once(work: Path, upstream: Upstream, monkeypatch, capsys) -> None:
+def test_a_checksum_file_shared_by_platforms_is_fetched_once(
+    work: Path, upstream: Upstream, monkeypatch, capsys
+) -> None:
     write_recipe(work, "tool", upstream.put("/tool/SHA256SUMS", SUMS_V1))
     result = run(work, monkeypatch, capsys, "--platforms", "linux/amd64,linux/arm64,darwin/arm64")
     assert upstream.hits["/tool/SHA256SUMS"] == 1
@@ -535,22 +632,54 @@ def test_a_checksum_file_shared_by_platforms_is_fetched_once(work: Path, upstrea
 # --- since --------------------------------------------------------------------------------
 
 
-def test_since_checks_only_recipes_changed_recently_on_the_branch(work: Path, upstream: Upstream, monkeypatch, capsys) -> None:
+def test_since_checks_only_recipes_changed_recently_on_the_branch(
+    work: Path, upstream: Upstream, monkeypatch, capsys
+) -> None:
     from tests.support.gitrepo import git
 
     git(work, "init", "-q", "-b", "main")
     write_recipe(work, "old", upstream.put("/old/SUMS", SUMS_V1))
     git(work, "add", "-A")
-    git(work, "commit", "-q", "-m", "old", env={"GIT_COMMITTER_DATE": "2026-02-01T00:00:00Z", "GIT_AUTHOR_DATE": "2026-02-01T00:00:00Z"})
+    git(
+        work,
+        "commit",
+        "-q",
+        "-m",
+        "old",
+        env={"GIT_COMMITTER_DATE": "2026-02-01T00:00:00Z", "GIT_AUTHOR_DATE": "2026-02-01T00:00:00Z"},
+    )
     git(work, "checkout", "-q", "-b", "feature")
     write_recipe(work, "merged", upstream.put("/merged/SUMS", SUMS_V1), folder="recipes/m")
     git(work, "add", "-A")
-    git(work, "commit", "-q", "-m", "written long ago", env={"GIT_COMMITTER_DATE": "2026-02-02T00:00:00Z", "GIT_AUTHOR_DATE": "2026-02-02T00:00:00Z"})
+    git(
+        work,
+        "commit",
+        "-q",
+        "-m",
+        "written long ago",
+        env={"GIT_COMMITTER_DATE": "2026-02-02T00:00:00Z", "GIT_AUTHOR_DATE": "2026-02-02T00:00:00Z"},
+    )
     git(work, "checkout", "-q", "main")
-    git(work, "merge", "-q", "--no-ff", "feature", "-m", "merge", env={"GIT_COMMITTER_DATE": "2026-03-01T06:00:00Z", "GIT_AUTHOR_DATE": "2026-03-01T06:00:00Z"})
+    git(
+        work,
+        "merge",
+        "-q",
+        "--no-ff",
+        "feature",
+        "-m",
+        "merge",
+        env={"GIT_COMMITTER_DATE": "2026-03-01T06:00:00Z", "GIT_AUTHOR_DATE": "2026-03-01T06:00:00Z"},
+    )
     write_recipe(work, "fresh", upstream.put("/fresh/SUMS", SUMS_V1))
     git(work, "add", "-A")
-    git(work, "commit", "-q", "-m", "fresh", env={"GIT_COMMITTER_DATE": "2026-03-01T10:00:00Z", "GIT_AUTHOR_DATE": "2026-03-01T10:00:00Z"})
+    git(
+        work,
+        "commit",
+        "-q",
+        "-m",
+        "fresh",
+        env={"GIT_COMMITTER_DATE": "2026-03-01T10:00:00Z", "GIT_AUTHOR_DATE": "2026-03-01T10:00:00Z"},
+    )
     result = run(work, monkeypatch, capsys, "--since", "1d")
     assert sorted(f["recipe"] for f in result.findings()) == ["fresh", "merged"]
     everything = run(work, monkeypatch, capsys)
@@ -568,14 +697,25 @@ def test_since_outside_a_git_checkout_says_how_to_fix_it(work: Path, upstream: U
 # --- report -------------------------------------------------------------------------------
 
 
-def test_report_file_is_schema_valid_and_named_in_the_outputs(work: Path, upstream: Upstream, monkeypatch, capsys) -> None:
+def test_report_file_is_schema_valid_and_named_in_the_outputs(
+    work: Path, upstream: Upstream, monkeypatch, capsys
+) -> None:
     write_recipe(work, "tool", upstream.put("/tool/SUMS", SUMS_V1))
     write_recipe(work, "down", upstream.put("/down/SUMS", "x", status=502))
     out = work.parent / "custom-report.json"
     run(work, monkeypatch, capsys, "--report-file", str(out))
     # the helper passes its own --report-file first; the last one wins
     report = schema.load_json(out, "drift-report")
-    assert report["counts"] == {"recipes": 2, "checked": 2, "ok": 0, "new": 1, "pending": 0, "drift": 0, "unverifiable": 1, "skipped": 0}
+    assert report["counts"] == {
+        "recipes": 2,
+        "checked": 2,
+        "ok": 0,
+        "new": 1,
+        "pending": 0,
+        "drift": 0,
+        "unverifiable": 1,
+        "skipped": 0,
+    }
     assert report["findings"][0]["status"] == "unverifiable"
 
 
@@ -594,7 +734,9 @@ def test_baseline_default_path_and_corpus_copy_work_offline(work: Path, corpus: 
     assert not (work / "checksum-baseline.json").exists()
 
 
-def test_drift_report_shows_a_run_in_the_terminal_one_line_for_skipped_recipes(work: Path, upstream: Upstream, monkeypatch, capsys) -> None:
+def test_drift_report_shows_a_run_in_the_terminal_one_line_for_skipped_recipes(
+    work: Path, upstream: Upstream, monkeypatch, capsys
+) -> None:
     write_recipe(work, "tool", upstream.put("/tool/SUMS", SUMS_V1))
     for n in range(3):
         (work / "recipes" / f"bare{n}.toml").write_text(f'[metadata]\nname = "bare{n}"\n')
@@ -619,7 +761,9 @@ def test_drift_report_of_a_missing_file_says_which_file_to_give(work: Path, caps
     assert "drift-report" in capsys.readouterr().err
 
 
-def test_a_recipe_nested_2000_deep_is_reported_and_skipped_and_the_others_are_checked(work: Path, upstream: Upstream, monkeypatch, capsys) -> None:
+def test_a_recipe_nested_2000_deep_is_reported_and_skipped_and_the_others_are_checked(
+    work: Path, upstream: Upstream, monkeypatch, capsys
+) -> None:
     write_recipe(work, "good", upstream.put("/g/SHA256SUMS", SUMS_V1))
     (work / "recipes" / "deep.toml").write_text('[metadata]\nname = "deep"\n[x]\ny = ' + "[" * 2000 + "]" * 2000 + "\n")
     result = run(work, monkeypatch, capsys)
@@ -645,7 +789,9 @@ def test_a_run_that_verified_nothing_is_a_warning_not_a_notice(work: Path, monke
     assert not [line for line in result.log.splitlines() if line.startswith("::notice title=drift-monitor::")]
 
 
-def test_a_run_that_verified_some_says_what_it_could_not_verify_as_a_notice(work: Path, upstream: Upstream, monkeypatch, capsys) -> None:
+def test_a_run_that_verified_some_says_what_it_could_not_verify_as_a_notice(
+    work: Path, upstream: Upstream, monkeypatch, capsys
+) -> None:
     write_recipe(work, "good", upstream.put("/good/SHA256SUMS", SUMS_V1))
     write_recipe(work, "down", "http://127.0.0.1:9/down/SHA256SUMS")
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
@@ -656,7 +802,9 @@ def test_a_run_that_verified_some_says_what_it_could_not_verify_as_a_notice(work
     assert "nothing was verified" not in result.log
 
 
-def test_fail_on_unverifiable_fails_the_step_when_something_was_unverifiable(work: Path, upstream: Upstream, monkeypatch, capsys) -> None:
+def test_fail_on_unverifiable_fails_the_step_when_something_was_unverifiable(
+    work: Path, upstream: Upstream, monkeypatch, capsys
+) -> None:
     write_recipe(work, "good", upstream.put("/good/SHA256SUMS", SUMS_V1))
     write_recipe(work, "down", "http://127.0.0.1:9/down/SHA256SUMS")
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
@@ -668,7 +816,9 @@ def test_fail_on_unverifiable_fails_the_step_when_something_was_unverifiable(wor
     assert baseline(work)["recipes"]["good"]  # what was verified is still recorded
 
 
-def test_fail_on_unverifiable_passes_when_everything_was_verified(work: Path, upstream: Upstream, monkeypatch, capsys) -> None:
+def test_fail_on_unverifiable_passes_when_everything_was_verified(
+    work: Path, upstream: Upstream, monkeypatch, capsys
+) -> None:
     write_recipe(work, "good", upstream.put("/good/SHA256SUMS", SUMS_V1))
     monkeypatch.setenv("INPUT_FAIL_ON_UNVERIFIABLE", "true")
     result = run(work, monkeypatch, capsys)
@@ -692,7 +842,9 @@ def test_a_dry_run_classifies_and_reports_but_writes_no_baseline_and_opens_no_is
     assert issues(gh) == [] and (work / "checksum-baseline.json").read_text() == recorded
 
 
-def test_drift_accept_dry_run_says_what_it_would_accept_and_changes_nothing(work: Path, upstream: Upstream, monkeypatch, capsys) -> None:
+def test_drift_accept_dry_run_says_what_it_would_accept_and_changes_nothing(
+    work: Path, upstream: Upstream, monkeypatch, capsys
+) -> None:
     url = upstream.put("/tool/1.0.0/SHA256SUMS", SUMS_V1)
     write_recipe(work, "tool", url)
     run(work, monkeypatch, capsys)

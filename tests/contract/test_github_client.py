@@ -45,7 +45,9 @@ def client(github_api: GitHubStandIn, waits: list[float]) -> Any:
     return gh_adapter.client(github_api.token, base_url=github_api.base_url)
 
 
-def test_every_request_carries_the_batchops_user_agent_api_version_and_media_type(github_api: GitHubStandIn, client: Any) -> None:
+def test_every_request_carries_the_batchops_user_agent_api_version_and_media_type(
+    github_api: GitHubStandIn, client: Any
+) -> None:
     repo = client.get_repo(REPO)
     gh_adapter.ensure_labels(repo, ["security", "checksum-drift"], {"security": "d73a4a"})
     repo.create_issue(title="drift", body="x", labels=["security"])
@@ -59,11 +61,15 @@ def test_every_request_carries_the_batchops_user_agent_api_version_and_media_typ
         assert request.header("Accept") == "application/vnd.github+json", request.path
 
 
-def test_labels_are_created_with_the_standard_media_type_and_their_colours(github_api: GitHubStandIn, client: Any) -> None:
+def test_labels_are_created_with_the_standard_media_type_and_their_colours(
+    github_api: GitHubStandIn, client: Any
+) -> None:
     github_api.add_label(REPO, "security", "d73a4a")
     repo = client.get_repo(REPO)
 
-    warnings = gh_adapter.ensure_labels(repo, ["security", "checksum-drift"], {"checksum-drift": "fbca04"}, description="Opened by batchops")
+    warnings = gh_adapter.ensure_labels(
+        repo, ["security", "checksum-drift"], {"checksum-drift": "fbca04"}, description="Opened by batchops"
+    )
 
     assert warnings == []
     colours = {label["name"]: label["color"] for label in github_api.labels(REPO)}
@@ -71,7 +77,9 @@ def test_labels_are_created_with_the_standard_media_type_and_their_colours(githu
     assert not github_api.violations  # no 406 for a retired preview media type
 
 
-def test_an_invalid_label_colour_is_a_warning_with_githubs_reason_not_taken_as_created(github_api: GitHubStandIn, client: Any) -> None:
+def test_an_invalid_label_colour_is_a_warning_with_githubs_reason_not_taken_as_created(
+    github_api: GitHubStandIn, client: Any
+) -> None:
     repo = client.get_repo(REPO)
 
     warnings = gh_adapter.ensure_labels(repo, ["checksum-drift"], {"checksum-drift": "not-a-colour"})
@@ -84,15 +92,23 @@ def test_an_invalid_label_colour_is_a_warning_with_githubs_reason_not_taken_as_c
 
 def test_a_label_created_meanwhile_is_not_a_warning(github_api: GitHubStandIn, client: Any) -> None:
     repo = client.get_repo(REPO)
-    github_api.inject("POST", f"/repos/{REPO}/labels", 422, body={
-        "message": "Validation Failed", "errors": [{"resource": "Label", "code": "already_exists", "field": "name"}],
-        "documentation_url": "https://docs.github.com/rest/issues/labels#create-a-label",
-    })
+    github_api.inject(
+        "POST",
+        f"/repos/{REPO}/labels",
+        422,
+        body={
+            "message": "Validation Failed",
+            "errors": [{"resource": "Label", "code": "already_exists", "field": "name"}],
+            "documentation_url": "https://docs.github.com/rest/issues/labels#create-a-label",
+        },
+    )
 
     assert gh_adapter.ensure_labels(repo, ["security"]) == []
 
 
-def test_a_secondary_rate_limit_is_waited_out_and_the_issue_is_created_once(github_api: GitHubStandIn, client: Any, waits: list[float]) -> None:
+def test_a_secondary_rate_limit_is_waited_out_and_the_issue_is_created_once(
+    github_api: GitHubStandIn, client: Any, waits: list[float]
+) -> None:
     repo = client.get_repo(REPO)
     github_api.inject("POST", f"/repos/{REPO}/issues", 403, headers={"retry-after": "3"})
 
@@ -103,7 +119,9 @@ def test_a_secondary_rate_limit_is_waited_out_and_the_issue_is_created_once(gith
     assert issue.number == 1
 
 
-def test_a_429_and_server_errors_are_retried_with_backoff_within_the_deadline(github_api: GitHubStandIn, client: Any, waits: list[float]) -> None:
+def test_a_429_and_server_errors_are_retried_with_backoff_within_the_deadline(
+    github_api: GitHubStandIn, client: Any, waits: list[float]
+) -> None:
     github_api.inject("GET", f"/repos/{REPO}", 502, times=2)
     github_api.inject("GET", f"/repos/{REPO}", 429, headers={"retry-after": "2"})
 
@@ -114,7 +132,9 @@ def test_a_429_and_server_errors_are_retried_with_backoff_within_the_deadline(gi
     assert sum(waits) <= gh_adapter.DEADLINE
 
 
-def test_server_errors_that_outlast_the_deadline_fail_with_githubs_reason(github_api: GitHubStandIn, client: Any, waits: list[float]) -> None:
+def test_server_errors_that_outlast_the_deadline_fail_with_githubs_reason(
+    github_api: GitHubStandIn, client: Any, waits: list[float]
+) -> None:
     github_api.inject("GET", f"/repos/{REPO}", 503, times=50)
 
     with pytest.raises(GithubException) as caught:
@@ -126,10 +146,20 @@ def test_server_errors_that_outlast_the_deadline_fail_with_githubs_reason(github
     assert "503 Service Unavailable" in gh_adapter.reason(caught.value)
 
 
-def test_a_rate_limit_that_resets_after_the_deadline_is_not_waited_for(github_api: GitHubStandIn, client: Any, waits: list[float]) -> None:
+def test_a_rate_limit_that_resets_after_the_deadline_is_not_waited_for(
+    github_api: GitHubStandIn, client: Any, waits: list[float]
+) -> None:
     reset = int(gh_adapter.wall()) + 3600
-    github_api.inject("GET", f"/repos/{REPO}", 403, headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)},
-                      body={"message": "API rate limit exceeded for user ID 7.", "documentation_url": "https://docs.github.com/rest/rate-limits"})
+    github_api.inject(
+        "GET",
+        f"/repos/{REPO}",
+        403,
+        headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)},
+        body={
+            "message": "API rate limit exceeded for user ID 7.",
+            "documentation_url": "https://docs.github.com/rest/rate-limits",
+        },
+    )
 
     with pytest.raises(GithubException) as caught:
         client.get_repo(REPO)
@@ -140,13 +170,31 @@ def test_a_rate_limit_that_resets_after_the_deadline_is_not_waited_for(github_ap
 
 
 @pytest.mark.parametrize("status", [404, 422])
-def test_a_plain_404_or_422_is_not_retried_and_keeps_githubs_reason(github_api: GitHubStandIn, client: Any, waits: list[float], status: int) -> None:
+def test_a_plain_404_or_422_is_not_retried_and_keeps_githubs_reason(
+    github_api: GitHubStandIn, client: Any, waits: list[float], status: int
+) -> None:
     repo = client.get_repo(REPO)
-    github_api.inject("POST", f"/repos/{REPO}/issues", status, body={
-        "message": "Validation Failed" if status == 422 else "Not Found",
-        "errors": [{"resource": "Issue", "code": "custom", "field": "title", "message": "title is too long (maximum is 256 characters)"}] if status == 422 else None,
-        "documentation_url": "https://docs.github.com/rest/issues/issues#create-an-issue",
-    } if status == 422 else None)
+    github_api.inject(
+        "POST",
+        f"/repos/{REPO}/issues",
+        status,
+        body={
+            "message": "Validation Failed" if status == 422 else "Not Found",
+            "errors": [
+                {
+                    "resource": "Issue",
+                    "code": "custom",
+                    "field": "title",
+                    "message": "title is too long (maximum is 256 characters)",
+                }
+            ]
+            if status == 422
+            else None,
+            "documentation_url": "https://docs.github.com/rest/issues/issues#create-an-issue",
+        }
+        if status == 422
+        else None,
+    )
     before = len(github_api.requests_to("POST", f"/repos/{REPO}/issues"))
 
     with pytest.raises(GithubException) as caught:
@@ -161,18 +209,29 @@ def test_a_plain_404_or_422_is_not_retried_and_keeps_githubs_reason(github_api: 
         assert "title is too long (maximum is 256 characters)" in text
 
 
-def test_a_403_without_rate_limit_signs_is_a_permission_error_with_a_hint(github_api: GitHubStandIn, client: Any, waits: list[float]) -> None:
+def test_a_403_without_rate_limit_signs_is_a_permission_error_with_a_hint(
+    github_api: GitHubStandIn, client: Any, waits: list[float]
+) -> None:
     repo = client.get_repo(REPO)
-    github_api.inject("POST", f"/repos/{REPO}/issues", 403, headers={}, body={
-        "message": "Resource not accessible by integration", "documentation_url": "https://docs.github.com/rest/issues/issues#create-an-issue",
-    })
+    github_api.inject(
+        "POST",
+        f"/repos/{REPO}/issues",
+        403,
+        headers={},
+        body={
+            "message": "Resource not accessible by integration",
+            "documentation_url": "https://docs.github.com/rest/issues/issues#create-an-issue",
+        },
+    )
 
     with pytest.raises(GithubException) as caught:
         repo.create_issue(title="t", body="b")
 
     assert waits == []
     error = gh_adapter.GitHubError.wrap(caught.value, "opening the drift issue")
-    assert error.message.startswith("opening the drift issue: GitHub answered 403 Resource not accessible by integration")
+    assert error.message.startswith(
+        "opening the drift issue: GitHub answered 403 Resource not accessible by integration"
+    )
     assert "permissions: issues: write" in error.hint
     assert "\n" not in error.render()
 
@@ -193,7 +252,9 @@ def test_pull_requests_are_left_out_of_the_issue_listing_across_pages(github_api
     assert len(pages) == 2  # 100 a page
 
 
-def test_the_marker_search_finds_unlabelled_issues_and_leaves_out_pull_requests(github_api: GitHubStandIn, client: Any) -> None:
+def test_the_marker_search_finds_unlabelled_issues_and_leaves_out_pull_requests(
+    github_api: GitHubStandIn, client: Any
+) -> None:
     github_api.add_issue(REPO, "old drift issue", body="<!-- batchops-drift: abc -->")
     github_api.add_issue(REPO, "unrelated", body="nothing")
     github_api.set_branch(REPO, "x", "b" * 40)
@@ -239,7 +300,9 @@ class _Answer:
     remaining=st.one_of(st.none(), st.sampled_from(["0", "1", "4999", "x"])),
     reset_in=st.integers(min_value=-100, max_value=10**6),
 )
-def test_the_retry_decision_waits_only_for_rate_limits_and_server_errors(status: int, retry_after: str | None, remaining: str | None, reset_in: int) -> None:
+def test_the_retry_decision_waits_only_for_rate_limits_and_server_errors(
+    status: int, retry_after: str | None, remaining: str | None, reset_in: int
+) -> None:
     headers = {}
     if retry_after is not None:
         headers["Retry-After"] = retry_after
@@ -275,7 +338,8 @@ def test_an_unreachable_api_fails_fast_with_a_reason_not_a_traceback(waits: list
 
 
 def test_an_api_answering_500_to_everything_costs_one_call_at_most_the_deadline_then_is_unavailable(
-        github_api: GitHubStandIn, client: Any, waits: list[float]) -> None:
+    github_api: GitHubStandIn, client: Any, waits: list[float]
+) -> None:
     github_api.inject("*", "*", 500, times=10_000)
 
     with pytest.raises(GithubException) as caught:
@@ -332,7 +396,8 @@ def silent_server() -> Any:
 
 
 def test_a_server_that_never_answers_costs_one_call_its_deadline_in_all_attempts_included(
-        silent_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    silent_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import time
 
     waits: list[float] = []
@@ -350,7 +415,8 @@ def test_a_server_that_never_answers_costs_one_call_its_deadline_in_all_attempts
 
 
 def test_a_wait_github_asks_for_is_taken_beyond_the_outage_bound_but_not_beyond_its_own(
-        github_api: GitHubStandIn, client: Any, waits: list[float]) -> None:
+    github_api: GitHubStandIn, client: Any, waits: list[float]
+) -> None:
     github_api.inject("GET", f"/repos/{REPO}", 429, headers={"retry-after": "45"})
 
     assert client.get_repo(REPO).full_name == REPO

@@ -36,12 +36,20 @@ def spec() -> github_spec.Spec:
 
 
 def _get(standin: GitHubStandIn, path: str, **kwargs: Any) -> requests.Response:
-    headers = {"Authorization": f"Bearer {standin.token}", "Accept": "application/vnd.github+json", **kwargs.pop("headers", {})}
+    headers = {
+        "Authorization": f"Bearer {standin.token}",
+        "Accept": "application/vnd.github+json",
+        **kwargs.pop("headers", {}),
+    }
     return requests.get(standin.base_url + path, headers=headers, timeout=10, **kwargs)
 
 
 def _post(standin: GitHubStandIn, path: str, body: Any, **kwargs: Any) -> requests.Response:
-    headers = {"Authorization": f"Bearer {standin.token}", "Accept": "application/vnd.github+json", **kwargs.pop("headers", {})}
+    headers = {
+        "Authorization": f"Bearer {standin.token}",
+        "Accept": "application/vnd.github+json",
+        **kwargs.pop("headers", {}),
+    }
     return requests.post(standin.base_url + path, json=body, headers=headers, timeout=10, **kwargs)
 
 
@@ -52,7 +60,9 @@ def _next_link(response: requests.Response) -> dict[str, list[str]]:
 # --- PyGithub end to end ---------------------------------------------------------------------
 
 
-def test_pygithub_creates_and_lists_issues_labels_and_comments_with_zero_violations(github_api: GitHubStandIn, gh: Github) -> None:
+def test_pygithub_creates_and_lists_issues_labels_and_comments_with_zero_violations(
+    github_api: GitHubStandIn, gh: Github
+) -> None:
     github_api.add_label(REPO, "security", "d73a4a", "Security report")
     repo = gh.get_repo(REPO)
 
@@ -73,7 +83,9 @@ def test_pygithub_creates_and_lists_issues_labels_and_comments_with_zero_violati
 
 
 def test_reopening_an_issue_clears_closed_at_and_says_reopened(github_api: GitHubStandIn, gh: Github) -> None:
-    github_api.add_issue(REPO, "Old incident", state="closed", closed_at="2026-01-02T00:00:00Z", created_at="2026-01-01T00:00:00Z")
+    github_api.add_issue(
+        REPO, "Old incident", state="closed", closed_at="2026-01-02T00:00:00Z", created_at="2026-01-01T00:00:00Z"
+    )
     issue = gh.get_repo(REPO).get_issue(1)
     issue.edit(state="open")
     again = gh.get_repo(REPO).get_issue(1)
@@ -91,11 +103,19 @@ def test_since_and_sort_filter_the_issues_listing_as_github_does(github_api: Git
     assert [i.title for i in repo.get_issues(sort="created", direction="asc")] == ["old", "touched", "new"]
 
 
-def test_pygithub_opens_a_pull_request_and_a_second_one_gets_githubs_duplicate_error(github_api: GitHubStandIn, gh: Github) -> None:
+def test_pygithub_opens_a_pull_request_and_a_second_one_gets_githubs_duplicate_error(
+    github_api: GitHubStandIn, gh: Github
+) -> None:
     github_api.set_branch(REPO, "rollback-b7", "c" * 40)
     repo = gh.get_repo(REPO)
     pull = repo.create_pull(base="main", head="rollback-b7", title="Roll back batch 7", body="rollback-of: b7")
-    assert (pull.number, pull.state, pull.head.ref, pull.head.sha, pull.merged) == (1, "open", "rollback-b7", "c" * 40, False)
+    assert (pull.number, pull.state, pull.head.ref, pull.head.sha, pull.merged) == (
+        1,
+        "open",
+        "rollback-b7",
+        "c" * 40,
+        False,
+    )
 
     with pytest.raises(GithubException) as duplicate:
         repo.create_pull(base="main", head="rollback-b7", title="Roll back batch 7 again", body="")
@@ -123,7 +143,9 @@ def test_a_pull_request_without_a_head_is_a_violation_answered_422(github_api: G
     assert [(v.kind, v.status, v.operation) for v in github_api.violations] == [("request", 422, "pulls/create")]
 
 
-def test_merged_pull_requests_are_found_by_merge_commit_head_and_commits_from_git(github_api: GitHubStandIn, tmp_path: Path) -> None:
+def test_merged_pull_requests_are_found_by_merge_commit_head_and_commits_from_git(
+    github_api: GitHubStandIn, tmp_path: Path
+) -> None:
     work = tmp_path / "work"
     git = ["git", "-C", str(work), "-c", "user.name=Batch Bot", "-c", "user.email=bot@example.com"]
     subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)
@@ -131,7 +153,9 @@ def test_merged_pull_requests_are_found_by_merge_commit_head_and_commits_from_gi
     subprocess.run([*git, "checkout", "-q", "-b", "batch-7"], check=True)
     for n in (1, 2):
         subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", f"batch_id: b7 part {n}"], check=True)
-    shas = subprocess.run([*git, "rev-list", "--reverse", "main..batch-7"], check=True, capture_output=True, text=True).stdout.split()
+    shas = subprocess.run(
+        [*git, "rev-list", "--reverse", "main..batch-7"], check=True, capture_output=True, text=True
+    ).stdout.split()
 
     github_api.add_repo(REPO, git_dir=work)
     gh = github_api.client()
@@ -140,7 +164,9 @@ def test_merged_pull_requests_are_found_by_merge_commit_head_and_commits_from_gi
     assert [c.sha for c in pull.get_commits()] == shas
     assert [c.commit.message for c in pull.get_commits()] == ["batch_id: b7 part 1", "batch_id: b7 part 2"]
 
-    github_api.add_pull(REPO, head="batch-6", merged_at="2026-05-01T10:00:00Z", merge_commit_sha="d" * 40, commits=["e" * 40])
+    github_api.add_pull(
+        REPO, head="batch-6", merged_at="2026-05-01T10:00:00Z", merge_commit_sha="d" * 40, commits=["e" * 40]
+    )
     merged = repo.get_pull(2)
     assert (merged.merged, merged.state, merged.merge_commit_sha) == (True, "closed", "d" * 40)
     by_merge = _get(github_api, f"/repos/{REPO}/commits/{'d' * 40}/pulls").json()
@@ -152,7 +178,9 @@ def test_merged_pull_requests_are_found_by_merge_commit_head_and_commits_from_gi
     assert github_api.violations == []
 
 
-def test_the_pulls_listing_filters_by_state_base_and_owner_qualified_head(github_api: GitHubStandIn, gh: Github) -> None:
+def test_the_pulls_listing_filters_by_state_base_and_owner_qualified_head(
+    github_api: GitHubStandIn, gh: Github
+) -> None:
     github_api.add_pull(REPO, head="a", base="main")
     github_api.add_pull(REPO, head="b", base="release", merged_at="2026-05-01T00:00:00Z")
     github_api.add_pull(REPO, head="c", base="main", state="closed")
@@ -166,20 +194,28 @@ def test_the_pulls_listing_filters_by_state_base_and_owner_qualified_head(github
 # --- pagination --------------------------------------------------------------------------------
 
 
-def test_labels_paginate_in_pages_of_100_with_link_headers_that_keep_the_query(github_api: GitHubStandIn, gh: Github) -> None:
+def test_labels_paginate_in_pages_of_100_with_link_headers_that_keep_the_query(
+    github_api: GitHubStandIn, gh: Github
+) -> None:
     names = [f"label-{n:03d}" for n in range(250)]
     for name in names:
         github_api.add_label(REPO, name)
     assert [label.name for label in gh.get_repo(REPO).get_labels()] == names
     pages = github_api.requests_to("GET", f"/repos/{REPO}/labels")
-    assert [(r.query.get("per_page"), r.query.get("page")) for r in pages] == [(["100"], None), (["100"], ["2"]), (["100"], ["3"])]
+    assert [(r.query.get("per_page"), r.query.get("page")) for r in pages] == [
+        (["100"], None),
+        (["100"], ["2"]),
+        (["100"], ["3"]),
+    ]
 
     first = _get(github_api, f"/repos/{REPO}/labels", params={"per_page": "100"})
     assert _next_link(first) == {"per_page": ["100"], "page": ["2"]}
     assert first.links["last"]["url"].endswith("per_page=100&page=3")
 
 
-def test_issues_paginate_with_prs_among_them_and_the_link_header_keeps_every_filter(github_api: GitHubStandIn, gh: Github) -> None:
+def test_issues_paginate_with_prs_among_them_and_the_link_header_keeps_every_filter(
+    github_api: GitHubStandIn, gh: Github
+) -> None:
     for n in range(1, 251):
         if n % 5 == 0:
             github_api.add_pull(REPO, head=f"branch-{n}", labels=["batch"])
@@ -196,7 +232,9 @@ def test_issues_paginate_with_prs_among_them_and_the_link_header_keeps_every_fil
         url = answer.links.get("next", {}).get("url")
     assert pulls == set(range(5, 251, 5))
 
-    page = _get(github_api, f"/repos/{REPO}/issues", params={"state": "open", "labels": "batch", "per_page": "100", "page": "2"})
+    page = _get(
+        github_api, f"/repos/{REPO}/issues", params={"state": "open", "labels": "batch", "per_page": "100", "page": "2"}
+    )
     assert len(page.json()) == 100
     assert _next_link(page) == {"state": ["open"], "labels": ["batch"], "per_page": ["100"], "page": ["3"]}
     assert parse_qs(urlsplit(page.links["prev"]["url"]).query)["page"] == ["1"]
@@ -218,7 +256,13 @@ def test_pulls_paginate_across_pages(github_api: GitHubStandIn, gh: Github) -> N
     numbers = [p.number for p in gh.get_repo(REPO).get_pulls(state="open", sort="created", direction="asc")]
     assert numbers == list(range(1, 251))
     last = github_api.requests_to("GET", f"/repos/{REPO}/pulls")[-1]
-    assert last.query == {"state": ["open"], "sort": ["created"], "direction": ["asc"], "per_page": ["100"], "page": ["3"]}
+    assert last.query == {
+        "state": ["open"],
+        "sort": ["created"],
+        "direction": ["asc"],
+        "per_page": ["100"],
+        "page": ["3"],
+    }
 
 
 # --- search ------------------------------------------------------------------------------------
@@ -243,7 +287,9 @@ def test_search_understands_the_qualifiers_batchops_sends(github_api: GitHubStan
     assert github_api.violations == []
 
 
-def test_the_31st_search_in_a_minute_gets_githubs_403_and_advance_60_restores_the_quota(github_api: GitHubStandIn) -> None:
+def test_the_31st_search_in_a_minute_gets_githubs_403_and_advance_60_restores_the_quota(
+    github_api: GitHubStandIn,
+) -> None:
     github_api.add_repo(REPO)
     answers = [_get(github_api, "/search/issues", params={"q": f"repo:{REPO} is:issue"}) for _ in range(31)]
     assert [a.status_code for a in answers[:30]] == [200] * 30
@@ -251,7 +297,11 @@ def test_the_31st_search_in_a_minute_gets_githubs_403_and_advance_60_restores_th
     limited = answers[30]
     assert limited.status_code == 403
     assert limited.json()["message"].startswith("API rate limit exceeded for user ID")
-    assert (limited.headers["x-ratelimit-remaining"], limited.headers["x-ratelimit-resource"], limited.headers["x-ratelimit-limit"]) == ("0", "search", "30")
+    assert (
+        limited.headers["x-ratelimit-remaining"],
+        limited.headers["x-ratelimit-resource"],
+        limited.headers["x-ratelimit-limit"],
+    ) == ("0", "search", "30")
     assert int(limited.headers["x-ratelimit-reset"]) == int(github_api.now) + 60
 
     github_api.advance(60)
@@ -277,8 +327,13 @@ def test_every_response_carries_core_rate_limit_headers(github_api: GitHubStandI
     first = _get(github_api, f"/repos/{REPO}")
     second = _get(github_api, f"/repos/{REPO}/issues")
     missing = _get(github_api, "/repos/tsuku/elsewhere")
-    assert [(r.headers["x-ratelimit-limit"], r.headers["x-ratelimit-used"], r.headers["x-ratelimit-remaining"]) for r in (first, second, missing)] == [
-        ("5000", "1", "4999"), ("5000", "2", "4998"), ("5000", "3", "4997"),
+    assert [
+        (r.headers["x-ratelimit-limit"], r.headers["x-ratelimit-used"], r.headers["x-ratelimit-remaining"])
+        for r in (first, second, missing)
+    ] == [
+        ("5000", "1", "4999"),
+        ("5000", "2", "4998"),
+        ("5000", "3", "4997"),
     ]
     assert {r.headers["x-ratelimit-resource"] for r in (first, second, missing)} == {"core"}
     assert missing.status_code == 404
@@ -293,13 +348,20 @@ def test_an_injected_secondary_rate_limit_is_answered_as_github_does_and_pygithu
     github_api.inject("POST", f"/repos/{REPO}/issues", 403)
     raw = _post(github_api, f"/repos/{REPO}/issues", {"title": "x"})
     assert raw.status_code == 403 and raw.headers["retry-after"] == "1"
-    assert raw.json()["message"].startswith("You have exceeded a secondary rate limit. Please wait a few minutes before you try again.")
+    assert raw.json()["message"].startswith(
+        "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+    )
     assert github_api.issues(REPO) == []
 
     github_api.inject("POST", f"/repos/{REPO}/issues", 403)
     slept = mocker.patch("urllib3.util.retry.time.sleep")
-    client = Github(base_url=github_api.base_url, auth=Auth.Token(github_api.token), retry=GithubRetry(total=3),
-                    seconds_between_requests=0, seconds_between_writes=0)
+    client = Github(
+        base_url=github_api.base_url,
+        auth=Auth.Token(github_api.token),
+        retry=GithubRetry(total=3),
+        seconds_between_requests=0,
+        seconds_between_writes=0,
+    )
     issue = client.get_repo(REPO).create_issue(title="after the wait")
     assert issue.number == 1
     slept.assert_any_call(1.0)
@@ -310,7 +372,12 @@ def test_faults_are_consumed_in_order_then_the_real_answer_returns(github_api: G
     github_api.add_repo(REPO)
     github_api.inject("GET", "/repos/*/issues", 502)
     github_api.inject("GET", "/repos/*/issues", 429, headers={"retry-after": "7"})
-    github_api.inject("GET", "/repos/*/issues", 422, body={"message": "Validation Failed", "errors": [{"resource": "Issue", "code": "invalid", "field": "labels"}]})
+    github_api.inject(
+        "GET",
+        "/repos/*/issues",
+        422,
+        body={"message": "Validation Failed", "errors": [{"resource": "Issue", "code": "invalid", "field": "labels"}]},
+    )
     statuses = [_get(github_api, f"/repos/{REPO}/issues") for _ in range(4)]
     assert [r.status_code for r in statuses] == [502, 429, 422, 200]
     assert statuses[1].headers["retry-after"] == "7"
@@ -328,7 +395,9 @@ def test_an_injected_fault_surfaces_in_pygithub_as_that_status(github_api: GitHu
 # --- the description is enforced ---------------------------------------------------------------------
 
 
-def test_pygithub_create_label_sends_a_retired_preview_media_type_and_gets_406(github_api: GitHubStandIn, gh: Github) -> None:
+def test_pygithub_create_label_sends_a_retired_preview_media_type_and_gets_406(
+    github_api: GitHubStandIn, gh: Github
+) -> None:
     github_api.expect_violations()
     with pytest.raises(GithubException) as refused:
         gh.get_repo(REPO).create_label("security", "d73a4a", "Security report")
@@ -338,22 +407,34 @@ def test_pygithub_create_label_sends_a_retired_preview_media_type_and_gets_406(g
     assert (violation.kind, violation.status, violation.operation) == ("request", 406, "issues/create-label")
     assert "symmetra-preview" in violation.message
     # the same request with GitHub's media type works
-    created = _post(github_api, f"/repos/{REPO}/labels", {"name": "security", "color": "d73a4a", "description": "Security report"})
+    created = _post(
+        github_api, f"/repos/{REPO}/labels", {"name": "security", "color": "d73a4a", "description": "Security report"}
+    )
     assert created.status_code == 201 and created.json()["default"] is False
 
 
-def test_unknown_routes_bad_path_parameters_bad_queries_and_bad_bodies_are_refused_and_recorded(github_api: GitHubStandIn) -> None:
+def test_unknown_routes_bad_path_parameters_bad_queries_and_bad_bodies_are_refused_and_recorded(
+    github_api: GitHubStandIn,
+) -> None:
     github_api.add_repo(REPO)
     github_api.expect_violations()
     assert _get(github_api, f"/repos/{REPO}/secrets").status_code == 404
     assert _get(github_api, f"/repos/{REPO}/issues/abc").status_code == 404
     assert _get(github_api, f"/repos/{REPO}/issues", params={"state": "shut"}).status_code == 422
     assert _post(github_api, f"/repos/{REPO}/issues", {"body": "no title"}).status_code == 422
-    bad_json = requests.post(f"{github_api.base_url}/repos/{REPO}/issues", data=b"{not json",
-                             headers={"Authorization": f"Bearer {github_api.token}"}, timeout=10)
+    bad_json = requests.post(
+        f"{github_api.base_url}/repos/{REPO}/issues",
+        data=b"{not json",
+        headers={"Authorization": f"Bearer {github_api.token}"},
+        timeout=10,
+    )
     assert bad_json.status_code == 400
     assert [(v.status, v.operation) for v in github_api.violations] == [
-        (404, ""), (404, "issues/get"), (422, "issues/list-for-repo"), (422, "issues/create"), (400, "issues/create"),
+        (404, ""),
+        (404, "issues/get"),
+        (422, "issues/list-for-repo"),
+        (422, "issues/create"),
+        (400, "issues/create"),
     ]
     assert github_api.issues(REPO) == []
 
@@ -369,22 +450,40 @@ def test_the_full_media_type_renders_bodies_as_text_and_html(github_api: GitHubS
     github_api.add_repo(REPO)
     github_api.add_issue(REPO, "x", "a <b> body")
     issue = _get(github_api, f"/repos/{REPO}/issues/1", headers={"Accept": "application/vnd.github.full+json"}).json()
-    assert (issue["body"], issue["body_text"], issue["body_html"]) == ("a <b> body", "a <b> body", "<p>a &lt;b&gt; body</p>")
+    assert (issue["body"], issue["body_text"], issue["body_html"]) == (
+        "a <b> body",
+        "a <b> body",
+        "<p>a &lt;b&gt; body</p>",
+    )
     assert github_api.violations == []
 
 
 def test_the_validator_catches_a_response_missing_a_required_field(spec: github_spec.Spec) -> None:
     op, _ = spec.match("GET", "/repos/o/r/labels/bug")  # type: ignore[misc]
-    good = {"id": 1, "node_id": "LA_1", "url": "http://x/labels/bug", "name": "bug", "color": "d73a4a", "default": False, "description": None}
+    good = {
+        "id": 1,
+        "node_id": "LA_1",
+        "url": "http://x/labels/bug",
+        "name": "bug",
+        "color": "d73a4a",
+        "default": False,
+        "description": None,
+    }
     assert op.check_response(200, good) == []
     broken = {k: v for k, v in good.items() if k != "default"}
     assert op.check_response(200, broken) == ["response: 'default' is a required property"]
-    assert op.check_response(200, {**good, "closed_at": "yesterday", "id": "1"}) == ["response.id: '1' is not of type 'integer'"]
+    assert op.check_response(200, {**good, "closed_at": "yesterday", "id": "1"}) == [
+        "response.id: '1' is not of type 'integer'"
+    ]
     issue_op, _ = spec.match("GET", "/repos/o/r/issues/1")  # type: ignore[misc]
-    assert "response.closed_at: 'yesterday' is not a 'date-time'" in issue_op.check_response(200, {"closed_at": "yesterday"}, limit=100)
+    assert "response.closed_at: 'yesterday' is not a 'date-time'" in issue_op.check_response(
+        200, {"closed_at": "yesterday"}, limit=100
+    )
 
 
-def test_a_response_the_stand_in_builds_wrong_is_recorded_as_its_own_bug(github_api: GitHubStandIn, gh: Github, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_response_the_stand_in_builds_wrong_is_recorded_as_its_own_bug(
+    github_api: GitHubStandIn, gh: Github, monkeypatch: pytest.MonkeyPatch
+) -> None:
     github_api.add_label(REPO, "bug")
     original = GitHubStandIn._label_json
 
@@ -401,9 +500,14 @@ def test_a_response_the_stand_in_builds_wrong_is_recorded_as_its_own_bug(github_
 
 def test_openapi_nullable_becomes_a_null_type() -> None:
     converted = github_spec.to_json_schema(
-        {"type": "object", "properties": {"description": {"type": "string", "nullable": True, "description": "text"},
-                                          "milestone": {"nullable": True, "oneOf": [{"type": "string"}, {"type": "integer"}]},
-                                          "reason": {"type": "string", "enum": ["a"], "nullable": True}}}
+        {
+            "type": "object",
+            "properties": {
+                "description": {"type": "string", "nullable": True, "description": "text"},
+                "milestone": {"nullable": True, "oneOf": [{"type": "string"}, {"type": "integer"}]},
+                "reason": {"type": "string", "enum": ["a"], "nullable": True},
+            },
+        }
     )
     assert converted["properties"] == {
         "description": {"type": ["string", "null"]},
@@ -439,8 +543,14 @@ def test_the_fixture_fails_a_test_that_left_violations(pytester: pytest.Pytester
 def test_labels_are_added_from_an_object_or_a_bare_array_but_never_an_empty_list(github_api: GitHubStandIn) -> None:
     github_api.add_repo(REPO)
     github_api.add_issue(REPO, "x", labels=["a"])
-    assert [label["name"] for label in _post(github_api, f"/repos/{REPO}/issues/1/labels", {"labels": ["B"]}).json()] == ["a", "B"]
-    assert [label["name"] for label in _post(github_api, f"/repos/{REPO}/issues/1/labels", ["c", "a"]).json()] == ["a", "B", "c"]
+    assert [
+        label["name"] for label in _post(github_api, f"/repos/{REPO}/issues/1/labels", {"labels": ["B"]}).json()
+    ] == ["a", "B"]
+    assert [label["name"] for label in _post(github_api, f"/repos/{REPO}/issues/1/labels", ["c", "a"]).json()] == [
+        "a",
+        "B",
+        "c",
+    ]
     assert github_api.violations == []
     github_api.expect_violations()
     assert _post(github_api, f"/repos/{REPO}/issues/1/labels", {"labels": []}).status_code == 422
@@ -474,13 +584,20 @@ def test_a_wrong_token_is_refused_and_an_unknown_repository_is_a_plain_404(githu
     assert github_api.violations == []
 
 
-def test_githubs_length_limits_refuse_a_long_issue_body_and_a_long_search(github_api: GitHubStandIn, gh: Github) -> None:
+def test_githubs_length_limits_refuse_a_long_issue_body_and_a_long_search(
+    github_api: GitHubStandIn, gh: Github
+) -> None:
     repo = gh.get_repo(REPO)
     with pytest.raises(GithubException) as long_body:
         repo.create_issue(title="drift report", body="x" * 65537)
     assert long_body.value.status == 422
     assert long_body.value.data["errors"] == [
-        {"resource": "Issue", "code": "custom", "field": "body", "message": "body is too long (maximum is 65536 characters)"}
+        {
+            "resource": "Issue",
+            "code": "custom",
+            "field": "body",
+            "message": "body is too long (maximum is 65536 characters)",
+        }
     ]
     with pytest.raises(GithubException) as long_query:
         gh.search_issues("x" * 250, repo=REPO).totalCount  # noqa: B018

@@ -39,7 +39,10 @@ def test_a_duplicate_key_is_refused_not_resolved_to_the_last(tmp_path: Path, act
 
 
 def test_a_nested_duplicate_key_is_named_by_its_pointer_and_line(tmp_path: Path) -> None:
-    write(tmp_path, '{\n  "enabled": true,\n  "circuit_breaker": {\n    "npm": {"state": "open",\n            "state": "closed"}\n  }\n}\n')
+    write(
+        tmp_path,
+        '{\n  "enabled": true,\n  "circuit_breaker": {\n    "npm": {"state": "open",\n            "state": "closed"}\n  }\n}\n',
+    )
     check = run_cli(["validate", "batch-control.json"], tmp_path, actions=False)
     assert check.returncode == 1
     assert "batch-control.json:5: /circuit_breaker/npm/state: the key 'state' appears twice" in check.stdout
@@ -78,7 +81,9 @@ def test_a_number_no_reader_can_hold_makes_the_gate_skip(tmp_path: Path, literal
 
 
 def test_the_largest_exact_integer_is_still_accepted(tmp_path: Path) -> None:
-    write(tmp_path, '{"enabled": true, "circuit_breaker": {"npm": {"state": "closed", "failures": ' + str(2**53) + "}}}")
+    write(
+        tmp_path, '{"enabled": true, "circuit_breaker": {"npm": {"state": "closed", "failures": ' + str(2**53) + "}}}"
+    )
     assert run_cli(["validate", "batch-control.json"], tmp_path, actions=False).returncode == 0
 
 
@@ -98,11 +103,16 @@ def test_an_ecosystem_name_with_a_trailing_line_break_is_refused(tmp_path: Path,
     "document, pointer",
     [
         ({"enabled": False, "reason": "x", "disabled_at": "2026-06-26T20:51:01Z\n"}, "/disabled_at"),
-        ({"enabled": True, "circuit_breaker": {"npm": {"state": "open", "opens_at": "2026-06-26T20:51:01Z\n"}}}, "/circuit_breaker/npm/opens_at"),
+        (
+            {"enabled": True, "circuit_breaker": {"npm": {"state": "open", "opens_at": "2026-06-26T20:51:01Z\n"}}},
+            "/circuit_breaker/npm/opens_at",
+        ),
         ({"enabled": True, "breaker_config": {"wait": "60m\n"}}, "/breaker_config/wait"),
     ],
 )
-def test_a_timestamp_or_duration_with_a_trailing_newline_does_not_validate(tmp_path: Path, document: dict, pointer: str) -> None:
+def test_a_timestamp_or_duration_with_a_trailing_newline_does_not_validate(
+    tmp_path: Path, document: dict, pointer: str
+) -> None:
     write(tmp_path, json.dumps(document))
     check = run_cli(["validate", "batch-control.json"], tmp_path, actions=False)
     assert check.returncode == 1, check.log
@@ -112,7 +122,12 @@ def test_a_timestamp_or_duration_with_a_trailing_newline_does_not_validate(tmp_p
 @pytest.mark.parametrize("depth", [65, 600, 985, 2000])
 def test_deep_nesting_under_an_unknown_key_is_one_clear_error_everywhere(tmp_path: Path, depth: int) -> None:
     write(tmp_path, '{"enabled": true, "x": ' + "[" * depth + "]" * depth + "}")
-    for args in (["validate", "batch-control.json"], ["preflight", "--ecosystems", "npm"], ["disable", "npm"], ["status"]):
+    for args in (
+        ["validate", "batch-control.json"],
+        ["preflight", "--ecosystems", "npm"],
+        ["disable", "npm"],
+        ["status"],
+    ):
         run = run_cli(args, tmp_path, actions=False)
         assert run.returncode in (1, 2), (args, run.log)
         assert "nested deeper than 64 levels" in run.log, (args, run.log)
@@ -125,17 +140,25 @@ def test_a_surrogate_escape_no_utf8_file_can_hold_is_refused(tmp_path: Path) -> 
     assert check.returncode == 1 and "unpaired surrogate" in check.stdout
 
 
-def test_a_reason_with_unicode_line_separators_keeps_the_journal_one_line_per_operation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_reason_with_unicode_line_separators_keeps_the_journal_one_line_per_operation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("BATCHOPS_JOURNAL", str(tmp_path / "journal.jsonl"))
     reason = "bad\u2028thing\u2029and\x85more\r\nend"
     for index in range(3):
-        journal.record(journal.new_operation("control.stop", "batch-control.json", {"reason": reason, "n": index}, "2026-06-26T20:51:01Z"))
+        journal.record(
+            journal.new_operation(
+                "control.stop", "batch-control.json", {"reason": reason, "n": index}, "2026-06-26T20:51:01Z"
+            )
+        )
     raw = (tmp_path / "journal.jsonl").read_bytes()
     assert raw.isascii() and raw.count(b"\n") == 3
     assert [e["args"] for e in journal.read()] == [{"reason": reason, "n": i} for i in range(3)]
 
 
-def test_a_journal_line_with_a_duplicate_key_is_refused_with_its_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_journal_line_with_a_duplicate_key_is_refused_with_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "journal.jsonl"
     monkeypatch.setenv("BATCHOPS_JOURNAL", str(path))
     journal.record(journal.new_operation("control.resume", "batch-control.json", {}, "2026-06-26T20:51:01Z"))
@@ -148,7 +171,16 @@ def test_a_journal_line_with_a_duplicate_key_is_refused_with_its_line(tmp_path: 
 
 # --- every reader, fuzzed ---------------------------------------------------------------------
 
-HOSTILE_VALUES = ["NaN", "Infinity", "-Infinity", "1e400", "9" * 5000, str(2**53 + 1), "[" * 100 + "]" * 100, '"\\ud800"']
+HOSTILE_VALUES = [
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "1e400",
+    "9" * 5000,
+    str(2**53 + 1),
+    "[" * 100 + "]" * 100,
+    '"\\ud800"',
+]
 
 
 def _readers(folder: Path):  # type: ignore[no-untyped-def]
@@ -179,7 +211,13 @@ def _seed(name: str) -> dict:
         "metrics spool": {"attempts": 0},
         "drift baseline": {},
         "rollback plan": {},
-        "journal": {"id": "a" * 32, "op": "control.resume", "file": "batch-control.json", "args": {}, "at": "2026-06-26T20:51:01Z"},
+        "journal": {
+            "id": "a" * 32,
+            "op": "control.resume",
+            "file": "batch-control.json",
+            "args": {},
+            "at": "2026-06-26T20:51:01Z",
+        },
     }[name]
 
 
@@ -195,8 +233,15 @@ def _hostile_text(data: st.DataObject, seed: dict) -> str:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.data(), reader=st.sampled_from(["control file", "results file", "metrics spool", "drift baseline", "rollback plan", "journal"]))
-def test_every_reader_refuses_hostile_json_with_one_batchops_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: st.DataObject, reader: str) -> None:
+@given(
+    data=st.data(),
+    reader=st.sampled_from(
+        ["control file", "results file", "metrics spool", "drift baseline", "rollback plan", "journal"]
+    ),
+)
+def test_every_reader_refuses_hostile_json_with_one_batchops_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: st.DataObject, reader: str
+) -> None:
     monkeypatch.setenv("BATCHOPS_JOURNAL", str(tmp_path / "journal.jsonl"))
     text = _hostile_text(data, _seed(reader))
     with pytest.raises(BatchopsError) as caught:
@@ -205,7 +250,17 @@ def test_every_reader_refuses_hostile_json_with_one_batchops_error(tmp_path: Pat
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.recursive(st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.floats(allow_nan=False, allow_infinity=False, min_value=-(2.0**53), max_value=2.0**53) | st.text(), lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4), max_leaves=20))
+@given(
+    st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers(-(2**53), 2**53)
+        | st.floats(allow_nan=False, allow_infinity=False, min_value=-(2.0**53), max_value=2.0**53)
+        | st.text(),
+        lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
+        max_leaves=20,
+    )
+)
 def test_every_document_json_can_hold_exactly_reads_back_the_same(document: object) -> None:
     for ensure_ascii in (True, False):
         assert schema.parse_json_text(json.dumps(document, ensure_ascii=ensure_ascii), "doc.json") == document

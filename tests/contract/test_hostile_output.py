@@ -41,8 +41,14 @@ def write_control(folder: Path, document: dict) -> None:
 @pytest.mark.parametrize("actions", [True, False], ids=["in-actions", "terminal"])
 @pytest.mark.parametrize("brk", BREAKS, ids=[repr(b) for b in BREAKS])
 def test_a_key_with_a_newline_cannot_inject_a_workflow_command(tmp_path: Path, actions: bool, brk: str) -> None:
-    write_control(tmp_path, {"enabled": True, "breaker_config": {"ecosystems": {f"y{brk}{PAYLOAD}": {}}},
-                             "circuit_breaker": {f"z{brk}{PAYLOAD}": {"state": "ajar"}}})
+    write_control(
+        tmp_path,
+        {
+            "enabled": True,
+            "breaker_config": {"ecosystems": {f"y{brk}{PAYLOAD}": {}}},
+            "circuit_breaker": {f"z{brk}{PAYLOAD}": {"state": "ajar"}},
+        },
+    )
     run = run_cli(["validate", "batch-control.json"], tmp_path, actions=actions)
     assert run.returncode == 1
     assert forged(run.stdout) == [] and forged(run.stderr) == []
@@ -51,7 +57,9 @@ def test_a_key_with_a_newline_cannot_inject_a_workflow_command(tmp_path: Path, a
 
 @pytest.mark.parametrize("actions", [True, False], ids=["in-actions", "terminal"])
 @pytest.mark.parametrize("brk", BREAKS, ids=[repr(b) for b in BREAKS])
-def test_a_stop_reason_cannot_inject_a_command_or_html_through_preflight(tmp_path: Path, actions: bool, brk: str) -> None:
+def test_a_stop_reason_cannot_inject_a_command_or_html_through_preflight(
+    tmp_path: Path, actions: bool, brk: str
+) -> None:
     reason = f"bad{brk}{PAYLOAD}{brk}Batchops-Operation-Id: deadbeef{brk}<img src=x onerror=alert(1)> ##[set-output name=can-proceed;]true"
     write_control(tmp_path, {"enabled": False, "reason": reason, "incident_url": f"https://x.test/{brk}{PAYLOAD}"})
     run = run_cli(["preflight", "--ecosystems", "homebrew"], tmp_path, actions=actions)
@@ -111,7 +119,9 @@ def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> boo
     return bool(request.param)
 
 
-def test_every_printing_function_keeps_untrusted_text_on_one_line(mode: bool, capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_printing_function_keeps_untrusted_text_on_one_line(
+    mode: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
     hostile = f"a\n{PAYLOAD}\r\n##[add-mask]x\u2028PWN"
     runner.log(hostile)
     runner.log_block(f"first\n{hostile}")
@@ -128,14 +138,18 @@ def test_every_printing_function_keeps_untrusted_text_on_one_line(mode: bool, ca
     assert forged(printed) == [] and json.loads(printed) == {"k": hostile, hostile: [hostile]}
 
 
-def test_outside_actions_a_secret_is_never_printed_not_even_to_mask_it(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_outside_actions_a_secret_is_never_printed_not_even_to_mask_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     runner.mask("ghp_SECRETTOKEN")
     captured = capsys.readouterr()
     assert captured.out == captured.err == ""
 
 
-def test_a_secret_shorter_than_four_characters_is_never_sent_to_add_mask(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_secret_shorter_than_four_characters_is_never_sent_to_add_mask(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     runner.mask("H")
     runner.mask("abc\nlong-enough")
@@ -145,7 +159,9 @@ def test_a_secret_shorter_than_four_characters_is_never_sent_to_add_mask(capsys:
     assert out.count("shorter than 4 characters") == 2 and "H\n" not in out.replace("::add-mask::", "")
 
 
-def test_credentials_in_a_url_are_redacted_wherever_they_are_printed(mode: bool, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_credentials_in_a_url_are_redacted_wherever_they_are_printed(
+    mode: bool, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     summary = tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     url = "https://bot:SECRET@git.example.test/o/r.git"
@@ -171,7 +187,9 @@ def test_name_value_outputs_cannot_forge_a_pair_or_a_legacy_command() -> None:
 def test_a_summary_never_carries_raw_html_from_a_value(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(path))
-    runner.summary("### npm <img src=x onerror=alert(1)>\n\n<details><summary>Severities</summary>\n\n| a |\n|---|\n| `<b>` |\n</details>")
+    runner.summary(
+        "### npm <img src=x onerror=alert(1)>\n\n<details><summary>Severities</summary>\n\n| a |\n|---|\n| `<b>` |\n</details>"
+    )
     text = path.read_text()
     assert "<img" not in text and "&lt;img" in text
     assert "<details><summary>Severities</summary>" in text and "`<b>`" in text
@@ -193,6 +211,11 @@ def test_only_the_runner_prints() -> None:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print":
                 offenders.append(f"{path.relative_to(package)}:{node.lineno}: print()")
-            if isinstance(node, ast.Attribute) and node.attr in ("stdout", "stderr") and isinstance(node.value, ast.Name) and node.value.id == "sys":
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in ("stdout", "stderr")
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "sys"
+            ):
                 offenders.append(f"{path.relative_to(package)}:{node.lineno}: sys.{node.attr}")
     assert offenders == []

@@ -27,9 +27,29 @@ NOT_GIT_LINE_BREAKS = ["\u2028", "\u2029", "\x85", "\x1c", "\x1d", "\x1e", "\x0b
 def test_a_batch_line_git_does_not_see_does_not_make_a_commit_or_pr_part_of_the_batch(tmp_path: Path, brk: str) -> None:
     body = f"Update a recipe\n\nnotes{brk}batch_id: 2026-05-02-other\n"
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
-    subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", body], check=True)
-    raw = subprocess.run(["git", "-C", str(tmp_path), "log", "-1", "--format=%B"], check=True, capture_output=True).stdout
-    grep = subprocess.run(["git", "-C", str(tmp_path), "log", "--format=%H", "--grep=^batch_id: 2026-05-02-other$"], capture_output=True).stdout
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(tmp_path),
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            body,
+        ],
+        check=True,
+    )
+    raw = subprocess.run(
+        ["git", "-C", str(tmp_path), "log", "-1", "--format=%B"], check=True, capture_output=True
+    ).stdout
+    grep = subprocess.run(
+        ["git", "-C", str(tmp_path), "log", "--format=%H", "--grep=^batch_id: 2026-05-02-other$"], capture_output=True
+    ).stdout
     assert grep == b""  # git sees no such line
     assert not rollback.message_names_batch(raw, "2026-05-02-other")  # the commit, as bytes
     assert not rollback.message_names_batch(body, "2026-05-02-other")  # a PR body, as text
@@ -43,7 +63,11 @@ def test_a_batch_line_is_found_with_crlf_endings_and_surrounding_blanks() -> Non
 @pytest.mark.parametrize("literal", ["9007199254740993", "-9007199254740993", "9007199254740992.5"])
 def test_a_number_flag_just_past_two_to_the_53_is_refused_not_rounded(tmp_path: Path, literal: str) -> None:
     (tmp_path / "batch-control.json").write_text(json.dumps({"enabled": True}))
-    run = run_cli(["breaker-update", "--ecosystem", "npm", "--outcome", "success", "--macos-minutes", literal], tmp_path, actions=False)
+    run = run_cli(
+        ["breaker-update", "--ecosystem", "npm", "--outcome", "success", "--macos-minutes", literal],
+        tmp_path,
+        actions=False,
+    )
     assert run.returncode != 0
     assert f"macos-minutes: {literal} is out of range" in run.stderr
 
@@ -119,7 +143,9 @@ def test_a_real_refspec_refusal_is_declined_by_git_s_own_words(tmp_path: Path) -
     remote, work = tmp_path / "remote.git", tmp_path / "work"
     subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
     subprocess.run(["git", "init", "-q", str(work)], check=True)
-    push = subprocess.run(["git", "-C", str(work), "push", str(remote), "no-such-branch"], capture_output=True, text=True)
+    push = subprocess.run(
+        ["git", "-C", str(work), "push", str(remote), "no-such-branch"], capture_output=True, text=True
+    )
     assert push.returncode != 0
     assert failure_type(push.stderr) is PushDeclined
 
@@ -160,13 +186,18 @@ def test_a_webhook_that_answers_201_with_an_endless_body_counts_as_delivered_wit
 
     threading.Thread(target=answer, daemon=True).start()
     try:
-        assert webhook.post(f"http://127.0.0.1:{server.getsockname()[1]}/hook", "batchops incident opened", deadline=5) == ""
+        assert (
+            webhook.post(f"http://127.0.0.1:{server.getsockname()[1]}/hook", "batchops incident opened", deadline=5)
+            == ""
+        )
     finally:
         server.close()
     assert sent[0] < 64 << 20  # the reply's body was not read (the socket buffers hold a few MiB at most)
 
 
-def _run_with_file_size_limit(args: list[str], cwd: Path, env: dict[str, str], limit: int) -> subprocess.CompletedProcess[str]:
+def _run_with_file_size_limit(
+    args: list[str], cwd: Path, env: dict[str, str], limit: int
+) -> subprocess.CompletedProcess[str]:
     import os
     import resource
     import sys
@@ -176,7 +207,15 @@ def _run_with_file_size_limit(args: list[str], cwd: Path, env: dict[str, str], l
 
     full = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "RUNNER_"))}
     full.update({"PYTHONPATH": str(Path(__file__).resolve().parents[2]), "GITHUB_ACTIONS": "true", **env})
-    return subprocess.run([sys.executable, "-m", "batchops", *args], cwd=cwd, env=full, capture_output=True, text=True, preexec_fn=limited, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "batchops", *args],
+        cwd=cwd,
+        env=full,
+        capture_output=True,
+        text=True,
+        preexec_fn=limited,
+        timeout=60,
+    )
 
 
 def test_a_full_step_summary_is_one_warning_naming_it_and_the_gate_still_answers(tmp_path: Path) -> None:
@@ -184,7 +223,16 @@ def test_a_full_step_summary_is_one_warning_naming_it_and_the_gate_still_answers
     summary, outputs = tmp_path / "summary.md", tmp_path / "outputs"
     summary.write_bytes(b"x" * 200_000)  # already past the limit below: every append fails (EFBIG)
     outputs.touch()
-    run = _run_with_file_size_limit(["breaker-gate", "--ecosystem", "npm"], tmp_path, {"GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(outputs), "BATCHOPS_JOURNAL": str(tmp_path / "j.jsonl")}, 100_000)
+    run = _run_with_file_size_limit(
+        ["breaker-gate", "--ecosystem", "npm"],
+        tmp_path,
+        {
+            "GITHUB_STEP_SUMMARY": str(summary),
+            "GITHUB_OUTPUT": str(outputs),
+            "BATCHOPS_JOURNAL": str(tmp_path / "j.jsonl"),
+        },
+        100_000,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Traceback" not in run.stderr
     assert f"::warning title=batchops::{summary}: the step summary could not be written" in run.stdout
@@ -195,7 +243,12 @@ def test_an_output_file_that_cannot_grow_is_one_error_naming_it(tmp_path: Path) 
     (tmp_path / "batch-control.json").write_text(json.dumps({"enabled": True}))
     outputs = tmp_path / "outputs"
     outputs.write_bytes(b"x" * 200_000)
-    run = _run_with_file_size_limit(["breaker-gate", "--ecosystem", "npm"], tmp_path, {"GITHUB_OUTPUT": str(outputs), "BATCHOPS_JOURNAL": str(tmp_path / "j.jsonl")}, 100_000)
+    run = _run_with_file_size_limit(
+        ["breaker-gate", "--ecosystem", "npm"],
+        tmp_path,
+        {"GITHUB_OUTPUT": str(outputs), "BATCHOPS_JOURNAL": str(tmp_path / "j.jsonl")},
+        100_000,
+    )
     assert run.returncode != 0 and "Traceback" not in run.stderr
     errors = [line for line in run.stdout.splitlines() if line.startswith("::error")]
     assert len(errors) >= 1 and f"file={outputs}" in errors[0] and "cannot write" in errors[0]

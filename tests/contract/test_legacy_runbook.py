@@ -80,7 +80,7 @@ def runbook_blocks(corpus: Path) -> dict[int, list[tuple[str, str, str]]]:
             for inner in lines:
                 if inner.strip() == "```":
                     break
-                body.append(inner[len(indent):] if inner.startswith(indent) else inner)
+                body.append(inner[len(indent) :] if inner.startswith(indent) else inner)
             sections.setdefault(section, []).append((label, info, "\n".join(body)))
     return sections
 
@@ -98,7 +98,9 @@ def procedure(corpus: Path, section: int, label: str) -> str:
 
 def investigation(corpus: Path, section: int, starts: str) -> str:
     """The runbook's read-only command of ``section`` that starts with ``starts``."""
-    found = [code for _, info, code in runbook_blocks(corpus)[section] if info == "" and code.strip().startswith(starts)]
+    found = [
+        code for _, info, code in runbook_blocks(corpus)[section] if info == "" and code.strip().startswith(starts)
+    ]
     assert found, f"runbook section {section} has no command starting with {starts!r}"
     return found[0].strip()
 
@@ -143,7 +145,15 @@ class Registry:
 
     def sh(self, code: str) -> str:
         """Run ``code`` with bash, as the operator pastes it (``set -e``: every line must succeed)."""
-        proc = subprocess.run(["bash", "-e", "-c", code], cwd=self.work, env=self.env, capture_output=True, text=True, timeout=60, check=False)
+        proc = subprocess.run(
+            ["bash", "-e", "-c", code],
+            cwd=self.work,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert proc.returncode == 0, f"runbook code failed ({proc.returncode}):\n{code}\n{proc.stdout}\n{proc.stderr}"
         return proc.stdout
 
@@ -220,7 +230,9 @@ def every_command_accepts(registry: Registry, tmp_path: Path, in_process, tag: s
 # --- the five procedures --------------------------------------------------------------------
 
 
-def test_procedure_1_success_rate_drop_with_the_legacy_breaker_scripts(registry: Registry, corpus: Path, tmp_path: Path, in_process) -> None:  # type: ignore[no-untyped-def]
+def test_procedure_1_success_rate_drop_with_the_legacy_breaker_scripts(
+    registry: Registry, corpus: Path, tmp_path: Path, in_process
+) -> None:  # type: ignore[no-untyped-def]
     query = investigation(corpus, 1, "jq '.circuit_breaker")
     failing = {e["key"] for e in json.loads(registry.sh(query))}
     assert failing == {"github", "homebrew", "rubygems", "crates.io", "npm", "pypi"}  # every one but default
@@ -277,7 +289,9 @@ def test_procedure_2_emergency_stop_as_written(registry: Registry, corpus: Path,
     assert json.loads(registry.sh(check)) == all_enabled
 
 
-def test_procedure_3_rollback_as_written_leaves_the_control_file_usable(registry: Registry, corpus: Path, tmp_path: Path, in_process) -> None:  # type: ignore[no-untyped-def]
+def test_procedure_3_rollback_as_written_leaves_the_control_file_usable(
+    registry: Registry, corpus: Path, tmp_path: Path, in_process
+) -> None:  # type: ignore[no-untyped-def]
     for name in ("cmake", "ninja"):
         path = registry.work / "recipes" / "homebrew" / f"{name}.toml"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -295,8 +309,20 @@ def test_procedure_3_rollback_as_written_leaves_the_control_file_usable(registry
     every_command_accepts(registry, tmp_path, in_process, "after-rollback")
 
 
-def test_procedure_4_budget_threshold_alert_as_written(registry: Registry, corpus: Path, tmp_path: Path, in_process) -> None:  # type: ignore[no-untyped-def]
-    registry.batchops("breaker-update", "--ecosystem", "default", "--outcome", "success", "--macos-minutes", "450", "--linux-minutes", "1200")
+def test_procedure_4_budget_threshold_alert_as_written(
+    registry: Registry, corpus: Path, tmp_path: Path, in_process
+) -> None:  # type: ignore[no-untyped-def]
+    registry.batchops(
+        "breaker-update",
+        "--ecosystem",
+        "default",
+        "--outcome",
+        "success",
+        "--macos-minutes",
+        "450",
+        "--linux-minutes",
+        "1200",
+    )
     shown = json.loads(registry.sh(investigation(corpus, 4, "jq '.budget'")))
     assert set(expected_json(corpus, 4, "Expected output:")) <= set(shown)  # the runbook's four fields are there
     assert shown["macos_minutes_used"] == 450
@@ -304,7 +330,10 @@ def test_procedure_4_budget_threshold_alert_as_written(registry: Registry, corpu
     registry.sh(procedure(corpus, 4, "At 80% threshold -- enable sampling"))
     runs = every_command_accepts(registry, tmp_path, in_process, "sampling")
     assert runs["preflight"].outputs["sampling-active"] == "true" and runs["preflight"].outputs["sample-rate"] == "0.5"
-    assert "sampling forced by an operator" in runs["status"].stdout.lower() and json.loads(runs["budget status --json"].stdout)["sampling_forced"] is True
+    assert (
+        "sampling forced by an operator" in runs["status"].stdout.lower()
+        and json.loads(runs["budget status --json"].stdout)["sampling_forced"] is True
+    )
     # the next batch's minutes keep the operator's flag
     registry.batchops("breaker-update", "--ecosystem", "homebrew", "--outcome", "success", "--macos-minutes", "10")
     assert registry.document()["budget"]["sampling_active"] is True
@@ -330,7 +359,9 @@ def test_procedure_4_budget_threshold_alert_as_written(registry: Registry, corpu
     assert registry.batchops("preflight").outputs["sample-rate"] == "1.0"
 
 
-def test_procedure_5_security_incident_stops_everything_until_re_enabled(registry: Registry, corpus: Path, tmp_path: Path, in_process) -> None:  # type: ignore[no-untyped-def]
+def test_procedure_5_security_incident_stops_everything_until_re_enabled(
+    registry: Registry, corpus: Path, tmp_path: Path, in_process
+) -> None:  # type: ignore[no-untyped-def]
     runbook = (corpus / "legacy" / "runbook-batch-operations.md").read_text()
     assert 'see Emergency Stop, "Disable all" procedure' in runbook  # step 1 of the security procedure
     registry.sh(procedure(corpus, 2, "Disable all batch processing"))
@@ -349,7 +380,9 @@ def test_procedure_5_security_incident_stops_everything_until_re_enabled(registr
 
 def test_the_legacy_workflows_default_fallback_works_unchanged(registry: Registry, corpus: Path) -> None:
     workflow = (corpus / "legacy" / "batch-operations.yml").read_text()
-    calls = re.findall(r'\./scripts/(check_breaker|update_breaker)\.sh "\$\{\{ matrix\.ecosystem \|\| \'default\' \}\}"', workflow)
+    calls = re.findall(
+        r'\./scripts/(check_breaker|update_breaker)\.sh "\$\{\{ matrix\.ecosystem \|\| \'default\' \}\}"', workflow
+    )
     assert calls == ["check_breaker", "update_breaker"]  # no matrix in that workflow: the ecosystem is 'default'
     # batchops in their place, as the migrated workflow calls it (the action inputs)
     gate = run_cli(["breaker-gate"], registry.work, env={"INPUT_ECOSYSTEM": "default"})

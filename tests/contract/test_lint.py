@@ -14,7 +14,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 ACTIONS = sorted([ROOT / "action.yml", *ROOT.glob("actions/*/action.yml")])
-WORKFLOWS = sorted([*ROOT.glob("examples/workflows/*.yml"), *ROOT.glob("examples/tsuku/*.yml"), *ROOT.glob(".github/workflows/*.yml")])
+WORKFLOWS = sorted(
+    [*ROOT.glob("examples/workflows/*.yml"), *ROOT.glob("examples/tsuku/*.yml"), *ROOT.glob(".github/workflows/*.yml")]
+)
 
 
 def _need(tool: str) -> str:
@@ -27,13 +29,17 @@ def _need(tool: str) -> str:
 def test_actionlint_reports_nothing_on_the_example_workflows() -> None:
     if not WORKFLOWS:
         pytest.skip("no example workflows yet")
-    proc = subprocess.run([_need("actionlint"), "-no-color", *map(str, WORKFLOWS)], cwd=ROOT, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [_need("actionlint"), "-no-color", *map(str, WORKFLOWS)], cwd=ROOT, capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_zizmor_reports_nothing_on_actions_and_workflows() -> None:
     targets = [str(p) for p in ACTIONS + WORKFLOWS]
-    proc = subprocess.run([_need("zizmor"), "--offline", "--no-progress", *targets], cwd=ROOT, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [_need("zizmor"), "--offline", "--no-progress", *targets], cwd=ROOT, capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "No findings to report" in proc.stdout + proc.stderr
 
@@ -56,14 +62,32 @@ def test_no_input_expression_inside_run_scripts(action: Path) -> None:
 
 
 def test_ruff_is_clean() -> None:
-    proc = subprocess.run([_need("ruff"), "check", "batchops", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [_need("ruff"), "check", "batchops", "tests", "benchmarks"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_mypy_is_clean_on_the_package() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "mypy", "batchops", "--ignore-missing-imports", "--no-error-summary", "--cache-dir", os.devnull],
-        cwd=ROOT, capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "batchops",
+            "--ignore-missing-imports",
+            "--no-error-summary",
+            "--cache-dir",
+            os.devnull,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -86,5 +110,7 @@ def test_no_module_over_500_lines_and_no_function_over_80() -> None:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 length = (node.end_lineno or node.lineno) - node.lineno + 1
                 if length > MAX_FUNCTION_LINES:
-                    too_long.append(f"{name}:{node.lineno}: {node.name} has {length} lines (at most {MAX_FUNCTION_LINES})")
+                    too_long.append(
+                        f"{name}:{node.lineno}: {node.name} has {length} lines (at most {MAX_FUNCTION_LINES})"
+                    )
     assert not too_long, "split these by concept:\n" + "\n".join(too_long)

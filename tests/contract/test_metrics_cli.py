@@ -73,8 +73,30 @@ def test_store_has_the_production_columns(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "m.db")
     runs = {row[1] for row in conn.execute("PRAGMA table_info(batch_runs)")}
     results = {row[1] for row in conn.execute("PRAGMA table_info(recipe_results)")}
-    production_runs = {"id", "batch_id", "ecosystem", "started_at", "completed_at", "total_recipes", "passed", "failed", "skipped", "success_rate", "macos_minutes", "linux_minutes"}
-    production_results = {"id", "batch_run_id", "recipe_name", "ecosystem", "result", "error_category", "error_message", "duration_seconds"}
+    production_runs = {
+        "id",
+        "batch_id",
+        "ecosystem",
+        "started_at",
+        "completed_at",
+        "total_recipes",
+        "passed",
+        "failed",
+        "skipped",
+        "success_rate",
+        "macos_minutes",
+        "linux_minutes",
+    }
+    production_results = {
+        "id",
+        "batch_run_id",
+        "recipe_name",
+        "ecosystem",
+        "result",
+        "error_category",
+        "error_message",
+        "duration_seconds",
+    }
     assert production_runs | {"idempotency_key", "sampled"} <= runs
     assert production_results | {"platform"} <= results
     with pytest.raises(sqlite3.IntegrityError):
@@ -109,7 +131,12 @@ def test_corpus_import_maps_platform_counts_and_skips_repeated_records(tmp_path:
 
 
 def test_import_with_a_bad_record_names_file_and_line_and_still_imports_the_rest(tmp_path: Path) -> None:
-    good = {"batch_id": "2026-02-03-homebrew", "ecosystem": "homebrew", "platforms": {}, "timestamp": "2026-02-03T04:58:07Z"}
+    good = {
+        "batch_id": "2026-02-03-homebrew",
+        "ecosystem": "homebrew",
+        "platforms": {},
+        "timestamp": "2026-02-03T04:58:07Z",
+    }
     bad = dict(good, timestamp="yesterday")
     later = dict(good, timestamp="2026-02-03T09:00:00Z")
     (tmp_path / "runs.jsonl").write_text(json.dumps(good) + "\n\n" + json.dumps(bad) + "\n" + json.dumps(later) + "\n")
@@ -129,7 +156,18 @@ def test_import_reads_every_real_batch_runs_file_and_folder_once(tmp_path: Path,
     assert run.returncode == 0, run.log
     assert (run.outputs["files"], run.outputs["unreadable"]) == ("11", "0")
     assert int(run.outputs["imported"]) == 50  # 40 pretty-printed records in batch-runs.jsonl + 10 single-record files
-    again = run_cli(["metrics", "import", *map(str, files), str(corpus / "metrics" / "batch-runs.sample.jsonl"), "--database", "m.db"], tmp_path, actions=False)
+    again = run_cli(
+        [
+            "metrics",
+            "import",
+            *map(str, files),
+            str(corpus / "metrics" / "batch-runs.sample.jsonl"),
+            "--database",
+            "m.db",
+        ],
+        tmp_path,
+        actions=False,
+    )
     assert again.returncode == 0 and again.outputs["imported"] == "0"  # the sample holds the same 40 runs, each twice
     with Store(tmp_path / "m.db") as db:
         runs = db.runs()
@@ -146,7 +184,12 @@ def test_import_reads_every_real_batch_runs_file_and_folder_once(tmp_path: Path,
 
 
 def test_import_of_a_truncated_pretty_printed_file_keeps_the_records_after_the_break(tmp_path: Path) -> None:
-    record = {"batch_id": "2026-02-03-homebrew", "ecosystem": "homebrew", "platforms": {"linux-x86_64": {"tested": 2, "passed": 1, "failed": 1}}, "timestamp": "2026-02-03T04:58:07Z"}
+    record = {
+        "batch_id": "2026-02-03-homebrew",
+        "ecosystem": "homebrew",
+        "platforms": {"linux-x86_64": {"tested": 2, "passed": 1, "failed": 1}},
+        "timestamp": "2026-02-03T04:58:07Z",
+    }
     cut = json.dumps(record, indent=2)[:-30]
     later = json.dumps(dict(record, timestamp="2026-02-04T00:00:00Z"), indent=2)
     (tmp_path / "runs.jsonl").write_text(cut + "\n" + later + "\n")
@@ -216,37 +259,57 @@ def spool(folder: Path, endpoint: str, **overrides: Any) -> Path:
     return write_spool(folder, spool_document(payload, key, endpoint, delivery, at=datetime(2026, 2, 6, tzinfo=UTC)))
 
 
-def test_replay_sends_each_spooled_payload_once_and_a_second_run_sends_nothing(tmp_path: Path, server: commands.MetricsServer) -> None:
+def test_replay_sends_each_spooled_payload_once_and_a_second_run_sends_nothing(
+    tmp_path: Path, server: commands.MetricsServer
+) -> None:
     spool_dir = tmp_path / "spool"
     spool(spool_dir, server.url)
     spool(spool_dir, server.url, ecosystem="npm", batch_id="2026-02-06-npm")
-    first = run_cli(["metrics-replay", "--spool-dir", str(spool_dir), "--endpoint", server.url, "--token", TOKEN], tmp_path)
+    first = run_cli(
+        ["metrics-replay", "--spool-dir", str(spool_dir), "--endpoint", server.url, "--token", TOKEN], tmp_path
+    )
     assert first.returncode == 0, first.log
     assert first.outputs == {"sent": "2", "remaining": "0", "rejected": "0"}
     assert not list(spool_dir.glob("*.json"))
-    second = run_cli(["metrics-replay", "--spool-dir", str(spool_dir), "--endpoint", server.url, "--token", TOKEN], tmp_path)
+    second = run_cli(
+        ["metrics-replay", "--spool-dir", str(spool_dir), "--endpoint", server.url, "--token", TOKEN], tmp_path
+    )
     assert second.returncode == 0 and second.outputs["sent"] == "0"
     assert "Nothing to replay" in second.summary
     with Store(server.database) as db:
         assert sorted(r["ecosystem"] for r in db.runs()) == ["homebrew", "npm"]
 
 
-def test_replaying_a_copy_of_an_already_sent_payload_counts_it_once(tmp_path: Path, server: commands.MetricsServer) -> None:
+def test_replaying_a_copy_of_an_already_sent_payload_counts_it_once(
+    tmp_path: Path, server: commands.MetricsServer
+) -> None:
     spool_dir = tmp_path / "spool"
     path = spool(spool_dir, server.url)
     copy = path.read_text()
-    assert run_cli(["metrics-replay", "--spool-dir", str(spool_dir), "--endpoint", server.url, "--token", TOKEN], tmp_path).returncode == 0
+    assert (
+        run_cli(
+            ["metrics-replay", "--spool-dir", str(spool_dir), "--endpoint", server.url, "--token", TOKEN], tmp_path
+        ).returncode
+        == 0
+    )
     path.write_text(copy)  # e.g. the artifact was downloaded twice
-    again = run_cli(["metrics-replay", "--spool-dir", str(spool_dir), "--endpoint", server.url, "--token", TOKEN], tmp_path)
+    again = run_cli(
+        ["metrics-replay", "--spool-dir", str(spool_dir), "--endpoint", server.url, "--token", TOKEN], tmp_path
+    )
     assert again.returncode == 0 and "already recorded" in again.summary
     with Store(server.database) as db:
         assert db.count() == 1
 
 
-def test_replay_refused_token_becomes_a_dead_letter_that_names_the_secret(tmp_path: Path, server: commands.MetricsServer) -> None:
+def test_replay_refused_token_becomes_a_dead_letter_that_names_the_secret(
+    tmp_path: Path, server: commands.MetricsServer
+) -> None:
     spool_dir = tmp_path / "spool"
     path = spool(spool_dir, server.url)
-    run = run_cli(["metrics-replay", "--spool-dir", str(spool_dir), "--endpoint", server.url, "--token", "expired-token-123"], tmp_path)
+    run = run_cli(
+        ["metrics-replay", "--spool-dir", str(spool_dir), "--endpoint", server.url, "--token", "expired-token-123"],
+        tmp_path,
+    )
     assert run.returncode == 0  # delivered what could be delivered; the refusal is kept, not retried for ever
     assert not path.exists()
     dead = spool_dir / "rejected" / path.name
@@ -255,15 +318,31 @@ def test_replay_refused_token_becomes_a_dead_letter_that_names_the_secret(tmp_pa
     assert "`token` input" in run.stdout
     assert "expired-token-123" not in dead.read_text()
     assert run.outputs == {"sent": "0", "remaining": "0", "rejected": "1"}
-    again = run_cli(["metrics-replay", "--spool-dir", str(spool_dir), "--endpoint", server.url, "--token", TOKEN], tmp_path)
+    again = run_cli(
+        ["metrics-replay", "--spool-dir", str(spool_dir), "--endpoint", server.url, "--token", TOKEN], tmp_path
+    )
     assert again.outputs == {"sent": "0", "remaining": "0", "rejected": "1"}, "a dead letter is not re-sent unasked"
-    fixed = run_cli(["metrics-replay", "--spool-dir", str(spool_dir), "--endpoint", server.url, "--token", TOKEN, "--retry-rejected"], tmp_path)
+    fixed = run_cli(
+        [
+            "metrics-replay",
+            "--spool-dir",
+            str(spool_dir),
+            "--endpoint",
+            server.url,
+            "--token",
+            TOKEN,
+            "--retry-rejected",
+        ],
+        tmp_path,
+    )
     assert fixed.returncode == 0 and fixed.outputs["sent"] == "1" and not dead.exists()
     with Store(server.database) as db:
         assert db.count() == 1
 
 
-def test_replay_never_sends_the_token_to_the_endpoint_a_spool_file_names(tmp_path: Path, server: commands.MetricsServer) -> None:
+def test_replay_never_sends_the_token_to_the_endpoint_a_spool_file_names(
+    tmp_path: Path, server: commands.MetricsServer
+) -> None:
     spool_dir = tmp_path / "spool"
     path = spool(spool_dir, server.url)
     run = run_cli(["metrics-replay", "--spool-dir", str(spool_dir), "--token", TOKEN], tmp_path)
@@ -283,20 +362,40 @@ def test_replay_of_an_unreachable_endpoint_exits_75_and_keeps_the_file(tmp_path:
         closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
     spool_dir = tmp_path / "spool"
     path = spool(spool_dir, closed)
-    run = run_cli(["metrics-replay", "--spool-dir", str(spool_dir), "--endpoint", closed, "--token", TOKEN, "--max-time", "0"], tmp_path)
+    run = run_cli(
+        ["metrics-replay", "--spool-dir", str(spool_dir), "--endpoint", closed, "--token", TOKEN, "--max-time", "0"],
+        tmp_path,
+    )
     assert run.returncode == 75
     assert path.exists() and json.loads(path.read_text())["attempts"] == 4
     assert run.outputs == {"sent": "0", "remaining": "1", "rejected": "0"}
 
 
-def test_the_command_a_dead_letter_warning_gives_delivers_it_once_the_token_is_fixed(tmp_path: Path, server: commands.MetricsServer) -> None:
+def test_the_command_a_dead_letter_warning_gives_delivers_it_once_the_token_is_fixed(
+    tmp_path: Path, server: commands.MetricsServer
+) -> None:
     write_results(tmp_path)
     spool_dir = tmp_path / "spool"
-    upload = run_cli(["metrics-upload", "--results-file", "results.json", "--endpoint", server.url, "--token", "expired-token-123", "--spool-dir", str(spool_dir)], tmp_path)
+    upload = run_cli(
+        [
+            "metrics-upload",
+            "--results-file",
+            "results.json",
+            "--endpoint",
+            server.url,
+            "--token",
+            "expired-token-123",
+            "--spool-dir",
+            str(spool_dir),
+        ],
+        tmp_path,
+    )
     assert upload.returncode == 0 and upload.outputs["destination"] == "rejected", upload.log
     (warning,) = [line for line in upload.stdout.splitlines() if line.startswith("::warning")]
     command = warning.split("`batchops ", 1)[1].split("`", 1)[0].split()
-    assert command[:1] == ["metrics-replay"] and "--endpoint" in command, warning  # the token goes only to an endpoint given
+    assert command[:1] == ["metrics-replay"] and "--endpoint" in command, (
+        warning
+    )  # the token goes only to an endpoint given
     fixed = run_cli(command, tmp_path, env={"BATCHOPS_METRICS_TOKEN": TOKEN})
     assert fixed.returncode == 0 and fixed.outputs["sent"] == "1", fixed.log
     with Store(server.database) as db:
@@ -308,8 +407,20 @@ def test_replay_at_a_terminal_lists_each_dead_letter_with_its_reason(tmp_path: P
     payload = metrics.build_payload(results_doc())
     from datetime import UTC, datetime
 
-    refused = Delivery(ok=False, attempts=1, error="HTTP 400: Bad request: results[0].ecosystem is required", status=400)
-    write_spool(spool_dir, spool_document(payload, metrics.idempotency_key(payload), "https://telemetry.example.com", refused, at=datetime(2026, 2, 6, tzinfo=UTC)), rejected=True)
+    refused = Delivery(
+        ok=False, attempts=1, error="HTTP 400: Bad request: results[0].ecosystem is required", status=400
+    )
+    write_spool(
+        spool_dir,
+        spool_document(
+            payload,
+            metrics.idempotency_key(payload),
+            "https://telemetry.example.com",
+            refused,
+            at=datetime(2026, 2, 6, tzinfo=UTC),
+        ),
+        rejected=True,
+    )
     run = run_cli(["metrics-replay", "--spool-dir", str(spool_dir)], tmp_path, actions=False)
     assert run.returncode == 0
     listed = [line for line in run.stderr.splitlines() if "dead letter (" in line]
@@ -317,9 +428,24 @@ def test_replay_at_a_terminal_lists_each_dead_letter_with_its_reason(tmp_path: P
     assert "results[0].ecosystem is required" in listed[0] and "--retry-rejected" in listed[0]
 
 
-def test_a_dead_letter_downloaded_from_its_artifact_outside_rejected_is_still_not_re_sent_unasked(tmp_path: Path, server: commands.MetricsServer) -> None:
+def test_a_dead_letter_downloaded_from_its_artifact_outside_rejected_is_still_not_re_sent_unasked(
+    tmp_path: Path, server: commands.MetricsServer
+) -> None:
     write_results(tmp_path)
-    upload = run_cli(["metrics-upload", "--results-file", "results.json", "--endpoint", server.url, "--token", "expired-token-123", "--spool-dir", "spool"], tmp_path)
+    upload = run_cli(
+        [
+            "metrics-upload",
+            "--results-file",
+            "results.json",
+            "--endpoint",
+            server.url,
+            "--token",
+            "expired-token-123",
+            "--spool-dir",
+            "spool",
+        ],
+        tmp_path,
+    )
     dead = tmp_path / upload.outputs["spooled-file"]
     assert dead.parent.name == "rejected", upload.log
     downloaded = tmp_path / "artifact"  # upload-artifact of one file keeps the file, not its rejected/ folder
@@ -336,7 +462,9 @@ def test_a_dead_letter_downloaded_from_its_artifact_outside_rejected_is_still_no
         assert db.count() == 1
 
 
-def test_two_replays_of_one_spool_folder_at_once_both_succeed_and_count_each_run_once(tmp_path: Path, server: commands.MetricsServer) -> None:
+def test_two_replays_of_one_spool_folder_at_once_both_succeed_and_count_each_run_once(
+    tmp_path: Path, server: commands.MetricsServer
+) -> None:
     import threading
 
     spool_dir = tmp_path / "spool"
@@ -346,7 +474,10 @@ def test_two_replays_of_one_spool_folder_at_once_both_succeed_and_count_each_run
     args = ["metrics-replay", "--spool-dir", str(spool_dir), "--endpoint", server.url, "--token", TOKEN]
     for place in (tmp_path / "a", tmp_path / "b"):
         place.mkdir()
-    threads = [threading.Thread(target=lambda i=i, where=where: runs.__setitem__(i, run_cli(args, where))) for i, where in enumerate((tmp_path / "a", tmp_path / "b"))]
+    threads = [
+        threading.Thread(target=lambda i=i, where=where: runs.__setitem__(i, run_cli(args, where)))
+        for i, where in enumerate((tmp_path / "a", tmp_path / "b"))
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

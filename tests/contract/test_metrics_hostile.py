@@ -102,7 +102,24 @@ def test_a_slow_loris_server_cannot_stretch_the_step_past_max_time(tmp_path: Pat
     server = misbehaving(behave)  # would take 40 s to finish its answer
     write_results(tmp_path)
     began = time.monotonic()
-    run = run_cli(["metrics-upload", "--results-file", "results.json", "--endpoint", server.url, "--token", TOKEN, "--max-time", "1.5", "--request-timeout", "1", "--spool-dir", "spool"], tmp_path)
+    run = run_cli(
+        [
+            "metrics-upload",
+            "--results-file",
+            "results.json",
+            "--endpoint",
+            server.url,
+            "--token",
+            TOKEN,
+            "--max-time",
+            "1.5",
+            "--request-timeout",
+            "1",
+            "--spool-dir",
+            "spool",
+        ],
+        tmp_path,
+    )
     took = time.monotonic() - began
     assert run.returncode == 0 and run.outputs["destination"] == "spool", run.log
     assert took < 8, f"took {took:.1f}s with max-time 1.5s"  # includes starting Python; the drip alone lasts 40 s
@@ -113,7 +130,9 @@ def test_one_request_is_cut_off_at_its_deadline_whatever_the_server_drips() -> N
     server = Misbehaving(header_drip)
     try:
         began = time.monotonic()
-        reply = telemetry.request(telemetry.new_session(), "POST", server.url + "/batch-metrics", headers={}, body=b"{}", seconds=0.5)
+        reply = telemetry.request(
+            telemetry.new_session(), "POST", server.url + "/batch-metrics", headers={}, body=b"{}", seconds=0.5
+        )
         took = time.monotonic() - began
     finally:
         server.stop()
@@ -133,7 +152,9 @@ def test_a_huge_reply_is_not_read_beyond_the_cap(misbehaving) -> None:  # type: 
 
     server = misbehaving(huge)
     payload = metrics.build_payload(results_doc())
-    delivery = telemetry.post(server.url, TOKEN, payload, metrics.idempotency_key(payload), RetryPolicy(max_time=10, request_timeout=5))
+    delivery = telemetry.post(
+        server.url, TOKEN, payload, metrics.idempotency_key(payload), RetryPolicy(max_time=10, request_timeout=5)
+    )
     time.sleep(0.2)
     assert (delivery.ok, delivery.status) == (True, 201)
     assert server.sent < 32 * 1024 * 1024, f"the client read {server.sent} bytes of a 200 MiB reply"
@@ -151,10 +172,19 @@ def test_a_huge_refusal_is_reported_shortened_to_one_line(misbehaving) -> None: 
     assert "\n" not in delivery.reason and len(delivery.reason) <= telemetry.MAX_REASON
 
 
-@pytest.mark.parametrize("endpoint", ["http://bot:SECRET-pass@127.0.0.1:9", "https://SECRET-pass@telemetry.example.com", "https://telemetry.example.com/?token=SECRET-pass"])
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "http://bot:SECRET-pass@127.0.0.1:9",
+        "https://SECRET-pass@telemetry.example.com",
+        "https://telemetry.example.com/?token=SECRET-pass",
+    ],
+)
 def test_credentials_in_the_endpoint_url_are_refused_and_never_written(tmp_path: Path, endpoint: str) -> None:
     write_results(tmp_path)
-    run = run_cli(["metrics-upload", "--results-file", "results.json", "--endpoint", endpoint, "--spool-dir", "spool"], tmp_path)
+    run = run_cli(
+        ["metrics-upload", "--results-file", "results.json", "--endpoint", endpoint, "--spool-dir", "spool"], tmp_path
+    )
     assert run.returncode == 2
     assert "token" in run.stdout and "SECRET-pass" not in run.log + run.summary
     assert not (tmp_path / "spool").exists()
@@ -168,7 +198,9 @@ def test_a_spool_file_naming_another_host_never_receives_the_token(tmp_path: Pat
     ours = misbehaving(accept)
     payload = metrics.build_payload(results_doc())
     key = metrics.idempotency_key(payload)
-    document = spool_document(payload, key, attacker.url, Delivery(ok=False, error="HTTP 503"), at=datetime(2026, 2, 6, tzinfo=UTC))
+    document = spool_document(
+        payload, key, attacker.url, Delivery(ok=False, error="HTTP 503"), at=datetime(2026, 2, 6, tzinfo=UTC)
+    )
     write_spool(tmp_path / "spool", document)
 
     refused = run_cli(["metrics-replay", "--spool-dir", "spool", "--token", TOKEN], tmp_path)
@@ -179,7 +211,9 @@ def test_a_spool_file_naming_another_host_never_receives_the_token(tmp_path: Pat
     assert attacker.requests == [] and TOKEN.encode() in ours.requests[0]
 
 
-def test_a_spool_file_with_credentials_in_its_endpoint_is_sent_without_them_and_without_a_token(tmp_path: Path, misbehaving) -> None:  # type: ignore[no-untyped-def]
+def test_a_spool_file_with_credentials_in_its_endpoint_is_sent_without_them_and_without_a_token(
+    tmp_path: Path, misbehaving
+) -> None:  # type: ignore[no-untyped-def]
     def accept(conn: socket.socket, server: Misbehaving) -> None:
         conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}")
 
@@ -187,7 +221,12 @@ def test_a_spool_file_with_credentials_in_its_endpoint_is_sent_without_them_and_
     payload = metrics.build_payload(results_doc())
     folder = tmp_path / "spool"
     folder.mkdir()
-    entry = {"spool_version": 1, "idempotency_key": metrics.idempotency_key(payload), "endpoint": server.url.replace("://", "://bot:SECRET-pass@"), "payload": payload}
+    entry = {
+        "spool_version": 1,
+        "idempotency_key": metrics.idempotency_key(payload),
+        "endpoint": server.url.replace("://", "://bot:SECRET-pass@"),
+        "payload": payload,
+    }
     (folder / "crafted.json").write_text(json.dumps(entry))
     run = run_cli(["metrics-replay", "--spool-dir", "spool"], tmp_path)
     assert run.returncode == 0 and run.outputs["sent"] == "1"
@@ -197,11 +236,23 @@ def test_a_spool_file_with_credentials_in_its_endpoint_is_sent_without_them_and_
 
 @pytest.mark.parametrize(
     ("literal", "field"),
-    [("NaN", "linux_minutes"), ("Infinity", "macos_minutes"), ("1e400", "linux_minutes"), ("9" * 5000, "linux_minutes"), ("-Infinity", "duration_seconds")],
+    [
+        ("NaN", "linux_minutes"),
+        ("Infinity", "macos_minutes"),
+        ("1e400", "linux_minutes"),
+        ("9" * 5000, "linux_minutes"),
+        ("-Infinity", "duration_seconds"),
+    ],
     ids=["nan", "infinity", "overflow", "5000-digits", "negative-infinity"],
 )
-def test_numbers_json_cannot_hold_are_refused_at_the_boundary_naming_the_file(tmp_path: Path, literal: str, field: str) -> None:
-    text = json.dumps(results_doc(), indent=2).replace('"duration_seconds": 41.2', '"duration_seconds": 0').replace(f'"{field}": ', f'"{field}": {literal}, "_was": ', 1)
+def test_numbers_json_cannot_hold_are_refused_at_the_boundary_naming_the_file(
+    tmp_path: Path, literal: str, field: str
+) -> None:
+    text = (
+        json.dumps(results_doc(), indent=2)
+        .replace('"duration_seconds": 41.2', '"duration_seconds": 0')
+        .replace(f'"{field}": ', f'"{field}": {literal}, "_was": ', 1)
+    )
     (tmp_path / "results.json").write_text(text)
     run = run_cli(["metrics-upload", "--results-file", "results.json", "--spool-dir", "spool"], tmp_path)
     assert run.returncode != 0

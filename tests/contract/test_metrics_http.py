@@ -79,7 +79,13 @@ def upload(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captu
             monkeypatch.setenv(key, value)
         code = cli.main(["metrics-upload", "--results-file", "results.json", "--spool-dir", str(spool_dir), *args])
         captured = capsys.readouterr()
-        return Upload(code, captured.out + captured.err, parse_output_file(out.read_text()), summary.read_text(), sorted(spool_dir.rglob("*.json")))
+        return Upload(
+            code,
+            captured.out + captured.err,
+            parse_output_file(out.read_text()),
+            summary.read_text(),
+            sorted(spool_dir.rglob("*.json")),
+        )
 
     return run
 
@@ -172,7 +178,9 @@ def test_server_error_is_retried_with_growing_backoff_until_accepted(upload, fau
     assert len(faulty.seen) == 4
     assert len({h["Idempotency-Key"] for h in faulty.seen}) == 1
     assert len(fake_clock.sleeps) == 3
-    assert 0.5 <= fake_clock.sleeps[0] <= 1.0 and 1.0 <= fake_clock.sleeps[1] <= 2.0 and 2.0 <= fake_clock.sleeps[2] <= 4.0
+    assert (
+        0.5 <= fake_clock.sleeps[0] <= 1.0 and 1.0 <= fake_clock.sleeps[1] <= 2.0 and 2.0 <= fake_clock.sleeps[2] <= 4.0
+    )
     assert stored_runs(faulty) == 1
     assert "attempt 2: HTTP 503" in result.log
 
@@ -191,7 +199,9 @@ def test_retry_after_beyond_the_cap_is_capped(upload, faulty, fake_clock: FakeCl
     assert fake_clock.sleeps == [RetryPolicy().retry_after_cap]
 
 
-def test_endpoint_down_for_longer_than_max_time_spools_and_the_step_still_succeeds(upload, faulty, fake_clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
+def test_endpoint_down_for_longer_than_max_time_spools_and_the_step_still_succeeds(
+    upload, faulty, fake_clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
     faulty.faults.extend([503] * 100)
     result = upload("--endpoint", faulty.url, "--token", TOKEN, "--max-time", "20")
     assert result.code == 0
@@ -247,11 +257,20 @@ def test_spool_then_replay_twice_stores_one_row(upload, faulty, fake_clock: Fake
     spooled = Path(result.outputs["spooled-file"])
     copy = spooled.read_text()
     faulty.faults.clear()
-    assert cli.main(["metrics-replay", "--spool-dir", str(spooled.parent), "--endpoint", faulty.url, "--token", TOKEN]) == 0
+    assert (
+        cli.main(["metrics-replay", "--spool-dir", str(spooled.parent), "--endpoint", faulty.url, "--token", TOKEN])
+        == 0
+    )
     assert not spooled.exists()
     spooled.write_text(copy)
-    assert cli.main(["metrics-replay", "--spool-dir", str(spooled.parent), "--endpoint", faulty.url, "--token", TOKEN]) == 0
-    assert cli.main(["metrics-replay", "--spool-dir", str(spooled.parent), "--endpoint", faulty.url, "--token", TOKEN]) == 0
+    assert (
+        cli.main(["metrics-replay", "--spool-dir", str(spooled.parent), "--endpoint", faulty.url, "--token", TOKEN])
+        == 0
+    )
+    assert (
+        cli.main(["metrics-replay", "--spool-dir", str(spooled.parent), "--endpoint", faulty.url, "--token", TOKEN])
+        == 0
+    )
     assert stored_runs(faulty) == 1
 
 
@@ -278,7 +297,9 @@ def test_rejected_payload_is_a_dead_letter_not_retried(upload, faulty, fake_cloc
 
 def test_plain_text_reason_reaches_the_log_the_summary_and_the_dead_letter(upload, httpserver: HTTPServer) -> None:  # type: ignore[no-untyped-def]
     reason = "Bad request: results[0].ecosystem is required"
-    httpserver.expect_request("/batch-metrics", method="POST").respond_with_data(reason, status=400, content_type="text/plain")
+    httpserver.expect_request("/batch-metrics", method="POST").respond_with_data(
+        reason, status=400, content_type="text/plain"
+    )
     result = upload("--endpoint", httpserver.url_for("/"), "--token", TOKEN)
     assert result.code == 0 and result.outputs["uploaded"] == "false"
     assert f"HTTP 400: {reason}" in result.log and f"HTTP 400: {reason}" in result.summary
@@ -291,7 +312,11 @@ def test_plain_text_reason_reaches_the_log_the_summary_and_the_dead_letter(uploa
 
 @pytest.mark.parametrize(
     ("status", "body", "hint"),
-    [(401, "Unauthorized", "`token` input"), (404, "Not found", "check the endpoint URL"), (413, '{"error": "too big"}', "larger than the endpoint accepts")],
+    [
+        (401, "Unauthorized", "`token` input"),
+        (404, "Not found", "check the endpoint URL"),
+        (413, '{"error": "too big"}', "larger than the endpoint accepts"),
+    ],
 )
 def test_the_warning_hint_follows_the_status(upload, httpserver: HTTPServer, status: int, body: str, hint: str) -> None:  # type: ignore[no-untyped-def]
     httpserver.expect_request("/batch-metrics", method="POST").respond_with_data(body, status=status)
@@ -301,12 +326,18 @@ def test_the_warning_hint_follows_the_status(upload, httpserver: HTTPServer, sta
     assert result.outputs["destination"] == "rejected"
 
 
-def test_server_errors_are_retried_then_spooled_not_dead_lettered(upload, httpserver: HTTPServer, fake_clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
-    httpserver.expect_request("/batch-metrics", method="POST").respond_with_data("Failed to insert batch metrics", status=500)
+def test_server_errors_are_retried_then_spooled_not_dead_lettered(
+    upload, httpserver: HTTPServer, fake_clock: FakeClock
+) -> None:  # type: ignore[no-untyped-def]
+    httpserver.expect_request("/batch-metrics", method="POST").respond_with_data(
+        "Failed to insert batch metrics", status=500
+    )
     result = upload("--endpoint", httpserver.url_for("/"), "--token", TOKEN, "--max-time", "5")
     assert result.outputs["destination"] == "spool"
     [spooled] = result.spool
-    assert spooled.parent.name == "spool" and json.loads(spooled.read_text())["reason"] == "Failed to insert batch metrics"
+    assert (
+        spooled.parent.name == "spool" and json.loads(spooled.read_text())["reason"] == "Failed to insert batch metrics"
+    )
     assert len(httpserver.log) >= 2
 
 
@@ -327,7 +358,9 @@ def test_our_endpoints_say_they_honour_the_key_and_no_note_is_written(upload, fa
     assert "honours Idempotency-Key" not in result.summary
 
 
-def test_a_200_from_an_endpoint_that_does_not_honour_the_key_is_not_called_a_duplicate(upload, httpserver: HTTPServer) -> None:  # type: ignore[no-untyped-def]
+def test_a_200_from_an_endpoint_that_does_not_honour_the_key_is_not_called_a_duplicate(
+    upload, httpserver: HTTPServer
+) -> None:  # type: ignore[no-untyped-def]
     httpserver.expect_request("/batch-metrics", method="POST").respond_with_json({"ok": True}, status=200)
     result = upload("--endpoint", httpserver.url_for("/"), "--token", TOKEN)
     assert (result.outputs["uploaded"], result.outputs["duplicate"]) == ("true", "false")
@@ -357,7 +390,12 @@ def test_token_appears_nowhere_but_in_the_mask_command(scenario: str, upload, fa
     assert result.code == 0
     lines = result.log.splitlines()
     assert lines[0] == f"::add-mask::{secret}"  # the mask comes before anything else
-    rest = "\n".join(lines[1:]) + json.dumps(result.outputs) + result.summary + "".join(p.read_text() for p in result.spool)
+    rest = (
+        "\n".join(lines[1:])
+        + json.dumps(result.outputs)
+        + result.summary
+        + "".join(p.read_text() for p in result.spool)
+    )
     assert secret not in rest
     if scenario != "accepted":
         assert result.spool, "the undelivered payload is spooled"
@@ -365,7 +403,9 @@ def test_token_appears_nowhere_but_in_the_mask_command(scenario: str, upload, fa
 
 def test_endpoint_reply_cannot_inject_workflow_commands(upload, httpserver: HTTPServer) -> None:  # type: ignore[no-untyped-def]
     evil = json.dumps({"error": "bad\n::error::forged\nuploaded=true"})
-    httpserver.expect_request("/batch-metrics", method="POST").respond_with_data(evil, status=400, content_type="application/json")
+    httpserver.expect_request("/batch-metrics", method="POST").respond_with_data(
+        evil, status=400, content_type="application/json"
+    )
     result = upload("--endpoint", httpserver.url_for("/"), "--token", TOKEN)
     assert result.outputs["uploaded"] == "false"
     assert not any(line.startswith("::error::forged") for line in result.log.splitlines())

@@ -30,7 +30,19 @@ production_worker = wrangler.production_worker
 batchops_worker = wrangler.batchops_worker
 
 CORPUS = PRODUCTION.parent
-RUN_COLUMNS = ["batch_id", "ecosystem", "started_at", "completed_at", "total_recipes", "passed", "failed", "skipped", "success_rate", "macos_minutes", "linux_minutes"]
+RUN_COLUMNS = [
+    "batch_id",
+    "ecosystem",
+    "started_at",
+    "completed_at",
+    "total_recipes",
+    "passed",
+    "failed",
+    "skipped",
+    "success_rate",
+    "macos_minutes",
+    "linux_minutes",
+]
 RESULT_COLUMNS = ["recipe_name", "ecosystem", "result", "error_category", "error_message", "duration_seconds"]
 
 
@@ -45,7 +57,9 @@ def real_results(batch_id: str, ecosystem: str = "homebrew") -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     for i, name in enumerate(passed):
         for platform in ("linux-x86_64", "darwin-arm64"):
-            results.append({"recipe_name": name, "result": "passed", "platform": platform, "duration_seconds": 10.5 + i})
+            results.append(
+                {"recipe_name": name, "result": "passed", "platform": platform, "duration_seconds": 10.5 + i}
+            )
     for failure in failures:
         results.append(
             {
@@ -71,15 +85,34 @@ def real_results(batch_id: str, ecosystem: str = "homebrew") -> dict[str, Any]:
     }
 
 
-def upload(tmp_path: Path, worker: WorkerServer | str, results: dict[str, Any], *extra: str, token: str | None = None) -> Any:
+def upload(
+    tmp_path: Path, worker: WorkerServer | str, results: dict[str, Any], *extra: str, token: str | None = None
+) -> Any:
     (tmp_path / "results.json").write_text(json.dumps(results, indent=2))
     endpoint = worker if isinstance(worker, str) else worker.base_url
     secret = token if token is not None else (worker.token if isinstance(worker, WorkerServer) else "unused-token")
-    return run_cli(["metrics-upload", "--results-file", "results.json", "--endpoint", endpoint, "--token", secret, "--spool-dir", "spool", *extra], tmp_path)
+    return run_cli(
+        [
+            "metrics-upload",
+            "--results-file",
+            "results.json",
+            "--endpoint",
+            endpoint,
+            "--token",
+            secret,
+            "--spool-dir",
+            "spool",
+            *extra,
+        ],
+        tmp_path,
+    )
 
 
 def replay(tmp_path: Path, worker: WorkerServer, *extra: str) -> Any:
-    return run_cli(["metrics-replay", "--spool-dir", "spool", "--endpoint", worker.base_url, "--token", worker.token, *extra], tmp_path)
+    return run_cli(
+        ["metrics-replay", "--spool-dir", "spool", "--endpoint", worker.base_url, "--token", worker.token, *extra],
+        tmp_path,
+    )
 
 
 def runs_of(worker: WorkerServer, batch_id: str) -> list[dict[str, Any]]:
@@ -92,20 +125,33 @@ def closed_endpoint() -> str:
         return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
-def test_production_stores_a_real_batch_from_metrics_upload_field_by_field(tmp_path: Path, production_worker: WorkerServer) -> None:
+def test_production_stores_a_real_batch_from_metrics_upload_field_by_field(
+    tmp_path: Path, production_worker: WorkerServer
+) -> None:
     batch_id = f"2026-03-03-homebrew-{uuid.uuid4().hex[:8]}"
     results = real_results(batch_id)
 
     run = upload(tmp_path, production_worker, results)
 
     assert run.returncode == 0, run.log
-    assert (run.outputs["uploaded"], run.outputs["destination"], run.outputs["duplicate"]) == ("true", "endpoint", "false")
+    assert (run.outputs["uploaded"], run.outputs["destination"], run.outputs["duplicate"]) == (
+        "true",
+        "endpoint",
+        "false",
+    )
     payload = metrics.build_payload(results)
     [row] = runs_of(production_worker, batch_id)
     [stored] = production_worker.query(f"SELECT {', '.join(RUN_COLUMNS)} FROM batch_runs WHERE id = ?", (row["id"],))
     assert stored == {column: payload[column] for column in RUN_COLUMNS}
-    assert (stored["total_recipes"], stored["passed"], stored["failed"], stored["skipped"]) == (len(results["results"]), 8, len(results["results"]) - 9, 1)
-    rows = production_worker.query(f"SELECT {', '.join(RESULT_COLUMNS)} FROM recipe_results WHERE batch_run_id = ? ORDER BY id", (row["id"],))
+    assert (stored["total_recipes"], stored["passed"], stored["failed"], stored["skipped"]) == (
+        len(results["results"]),
+        8,
+        len(results["results"]) - 9,
+        1,
+    )
+    rows = production_worker.query(
+        f"SELECT {', '.join(RESULT_COLUMNS)} FROM recipe_results WHERE batch_run_id = ? ORDER BY id", (row["id"],)
+    )
     assert rows == [
         {
             "recipe_name": sent["recipe_name"],
@@ -121,11 +167,16 @@ def test_production_stores_a_real_batch_from_metrics_upload_field_by_field(tmp_p
     assert run.summary.count("does not say that it honours Idempotency-Key") == 1
 
 
-def test_production_refusal_is_a_dead_letter_with_its_plain_text_reason(tmp_path: Path, production_worker: WorkerServer) -> None:
+def test_production_refusal_is_a_dead_letter_with_its_plain_text_reason(
+    tmp_path: Path, production_worker: WorkerServer
+) -> None:
     payload = metrics.build_payload(real_results(f"2026-03-03-homebrew-{uuid.uuid4().hex[:8]}"))
     payload["results"][2]["recipe_name"] = ""  # e.g. a hand-edited spool file
     key = metrics.idempotency_key(payload)
-    write_spool(tmp_path / "spool", spool_document(payload, key, "", Delivery(ok=False, error="HTTP 503"), at=datetime(2026, 3, 3, tzinfo=UTC)))
+    write_spool(
+        tmp_path / "spool",
+        spool_document(payload, key, "", Delivery(ok=False, error="HTTP 503"), at=datetime(2026, 3, 3, tzinfo=UTC)),
+    )
 
     first = replay(tmp_path, production_worker)
     again = replay(tmp_path, production_worker)
@@ -143,11 +194,19 @@ def test_production_refusal_is_a_dead_letter_with_its_plain_text_reason(tmp_path
     assert runs_of(production_worker, payload["batch_id"]) == []
 
 
-def test_a_spool_written_before_results_carried_their_ecosystem_is_delivered(tmp_path: Path, production_worker: WorkerServer) -> None:
+def test_a_spool_written_before_results_carried_their_ecosystem_is_delivered(
+    tmp_path: Path, production_worker: WorkerServer
+) -> None:
     payload = metrics.build_payload(real_results(f"2026-03-03-homebrew-{uuid.uuid4().hex[:8]}"))
     for item in payload["results"]:
         del item["ecosystem"]  # what the earlier payload looked like
-    document = spool_document(payload, metrics.idempotency_key(payload), "", Delivery(ok=False, error="HTTP 503"), at=datetime(2026, 3, 3, tzinfo=UTC))
+    document = spool_document(
+        payload,
+        metrics.idempotency_key(payload),
+        "",
+        Delivery(ok=False, error="HTTP 503"),
+        at=datetime(2026, 3, 3, tzinfo=UTC),
+    )
     folder = tmp_path / "spool"
     folder.mkdir()
     (folder / "old.json").write_text(json.dumps(document))
@@ -156,11 +215,15 @@ def test_a_spool_written_before_results_carried_their_ecosystem_is_delivered(tmp
 
     assert run.returncode == 0 and run.outputs["sent"] == "1", run.log
     [row] = runs_of(production_worker, payload["batch_id"])
-    stored = production_worker.query("SELECT DISTINCT ecosystem FROM recipe_results WHERE batch_run_id = ?", (row["id"],))
+    stored = production_worker.query(
+        "SELECT DISTINCT ecosystem FROM recipe_results WHERE batch_run_id = ?", (row["id"],)
+    )
     assert stored == [{"ecosystem": "homebrew"}]
 
 
-def test_ours_counts_a_run_once_through_reupload_outage_spool_and_two_replays(tmp_path: Path, batchops_worker: WorkerServer) -> None:
+def test_ours_counts_a_run_once_through_reupload_outage_spool_and_two_replays(
+    tmp_path: Path, batchops_worker: WorkerServer
+) -> None:
     batch_id = f"2026-03-03-homebrew-{uuid.uuid4().hex[:8]}"
     results = real_results(batch_id)
 
@@ -179,8 +242,12 @@ def test_ours_counts_a_run_once_through_reupload_outage_spool_and_two_replays(tm
     assert "already recorded" in replayed.summary and "already recorded" in replayed_again.summary
     assert len(runs_of(batchops_worker, batch_id)) == 1
     [run] = runs_of(batchops_worker, batch_id)
-    assert batchops_worker.query("SELECT COUNT(*) AS n FROM recipe_results WHERE batch_run_id = ?", (run["id"],)) == [{"n": len(results["results"])}]
-    assert batchops_worker.query("SELECT idempotency_key FROM batch_runs WHERE id = ?", (run["id"],)) == [{"idempotency_key": first.outputs["idempotency-key"]}]
+    assert batchops_worker.query("SELECT COUNT(*) AS n FROM recipe_results WHERE batch_run_id = ?", (run["id"],)) == [
+        {"n": len(results["results"])}
+    ]
+    assert batchops_worker.query("SELECT idempotency_key FROM batch_runs WHERE id = ?", (run["id"],)) == [
+        {"idempotency_key": first.outputs["idempotency-key"]}
+    ]
     assert "honours Idempotency-Key" not in first.summary + rerun.summary
 
 
@@ -189,10 +256,27 @@ def test_slo_reads_the_runs_from_our_workers_read_endpoint(tmp_path: Path, batch
     for day, (passed, failed) in enumerate([(9, 1), (7, 3)], start=1):
         results = real_results(f"2026-05-0{day}-{ecosystem}", ecosystem)
         results.update(started_at=f"2026-05-0{day}T06:00:00Z", completed_at=f"2026-05-0{day}T06:30:00Z")
-        results["results"] = [{"recipe_name": f"r{i}", "result": "passed" if i < passed else "failed"} for i in range(passed + failed)]
+        results["results"] = [
+            {"recipe_name": f"r{i}", "result": "passed" if i < passed else "failed"} for i in range(passed + failed)
+        ]
         assert upload(tmp_path, batchops_worker, results).outputs["uploaded"] == "true"
 
-    run = run_cli(["slo", "--endpoint", batchops_worker.base_url, "--now", "2026-05-03T00:00:00Z", "--window", "7d", "--json", "--output", "slo.json"], tmp_path, env={"BATCHOPS_METRICS_TOKEN": batchops_worker.token})
+    run = run_cli(
+        [
+            "slo",
+            "--endpoint",
+            batchops_worker.base_url,
+            "--now",
+            "2026-05-03T00:00:00Z",
+            "--window",
+            "7d",
+            "--json",
+            "--output",
+            "slo.json",
+        ],
+        tmp_path,
+        env={"BATCHOPS_METRICS_TOKEN": batchops_worker.token},
+    )
 
     assert run.returncode == 0, run.log
     report = json.loads((tmp_path / "slo.json").read_text())
@@ -203,7 +287,9 @@ def test_slo_reads_the_runs_from_our_workers_read_endpoint(tmp_path: Path, batch
     assert batchops_worker.token not in run.log.replace(f"::add-mask::{batchops_worker.token}", "")
 
 
-def test_slo_against_an_endpoint_without_the_read_api_says_which_worker_it_needs(tmp_path: Path, production_worker: WorkerServer) -> None:
+def test_slo_against_an_endpoint_without_the_read_api_says_which_worker_it_needs(
+    tmp_path: Path, production_worker: WorkerServer
+) -> None:
     run = run_cli(["slo", "--endpoint", production_worker.base_url, "--token", production_worker.token], tmp_path)
 
     assert run.returncode == 1
@@ -214,5 +300,3 @@ def test_slo_with_a_wrong_token_names_the_token(tmp_path: Path, batchops_worker:
     run = run_cli(["slo", "--endpoint", batchops_worker.base_url, "--token", "wrong-token"], tmp_path)
 
     assert run.returncode == 1 and "HTTP 401" in run.stdout and "BATCHOPS_METRICS_TOKEN" in run.stdout
-
-

@@ -40,15 +40,33 @@ def test_stop_records_the_incident_and_keeps_everything_else(tmp_path: Path, cor
     before = json.loads(path.read_text())
     before["x_team_note"] = {"keep": "me"}
     path.write_text(json.dumps(before, indent=2))
-    run = run_cli(["stop", "--reason", "homebrew checksum drift", "--incident-url", "https://example.test/i/9",
-                   "--expected-resume", "2026-06-27", "--now", NOW], tmp_path, env={"GITHUB_ACTOR": "octo-operator"}, actions=False)
+    run = run_cli(
+        [
+            "stop",
+            "--reason",
+            "homebrew checksum drift",
+            "--incident-url",
+            "https://example.test/i/9",
+            "--expected-resume",
+            "2026-06-27",
+            "--now",
+            NOW,
+        ],
+        tmp_path,
+        env={"GITHUB_ACTOR": "octo-operator"},
+        actions=False,
+    )
     assert run.returncode == 0, run.log
     after = json.loads(path.read_text())
     assert list(after) == list(before)  # key order kept, unknown key kept
     assert after["x_team_note"] == {"keep": "me"}
     assert after["circuit_breaker"] == before["circuit_breaker"]
     assert (after["enabled"], after["reason"], after["incident_url"], after["expected_resume"]) == (
-        False, "homebrew checksum drift", "https://example.test/i/9", "2026-06-27")
+        False,
+        "homebrew checksum drift",
+        "https://example.test/i/9",
+        "2026-06-27",
+    )
     assert after["disabled_by"] == "octo-operator" and after["disabled_at"] == NOW
     message = run.stdout
     assert message.startswith("batchops: stop the batch pipeline [skip ci]")
@@ -63,8 +81,12 @@ def test_stop_takes_the_operator_from_git_config_outside_actions(tmp_path: Path,
     git(tmp_path, "config", "user.name", "Ada Operator")
     git(tmp_path, "config", "user.email", "ada@example.test")
     legacy(tmp_path, corpus)
-    run = run_cli(["stop", "--reason", "bad batch", "--now", NOW], tmp_path, actions=False,
-                  env={"GIT_CONFIG_GLOBAL": "/dev/null", "GIT_AUTHOR_NAME": "", "GIT_COMMITTER_NAME": ""})
+    run = run_cli(
+        ["stop", "--reason", "bad batch", "--now", NOW],
+        tmp_path,
+        actions=False,
+        env={"GIT_CONFIG_GLOBAL": "/dev/null", "GIT_AUTHOR_NAME": "", "GIT_COMMITTER_NAME": ""},
+    )
     assert run.returncode == 0, run.log
     assert json.loads((tmp_path / "batch-control.json").read_text())["disabled_by"] == "Ada Operator <ada@example.test>"
     # the message is also saved for `git commit -F`
@@ -149,7 +171,9 @@ def test_unknown_command_and_no_traceback(tmp_path: Path) -> None:
 
 
 def test_stop_push_applies_the_stop_once_here_and_once_on_the_remotes_copy_and_lands_its_audited_message(
-    tmp_path: Path, monkeypatch, mocker  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    monkeypatch,
+    mocker,  # type: ignore[no-untyped-def]
 ) -> None:
     """``--push`` hands the audited message to the persist engine as a value: no commit-message.txt on the way."""
     bare, work = make_remote(tmp_path, {"batch-control.json": control.dumps(json.loads(control.TEMPLATE))})

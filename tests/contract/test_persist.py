@@ -81,7 +81,14 @@ def run_persist(work: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> tupl
     return code, parse_output_file(out.read_text())
 
 
-def mutate(work: Path, monkeypatch: pytest.MonkeyPatch, op: str, args: dict[str, Any], file: str = "batch-control.json", **kwargs: Any) -> None:
+def mutate(
+    work: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    op: str,
+    args: dict[str, Any],
+    file: str = "batch-control.json",
+    **kwargs: Any,
+) -> None:
     monkeypatch.chdir(work)
     controlfile.mutate(file, op, {**args, "at": NOW}, at=NOW, **kwargs)
 
@@ -154,7 +161,10 @@ def test_a_configured_identity_and_message_are_used(remote, monkeypatch) -> None
     mutate(work, monkeypatch, "control.stop", {"reason": "checksum drift"})
     code, outputs = run_persist(work, monkeypatch, "--commit-message", "chore: stop batches [skip ci]")
     assert code == 0 and outputs["pushed"] == "true"
-    assert git(bare, "log", "-1", "--format=%an <%ae>|%s", "main") == "Release Bot <release@example.test>|chore: stop batches [skip ci]"
+    assert (
+        git(bare, "log", "-1", "--format=%an <%ae>|%s", "main")
+        == "Release Bot <release@example.test>|chore: stop batches [skip ci]"
+    )
 
 
 def test_no_change_makes_no_commit_and_reports_pushed_false(remote, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -218,10 +228,15 @@ def test_the_engine_waits_through_the_clock_it_is_given_and_names_each_attempts_
 
 def test_two_jobs_recording_the_same_ecosystem_both_count(remote, tmp_path, monkeypatch, race, no_sleep) -> None:  # type: ignore[no-untyped-def]
     bare, work = remote
-    batchops(work, "breaker-update", "--ecosystem", "homebrew", "--outcome", "failure", "--linux-minutes", "7", "--now", NOW)
+    batchops(
+        work, "breaker-update", "--ecosystem", "homebrew", "--outcome", "failure", "--linux-minutes", "7", "--now", NOW
+    )
     race(
         lambda: other_job(
-            tmp_path, bare, "job-b", ["breaker-update", "--ecosystem", "homebrew", "--outcome", "success", "--linux-minutes", "5", "--now", NOW]
+            tmp_path,
+            bare,
+            "job-b",
+            ["breaker-update", "--ecosystem", "homebrew", "--outcome", "success", "--linux-minutes", "5", "--now", NOW],
         )
     )
     code, outputs = run_persist(work, monkeypatch)
@@ -260,7 +275,9 @@ def test_operations_already_on_the_remote_are_not_applied_again(remote, tmp_path
     assert final["disabled_ecosystems"] == ["npm"]
 
 
-def test_a_push_that_landed_though_git_reported_a_failure_is_not_applied_twice(remote, monkeypatch, mocker, no_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_a_push_that_landed_though_git_reported_a_failure_is_not_applied_twice(
+    remote, monkeypatch, mocker, no_sleep
+) -> None:  # type: ignore[no-untyped-def]
     bare, work = remote
     batchops(work, "breaker-update", "--ecosystem", "npm", "--outcome", "failure", "--now", NOW)
     original = Git.run
@@ -309,10 +326,16 @@ def push_from_elsewhere(tmp_path: Path, bare: Path, name: str, files: dict[str, 
     return sha
 
 
-def test_an_operation_in_conflict_with_the_remote_stops_and_pushes_nothing(remote, tmp_path, monkeypatch, race, no_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_an_operation_in_conflict_with_the_remote_stops_and_pushes_nothing(
+    remote, tmp_path, monkeypatch, race, no_sleep
+) -> None:  # type: ignore[no-untyped-def]
     bare, work = remote
     mutate(work, monkeypatch, "persisttest.claim", {"owner": "job-a"})
-    race(lambda: push_from_elsewhere(tmp_path, bare, "job-b", {"batch-control.json": control.dumps({**CONTROL, "x_claimed_by": "job-b"})}))
+    race(
+        lambda: push_from_elsewhere(
+            tmp_path, bare, "job-b", {"batch-control.json": control.dumps({**CONTROL, "x_claimed_by": "job-b"})}
+        )
+    )
     code, outputs = run_persist(work, monkeypatch)
     head = remote_head(bare)
     assert code != 0 and outputs == {}
@@ -321,11 +344,20 @@ def test_an_operation_in_conflict_with_the_remote_stops_and_pushes_nothing(remot
     assert len(journal.read()) == 1  # kept for a re-run
 
 
-def test_a_reapplied_state_that_fails_validation_stops_and_pushes_nothing(remote, tmp_path, monkeypatch, race, no_sleep, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_a_reapplied_state_that_fails_validation_stops_and_pushes_nothing(
+    remote, tmp_path, monkeypatch, race, no_sleep, capsys
+) -> None:  # type: ignore[no-untyped-def]
     bare, work = remote
     mutate(work, monkeypatch, "persisttest.append_disabled", {"ecosystem": "npm"})
     pushed = {}
-    race(lambda: pushed.setdefault("sha", push_from_elsewhere(tmp_path, bare, "op", {"batch-control.json": control.dumps({**CONTROL, "disabled_ecosystems": ["npm"]})})))
+    race(
+        lambda: pushed.setdefault(
+            "sha",
+            push_from_elsewhere(
+                tmp_path, bare, "op", {"batch-control.json": control.dumps({**CONTROL, "disabled_ecosystems": ["npm"]})}
+            ),
+        )
+    )
     code, _ = run_persist(work, monkeypatch)
     assert code != 0
     assert remote_head(bare) == pushed["sha"]
@@ -333,7 +365,9 @@ def test_a_reapplied_state_that_fails_validation_stops_and_pushes_nothing(remote
     assert "batch-control.json" in err and "invalid" in err and "disabled_ecosystems" in err
 
 
-def test_a_corrupt_remote_control_file_is_a_clear_error_and_nothing_is_pushed(remote, tmp_path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_a_corrupt_remote_control_file_is_a_clear_error_and_nothing_is_pushed(
+    remote, tmp_path, monkeypatch, capsys
+) -> None:  # type: ignore[no-untyped-def]
     bare, work = remote
     corrupt = push_from_elsewhere(tmp_path, bare, "vandal", {"batch-control.json": '{"enabled": true,,}'})
     mutate(work, monkeypatch, "control.disable", {"ecosystem": "npm"})
@@ -371,7 +405,9 @@ def test_a_moved_remote_fails_at_once_with_gits_reason_and_the_fix(remote, monke
     assert len(journal.read()) == 1  # nothing lost
 
 
-def test_an_unreachable_host_is_tried_a_couple_of_times_each_retry_logged_then_fails_with_its_reason(remote, monkeypatch, no_sleep, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_an_unreachable_host_is_tried_a_couple_of_times_each_retry_logged_then_fails_with_its_reason(
+    remote, monkeypatch, no_sleep, capsys
+) -> None:  # type: ignore[no-untyped-def]
     bare, work = remote
     git(work, "remote", "set-url", "origin", f"http://127.0.0.1:{_closed_port()}/registry.git")
     mutate(work, monkeypatch, "control.disable", {"ecosystem": "npm"})
@@ -402,13 +438,17 @@ def test_a_network_blip_is_retried_until_the_remote_answers_again(remote, monkey
     assert remote_control(bare)["disabled_ecosystems"] == ["npm"]
 
 
-def test_giving_up_after_max_attempts_keeps_the_operations_and_logs_every_retry(remote, monkeypatch, mocker, no_sleep, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_giving_up_after_max_attempts_keeps_the_operations_and_logs_every_retry(
+    remote, monkeypatch, mocker, no_sleep, capsys
+) -> None:  # type: ignore[no-untyped-def]
     bare, work = remote
     real_run = Git.run
 
     def failing_fetch(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         if "fetch" in args:  # fault injection: the host answers 502 every time
-            raise GitError("fetch failed", output="error: RPC failed; HTTP 502 curl 22 The requested URL returned error: 502")
+            raise GitError(
+                "fetch failed", output="error: RPC failed; HTTP 502 curl 22 The requested URL returned error: 502"
+            )
         return real_run(self, *args, **kwargs)
 
     mocker.patch.object(Git, "run", failing_fetch)
@@ -417,7 +457,10 @@ def test_giving_up_after_max_attempts_keeps_the_operations_and_logs_every_retry(
     err = capsys.readouterr().err
     assert code == 1
     assert len(no_sleep) == 2
-    assert [line.split(" in ")[0] for line in err.splitlines() if line.startswith("attempt ")] == ["attempt 2/3", "attempt 3/3"]
+    assert [line.split(" in ")[0] for line in err.splitlines() if line.startswith("attempt ")] == [
+        "attempt 2/3",
+        "attempt 3/3",
+    ]
     assert "gave up after 3 attempts" in err and "HTTP 502" in err
     assert len(journal.read()) == 1
 
@@ -444,7 +487,9 @@ def auth_server():  # type: ignore[no-untyped-def]
     server.shutdown()
 
 
-def test_an_authentication_failure_stops_at_once_and_never_prints_the_token(remote, auth_server, monkeypatch, no_sleep, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_an_authentication_failure_stops_at_once_and_never_prints_the_token(
+    remote, auth_server, monkeypatch, no_sleep, capsys
+) -> None:  # type: ignore[no-untyped-def]
     bare, work = remote
     token = "ghs_" + "S3cr3tT0k3n" * 3
     git(work, "remote", "set-url", "origin", f"http://x-access-token:{token}@{auth_server}/tsuku/registry.git")
@@ -497,7 +542,9 @@ def test_paths_carries_a_file_written_without_operations(remote, tmp_path, monke
     assert sorted(remote_control(bare)["disabled_ecosystems"]) == ["npm", "pypi"]
 
 
-def test_a_file_without_operations_changed_on_both_sides_is_a_conflict(remote, tmp_path, monkeypatch, race, no_sleep, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_a_file_without_operations_changed_on_both_sides_is_a_conflict(
+    remote, tmp_path, monkeypatch, race, no_sleep, capsys
+) -> None:  # type: ignore[no-untyped-def]
     bare, work = remote
     (work / "README.md").write_text("mine\n")
     race(lambda: push_from_elsewhere(tmp_path, bare, "other", {"README.md": "theirs\n"}))
@@ -507,7 +554,9 @@ def test_a_file_without_operations_changed_on_both_sides_is_a_conflict(remote, t
     assert "no recorded operations" in capsys.readouterr().err
 
 
-def test_a_journaled_second_file_is_reapplied_and_validated_with_its_recorded_schema(remote, tmp_path, monkeypatch, race, no_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_a_journaled_second_file_is_reapplied_and_validated_with_its_recorded_schema(
+    remote, tmp_path, monkeypatch, race, no_sleep
+) -> None:  # type: ignore[no-untyped-def]
     bare, work = remote
     seed = clone(bare, tmp_path / "seed2")
     (seed / "staging").mkdir()
@@ -517,7 +566,11 @@ def test_a_journaled_second_file_is_reapplied_and_validated_with_its_recorded_sc
     git(work, "pull", "-q", "origin", "main")
     mutate(work, monkeypatch, "control.disable", {"ecosystem": "cargo"}, file="staging/control.json")
     assert journal.read()[0]["schema"] == "batch-control"
-    race(lambda: push_from_elsewhere(tmp_path, bare, "other", {"staging/control.json": control.dumps({**CONTROL, "disabled_ecosystems": ["go"]})}))
+    race(
+        lambda: push_from_elsewhere(
+            tmp_path, bare, "other", {"staging/control.json": control.dumps({**CONTROL, "disabled_ecosystems": ["go"]})}
+        )
+    )
     code, _ = run_persist(work, monkeypatch)
     assert code == 0
     assert json.loads(git(bare, "show", "main:staging/control.json"))["disabled_ecosystems"] == ["go", "cargo"]
@@ -595,7 +648,9 @@ def _post_for(work: Path, entries: list[dict[str, Any]], name: str) -> str:
     return ref
 
 
-def test_the_next_job_to_land_carries_the_operations_a_rejected_job_posted(remote, tmp_path, monkeypatch, race, mocker) -> None:  # type: ignore[no-untyped-def]
+def test_the_next_job_to_land_carries_the_operations_a_rejected_job_posted(
+    remote, tmp_path, monkeypatch, race, mocker
+) -> None:  # type: ignore[no-untyped-def]
     bare, work = remote
     mutate(work, monkeypatch, "control.disable", {"ecosystem": "npm"})
     (entry,) = journal.read()
@@ -647,7 +702,9 @@ def test_a_post_is_carried_once_even_when_its_job_comes_back(remote, tmp_path, m
     assert journal.read() == []
 
 
-def test_a_posted_operation_that_no_longer_applies_is_left_to_its_own_job(remote, tmp_path, monkeypatch, race, no_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_a_posted_operation_that_no_longer_applies_is_left_to_its_own_job(
+    remote, tmp_path, monkeypatch, race, no_sleep
+) -> None:  # type: ignore[no-untyped-def]
     bare, work = remote
     job_a = clone(bare, tmp_path / "job-a")
     bad = journal.new_operation("control.disable", "batch-control.json", {"ecosystem": "Not Valid", "at": NOW}, NOW)
@@ -660,7 +717,9 @@ def test_a_posted_operation_that_no_longer_applies_is_left_to_its_own_job(remote
     assert posted in git(bare, "for-each-ref", "--format=%(refname)")  # not carried, not deleted
 
 
-def test_a_forged_post_is_never_carried_and_cannot_name_an_operation_in_a_commit(remote, tmp_path, monkeypatch, race, no_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_a_forged_post_is_never_carried_and_cannot_name_an_operation_in_a_commit(
+    remote, tmp_path, monkeypatch, race, no_sleep
+) -> None:  # type: ignore[no-untyped-def]
     """Posts come from the remote: an entry that is not a valid operation (here an id that would forge a trailer)."""
     bare, work = remote
     job_a = clone(bare, tmp_path / "job-a")
@@ -684,7 +743,9 @@ def test_the_uncontended_path_posts_nothing(remote, monkeypatch) -> None:  # typ
     assert git(bare, "for-each-ref", "refs/batchops/") == ""
 
 
-def test_a_posted_job_leaves_the_landing_to_the_first_post_then_lands_itself(remote, tmp_path, monkeypatch, race, no_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_a_posted_job_leaves_the_landing_to_the_first_post_then_lands_itself(
+    remote, tmp_path, monkeypatch, race, no_sleep
+) -> None:  # type: ignore[no-untyped-def]
     bare, work = remote
     # job X, whose post sorts first, posts while this job retries, then vanishes
     job_x = clone(bare, tmp_path / "job-x")

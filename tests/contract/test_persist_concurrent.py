@@ -36,26 +36,34 @@ def writer_plan(n: int) -> list[dict[str, object]]:
     each window simply holds every outcome."""
     plan = []
     for i in range(n):
-        plan.append({
-            "ecosystem": ECOSYSTEMS[i % len(ECOSYSTEMS)],
-            "outcome": "failure" if i // len(ECOSYSTEMS) < 2 else "success",
-            "linux": i + 1,
-        })
+        plan.append(
+            {
+                "ecosystem": ECOSYSTEMS[i % len(ECOSYSTEMS)],
+                "outcome": "failure" if i // len(ECOSYSTEMS) < 2 else "success",
+                "linux": i + 1,
+            }
+        )
     return plan
 
 
 def start(script: str, work: Path, journal_file: Path, outputs: Path) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "RUNNER_"))}
-    env.update({
-        "PYTHONPATH": str(REPO_ROOT),
-        "BATCHOPS_JOURNAL": str(journal_file),
-        "GITHUB_OUTPUT": str(outputs),
-        "PY": sys.executable,
-    })
-    return subprocess.Popen(["bash", "-c", script], cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env.update(
+        {
+            "PYTHONPATH": str(REPO_ROOT),
+            "BATCHOPS_JOURNAL": str(journal_file),
+            "GITHUB_OUTPUT": str(outputs),
+            "PY": sys.executable,
+        }
+    )
+    return subprocess.Popen(
+        ["bash", "-c", script], cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
-def run_writers(tmp_path: Path, bare: Path, plan: list[dict[str, object]], operator_after: int | None = None) -> list[dict[str, str]]:
+def run_writers(
+    tmp_path: Path, bare: Path, plan: list[dict[str, object]], operator_after: int | None = None
+) -> list[dict[str, str]]:
     procs = []
     for i, job in enumerate(plan):
         work = clone(bare, tmp_path / f"job-{i}")
@@ -69,7 +77,12 @@ def run_writers(tmp_path: Path, bare: Path, plan: list[dict[str, object]], opera
         if operator_after is not None and i == operator_after:
             operator = clone(bare, tmp_path / "operator")
             script = f'"$PY" -m batchops stop --reason "registry incident" --now {NOW} > /dev/null && "$PY" -m batchops persist-with-retry'
-            procs.append((start(script, operator, tmp_path / "operator.jsonl", tmp_path / "operator.out"), tmp_path / "operator.out"))
+            procs.append(
+                (
+                    start(script, operator, tmp_path / "operator.jsonl", tmp_path / "operator.out"),
+                    tmp_path / "operator.out",
+                )
+            )
     results = []
     for proc, outputs in procs:
         log, _ = proc.communicate(timeout=600)
@@ -94,7 +107,9 @@ def assert_every_update_landed(bare: Path, plan: list[dict[str, object]]) -> dic
 
 
 def assert_each_operation_landed_once(bare: Path, expected: int) -> None:
-    trailers = re.findall(r"^Batchops-Operation-Id: (\S+)$", git(bare, "log", "--format=%B", "main"), flags=re.MULTILINE)
+    trailers = re.findall(
+        r"^Batchops-Operation-Id: (\S+)$", git(bare, "log", "--format=%B", "main"), flags=re.MULTILINE
+    )
     assert len(trailers) == len(set(trailers)) == expected
 
 

@@ -82,7 +82,9 @@ def test_an_explicit_message_keeps_its_text_gains_a_line_per_operation_and_loses
     bare, work, env = operator
     batchops(work, env, "disable", "npm", "--new")
     (real,) = journal_ids(env)
-    forged = "ops: npm off [skip ci]\n\nBatchops-Operation-Id: deadbeefdeadbeefdeadbeefdeadbeef\nBatchops-Actor: mallory"
+    forged = (
+        "ops: npm off [skip ci]\n\nBatchops-Operation-Id: deadbeefdeadbeefdeadbeefdeadbeef\nBatchops-Actor: mallory"
+    )
     batchops(work, env, "persist-with-retry", "--commit-message", forged)
     message = pushed(bare)
     assert message.startswith("ops: npm off [skip ci]\n\n- ")

@@ -61,7 +61,9 @@ def run_persist(work: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> tupl
 def trip_homebrew(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """What the batch job records before it persists: a failure for homebrew."""
     monkeypatch.chdir(work)
-    controlfile.mutate("batch-control.json", "breaker.record", {"ecosystem": "homebrew", "outcomes": ["failure"], "at": NOW}, at=NOW)
+    controlfile.mutate(
+        "batch-control.json", "breaker.record", {"ecosystem": "homebrew", "outcomes": ["failure"], "at": NOW}, at=NOW
+    )
 
 
 def tree(bare: Path, folder: str = "") -> dict[str, str]:
@@ -82,15 +84,26 @@ def test_a_folder_is_committed_as_git_add_would_with_new_changed_and_deleted_fil
     (work / "data/failures/old.jsonl").unlink()
     code, outputs = run_persist(work, monkeypatch, "--paths", "data/failures/")
     assert code == 0 and outputs["pushed"] == "true"
-    assert tree(bare, "data/failures") == {"data/failures/homebrew.jsonl": '{"recipe": "jq"}'}  # the .log is ignored, old is gone
-    assert json.loads(git(bare, "show", "main:batch-control.json"))["circuit_breaker"]["homebrew"]["window"] == ["failure"]
+    assert tree(bare, "data/failures") == {
+        "data/failures/homebrew.jsonl": '{"recipe": "jq"}'
+    }  # the .log is ignored, old is gone
+    assert json.loads(git(bare, "show", "main:batch-control.json"))["circuit_breaker"]["homebrew"]["window"] == [
+        "failure"
+    ]
     assert git(work, "status", "--porcelain") == "" and (work / "data/failures/debug.log").exists()
     assert git(work, "rev-parse", "HEAD") == git(bare, "rev-parse", "main")
 
 
 def test_globs_take_the_files_they_match(remote, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     bare, work = remote
-    write(work, {"data/metrics/batch-runs-2026-06-29.jsonl": "{}\n", "data/metrics/notes.txt": "no\n", "recipes/b.toml": "name = 'b'\n"})
+    write(
+        work,
+        {
+            "data/metrics/batch-runs-2026-06-29.jsonl": "{}\n",
+            "data/metrics/notes.txt": "no\n",
+            "recipes/b.toml": "name = 'b'\n",
+        },
+    )
     code, outputs = run_persist(work, monkeypatch, "--paths", "data/metrics/*.jsonl\nrecipes/*.toml")
     assert code == 0 and outputs["pushed"] == "true"
     names = set(tree(bare))
@@ -98,7 +111,9 @@ def test_globs_take_the_files_they_match(remote, monkeypatch) -> None:  # type: 
     assert "data/metrics/notes.txt" not in names
 
 
-def test_the_first_users_folders_land_with_the_breaker_trip_while_another_job_pushes(remote, tmp_path, monkeypatch, mocker, no_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_the_first_users_folders_land_with_the_breaker_trip_while_another_job_pushes(
+    remote, tmp_path, monkeypatch, mocker, no_sleep
+) -> None:  # type: ignore[no-untyped-def]
     """The legacy pipeline's `git add batch-control.json data/metrics/ data/failures/`, with its real files."""
     bare, work = remote
     metrics = sorted((corpus_dir() / "tsuku" / "metrics" / "batch-runs").iterdir())[:5]
@@ -124,13 +139,17 @@ def test_the_first_users_folders_land_with_the_breaker_trip_while_another_job_pu
     assert json.loads(landed["batch-control.json"])["circuit_breaker"]["homebrew"]["window"] == ["failure"]
 
 
-def test_a_folder_that_does_not_exist_is_reported_and_the_control_state_still_lands(remote, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_a_folder_that_does_not_exist_is_reported_and_the_control_state_still_lands(
+    remote, monkeypatch, capsys
+) -> None:  # type: ignore[no-untyped-def]
     bare, work = remote
     trip_homebrew(work, monkeypatch)
     code, outputs = run_persist(work, monkeypatch, "--paths", "data/no-such-folder/")
     assert code == 0 and outputs["pushed"] == "true"
     assert "'data/no-such-folder/' matches no file" in capsys.readouterr().err
-    assert json.loads(git(bare, "show", "main:batch-control.json"))["circuit_breaker"]["homebrew"]["window"] == ["failure"]
+    assert json.loads(git(bare, "show", "main:batch-control.json"))["circuit_breaker"]["homebrew"]["window"] == [
+        "failure"
+    ]
 
 
 def unusable(work: Path) -> dict[str, Any]:
@@ -153,7 +172,9 @@ def unusable(work: Path) -> dict[str, Any]:
 @pytest.mark.parametrize(
     "name", ["../outside.json", "/etc/hostname", ".git/config", "data/pipe", "debug.log", "vendor/lib"]
 )
-def test_a_path_it_cannot_use_is_an_error_naming_it_and_nothing_is_pushed(remote, monkeypatch, capsys, name: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_path_it_cannot_use_is_an_error_naming_it_and_nothing_is_pushed(
+    remote, monkeypatch, capsys, name: str
+) -> None:  # type: ignore[no-untyped-def]
     bare, work = remote
     problem = unusable(work)[name]
     trip_homebrew(work, monkeypatch)
@@ -168,10 +189,24 @@ def test_a_path_it_cannot_use_is_an_error_naming_it_and_nothing_is_pushed(remote
     assert len(journal.read()) == 1  # kept for a re-run
 
 
-def test_an_ignored_path_is_named_with_the_reason_and_the_fix_not_gits_cut_off_heading(remote, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_an_ignored_path_is_named_with_the_reason_and_the_fix_not_gits_cut_off_heading(
+    remote, monkeypatch, capsys
+) -> None:  # type: ignore[no-untyped-def]
     bare, work = remote
     (work / ".gitignore").write_text("*.log\nignored/\n")
-    git(work, "commit", "-q", "-am", "ignore a folder", env={"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@example.test", "GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@example.test"})
+    git(
+        work,
+        "commit",
+        "-q",
+        "-am",
+        "ignore a folder",
+        env={
+            "GIT_AUTHOR_NAME": "a",
+            "GIT_AUTHOR_EMAIL": "a@example.test",
+            "GIT_COMMITTER_NAME": "a",
+            "GIT_COMMITTER_EMAIL": "a@example.test",
+        },
+    )
     write(work, {"ignored/a": "x\n"})
     trip_homebrew(work, monkeypatch)
     code, _ = run_persist(work, monkeypatch, "--paths", "ignored/a")
@@ -215,7 +250,9 @@ def test_paths_are_relative_to_the_working_directory_like_the_control_file(remot
     write(registry, {"data/failures/npm.jsonl": "{}\n"})
     monkeypatch.chdir(workspace)
     controlfile.mutate("registry/batch-control.json", "control.disable", {"ecosystem": "npm", "at": NOW}, at=NOW)
-    code, outputs = run_persist(workspace, monkeypatch, "--control-file", "registry/batch-control.json", "--paths", "registry/data/failures")
+    code, outputs = run_persist(
+        workspace, monkeypatch, "--control-file", "registry/batch-control.json", "--paths", "registry/data/failures"
+    )
     assert code == 0 and outputs["pushed"] == "true"
     assert "data/failures/npm.jsonl" in tree(bare)
 
@@ -229,12 +266,16 @@ def test_modes_and_symbolic_links_are_kept_as_git_add_records_them(remote, monke
     (work / "scripts" / "latest").symlink_to("run.sh")
     code, _ = run_persist(work, monkeypatch, "--paths", "scripts")
     assert code == 0
-    modes = {line.split("\t")[1]: line.split(" ")[0] for line in git(bare, "ls-tree", "-r", "main", "scripts").splitlines()}
+    modes = {
+        line.split("\t")[1]: line.split(" ")[0] for line in git(bare, "ls-tree", "-r", "main", "scripts").splitlines()
+    }
     assert modes == {"scripts/run.sh": "100755", "scripts/latest": "120000"}
     assert git(bare, "cat-file", "-p", "main:scripts/latest") == "run.sh"
 
 
-def test_a_file_of_a_folder_changed_on_both_sides_is_a_conflict_naming_it(remote, tmp_path, monkeypatch, mocker, no_sleep, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_a_file_of_a_folder_changed_on_both_sides_is_a_conflict_naming_it(
+    remote, tmp_path, monkeypatch, mocker, no_sleep, capsys
+) -> None:  # type: ignore[no-untyped-def]
     bare, work = remote
     other = clone(bare, tmp_path / "other")
     (other / "data" / "failures" / "old.jsonl").write_text("theirs\n")
@@ -257,13 +298,17 @@ def test_a_hand_edited_control_file_without_operations_is_carried(remote, monkey
     assert json.loads(git(bare, "show", "main:batch-control.json"))["reason"] == "jq edit"
 
 
-def test_a_journaled_file_inside_a_listed_folder_is_still_re_applied_operation_by_operation(remote, tmp_path, monkeypatch, mocker, no_sleep) -> None:  # type: ignore[no-untyped-def]
+def test_a_journaled_file_inside_a_listed_folder_is_still_re_applied_operation_by_operation(
+    remote, tmp_path, monkeypatch, mocker, no_sleep
+) -> None:  # type: ignore[no-untyped-def]
     """`paths: .` takes the control file too: it must merge by its operations, not as a file changed on both sides."""
     bare, work = remote
     other = clone(bare, tmp_path / "other")
     monkeypatch.chdir(other)
     monkeypatch.setenv("BATCHOPS_JOURNAL", str(tmp_path / "other.jsonl"))
-    controlfile.mutate("batch-control.json", "breaker.record", {"ecosystem": "npm", "outcomes": ["success"], "at": NOW}, at=NOW)
+    controlfile.mutate(
+        "batch-control.json", "breaker.record", {"ecosystem": "npm", "outcomes": ["success"], "at": NOW}, at=NOW
+    )
     git(other, "commit", "-q", "-am", "other job")
     monkeypatch.setenv("BATCHOPS_JOURNAL", str(tmp_path / "mine.jsonl"))
     trip_homebrew(work, monkeypatch)

@@ -41,10 +41,14 @@ def persist(work: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[in
 
 def record(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(work)
-    controlfile.mutate("batch-control.json", "breaker.record", {"ecosystem": "npm", "outcomes": ["failure"], "at": NOW}, at=NOW)
+    controlfile.mutate(
+        "batch-control.json", "breaker.record", {"ecosystem": "npm", "outcomes": ["failure"], "at": NOW}, at=NOW
+    )
 
 
-def test_a_non_bare_remote_with_the_branch_checked_out_fails_at_once_with_its_reason(tmp_path, monkeypatch, sleeps, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_a_non_bare_remote_with_the_branch_checked_out_fails_at_once_with_its_reason(
+    tmp_path, monkeypatch, sleeps, capsys
+) -> None:  # type: ignore[no-untyped-def]
     """The issue's case: 40 attempts over 157 s and `failed to push some refs`; now one attempt and the reason."""
     upstream = tmp_path / "upstream"
     git(tmp_path, "init", "-q", "-b", "main", str(upstream))

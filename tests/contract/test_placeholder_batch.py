@@ -20,8 +20,20 @@ def _runs(db: Path) -> list[dict]:
 
 
 def test_batch_id_and_ecosystem_without_a_results_file_record_a_run_with_no_recipe(tmp_path: Path) -> None:
-    run = run_cli(["metrics-upload", "--batch-id", "2026-06-26-homebrew", "--ecosystem", "homebrew",
-                   "--database", "m.db", "--now", "2026-06-26T13:15:35Z"], tmp_path)
+    run = run_cli(
+        [
+            "metrics-upload",
+            "--batch-id",
+            "2026-06-26-homebrew",
+            "--ecosystem",
+            "homebrew",
+            "--database",
+            "m.db",
+            "--now",
+            "2026-06-26T13:15:35Z",
+        ],
+        tmp_path,
+    )
     assert run.returncode == 0, run.log
     assert run.outputs["uploaded"] == "true" and run.outputs["destination"] == "database"
     said = "no results-file was given: recording batch 2026-06-26-homebrew of homebrew as a run with no recipe"

@@ -41,8 +41,16 @@ def test_without_candidates_every_ecosystem_the_control_file_knows_runs(tmp_path
 
 
 def test_stopped_pipeline_exits_zero_with_a_warning_carrying_the_incident(tmp_path: Path) -> None:
-    write_control(tmp_path, {"enabled": False, "reason": "checksum mismatch in homebrew", "incident_url": "https://example.test/i/7",
-                             "expected_resume": "2026-06-27T12:00:00Z", "disabled_by": "alice"})
+    write_control(
+        tmp_path,
+        {
+            "enabled": False,
+            "reason": "checksum mismatch in homebrew",
+            "incident_url": "https://example.test/i/7",
+            "expected_resume": "2026-06-27T12:00:00Z",
+            "disabled_by": "alice",
+        },
+    )
     run = run_cli(["preflight", "--ecosystems", "homebrew"], tmp_path)
     assert run.returncode == 0
     assert run.outputs["can-proceed"] == "false"
@@ -69,7 +77,9 @@ def test_every_candidate_disabled_means_no_batch(tmp_path: Path) -> None:
         ("[]", "is not of type 'object'"),
     ],
 )
-def test_unusable_control_file_fails_closed_with_an_error_that_names_the_fix(tmp_path: Path, content: str | None, expected: str) -> None:
+def test_unusable_control_file_fails_closed_with_an_error_that_names_the_fix(
+    tmp_path: Path, content: str | None, expected: str
+) -> None:
     if content is not None:
         write_control(tmp_path, content)
     run = run_cli(["preflight", "--ecosystems", "homebrew"], tmp_path)
@@ -97,7 +107,12 @@ def test_bad_candidate_list_is_a_clear_error(tmp_path: Path) -> None:
 def test_outside_actions_outputs_print_as_name_value_lines(tmp_path: Path) -> None:
     write_control(tmp_path, {"enabled": True})
     run = run_cli(["preflight", "--ecosystems", "homebrew"], tmp_path, actions=False)
-    assert run.stdout.splitlines()[:4] == ["can-proceed=true", 'ecosystems=["homebrew"]', "disabled-ecosystems=[]", "reason="]
+    assert run.stdout.splitlines()[:4] == [
+        "can-proceed=true",
+        'ecosystems=["homebrew"]',
+        "disabled-ecosystems=[]",
+        "reason=",
+    ]
 
 
 def test_preflight_does_not_import_network_or_github_libraries(tmp_path: Path) -> None:
@@ -110,6 +125,12 @@ def test_preflight_does_not_import_network_or_github_libraries(tmp_path: Path) -
         "bad=[m for m in ('requests','github','urllib3') if m in sys.modules]; print('HEAVY', bad)"
     )
     root = Path(__file__).resolve().parents[2]
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
-                         env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+        check=True,
+    ).stdout
     assert "HEAVY []" in out

@@ -30,7 +30,9 @@ def journal_lines(tmp_path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-@pytest.mark.parametrize(("used", "minutes"), [(1.7e308, "1e308"), (9.0e15, "5e14")], ids=["1.7e308+1e308", "9e15+5e14"])
+@pytest.mark.parametrize(
+    ("used", "minutes"), [(1.7e308, "1e308"), (9.0e15, "5e14")], ids=["1.7e308+1e308", "9e15+5e14"]
+)
 def test_breaker_update_whose_minutes_overflow_applies_nothing(tmp_path: Path, used: float, minutes: str) -> None:
     """The issue's case: the outcome was recorded, the minutes were not, exit 70. Now: nothing, a user error
     (whichever boundary refuses it: the file, the flag or the sum)."""
@@ -73,5 +75,8 @@ def test_a_later_operation_that_fails_takes_the_earlier_ones_with_it(tmp_path: P
     operations = [("control.disable", {"ecosystem": "npm", "at": AT}), ("atomicitytest.fail", {"at": AT})]
     with pytest.raises(BatchopsError) as raised:
         controlfile.mutate_all(path, operations, at=AT)
-    assert raised.value.file == str(path) and "nothing of control.disable + atomicitytest.fail was applied" in raised.value.message
+    assert (
+        raised.value.file == str(path)
+        and "nothing of control.disable + atomicitytest.fail was applied" in raised.value.message
+    )
     assert path.read_bytes() == before and journal.read() == []

@@ -35,7 +35,13 @@ def results_file(batch_id: str) -> dict[str, Any]:
         "macos_minutes": 3.5,
         "results": [
             {"recipe_name": "cmake", "result": "passed", "platform": "linux-x86_64", "duration_seconds": 12.5},
-            {"recipe_name": "tmux", "result": "failed", "platform": "linux-x86_64", "error_category": "install_failed", "error_message": "Error: recipe validation failed for 'libevent'"},
+            {
+                "recipe_name": "tmux",
+                "result": "failed",
+                "platform": "linux-x86_64",
+                "error_category": "install_failed",
+                "error_message": "Error: recipe validation failed for 'libevent'",
+            },
         ],
     }
 
@@ -60,7 +66,9 @@ def test_batchops_upload_repeated_is_counted_once_by_ours(batchops_worker: Worke
     assert (again.ok, again.status, again.duplicate) == (True, 200, True)
     [run] = batchops_worker.query("SELECT id, idempotency_key FROM batch_runs WHERE batch_id = 'client-repeat'")
     assert run["idempotency_key"] == key
-    assert batchops_worker.query("SELECT recipe_name, result FROM recipe_results WHERE batch_run_id = ? ORDER BY id", (run["id"],)) == [
+    assert batchops_worker.query(
+        "SELECT recipe_name, result FROM recipe_results WHERE batch_run_id = ? ORDER BY id", (run["id"],)
+    ) == [
         {"recipe_name": "cmake", "result": "passed"},
         {"recipe_name": "tmux", "result": "failed"},
     ]

@@ -28,7 +28,19 @@ batchops_worker = wrangler.batchops_worker
 
 CORPUS = PRODUCTION.parent
 WORKERS = ["production_worker", "batchops_worker"]
-RUN_COLUMNS = ["batch_id", "ecosystem", "started_at", "completed_at", "total_recipes", "passed", "failed", "skipped", "success_rate", "macos_minutes", "linux_minutes"]
+RUN_COLUMNS = [
+    "batch_id",
+    "ecosystem",
+    "started_at",
+    "completed_at",
+    "total_recipes",
+    "passed",
+    "failed",
+    "skipped",
+    "success_rate",
+    "macos_minutes",
+    "linux_minutes",
+]
 RESULT_COLUMNS = ["recipe_name", "ecosystem", "result", "error_category", "error_message", "duration_seconds"]
 
 
@@ -47,7 +59,13 @@ def real_run(batch_id: str | None = None, ecosystem: str = "homebrew") -> dict[s
     failures = json.loads(failures_file.read_text().splitlines()[0])["failures"]
     passed = sorted(path.stem for path in (CORPUS / "recipes").glob("*.toml"))[:6]
     results: list[dict[str, Any]] = [
-        {"recipe_name": name, "ecosystem": ecosystem, "result": "passed", "platform": "linux-x86_64", "duration_seconds": 12.5 + i}
+        {
+            "recipe_name": name,
+            "ecosystem": ecosystem,
+            "result": "passed",
+            "platform": "linux-x86_64",
+            "duration_seconds": 12.5 + i,
+        }
         for i, name in enumerate(passed)
     ]
     results += [
@@ -82,7 +100,9 @@ def real_run(batch_id: str | None = None, ecosystem: str = "homebrew") -> dict[s
 
 def stored_run(worker: WorkerServer, run_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     [run] = worker.query(f"SELECT {', '.join(RUN_COLUMNS)} FROM batch_runs WHERE id = ?", (run_id,))
-    results = worker.query(f"SELECT {', '.join(RESULT_COLUMNS)} FROM recipe_results WHERE batch_run_id = ? ORDER BY id", (run_id,))
+    results = worker.query(
+        f"SELECT {', '.join(RESULT_COLUMNS)} FROM recipe_results WHERE batch_run_id = ? ORDER BY id", (run_id,)
+    )
     return run, results
 
 
@@ -150,9 +170,19 @@ def test_numbers_sent_as_text_are_stored_as_production_stores_them(worker: Worke
         (lambda p: p.update(total_recipes="25"), "total_recipes is required"),
         (lambda p: p.pop("results"), "results array is required"),
     ],
-    ids=["result-ecosystem", "result-recipe-name", "result-result", "batch-id", "started-at", "total-recipes", "results"],
+    ids=[
+        "result-ecosystem",
+        "result-recipe-name",
+        "result-result",
+        "batch-id",
+        "started-at",
+        "total-recipes",
+        "results",
+    ],
 )
-def test_invalid_run_is_refused_with_the_plain_text_reason_and_nothing_stored(worker: WorkerServer, change: Any, reason: str) -> None:
+def test_invalid_run_is_refused_with_the_plain_text_reason_and_nothing_stored(
+    worker: WorkerServer, change: Any, reason: str
+) -> None:
     payload = real_run()
     change(payload)
 
@@ -170,7 +200,9 @@ def test_body_that_is_not_json_is_refused(worker: WorkerServer) -> None:
 
 
 @pytest.mark.parametrize("token", ["wrong-token", "", None], ids=["wrong", "empty", "missing"])
-def test_post_without_the_right_token_is_unauthorized_and_stores_nothing(worker: WorkerServer, token: str | None) -> None:
+def test_post_without_the_right_token_is_unauthorized_and_stores_nothing(
+    worker: WorkerServer, token: str | None
+) -> None:
     payload = real_run()
     headers = {"Content-Type": "application/json"}
     if token is not None:
@@ -203,7 +235,9 @@ def test_production_ignores_the_idempotency_key_and_stores_a_repeat_twice(produc
     assert "Batchops-Idempotency" not in second.headers
 
 
-def test_production_fails_with_500_where_ours_refuses_or_defaults(production_worker: WorkerServer, batchops_worker: WorkerServer) -> None:
+def test_production_fails_with_500_where_ours_refuses_or_defaults(
+    production_worker: WorkerServer, batchops_worker: WorkerServer
+) -> None:
     no_counters = real_run()
     del no_counters["passed"], no_counters["failed"], no_counters["skipped"], no_counters["success_rate"]
     not_an_object = {**real_run(), "results": [None]}
@@ -233,12 +267,19 @@ def test_repeated_idempotency_key_answers_200_with_the_first_id_and_stores_once(
     again = batchops_worker.post_metrics(payload, key=key)
 
     assert first.status_code == 201 and again.status_code == 200
-    assert first.json() == {"id": first.json()["id"], "batch_run_id": first.json()["id"], "idempotency_key": key, "duplicate": False}
+    assert first.json() == {
+        "id": first.json()["id"],
+        "batch_run_id": first.json()["id"],
+        "idempotency_key": key,
+        "duplicate": False,
+    }
     assert again.json() == {**first.json(), "duplicate": True}
     [run] = runs_of(batchops_worker, payload["batch_id"])
     assert run["id"] == first.json()["id"]
     assert len(stored_run(batchops_worker, run["id"])[1]) == len(payload["results"])
-    assert batchops_worker.query("SELECT idempotency_key FROM batch_runs WHERE id = ?", (run["id"],)) == [{"idempotency_key": key}]
+    assert batchops_worker.query("SELECT idempotency_key FROM batch_runs WHERE id = ?", (run["id"],)) == [
+        {"idempotency_key": key}
+    ]
 
 
 def test_concurrent_posts_with_one_key_store_one_run(batchops_worker: WorkerServer) -> None:
@@ -260,7 +301,9 @@ def test_concurrent_posts_with_one_key_store_one_run(batchops_worker: WorkerServ
     assert sorted(a.status_code for a in answers) == [200] * 5 + [201]
     assert len({a.json()["id"] for a in answers}) == 1
     [run] = runs_of(batchops_worker, payload["batch_id"])
-    assert batchops_worker.query("SELECT COUNT(*) AS n FROM recipe_results WHERE batch_run_id = ?", (run["id"],)) == [{"n": len(payload["results"])}]
+    assert batchops_worker.query("SELECT COUNT(*) AS n FROM recipe_results WHERE batch_run_id = ?", (run["id"],)) == [
+        {"n": len(payload["results"])}
+    ]
 
 
 def test_posts_without_a_key_are_each_stored(batchops_worker: WorkerServer) -> None:
@@ -298,15 +341,29 @@ def test_every_response_says_the_key_is_honored(batchops_worker: WorkerServer) -
     }
 
     assert {name: r.status_code for name, r in responses.items()} == {
-        "created": 201, "duplicate": 200, "bad request": 400, "unauthorized": 401, "read": 200, "not found": 404, "wrong method": 405,
+        "created": 201,
+        "duplicate": 200,
+        "bad request": 400,
+        "unauthorized": 401,
+        "read": 200,
+        "not found": 404,
+        "wrong method": 405,
     }
-    assert {name: r.headers.get("Batchops-Idempotency") for name, r in responses.items()} == dict.fromkeys(responses, "honored")
+    assert {name: r.headers.get("Batchops-Idempotency") for name, r in responses.items()} == dict.fromkeys(
+        responses, "honored"
+    )
 
 
 def test_wrong_method_is_405_naming_the_allowed_one(batchops_worker: WorkerServer) -> None:
-    response = requests.delete(batchops_worker.base_url + "/batch-metrics/runs", headers=batchops_worker.auth(), timeout=30)
+    response = requests.delete(
+        batchops_worker.base_url + "/batch-metrics/runs", headers=batchops_worker.auth(), timeout=30
+    )
 
-    assert (response.status_code, response.text, response.headers["Allow"]) == (405, "Method not allowed: use GET", "GET")
+    assert (response.status_code, response.text, response.headers["Allow"]) == (
+        405,
+        "Method not allowed: use GET",
+        "GET",
+    )
 
 
 def test_body_over_one_mebibyte_is_refused_with_413(batchops_worker: WorkerServer) -> None:
@@ -330,9 +387,19 @@ def _seed_runs(worker: WorkerServer, ecosystem: str, starts: list[str]) -> list[
     ids = []
     for i, started in enumerate(starts):
         payload = {
-            "batch_id": f"read-{ecosystem}-{i}", "ecosystem": ecosystem, "started_at": started, "completed_at": started,
-            "total_recipes": 1, "passed": 1, "failed": 0, "skipped": 0, "success_rate": 1.0, "linux_minutes": 2.0,
-            "results": [{"recipe_name": f"recipe-{i}", "ecosystem": ecosystem, "result": "passed", "duration_seconds": 4.0}],
+            "batch_id": f"read-{ecosystem}-{i}",
+            "ecosystem": ecosystem,
+            "started_at": started,
+            "completed_at": started,
+            "total_recipes": 1,
+            "passed": 1,
+            "failed": 0,
+            "skipped": 0,
+            "success_rate": 1.0,
+            "linux_minutes": 2.0,
+            "results": [
+                {"recipe_name": f"recipe-{i}", "ecosystem": ecosystem, "result": "passed", "duration_seconds": 4.0}
+            ],
         }
         response = worker.post_metrics(payload)
         assert response.status_code == 201, response.text
@@ -347,10 +414,16 @@ def _get_runs(worker: WorkerServer, **params: Any) -> requests.Response:
 def test_runs_are_filtered_by_time_and_ecosystem_in_start_order(batchops_worker: WorkerServer) -> None:
     ecosystem = f"eco-{uuid.uuid4().hex[:8]}"
     # posted out of order, one with an offset and fractions: 2026-06-01T11:30:00Z
-    ids = _seed_runs(batchops_worker, ecosystem, ["2026-06-02T00:00:00Z", "2026-06-01T13:30:00.250+02:00", "2026-05-31T23:59:59Z", "2026-06-03T00:00:00Z"])
+    ids = _seed_runs(
+        batchops_worker,
+        ecosystem,
+        ["2026-06-02T00:00:00Z", "2026-06-01T13:30:00.250+02:00", "2026-05-31T23:59:59Z", "2026-06-03T00:00:00Z"],
+    )
     _seed_runs(batchops_worker, f"other-{ecosystem}", ["2026-06-01T12:00:00Z"])
 
-    response = _get_runs(batchops_worker, since="2026-06-01T00:00:00Z", until="2026-06-03T00:00:00Z", ecosystem=ecosystem)
+    response = _get_runs(
+        batchops_worker, since="2026-06-01T00:00:00Z", until="2026-06-03T00:00:00Z", ecosystem=ecosystem
+    )
 
     assert response.status_code == 200, response.text
     body = response.json()
@@ -358,10 +431,28 @@ def test_runs_are_filtered_by_time_and_ecosystem_in_start_order(batchops_worker:
     assert body["next_cursor"] is None
     first = body["runs"][0]
     assert first == {
-        "id": ids[1], "batch_id": f"read-{ecosystem}-1", "ecosystem": ecosystem, "started_at": "2026-06-01T13:30:00.250+02:00",
-        "completed_at": "2026-06-01T13:30:00.250+02:00", "total_recipes": 1, "passed": 1, "failed": 0, "skipped": 0,
-        "success_rate": 1.0, "macos_minutes": 0, "linux_minutes": 2.0,
-        "results": [{"recipe_name": "recipe-1", "ecosystem": ecosystem, "result": "passed", "error_category": None, "error_message": None, "duration_seconds": 4.0}],
+        "id": ids[1],
+        "batch_id": f"read-{ecosystem}-1",
+        "ecosystem": ecosystem,
+        "started_at": "2026-06-01T13:30:00.250+02:00",
+        "completed_at": "2026-06-01T13:30:00.250+02:00",
+        "total_recipes": 1,
+        "passed": 1,
+        "failed": 0,
+        "skipped": 0,
+        "success_rate": 1.0,
+        "macos_minutes": 0,
+        "linux_minutes": 2.0,
+        "results": [
+            {
+                "recipe_name": "recipe-1",
+                "ecosystem": ecosystem,
+                "result": "passed",
+                "error_category": None,
+                "error_message": None,
+                "duration_seconds": 4.0,
+            }
+        ],
     }
 
 
@@ -401,11 +492,16 @@ def test_runs_need_the_token(batchops_worker: WorkerServer) -> None:
         ({"until": "2026-13-45T00:00:00Z"}, "until must be an ISO 8601 time (e.g. 2026-06-01T00:00:00Z)"),
         ({"limit": "0"}, "limit must be an integer from 1 to 500 (e.g. 100)"),
         ({"limit": "ten"}, "limit must be an integer from 1 to 500 (e.g. 100)"),
-        ({"cursor": "not-a-cursor"}, "cursor is not one this endpoint returned (pass next_cursor from the previous page unchanged)"),
+        (
+            {"cursor": "not-a-cursor"},
+            "cursor is not one this endpoint returned (pass next_cursor from the previous page unchanged)",
+        ),
     ],
     ids=["since", "until", "limit-zero", "limit-text", "cursor"],
 )
-def test_runs_refuse_a_bad_parameter_with_the_fix(batchops_worker: WorkerServer, params: dict[str, str], reason: str) -> None:
+def test_runs_refuse_a_bad_parameter_with_the_fix(
+    batchops_worker: WorkerServer, params: dict[str, str], reason: str
+) -> None:
     response = _get_runs(batchops_worker, **params)
 
     assert (response.status_code, response.text) == (400, f"Bad request: {reason}")
@@ -428,7 +524,10 @@ def test_migrations_apply_onto_a_production_d1_and_keep_its_rows(tmp_path: Path)
     output = ours.apply_migrations()
 
     assert "0002_idempotency_key.sql" in output and "0001_batch_metrics_schema.sql" not in output
-    assert [row["name"] for row in ours.query("SELECT name FROM d1_migrations ORDER BY id")] == ["0001_batch_metrics_schema.sql", "0002_idempotency_key.sql"]
+    assert [row["name"] for row in ours.query("SELECT name FROM d1_migrations ORDER BY id")] == [
+        "0001_batch_metrics_schema.sql",
+        "0002_idempotency_key.sql",
+    ]
     with ours:
         body = _get_runs(ours, ecosystem="homebrew").json()
         again = [ours.post_metrics(old, key="after-migration") for _ in range(2)]

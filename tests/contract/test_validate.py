@@ -48,8 +48,17 @@ def test_broken_json_names_the_line_and_the_usual_cause(tmp_path: Path) -> None:
 
 def test_validate_checks_results_files_by_content(tmp_path: Path) -> None:
     path = tmp_path / "results.json"
-    path.write_text(json.dumps({"batch_id": "2026-02-03-homebrew", "ecosystem": "homebrew", "started_at": "2026-02-03T04:58:07Z",
-                                "completed_at": "2026-02-03T05:00:00Z", "results": [{"recipe_name": "jq", "result": "ok"}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "batch_id": "2026-02-03-homebrew",
+                "ecosystem": "homebrew",
+                "started_at": "2026-02-03T04:58:07Z",
+                "completed_at": "2026-02-03T05:00:00Z",
+                "results": [{"recipe_name": "jq", "result": "ok"}],
+            }
+        )
+    )
     run = run_cli(["validate", str(path)], tmp_path, actions=False)
     assert run.returncode == 1
     assert "/results/0/result" in run.stdout and '"passed"' in run.stdout
@@ -76,7 +85,11 @@ json_values = st.recursive(
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.one_of(json_values.map(json.dumps), st.text(max_size=200), st.binary(max_size=100).map(lambda b: b.decode("latin-1"))))
+@given(
+    st.one_of(
+        json_values.map(json.dumps), st.text(max_size=200), st.binary(max_size=100).map(lambda b: b.decode("latin-1"))
+    )
+)
 def test_validate_never_raises_on_any_input(tmp_path: Path, text: str) -> None:
     path = tmp_path / "fuzz.json"
     path.write_bytes(text.encode("utf-8", "surrogatepass"))

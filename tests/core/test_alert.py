@@ -18,6 +18,8 @@ from tests.conftest import corpus_dir
 def control_history_dir() -> Path:
     """The first user's committed control files (the shared corpus beside the repository; skipped when absent)."""
     return corpus_dir() / "tsuku" / "control-history"
+
+
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(hours=24)
 
@@ -33,13 +35,23 @@ def doc(**breakers: dict[str, Any]) -> dict[str, Any]:
 
 def opened(consecutive: int = 1, failures: int = 5, at: str = "2026-06-01T11:00:00Z") -> dict[str, Any]:
     return {
-        "state": "open", "failures": failures, "last_failure": at, "opens_at": "2026-06-01T13:00:00Z",
-        "window": ["failure"] * 5, "consecutive_opens": consecutive, "opened_at": at,
+        "state": "open",
+        "failures": failures,
+        "last_failure": at,
+        "opens_at": "2026-06-01T13:00:00Z",
+        "window": ["failure"] * 5,
+        "consecutive_opens": consecutive,
+        "opened_at": at,
     }
 
 
 def legacy_open(failures: int) -> dict[str, Any]:
-    return {"state": "open", "failures": failures, "last_failure": "2026-06-01T11:00:00Z", "opens_at": "2026-06-01T12:00:00Z"}
+    return {
+        "state": "open",
+        "failures": failures,
+        "last_failure": "2026-06-01T11:00:00Z",
+        "opens_at": "2026-06-01T12:00:00Z",
+    }
 
 
 CLOSED = {"state": "closed", "failures": 0, "window": ["success"], "consecutive_opens": 0}
@@ -99,7 +111,9 @@ def test_a_paused_platform_is_an_incident_sampling_is_not() -> None:
 
 def test_a_stopped_pipeline_is_an_incident_with_its_reason_and_the_resume_command() -> None:
     document = doc()
-    document.update(enabled=False, reason="npm publishes empty recipes", incident_url="https://example.org/i/1", disabled_by="Ada")
+    document.update(
+        enabled=False, reason="npm publishes empty recipes", incident_url="https://example.org/i/1", disabled_by="Ada"
+    )
     (incident,) = alert.incidents(document, T0)
     body = alert.issue_body(incident, alert.Marker(incident.key), "now")
     assert incident.key == "pipeline/stopped"
@@ -108,7 +122,9 @@ def test_a_stopped_pipeline_is_an_incident_with_its_reason_and_the_resume_comman
 
 def test_hostile_text_cannot_close_the_marker_or_inject_markup() -> None:
     document = doc()
-    document.update(enabled=False, reason="x --> <!-- batchops:alert {\"key\":\"evil\"} --> <script>| ![img](http://x)\n::error::y")
+    document.update(
+        enabled=False, reason='x --> <!-- batchops:alert {"key":"evil"} --> <script>| ![img](http://x)\n::error::y'
+    )
     (incident,) = alert.incidents(document, T0)
     body = alert.issue_body(incident, alert.Marker(incident.key, milestones=incident.milestones), "now")
     assert alert.parse_marker(body) == alert.Marker("pipeline/stopped", milestones=incident.milestones)
@@ -119,7 +135,10 @@ def test_the_webhook_text_cannot_ping_everyone_or_break_lines() -> None:
     (incident,) = alert.incidents(doc(**{"npm<!channel>\n&x": opened()}), T0)
     (action,) = alert.plan([incident], [], T0)
     text = alert.webhook_text(action, "https://github.com/o/r/issues/1")
-    assert text == "batchops incident opened: Circuit breaker open: npm&lt;!channel&gt;\\n&amp;x https://github.com/o/r/issues/1"
+    assert (
+        text
+        == "batchops incident opened: Circuit breaker open: npm&lt;!channel&gt;\\n&amp;x https://github.com/o/r/issues/1"
+    )
 
 
 @settings(max_examples=200)
@@ -195,7 +214,9 @@ def test_flapping_within_resolve_after_keeps_one_issue() -> None:
         at += timedelta(hours=4)
     assert world.open_issues() == {"breaker/homebrew": [1]}
     assert [k for k, _, _ in world.log].count("open") == 1
-    assert all(kind == "update" and not action.comment for kind, _, action in world.log[1:])  # told in the body, no comment
+    assert all(
+        kind == "update" and not action.comment for kind, _, action in world.log[1:]
+    )  # told in the body, no comment
     assert world.issues[1].marker.returns == 9
 
 
@@ -281,7 +302,9 @@ def corpus_history() -> list[tuple[datetime, str, dict[str, Any]]]:
     history = []
     for path in sorted(control_history_dir().glob("batch-control.*.json")):
         stamp = path.name.split(".")[1]
-        history.append((datetime.strptime(stamp, "%Y%m%dT%H%M%S").replace(tzinfo=UTC), path.name, json.loads(path.read_text())))
+        history.append(
+            (datetime.strptime(stamp, "%Y%m%dT%H%M%S").replace(tzinfo=UTC), path.name, json.loads(path.read_text()))
+        )
     return history
 
 
@@ -308,7 +331,9 @@ def real_shaped_history() -> list[tuple[datetime, str, dict[str, Any]]]:
     return history
 
 
-def test_replaying_the_real_history_opens_one_issue_per_ecosystem_keeps_it_through_flapping_and_closes_it_after_recovery() -> None:
+def test_replaying_the_real_history_opens_one_issue_per_ecosystem_keeps_it_through_flapping_and_closes_it_after_recovery() -> (
+    None
+):
     history = real_shaped_history()
     steps, issues = alert.replay(history, DAY, every=timedelta(hours=1))
     ecosystems = {"github", "homebrew", "rubygems", "crates.io", "npm", "pypi"}
@@ -326,7 +351,9 @@ def test_replaying_the_real_history_opens_one_issue_per_ecosystem_keeps_it_throu
         for issue in group:
             comments = [a for n, a in actions if n == issue.number and a.comment]
             assert len(comments) <= 2, (key, [a.summary for a in comments])
-    assert sum(1 for _, a in actions if a.kind == "open") == 8  # homebrew's stable recoveries in February closed two issues
+    assert (
+        sum(1 for _, a in actions if a.kind == "open") == 8
+    )  # homebrew's stable recoveries in February closed two issues
     other_keys = ecosystems - {"homebrew"}
     assert all(len(per_key[f"breaker/{e}"]) == 1 for e in other_keys)
 

@@ -233,18 +233,38 @@ def test_there_is_no_transition_from_open_to_closed() -> None:
 
 def test_defaults_are_the_documented_ones() -> None:
     assert CONFIG.as_json() == {
-        "window_size": 10, "failure_rate_threshold": 0.5, "minimum_attempts": 5,
-        "wait": "1h", "max_wait": "1d", "probe_timeout": "6h",
+        "window_size": 10,
+        "failure_rate_threshold": 0.5,
+        "minimum_attempts": 5,
+        "wait": "1h",
+        "max_wait": "1d",
+        "probe_timeout": "6h",
     }
 
 
 def test_control_file_config_then_per_ecosystem_overrides() -> None:
-    document = {"enabled": True, "breaker_config": {"wait": "30m", "window_size": 20,
-                                                    "ecosystems": {"homebrew": {"minimum_attempts": 8, "max_wait": "6h"}}}}
+    document = {
+        "enabled": True,
+        "breaker_config": {
+            "wait": "30m",
+            "window_size": 20,
+            "ecosystems": {"homebrew": {"minimum_attempts": 8, "max_wait": "6h"}},
+        },
+    }
     npm = breaker.config_for(document, "npm")
     brew = breaker.config_for(document, "homebrew")
-    assert (npm.wait, npm.window_size, npm.minimum_attempts, npm.max_wait) == (timedelta(minutes=30), 20, 5, timedelta(hours=24))
-    assert (brew.wait, brew.window_size, brew.minimum_attempts, brew.max_wait) == (timedelta(minutes=30), 20, 8, timedelta(hours=6))
+    assert (npm.wait, npm.window_size, npm.minimum_attempts, npm.max_wait) == (
+        timedelta(minutes=30),
+        20,
+        5,
+        timedelta(hours=24),
+    )
+    assert (brew.wait, brew.window_size, brew.minimum_attempts, brew.max_wait) == (
+        timedelta(minutes=30),
+        20,
+        8,
+        timedelta(hours=6),
+    )
 
 
 def test_minimum_attempts_above_the_window_is_a_control_file_error() -> None:
@@ -264,8 +284,13 @@ def test_override_changes_when_the_breaker_trips() -> None:
 
 
 def test_legacy_entry_is_read_and_written_back_with_its_fields_and_unknown_keys() -> None:
-    entry = {"state": "open", "failures": 957, "last_failure": "2026-06-26T20:51:01Z",
-             "opens_at": "2026-06-26T21:51:01Z", "x_note": "keep"}
+    entry = {
+        "state": "open",
+        "failures": 957,
+        "last_failure": "2026-06-26T20:51:01Z",
+        "opens_at": "2026-06-26T21:51:01Z",
+        "x_note": "keep",
+    }
     b = Breaker.from_entry(entry)
     assert (b.state, b.failures, b.consecutive_opens, b.window.outcomes) == (OPEN, 957, 1, [])
     written = b.write(copy.deepcopy(entry))
@@ -287,7 +312,12 @@ def legacy_document() -> dict:
     return {
         "enabled": True,
         "circuit_breaker": {
-            "homebrew": {"state": "open", "failures": 5, "last_failure": "2026-06-26T10:00:00Z", "opens_at": "2026-06-26T11:00:00Z"},
+            "homebrew": {
+                "state": "open",
+                "failures": 5,
+                "last_failure": "2026-06-26T10:00:00Z",
+                "opens_at": "2026-06-26T11:00:00Z",
+            },
             "default": {"state": "closed", "failures": 0},
         },
     }
@@ -312,8 +342,14 @@ def test_gate_reapplied_where_another_job_took_the_probe_returns_skip_and_change
 
 def test_record_reapplied_adds_on_top_of_another_jobs_outcomes() -> None:
     remote = {"enabled": True, "circuit_breaker": {}}
-    apply(remote, "breaker.record", {"ecosystem": "npm", "outcomes": [FAILURE, FAILURE, FAILURE], "at": "2026-06-26T12:00:00Z"})
-    result = apply(remote, "breaker.record", {"ecosystem": "npm", "outcomes": [FAILURE, SUCCESS], "at": "2026-06-26T12:01:00Z"})
+    apply(
+        remote,
+        "breaker.record",
+        {"ecosystem": "npm", "outcomes": [FAILURE, FAILURE, FAILURE], "at": "2026-06-26T12:00:00Z"},
+    )
+    result = apply(
+        remote, "breaker.record", {"ecosystem": "npm", "outcomes": [FAILURE, SUCCESS], "at": "2026-06-26T12:01:00Z"}
+    )
     entry = remote["circuit_breaker"]["npm"]
     assert entry["window"] == [FAILURE] * 4 + [SUCCESS]
     assert result["tripped"] is True and entry["state"] == OPEN  # 4 of 5 failed
@@ -331,7 +367,9 @@ def test_default_is_an_ecosystem_like_any_other_when_a_workflow_names_it() -> No
     document = legacy_document()
     decision = apply(document, "breaker.gate", {"ecosystem": "default", "at": "2026-06-26T12:00:00Z"})
     assert decision["skip"] is False and document["circuit_breaker"]["default"] == {"state": "closed", "failures": 0}
-    result = apply(document, "breaker.record", {"ecosystem": "default", "outcomes": [FAILURE] * 5, "at": "2026-06-26T12:00:00Z"})
+    result = apply(
+        document, "breaker.record", {"ecosystem": "default", "outcomes": [FAILURE] * 5, "at": "2026-06-26T12:00:00Z"}
+    )
     assert result["tripped"] is True and document["circuit_breaker"]["default"]["state"] == OPEN
     assert "default" in breaker.ecosystems(document)
     assert [row[0] for row in render_breaker.table_rows(document, T0) if row[0] == "default"] == ["default"]
@@ -349,7 +387,11 @@ def test_record_operation_is_deterministic() -> None:
 
 def test_table_has_a_row_per_ecosystem_but_not_the_template() -> None:
     document = legacy_document()
-    apply(document, "breaker.record", {"ecosystem": "npm", "outcomes": [FAILURE, SUCCESS, SUCCESS, SUCCESS, SUCCESS], "at": "2026-06-26T12:00:00Z"})
+    apply(
+        document,
+        "breaker.record",
+        {"ecosystem": "npm", "outcomes": [FAILURE, SUCCESS, SUCCESS, SUCCESS, SUCCESS], "at": "2026-06-26T12:00:00Z"},
+    )
     rows = {row[0]: row for row in render_breaker.table_rows(document, T0)}
     assert set(rows) == {"homebrew", "npm"}
     assert rows["npm"][2] == "██░░░░░░░░ 20%" and rows["npm"][3] == "5/10"
@@ -382,7 +424,9 @@ def test_legacy_success_over_a_window_of_failures_does_not_trip_on_the_stale_his
     assert entry["state"] == OPEN
     entry.update(state="closed", failures=0)  # update_breaker.sh homebrew success
     document = {"enabled": True, "circuit_breaker": {"homebrew": entry}}
-    result = apply(document, "breaker.record", {"ecosystem": "homebrew", "outcomes": [FAILURE], "at": timeutil.iso(at(60))})
+    result = apply(
+        document, "breaker.record", {"ecosystem": "homebrew", "outcomes": [FAILURE], "at": timeutil.iso(at(60))}
+    )
     assert result["tripped"] is False and result["state"] == CLOSED and result["attempts"] == 1
     assert result["reconciled"] and "legacy success" in result["reconciled"][0]
     assert document["circuit_breaker"]["homebrew"]["window"] == [FAILURE]
@@ -417,7 +461,9 @@ def test_an_entry_only_legacy_scripts_wrote_is_not_reconciled() -> None:
 def test_mixed_writer_warnings_name_the_entry_and_the_sign() -> None:
     entry = batchops_entry(*[FAILURE] * 7)
     entry.update(state="closed", failures=0)
-    warnings = breaker.mixed_writer_warnings({"enabled": True, "circuit_breaker": {"homebrew": entry, "npm": batchops_entry(FAILURE)}})
+    warnings = breaker.mixed_writer_warnings(
+        {"enabled": True, "circuit_breaker": {"homebrew": entry, "npm": batchops_entry(FAILURE)}}
+    )
     assert len(warnings) == 2 and all(w.startswith("/circuit_breaker/homebrew: ") for w in warnings)
     assert "failures is 0 but the window ends with 7 failure(s)" in warnings[0]
     assert "state is closed but consecutive_opens is 1" in warnings[1]

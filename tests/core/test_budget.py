@@ -70,7 +70,11 @@ def test_a_paused_platform_does_not_pause_or_sample_the_other() -> None:
     current = view(control(macos_minutes_used=990, linux_minutes_used=100), THURSDAY)
     assert current.paused_platforms == ["macos"]
     assert current.sample_rate == 1.0 and not current.sampling_active
-    assert budget.preflight_outputs(current) == {"sampling-active": False, "sample-rate": "1.0", "paused-platforms": ["macos"]}
+    assert budget.preflight_outputs(current) == {
+        "sampling-active": False,
+        "sample-rate": "1.0",
+        "paused-platforms": ["macos"],
+    }
 
 
 def test_batch_sample_rate_is_the_lowest_rate_of_the_running_platforms() -> None:
@@ -87,11 +91,15 @@ def test_every_platform_paused_gives_rate_zero() -> None:
 
 
 def test_limits_and_thresholds_come_from_the_control_file() -> None:
-    document = control(macos_minutes_used=300, macos_minutes_limit=400, sampling_percent=50, pause_percent=90, sample_rate_floor=0.25)
+    document = control(
+        macos_minutes_used=300, macos_minutes_limit=400, sampling_percent=50, pause_percent=90, sample_rate_floor=0.25
+    )
     macos = view(document, THURSDAY).gauges[0]
     assert (macos.limit, macos.state) == (400, "sampling")  # 75%
     assert platform_rate(359, 400, BudgetConfig.from_budget(document["budget"])) == 0.25  # 89.75%: the floor
-    assert view(control(macos_minutes_used=360, macos_minutes_limit=400, pause_percent=90), THURSDAY).paused_platforms == ["macos"]
+    assert view(
+        control(macos_minutes_used=360, macos_minutes_limit=400, pause_percent=90), THURSDAY
+    ).paused_platforms == ["macos"]
 
 
 def test_sampling_threshold_at_or_above_pause_means_no_sampling_band() -> None:
@@ -152,7 +160,9 @@ def test_rollover_after_idle_weeks_lands_in_the_current_week_on_its_anchor() -> 
     document = control(macos_minutes_used=50, week_start="2026-06-03T06:00:00Z")  # a Wednesday anchor
     add(document, "2026-06-26T12:00:00Z")
     assert document["budget"]["week_start"] == "2026-06-24T06:00:00Z"
-    assert document["budget"]["history"] == [{"week_start": "2026-06-03T06:00:00Z", "macos_minutes_used": 50, "linux_minutes_used": 0}]
+    assert document["budget"]["history"] == [
+        {"week_start": "2026-06-03T06:00:00Z", "macos_minutes_used": 50, "linux_minutes_used": 0}
+    ]
 
 
 def test_history_keeps_only_the_last_weeks() -> None:
@@ -245,7 +255,9 @@ def test_reset_moves_the_weeks_usage_to_history_and_keeps_the_window() -> None:
     ops.apply(document, "budget.reset", {"platforms": ["macos"], "at": "2026-06-25T09:30:00Z"})
     assert document["budget"]["macos_minutes_used"] == 0 and document["budget"]["linux_minutes_used"] == 40
     assert document["budget"]["week_start"] == MONDAY
-    assert document["budget"]["history"] == [{"week_start": MONDAY, "reset_at": "2026-06-25T09:30:00Z", "macos_minutes_used": 960}]
+    assert document["budget"]["history"] == [
+        {"week_start": MONDAY, "reset_at": "2026-06-25T09:30:00Z", "macos_minutes_used": 960}
+    ]
     schema.validate(document, "batch-control", file="batch-control.json")
 
 
@@ -258,7 +270,9 @@ def test_a_date_week_start_starts_the_week_at_midnight_utc_that_day_for_seven_da
     last_second = view(document, datetime(2026, 12, 7, 23, 59, 59, tzinfo=UTC))
     assert last_second.rollover_due is None and last_second.gauges[0].used == 450
     assert view(document, datetime(2026, 12, 8, tzinfo=UTC)).rollover_due == {
-        "week_start": "2026-12-01", "macos_minutes_used": 450, "linux_minutes_used": 0,
+        "week_start": "2026-12-01",
+        "macos_minutes_used": 450,
+        "linux_minutes_used": 0,
     }
 
 
@@ -268,7 +282,9 @@ def test_batchops_writes_a_date_week_start_back_as_a_date_rollover_and_history_t
     assert document["budget"]["week_start"] == "2026-12-01" and document["budget"]["macos_minutes_used"] == 455
     add(document, "2026-12-16T10:00:00Z", linux=1)  # two weeks later: lands on the same weekday anchor
     assert document["budget"]["week_start"] == "2026-12-15"
-    assert document["budget"]["history"] == [{"week_start": "2026-12-01", "macos_minutes_used": 455, "linux_minutes_used": 0}]
+    assert document["budget"]["history"] == [
+        {"week_start": "2026-12-01", "macos_minutes_used": 455, "linux_minutes_used": 0}
+    ]
     ops.apply(document, "budget.reset", {"platforms": ["linux"], "at": "2026-12-16T11:00:00Z"})
     assert document["budget"]["history"][-1]["week_start"] == "2026-12-15"
     schema.validate(document, "batch-control", file="batch-control.json")
@@ -333,7 +349,9 @@ def test_status_shows_forced_sampling_as_forced() -> None:
 
 # --- the sampler ---------------------------------------------------------------------------
 
-names_strategy = st.lists(st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=20), max_size=40, unique=True)
+names_strategy = st.lists(
+    st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=20), max_size=40, unique=True
+)
 rates = st.floats(min_value=0, max_value=1)
 
 

@@ -60,8 +60,16 @@ def test_grace_update_applies_only_over_the_checksum_it_replaces() -> None:
 
 def test_accept_keeps_an_audit_trail_of_every_change() -> None:
     doc = _base(A)
-    apply(doc, "drift.accept", {"recipe": "tool", "version": "1.0.0", "url": URL, "sha256": B, "reason": "rebuilt", "actor": "op", "at": T1})
-    apply(doc, "drift.accept", {"recipe": "tool", "version": "1.0.0", "url": URL, "sha256": C, "reason": "again", "actor": "op", "at": T2})
+    apply(
+        doc,
+        "drift.accept",
+        {"recipe": "tool", "version": "1.0.0", "url": URL, "sha256": B, "reason": "rebuilt", "actor": "op", "at": T1},
+    )
+    apply(
+        doc,
+        "drift.accept",
+        {"recipe": "tool", "version": "1.0.0", "url": URL, "sha256": C, "reason": "again", "actor": "op", "at": T2},
+    )
     entry = doc["recipes"]["tool"]["1.0.0"][URL]
     assert entry["sha256"] == C
     assert [(a["from"], a["to"], a["reason"]) for a in entry["audit"]] == [(A, B, "rebuilt"), (B, C, "again")]
@@ -78,7 +86,14 @@ def test_accept_of_an_unrecorded_url_records_it_with_from_null() -> None:
 shas = st.sampled_from([A, B, C])
 items = st.lists(
     st.builds(
-        lambda kind, sha, prev, url: {"recipe": "tool", "version": "1.0.0", "url": url, "sha256": sha, "kind": kind, "previous": prev},
+        lambda kind, sha, prev, url: {
+            "recipe": "tool",
+            "version": "1.0.0",
+            "url": url,
+            "sha256": sha,
+            "kind": kind,
+            "previous": prev,
+        },
         st.sampled_from(["new", "verified", "grace"]),
         shas,
         shas,
@@ -86,11 +101,15 @@ items = st.lists(
     ),
     max_size=6,
 )
-times = st.integers(min_value=0, max_value=100).map(lambda h: (datetime(2026, 3, 1, tzinfo=UTC) + timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+times = st.integers(min_value=0, max_value=100).map(
+    lambda h: (datetime(2026, 3, 1, tzinfo=UTC) + timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M:%SZ")
+)
 
 
 @given(base_entries=items, entries=items, at=times)
-def test_record_is_idempotent_valid_and_only_changes_checksums_through_grace(base_entries: list, entries: list, at: str) -> None:
+def test_record_is_idempotent_valid_and_only_changes_checksums_through_grace(
+    base_entries: list, entries: list, at: str
+) -> None:
     doc = drift.empty_baseline()
     apply(doc, "drift.record", {"at": "2026-03-01T00:00:00Z", "entries": base_entries})
     before = copy.deepcopy(doc)

@@ -25,7 +25,9 @@ class Got:
 
 
 def _recipe(url: str = URL) -> recipes.Recipe:
-    return recipes.parse_recipe(f'[metadata]\nname = "tool"\n[[steps]]\naction = "download"\nchecksum_url = "{url}"\n', file="tool.toml")
+    return recipes.parse_recipe(
+        f'[metadata]\nname = "tool"\n[[steps]]\naction = "download"\nchecksum_url = "{url}"\n', file="tool.toml"
+    )
 
 
 def _check(published: str = "") -> Check:
@@ -35,7 +37,10 @@ def _check(published: str = "") -> Check:
 
 
 def _baseline(sha: str = A, first_seen: str = "2026-01-01T00:00:00Z") -> dict:
-    return {"version": 1, "recipes": {"tool": {"1.0.0": {URL: {"sha256": sha, "first_seen": first_seen, "last_verified": first_seen}}}}}
+    return {
+        "version": 1,
+        "recipes": {"tool": {"1.0.0": {URL: {"sha256": sha, "first_seen": first_seen, "last_verified": first_seen}}}},
+    }
 
 
 def _classify(got: Got, baseline: dict, *, grace: timedelta = timedelta(hours=24), published: str = "") -> Finding:
@@ -64,7 +69,9 @@ def test_other_bytes_for_a_young_release_are_pending() -> None:
     assert _classify(Got(B), _baseline(), published="2026-03-02T06:00:00Z").status == "pending"
 
 
-@pytest.mark.parametrize("got", [Got(None, "truncated: 10 of the 20 bytes announced arrived"), Got(None, "timed out"), Got(None, ""), None])
+@pytest.mark.parametrize(
+    "got", [Got(None, "truncated: 10 of the 20 bytes announced arrived"), Got(None, "timed out"), Got(None, ""), None]
+)
 def test_a_failed_or_cut_download_is_unverifiable_never_drift_never_ok(got: Got | None) -> None:
     results = {URL: got} if got is not None else {}
     (finding,), entries = drift.classify([_check()], results, _baseline(), now=NOW, grace=timedelta(0))
@@ -100,8 +107,14 @@ fps = st.lists(st.text("0123456789abcdef", min_size=24, max_size=24), max_size=6
 
 
 @given(fps, st.data(), st.integers(min_value=0, max_value=20), st.integers(min_value=1, max_value=30))
-def test_every_fingerprint_is_commented_or_created_exactly_once(fingerprints: list[str], data: st.DataObject, threshold: int, size: int) -> None:
-    known = data.draw(st.dictionaries(st.sampled_from(fingerprints), st.integers(1, 5), max_size=len(fingerprints))) if fingerprints else {}
+def test_every_fingerprint_is_commented_or_created_exactly_once(
+    fingerprints: list[str], data: st.DataObject, threshold: int, size: int
+) -> None:
+    known = (
+        data.draw(st.dictionaries(st.sampled_from(fingerprints), st.integers(1, 5), max_size=len(fingerprints)))
+        if fingerprints
+        else {}
+    )
     plan = drift.plan_issues(fingerprints, known, threshold=threshold, group_size=size)
     commented = [fp for group in plan.comment.values() for fp in group]
     created = [fp for group in plan.create for fp in group]
@@ -126,8 +139,17 @@ def test_a_mass_drift_of_100_new_fingerprints_makes_one_grouped_issue() -> None:
 
 def _drift(n: int, url_len: int = 60) -> Finding:
     url = "https://example.test/" + "u" * url_len + f"/{n}"
-    return Finding(f"tool{n}", f"tool{n}.toml", "drift", "1.0.0", url=url, expected=A, actual=f"{n:064x}",
-                   first_seen="2026-01-01T00:00:00Z", fingerprint=f"{n:024x}")
+    return Finding(
+        f"tool{n}",
+        f"tool{n}.toml",
+        "drift",
+        "1.0.0",
+        url=url,
+        expected=A,
+        actual=f"{n:064x}",
+        first_seen="2026-01-01T00:00:00Z",
+        fingerprint=f"{n:024x}",
+    )
 
 
 def test_a_grouped_issue_body_carries_every_marker_and_stays_under_githubs_limit() -> None:
@@ -140,7 +162,9 @@ def test_a_grouped_issue_body_carries_every_marker_and_stays_under_githubs_limit
 
 def test_a_single_issue_names_the_recipe_and_gives_the_accept_command() -> None:
     finding = _drift(1)
-    body = render.issue_body({finding.fingerprint: [finding]}, at="2026-03-02T12:00:00Z", run_url="https://github.com/o/r/actions/runs/1")
+    body = render.issue_body(
+        {finding.fingerprint: [finding]}, at="2026-03-02T12:00:00Z", run_url="https://github.com/o/r/actions/runs/1"
+    )
     assert body.startswith(drift.marker(finding.fingerprint))
     assert f"batchops drift accept tool1 1.0.0 --url {finding.url} --sha256 {finding.actual}" in body
     assert "[this run](https://github.com/o/r/actions/runs/1)" in body
@@ -149,7 +173,10 @@ def test_a_single_issue_names_the_recipe_and_gives_the_accept_command() -> None:
 def test_terminal_lines_are_one_line_each_and_skipped_recipes_one_line_unless_verbose() -> None:
     findings = [
         Finding("evil", "evil.toml", "unverifiable", reason="HTTP 500\n::error::PWN"),
-        *(Finding(f"s{n}", f"s{n}.toml", "skipped", reason="no step with a checksum_url for linux/amd64") for n in range(12)),
+        *(
+            Finding(f"s{n}", f"s{n}.toml", "skipped", reason="no step with a checksum_url for linux/amd64")
+            for n in range(12)
+        ),
         Finding("fine", "fine.toml", "ok", "1", url=URL),
     ]
     quiet = render.terminal_lines(findings)
@@ -164,16 +191,24 @@ def test_terminal_lines_are_one_line_each_and_skipped_recipes_one_line_unless_ve
 @pytest.mark.parametrize(
     ("reason", "short"),
     [
-        ("version unresolvable: release lookup for o/r: GitHub API unreachable: ConnectionError (HTTPConnectionPool(host='127.0.0.1', "
-         "port=9): Max retries exceeded with url: /repos/o/r/releases/latest (Caused by NewConnectionError(\"<urllib3.connection."
-         "HTTPConnection object at 0x7f>: Failed to establish a new connection: [Errno 111] Connection refused\"))",
-         "version unresolvable: release lookup for o/r: GitHub API unreachable: connection refused"),
+        (
+            "version unresolvable: release lookup for o/r: GitHub API unreachable: ConnectionError (HTTPConnectionPool(host='127.0.0.1', "
+            'port=9): Max retries exceeded with url: /repos/o/r/releases/latest (Caused by NewConnectionError("<urllib3.connection.'
+            'HTTPConnection object at 0x7f>: Failed to establish a new connection: [Errno 111] Connection refused"))',
+            "version unresolvable: release lookup for o/r: GitHub API unreachable: connection refused",
+        ),
         ("network error: gaierror ([Errno -2] Name or service not known)", "network error: host name not found (DNS)"),
-        ("release lookup for o/r: GitHub API unreachable: ReadTimeout (HTTPSConnectionPool(host='api.github.com', port=443): "
-         "Read timed out. (read timeout=15))", "release lookup for o/r: GitHub API unreachable: timed out"),
+        (
+            "release lookup for o/r: GitHub API unreachable: ReadTimeout (HTTPSConnectionPool(host='api.github.com', port=443): "
+            "Read timed out. (read timeout=15))",
+            "release lookup for o/r: GitHub API unreachable: timed out",
+        ),
         ("timed out: not complete within 30s", "timed out: not complete within 30s"),
         ("HTTP 404 from upstream", "HTTP 404 from upstream"),
-        ("truncated: 10 of the 20 bytes announced arrived before the connection closed", "truncated: 10 of the 20 bytes announced arrived before the connection closed"),
+        (
+            "truncated: 10 of the 20 bytes announced arrived before the connection closed",
+            "truncated: 10 of the 20 bytes announced arrived before the connection closed",
+        ),
     ],
 )
 def test_a_reason_is_shown_in_a_few_words_never_as_python_exception_text(reason: str, short: str) -> None:

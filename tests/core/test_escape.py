@@ -21,7 +21,13 @@ PAYLOADS = [f"x{brk}::error::PWN" for brk in LINE_BREAKS] + [
     "bad\nBatchops-Operation-Id: deadbeef",
     "\u202eevil\u202c",
 ]
-hostile_text = st.text() | st.sampled_from(PAYLOADS) | st.lists(st.sampled_from(["::", "##[", "\n", "\r", "\u2028", "\x85", "a", "%0A", "\\", "::error::"]), max_size=12).map("".join)
+hostile_text = (
+    st.text()
+    | st.sampled_from(PAYLOADS)
+    | st.lists(
+        st.sampled_from(["::", "##[", "\n", "\r", "\u2028", "\x85", "a", "%0A", "\\", "::error::"]), max_size=12
+    ).map("".join)
+)
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)
@@ -81,7 +87,10 @@ def test_credentials_in_a_url_are_never_printed(scheme: str, user: str, secret: 
 
 
 def test_text_without_credentials_is_left_alone() -> None:
-    assert escape.redact("mail alice@example.test about https://example.test/a@b") == "mail alice@example.test about https://example.test/a@b"
+    assert (
+        escape.redact("mail alice@example.test about https://example.test/a@b")
+        == "mail alice@example.test about https://example.test/a@b"
+    )
 
 
 def test_summary_markdown_shows_html_as_text_outside_code() -> None:
@@ -131,7 +140,10 @@ def test_a_value_cannot_pass_raw_html_by_faking_code_in_a_summary(markdown: str)
 
 
 def test_html_in_a_real_fence_is_kept_as_code_and_a_fence_left_open_is_closed() -> None:
-    assert escape.safe_markdown("text\n\n```mermaid\nx <-- y\n```\nafter <i>") == "text\n\n```mermaid\nx <-- y\n```\nafter &lt;i>"
+    assert (
+        escape.safe_markdown("text\n\n```mermaid\nx <-- y\n```\nafter <i>")
+        == "text\n\n```mermaid\nx <-- y\n```\nafter &lt;i>"
+    )
     # left open, the fence would swallow (or, re-opened, expose) what the step appends next
     assert escape.safe_markdown("```\nopen") == "```\nopen\n```"
     assert escape.safe_markdown("~~~~ a`b\n<kept>") == "~~~~ a`b\n<kept>\n~~~~"

@@ -15,8 +15,22 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "batchops"
 
 FORBIDDEN_IN_CORE = {
-    "os", "subprocess", "socket", "http", "urllib", "requests", "github", "sqlite3",
-    "argparse", "shutil", "tempfile", "io", "pathlib", "threading", "concurrent", "time",
+    "os",
+    "subprocess",
+    "socket",
+    "http",
+    "urllib",
+    "requests",
+    "github",
+    "sqlite3",
+    "argparse",
+    "shutil",
+    "tempfile",
+    "io",
+    "pathlib",
+    "threading",
+    "concurrent",
+    "time",
 }
 # modules of the core may import each other and batchops.errors, nothing else of batchops
 ALLOWED_OUTSIDE_CORE = {"batchops.errors"}
@@ -76,7 +90,12 @@ def test_core_modules_import_no_io_and_nothing_outside_the_core(name: str, path:
         top = module.split(".")[0]
         if top in FORBIDDEN_IN_CORE:
             bad.append(f"{path.name}:{line} imports {module}")
-        if top == "batchops" and not module.startswith("batchops.core") and module not in ALLOWED_OUTSIDE_CORE and module != "batchops":
+        if (
+            top == "batchops"
+            and not module.startswith("batchops.core")
+            and module not in ALLOWED_OUTSIDE_CORE
+            and module != "batchops"
+        ):
             bad.append(f"{path.name}:{line} imports {module} (outside the core)")
     assert not bad, "\n".join(bad)
 
@@ -99,7 +118,11 @@ def test_only_the_runner_and_the_cli_entry_read_the_environment() -> None:
         for node in ast.walk(tree):
             if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "putenv", "environb"):
                 readers.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
-            if isinstance(node, ast.ImportFrom) and node.module == "os" and any(a.name in ("environ", "getenv") for a in node.names):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module == "os"
+                and any(a.name in ("environ", "getenv") for a in node.names)
+            ):
                 readers.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
     assert not readers, "the environment is read outside adapters/runner and the CLI entry:\n" + "\n".join(readers)
 
@@ -200,5 +223,7 @@ def test_imports_go_down_the_floors_only_even_late_ones() -> None:
                 continue
             if there[0] <= here[0]:
                 wrong.append(f"{path.relative_to(PACKAGE.parent)}:{line}: {name} imports {module}")
-    assert not wrong, "imports that do not go down the floors (cli > steps|commands > flags > engines > " \
+    assert not wrong, (
+        "imports that do not go down the floors (cli > steps|commands > flags > engines > "
         "adapters|render > core > errors):\n" + "\n".join(wrong)
+    )

@@ -68,7 +68,11 @@ def test_idempotency_key_is_the_run_identity_not_the_counts() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c", "d"]), st.sampled_from(["passed", "failed", "skipped"])), max_size=30))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c", "d"]), st.sampled_from(["passed", "failed", "skipped"])), max_size=30
+    )
+)
 def test_counts_always_add_up_to_total_recipes_and_rate_stays_a_fraction(entries: list[tuple[str, str]]) -> None:
     payload = metrics.build_payload(results_doc(results=[{"recipe_name": n, "result": r} for n, r in entries]))
     assert payload["passed"] + payload["failed"] + payload["skipped"] == payload["total_recipes"] == len(entries)
@@ -99,7 +103,15 @@ def test_every_4xx_but_408_425_429_is_a_dead_letter(status: int | None, kind: st
 
 @pytest.mark.parametrize(
     ("status", "says"),
-    [(401, "`token` input"), (403, "`token` input"), (400, "contract"), (422, "contract"), (404, "endpoint URL"), (503, "retried"), (None, "retried")],
+    [
+        (401, "`token` input"),
+        (403, "`token` input"),
+        (400, "contract"),
+        (422, "contract"),
+        (404, "endpoint URL"),
+        (503, "retried"),
+        (None, "retried"),
+    ],
 )
 def test_the_hint_points_where_the_status_says(status: int | None, says: str) -> None:
     assert says in metrics.hint(status)
@@ -127,9 +139,17 @@ def test_a_request_never_gets_more_time_than_is_left() -> None:
 def test_the_token_goes_only_to_the_endpoint_given() -> None:
     entries = [("a", "https://evil.example", False), ("b", "", False), ("c", "https://ours.example", True)]
     given = metrics.replay_plan(entries, endpoint="https://ours.example", token_given=True, retry_rejected=False)
-    assert [(i.action, i.endpoint, i.with_token) for i in given] == [("send", "https://ours.example", True), ("send", "https://ours.example", True), ("hold", "", False)]
+    assert [(i.action, i.endpoint, i.with_token) for i in given] == [
+        ("send", "https://ours.example", True),
+        ("send", "https://ours.example", True),
+        ("hold", "", False),
+    ]
     named = metrics.replay_plan(entries, endpoint="", token_given=False, retry_rejected=True)
-    assert [(i.action, i.endpoint, i.with_token) for i in named] == [("send", "https://evil.example", False), ("store", "", False), ("send", "https://ours.example", False)]
+    assert [(i.action, i.endpoint, i.with_token) for i in named] == [
+        ("send", "https://evil.example", False),
+        ("store", "", False),
+        ("send", "https://ours.example", False),
+    ]
 
 
 def test_dead_letters_are_held_unless_asked() -> None:
@@ -140,8 +160,22 @@ def test_dead_letters_are_held_unless_asked() -> None:
 
 # --- legacy batch-runs records --------------------------------------------------------
 
-OLD = {"batch_id": "2026-02-03-homebrew", "ecosystem": "homebrew", "total": 3, "platforms": {"linux-x86_64": {"tested": 10, "passed": 9, "failed": 1}}, "timestamp": "2026-02-03T04:58:07Z", "duration_seconds": 6}
-NEW = {"batch_id": "2026-03-01", "ecosystems": {"npm": 1, "pypi": 2}, "total": 0, "platforms": {}, "timestamp": "2026-03-01T02:09:27Z", "duration_seconds": 8}
+OLD = {
+    "batch_id": "2026-02-03-homebrew",
+    "ecosystem": "homebrew",
+    "total": 3,
+    "platforms": {"linux-x86_64": {"tested": 10, "passed": 9, "failed": 1}},
+    "timestamp": "2026-02-03T04:58:07Z",
+    "duration_seconds": 6,
+}
+NEW = {
+    "batch_id": "2026-03-01",
+    "ecosystems": {"npm": 1, "pypi": 2},
+    "total": 0,
+    "platforms": {},
+    "timestamp": "2026-03-01T02:09:27Z",
+    "duration_seconds": 8,
+}
 
 
 def _strict(text: str, name: str) -> object:
@@ -174,16 +208,32 @@ def test_old_record_maps_platform_sums() -> None:
     assert (payload["started_at"], payload["completed_at"]) == ("2026-02-03T04:58:01Z", "2026-02-03T04:58:07Z")
 
 
-@pytest.mark.parametrize(("counts", "stored"), [({"homebrew": 10}, "homebrew"), ({"npm": 1, "pypi": 2}, "mixed"), ({}, "mixed")])
-def test_an_ecosystems_map_of_one_is_that_ecosystem_and_of_several_is_mixed(counts: dict[str, int], stored: str) -> None:
+@pytest.mark.parametrize(
+    ("counts", "stored"), [({"homebrew": 10}, "homebrew"), ({"npm": 1, "pypi": 2}, "mixed"), ({}, "mixed")]
+)
+def test_an_ecosystems_map_of_one_is_that_ecosystem_and_of_several_is_mixed(
+    counts: dict[str, int], stored: str
+) -> None:
     assert metrics.record_ecosystem({**NEW, "ecosystems": counts}) == (stored, counts)
 
 
 def test_a_bad_record_is_reported_with_its_line_and_the_rest_is_read() -> None:
-    text = json.dumps(OLD, indent=2) + "\n" + '{"batch_id": "2026-02-03-homebrew", "ecosystem": "homebrew", "platforms": {}, "timestamp": NaN}\n' + "garbage\n" + json.dumps(NEW) + "\n"
+    text = (
+        json.dumps(OLD, indent=2)
+        + "\n"
+        + '{"batch_id": "2026-02-03-homebrew", "ecosystem": "homebrew", "platforms": {}, "timestamp": NaN}\n'
+        + "garbage\n"
+        + json.dumps(NEW)
+        + "\n"
+    )
     found = metrics.read_records(text, "f", _strict, _problems)
     lines = json.dumps(OLD, indent=2).count("\n") + 2
-    assert [(r.line, bool(r.payload)) for r in found] == [(1, True), (lines, False), (lines + 1, False), (lines + 2, True)]
+    assert [(r.line, bool(r.payload)) for r in found] == [
+        (1, True),
+        (lines, False),
+        (lines + 1, False),
+        (lines + 2, True),
+    ]
     assert "NaN" in found[1].error and "not a JSON object" in found[2].error
 
 
@@ -191,4 +241,6 @@ def test_a_bad_record_is_reported_with_its_line_and_the_rest_is_read() -> None:
 @given(st.text(alphabet='{}[]",:\\ \nab1', max_size=80))
 def test_any_text_is_split_without_losing_a_character_or_crashing(text: str) -> None:
     chunks = list(metrics.split_records(text))
-    assert "".join(c.text for c in chunks).replace(" ", "").replace("\n", "") == text.replace(" ", "").replace("\n", "").replace("\ufeff", "")
+    assert "".join(c.text for c in chunks).replace(" ", "").replace("\n", "") == text.replace(" ", "").replace(
+        "\n", ""
+    ).replace("\ufeff", "")

@@ -18,7 +18,9 @@ NOW = datetime(2026, 6, 26, 3, 0, tzinfo=UTC)
 
 def stopped(reason: str = "first incident") -> dict:
     doc = control.new_document()
-    control.stop_op(doc, {"reason": reason, "incident_url": "https://x/1", "disabled_by": "ada", "at": "2026-06-26T01:00:00Z"})
+    control.stop_op(
+        doc, {"reason": reason, "incident_url": "https://x/1", "disabled_by": "ada", "at": "2026-06-26T01:00:00Z"}
+    )
     return doc
 
 
@@ -27,7 +29,9 @@ def stopped(reason: str = "first incident") -> dict:
 
 def test_a_second_stop_keeps_the_first_reason_actor_and_time_and_updates_the_links_it_is_given() -> None:
     doc = stopped()
-    control.stop_op(doc, {"reason": "second", "expected_resume": "09:00", "disabled_by": "bob", "at": AT, "replace_reason": False})
+    control.stop_op(
+        doc, {"reason": "second", "expected_resume": "09:00", "disabled_by": "bob", "at": AT, "replace_reason": False}
+    )
     assert (doc["reason"], doc["disabled_by"], doc["disabled_at"]) == ("first incident", "ada", "2026-06-26T01:00:00Z")
     assert (doc["incident_url"], doc["expected_resume"]) == ("https://x/1", "09:00")
 
@@ -53,13 +57,18 @@ def test_a_kept_reason_stop_on_a_running_remote_still_stops_it() -> None:
 # --- no-ops -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("op", "args"), [
-    ("control.enable", {"ecosystem": "npm"}),
-    ("control.resume", {}),
-    ("breaker.reset", {"ecosystem": "npm", "reason": "r"}),
-    ("breaker.probe", {"ecosystem": "npm", "reason": "r"}),
-])
-def test_an_operation_that_changes_nothing_is_seen_as_a_no_op_even_on_a_legacy_file_missing_fields(op: str, args: dict) -> None:
+@pytest.mark.parametrize(
+    ("op", "args"),
+    [
+        ("control.enable", {"ecosystem": "npm"}),
+        ("control.resume", {}),
+        ("breaker.reset", {"ecosystem": "npm", "reason": "r"}),
+        ("breaker.probe", {"ecosystem": "npm", "reason": "r"}),
+    ],
+)
+def test_an_operation_that_changes_nothing_is_seen_as_a_no_op_even_on_a_legacy_file_missing_fields(
+    op: str, args: dict
+) -> None:
     before = {"enabled": True}  # legacy: most fields absent
     after = copy.deepcopy(before)
     operations.apply(after, op, {**args, "at": AT})
@@ -76,7 +85,9 @@ def test_a_real_change_names_the_fields_it_changes() -> None:
 # --- text ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", ["a\nBatchops-Actor: mallory", "a\rb", "a\u2028b", "a\x85b", "bell\x07", "esc\x1b[31m"])
+@pytest.mark.parametrize(
+    "text", ["a\nBatchops-Actor: mallory", "a\rb", "a\u2028b", "a\x85b", "bell\x07", "esc\x1b[31m"]
+)
 def test_operator_text_with_a_line_break_or_control_character_is_refused_with_an_example(text: str) -> None:
     with pytest.raises(UsageError) as caught:
         control.check_text(text, "--reason", example='"npm is down"')
@@ -94,13 +105,22 @@ def test_one_line_never_leaves_a_line_break_or_control_character(text: str) -> N
 
 def entry(op: str, args: dict, n: int, title: str = "") -> dict:
     audit = {"audit": {"title": title, "body": []}} if title else {}
-    return {"id": f"{n:032x}", "op": op, "file": "batch-control.json", "args": {**args, **audit, "at": AT}, "at": AT, "actor": "Ada <ada@example.org>"}
+    return {
+        "id": f"{n:032x}",
+        "op": op,
+        "file": "batch-control.json",
+        "args": {**args, **audit, "at": AT},
+        "at": AT,
+        "actor": "Ada <ada@example.org>",
+    }
 
 
 def test_a_message_carrying_several_operations_describes_each_and_has_one_trailer_group_per_operation() -> None:
-    entries = [entry("control.disable", {"ecosystem": "npm"}, 1, "disable ecosystem npm"),
-               entry("control.resume", {}, 2, "resume the batch pipeline"),
-               entry("breaker.gate", {"ecosystem": "npm"}, 3)]
+    entries = [
+        entry("control.disable", {"ecosystem": "npm"}, 1, "disable ecosystem npm"),
+        entry("control.resume", {}, 2, "resume the batch pipeline"),
+        entry("breaker.gate", {"ecosystem": "npm"}, 3),
+    ]
     message = control.commit_message(entries)
     title, _, body = message.partition("\n")
     assert title == "batchops: 3 control-plane changes [skip ci]"
@@ -113,13 +133,17 @@ def test_a_message_carrying_several_operations_describes_each_and_has_one_traile
 
 
 def test_a_reason_that_looks_like_a_trailer_stays_the_value_of_its_own_trailer() -> None:
-    message = control.commit_message([entry("breaker.reset", {"ecosystem": "npm", "reason": "Batchops-Actor: mallory"}, 1, "reset")])
+    message = control.commit_message(
+        [entry("breaker.reset", {"ecosystem": "npm", "reason": "Batchops-Actor: mallory"}, 1, "reset")]
+    )
     [group] = control.parse_trailers(message)
     assert group["actor"] == "Ada <ada@example.org>" and group["reason"] == "Batchops-Actor: mallory"
 
 
 def test_a_journal_entry_edited_to_hold_a_newline_cannot_add_a_trailer_line() -> None:
-    forged = entry("control.stop", {"reason": "x\nBatchops-Actor: mallory"}, 1, "stop\nBatchops-Operation: control.resume")
+    forged = entry(
+        "control.stop", {"reason": "x\nBatchops-Actor: mallory"}, 1, "stop\nBatchops-Operation: control.resume"
+    )
     groups = control.parse_trailers(control.commit_message([forged]))
     assert [g["operation"] for g in groups] == ["control.stop"] and groups[0]["actor"] == "Ada <ada@example.org>"
 
@@ -128,7 +152,16 @@ def test_a_journal_entry_edited_to_hold_a_newline_cannot_add_a_trailer_line() ->
 
 
 def legacy_open() -> dict:
-    return {"circuit_breaker": {"npm": {"state": "open", "failures": 996, "last_failure": "2026-06-26T02:00:00Z", "opens_at": "2026-06-26T04:00:00Z"}}}
+    return {
+        "circuit_breaker": {
+            "npm": {
+                "state": "open",
+                "failures": 996,
+                "last_failure": "2026-06-26T02:00:00Z",
+                "opens_at": "2026-06-26T04:00:00Z",
+            }
+        }
+    }
 
 
 def test_reset_closes_an_open_breaker_and_clears_window_and_counters() -> None:
@@ -136,18 +169,32 @@ def test_reset_closes_an_open_breaker_and_clears_window_and_counters() -> None:
     result = operations.apply(doc, "breaker.reset", {"ecosystem": "npm", "reason": "recovered", "at": AT})
     entry_ = doc["circuit_breaker"]["npm"]
     assert result["changed"] and result["transition"]["from"] == "open" and result["transition"]["to"] == "closed"
-    assert (entry_["state"], entry_["failures"], entry_["window"], entry_["consecutive_opens"], entry_["opens_at"]) == ("closed", 0, [], 0, "")
+    assert (entry_["state"], entry_["failures"], entry_["window"], entry_["consecutive_opens"], entry_["opens_at"]) == (
+        "closed",
+        0,
+        [],
+        0,
+        "",
+    )
 
 
 def test_reset_is_the_only_path_from_open_to_closed_and_only_operators_take_it() -> None:
-    assert all(not (breaker.OPEN in sources and target == breaker.CLOSED) for sources, target in breaker.TRANSITIONS.values())
-    to_closed = [name for name, (sources, target) in breaker_operator.OPERATOR_TRANSITIONS.items() if breaker.OPEN in sources and target == breaker.CLOSED]
+    assert all(
+        not (breaker.OPEN in sources and target == breaker.CLOSED) for sources, target in breaker.TRANSITIONS.values()
+    )
+    to_closed = [
+        name
+        for name, (sources, target) in breaker_operator.OPERATOR_TRANSITIONS.items()
+        if breaker.OPEN in sources and target == breaker.CLOSED
+    ]
     assert to_closed == ["reset"]
 
 
 def test_an_operator_move_outside_the_table_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     # the table is the rule: take "reset from open" out of it and the move is no longer made
-    monkeypatch.setitem(breaker_operator.OPERATOR_TRANSITIONS, "reset", (frozenset({breaker.HALF_OPEN}), breaker.CLOSED))
+    monkeypatch.setitem(
+        breaker_operator.OPERATOR_TRANSITIONS, "reset", (frozenset({breaker.HALF_OPEN}), breaker.CLOSED)
+    )
     with pytest.raises(AssertionError, match="not in OPERATOR_TRANSITIONS"):
         operations.apply(legacy_open(), "breaker.reset", {"ecosystem": "npm", "reason": "recovered", "at": AT})
 
@@ -168,7 +215,9 @@ def test_open_trips_a_closed_breaker_for_the_given_wait() -> None:
     assert gate["skip"] is True
 
 
-@pytest.mark.parametrize(("op", "why"), [("breaker.open", "already open"), ("breaker.probe", None), ("breaker.reset", None)])
+@pytest.mark.parametrize(
+    ("op", "why"), [("breaker.open", "already open"), ("breaker.probe", None), ("breaker.reset", None)]
+)
 def test_controls_on_a_breaker_already_in_that_state_change_nothing(op: str, why: str | None) -> None:
     doc = legacy_open() if op == "breaker.open" else {"circuit_breaker": {}}
     before = copy.deepcopy(doc)
@@ -231,10 +280,23 @@ def test_open_with_a_longer_wait_extends_an_open_breaker_and_a_shorter_one_chang
 
 
 def test_a_breaker_opened_by_hand_is_not_explained_as_tripped_by_its_window() -> None:
-    doc = {"circuit_breaker": {"npm": {"state": "closed", "failures": 2, "window": ["success"] * 8 + ["failure"] * 2, "consecutive_opens": 0}}}
+    doc = {
+        "circuit_breaker": {
+            "npm": {
+                "state": "closed",
+                "failures": 2,
+                "window": ["success"] * 8 + ["failure"] * 2,
+                "consecutive_opens": 0,
+            }
+        }
+    }
     operations.apply(doc, "breaker.open", {"ecosystem": "npm", "reason": "bad bottles", "wait": "6h", "at": AT})
     why = control.next_batch(doc, "npm", NOW)["why"]
-    assert "tripped: 2 of 10" not in why and "not tripped by the window (2 of 10 failed (20%)" in why and "opened by hand" in why
+    assert (
+        "tripped: 2 of 10" not in why
+        and "not tripped by the window (2 of 10 failed (20%)" in why
+        and "opened by hand" in why
+    )
     legacy = legacy_open()
     operations.apply(legacy, "breaker.open", {"ecosystem": "npm", "reason": "r", "at": "2026-12-01T10:00:00Z"})
     assert "legacy scripts" not in control.next_batch(legacy, "npm", datetime(2026, 12, 1, 10, 0, tzinfo=UTC))["why"]

@@ -45,7 +45,9 @@ def test_only_an_unreachable_host_is_given_up_on_after_a_couple_of_attempts() ->
     slot=st.floats(min_value=0, max_value=10),
     seed=st.integers(),
 )
-def test_backoff_is_full_jitter_below_the_capped_exponential(retry: int, base: float, cap: float, slot: float, seed: int) -> None:
+def test_backoff_is_full_jitter_below_the_capped_exponential(
+    retry: int, base: float, cap: float, slot: float, seed: int
+) -> None:
     delay = rules.Backoff(base, cap).delay(retry, random.Random(seed), slot)
     assert 0.0 <= delay <= min(cap, max(base, slot) * 2 ** (retry - 1))
 
@@ -62,7 +64,9 @@ def test_the_default_budget_of_attempts_fits_a_32_job_matrix() -> None:
 def test_the_message_describes_every_operation_with_its_trailers() -> None:
     audit = {"title": "disable ecosystem npm", "body": ["reason: bad bottles"]}
     carried = [
-        entry("control.disable", {"ecosystem": "npm", "audit": audit}, "a" * 32, actor="Ada Operator <ada@example.org>"),
+        entry(
+            "control.disable", {"ecosystem": "npm", "audit": audit}, "a" * 32, actor="Ada Operator <ada@example.org>"
+        ),
         entry("breaker.record", {"ecosystem": "npm", "outcomes": ["failure"]}, "b" * 32),
         entry("budget.add_minutes", {"macos": 0, "linux": 7.5}, "c" * 32),
         entry("breaker.reset", {"ecosystem": "npm"}, "d" * 32, actor="Ada Operator <ada@example.org>"),
@@ -79,7 +83,10 @@ def test_the_message_describes_every_operation_with_its_trailers() -> None:
     ]
     groups = control.parse_trailers(text)
     assert [(g["operation"], g["operation-id"]) for g in groups] == [
-        ("control.disable", "a" * 32), ("breaker.record", "b" * 32), ("budget.add_minutes", "c" * 32), ("breaker.reset", "d" * 32)
+        ("control.disable", "a" * 32),
+        ("breaker.record", "b" * 32),
+        ("budget.add_minutes", "c" * 32),
+        ("breaker.reset", "d" * 32),
     ]
     assert groups[0]["actor"] == "Ada Operator <ada@example.org>" and groups[0]["at"] == AT
     assert trailers.endswith("\n") and trailers.count("Batchops-Operation-Id: ") == 4
@@ -142,7 +149,9 @@ def test_operations_are_re_applied_on_the_remote_copy_not_the_local_text() -> No
     remote = json.loads(control.TEMPLATE)
     remote["enabled"] = False
     remote["reason"] = "operator stop"
-    after, carried = rules.rebuild("batch-control.json", remote, [entry("control.disable", {"ecosystem": "npm"})], [], no_problems)
+    after, carried = rules.rebuild(
+        "batch-control.json", remote, [entry("control.disable", {"ecosystem": "npm"})], [], no_problems
+    )
     assert after["enabled"] is False and after["reason"] == "operator stop"
     assert after["disabled_ecosystems"] == ["npm"] and carried == []
     assert remote["disabled_ecosystems"] == []  # the remote's copy itself is left alone
@@ -153,13 +162,22 @@ def test_an_invalid_result_is_a_conflict_naming_the_file_and_the_problem() -> No
         return ["/disabled_ecosystems: has non-unique elements"] if len(document["disabled_ecosystems"]) > 1 else []
 
     with pytest.raises(OperationConflict) as raised:
-        rules.rebuild("batch-control.json", json.loads(control.TEMPLATE), [entry("control.disable", {"ecosystem": "npm"}), entry("control.disable", {"ecosystem": "go"})], [], problems)
+        rules.rebuild(
+            "batch-control.json",
+            json.loads(control.TEMPLATE),
+            [entry("control.disable", {"ecosystem": "npm"}), entry("control.disable", {"ecosystem": "go"})],
+            [],
+            problems,
+        )
     assert raised.value.file == "batch-control.json" and "non-unique" in raised.value.message
 
 
 def test_another_jobs_post_is_carried_whole_or_not_at_all() -> None:
     good = ("post-good", [entry("control.disable", {"ecosystem": "pypi"}, "c" * 32)])
-    bad = ("post-bad", [entry("control.disable", {"ecosystem": "go"}, "d" * 32), entry("no.such.operation", {}, "e" * 32)])
+    bad = (
+        "post-bad",
+        [entry("control.disable", {"ecosystem": "go"}, "d" * 32), entry("no.such.operation", {}, "e" * 32)],
+    )
     after, carried = rules.rebuild("batch-control.json", json.loads(control.TEMPLATE), [], [bad, good], no_problems)
     assert after["disabled_ecosystems"] == ["pypi"]  # not "go": the bad post is left out whole
     assert carried == [good]
@@ -167,9 +185,16 @@ def test_another_jobs_post_is_carried_whole_or_not_at_all() -> None:
 
 @pytest.mark.parametrize(
     ("local", "base", "remote", "chosen"),
-    [("mine", "old", "old", "mine"), ("old", "old", "theirs", "theirs"), ("same", "old", "same", "same"), (None, "old", "old", None)],
+    [
+        ("mine", "old", "old", "mine"),
+        ("old", "old", "theirs", "theirs"),
+        ("same", "old", "same", "same"),
+        (None, "old", "old", None),
+    ],
 )
-def test_a_file_without_operations_is_carried_when_only_this_job_changed_it(local: Any, base: Any, remote: Any, chosen: Any) -> None:
+def test_a_file_without_operations_is_carried_when_only_this_job_changed_it(
+    local: Any, base: Any, remote: Any, chosen: Any
+) -> None:
     assert rules.three_way("data/x.json", local, base, remote) == chosen
 
 

@@ -58,4 +58,3 @@ def test_every_control_file_operation_leaves_a_file_the_other_readers_decode() -
         assert None not in document.values(), name
     operations.apply(document, "budget.add_minutes", {"macos": 2.25, "linux": 0, "at": AT})
     assert document["budget"]["macos_minutes_used"] == 3 + 3  # each job's 2.25 billed as 3
-

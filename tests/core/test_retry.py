@@ -72,7 +72,9 @@ def test_a_delay_limit_stops_before_a_wait_that_would_cross_it() -> None:
 def test_a_failure_not_worth_retrying_is_raised_at_once() -> None:
     clock = Clock()
     once, calls = failing(5)
-    policy: Policy[str] = Policy(stop=stop_after_attempt(5), retry=lambda failure: not isinstance(failure, ConnectionError))
+    policy: Policy[str] = Policy(
+        stop=stop_after_attempt(5), retry=lambda failure: not isinstance(failure, ConnectionError)
+    )
     with pytest.raises(ConnectionError):
         policy.call(once, sleep=clock.sleep, monotonic=clock.monotonic)
     assert calls["n"] == 1 and clock.slept == []

@@ -12,7 +12,16 @@ from batchops.errors import UsageError
 
 
 def run(ecosystem: str, completed_at: str, passed: int, failed: int, skipped: int = 0, **extra: Any) -> dict[str, Any]:
-    return {"id": 0, "ecosystem": ecosystem, "completed_at": completed_at, "started_at": completed_at, "passed": passed, "failed": failed, "skipped": skipped, **extra}
+    return {
+        "id": 0,
+        "ecosystem": ecosystem,
+        "completed_at": completed_at,
+        "started_at": completed_at,
+        "passed": passed,
+        "failed": failed,
+        "skipped": skipped,
+        **extra,
+    }
 
 
 @pytest.mark.parametrize(
@@ -30,7 +39,9 @@ def run(ecosystem: str, completed_at: str, passed: int, failed: int, skipped: in
         (100.0, 98, 50, None, "ok"),
     ],
 )
-def test_severity_boundaries(rate: float | None, slo_pct: float, passed: int, latest: float | None, expected: str) -> None:
+def test_severity_boundaries(
+    rate: float | None, slo_pct: float, passed: int, latest: float | None, expected: str
+) -> None:
     assert slo.classify(rate, slo_pct, passed, latest) == expected
 
 
@@ -39,8 +50,6 @@ def test_homebrew_defaults_to_85_and_every_other_ecosystem_to_98() -> None:
     assert slo.slo_for("homebrew", slos) == 85 and slo.slo_for("crates.io", slos) == 98
     custom = slo.parse_slos(["homebrew=80", "default=95%"])
     assert slo.slo_for("homebrew", custom) == 80 and slo.slo_for("npm", custom) == 95
-
-
 
 
 def test_rate_is_pooled_over_runs_and_skipped_recipes_do_not_count() -> None:
@@ -52,8 +61,6 @@ def test_rate_is_pooled_over_runs_and_skipped_recipes_do_not_count() -> None:
     assert [(d.date, d.success_rate) for d in report.daily] == [("2026-02-05", 99.0), ("2026-02-06", 50.0)]
 
 
-
-
 @pytest.mark.parametrize("bad", ["homebrew", "homebrew=fast", "npm=120", "npm=nan", "npm=inf"])
 def test_bad_slo_is_a_usage_error(bad: str) -> None:
     with pytest.raises(UsageError):
@@ -61,13 +68,25 @@ def test_bad_slo_is_a_usage_error(bad: str) -> None:
 
 
 def test_last_n_keeps_the_latest_runs_of_each_ecosystem_and_the_window_the_completed_ones() -> None:
-    runs = [run("npm", f"2026-02-0{day}T00:00:00Z", 10, 0) for day in range(1, 6)] + [run("pypi", "2026-02-02T00:00:00Z", 5, 5), run("pypi", "2026-02-08T00:00:00Z", 0, 5)]
+    runs = [run("npm", f"2026-02-0{day}T00:00:00Z", 10, 0) for day in range(1, 6)] + [
+        run("pypi", "2026-02-02T00:00:00Z", 5, 5),
+        run("pypi", "2026-02-08T00:00:00Z", 0, 5),
+    ]
     now = datetime(2026, 2, 6, tzinfo=UTC)
     last, _ = slo.select(runs, now, window=None, last=2)
-    assert [(r["ecosystem"], r["completed_at"][:10]) for r in last] == [("pypi", "2026-02-02"), ("npm", "2026-02-04"), ("npm", "2026-02-05")]
+    assert [(r["ecosystem"], r["completed_at"][:10]) for r in last] == [
+        ("pypi", "2026-02-02"),
+        ("npm", "2026-02-04"),
+        ("npm", "2026-02-05"),
+    ]
     week, described = slo.select(runs, now, window="3d", last=None)
     assert [r["completed_at"][:10] for r in week] == ["2026-02-04", "2026-02-05"]
-    assert described == {"kind": "window", "window": "3d", "from": "2026-02-03T00:00:00Z", "until": "2026-02-06T00:00:00Z"}
+    assert described == {
+        "kind": "window",
+        "window": "3d",
+        "from": "2026-02-03T00:00:00Z",
+        "until": "2026-02-06T00:00:00Z",
+    }
 
 
 def test_runs_read_from_an_endpoint_with_offsets_and_no_completion_are_placed_in_time() -> None:

@@ -48,7 +48,9 @@ jobs:
 )
 
 
-def test_scheduled_alert_opens_one_issue_per_incident_and_the_next_run_changes_nothing(act, tmp_path: Path, github_api: GitHubStandIn) -> None:
+def test_scheduled_alert_opens_one_issue_per_incident_and_the_next_run_changes_nothing(
+    act, tmp_path: Path, github_api: GitHubStandIn
+) -> None:
     github_api.add_repo("tsuku/registry")
     src = copy_repository(tmp_path / "src")
     (src / "batch-control.json").write_text(json.dumps(control(npm=tripped(), pypi=CLOSED)))
@@ -57,8 +59,12 @@ def test_scheduled_alert_opens_one_issue_per_incident_and_the_next_run_changes_n
             WORKFLOW,
             src=src,
             event="schedule",
-            env={"GITHUB_API_URL": github_api.base_url, "GITHUB_REPOSITORY": "tsuku/registry",
-                 "BATCHOPS_GITHUB_WRITE_INTERVAL": "0", "BATCHOPS_NOW": "2026-06-01T12:00:00Z"},
+            env={
+                "GITHUB_API_URL": github_api.base_url,
+                "GITHUB_REPOSITORY": "tsuku/registry",
+                "BATCHOPS_GITHUB_WRITE_INTERVAL": "0",
+                "BATCHOPS_NOW": "2026-06-01T12:00:00Z",
+            },
             secrets={"GITHUB_TOKEN": github_api.token, "WEBHOOK": hook.url},
         )
     assert run.ok, run.log

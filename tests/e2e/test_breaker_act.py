@@ -47,19 +47,44 @@ WORKFLOW = single_job(
 
 def test_probe_after_the_wait_runs_the_batch_and_closes_the_breaker(act, tmp_path: Path) -> None:
     src = copy_repository(tmp_path / "src")
-    (src / "batch-control.json").write_text(json.dumps({
-        "enabled": True,
-        "circuit_breaker": {
-            "homebrew": {"state": "open", "failures": 957, "last_failure": "2026-06-26T20:51:01Z", "opens_at": "2026-06-26T21:51:01Z"},
-            "npm": {"state": "open", "failures": 696, "last_failure": "2099-01-01T00:00:00Z", "opens_at": "2099-01-01T01:00:00Z"},
-            "default": {"state": "closed", "failures": 0},
-        },
-        "budget": {"macos_minutes_used": 1, "linux_minutes_used": 2, "week_start": "", "sampling_active": False},
-    }, indent=2))
+    (src / "batch-control.json").write_text(
+        json.dumps(
+            {
+                "enabled": True,
+                "circuit_breaker": {
+                    "homebrew": {
+                        "state": "open",
+                        "failures": 957,
+                        "last_failure": "2026-06-26T20:51:01Z",
+                        "opens_at": "2026-06-26T21:51:01Z",
+                    },
+                    "npm": {
+                        "state": "open",
+                        "failures": 696,
+                        "last_failure": "2099-01-01T00:00:00Z",
+                        "opens_at": "2099-01-01T01:00:00Z",
+                    },
+                    "default": {"state": "closed", "failures": 0},
+                },
+                "budget": {
+                    "macos_minutes_used": 1,
+                    "linux_minutes_used": 2,
+                    "week_start": "",
+                    "sampling_active": False,
+                },
+            },
+            indent=2,
+        )
+    )
     run = act(WORKFLOW, src=src)
     assert run.ok, run.log
     assert run.result("gate.json") == {"skip": "false", "state": "half-open", "opens-at": ""}
-    assert run.result("update.json") == {"state": "closed", "previous-state": "half-open", "failure-rate": "0", "tripped": "false"}
+    assert run.result("update.json") == {
+        "state": "closed",
+        "previous-state": "half-open",
+        "failure-rate": "0",
+        "tripped": "false",
+    }
     written = run.result("batch-control.json")
     homebrew = written["circuit_breaker"]["homebrew"]
     assert (homebrew["state"], homebrew["window"], homebrew["consecutive_opens"]) == ("closed", [], 0)
@@ -102,12 +127,22 @@ LEGACY_FALLBACK = single_job(
 def test_the_legacy_workflows_default_fallback_and_runbook_edits_run_unchanged(act, tmp_path: Path) -> None:
     src = copy_repository(tmp_path / "src")
     # the runbook's weekly reset (a date) and "enable sampling" by hand, on the legacy template entry
-    (src / "batch-control.json").write_text(json.dumps({
-        "enabled": True,
-        "disabled_ecosystems": [],
-        "circuit_breaker": {"default": {"state": "closed", "failures": 0}},
-        "budget": {"macos_minutes_used": 0, "linux_minutes_used": 0, "week_start": "2026-06-22", "sampling_active": True},
-    }, indent=2))
+    (src / "batch-control.json").write_text(
+        json.dumps(
+            {
+                "enabled": True,
+                "disabled_ecosystems": [],
+                "circuit_breaker": {"default": {"state": "closed", "failures": 0}},
+                "budget": {
+                    "macos_minutes_used": 0,
+                    "linux_minutes_used": 0,
+                    "week_start": "2026-06-22",
+                    "sampling_active": True,
+                },
+            },
+            indent=2,
+        )
+    )
     run = act(LEGACY_FALLBACK, src=src, env={"BATCHOPS_NOW": "2026-06-25T12:00:00Z"})
     assert run.ok, run.log
     preflight = run.result("preflight.json")

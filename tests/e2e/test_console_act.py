@@ -57,7 +57,10 @@ WORKFLOW = single_job(
 def test_a_dry_run_gate_answers_and_the_fallback_does_not_count_the_batch_twice(act, tmp_path: Path) -> None:
     src = copy_repository(tmp_path / "src")
     # a legacy open breaker whose wait is over: the real gate would take the probe, the question must not
-    control = {"enabled": True, "circuit_breaker": {"homebrew": {"state": "open", "failures": 957, "opens_at": "2026-01-01T00:00:00Z"}}}
+    control = {
+        "enabled": True,
+        "circuit_breaker": {"homebrew": {"state": "open", "failures": 957, "opens_at": "2026-01-01T00:00:00Z"}},
+    }
     (src / "batch-control.json").write_text(json.dumps(control, indent=2))
     run = act(WORKFLOW, src=src)
     assert run.ok, run.log

@@ -55,7 +55,9 @@ jobs:
 )
 
 
-def test_scheduled_run_opens_one_issue_and_comments_on_the_next_run(act, tmp_path: Path, github_api: GitHubStandIn) -> None:
+def test_scheduled_run_opens_one_issue_and_comments_on_the_next_run(
+    act, tmp_path: Path, github_api: GitHubStandIn
+) -> None:
     upstream = Upstream().start()
     fake = github_api
     fake.add_repo("tsuku/registry")
@@ -81,13 +83,24 @@ def test_scheduled_run_opens_one_issue_and_comments_on_the_next_run(act, tmp_pat
         recorded = hashlib.sha256(b"original  tool.zip\n").hexdigest()
         stamp = "2026-01-02T00:00:00Z"
         (src / "checksum-baseline.json").write_text(
-            json.dumps({"version": 1, "recipes": {"tool": {"2.0.0": {tool_url: {"sha256": recorded, "first_seen": stamp, "last_verified": stamp}}}}})
+            json.dumps(
+                {
+                    "version": 1,
+                    "recipes": {
+                        "tool": {"2.0.0": {tool_url: {"sha256": recorded, "first_seen": stamp, "last_verified": stamp}}}
+                    },
+                }
+            )
         )
         run = act(
             WORKFLOW,
             src=src,
             event="schedule",
-            env={"GITHUB_API_URL": fake.base_url, "GITHUB_REPOSITORY": "tsuku/registry", "BATCHOPS_GITHUB_WRITE_INTERVAL": "0"},
+            env={
+                "GITHUB_API_URL": fake.base_url,
+                "GITHUB_REPOSITORY": "tsuku/registry",
+                "BATCHOPS_GITHUB_WRITE_INTERVAL": "0",
+            },
             secrets={"GITHUB_TOKEN": fake.token},
         )
     finally:

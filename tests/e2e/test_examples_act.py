@@ -82,7 +82,9 @@ EOF
 
 def test_batch_operations_runs_the_matrix_and_lands_every_update(act, tmp_path: Path) -> None:
     control = {"enabled": True, "disabled_ecosystems": ["rubygems", "github"], "circuit_breaker": {}, "budget": {}}
-    bare, _ = make_remote(tmp_path, {"batch-control.json": json.dumps(control, indent=2) + "\n", "scripts/run-batch.sh": RUN_BATCH})
+    bare, _ = make_remote(
+        tmp_path, {"batch-control.json": json.dumps(control, indent=2) + "\n", "scripts/run-batch.sh": RUN_BATCH}
+    )
     seed = tmp_path / "remote.git-seed"
     git(seed, "update-index", "--chmod=+x", "scripts/run-batch.sh")
     git(seed, "commit", "-q", "-m", "make the batch script executable")
@@ -127,12 +129,20 @@ def test_drift_monitor_records_the_baseline_then_opens_one_issue(act, tmp_path: 
     upstream = Upstream().start()
     try:
         upstream.put("/jq/1.7.1/SHA256SUMS", "a" * 64 + "  jq.tar.gz\n")
-        bare, _ = make_remote(tmp_path, {"recipes/jq.toml": _recipe("jq", "1.7.1", upstream.url), "batch-control.json": '{"enabled": true}\n'})
+        bare, _ = make_remote(
+            tmp_path,
+            {"recipes/jq.toml": _recipe("jq", "1.7.1", upstream.url), "batch-control.json": '{"enabled": true}\n'},
+        )
         workflow = localize((EXAMPLES / "drift-monitor.yml").read_text())
         common = {
             "src": copy_repository(tmp_path / "src"),
             "event": "workflow_dispatch",
-            "env": {"REMOTE": str(bare), "GITHUB_API_URL": github_api.base_url, "GITHUB_REPOSITORY": "registry/recipes", "BATCHOPS_GITHUB_WRITE_INTERVAL": "0"},
+            "env": {
+                "REMOTE": str(bare),
+                "GITHUB_API_URL": github_api.base_url,
+                "GITHUB_REPOSITORY": "registry/recipes",
+                "BATCHOPS_GITHUB_WRITE_INTERVAL": "0",
+            },
             "secrets": {"GITHUB_TOKEN": github_api.token},
         }
         first = act(workflow, **{**common, "env": {**common["env"], "BATCHOPS_NOW": "2026-06-22T05:41:00Z"}})
@@ -165,7 +175,12 @@ def test_rollback_dispatch_pushes_a_branch_and_opens_a_pull_request(act, tmp_pat
     common = {
         "src": copy_repository(tmp_path / "src"),
         "event": "workflow_dispatch",
-        "env": {"REMOTE": str(bare), "GITHUB_API_URL": github_api.base_url, "GITHUB_REPOSITORY": "registry/recipes", "BATCHOPS_GITHUB_WRITE_INTERVAL": "0"},
+        "env": {
+            "REMOTE": str(bare),
+            "GITHUB_API_URL": github_api.base_url,
+            "GITHUB_REPOSITORY": "registry/recipes",
+            "BATCHOPS_GITHUB_WRITE_INTERVAL": "0",
+        },
         "secrets": {"GITHUB_TOKEN": github_api.token},
     }
     dry = act(workflow, inputs={"batch-id": "2026-06-22-homebrew", "dry-run": "true"}, **common)

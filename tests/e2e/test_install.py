@@ -51,7 +51,9 @@ def _installed(python: str) -> dict[str, str]:
     code = "import importlib.metadata as m\nfor d in m.distributions(): print(d.metadata['Name'], d.version)"
     out = subprocess.run([python, "-I", "-c", code], capture_output=True, text=True, check=True).stdout
     pairs = (line.split(" ", 1) for line in out.splitlines() if line.strip())
-    return {name.lower().replace("_", "-"): version for name, version in pairs if name.lower() not in ("pip", "setuptools")}
+    return {
+        name.lower().replace("_", "-"): version for name, version in pairs if name.lower() not in ("pip", "setuptools")
+    }
 
 
 def test_every_locked_requirement_is_pinned_and_hash_pinned() -> None:
@@ -62,7 +64,11 @@ def test_every_locked_requirement_is_pinned_and_hash_pinned() -> None:
     for block in blocks:
         assert re.match(r"[A-Za-z0-9_.-]+==", block), block
         assert re.search(r"--hash=sha256:[0-9a-f]{64}", block), f"no hash for {block.splitlines()[0]}"
-    wanted = {line.strip().lower() for line in (ROOT / "requirements.in").read_text().splitlines() if line.strip() and not line.startswith("#")}
+    wanted = {
+        line.strip().lower()
+        for line in (ROOT / "requirements.in").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     assert wanted == {"pygithub", "jsonschema", "requests"}
     assert wanted <= set(_lock_pins())
 
@@ -75,12 +81,19 @@ def test_cold_install_bootstraps_pinned_uv_into_the_tool_cache_and_installs_the_
     assert python == str(tmp_path / "venv" / "bin" / "python")
     assert "::warning" not in run.stderr and "::error" not in run.stderr
     uv = tmp_path / "tool-cache" / "batchops-uv" / UV_VERSION / "bin" / "uv"
-    assert not list(uv.parent.parent.glob("*.dist-info")), "the wheel of this platform was fetched directly, not through pip"
-    assert subprocess.run([str(uv), "--version"], capture_output=True, text=True, check=True).stdout.startswith(f"uv {UV_VERSION}")
+    assert not list(uv.parent.parent.glob("*.dist-info")), (
+        "the wheel of this platform was fetched directly, not through pip"
+    )
+    assert subprocess.run([str(uv), "--version"], capture_output=True, text=True, check=True).stdout.startswith(
+        f"uv {UV_VERSION}"
+    )
     assert any((tmp_path / "uv-cache").iterdir()), "uv downloads into UV_CACHE_DIR"
     assert _installed(python) == _lock_pins()
     setup = (tmp_path / "venv" / ".batchops-setup").read_text()
-    assert re.fullmatch(rf"environment built in \d+\.\d\d s with uv {re.escape(UV_VERSION)} \(installed into the tool cache first\)\n", setup)
+    assert re.fullmatch(
+        rf"environment built in \d+\.\d\d s with uv {re.escape(UV_VERSION)} \(installed into the tool cache first\)\n",
+        setup,
+    )
     assert re.search(r"batchops setup: environment built in \d+\.\d\d s", (tmp_path / "summary.md").read_text())
 
     # a later job (new environment, same tool cache) takes uv from the cache; an existing one is reused as is
@@ -102,7 +115,10 @@ def test_cold_install_bootstraps_pinned_uv_into_the_tool_cache_and_installs_the_
 
 def test_parallel_steps_of_one_job_install_once(tmp_path: Path) -> None:
     env = _env(tmp_path)
-    procs = [subprocess.Popen(["bash", str(INSTALL)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    procs = [
+        subprocess.Popen(["bash", str(INSTALL)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
     results = [p.communicate(timeout=300) + (p.returncode,) for p in procs]
     assert all(code == 0 for _, _, code in results), results
     assert {out.strip() for out, _, _ in results} == {str(tmp_path / "venv" / "bin" / "python")}
@@ -113,12 +129,20 @@ def test_parallel_steps_of_one_job_install_once(tmp_path: Path) -> None:
 
 def test_jobs_sharing_a_tool_cache_fetch_uv_once(tmp_path: Path) -> None:
     envs = [_env(tmp_path, BATCHOPS_VENV=str(tmp_path / f"job-{i}")) for i in range(2)]
-    procs = [subprocess.Popen(["bash", str(INSTALL)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for env in envs]
+    procs = [
+        subprocess.Popen(["bash", str(INSTALL)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for env in envs
+    ]
     results = [p.communicate(timeout=300) + (p.returncode,) for p in procs]
     assert all(code == 0 and "::warning" not in err for _, err, code in results), results
-    how = sorted((tmp_path / f"job-{i}" / ".batchops-setup").read_text().split(" with ", 1)[1].strip() for i in range(2))
+    how = sorted(
+        (tmp_path / f"job-{i}" / ".batchops-setup").read_text().split(" with ", 1)[1].strip() for i in range(2)
+    )
     assert how == [f"uv {UV_VERSION} (installed into the tool cache first)", f"uv {UV_VERSION} from the tool cache"]
-    assert sorted(p.name for p in (tmp_path / "tool-cache" / "batchops-uv").iterdir()) == [UV_VERSION, f"{UV_VERSION}.lock"]
+    assert sorted(p.name for p in (tmp_path / "tool-cache" / "batchops-uv").iterdir()) == [
+        UV_VERSION,
+        f"{UV_VERSION}.lock",
+    ]
 
 
 def test_without_uv_it_warns_once_and_installs_the_same_pins_with_pip(tmp_path: Path) -> None:
@@ -151,7 +175,12 @@ def test_a_copy_of_only_actions_and_scripts_fails_with_one_error_naming_what_is_
     copy = _partial_copy(tmp_path, "actions", "scripts")
     run = subprocess.run(
         ["bash", str(copy / "scripts" / "batchops.sh"), "preflight"],
-        cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=60, check=False,
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert run.returncode == 1
     assert run.stdout == ""
@@ -181,7 +210,13 @@ def test_an_old_python_is_refused_with_the_fix(tmp_path: Path) -> None:
 
 
 def test_the_benchmark_runs_in_its_quick_form() -> None:
-    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "setup.py"), "--quick"], capture_output=True, text=True, timeout=120, check=False)
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "setup.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr
     assert "setup, warm (reuse)" in run.stdout
 
@@ -194,7 +229,9 @@ def test_behind_an_html_only_index_uv_is_bootstrapped_with_pip(tmp_path: Path) -
     import urllib.request
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    request = urllib.request.Request("https://pypi.org/simple/uv/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    request = urllib.request.Request(
+        "https://pypi.org/simple/uv/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+    )
     with urllib.request.urlopen(request, timeout=60) as answer:
         files = [f for f in json.load(answer)["files"] if f["filename"].startswith(f"uv-{UV_VERSION}-")]
     links = "".join(f'<a href="{f["url"]}#sha256={f["hashes"]["sha256"]}">{f["filename"]}</a>\n' for f in files)
@@ -221,7 +258,10 @@ def test_behind_an_html_only_index_uv_is_bootstrapped_with_pip(tmp_path: Path) -
     assert "::warning" not in run.stderr
     kept = tmp_path / "tool-cache" / "batchops-uv" / UV_VERSION
     assert (kept / "bin" / "uv").exists() and (kept / f"uv-{UV_VERSION}.dist-info").is_dir()  # pip's doing
-    assert f"with uv {UV_VERSION} (installed into the tool cache first)" in (tmp_path / "venv" / ".batchops-setup").read_text()
+    assert (
+        f"with uv {UV_VERSION} (installed into the tool cache first)"
+        in (tmp_path / "venv" / ".batchops-setup").read_text()
+    )
     assert _installed(run.stdout.strip()) == _lock_pins()
 
 
@@ -232,7 +272,12 @@ def test_the_package_installs_the_way_pre_commit_installs_the_hook(tmp_path: Pat
     assert setup.returncode == 0, setup.stderr
     uv = str(tmp_path / "tool-cache" / "batchops-uv" / UV_VERSION / "bin" / "uv")
     clone = tmp_path / "clone"
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, check=True).stdout
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
     for name in filter(None, files.decode().split("\0")):
         if (ROOT / name).is_file() and not (ROOT / name).is_symlink():
             (clone / name).parent.mkdir(parents=True, exist_ok=True)
@@ -242,13 +287,40 @@ def test_the_package_installs_the_way_pre_commit_installs_the_hook(tmp_path: Pat
             (clone / name).symlink_to((ROOT / name).readlink())
     env = {**_env(tmp_path), "UV_CACHE_DIR": str(tmp_path / "uv-cache")}
     hook_env = tmp_path / "hook-env"
-    subprocess.run([uv, "--quiet", "--no-config", "venv", "--python", sys.executable, str(hook_env)], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [uv, "--quiet", "--no-config", "venv", "--python", sys.executable, str(hook_env)],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     built = subprocess.run(
-        [uv, "--quiet", "--no-config", "pip", "install", "--python", str(hook_env / "bin" / "python"), "-c", str(ROOT / "requirements.lock"), str(clone)],
-        env=env, capture_output=True, text=True, check=False, timeout=300,
+        [
+            uv,
+            "--quiet",
+            "--no-config",
+            "pip",
+            "install",
+            "--python",
+            str(hook_env / "bin" / "python"),
+            "-c",
+            str(ROOT / "requirements.lock"),
+            str(clone),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
     )
     assert built.returncode == 0, built.stderr
     (tmp_path / "batch-control.json").write_text('{"enabled": true}')
-    hook = subprocess.run([str(hook_env / "bin" / "batchops"), "validate", "batch-control.json"], cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+    hook = subprocess.run(
+        [str(hook_env / "bin" / "batchops"), "validate", "batch-control.json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert hook.returncode == 0, hook.stdout + hook.stderr
     assert "batch-control.json: ok" in hook.stdout

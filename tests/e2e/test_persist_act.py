@@ -66,7 +66,9 @@ def test_a_parallel_matrix_lands_every_jobs_update(act, tmp_path: Path, monkeypa
     assert all(o and o["pushed"] == "true" for o in outputs), outputs
     assert {o["commit-sha"] for o in outputs} <= set(git(bare, "rev-list", "main").split())
     final = json.loads(git(bare, "show", "main:batch-control.json"))
-    assert {eco: entry["window"] for eco, entry in final["circuit_breaker"].items()} == {eco: ["failure"] for eco in ECOSYSTEMS}
+    assert {eco: entry["window"] for eco, entry in final["circuit_breaker"].items()} == {
+        eco: ["failure"] for eco in ECOSYSTEMS
+    }
     assert final["budget"]["linux_minutes_used"] == 3 * len(ECOSYSTEMS)
     # every job's folder landed with its control state (data/metrics/ matched nothing: a warning, not a failure)
     failures = git(bare, "ls-tree", "--name-only", "main", "data/failures/").splitlines()

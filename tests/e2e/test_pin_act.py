@@ -42,10 +42,13 @@ def test_every_documented_uses_line_names_an_action_of_the_tree_and_a_tag_a_rele
 def test_the_pre_commit_rev_of_the_docs_is_a_released_version_with_the_hook() -> None:
     hooks = (ROOT / ".pre-commit-hooks.yaml").read_text()
     assert "id: batchops-validate" in hooks
-    revs = {rev for doc in _documents() for rev in re.findall(r"^\s*rev:\s*(\S+)", doc.read_text(encoding="utf-8"), flags=re.M)}
+    revs = {
+        rev
+        for doc in _documents()
+        for rev in re.findall(r"^\s*rev:\s*(\S+)", doc.read_text(encoding="utf-8"), flags=re.M)
+    }
     assert revs, "the docs show a pre-commit config"
     assert revs <= {f"v{v}" for v in _released_versions()}, revs
-
 
 
 WORKFLOW = """
@@ -77,7 +80,9 @@ def test_a_consumer_pinning_v1_runs_the_release_that_v1_points_at(act, tmp_path:
     upstream = _release(tmp_path)  # this tree, committed and tagged v1.0.0
     subprocess.run(["git", "tag", "v1", "v1.0.0"], cwd=upstream, check=True)  # what the release workflow does
     served = tmp_path / "batchops-at-v1"
-    subprocess.run(["git", "clone", "-q", "--branch", "v1", upstream.as_uri(), str(served)], check=True, capture_output=True)
+    subprocess.run(
+        ["git", "clone", "-q", "--branch", "v1", upstream.as_uri(), str(served)], check=True, capture_output=True
+    )
     home = tmp_path / "act-home"  # act reads its options from $HOME/.actrc
     home.mkdir(exist_ok=True)
     (home / ".actrc").write_text(f"--local-repository batchops/batchops@v1={served}\n")

@@ -26,9 +26,17 @@ def _tool(name: str) -> str:
 
 def test_release_and_ci_workflows_pass_actionlint_and_zizmor() -> None:
     assert {p.name for p in WORKFLOWS} >= {"ci.yml", "release.yml"}
-    lint = subprocess.run([_tool("actionlint"), "-no-color", *map(str, WORKFLOWS)], cwd=ROOT, capture_output=True, text=True, check=False)
+    lint = subprocess.run(
+        [_tool("actionlint"), "-no-color", *map(str, WORKFLOWS)], cwd=ROOT, capture_output=True, text=True, check=False
+    )
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    audit = subprocess.run([_tool("zizmor"), "--offline", "--no-progress", *map(str, WORKFLOWS)], cwd=ROOT, capture_output=True, text=True, check=False)
+    audit = subprocess.run(
+        [_tool("zizmor"), "--offline", "--no-progress", *map(str, WORKFLOWS)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert audit.returncode == 0 and "No findings to report" in audit.stdout + audit.stderr, audit.stdout + audit.stderr
 
 
@@ -42,7 +50,10 @@ def test_every_job_has_minimal_permissions_and_only_release_may_write() -> None:
         workflow = yaml.safe_load(path.read_text())
         assert workflow["permissions"] == {}, path.name
         for name, job in workflow["jobs"].items():
-            special = {("release.yml", "release"): {"contents": "write"}, ("release.yml", "pypi"): {"id-token": "write"}}
+            special = {
+                ("release.yml", "release"): {"contents": "write"},
+                ("release.yml", "pypi"): {"id-token": "write"},
+            }
             allowed = special.get((path.name, name), {"contents": "read"})
             assert job["permissions"] == allowed, f"{path.name}: {name}"
 
@@ -98,7 +109,9 @@ def test_a_tag_that_is_not_a_version_fails_the_release(tmp_path: Path) -> None:
     assert "is not a version tag" in run.stdout
 
 
-def _version_check(tmp_path: Path, tag: str, pyproject_version: str, module_version: str) -> subprocess.CompletedProcess[str]:
+def _version_check(
+    tmp_path: Path, tag: str, pyproject_version: str, module_version: str
+) -> subprocess.CompletedProcess[str]:
     work = tmp_path / "checkout"
     (work / "batchops").mkdir(parents=True, exist_ok=True)
     (work / "pyproject.toml").write_text(f'[project]\nname = "batchops"\nversion = "{pyproject_version}"\n')
@@ -193,7 +206,9 @@ class Published:
         self.tmp = tmp_path
         subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(self.bare)], check=True)
         subprocess.run(["git", "clone", "-q", str(self.bare), str(self.work)], check=True, capture_output=True)
-        subprocess.run(["git", "symbolic-ref", "HEAD", "refs/heads/main"], cwd=self.work, check=True)  # whatever git's default
+        subprocess.run(
+            ["git", "symbolic-ref", "HEAD", "refs/heads/main"], cwd=self.work, check=True
+        )  # whatever git's default
         self.bin = tmp_path / "bin"
         self.bin.mkdir()
         (self.bin / "gh").write_text(FAKE_GH)
@@ -201,8 +216,16 @@ class Published:
         self.log = tmp_path / "gh.log"
 
     def git(self, *args: str, cwd: Path | None = None) -> str:
-        env = {**os.environ, "GIT_AUTHOR_NAME": "m", "GIT_AUTHOR_EMAIL": "m@example.invalid", "GIT_COMMITTER_NAME": "m", "GIT_COMMITTER_EMAIL": "m@example.invalid"}
-        return subprocess.run(["git", *args], cwd=cwd or self.work, env=env, check=True, capture_output=True, text=True).stdout.strip()
+        env = {
+            **os.environ,
+            "GIT_AUTHOR_NAME": "m",
+            "GIT_AUTHOR_EMAIL": "m@example.invalid",
+            "GIT_COMMITTER_NAME": "m",
+            "GIT_COMMITTER_EMAIL": "m@example.invalid",
+        }
+        return subprocess.run(
+            ["git", *args], cwd=cwd or self.work, env=env, check=True, capture_output=True, text=True
+        ).stdout.strip()
 
     def tag(self, tag: str) -> str:
         """Commit on the current branch, tag it (annotated), push both; the commit's SHA."""
@@ -212,7 +235,12 @@ class Published:
         return self.git("rev-parse", "HEAD")
 
     def major(self, name: str) -> str | None:
-        out = subprocess.run(["git", "-C", str(self.bare), "rev-parse", "--verify", "-q", f"refs/tags/{name}"], capture_output=True, text=True, check=False)
+        out = subprocess.run(
+            ["git", "-C", str(self.bare), "rev-parse", "--verify", "-q", f"refs/tags/{name}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         return out.stdout.strip() or None
 
     def release(self, tag: str, sha: str) -> dict[str, str]:
@@ -224,15 +252,38 @@ class Published:
         output = self.tmp / f"output-{tag}"
         output.write_text("")
         summary = self.tmp / f"summary-{tag}"
-        env = {"PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}", "TAG": tag, "SHA": sha, "GH_TOKEN": "t", "GITHUB_REPOSITORY": "batchops/batchops",
-               "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary), "FAKE_GH_REPO": str(self.bare), "FAKE_GH_LOG": str(self.log)}
-        newest = subprocess.run(["bash", "-eo", "pipefail", "-c", steps["the newest release of its major version"]["run"]], cwd=checkout, env=env, capture_output=True, text=True, check=False)
+        env = {
+            "PATH": f"{self.bin}{os.pathsep}{os.environ['PATH']}",
+            "TAG": tag,
+            "SHA": sha,
+            "GH_TOKEN": "t",
+            "GITHUB_REPOSITORY": "batchops/batchops",
+            "GITHUB_OUTPUT": str(output),
+            "GITHUB_STEP_SUMMARY": str(summary),
+            "FAKE_GH_REPO": str(self.bare),
+            "FAKE_GH_LOG": str(self.log),
+        }
+        newest = subprocess.run(
+            ["bash", "-eo", "pipefail", "-c", steps["the newest release of its major version"]["run"]],
+            cwd=checkout,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert newest.returncode == 0, newest.stdout + newest.stderr
         outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
         move = steps["move the major tag"]
         assert move["if"] == "${{ steps.newest.outputs.move == 'true' }}"
         if outputs["move"] == "true":
-            moved = subprocess.run(["bash", "-eo", "pipefail", "-c", move["run"]], cwd=checkout, env=env, capture_output=True, text=True, check=False)
+            moved = subprocess.run(
+                ["bash", "-eo", "pipefail", "-c", move["run"]],
+                cwd=checkout,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             assert moved.returncode == 0, moved.stdout + moved.stderr
         return {**outputs, "notice": newest.stdout}
 
@@ -287,8 +338,15 @@ def test_the_major_tag_is_moved_only_through_operations_in_githubs_description(t
     prefix = "repos/batchops/batchops/git/"
     used = set()
     for call in calls:
-        rest = call["path"][len(prefix):]
-        kind = next((op for (method, start), op in DOCUMENTED.items() if call["method"] == method and (rest == start or (start.endswith("/") and rest.startswith(start)))), None)
+        rest = call["path"][len(prefix) :]
+        kind = next(
+            (
+                op
+                for (method, start), op in DOCUMENTED.items()
+                if call["method"] == method and (rest == start or (start.endswith("/") and rest.startswith(start)))
+            ),
+            None,
+        )
         assert kind, f"{call['method']} {call['path']} is not an operation of GitHub's REST description"
         used.add(kind)
     assert used == {"git/get-ref", "git/create-ref", "git/update-ref"}

@@ -86,14 +86,23 @@ def test_dispatch_dry_run_then_rollback_pushes_the_branch(act, tmp_path: Path) -
     def dispatch(batch_id: str, dry_run: str):  # type: ignore[no-untyped-def]
         for old in (tmp_path / "act-results").glob("*.json"):
             old.unlink()
-        return act(WORKFLOW, src=src, event="workflow_dispatch", env={"REGISTRY": str(bare)}, inputs={"batch-id": batch_id, "dry-run": dry_run})
+        return act(
+            WORKFLOW,
+            src=src,
+            event="workflow_dispatch",
+            env={"REGISTRY": str(bare)},
+            inputs={"batch-id": batch_id, "dry-run": dry_run},
+        )
 
     dry = dispatch(BATCH, "true")
     assert dry.ok, dry.log
     outputs = dry.result("rollback.json")
     assert outputs["branch"] == "" and outputs["files-count"] == "2"
     plan = dry.result("plan.json")
-    assert {f["path"]: f["action"] for f in plan["files"]} == {"recipes/jq.toml": "restore", "recipes/left-pad.toml": "remove"}
+    assert {f["path"]: f["action"] for f in plan["files"]} == {
+        "recipes/jq.toml": "restore",
+        "recipes/left-pad.toml": "remove",
+    }
     assert git(bare, "branch", "--list") == "* main"  # nothing pushed
 
     real = dispatch(BATCH, "false")

@@ -140,9 +140,15 @@ def test_batch_operations_with_an_open_breaker_skips_and_writes_nothing(  # type
     head = git(tmp_path, "--git-dir", str(bare), "rev-parse", "main")
     server = metrics.make_server(str(tmp_path / "telemetry.db"), TOKEN).start()
     try:
-        run = act(localize((KIT / "batch-operations.yml").read_text()), src=copy_repository(tmp_path / "src"),
-                  event="workflow_dispatch", env={"REMOTE": str(bare)}, secrets={"BATCH_METRICS_TOKEN": TOKEN},
-                  variables={"TELEMETRY_URL": server.url}, timeout=600)
+        run = act(
+            localize((KIT / "batch-operations.yml").read_text()),
+            src=copy_repository(tmp_path / "src"),
+            event="workflow_dispatch",
+            env={"REMOTE": str(bare)},
+            secrets={"BATCH_METRICS_TOKEN": TOKEN},
+            variables={"TELEMETRY_URL": server.url},
+            timeout=600,
+        )
     finally:
         server.shutdown()
         server.server_close()
@@ -168,8 +174,12 @@ def test_batch_merge_records_each_ecosystem_then_opens_a_pr_carrying_the_batch_i
         localize((KIT / "batch-merge.yml").read_text()),
         src=copy_repository(tmp_path / "src"),
         event="workflow_dispatch",
-        env={"REMOTE": str(bare), "ARTIFACTS": str(artifacts), "GITHUB_API_URL": github_api.base_url,
-             "GITHUB_REPOSITORY": "tsukumogami/tsuku"},
+        env={
+            "REMOTE": str(bare),
+            "ARTIFACTS": str(artifacts),
+            "GITHUB_API_URL": github_api.base_url,
+            "GITHUB_REPOSITORY": "tsukumogami/tsuku",
+        },
         secrets={"GITHUB_TOKEN": github_api.token},
         timeout=600,
     )
@@ -198,14 +208,23 @@ def test_checksum_drift_keeps_the_baseline_in_the_repository(  # type: ignore[no
     upstream = Upstream().start()
     try:
         url = upstream.put("/jq/1.7.1/SHA256SUMS", "a" * 64 + "  jq.tar.gz\n")
-        recipe = (f'[metadata]\nname = "jq"\n\n[version]\nversion = "1.7.1"\n\n[[steps]]\naction = "download"\n'
-                  f'url = "{url}.tar.gz"\nchecksum_url = "{url}"\n')
+        recipe = (
+            f'[metadata]\nname = "jq"\n\n[version]\nversion = "1.7.1"\n\n[[steps]]\naction = "download"\n'
+            f'url = "{url}.tar.gz"\nchecksum_url = "{url}"\n'
+        )
         bare = _remote(tmp_path, corpus, {"internal/recipe/recipes/jq.toml": recipe})
-        run = act(localize((KIT / "checksum-drift.yml").read_text()), src=copy_repository(tmp_path / "src"),
-                  event="workflow_dispatch",
-                  env={"REMOTE": str(bare), "GITHUB_API_URL": github_api.base_url,
-                       "GITHUB_REPOSITORY": "tsukumogami/tsuku", "BATCHOPS_GITHUB_WRITE_INTERVAL": "0"},
-                  secrets={"GITHUB_TOKEN": github_api.token})
+        run = act(
+            localize((KIT / "checksum-drift.yml").read_text()),
+            src=copy_repository(tmp_path / "src"),
+            event="workflow_dispatch",
+            env={
+                "REMOTE": str(bare),
+                "GITHUB_API_URL": github_api.base_url,
+                "GITHUB_REPOSITORY": "tsukumogami/tsuku",
+                "BATCHOPS_GITHUB_WRITE_INTERVAL": "0",
+            },
+            secrets={"GITHUB_TOKEN": github_api.token},
+        )
     finally:
         upstream.stop()
     (tmp_path / "act.log").write_text(run.log)

@@ -62,9 +62,16 @@ def _git(cwd: Path, *args: str) -> str:
 def _release(tmp_path: Path) -> Path:
     """A repository holding the files of this work tree (as they would be committed), tagged v1.0.0."""
     upstream = tmp_path / "upstream"
-    files = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT, check=True, capture_output=True
-    ).stdout.decode().split("\0")
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, files):
         src = ROOT / name
         if not src.exists() and not src.is_symlink():
@@ -77,7 +84,17 @@ def _release(tmp_path: Path) -> Path:
             shutil.copy2(src, dest)
     _git(upstream, "init", "-q", "-b", "main")
     _git(upstream, "add", "-A")
-    _git(upstream, "-c", "user.name=release", "-c", "user.email=release@example.invalid", "commit", "-q", "-m", "batchops 1.0.0")
+    _git(
+        upstream,
+        "-c",
+        "user.name=release",
+        "-c",
+        "user.email=release@example.invalid",
+        "commit",
+        "-q",
+        "-m",
+        "batchops 1.0.0",
+    )
     _git(upstream, "tag", "v1.0.0")
     return upstream
 
@@ -96,8 +113,12 @@ def _consumer(tmp_path: Path, upstream: Path) -> Path:
     consumer.mkdir()
     _git(consumer, "init", "-q", "-b", "main")
     command = _documented_copy_command().replace(RELEASE_URL, upstream.as_uri())
-    subprocess.run(["bash", "-euo", "pipefail", "-c", command], cwd=consumer, check=True, capture_output=True, text=True)
-    (consumer / "batch-control.json").write_text(json.dumps({"enabled": True, "disabled_ecosystems": ["npm"]}, indent=2))
+    subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", command], cwd=consumer, check=True, capture_output=True, text=True
+    )
+    (consumer / "batch-control.json").write_text(
+        json.dumps({"enabled": True, "disabled_ecosystems": ["npm"]}, indent=2)
+    )
     return consumer
 
 
@@ -128,7 +149,9 @@ def test_vendored_copy_runs_preflight_and_breaker_gate_cold_and_reports_the_setu
 
 def _tree(folder: Path) -> dict[str, str]:
     return {
-        str(p.relative_to(folder)): ("-> " + p.readlink().as_posix() if p.is_symlink() else hashlib.sha256(p.read_bytes()).hexdigest())
+        str(p.relative_to(folder)): (
+            "-> " + p.readlink().as_posix() if p.is_symlink() else hashlib.sha256(p.read_bytes()).hexdigest()
+        )
         for p in sorted(folder.rglob("*"))
         if (p.is_file() or p.is_symlink()) and ".git" not in p.relative_to(folder).parts
     }
@@ -142,7 +165,29 @@ def test_git_subtree_as_documented_vendors_the_same_tree(tmp_path: Path) -> None
     subtree = tmp_path / "registry-subtree"
     subtree.mkdir()
     _git(subtree, "init", "-q", "-b", "main")
-    _git(subtree, "-c", "user.name=a", "-c", "user.email=a@example.invalid", "commit", "-q", "--allow-empty", "-m", "start")
-    env_cmd = ["env", "GIT_AUTHOR_NAME=a", "GIT_AUTHOR_EMAIL=a@example.invalid", "GIT_COMMITTER_NAME=a", "GIT_COMMITTER_EMAIL=a@example.invalid"]
-    subprocess.run([*env_cmd, "bash", "-euc", add.replace(RELEASE_URL, upstream.as_uri())], cwd=subtree, check=True, capture_output=True)
+    _git(
+        subtree,
+        "-c",
+        "user.name=a",
+        "-c",
+        "user.email=a@example.invalid",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "start",
+    )
+    env_cmd = [
+        "env",
+        "GIT_AUTHOR_NAME=a",
+        "GIT_AUTHOR_EMAIL=a@example.invalid",
+        "GIT_COMMITTER_NAME=a",
+        "GIT_COMMITTER_EMAIL=a@example.invalid",
+    ]
+    subprocess.run(
+        [*env_cmd, "bash", "-euc", add.replace(RELEASE_URL, upstream.as_uri())],
+        cwd=subtree,
+        check=True,
+        capture_output=True,
+    )
     assert _tree(subtree / "vendor" / "batchops") == _tree(copied / "vendor" / "batchops")

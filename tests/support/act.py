@@ -27,13 +27,17 @@ COPY_STEP = """      - name: copy the repository into the job folder
 def single_job(steps: str, *, job: str = "batch") -> str:
     """A push-triggered workflow of one job that copies the repository in, then runs ``steps``
     (YAML list items indented by six spaces)."""
-    return f"""
+    return (
+        f"""
 on: push
 jobs:
   {job}:
     runs-on: ubuntu-latest
     steps:
-""" + COPY_STEP + steps
+"""
+        + COPY_STEP
+        + steps
+    )
 
 
 @dataclass
@@ -126,6 +130,8 @@ def run_workflow(
 
 def copy_repository(dest: Path) -> Path:
     """A clean copy of the repository's tracked and untracked (not ignored) files."""
-    ignore = shutil.ignore_patterns(".git", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis", "*.egg-info", ".batchops")
+    ignore = shutil.ignore_patterns(
+        ".git", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis", "*.egg-info", ".batchops"
+    )
     shutil.copytree(REPO_ROOT, dest, ignore=ignore, symlinks=True)
     return dest

@@ -59,11 +59,20 @@ def drifting(root: Path, upstream: Upstream, numbers: range, *, releases: str | 
         (folder / f"{name}.toml").write_text(
             f'[metadata]\nname = "{name}"\n[version]\n{version}\n[[steps]]\naction = "download"\nchecksum_url = "{url}"\n'
         )
-        baseline["recipes"][name] = {"1.0.0": {url: {"sha256": RECORDED, "first_seen": FIRST_SEEN, "last_verified": FIRST_SEEN}}}
+        baseline["recipes"][name] = {
+            "1.0.0": {url: {"sha256": RECORDED, "first_seen": FIRST_SEEN, "last_verified": FIRST_SEEN}}
+        }
     path.write_text(json.dumps(baseline))
 
 
-def run_monitor(root: Path, gh: GitHubStandIn, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *, now: str = NOW) -> dict[str, Any]:
+def run_monitor(
+    root: Path,
+    gh: GitHubStandIn,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    now: str = NOW,
+) -> dict[str, Any]:
     """drift-monitor through the CLI in ``root``: exit code, outputs, log and report."""
     monkeypatch.chdir(root)
     out = root / "gh-output"
@@ -71,6 +80,13 @@ def run_monitor(root: Path, gh: GitHubStandIn, capsys: pytest.CaptureFixture[str
     monkeypatch.setenv("GITHUB_OUTPUT", str(out))
     report = root / "report.json"
     capsys.readouterr()
-    code = cli.main(["drift-monitor", "--now", now, "--report-file", str(report), "--github-token", gh.token, "--timeout", "5"])
+    code = cli.main(
+        ["drift-monitor", "--now", now, "--report-file", str(report), "--github-token", gh.token, "--timeout", "5"]
+    )
     captured = capsys.readouterr()
-    return {"code": code, "outputs": parse_output_file(out.read_text()), "log": captured.out + captured.err, "report": json.loads(report.read_text())}
+    return {
+        "code": code,
+        "outputs": parse_output_file(out.read_text()),
+        "log": captured.out + captured.err,
+        "report": json.loads(report.read_text()),
+    }

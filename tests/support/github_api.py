@@ -91,7 +91,11 @@ SECONDARY_MESSAGE = (
 _DEFAULT_BODIES = {
     401: {"message": "Bad credentials", "documentation_url": DOCS},
     404: {"message": "Not Found", "documentation_url": DOCS},
-    422: {"message": "Validation Failed", "errors": [{"resource": "Issue", "code": "custom", "message": "injected"}], "documentation_url": DOCS},
+    422: {
+        "message": "Validation Failed",
+        "errors": [{"resource": "Issue", "code": "custom", "message": "injected"}],
+        "documentation_url": DOCS,
+    },
     500: {"message": "Server Error"},
     502: {"message": "Server Error"},
     503: {"message": "Service Unavailable"},
@@ -309,7 +313,12 @@ class GitHubStandIn(LocalServer):
         """A PyGithub client for this stand-in: no retries, no throttling (override with kwargs)."""
         from github import Auth, Github
 
-        options: dict[str, Any] = {"retry": None, "seconds_between_requests": 0, "seconds_between_writes": 0, "timeout": 10}
+        options: dict[str, Any] = {
+            "retry": None,
+            "seconds_between_requests": 0,
+            "seconds_between_writes": 0,
+            "timeout": 10,
+        }
         options.update(kwargs)
         return Github(base_url=self.base_url, auth=Auth.Token(self.token), **options)
 
@@ -334,11 +343,15 @@ class GitHubStandIn(LocalServer):
         return self._ids
 
     # -- seeding ----------------------------------------------------------------------------
-    def add_repo(self, full_name: str, *, default_branch: str = "main", private: bool = False, git_dir: str | Path | None = None) -> Repo:
+    def add_repo(
+        self, full_name: str, *, default_branch: str = "main", private: bool = False, git_dir: str | Path | None = None
+    ) -> Repo:
         """A repository; with ``git_dir`` (a bare or work repository) branches and commits come from git."""
         owner, name = full_name.split("/")
         with self.lock:
-            repo = Repo(owner, name, self._next_id(), default_branch, private, Path(git_dir) if git_dir else None, self.now)
+            repo = Repo(
+                owner, name, self._next_id(), default_branch, private, Path(git_dir) if git_dir else None, self.now
+            )
             if repo.git_dir is None:
                 repo.branches[default_branch] = (_fake_sha(full_name, default_branch), None)
             self.repos[full_name] = repo
@@ -349,13 +362,17 @@ class GitHubStandIn(LocalServer):
             raise KeyError(f"no repository {full_name!r} in the stand-in: call add_repo({full_name!r}) first")
         return self.repos[full_name]
 
-    def set_branch(self, repo: str, name: str, sha: str, *, commits: Iterable[str | dict[str, Any]] | None = None) -> None:
+    def set_branch(
+        self, repo: str, name: str, sha: str, *, commits: Iterable[str | dict[str, Any]] | None = None
+    ) -> None:
         """A branch and (optionally) the commits a pull request from it would carry."""
         with self.lock:
             state = self._repo(repo)
             state.branches[name] = (sha, [self._commit(c) for c in commits] if commits is not None else None)
 
-    def add_label(self, repo: str, name: str, color: str = "ededed", description: str | None = None, *, default: bool = False) -> dict[str, Any]:
+    def add_label(
+        self, repo: str, name: str, color: str = "ededed", description: str | None = None, *, default: bool = False
+    ) -> dict[str, Any]:
         with self.lock:
             state = self._repo(repo)
             label = Label(self._next_id(), name, color, description, default)
@@ -397,8 +414,15 @@ class GitHubStandIn(LocalServer):
             return self._issue_json(self._repo(repo), issue)
 
     def _new_issue(
-        self, state: Repo, title: str, body: str | None, labels: Iterable[str], user: str | None, number: int | None,
-        created_at: str | float | None, assignees: Iterable[str] = (),
+        self,
+        state: Repo,
+        title: str,
+        body: str | None,
+        labels: Iterable[str],
+        user: str | None,
+        number: int | None,
+        created_at: str | float | None,
+        assignees: Iterable[str] = (),
     ) -> Issue:
         if number is None:
             number = state.next_number
@@ -407,13 +431,25 @@ class GitHubStandIn(LocalServer):
         state.next_number = max(state.next_number, number + 1)
         created = _epoch(created_at, self.now)
         issue = Issue(
-            number, self._next_id(), title, body, user or self.login, "open", None,
-            [self._ensure_label(state, n) for n in labels], list(assignees), created, created, None,
+            number,
+            self._next_id(),
+            title,
+            body,
+            user or self.login,
+            "open",
+            None,
+            [self._ensure_label(state, n) for n in labels],
+            list(assignees),
+            created,
+            created,
+            None,
         )
         state.issues[number] = issue
         return issue
 
-    def add_comment(self, repo: str, number: int, body: str, *, user: str | None = None, created_at: str | float | None = None) -> dict[str, Any]:
+    def add_comment(
+        self, repo: str, number: int, body: str, *, user: str | None = None, created_at: str | float | None = None
+    ) -> dict[str, Any]:
         with self.lock:
             state = self._repo(repo)
             at = _epoch(created_at, self.now)
@@ -447,7 +483,9 @@ class GitHubStandIn(LocalServer):
         """Seed one pull request; merged when ``merged_at`` is given. Git data comes from the test."""
         with self.lock:
             repo_state = self._repo(repo)
-            issue = self._new_issue(repo_state, title or f"Pull request from {head}", body, labels, user, number, created_at)
+            issue = self._new_issue(
+                repo_state, title or f"Pull request from {head}", body, labels, user, number, created_at
+            )
             base = base or repo_state.default_branch
             base_sha = (self._branch(repo_state, base) or (_fake_sha(repo, base), None))[0]
             commit_list = [self._commit(c) for c in commits]
@@ -456,9 +494,16 @@ class GitHubStandIn(LocalServer):
                 commit_list = branch[1] or self._git_commits(repo_state, base_sha, head_sha) or []
             sha = head_sha or (commit_list[-1].sha if commit_list else _fake_sha(repo, head, issue.number))
             issue.pull = Pull(
-                self._next_id(), head, sha, base, base_sha,
-                commit_list or [self._commit(sha)], _epoch(merged_at, 0) if merged_at is not None else None,
-                merge_commit_sha, draft, head_owner or repo_state.owner,
+                self._next_id(),
+                head,
+                sha,
+                base,
+                base_sha,
+                commit_list or [self._commit(sha)],
+                _epoch(merged_at, 0) if merged_at is not None else None,
+                merge_commit_sha,
+                draft,
+                head_owner or repo_state.owner,
             )
             issue.updated_at = _epoch(updated_at, issue.pull.merged_at or issue.created_at)
             if issue.pull.merged_at is not None or state == "closed":
@@ -466,10 +511,28 @@ class GitHubStandIn(LocalServer):
                 issue.closed_at = issue.pull.merged_at or _epoch(closed_at, issue.updated_at)
             return self._pull_json(repo_state, issue, full=True)
 
-    def add_release(self, repo: str, tag: str, *, published_at: str | float | None = None, draft: bool = False, prerelease: bool = False, name: str | None = None) -> None:
+    def add_release(
+        self,
+        repo: str,
+        tag: str,
+        *,
+        published_at: str | float | None = None,
+        draft: bool = False,
+        prerelease: bool = False,
+        name: str | None = None,
+    ) -> None:
         with self.lock:
             at = _epoch(published_at, self.now)
-            self._repo(repo).releases.append({"id": self._next_id(), "tag": tag, "at": at, "draft": draft, "prerelease": prerelease, "name": name or tag})
+            self._repo(repo).releases.append(
+                {
+                    "id": self._next_id(),
+                    "tag": tag,
+                    "at": at,
+                    "draft": draft,
+                    "prerelease": prerelease,
+                    "name": name or tag,
+                }
+            )
 
     def _commit(self, spec: str | dict[str, Any] | Commit) -> Commit:
         if isinstance(spec, Commit):
@@ -477,12 +540,25 @@ class GitHubStandIn(LocalServer):
         if isinstance(spec, str):
             spec = {"sha": spec}
         return Commit(
-            spec["sha"], spec.get("message", f"commit {spec['sha'][:7]}"), spec.get("author", "Batch Bot"),
-            spec.get("email", "bot@example.com"), _epoch(spec.get("date"), self.now), list(spec.get("parents", [])),
+            spec["sha"],
+            spec.get("message", f"commit {spec['sha'][:7]}"),
+            spec.get("author", "Batch Bot"),
+            spec.get("email", "bot@example.com"),
+            _epoch(spec.get("date"), self.now),
+            list(spec.get("parents", [])),
         )
 
     # -- fault injection ----------------------------------------------------------------------
-    def inject(self, method: str, path_glob: str, status: int, *, times: int = 1, headers: dict[str, str] | None = None, body: Any = None) -> None:
+    def inject(
+        self,
+        method: str,
+        path_glob: str,
+        status: int,
+        *,
+        times: int = 1,
+        headers: dict[str, str] | None = None,
+        body: Any = None,
+    ) -> None:
         """Answer the next ``times`` matching requests with ``status`` (faults are consumed in order).
 
         ``path_glob`` is an fnmatch pattern on the path without the query (``*`` crosses ``/``).
@@ -493,7 +569,11 @@ class GitHubStandIn(LocalServer):
 
     def _take_fault(self, request: Request) -> Reply | None:
         for fault in self.faults:
-            if fault.times > 0 and fault.method in (request.method, "*") and fnmatch.fnmatchcase(request.path, fault.path_glob):
+            if (
+                fault.times > 0
+                and fault.method in (request.method, "*")
+                and fnmatch.fnmatchcase(request.path, fault.path_glob)
+            ):
                 fault.times -= 1
                 headers = dict(fault.headers or {})
                 body = fault.body
@@ -507,9 +587,14 @@ class GitHubStandIn(LocalServer):
         return None
 
     def _secondary_limit(self, status: int = 403, retry_after: int = 1) -> Reply:
-        return Reply(status, {"message": SECONDARY_MESSAGE.format(request_id=self._request_id()),
-                              "documentation_url": f"{DOCS}/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits"},
-                     {"retry-after": str(retry_after)})
+        return Reply(
+            status,
+            {
+                "message": SECONDARY_MESSAGE.format(request_id=self._request_id()),
+                "documentation_url": f"{DOCS}/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+            },
+            {"retry-after": str(retry_after)},
+        )
 
     def _request_id(self) -> str:
         return f"C0DE:{len(self.requests):04X}:{self._ids:06X}:0000"
@@ -519,7 +604,9 @@ class GitHubStandIn(LocalServer):
         """The repository's issues as GitHub returns them, oldest first."""
         with self.lock:
             state = self._repo(repo)
-            return [self._issue_json(state, i) for n, i in sorted(state.issues.items()) if include_pulls or i.pull is None]
+            return [
+                self._issue_json(state, i) for n, i in sorted(state.issues.items()) if include_pulls or i.pull is None
+            ]
 
     def pulls(self, repo: str) -> list[dict[str, Any]]:
         with self.lock:
@@ -541,7 +628,9 @@ class GitHubStandIn(LocalServer):
         return [r for r in self.requests if r.method == method.upper() and fnmatch.fnmatchcase(r.path, path_glob)]
 
     # -- request handling ---------------------------------------------------------------------
-    def handle(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    def handle(
+        self, method: str, target: str, headers: dict[str, str], raw: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
         """One HTTP exchange: (status, headers, payload)."""
         parts = urlsplit(target)
         path = parts.path
@@ -557,33 +646,52 @@ class GitHubStandIn(LocalServer):
         with self.lock:
             self.requests.append(request)
             reply, resource, who, op = self._respond(request, bool(raw), bad_json)
-            out = {"Content-Type": "application/json; charset=utf-8", "X-GitHub-Media-Type": "github.v3; format=json",
-                   "X-GitHub-Api-Version-Selected": "2022-11-28",
-                   "X-GitHub-Request-Id": self._request_id()}
+            out = {
+                "Content-Type": "application/json; charset=utf-8",
+                "X-GitHub-Media-Type": "github.v3; format=json",
+                "X-GitHub-Api-Version-Selected": "2022-11-28",
+                "X-GitHub-Request-Id": self._request_id(),
+            }
             if resource:
                 reset, used = self._window(who, resource)
                 limit = self._limit(who, resource)
-                out.update({
-                    "X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(max(0, limit - int(used))),
-                    "X-RateLimit-Used": str(int(used)), "X-RateLimit-Reset": str(int(reset)), "X-RateLimit-Resource": resource,
-                })
+                out.update(
+                    {
+                        "X-RateLimit-Limit": str(limit),
+                        "X-RateLimit-Remaining": str(max(0, limit - int(used))),
+                        "X-RateLimit-Used": str(int(used)),
+                        "X-RateLimit-Reset": str(int(reset)),
+                        "X-RateLimit-Resource": resource,
+                    }
+                )
             out.update(reply.headers)
             if op is not None and reply.status < 300 and isinstance(reply.body, dict | list):
                 reply = Reply(reply.status, self._render(reply.body, op, request), reply.headers)
         payload = b"" if reply.body is None else json.dumps(reply.body).encode()
         return reply.status, out, payload
 
-    def _violation(self, kind: str, request: Request, status: int, message: str, op: github_spec.Operation | None = None) -> None:
+    def _violation(
+        self, kind: str, request: Request, status: int, message: str, op: github_spec.Operation | None = None
+    ) -> None:
         self.violations.append(Violation(kind, request.method, request.path, status, message, op.id if op else ""))
 
-    def _error(self, request: Request, status: int, message: str, op: github_spec.Operation | None, detail: str, **extra: Any) -> Reply:
+    def _error(
+        self, request: Request, status: int, message: str, op: github_spec.Operation | None, detail: str, **extra: Any
+    ) -> Reply:
         self._violation("request", request, status, detail, op)
         return Reply(status, {"message": message, "documentation_url": DOCS, "status": str(status), **extra})
 
-    def _respond(self, request: Request, has_body: bool, bad_json: bool) -> tuple[Reply, str, str, github_spec.Operation | None]:
+    def _respond(
+        self, request: Request, has_body: bool, bad_json: bool
+    ) -> tuple[Reply, str, str, github_spec.Operation | None]:
         who = self._who(request)
         if who is None:
-            return Reply(401, {"message": "Bad credentials", "documentation_url": DOCS, "status": "401"}), "core", "anonymous", None
+            return (
+                Reply(401, {"message": "Bad credentials", "documentation_url": DOCS, "status": "401"}),
+                "core",
+                "anonymous",
+                None,
+            )
         matched = self.spec.match(request.method, request.path)
         resource = "search" if matched and matched[0].id.startswith("search/") else "core"
         if not (matched and matched[0].id == "rate-limit/get"):  # asking for the rate limit does not count
@@ -600,24 +708,57 @@ class GitHubStandIn(LocalServer):
         media = op.accept(request.header("Accept"))
         if media is None:
             accept = request.header("Accept")
-            offered = ", ".join(["application/vnd.github+json", *(f"application/vnd.github.{m}+json" for m in op.media)])
-            return self._error(request, 406, f"Unsupported 'Accept' header: {accept!r}. Must accept 'application/json'.", op,
-                               f"Accept {accept!r} is not offered by {op.id} (offered: {offered})"), resource, who, op
+            offered = ", ".join(
+                ["application/vnd.github+json", *(f"application/vnd.github.{m}+json" for m in op.media)]
+            )
+            return (
+                self._error(
+                    request,
+                    406,
+                    f"Unsupported 'Accept' header: {accept!r}. Must accept 'application/json'.",
+                    op,
+                    f"Accept {accept!r} is not offered by {op.id} (offered: {offered})",
+                ),
+                resource,
+                who,
+                op,
+            )
         query, problems, unknown = op.check_query(request.query)
         for name in unknown:
-            self._violation("request", request, 200, f"query parameter {name!r} is not in the description of {op.id} (GitHub ignores it)", op)
+            self._violation(
+                "request",
+                request,
+                200,
+                f"query parameter {name!r} is not in the description of {op.id} (GitHub ignores it)",
+                op,
+            )
         if problems:
             return self._error(request, 422, "Validation Failed", op, "; ".join(problems)), resource, who, op
         if bad_json:
-            return self._error(request, 400, "Problems parsing JSON", op, "the request body is not JSON"), resource, who, op
+            return (
+                self._error(request, 400, "Problems parsing JSON", op, "the request body is not JSON"),
+                resource,
+                who,
+                op,
+            )
         checked = request.body
         if op.id == "issues/add-labels" and isinstance(checked, list):
             checked = {"labels": checked}  # the operation's text allows a bare array (PyGithub sends one)
         problems = op.check_body(checked, has_body)
         if problems:
-            return self._error(request, 422, "Invalid request.\n\n" + "\n".join(problems), op, "; ".join(problems)), resource, who, op
+            return (
+                self._error(request, 422, "Invalid request.\n\n" + "\n".join(problems), op, "; ".join(problems)),
+                resource,
+                who,
+                op,
+            )
         if request.method != "GET" and who == "anonymous":
-            return Reply(401, {"message": "Requires authentication", "documentation_url": DOCS, "status": "401"}), resource, who, op
+            return (
+                Reply(401, {"message": "Requires authentication", "documentation_url": DOCS, "status": "401"}),
+                resource,
+                who,
+                op,
+            )
         fault = self._take_fault(request)
         if fault is not None:
             return fault, resource, who, op
@@ -660,8 +801,19 @@ class GitHubStandIn(LocalServer):
     def _spend(self, who: str, resource: str) -> Reply | None:
         reset, used = self._window(who, resource)
         if used >= self._limit(who, resource):
-            whom = "127.0.0.1. (But here's the good news: Authenticated requests get a higher rate limit. Check out the documentation for more details.)" if who == "anonymous" else "user ID 7."
-            return Reply(403, {"message": f"API rate limit exceeded for {whom}", "documentation_url": f"{DOCS}/using-the-rest-api/rate-limits-for-the-rest-api", "status": "403"})
+            whom = (
+                "127.0.0.1. (But here's the good news: Authenticated requests get a higher rate limit. Check out the documentation for more details.)"
+                if who == "anonymous"
+                else "user ID 7."
+            )
+            return Reply(
+                403,
+                {
+                    "message": f"API rate limit exceeded for {whom}",
+                    "documentation_url": f"{DOCS}/using-the-rest-api/rate-limits-for-the-rest-api",
+                    "status": "403",
+                },
+            )
         self._quota[(who, resource)][1] = used + 1
         return None
 
@@ -726,98 +878,220 @@ class GitHubStandIn(LocalServer):
         api = self._api(f"/users/{login}")
         is_bot = login.endswith("[bot]") or login.endswith("-bot")
         return {
-            "login": login, "id": uid, "node_id": _node_id("BOT" if is_bot else "U", uid),
-            "avatar_url": f"https://avatars.githubusercontent.com/u/{uid}?v=4", "gravatar_id": "",
-            "url": api, "html_url": self._html(f"/{login}"), "followers_url": f"{api}/followers",
-            "following_url": f"{api}/following{{/other_user}}", "gists_url": f"{api}/gists{{/gist_id}}",
-            "starred_url": f"{api}/starred{{/owner}}{{/repo}}", "subscriptions_url": f"{api}/subscriptions",
-            "organizations_url": f"{api}/orgs", "repos_url": f"{api}/repos", "events_url": f"{api}/events{{/privacy}}",
-            "received_events_url": f"{api}/received_events", "type": "Bot" if is_bot else "User",
-            "user_view_type": "public", "site_admin": False,
+            "login": login,
+            "id": uid,
+            "node_id": _node_id("BOT" if is_bot else "U", uid),
+            "avatar_url": f"https://avatars.githubusercontent.com/u/{uid}?v=4",
+            "gravatar_id": "",
+            "url": api,
+            "html_url": self._html(f"/{login}"),
+            "followers_url": f"{api}/followers",
+            "following_url": f"{api}/following{{/other_user}}",
+            "gists_url": f"{api}/gists{{/gist_id}}",
+            "starred_url": f"{api}/starred{{/owner}}{{/repo}}",
+            "subscriptions_url": f"{api}/subscriptions",
+            "organizations_url": f"{api}/orgs",
+            "repos_url": f"{api}/repos",
+            "events_url": f"{api}/events{{/privacy}}",
+            "received_events_url": f"{api}/received_events",
+            "type": "Bot" if is_bot else "User",
+            "user_view_type": "public",
+            "site_admin": False,
         }
 
     def _repo_json(self, repo: Repo, *, full: bool = False) -> dict[str, Any]:
         api = self._api(f"/repos/{repo.full_name}")
         open_issues = sum(1 for i in repo.issues.values() if i.state == "open")
         data: dict[str, Any] = {
-            "id": repo.id, "node_id": _node_id("R", repo.id), "name": repo.name, "full_name": repo.full_name,
-            "private": repo.private, "owner": self.user_json(repo.owner), "html_url": self._html(f"/{repo.full_name}"),
-            "description": None, "fork": False, "url": api,
-            **{f"{k}_url": f"{api}/{v}" for k, v in {
-                "archive": "{archive_format}{/ref}", "assignees": "assignees{/user}", "blobs": "git/blobs{/sha}",
-                "branches": "branches{/branch}", "collaborators": "collaborators{/collaborator}", "comments": "comments{/number}",
-                "commits": "commits{/sha}", "compare": "compare/{base}...{head}", "contents": "contents/{+path}",
-                "contributors": "contributors", "deployments": "deployments", "downloads": "downloads", "events": "events",
-                "forks": "forks", "git_commits": "git/commits{/sha}", "git_refs": "git/refs{/sha}", "git_tags": "git/tags{/sha}",
-                "hooks": "hooks", "issue_comment": "issues/comments{/number}", "issue_events": "issues/events{/number}",
-                "issues": "issues{/number}", "keys": "keys{/key_id}", "labels": "labels{/name}", "languages": "languages",
-                "merges": "merges", "milestones": "milestones{/number}", "notifications": "notifications{?since,all,participating}",
-                "pulls": "pulls{/number}", "releases": "releases{/id}", "stargazers": "stargazers", "statuses": "statuses/{sha}",
-                "subscribers": "subscribers", "subscription": "subscription", "tags": "tags", "teams": "teams", "trees": "git/trees{/sha}",
-            }.items()},
-            "git_url": f"git://github.com/{repo.full_name}.git", "ssh_url": f"git@github.com:{repo.full_name}.git",
-            "clone_url": f"https://github.com/{repo.full_name}.git", "svn_url": self._html(f"/{repo.full_name}"),
-            "mirror_url": None, "homepage": None, "language": None, "forks_count": 0, "forks": 0, "stargazers_count": 0,
-            "watchers_count": 0, "watchers": 0, "size": 0, "default_branch": repo.default_branch,
-            "open_issues_count": open_issues, "open_issues": open_issues, "is_template": False, "topics": [],
-            "has_issues": True, "has_projects": True, "has_wiki": True, "has_pages": False, "has_downloads": True,
-            "has_discussions": False, "archived": False, "disabled": False, "visibility": "private" if repo.private else "public",
-            "pushed_at": _iso(self.now), "created_at": _iso(repo.created_at), "updated_at": _iso(self.now),
-            "license": None, "allow_forking": True, "web_commit_signoff_required": False,
+            "id": repo.id,
+            "node_id": _node_id("R", repo.id),
+            "name": repo.name,
+            "full_name": repo.full_name,
+            "private": repo.private,
+            "owner": self.user_json(repo.owner),
+            "html_url": self._html(f"/{repo.full_name}"),
+            "description": None,
+            "fork": False,
+            "url": api,
+            **{
+                f"{k}_url": f"{api}/{v}"
+                for k, v in {
+                    "archive": "{archive_format}{/ref}",
+                    "assignees": "assignees{/user}",
+                    "blobs": "git/blobs{/sha}",
+                    "branches": "branches{/branch}",
+                    "collaborators": "collaborators{/collaborator}",
+                    "comments": "comments{/number}",
+                    "commits": "commits{/sha}",
+                    "compare": "compare/{base}...{head}",
+                    "contents": "contents/{+path}",
+                    "contributors": "contributors",
+                    "deployments": "deployments",
+                    "downloads": "downloads",
+                    "events": "events",
+                    "forks": "forks",
+                    "git_commits": "git/commits{/sha}",
+                    "git_refs": "git/refs{/sha}",
+                    "git_tags": "git/tags{/sha}",
+                    "hooks": "hooks",
+                    "issue_comment": "issues/comments{/number}",
+                    "issue_events": "issues/events{/number}",
+                    "issues": "issues{/number}",
+                    "keys": "keys{/key_id}",
+                    "labels": "labels{/name}",
+                    "languages": "languages",
+                    "merges": "merges",
+                    "milestones": "milestones{/number}",
+                    "notifications": "notifications{?since,all,participating}",
+                    "pulls": "pulls{/number}",
+                    "releases": "releases{/id}",
+                    "stargazers": "stargazers",
+                    "statuses": "statuses/{sha}",
+                    "subscribers": "subscribers",
+                    "subscription": "subscription",
+                    "tags": "tags",
+                    "teams": "teams",
+                    "trees": "git/trees{/sha}",
+                }.items()
+            },
+            "git_url": f"git://github.com/{repo.full_name}.git",
+            "ssh_url": f"git@github.com:{repo.full_name}.git",
+            "clone_url": f"https://github.com/{repo.full_name}.git",
+            "svn_url": self._html(f"/{repo.full_name}"),
+            "mirror_url": None,
+            "homepage": None,
+            "language": None,
+            "forks_count": 0,
+            "forks": 0,
+            "stargazers_count": 0,
+            "watchers_count": 0,
+            "watchers": 0,
+            "size": 0,
+            "default_branch": repo.default_branch,
+            "open_issues_count": open_issues,
+            "open_issues": open_issues,
+            "is_template": False,
+            "topics": [],
+            "has_issues": True,
+            "has_projects": True,
+            "has_wiki": True,
+            "has_pages": False,
+            "has_downloads": True,
+            "has_discussions": False,
+            "archived": False,
+            "disabled": False,
+            "visibility": "private" if repo.private else "public",
+            "pushed_at": _iso(self.now),
+            "created_at": _iso(repo.created_at),
+            "updated_at": _iso(self.now),
+            "license": None,
+            "allow_forking": True,
+            "web_commit_signoff_required": False,
         }
         if full:
-            data.update({"network_count": 0, "subscribers_count": 0, "permissions": {"admin": True, "maintain": True, "push": True, "triage": True, "pull": True}})
+            data.update(
+                {
+                    "network_count": 0,
+                    "subscribers_count": 0,
+                    "permissions": {"admin": True, "maintain": True, "push": True, "triage": True, "pull": True},
+                }
+            )
         return data
 
     def _label_json(self, repo: Repo, label: Label) -> dict[str, Any]:
         return {
-            "id": label.id, "node_id": _node_id("LA", label.id),
+            "id": label.id,
+            "node_id": _node_id("LA", label.id),
             "url": self._api(f"/repos/{repo.full_name}/labels/{quote(label.name, safe='')}"),
-            "name": label.name, "color": label.color, "default": label.default, "description": label.description,
+            "name": label.name,
+            "color": label.color,
+            "default": label.default,
+            "description": label.description,
         }
 
     def _issue_json(self, repo: Repo, issue: Issue) -> dict[str, Any]:
         kind = "pull" if issue.pull else "issues"
         api = self._api(f"/repos/{repo.full_name}/issues/{issue.number}")
         data: dict[str, Any] = {
-            "id": issue.id, "node_id": _node_id("PR" if issue.pull else "I", issue.id), "url": api,
-            "repository_url": self._api(f"/repos/{repo.full_name}"), "labels_url": f"{api}/labels{{/name}}",
-            "comments_url": f"{api}/comments", "events_url": f"{api}/events", "timeline_url": f"{api}/timeline",
-            "html_url": self._html(f"/{repo.full_name}/{kind}/{issue.number}"), "number": issue.number,
-            "state": issue.state, "state_reason": issue.state_reason, "title": issue.title, "body": issue.body,
+            "id": issue.id,
+            "node_id": _node_id("PR" if issue.pull else "I", issue.id),
+            "url": api,
+            "repository_url": self._api(f"/repos/{repo.full_name}"),
+            "labels_url": f"{api}/labels{{/name}}",
+            "comments_url": f"{api}/comments",
+            "events_url": f"{api}/events",
+            "timeline_url": f"{api}/timeline",
+            "html_url": self._html(f"/{repo.full_name}/{kind}/{issue.number}"),
+            "number": issue.number,
+            "state": issue.state,
+            "state_reason": issue.state_reason,
+            "title": issue.title,
+            "body": issue.body,
             "user": self.user_json(issue.user),
-            "labels": [self._label_json(repo, repo.labels[n.lower()]) for n in issue.labels if n.lower() in repo.labels],
+            "labels": [
+                self._label_json(repo, repo.labels[n.lower()]) for n in issue.labels if n.lower() in repo.labels
+            ],
             "assignee": self.user_json(issue.assignees[0]) if issue.assignees else None,
-            "assignees": [self.user_json(a) for a in issue.assignees], "milestone": None, "locked": False,
-            "active_lock_reason": None, "comments": len(issue.comments), "closed_at": _iso(issue.closed_at),
-            "created_at": _iso(issue.created_at), "updated_at": _iso(issue.updated_at), "closed_by": None,
+            "assignees": [self.user_json(a) for a in issue.assignees],
+            "milestone": None,
+            "locked": False,
+            "active_lock_reason": None,
+            "comments": len(issue.comments),
+            "closed_at": _iso(issue.closed_at),
+            "created_at": _iso(issue.created_at),
+            "updated_at": _iso(issue.updated_at),
+            "closed_by": None,
             "author_association": "OWNER" if issue.user == repo.owner else "NONE",
-            "reactions": {"url": f"{api}/reactions", "total_count": 0, "+1": 0, "-1": 0, "laugh": 0, "hooray": 0,
-                          "confused": 0, "heart": 0, "rocket": 0, "eyes": 0},
+            "reactions": {
+                "url": f"{api}/reactions",
+                "total_count": 0,
+                "+1": 0,
+                "-1": 0,
+                "laugh": 0,
+                "hooray": 0,
+                "confused": 0,
+                "heart": 0,
+                "rocket": 0,
+                "eyes": 0,
+            },
         }
         if issue.pull:
             pull_api = self._api(f"/repos/{repo.full_name}/pulls/{issue.number}")
             html_url = self._html(f"/{repo.full_name}/pull/{issue.number}")
             data["draft"] = issue.pull.draft
-            data["pull_request"] = {"url": pull_api, "html_url": html_url, "diff_url": f"{html_url}.diff",
-                                    "patch_url": f"{html_url}.patch", "merged_at": _iso(issue.pull.merged_at)}
+            data["pull_request"] = {
+                "url": pull_api,
+                "html_url": html_url,
+                "diff_url": f"{html_url}.diff",
+                "patch_url": f"{html_url}.patch",
+                "merged_at": _iso(issue.pull.merged_at),
+            }
         return data
 
     def _comment_json(self, repo: Repo, issue: Issue, comment: Comment) -> dict[str, Any]:
         kind = "pull" if issue.pull else "issues"
         return {
-            "id": comment.id, "node_id": _node_id("IC", comment.id),
+            "id": comment.id,
+            "node_id": _node_id("IC", comment.id),
             "url": self._api(f"/repos/{repo.full_name}/issues/comments/{comment.id}"),
             "html_url": self._html(f"/{repo.full_name}/{kind}/{issue.number}#issuecomment-{comment.id}"),
             "issue_url": self._api(f"/repos/{repo.full_name}/issues/{issue.number}"),
-            "body": comment.body, "user": self.user_json(comment.user),
-            "created_at": _iso(comment.created_at), "updated_at": _iso(comment.updated_at),
+            "body": comment.body,
+            "user": self.user_json(comment.user),
+            "created_at": _iso(comment.created_at),
+            "updated_at": _iso(comment.updated_at),
             "author_association": "NONE",
         }
 
     def _branch_ref(self, repo: Repo, ref: str, sha: str, owner: str | None = None) -> dict[str, Any]:
         owner = owner or repo.owner
-        return {"label": f"{owner}:{ref}", "ref": ref, "sha": sha, "user": self.user_json(owner), "repo": self._repo_json(repo)}
+        return {
+            "label": f"{owner}:{ref}",
+            "ref": ref,
+            "sha": sha,
+            "user": self.user_json(owner),
+            "repo": self._repo_json(repo),
+        }
 
     def _pull_json(self, repo: Repo, issue: Issue, *, full: bool) -> dict[str, Any]:
         pull = issue.pull
@@ -827,52 +1101,111 @@ class GitHubStandIn(LocalServer):
         html_url = self._html(f"/{repo.full_name}/pull/{issue.number}")
         statuses = self._api(f"/repos/{repo.full_name}/statuses/{pull.head_sha}")
         data: dict[str, Any] = {
-            "url": api, "id": pull.id, "node_id": _node_id("PR", pull.id), "html_url": html_url,
-            "diff_url": f"{html_url}.diff", "patch_url": f"{html_url}.patch", "issue_url": issue_api,
-            "commits_url": f"{api}/commits", "review_comments_url": f"{api}/comments",
+            "url": api,
+            "id": pull.id,
+            "node_id": _node_id("PR", pull.id),
+            "html_url": html_url,
+            "diff_url": f"{html_url}.diff",
+            "patch_url": f"{html_url}.patch",
+            "issue_url": issue_api,
+            "commits_url": f"{api}/commits",
+            "review_comments_url": f"{api}/comments",
             "review_comment_url": self._api(f"/repos/{repo.full_name}/pulls/comments{{/number}}"),
-            "comments_url": f"{issue_api}/comments", "statuses_url": statuses, "number": issue.number,
-            "state": issue.state, "locked": False, "title": issue.title, "user": self.user_json(issue.user),
+            "comments_url": f"{issue_api}/comments",
+            "statuses_url": statuses,
+            "number": issue.number,
+            "state": issue.state,
+            "locked": False,
+            "title": issue.title,
+            "user": self.user_json(issue.user),
             "body": issue.body,
-            "labels": [self._label_json(repo, repo.labels[n.lower()]) for n in issue.labels if n.lower() in repo.labels],
-            "milestone": None, "active_lock_reason": None, "created_at": _iso(issue.created_at),
-            "updated_at": _iso(issue.updated_at), "closed_at": _iso(issue.closed_at), "merged_at": _iso(pull.merged_at),
+            "labels": [
+                self._label_json(repo, repo.labels[n.lower()]) for n in issue.labels if n.lower() in repo.labels
+            ],
+            "milestone": None,
+            "active_lock_reason": None,
+            "created_at": _iso(issue.created_at),
+            "updated_at": _iso(issue.updated_at),
+            "closed_at": _iso(issue.closed_at),
+            "merged_at": _iso(pull.merged_at),
             "merge_commit_sha": pull.merge_commit_sha,
             "assignee": self.user_json(issue.assignees[0]) if issue.assignees else None,
-            "assignees": [self.user_json(a) for a in issue.assignees], "requested_reviewers": [], "requested_teams": [],
+            "assignees": [self.user_json(a) for a in issue.assignees],
+            "requested_reviewers": [],
+            "requested_teams": [],
             "head": self._branch_ref(repo, pull.head, pull.head_sha, pull.head_owner),
             "base": self._branch_ref(repo, pull.base, pull.base_sha),
-            "_links": {"self": {"href": api}, "html": {"href": html_url}, "issue": {"href": issue_api},
-                       "comments": {"href": f"{issue_api}/comments"}, "review_comments": {"href": f"{api}/comments"},
-                       "review_comment": {"href": self._api(f"/repos/{repo.full_name}/pulls/comments{{/number}}")},
-                       "commits": {"href": f"{api}/commits"}, "statuses": {"href": statuses}},
-            "author_association": "OWNER" if issue.user == repo.owner else "NONE", "auto_merge": None, "draft": pull.draft,
+            "_links": {
+                "self": {"href": api},
+                "html": {"href": html_url},
+                "issue": {"href": issue_api},
+                "comments": {"href": f"{issue_api}/comments"},
+                "review_comments": {"href": f"{api}/comments"},
+                "review_comment": {"href": self._api(f"/repos/{repo.full_name}/pulls/comments{{/number}}")},
+                "commits": {"href": f"{api}/commits"},
+                "statuses": {"href": statuses},
+            },
+            "author_association": "OWNER" if issue.user == repo.owner else "NONE",
+            "auto_merge": None,
+            "draft": pull.draft,
         }
         if full:
             merged = pull.merged_at is not None
-            data.update({
-                "merged": merged, "mergeable": None if issue.state == "closed" else True, "rebaseable": None if issue.state == "closed" else True,
-                "mergeable_state": "unknown" if issue.state == "closed" else "clean",
-                "merged_by": self.user_json(self.login) if merged else None, "comments": len(issue.comments),
-                "review_comments": 0, "maintainer_can_modify": False, "commits": len(pull.commits),
-                "additions": 0, "deletions": 0, "changed_files": 0,
-            })
+            data.update(
+                {
+                    "merged": merged,
+                    "mergeable": None if issue.state == "closed" else True,
+                    "rebaseable": None if issue.state == "closed" else True,
+                    "mergeable_state": "unknown" if issue.state == "closed" else "clean",
+                    "merged_by": self.user_json(self.login) if merged else None,
+                    "comments": len(issue.comments),
+                    "review_comments": 0,
+                    "maintainer_can_modify": False,
+                    "commits": len(pull.commits),
+                    "additions": 0,
+                    "deletions": 0,
+                    "changed_files": 0,
+                }
+            )
         return data
 
     def _commit_json(self, repo: Repo, commit: Commit) -> dict[str, Any]:
         api = self._api(f"/repos/{repo.full_name}/commits/{commit.sha}")
         person = {"name": commit.author, "email": commit.email, "date": _iso(commit.date)}
         return {
-            "url": api, "sha": commit.sha, "node_id": _node_id("C", int(commit.sha[:12], 16) if re.fullmatch(r"[0-9a-f]{12,}", commit.sha) else 1),
-            "html_url": self._html(f"/{repo.full_name}/commit/{commit.sha}"), "comments_url": f"{api}/comments",
+            "url": api,
+            "sha": commit.sha,
+            "node_id": _node_id("C", int(commit.sha[:12], 16) if re.fullmatch(r"[0-9a-f]{12,}", commit.sha) else 1),
+            "html_url": self._html(f"/{repo.full_name}/commit/{commit.sha}"),
+            "comments_url": f"{api}/comments",
             "commit": {
-                "url": self._api(f"/repos/{repo.full_name}/git/commits/{commit.sha}"), "author": person, "committer": person,
-                "message": commit.message, "comment_count": 0,
-                "tree": {"sha": _fake_sha("tree", commit.sha), "url": self._api(f"/repos/{repo.full_name}/git/trees/{_fake_sha('tree', commit.sha)}")},
-                "verification": {"verified": False, "reason": "unsigned", "signature": None, "payload": None, "verified_at": None},
+                "url": self._api(f"/repos/{repo.full_name}/git/commits/{commit.sha}"),
+                "author": person,
+                "committer": person,
+                "message": commit.message,
+                "comment_count": 0,
+                "tree": {
+                    "sha": _fake_sha("tree", commit.sha),
+                    "url": self._api(f"/repos/{repo.full_name}/git/trees/{_fake_sha('tree', commit.sha)}"),
+                },
+                "verification": {
+                    "verified": False,
+                    "reason": "unsigned",
+                    "signature": None,
+                    "payload": None,
+                    "verified_at": None,
+                },
             },
-            "author": None, "committer": None,
-            "parents": [{"sha": p, "url": self._api(f"/repos/{repo.full_name}/commits/{p}"), "html_url": self._html(f"/{repo.full_name}/commit/{p}")} for p in commit.parents],
+            "author": None,
+            "committer": None,
+            "parents": [
+                {
+                    "sha": p,
+                    "url": self._api(f"/repos/{repo.full_name}/commits/{p}"),
+                    "html_url": self._html(f"/{repo.full_name}/commit/{p}"),
+                }
+                for p in commit.parents
+            ],
         }
 
     # -- git --------------------------------------------------------------------------------------
@@ -976,16 +1309,31 @@ def _latest_release(s: GitHubStandIn, r: Request, params: dict[str, Any], q: dic
         return _not_found()
     rel = max(releases, key=lambda x: (x["at"], x["id"]))
     api = s._api(f"/repos/{repo.full_name}/releases/{rel['id']}")
-    return Reply(200, {
-        "url": api, "html_url": s._html(f"/{repo.full_name}/releases/tag/{rel['tag']}"), "assets_url": f"{api}/assets",
-        "upload_url": f"https://uploads.github.com/repos/{repo.full_name}/releases/{rel['id']}/assets{{?name,label}}",
-        "tarball_url": s._api(f"/repos/{repo.full_name}/tarball/{rel['tag']}"),
-        "zipball_url": s._api(f"/repos/{repo.full_name}/zipball/{rel['tag']}"), "id": rel["id"],
-        "node_id": _node_id("RE", rel["id"]), "tag_name": rel["tag"], "target_commitish": repo.default_branch,
-        "name": rel["name"], "body": None, "draft": False, "prerelease": False, "immutable": False,
-        "created_at": _iso(rel["at"]), "published_at": _iso(rel["at"]), "updated_at": _iso(rel["at"]),
-        "author": s.user_json(s.login), "assets": [],
-    })
+    return Reply(
+        200,
+        {
+            "url": api,
+            "html_url": s._html(f"/{repo.full_name}/releases/tag/{rel['tag']}"),
+            "assets_url": f"{api}/assets",
+            "upload_url": f"https://uploads.github.com/repos/{repo.full_name}/releases/{rel['id']}/assets{{?name,label}}",
+            "tarball_url": s._api(f"/repos/{repo.full_name}/tarball/{rel['tag']}"),
+            "zipball_url": s._api(f"/repos/{repo.full_name}/zipball/{rel['tag']}"),
+            "id": rel["id"],
+            "node_id": _node_id("RE", rel["id"]),
+            "tag_name": rel["tag"],
+            "target_commitish": repo.default_branch,
+            "name": rel["name"],
+            "body": None,
+            "draft": False,
+            "prerelease": False,
+            "immutable": False,
+            "created_at": _iso(rel["at"]),
+            "published_at": _iso(rel["at"]),
+            "updated_at": _iso(rel["at"]),
+            "author": s.user_json(s.login),
+            "assets": [],
+        },
+    )
 
 
 @_handles("issues/list-labels-for-repo")
@@ -993,7 +1341,9 @@ def _list_labels(s: GitHubStandIn, r: Request, params: dict[str, Any], q: dict[s
     repo = _repo_of(s, params)
     if repo is None:
         return _not_found()
-    return s._page(r, q, [s._label_json(repo, label) for label in sorted(repo.labels.values(), key=lambda x: x.name.lower())])
+    return s._page(
+        r, q, [s._label_json(repo, label) for label in sorted(repo.labels.values(), key=lambda x: x.name.lower())]
+    )
 
 
 @_handles("issues/get-label")
@@ -1047,8 +1397,14 @@ def _list_issues(s: GitHubStandIn, r: Request, params: dict[str, Any], q: dict[s
         found = [i for i in found if i.user == q["creator"]]
     if "assignee" in q:
         who = q["assignee"]
-        found = [i for i in found if (who == "none" and not i.assignees) or (who == "*" and i.assignees) or who in i.assignees]
-    key = {"created": lambda i: i.created_at, "updated": lambda i: i.updated_at, "comments": lambda i: len(i.comments)}[q["sort"]]
+        found = [
+            i
+            for i in found
+            if (who == "none" and not i.assignees) or (who == "*" and i.assignees) or who in i.assignees
+        ]
+    key = {"created": lambda i: i.created_at, "updated": lambda i: i.updated_at, "comments": lambda i: len(i.comments)}[
+        q["sort"]
+    ]
     found.sort(key=lambda i: (key(i), i.number), reverse=q["direction"] == "desc")
     return s._page(r, q, [s._issue_json(repo, i) for i in found])
 
@@ -1061,8 +1417,16 @@ def _create_issue(s: GitHubStandIn, r: Request, params: dict[str, Any], q: dict[
     refused = _too_long("Issue", r.body, _ISSUE_LIMITS)
     if refused:
         return refused
-    issue = s._new_issue(repo, str(r.body["title"]), r.body.get("body"), _label_names(r.body.get("labels", [])), s.login, None, None,
-                         r.body.get("assignees") or ([r.body["assignee"]] if r.body.get("assignee") else []))
+    issue = s._new_issue(
+        repo,
+        str(r.body["title"]),
+        r.body.get("body"),
+        _label_names(r.body.get("labels", [])),
+        s.login,
+        None,
+        None,
+        r.body.get("assignees") or ([r.body["assignee"]] if r.body.get("assignee") else []),
+    )
     body = s._issue_json(repo, issue)
     return Reply(201, body, {"Location": body["url"]})
 
@@ -1099,7 +1463,9 @@ def _update_issue(s: GitHubStandIn, r: Request, params: dict[str, Any], q: dict[
         issue.state_reason = body.get("state_reason") or "completed"
     elif state == "open" and issue.state == "closed":
         if issue.pull and issue.pull.merged_at is not None:
-            return _validation_failed("PullRequest", "custom", "state", "state cannot be changed. The pull request has been merged.")
+            return _validation_failed(
+                "PullRequest", "custom", "state", "state cannot be changed. The pull request has been merged."
+            )
         issue.state, issue.closed_at, issue.state_reason = "open", None, "reopened"
     elif "state_reason" in body and issue.state == "closed":
         issue.state_reason = body["state_reason"]
@@ -1172,8 +1538,10 @@ def _list_pulls(s: GitHubStandIn, r: Request, params: dict[str, Any], q: dict[st
     sort = q["sort"]
     direction = q.get("direction") or ("desc" if sort == "created" else "asc")
     keys: dict[str, Callable[[Issue], Any]] = {
-        "created": lambda i: i.created_at, "updated": lambda i: i.updated_at,
-        "popularity": lambda i: len(i.comments), "long-running": lambda i: -i.created_at if i.state == "open" else 0,
+        "created": lambda i: i.created_at,
+        "updated": lambda i: i.updated_at,
+        "popularity": lambda i: len(i.comments),
+        "long-running": lambda i: -i.created_at if i.state == "open" else 0,
     }
     found.sort(key=lambda i: (keys[sort](i), i.number), reverse=direction == "desc")
     return s._page(r, q, [s._pull_json(repo, i, full=False) for i in found])
@@ -1209,16 +1577,34 @@ def _create_pull(s: GitHubStandIn, r: Request, params: dict[str, Any], q: dict[s
     if base_branch is None:
         return _validation_failed("PullRequest", "invalid", "base")
     for other in repo.issues.values():
-        if other.pull and other.state == "open" and other.pull.head == head and other.pull.head_owner == head_owner and other.pull.base == base:
-            return _validation_failed("PullRequest", "custom", message=f"A pull request already exists for {head_owner}:{head}.")
+        if (
+            other.pull
+            and other.state == "open"
+            and other.pull.head == head
+            and other.pull.head_owner == head_owner
+            and other.pull.base == base
+        ):
+            return _validation_failed(
+                "PullRequest", "custom", message=f"A pull request already exists for {head_owner}:{head}."
+            )
     commits = head_branch[1]
     if commits is None:
         commits = s._git_commits(repo, base_branch[0], head_branch[0])
     if commits is not None and not commits:
         return _validation_failed("PullRequest", "custom", message=f"No commits between {base} and {head}")
     issue = s._new_issue(repo, body.get("title") or "", body.get("body"), [], s.login, None, None)
-    issue.pull = Pull(s._next_id(), head, head_branch[0], base, base_branch[0], commits or [s._commit(head_branch[0])],
-                      None, None, bool(body.get("draft")), head_owner)
+    issue.pull = Pull(
+        s._next_id(),
+        head,
+        head_branch[0],
+        base,
+        base_branch[0],
+        commits or [s._commit(head_branch[0])],
+        None,
+        None,
+        bool(body.get("draft")),
+        head_owner,
+    )
     data = s._pull_json(repo, issue, full=True)
     return Reply(201, data, {"Location": data["url"]})
 
@@ -1243,8 +1629,10 @@ def _commit_pulls(s: GitHubStandIn, r: Request, params: dict[str, Any], q: dict[
         return bool(candidate) and len(sha) >= 7 and candidate.startswith(sha)  # type: ignore[union-attr]
 
     found = [
-        i for i in repo.issues.values()
-        if i.pull and (same(i.pull.merge_commit_sha) or same(i.pull.head_sha) or any(same(c.sha) for c in i.pull.commits))
+        i
+        for i in repo.issues.values()
+        if i.pull
+        and (same(i.pull.merge_commit_sha) or same(i.pull.head_sha) or any(same(c.sha) for c in i.pull.commits))
     ]
     if not found and repo.git_dir is not None and s._git(repo, "cat-file", "-e", f"{sha}^{{commit}}") is None:
         return Reply(422, {"message": f"No commit found for SHA: {sha}", "documentation_url": DOCS, "status": "422"})
@@ -1352,10 +1740,19 @@ def _search(s: GitHubStandIn, r: Request, params: dict[str, Any], q: dict[str, A
     for name in query.repos or list(s.repos):
         repo = s.repos.get(name)
         if repo is None:
-            return _validation_failed("Search", "invalid", "q", "The listed users and repositories cannot be searched either because the resources do not exist or you do not have permission to view them.")
+            return _validation_failed(
+                "Search",
+                "invalid",
+                "q",
+                "The listed users and repositories cannot be searched either because the resources do not exist or you do not have permission to view them.",
+            )
         found += [(repo, i) for i in repo.issues.values() if _matches(query, i)]
     sort = q.get("sort")
-    keys: dict[str, Callable[[Issue], Any]] = {"created": lambda i: i.created_at, "updated": lambda i: i.updated_at, "comments": lambda i: len(i.comments)}
+    keys: dict[str, Callable[[Issue], Any]] = {
+        "created": lambda i: i.created_at,
+        "updated": lambda i: i.updated_at,
+        "comments": lambda i: len(i.comments),
+    }
     if sort in keys:
         found.sort(key=lambda pair: (keys[sort](pair[1]), pair[1].number), reverse=q["order"] == "desc")
     else:
@@ -1366,7 +1763,11 @@ def _search(s: GitHubStandIn, r: Request, params: dict[str, Any], q: dict[str, A
         item = s._issue_json(repo, issue)
         item["score"] = 1.0
         items.append(item)
-    return Reply(200, {"total_count": len(found), "incomplete_results": False, "search_type": "lexical", "items": items}, page.headers)
+    return Reply(
+        200,
+        {"total_count": len(found), "incomplete_results": False, "search_type": "lexical", "items": items},
+        page.headers,
+    )
 
 
 # --- pytest fixture ------------------------------------------------------------------------------
@@ -1385,4 +1786,7 @@ def github_api() -> Iterator[GitHubStandIn]:
         standin.stop()
     if standin.violations and not standin._expect_violations:
         listing = "\n".join(f"  {v}" for v in standin.violations)
-        pytest.fail(f"the GitHub stand-in saw {len(standin.violations)} violation(s) of GitHub's description:\n{listing}", pytrace=False)
+        pytest.fail(
+            f"the GitHub stand-in saw {len(standin.violations)} violation(s) of GitHub's description:\n{listing}",
+            pytrace=False,
+        )

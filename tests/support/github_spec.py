@@ -58,9 +58,25 @@ OPERATIONS: tuple[tuple[str, str], ...] = (
 SUBSET_FORMAT = 1  # bump when the subset's layout or the schema conversion changes
 
 # Media types every operation answers with JSON (GitHub's generic ones).
-GENERIC_MEDIA = {"*/*", "application/*", "application/json", "application/vnd.github+json", "application/vnd.github.v3+json"}
+GENERIC_MEDIA = {
+    "*/*",
+    "application/*",
+    "application/json",
+    "application/vnd.github+json",
+    "application/vnd.github.v3+json",
+}
 
-_ANNOTATIONS = {"description", "example", "examples", "externalDocs", "xml", "discriminator", "readOnly", "writeOnly", "deprecated"}
+_ANNOTATIONS = {
+    "description",
+    "example",
+    "examples",
+    "externalDocs",
+    "xml",
+    "discriminator",
+    "readOnly",
+    "writeOnly",
+    "deprecated",
+}
 
 
 class SpecMissing(RuntimeError):
@@ -120,7 +136,11 @@ def build_subset(source: Path) -> dict[str, Any]:
         if "requestBody" in op:
             content = op["requestBody"].get("content", {})
             schema = (content.get("application/json") or {}).get("schema")
-            body = {"required": bool(op["requestBody"].get("required")), "media": sorted(content), "schema": to_json_schema(schema)}
+            body = {
+                "required": bool(op["requestBody"].get("required")),
+                "media": sorted(content),
+                "schema": to_json_schema(schema),
+            }
         responses = {}
         for status, response in op.get("responses", {}).items():
             content = response.get("content") or {}
@@ -137,7 +157,12 @@ def build_subset(source: Path) -> dict[str, Any]:
                 "path": template,
                 "regex": _path_regex(template),
                 "parameters": [
-                    {"name": p["name"], "in": p["in"], "required": bool(p.get("required")), "schema": to_json_schema(p.get("schema", {}))}
+                    {
+                        "name": p["name"],
+                        "in": p["in"],
+                        "required": bool(p.get("required")),
+                        "schema": to_json_schema(p.get("schema", {})),
+                    }
                     for p in op.get("parameters", [])
                 ],
                 "body": body,
@@ -335,7 +360,16 @@ class Spec:
     def __init__(self, subset: dict[str, Any]) -> None:
         self.version = subset["source"].get("version")
         self.operations = [
-            Operation(o["id"], o["method"], o["path"], re.compile(o["regex"]), o["parameters"], o["body"], o["media"], o["responses"])
+            Operation(
+                o["id"],
+                o["method"],
+                o["path"],
+                re.compile(o["regex"]),
+                o["parameters"],
+                o["body"],
+                o["media"],
+                o["responses"],
+            )
             for o in subset["operations"]
         ]
         self.by_id = {op.id: op for op in self.operations}

@@ -24,7 +24,9 @@ def git(cwd: Path, *args: str, check: bool = True, env: dict[str, str] | None = 
     return proc.stdout.strip()
 
 
-def make_remote(tmp_path: Path, files: dict[str, str], *, name: str = "remote.git", branch: str = "main") -> tuple[Path, Path]:
+def make_remote(
+    tmp_path: Path, files: dict[str, str], *, name: str = "remote.git", branch: str = "main"
+) -> tuple[Path, Path]:
     """A bare remote seeded with ``files`` and a clone of it. Returns (bare, clone)."""
     bare = tmp_path / name
     git(tmp_path, "init", "-q", "--bare", "-b", branch, str(bare))

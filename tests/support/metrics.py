@@ -19,7 +19,13 @@ def results_doc(**overrides: Any) -> dict[str, Any]:
         "linux_minutes": 30,
         "results": [
             {"recipe_name": "cmake", "result": "passed", "platform": "linux-x86_64", "duration_seconds": 41.2},
-            {"recipe_name": "cmake", "result": "failed", "platform": "darwin-arm64", "error_category": "checksum", "error_message": "sha256 mismatch"},
+            {
+                "recipe_name": "cmake",
+                "result": "failed",
+                "platform": "darwin-arm64",
+                "error_category": "checksum",
+                "error_message": "sha256 mismatch",
+            },
             {"recipe_name": "helm", "result": "passed", "platform": "linux-x86_64"},
             {"recipe_name": "ollama", "result": "skipped", "platform": "linux-arm64", "sampled": False},
         ],

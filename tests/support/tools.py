@@ -7,7 +7,9 @@ from pathlib import Path
 
 
 def tools_dir() -> Path:
-    base = os.environ.get("BATCHOPS_TEST_TOOLS") or str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "batchops" / "test-tools")
+    base = os.environ.get("BATCHOPS_TEST_TOOLS") or str(
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "batchops" / "test-tools"
+    )
     return Path(base) / "current" / "node_modules"
 
 

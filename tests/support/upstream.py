@@ -111,7 +111,12 @@ class Upstream(LocalServer):
                     time.sleep(served.delay)
                 body = served.body
                 if served.fault == "drip-headers":
-                    head = f"HTTP/1.1 {served.status} OK\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n" + "X-Pad: " + "a" * 200 + "\r\n\r\n"
+                    head = (
+                        f"HTTP/1.1 {served.status} OK\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
+                        + "X-Pad: "
+                        + "a" * 200
+                        + "\r\n\r\n"
+                    )
                     self._drip(head.encode(), served.drip)
                     self.wfile.write(body)
                     return
@@ -147,5 +152,7 @@ class Upstream(LocalServer):
 
     def nodejs_index(self, versions: list[tuple[str, str]]) -> str:
         """Serve ``/dist/index.json`` (newest first) and return the dist base URL."""
-        self.put("/dist/index.json", json.dumps([{"version": v, "date": d, "files": ["linux-x64"]} for v, d in versions]))
+        self.put(
+            "/dist/index.json", json.dumps([{"version": v, "date": d, "files": ["linux-x64"]} for v, d in versions])
+        )
         return self.url + "/dist"

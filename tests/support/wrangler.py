@@ -68,7 +68,9 @@ def _writable_copy(source: Path, target: Path) -> None:
 class WorkerServer:
     """One Worker folder served by ``wrangler dev --local`` (see the module docstring)."""
 
-    def __init__(self, source: Path, workdir: Path, *, token: str = "test-batch-metrics-token", persist: Path | None = None) -> None:
+    def __init__(
+        self, source: Path, workdir: Path, *, token: str = "test-batch-metrics-token", persist: Path | None = None
+    ) -> None:
         self.source = source
         self.workdir = workdir
         self.project = workdir / "worker"
@@ -129,7 +131,9 @@ class WorkerServer:
 
     def execute(self, sql: str) -> list[dict[str, Any]]:
         """Run SQL through ``wrangler d1 execute --local`` (about a second; query() is faster)."""
-        out = self.wrangler("d1", "execute", self.database, "--local", "--persist-to", str(self.persist), "--json", "--command", sql)
+        out = self.wrangler(
+            "d1", "execute", self.database, "--local", "--persist-to", str(self.persist), "--json", "--command", sql
+        )
         start = out.index("[")
         return [row for block in json.loads(out[start:]) for row in block.get("results", [])]
 
@@ -182,7 +186,9 @@ class WorkerServer:
         ready = f"Ready on {self.base_url}"
         while time.monotonic() - began < START_TIMEOUT:
             if self._process.poll() is not None:
-                raise WranglerError(f"wrangler dev exited with {self._process.returncode} before answering:\n{self.log()}")
+                raise WranglerError(
+                    f"wrangler dev exited with {self._process.returncode} before answering:\n{self.log()}"
+                )
             if ready in self.log():
                 try:
                     requests.get(self.base_url + "/health", timeout=5)
@@ -190,7 +196,9 @@ class WorkerServer:
                 except (requests.ConnectionError, requests.Timeout):
                     pass
             time.sleep(0.05)
-        raise WranglerError(f"wrangler dev did not answer on {self.base_url} within {START_TIMEOUT:.0f}s:\n{self.log()}")
+        raise WranglerError(
+            f"wrangler dev did not answer on {self.base_url} within {START_TIMEOUT:.0f}s:\n{self.log()}"
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -239,7 +247,9 @@ class WorkerServer:
     def auth(self, token: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token if token is None else token}"}
 
-    def post_metrics(self, payload: Any, *, key: str | None = None, token: str | None = None, **kwargs: Any) -> requests.Response:
+    def post_metrics(
+        self, payload: Any, *, key: str | None = None, token: str | None = None, **kwargs: Any
+    ) -> requests.Response:
         headers = {"Content-Type": "application/json", **self.auth(token), **kwargs.pop("headers", {})}
         if key is not None:
             headers["Idempotency-Key"] = key
@@ -272,7 +282,9 @@ def shared(source: Path, config: pytest.Config, tmp_path_factory: pytest.TempPat
 def production_worker(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> WorkerServer:
     """The first user's production telemetry Worker, unchanged, on a fresh local D1."""
     if not (PRODUCTION / "wrangler.toml").is_file():
-        pytest.skip(f"the production telemetry Worker is not at {PRODUCTION} (the shared corpus next to the repository)")
+        pytest.skip(
+            f"the production telemetry Worker is not at {PRODUCTION} (the shared corpus next to the repository)"
+        )
     require_wrangler()
     return shared(PRODUCTION, pytestconfig, tmp_path_factory)
 
