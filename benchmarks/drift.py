@@ -202,7 +202,8 @@ def main() -> int:
             [
                 (
                     "legacy loop: curl per file, serial (scaled)",
-                    f"{legacy_per_file * count:.2f} s ({legacy_per_file * 1000:.1f} ms a file, {args.legacy_sample} timed)",
+                    f"{legacy_per_file * count:.2f} s "
+                    f"({legacy_per_file * 1000:.1f} ms a file, {args.legacy_sample} timed)",
                 ),
                 ("speed-up vs the legacy loop", f"{legacy_per_file * count / wall:.1f}x"),
             ]

@@ -155,7 +155,8 @@ def mask(secret: str | None) -> None:
         _emit(f"::add-mask::{escape_data(line)}", sys.stdout)
     if short:
         warning(
-            f"a secret (or a line of one) is shorter than {MIN_MASK_LENGTH} characters and is not masked; use a real token",
+            f"a secret (or a line of one) is shorter than {MIN_MASK_LENGTH} characters and is not masked; "
+            "use a real token",
             title="batchops",
         )
 
@@ -274,7 +275,8 @@ def summary(markdown: str) -> None:
             handle.write(safe_markdown(markdown).rstrip("\n") + "\n\n")
     except OSError as exc:  # a summary is a report, not a result: it never changes a step's outcome
         warning(
-            f"{path}: the step summary could not be written ({exc.strerror or exc.__class__.__name__}); the step's outputs and result are unaffected",
+            f"{path}: the step summary could not be written ({exc.strerror or exc.__class__.__name__}); "
+            "the step's outputs and result are unaffected",
             title="batchops",
         )
 

@@ -189,7 +189,8 @@ class Store:
                     # one format (…Z) so that text order is time order
                     values[index] = timeutil.iso(timeutil.parse_iso(str(values[index]), field=column))
             cursor = conn.execute(
-                f"INSERT INTO batch_runs ({', '.join(RUN_COLUMNS)}, idempotency_key, sampled, sample_rate, source, received_at, ecosystems) "
+                f"INSERT INTO batch_runs ({', '.join(RUN_COLUMNS)}, "
+                "idempotency_key, sampled, sample_rate, source, received_at, ecosystems) "
                 f"VALUES ({', '.join('?' for _ in RUN_COLUMNS)}, ?, ?, ?, ?, ?, ?)",
                 [
                     *values,

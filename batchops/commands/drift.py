@@ -122,7 +122,9 @@ def _accept(args: argparse.Namespace) -> int:
         raise UsageError(
             f"{recipe} {version} is not in the baseline",
             file=path,
-            hint=f"check the recipe and version (recorded versions of {recipe}: {versions}), or pass --url and --sha256",
+            hint=(
+                f"check the recipe and version (recorded versions of {recipe}: {versions}), or pass --url and --sha256"
+            ),
         )
     if sha and len(urls) > 1:
         raise UsageError(
@@ -150,7 +152,8 @@ def _accept(args: argparse.Namespace) -> int:
         if not wanted:
             runner.log(
                 escape.one_line(
-                    f"nothing to accept: upstream serves the recorded bytes for every checksum URL of {recipe} {version}"
+                    "nothing to accept: upstream serves the recorded bytes "
+                    f"for every checksum URL of {recipe} {version}"
                 )
             )
             runner.set_outputs({"accepted": 0})
@@ -194,14 +197,18 @@ def _accept(args: argparse.Namespace) -> int:
     runner.summary(
         "### drift accept\n\n"
         + markdown.md_table(["recipe", "version", "URL", "from", "to"], rows)
-        + f"\nReason: {markdown.md_escape(reason)} (by {markdown.md_escape(who)}). Commit {markdown.md_escape(path)} and close the drift issue."
+        + f"\nReason: {markdown.md_escape(reason)} (by {markdown.md_escape(who)}). "
+        f"Commit {markdown.md_escape(path)} and close the drift issue."
     )
     runner.log(escape.one_line(f"commit {path} (audit: drift-accept {recipe} {version}) and close the drift issue"))
     return 0
 
 
 DRIFT = Command(
-    help="the checksum baseline and drift reports: `batchops drift accept RECIPE VERSION --reason ...`, `batchops drift report`",
+    help=(
+        "the checksum baseline and drift reports: "
+        "`batchops drift accept RECIPE VERSION --reason ...`, `batchops drift report`"
+    ),
     configure=_configure,
     run=_run,
 )

@@ -124,7 +124,10 @@ def check_text(value: str, field: str, *, example: str) -> str:
         raise UsageError(
             "must be a single line without control characters",
             field=field,
-            hint=f"write it on one line, e.g. {field} {example}; put the details in the incident and link it with --incident-url",
+            hint=(
+                f"write it on one line, e.g. {field} {example}; "
+                "put the details in the incident and link it with --incident-url"
+            ),
         )
     return text.strip()
 

@@ -299,7 +299,10 @@ def plan(
                         resolved.version_tag,
                         resolved.source,
                         resolved.published_at,
-                        reason='checksum_url renders to a URL with a blank, a control character or one of `<>"\\ in it: not fetched',
+                        reason=(
+                            "checksum_url renders to a URL with a blank, a control character "
+                            'or one of `<>"\\ in it: not fetched'
+                        ),
                     )
                 )
                 continue

@@ -282,7 +282,10 @@ def _parse(text: str, file: str, relpath: str | None) -> Recipe:
             f"not valid TOML: {exc}",
             file=file,
             line=_line_of(exc),
-            hint="fix the TOML syntax; `python -c 'import tomllib,sys;tomllib.load(open(sys.argv[1],\"rb\"))' FILE` shows the error",
+            hint=(
+                "fix the TOML syntax; "
+                "`python -c 'import tomllib,sys;tomllib.load(open(sys.argv[1],\"rb\"))' FILE` shows the error"
+            ),
         ) from None
     stem = _stem(file)
     metadata = _table(data.get("metadata"))

@@ -55,7 +55,8 @@ def gauge_markdown(view_: BudgetView, *, heading: str = "####", with_history: bo
         due = view_.rollover_due
         text += (
             f"\nThe week of {due['week_start'][:10]} is over "
-            f"(macOS {format_minutes(due['macos_minutes_used'])}, Linux {format_minutes(due['linux_minutes_used'])} minutes): "
+            f"(macOS {format_minutes(due['macos_minutes_used'])}, "
+            f"Linux {format_minutes(due['linux_minutes_used'])} minutes): "
             "usage counts from 0; the next breaker-update or `batchops budget` command records the rollover.\n"
         )
     if with_history and view_.history:
@@ -80,6 +81,7 @@ def forced_note(view_: BudgetView) -> str:
     if not view_.forced:
         return ""
     return (
-        f"sampling FORCED by an operator (budget.sampling_active: true): rate at most {format_rate(FORCED_SAMPLE_RATE)}, "
+        "sampling FORCED by an operator (budget.sampling_active: true): "
+        f"rate at most {format_rate(FORCED_SAMPLE_RATE)}, "
         f"usage alone gives {format_rate(view_.usage_rate)}; until `batchops budget sample --off` or the week ends\n"
     )

@@ -31,7 +31,10 @@ def drift_table(findings: Sequence[Finding]) -> str:
 
 
 def _accept(f: Finding) -> str:
-    return f'batchops drift accept {f.recipe} {f.version} --url {shlex.quote(f.url)} --sha256 {f.actual} --reason "<why this re-publication is benign>"'
+    return (
+        f"batchops drift accept {f.recipe} {f.version} --url {shlex.quote(f.url)} --sha256 {f.actual} "
+        '--reason "<why this re-publication is benign>"'
+    )
 
 
 def issue_title(groups: Mapping[str, Sequence[Finding]]) -> str:
@@ -64,7 +67,8 @@ def issue_body(groups: Mapping[str, Sequence[Finding]], *, at: str, run_url: str
         what = [
             f"## Checksum drift: {len(rows)} checksum files of {len(recipes)} recipes",
             "",
-            f"In one run, {len(groups)} drifts were found at once (more than drift-monitor opens issues for one by one), "
+            f"In one run, {len(groups)} drifts were found at once "
+            "(more than drift-monitor opens issues for one by one), "
             "so they are listed together here. The same version must always have the same bytes: many at once can "
             "mean a compromised mirror or CDN, a host that re-published everything, or a change in how upstream builds "
             "its checksum files. Each row below is one recipe version whose checksum file changed.",
@@ -81,7 +85,8 @@ def issue_body(groups: Mapping[str, Sequence[Finding]], *, at: str, run_url: str
             [_accept(f) for f in rows]
             if with_accepts
             else [
-                'batchops drift accept RECIPE VERSION --url URL --sha256 ACTUAL --reason "<why this re-publication is benign>"'
+                "batchops drift accept RECIPE VERSION --url URL --sha256 ACTUAL "
+                '--reason "<why this re-publication is benign>"'
             ]
         )
         accept = " \\\n  ".join(accept_lines) if single else "\n".join(accept_lines)
@@ -97,17 +102,21 @@ def issue_body(groups: Mapping[str, Sequence[Finding]], *, at: str, run_url: str
                 table,
                 "### Next steps (runbook)",
                 "",
-                f"1. **Do not install** {subject} anywhere, and do not merge batches that ship them, until this is resolved.",
+                f"1. **Do not install** {subject} anywhere, "
+                "and do not merge batches that ship them, until this is resolved.",
                 "2. Compare with upstream: the release notes or announcement, the release's signatures "
-                "(GPG/minisign/cosign/provenance) and the checksum file on another mirror. Ask upstream whether they re-published.",
-                "3. If it is a **benign re-publication** (confirmed by upstream), accept the new checksum; the command records an audit entry in the baseline:",
+                "(GPG/minisign/cosign/provenance) and the checksum file on another mirror. "
+                "Ask upstream whether they re-published.",
+                "3. If it is a **benign re-publication** (confirmed by upstream), accept the new checksum; "
+                "the command records an audit entry in the baseline:",
                 "",
                 "   ```sh",
                 "   " + accept.replace("\n", "\n   "),
                 "   ```",
                 "",
                 "   Commit the baseline (persist-with-retry does it in CI), then close this issue.",
-                "4. **Otherwise** treat it as an incident: stop the pipeline and roll back the batch that shipped the recipe:",
+                "4. **Otherwise** treat it as an incident: "
+                "stop the pipeline and roll back the batch that shipped the recipe:",
                 "",
                 "   ```sh",
                 f"   {stop}",
@@ -255,7 +264,8 @@ def terminal_lines(findings: Sequence[Finding], *, verbose: bool = False, detail
             )
             lines.append(
                 one_line(
-                    f"{'skipped':<12} {len(skipped)} recipe(s) with no checksum step for these platforms: {names} (details: {details})"
+                    f"{'skipped':<12} {len(skipped)} recipe(s) with no checksum step for these platforms: "
+                    f"{names} (details: {details})"
                 )
             )
     lines.append(f"{ok} checksum file(s) unchanged")
@@ -286,7 +296,10 @@ def report_lines(report: Mapping[str, Any], *, verbose: bool = False) -> list[st
     for issue in report.get("issues", []):
         lines.append(
             one_line(
-                f"issue {issue.get('action', '')}: {issue.get('url') or issue.get('fingerprint', '')} {issue.get('error', '')}".rstrip()
+                (
+                    f"issue {issue.get('action', '')}: "
+                    f"{issue.get('url') or issue.get('fingerprint', '')} {issue.get('error', '')}"
+                ).rstrip()
             )
         )
     return lines

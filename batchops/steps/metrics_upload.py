@@ -50,10 +50,14 @@ def load_results(path: str, *, batch_id: str | None, ecosystem: str | None) -> d
     for name, given in (("batch_id", batch_id), ("ecosystem", ecosystem)):
         if given and given != document[name]:
             raise UsageError(
-                f"the input {name.replace('_', '-')}={given!r} does not match the results file's {name} {document[name]!r}",
+                f"the input {name.replace('_', '-')}={given!r} "
+                f"does not match the results file's {name} {document[name]!r}",
                 file=path,
                 field=name,
-                hint=f"pass the results file of {name.replace('_', ' ')} {given!r}, or drop the input (the file's value is used)",
+                hint=(
+                    f"pass the results file of {name.replace('_', ' ')} {given!r}, "
+                    "or drop the input (the file's value is used)"
+                ),
             )
     return document
 
@@ -140,7 +144,8 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     add_input(
         parser,
         "spool-dir",
-        "where undeliverable payloads are kept for metrics-replay (default: $RUNNER_TEMP/batchops-spool, else .batchops/spool)",
+        "where undeliverable payloads are kept for metrics-replay "
+        "(default: $RUNNER_TEMP/batchops-spool, else .batchops/spool)",
         default="",
     )
     add_input(

@@ -31,7 +31,8 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     add_input(
         parser,
         "ecosystems",
-        "candidate ecosystems: a JSON array or a comma/newline separated list; empty means every ecosystem the control file knows",
+        "candidate ecosystems: a JSON array or a comma/newline separated list; "
+        "empty means every ecosystem the control file knows",
     )
     add_control_file(parser)
     add_now(parser)
@@ -70,7 +71,8 @@ def run(args: argparse.Namespace) -> StepResult:
     if current.paused_platforms:
         names = ", ".join(budget.LABELS[p] for p in current.paused_platforms)
         result.warning(
-            f"CI-minutes budget: {names} paused for the rest of the week (>= {current.config.pause_percent:g}% used); other platforms run.",
+            f"CI-minutes budget: {names} paused for the rest of the week "
+            f"(>= {current.config.pause_percent:g}% used); other platforms run.",
             title=TITLE,
         )
     if current.sampling_active and current.sample_rate > 0:

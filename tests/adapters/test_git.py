@@ -1,4 +1,5 @@
-"""The one git wrapper: errors a person can act on with secrets redacted, commits built without touching the checkout."""
+"""The one git wrapper: errors a person can act on with secrets redacted, commits built without
+touching the checkout."""
 
 from __future__ import annotations
 

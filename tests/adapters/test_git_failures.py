@@ -24,7 +24,8 @@ from batchops.adapters.git.errors import KINDS, failure_type, git_reason, reason
         ("fatal: Authentication failed for 'https://github.com/o/r.git/'", "auth"),
         ("fatal: could not read Username for 'https://github.com': terminal prompts disabled", "auth"),
         (
-            "remote: Permission to o/r.git denied to bot.\nfatal: unable to access 'https://github.com/o/r.git/': The requested URL returned error: 403",
+            "remote: Permission to o/r.git denied to bot.\n"
+            "fatal: unable to access 'https://github.com/o/r.git/': The requested URL returned error: 403",
             "auth",
         ),
         ("git@github.com: Permission denied (publickey).\nfatal: Could not read from remote repository.", "auth"),
@@ -35,19 +36,23 @@ from batchops.adapters.git.errors import KINDS, failure_type, git_reason, reason
         ("fatal: couldn't find remote ref release", "missing-branch"),
         ("fatal: unable to access 'https://github.com/o/r.git/': Could not resolve host: github.com", "unreachable"),
         (
-            "fatal: unable to access 'http://127.0.0.1:9/o/r.git/': Failed to connect to 127.0.0.1 port 9 after 0 ms: Couldn't connect to server",
+            "fatal: unable to access 'http://127.0.0.1:9/o/r.git/': "
+            "Failed to connect to 127.0.0.1 port 9 after 0 ms: Couldn't connect to server",
             "unreachable",
         ),
         (
-            "ssh: connect to host github.com port 22: Connection refused\nfatal: Could not read from remote repository.",
+            "ssh: connect to host github.com port 22: Connection refused\n"
+            "fatal: Could not read from remote repository.",
             "unreachable",
         ),
         (
-            "ssh: Could not resolve hostname github.invalid: Name or service not known\nfatal: Could not read from remote repository.",
+            "ssh: Could not resolve hostname github.invalid: Name or service not known\n"
+            "fatal: Could not read from remote repository.",
             "unreachable",
         ),
         (
-            "fatal: '../remote.git' does not appear to be a git repository\nfatal: Could not read from remote repository.\n\n"
+            "fatal: '../remote.git' does not appear to be a git repository\n"
+            "fatal: Could not read from remote repository.\n\n"
             "Please make sure you have the correct access rights\nand the repository exists.",
             "missing-remote",
         ),
@@ -105,7 +110,10 @@ def test_an_atomic_push_that_failed_because_of_a_race_is_a_race() -> None:
 
 
 def test_the_reason_is_one_line_whatever_the_remote_sends() -> None:
-    output = "remote: GH006: Protected branch\u2028::error::forged\n! [remote rejected] main -> main (protected branch hook declined)"
+    output = (
+        "remote: GH006: Protected branch\u2028::error::forged\n"
+        "! [remote rejected] main -> main (protected branch hook declined)"
+    )
     found = reason(output)
     assert "\n" not in found and "\u2028" not in found
     assert "GH006" in found and "protected branch hook declined" in found
@@ -122,12 +130,14 @@ def test_classification_never_fails_and_reasons_are_single_lines(output: str) ->
     ("output", "said"),
     [
         (
-            "ssh: connect to host github.com port 22: Connection refused\nfatal: Could not read from remote repository.\n\n"
+            "ssh: connect to host github.com port 22: Connection refused\n"
+            "fatal: Could not read from remote repository.\n\n"
             "Please make sure you have the correct access rights",
             "ssh: connect to host github.com port 22: Connection refused",
         ),
         (
-            "fatal: '../remote.git' does not appear to be a git repository\nfatal: Could not read from remote repository.",
+            "fatal: '../remote.git' does not appear to be a git repository\n"
+            "fatal: Could not read from remote repository.",
             "fatal: '../remote.git' does not appear to be a git repository",
         ),
         (
@@ -143,7 +153,8 @@ def test_the_reason_given_for_a_failed_fetch_is_the_line_that_says_why(output: s
 def test_an_atomic_transaction_that_failed_on_a_ref_deleted_meanwhile_is_a_race() -> None:
     """Two jobs carried the same post: the second one's delete finds the ref gone."""
     output = (
-        "remote: error: cannot lock ref 'refs/batchops/pending/main/9bd6': unable to resolve reference 'refs/batchops/pending/main/9bd6'\n"
+        "remote: error: cannot lock ref 'refs/batchops/pending/main/9bd6': "
+        "unable to resolve reference 'refs/batchops/pending/main/9bd6'\n"
         "!\t:refs/batchops/pending/main/9bd6\t[remote rejected] (atomic transaction failed)\n"
         "!\trefs/batchops/persist:refs/heads/main\t[remote rejected] (atomic transaction failed)\n"
     )

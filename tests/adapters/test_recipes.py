@@ -224,7 +224,8 @@ def test_when_clause_never_matches_another_os_or_arch(
 def test_a_recipe_with_a_malformed_table_is_read_without_crashing() -> None:
     text = (
         '[metadata]\nname = "odd"\nversion = "not a table"\n\n[[steps]]\naction = "download"\n'
-        'checksum_url = "https://example.test/{version}/SUMS"\nos_mapping = "linux"\narch_mapping = 3\nwhen = "always"\n'
+        'checksum_url = "https://example.test/{version}/SUMS"\n'
+        'os_mapping = "linux"\narch_mapping = 3\nwhen = "always"\n'
     )
     recipe = recipes.parse_recipe(text, file="odd.toml")
     (step,) = recipe.steps

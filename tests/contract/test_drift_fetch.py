@@ -123,7 +123,8 @@ def test_a_keep_alive_connection_is_reused_after_a_complete_body(upstream: Upstr
 def _recipe(root: Path, url: str) -> None:
     (root / "recipes").mkdir(parents=True, exist_ok=True)
     (root / "recipes" / "tool.toml").write_text(
-        f'[metadata]\nname = "tool"\n[version]\nversion = "1.0.0"\n[[steps]]\naction = "download"\nchecksum_url = "{url}"\n'
+        '[metadata]\nname = "tool"\n[version]\nversion = "1.0.0"\n'
+        f'[[steps]]\naction = "download"\nchecksum_url = "{url}"\n'
     )
 
 

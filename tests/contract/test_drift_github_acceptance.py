@@ -239,7 +239,8 @@ def long_url_drifts(root: Path, upstream: Upstream, count: int) -> None:
             entries[url] = {"sha256": RECORDED, "first_seen": FIRST_SEEN, "last_verified": FIRST_SEEN}
         template = f"{upstream.url}/{name}/{LONG}/{{os}}-{{arch}}/SHA256SUMS"
         (folder / f"{name}.toml").write_text(
-            f'[metadata]\nname = "{name}"\n[version]\nversion = "1.0.0"\n[[steps]]\naction = "download"\nchecksum_url = "{template}"\n'
+            f'[metadata]\nname = "{name}"\n[version]\nversion = "1.0.0"\n'
+            f'[[steps]]\naction = "download"\nchecksum_url = "{template}"\n'
         )
         baseline["recipes"][name] = {"1.0.0": entries}
     (root / "checksum-baseline.json").write_text(json.dumps(baseline))

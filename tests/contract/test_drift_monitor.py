@@ -1,4 +1,5 @@
-"""drift-monitor end to end in-process: a real HTTP upstream, the GitHub stand-in (GitHub's description) through PyGithub."""
+"""drift-monitor end to end in-process: a real HTTP upstream, the GitHub stand-in (GitHub's description)
+through PyGithub."""
 
 from __future__ import annotations
 

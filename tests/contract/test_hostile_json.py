@@ -41,7 +41,8 @@ def test_a_duplicate_key_is_refused_not_resolved_to_the_last(tmp_path: Path, act
 def test_a_nested_duplicate_key_is_named_by_its_pointer_and_line(tmp_path: Path) -> None:
     write(
         tmp_path,
-        '{\n  "enabled": true,\n  "circuit_breaker": {\n    "npm": {"state": "open",\n            "state": "closed"}\n  }\n}\n',
+        '{\n  "enabled": true,\n  "circuit_breaker": {\n'
+        '    "npm": {"state": "open",\n            "state": "closed"}\n  }\n}\n',
     )
     check = run_cli(["validate", "batch-control.json"], tmp_path, actions=False)
     assert check.returncode == 1

@@ -60,7 +60,10 @@ def test_a_key_with_a_newline_cannot_inject_a_workflow_command(tmp_path: Path, a
 def test_a_stop_reason_cannot_inject_a_command_or_html_through_preflight(
     tmp_path: Path, actions: bool, brk: str
 ) -> None:
-    reason = f"bad{brk}{PAYLOAD}{brk}Batchops-Operation-Id: deadbeef{brk}<img src=x onerror=alert(1)> ##[set-output name=can-proceed;]true"
+    reason = (
+        f"bad{brk}{PAYLOAD}{brk}Batchops-Operation-Id: deadbeef{brk}"
+        "<img src=x onerror=alert(1)> ##[set-output name=can-proceed;]true"
+    )
     write_control(tmp_path, {"enabled": False, "reason": reason, "incident_url": f"https://x.test/{brk}{PAYLOAD}"})
     run = run_cli(["preflight", "--ecosystems", "homebrew"], tmp_path, actions=actions)
     assert run.returncode == 0, run.log
@@ -188,7 +191,8 @@ def test_a_summary_never_carries_raw_html_from_a_value(tmp_path: Path, monkeypat
     path = tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(path))
     runner.summary(
-        "### npm <img src=x onerror=alert(1)>\n\n<details><summary>Severities</summary>\n\n| a |\n|---|\n| `<b>` |\n</details>"
+        "### npm <img src=x onerror=alert(1)>\n\n<details><summary>Severities</summary>\n\n"
+        "| a |\n|---|\n| `<b>` |\n</details>"
     )
     text = path.read_text()
     assert "<img" not in text and "&lt;img" in text
@@ -196,7 +200,8 @@ def test_a_summary_never_carries_raw_html_from_a_value(tmp_path: Path, monkeypat
 
 
 def test_only_the_runner_prints() -> None:
-    """No module but the runner adapter calls print() or writes to sys.stdout/sys.stderr, so no line escapes the escaping."""
+    """No module but the runner adapter calls print() or writes to sys.stdout/sys.stderr,
+    so no line escapes the escaping."""
     import ast
 
     package = Path(__file__).resolve().parents[2] / "batchops"

@@ -128,9 +128,17 @@ def test_a_github_server_that_drips_its_reply_cannot_stretch_a_call_past_its_dea
 
 
 REFUSALS_THAT_WILL_NOT_CHANGE = {
-    "payload too large": "error: RPC failed; HTTP 413 curl 22 The requested URL returned error: 413\nfatal: the remote end hung up unexpectedly",
-    "branch missing here": "error: src refspec batchops/x does not match any\nerror: failed to push some refs to 'origin'",
-    "ruleset": "remote: error: GH013: Repository rule violations found for refs/heads/main.\n ! [remote rejected] main -> main (push declined due to repository rule violations)",
+    "payload too large": (
+        "error: RPC failed; HTTP 413 curl 22 The requested URL returned error: 413\n"
+        "fatal: the remote end hung up unexpectedly"
+    ),
+    "branch missing here": (
+        "error: src refspec batchops/x does not match any\nerror: failed to push some refs to 'origin'"
+    ),
+    "ruleset": (
+        "remote: error: GH013: Repository rule violations found for refs/heads/main.\n"
+        " ! [remote rejected] main -> main (push declined due to repository rule violations)"
+    ),
 }
 
 
@@ -255,8 +263,12 @@ def test_an_output_file_that_cannot_grow_is_one_error_naming_it(tmp_path: Path) 
 
 
 HOSTILE_PAGES = {
-    "overflowing number": b'{"runs": [{"ecosystem": "npm", "started_at": "2026-02-01T12:00:00Z", "passed": 1e400}], "next_cursor": null}',
-    "NaN": b'{"runs": [{"ecosystem": "npm", "started_at": "2026-02-01T12:00:00Z", "passed": NaN}], "next_cursor": null}',
+    "overflowing number": (
+        b'{"runs": [{"ecosystem": "npm", "started_at": "2026-02-01T12:00:00Z", "passed": 1e400}], "next_cursor": null}'
+    ),
+    "NaN": (
+        b'{"runs": [{"ecosystem": "npm", "started_at": "2026-02-01T12:00:00Z", "passed": NaN}], "next_cursor": null}'
+    ),
     "duplicate key": b'{"runs": [], "runs": [{"ecosystem": "npm"}], "next_cursor": null}',
     "5000 digits": b'{"runs": [{"ecosystem": "npm", "passed": ' + b"9" * 5000 + b'}], "next_cursor": null}',
 }

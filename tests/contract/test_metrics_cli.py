@@ -516,14 +516,16 @@ def test_a_store_written_by_an_older_batchops_gains_the_new_columns_and_keeps_it
     conn.executescript(
         """
         CREATE TABLE batch_runs (id INTEGER PRIMARY KEY AUTOINCREMENT, batch_id TEXT NOT NULL, ecosystem TEXT NOT NULL,
-            started_at TEXT NOT NULL, completed_at TEXT, total_recipes INTEGER NOT NULL DEFAULT 0, passed INTEGER NOT NULL DEFAULT 0,
-            failed INTEGER NOT NULL DEFAULT 0, skipped INTEGER NOT NULL DEFAULT 0, success_rate REAL NOT NULL DEFAULT 0.0,
-            macos_minutes REAL NOT NULL DEFAULT 0.0, linux_minutes REAL NOT NULL DEFAULT 0.0, idempotency_key TEXT UNIQUE,
+            started_at TEXT NOT NULL, completed_at TEXT, total_recipes INTEGER NOT NULL DEFAULT 0,
+            passed INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0, skipped INTEGER NOT NULL DEFAULT 0,
+            success_rate REAL NOT NULL DEFAULT 0.0, macos_minutes REAL NOT NULL DEFAULT 0.0,
+            linux_minutes REAL NOT NULL DEFAULT 0.0, idempotency_key TEXT UNIQUE,
             sampled INTEGER NOT NULL DEFAULT 0, source TEXT NOT NULL DEFAULT 'upload', received_at TEXT);
-        CREATE TABLE recipe_results (id INTEGER PRIMARY KEY AUTOINCREMENT, batch_run_id INTEGER NOT NULL, recipe_name TEXT NOT NULL,
-            ecosystem TEXT NOT NULL, result TEXT NOT NULL, error_category TEXT, error_message TEXT,
-            duration_seconds REAL NOT NULL DEFAULT 0.0, platform TEXT);
-        INSERT INTO batch_runs (batch_id, ecosystem, started_at, completed_at, idempotency_key) VALUES ('2026-01-01-npm', 'npm', '2026-01-01T00:00:00Z', '2026-01-01T00:10:00Z', 'old');
+        CREATE TABLE recipe_results (id INTEGER PRIMARY KEY AUTOINCREMENT, batch_run_id INTEGER NOT NULL,
+            recipe_name TEXT NOT NULL, ecosystem TEXT NOT NULL, result TEXT NOT NULL, error_category TEXT,
+            error_message TEXT, duration_seconds REAL NOT NULL DEFAULT 0.0, platform TEXT);
+        INSERT INTO batch_runs (batch_id, ecosystem, started_at, completed_at, idempotency_key)
+            VALUES ('2026-01-01-npm', 'npm', '2026-01-01T00:00:00Z', '2026-01-01T00:10:00Z', 'old');
         PRAGMA user_version = 1;
         """
     )

@@ -76,7 +76,10 @@ def run_writers(
         procs.append((start(script, work, tmp_path / f"job-{i}.jsonl", outputs), outputs))
         if operator_after is not None and i == operator_after:
             operator = clone(bare, tmp_path / "operator")
-            script = f'"$PY" -m batchops stop --reason "registry incident" --now {NOW} > /dev/null && "$PY" -m batchops persist-with-retry'
+            script = (
+                f'"$PY" -m batchops stop --reason "registry incident" --now {NOW} > /dev/null '
+                '&& "$PY" -m batchops persist-with-retry'
+            )
             procs.append(
                 (
                     start(script, operator, tmp_path / "operator.jsonl", tmp_path / "operator.out"),

@@ -214,7 +214,8 @@ def test_an_ignored_path_is_named_with_the_reason_and_the_fix_not_gits_cut_off_h
     assert code == 2
     assert err.strip() == (
         "error: paths: 'ignored/a' cannot be committed: it is ignored by .gitignore, so git add skips it "
-        "(fix: remove it from paths, or the .gitignore line that ignores it (`git check-ignore -v ignored/a` names that line))"
+        "(fix: remove it from paths, or the .gitignore line that ignores it "
+        "(`git check-ignore -v ignored/a` names that line))"
     )
 
 

@@ -1,6 +1,7 @@
 """batchops slo through the CLI: the store, the window, severities, chart, JSON, text at a terminal, the corpus.
 
-The pure rules (severity boundaries, pooling) are in tests/core/test_slo.py; `slo --endpoint` in test_metrics_workers.py.
+The pure rules (severity boundaries, pooling) are in tests/core/test_slo.py;
+`slo --endpoint` in test_metrics_workers.py.
 """
 
 from __future__ import annotations

@@ -331,7 +331,7 @@ def real_shaped_history() -> list[tuple[datetime, str, dict[str, Any]]]:
     return history
 
 
-def test_replaying_the_real_history_opens_one_issue_per_ecosystem_keeps_it_through_flapping_and_closes_it_after_recovery() -> (
+def test_replaying_the_real_history_opens_one_issue_per_ecosystem_keeps_it_through_flapping_closes_it_on_recovery() -> (
     None
 ):
     history = real_shaped_history()

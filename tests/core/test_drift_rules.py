@@ -1,4 +1,5 @@
-"""The drift rules (batchops.core.drift): classification, fingerprints, markers, issue reconciliation; and their words."""
+"""The drift rules (batchops.core.drift): classification, fingerprints, markers, issue reconciliation;
+and their words."""
 
 from __future__ import annotations
 
@@ -192,15 +193,16 @@ def test_terminal_lines_are_one_line_each_and_skipped_recipes_one_line_unless_ve
     ("reason", "short"),
     [
         (
-            "version unresolvable: release lookup for o/r: GitHub API unreachable: ConnectionError (HTTPConnectionPool(host='127.0.0.1', "
-            'port=9): Max retries exceeded with url: /repos/o/r/releases/latest (Caused by NewConnectionError("<urllib3.connection.'
-            'HTTPConnection object at 0x7f>: Failed to establish a new connection: [Errno 111] Connection refused"))',
+            "version unresolvable: release lookup for o/r: GitHub API unreachable: ConnectionError "
+            "(HTTPConnectionPool(host='127.0.0.1', port=9): Max retries exceeded with url: /repos/o/r/releases/latest "
+            '(Caused by NewConnectionError("<urllib3.connection.HTTPConnection object at 0x7f>: '
+            'Failed to establish a new connection: [Errno 111] Connection refused"))',
             "version unresolvable: release lookup for o/r: GitHub API unreachable: connection refused",
         ),
         ("network error: gaierror ([Errno -2] Name or service not known)", "network error: host name not found (DNS)"),
         (
-            "release lookup for o/r: GitHub API unreachable: ReadTimeout (HTTPSConnectionPool(host='api.github.com', port=443): "
-            "Read timed out. (read timeout=15))",
+            "release lookup for o/r: GitHub API unreachable: ReadTimeout "
+            "(HTTPSConnectionPool(host='api.github.com', port=443): Read timed out. (read timeout=15))",
             "release lookup for o/r: GitHub API unreachable: timed out",
         ),
         ("timed out: not complete within 30s", "timed out: not complete within 30s"),

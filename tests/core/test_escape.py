@@ -94,7 +94,10 @@ def test_text_without_credentials_is_left_alone() -> None:
 
 
 def test_summary_markdown_shows_html_as_text_outside_code() -> None:
-    markdown = "### x<img src=x onerror=alert(1)>\n\n`<b>code</b>`\n\n```text\n<kept as code>\n```\n\n<details><summary>More</summary>\n</details>"
+    markdown = (
+        "### x<img src=x onerror=alert(1)>\n\n`<b>code</b>`\n\n```text\n<kept as code>\n```\n\n"
+        "<details><summary>More</summary>\n</details>"
+    )
     safe = escape.safe_markdown(markdown)
     assert "<img" not in safe and "&lt;img src=x onerror=alert(1)>" in safe
     assert "`<b>code</b>`" in safe and "<kept as code>" in safe

@@ -91,8 +91,9 @@ def test_spool_name_cannot_leave_the_spool_folder() -> None:
 @pytest.mark.parametrize(
     ("status", "kind"),
     [
-        (200, "delivered"), (201, "delivered"), (None, "retry"), (500, "retry"), (503, "retry"), (408, "retry"), (425, "retry"),
-        (429, "retry"), (400, "rejected"), (401, "rejected"), (403, "rejected"), (404, "rejected"), (409, "rejected"),
+        (200, "delivered"), (201, "delivered"),
+        (None, "retry"), (500, "retry"), (503, "retry"), (408, "retry"), (425, "retry"), (429, "retry"),
+        (400, "rejected"), (401, "rejected"), (403, "rejected"), (404, "rejected"), (409, "rejected"),
         (413, "rejected"), (422, "rejected"), (301, "redirect"), (307, "redirect"),
     ],
 )  # fmt: skip

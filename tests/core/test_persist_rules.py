@@ -1,4 +1,5 @@
-"""persist-with-retry's pure rules: refusals classified, messages that explain every trailer, rebuilds from operations."""
+"""persist-with-retry's pure rules: refusals classified, messages that explain every trailer,
+rebuilds from operations."""
 
 from __future__ import annotations
 

@@ -118,7 +118,8 @@ def test_batch_operations_runs_the_matrix_and_lands_every_update(act, tmp_path: 
 def _recipe(name: str, version: str, upstream: str) -> str:
     return (
         f'[metadata]\nname = "{name}"\n\n[version]\nversion = "{version}"\n\n[[steps]]\naction = "download"\n'
-        f'url = "{upstream}/{name}/{{version}}/{name}.tar.gz"\nchecksum_url = "{upstream}/{name}/{{version}}/SHA256SUMS"\n'
+        f'url = "{upstream}/{name}/{{version}}/{name}.tar.gz"\n'
+        f'checksum_url = "{upstream}/{name}/{{version}}/SHA256SUMS"\n'
     )
 
 

@@ -83,7 +83,11 @@ def _notes(tmp_path: Path, tag: str, changelog: str | None = None) -> subprocess
 
 
 def test_release_notes_are_the_changelog_section_of_the_tag(tmp_path: Path) -> None:
-    changelog = "# Changelog\n\n## [Unreleased]\n\n- next\n\n## [1.1.0] - 2027-01-04\n\n### Fixed\n\n- b\n\n## [1.0.0] - 2026-12-01\n\n- a\n\n[1.0.0]: x\n"
+    changelog = (
+        "# Changelog\n\n## [Unreleased]\n\n- next\n\n"
+        "## [1.1.0] - 2027-01-04\n\n### Fixed\n\n- b\n\n"
+        "## [1.0.0] - 2026-12-01\n\n- a\n\n[1.0.0]: x\n"
+    )
     run = _notes(tmp_path, "v1.1.0", changelog)
     assert run.returncode == 0, run.stdout + run.stderr
     assert (tmp_path / "notes.md").read_text() == "\n### Fixed\n\n- b\n\n"
@@ -153,7 +157,10 @@ with open(os.environ["FAKE_GH_LOG"], "a") as log:
     log.write(json.dumps({"method": method, "path": path, "fields": fields}) + "\n")
 
 def refs():
-    out = subprocess.run(["git", "-C", repo, "for-each-ref", "--format=%(refname) %(objectname)"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["git", "-C", repo, "for-each-ref", "--format=%(refname) %(objectname)"],
+        capture_output=True, text=True, check=True,
+    ).stdout
     return dict(line.split(" ") for line in out.splitlines())
 
 def fail(status, message):

@@ -1,4 +1,5 @@
-"""End to end: a workflow_dispatch rollback (dry run, then for real) of a squash-merged batch through the composite action."""
+"""End to end: a workflow_dispatch rollback (dry run, then for real) of a squash-merged batch
+through the composite action."""
 
 from __future__ import annotations
 

@@ -57,7 +57,8 @@ def drifting(root: Path, upstream: Upstream, numbers: range, *, releases: str | 
         url = upstream.put(f"/{name}/1.0.0/SHA256SUMS", sums(n))
         version = f'github_repo = "{releases}"\ntag_prefix = "v"' if releases else 'version = "1.0.0"'
         (folder / f"{name}.toml").write_text(
-            f'[metadata]\nname = "{name}"\n[version]\n{version}\n[[steps]]\naction = "download"\nchecksum_url = "{url}"\n'
+            f'[metadata]\nname = "{name}"\n[version]\n{version}\n'
+            f'[[steps]]\naction = "download"\nchecksum_url = "{url}"\n'
         )
         baseline["recipes"][name] = {
             "1.0.0": {url: {"sha256": RECORDED, "first_seen": FIRST_SEEN, "last_verified": FIRST_SEEN}}

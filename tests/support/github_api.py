@@ -591,7 +591,9 @@ class GitHubStandIn(LocalServer):
             status,
             {
                 "message": SECONDARY_MESSAGE.format(request_id=self._request_id()),
-                "documentation_url": f"{DOCS}/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+                "documentation_url": (
+                    f"{DOCS}/using-the-rest-api/rate-limits-for-the-rest-api#about-secondary-rate-limits"
+                ),
             },
             {"retry-after": str(retry_after)},
         )
@@ -699,7 +701,10 @@ class GitHubStandIn(LocalServer):
             if limited:
                 return limited, resource, who, matched[0] if matched else None
         if matched is None:
-            detail = f"no operation in GitHub's description (of those the stand-in serves) matches {request.method} {request.path}"
+            detail = (
+                "no operation in GitHub's description (of those the stand-in serves) "
+                f"matches {request.method} {request.path}"
+            )
             return self._error(request, 404, "Not Found", None, detail), "core", who, None
         op, raw_params = matched
         params, problems = op.check_path({k: unquote(v) for k, v in raw_params.items()})
@@ -802,7 +807,8 @@ class GitHubStandIn(LocalServer):
         reset, used = self._window(who, resource)
         if used >= self._limit(who, resource):
             whom = (
-                "127.0.0.1. (But here's the good news: Authenticated requests get a higher rate limit. Check out the documentation for more details.)"
+                "127.0.0.1. (But here's the good news: Authenticated requests get a higher rate limit. "
+                "Check out the documentation for more details.)"
                 if who == "anonymous"
                 else "user ID 7."
             )
@@ -1744,7 +1750,8 @@ def _search(s: GitHubStandIn, r: Request, params: dict[str, Any], q: dict[str, A
                 "Search",
                 "invalid",
                 "q",
-                "The listed users and repositories cannot be searched either because the resources do not exist or you do not have permission to view them.",
+                "The listed users and repositories cannot be searched either because the resources do not exist "
+                "or you do not have permission to view them.",
             )
         found += [(repo, i) for i in repo.issues.values() if _matches(query, i)]
     sort = q.get("sort")
