@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
+from typing import Any
 
 from batchops.adapters import controlfile, runner, schema
 from batchops.adapters import git as gitcmd
@@ -82,6 +83,22 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _accept(args: argparse.Namespace) -> int:
+    reason, recipe, version, sha = _accept_request(args)
+    path, known, urls = _accept_targets(args, recipe, version, sha)
+    wanted = _accept_checksums(args, urls, known, sha)
+    if wanted is None:
+        runner.log(
+            escape.one_line(
+                f"nothing to accept: upstream serves the recorded bytes for every checksum URL of {recipe} {version}"
+            )
+        )
+        runner.set_outputs({"accepted": 0})
+        return 0
+    return _accept_record(args, path, known, wanted, reason=reason, recipe=recipe, version=version)
+
+
+def _accept_request(args: argparse.Namespace) -> tuple[str, str, str, str | None]:
+    """The reason, recipe, version and (optional) SHA-256 of ``drift accept``, checked."""
     reason = control.check_text(args.reason or "", "--reason", example='"upstream rebuilt the archive, see <link>"')
     if not reason:
         raise UsageError(
@@ -98,6 +115,13 @@ def _accept(args: argparse.Namespace) -> int:
             field="--sha256",
             hint="copy the 64 hex digits of the 'actual' column of the drift issue",
         )
+    return reason, recipe, version, sha
+
+
+def _accept_targets(
+    args: argparse.Namespace, recipe: str, version: str, sha: str | None
+) -> tuple[str, dict[str, Any], list[str]]:
+    """The baseline file, what it records for the version and the checksum URLs to accept."""
     path = args.baseline_file
     if not Path(path).exists():
         raise BatchopsError(
@@ -132,6 +156,13 @@ def _accept(args: argparse.Namespace) -> int:
             field="--url",
             hint="add --url with one of: " + ", ".join(urls),
         )
+    return path, known, urls
+
+
+def _accept_checksums(
+    args: argparse.Namespace, urls: list[str], known: dict[str, Any], sha: str | None
+) -> dict[str, str] | None:
+    """URL -> the SHA-256 to record: the one given, or what upstream serves now; None when nothing changed."""
     if sha:
         wanted = {urls[0]: sha}
     else:
@@ -150,14 +181,20 @@ def _accept(args: argparse.Namespace) -> int:
             url: r.sha256 for url, r in fetched.items() if r.sha256 and r.sha256 != known.get(url, {}).get("sha256")
         }
         if not wanted:
-            runner.log(
-                escape.one_line(
-                    "nothing to accept: upstream serves the recorded bytes "
-                    f"for every checksum URL of {recipe} {version}"
-                )
-            )
-            runner.set_outputs({"accepted": 0})
-            return 0
+            return None
+    return wanted
+
+
+def _accept_record(
+    args: argparse.Namespace,
+    path: str,
+    known: dict[str, Any],
+    wanted: dict[str, str],
+    *,
+    reason: str,
+    recipe: str,
+    version: str,
+) -> int:
     at = timeutil.iso(clock(args))
     who = gitcmd.actor()
     if parse_bool(args.dry_run, field="--dry-run"):

@@ -47,13 +47,10 @@ def issue_title(groups: Mapping[str, Sequence[Finding]]) -> str:
     return f"Checksum drift: {files} checksum files of {len(names)} recipes"
 
 
-def issue_body(groups: Mapping[str, Sequence[Finding]], *, at: str, run_url: str) -> str:
-    """The body of a new drift issue: one fingerprint, or a group of them (mass drift)."""
-    rows = [f for g in groups.values() for f in g]
-    single = len(groups) == 1
+def _issue_intro(groups: Mapping[str, Sequence[Finding]], rows: list[Finding]) -> tuple[list[str], str]:
+    """The heading and first paragraph of a drift issue, and what not to install."""
     first = rows[0]
-    head = [marker(fp) for fp in groups]
-    if single:
+    if len(groups) == 1:
         what = [
             f"## Checksum drift: `{first.recipe}` {first.version}",
             "",
@@ -74,6 +71,16 @@ def issue_body(groups: Mapping[str, Sequence[Finding]], *, at: str, run_url: str
             "its checksum files. Each row below is one recipe version whose checksum file changed.",
         ]
         subject = "the recipes below"
+    return what, subject
+
+
+def issue_body(groups: Mapping[str, Sequence[Finding]], *, at: str, run_url: str) -> str:
+    """The body of a new drift issue: one fingerprint, or a group of them (mass drift)."""
+    rows = [f for g in groups.values() for f in g]
+    single = len(groups) == 1
+    first = rows[0]
+    head = [marker(fp) for fp in groups]
+    what, subject = _issue_intro(groups, rows)
     stop = (
         f'batchops stop --reason "checksum drift: {first.recipe} {first.version}" --incident-url <URL of this issue>'
         if single
