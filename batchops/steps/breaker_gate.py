@@ -70,7 +70,9 @@ def _dry_run(ecosystem: str, document: dict[str, Any], after: breaker.Breaker, d
     """The answer alone: the outputs the gate would give; the file and the journal stay as they are."""
     result = StepResult(outputs=decision.outputs())
     if decision.transition is not None:
-        would = f"would move {decision.transition.source} -> {decision.transition.target} and grant this batch the probe"
+        source, target = decision.transition.source, decision.transition.target
+        moves = f"stay {target}" if source == target else f"move {source} -> {target}"
+        would = f"would {moves} and grant this batch the probe"
     else:
         would = "would change nothing"
     verdict = "skip" if decision.skip else "run"
