@@ -6,7 +6,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from batchops.adapters import journal, schema
+from batchops.adapters import journal, runner, schema
 from batchops.adapters.files import write_atomic
 from batchops.core import readers
 from batchops.core.control import TEMPLATE, dumps
@@ -29,7 +29,7 @@ def load(path: str | Path, *, schema_name: str = "batch-control") -> dict[str, A
         if exc.message == "file not found" and schema_name == "batch-control":
             hint = (
                 f"commit a control file at {name} (minimal content: {TEMPLATE}) "
-                "or set the action input control-file to its path"
+                f"or set {runner.field_fix('control-file')} to its path"
             )
         raise ControlFileError(exc.message, hint=hint, file=exc.file, line=exc.line) from None
     if not isinstance(document, dict):

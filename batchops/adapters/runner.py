@@ -54,6 +54,14 @@ def in_actions() -> bool:
     return os.environ.get("GITHUB_ACTIONS") == "true"
 
 
+def field_fix(name: str, value: str = "") -> str:
+    """How to set ``name`` in a suggested fix: the action input in Actions (``the action input control-file``,
+    with ``: VALUE``), the CLI flag elsewhere (``--control-file VALUE``), so a fix is always safe to copy."""
+    if in_actions():
+        return f"the action input {name}" + (f": {value}" if value else "")
+    return f"--{name}" + (f" {value}" if value else "")
+
+
 def _stream() -> TextIO:
     # In Actions the runner reads workflow commands from stdout; elsewhere keep
     # stdout for `name=value` output lines.

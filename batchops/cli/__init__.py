@@ -19,7 +19,7 @@ from typing import NoReturn
 from batchops import __version__
 from batchops.adapters import runner
 from batchops.errors import BatchopsError
-from batchops.flags import join_flag_values
+from batchops.flags import BOOLEAN_WORDS, join_flag_values
 from batchops.render import markdown
 from batchops.steps import Step, StepResult
 
@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     if args[0] in ("--version", "version"):
         runner.out_block(f"batchops {__version__}")
         return 0
+    typed = list(args)  # as the user typed it, for the messages
     args = join_flag_values(deprecated_alias(args))
     if args[:2] == ["alert", "replay"]:  # a command under a step's name (the step itself never imports commands)
         args = ["alert replay", *args[2:]]
@@ -110,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(command.run(namespace) or 0)
     except ArgumentProblem as exc:  # a missing, unknown or malformed flag
         exc.given = ["batchops", *args]
+        exc.typed = typed
         if not runner.in_actions():
             runner.log_block(exc.parser.format_usage().rstrip())  # stderr at a terminal
         runner.error(exc.render(), title="batchops")
@@ -153,12 +155,40 @@ class ArgumentProblem(Exception):
         super().__init__(message)
         self.parser = parser
         self.message = message
-        self.given: list[str] = []  # the command line as typed, for the example
+        self.given: list[str] = []  # the command line, --dry-run joined to its value, for the example
+        self.typed: list[str] = []  # the command line exactly as typed
 
     def render(self) -> str:
         from batchops.core.escape import one_line
 
+        if self.message.startswith("unrecognized arguments:") and _action_for(self.parser, "--dry-run") is None:
+            dry = _dry_run_as_typed(self.typed)
+            if dry:
+                return one_line(_no_dry_run(self.parser.prog, dry, self.given))
         return one_line(f"{self.parser.prog}: {self.message} (fix: {_argument_fix(self.parser, self.message, self.given)})")
+
+
+def _dry_run_as_typed(typed: list[str]) -> str:
+    """``--dry-run``, ``--dry-run true`` or ``--dry-run=true``: the dry-run flag as the user wrote it, or ''."""
+    for index, token in enumerate(typed):
+        if token.startswith("--dry-run="):
+            return token
+        if token == "--dry-run":
+            following = typed[index + 1] if index + 1 < len(typed) else ""
+            return f"--dry-run {following}" if following.lower() in BOOLEAN_WORDS else token
+    return ""
+
+
+def _no_dry_run(prog: str, dry: str, given: list[str]) -> str:
+    """The error for ``--dry-run`` on a command that changes nothing (so it has no such flag)."""
+    import shlex
+
+    rest = [shlex.quote(part) for part in given[2:] if not part.startswith("--dry-run")]
+    example = " ".join([prog, *rest])
+    return (
+        f"{prog}: unrecognized argument: {dry} ({prog} changes nothing, so it needs no dry run; "
+        f"fix: run it without {dry.split()[0].split('=')[0]}, e.g. `{example}`)"
+    )
 
 
 class _Parser(argparse.ArgumentParser):

@@ -35,6 +35,7 @@ from batchops.adapters import runner
 from batchops.core.control import dumps, new_document
 from batchops.core.timeutil import iso
 from batchops.flags import Command
+from batchops.render import demo_text
 
 START = datetime(2026, 6, 22, 6, 0, tzinfo=UTC)  # a Monday morning
 ECOSYSTEMS = ["homebrew", "npm", "crates.io"]
@@ -327,6 +328,10 @@ def drift_and_rollback(demo: Demo, facts: dict[str, Any], say: Any) -> None:
     _publish(demo.upstream, "jq", "1.8.0", marker="-tampered")
     second = demo.run("drift-monitor", "--grace-period", "0", "--report-file", str(demo.work / "drift-report.json"), now=end + timedelta(days=1))
     facts["drift"] = second.outputs
+    # the second run's baseline change is not committed: discard it, so the kept clone matches its remote
+    if demo.git("status", "--porcelain", "--", "checksum-baseline.json").strip():
+        demo.git("checkout", "--", "checksum-baseline.json")
+        facts["baseline_discarded"] = True
     facts["drift_first"] = first.outputs
     plan_file = demo.work / "rollback-plan.json"
     homebrew_first = facts["batch_ids"]["homebrew"][0]
@@ -379,10 +384,6 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--html", nargs="?", const="", default=None, metavar="DIR", help=html_help)
 
 
-MIGRATION_GUIDE = "docs/migration.md"
-GUIDE_URL = "https://github.com/batchops/batchops/blob/main/docs/migration.md"
-
-
 def _run(args: argparse.Namespace) -> int:
     if args.workdir:
         work = Path(args.workdir).resolve()
@@ -410,42 +411,28 @@ def _run(args: argparse.Namespace) -> int:
         drift_and_rollback(demo, facts, say)
         page = status_page(demo, args.html) if args.html is not None else None
     _final(demo, facts, say)
-    if not keep and summary.is_relative_to(work):  # the summary outlives the removed workspace
-        kept = runner.temp_dir() / "batchops-demo-step-summary.md"
-        shutil.copy(summary, kept)
-        summary = kept
+    report = None
+    if not keep and (summary.is_relative_to(work) or (page is not None and page.is_relative_to(work))):
+        # what outlives the removed workspace goes to a folder of its own (never a fixed shared path)
+        report = Path(tempfile.mkdtemp(prefix="batchops-demo-report-", dir=runner.temp_dir()))
+        if summary.is_relative_to(work):
+            shutil.copy(summary, report / "step-summary.md")
+            summary = report / "step-summary.md"
     with summary.open("a", encoding="utf-8") as handle:
         handle.write("\n## Demo overview\n\n```text\n" + "\n".join(lines) + "\n```\n")
     if not keep:
-        if page is not None and page.is_relative_to(work):  # the page outlives it too
-            kept_page = runner.temp_dir() / "batchops-demo-status-page"
-            shutil.rmtree(kept_page, ignore_errors=True)
-            shutil.copytree(page, kept_page)
-            page = kept_page
+        if report is not None and page is not None and page.is_relative_to(work):  # the page outlives it too
+            shutil.copytree(page, report / "status-page")
+            page = report / "status-page"
         shutil.rmtree(work, ignore_errors=True)
     if page is not None:
         runner.out_block(f"status page of the day (open it in a browser): {page / 'index.html'}")
-    for line in next_steps(repo, summary, kept=keep):
+    day = iso(START + RUNS * RUN_EVERY)
+    discarded = bool(facts.get("baseline_discarded"))
+    for line in demo_text.next_steps(repo, summary, day, kept=keep, report=report, discarded=discarded):
         runner.out_block(line)
     runner.summary(summary.read_text() if runner.summary_path() else "")
     return 0
-
-
-def next_steps(repo: Path, summary: Path, *, kept: bool) -> list[str]:
-    """What to do after the demo, naming only paths that exist once it has ended."""
-    lines = [f"Every step's Markdown report: {summary}", "", "What next:"]
-    if kept:
-        lines += [
-            f"  cd {repo}   # the demo's registry clone, kept (its remote: {repo.parent / 'registry.git'})",
-            "  batchops status   # what the next batch of each ecosystem meets; then `batchops log`",
-        ]
-    else:
-        lines += [
-            "  batchops demo --keep   # the workspace was removed; --keep keeps it and names its registry clone,",
-            "                         # where `batchops status` shows what the next batch of each ecosystem meets",
-        ]
-    lines.append(f"  read {MIGRATION_GUIDE} to port your pipeline ({GUIDE_URL})")
-    return lines
 
 
 def _final(demo: Demo, facts: dict[str, Any], say: Any) -> None:

@@ -61,6 +61,12 @@ def known_ecosystems(document: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def listed_ecosystems(document: dict[str, Any], known: Sequence[str]) -> list[str]:
+    """The ecosystems an error lists: the legacy template ``default`` (accepted, hidden by ``status``) left out."""
+    real = breaker.ecosystems(document)
+    return [name for name in known if name != breaker.TEMPLATE_KEY or name in real]
+
+
 def closest(name: str, choices: Sequence[str]) -> str | None:
     found = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
     return found[0] if found else None
@@ -75,9 +81,10 @@ def check_ecosystem(document: dict[str, Any], name: str, path: str, *, new: bool
     known = known_ecosystems(document)
     if name in known or new:
         return name
-    guess = closest(name, known)
+    guess = closest(name, listed_ecosystems(document, known))
     message = f"{name!r} is not an ecosystem of {path}" + (f"; did you mean {guess!r}?" if guess else "")
-    listed = ", ".join(known) if known else "none yet"
+    shown = listed_ecosystems(document, known)
+    listed = ", ".join(shown) if shown else "none yet"
     raise UsageError(
         message,
         field="ECOSYSTEM",
@@ -106,6 +113,8 @@ def run_change(
     """Preview, apply or push one operator operation (see the module docstring)."""
     path = args.control_file
     dry_run = parse_bool(getattr(args, "dry_run", False), field="--dry-run")
+    if dry_run and getattr(args, "push", False):
+        runner.notice("--push does nothing in a dry run: nothing is written, nothing is pushed")
     wanted = engine.Change(
         path,
         op,

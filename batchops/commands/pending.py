@@ -165,6 +165,12 @@ def _list(entries: list[dict[str, Any]], as_json: bool) -> int:
         return 0
     runner.out_block(f"{len(entries)} operation(s) journaled, not pushed (journal {journal.path()}):")
     runner.out_block(terminal.table(["id", "operation", "file", "when", "by", "what"], _rows(entries), wrap=[4, 5]))
+    anonymous = sorted({str(e.get("op", "")) for e in entries if not e.get("actor")})
+    if anonymous:
+        runner.out_block(
+            f"by -: {', '.join(anonymous)}: journaled by a step (such as breaker-gate), which records a decision, "
+            "not a person; the commit that pushes it names whoever pushes it"
+        )
     for state in file_states(entries):
         if not state.committed:
             runner.out_block(

@@ -30,7 +30,7 @@ def _stop_run(args: argparse.Namespace) -> int:
     reason = control.check_text(args.reason, "--reason", example='"homebrew bottles failing checksum"')
     if not reason:
         raise UsageError("is empty", field="--reason", hint='say why, e.g. --reason "homebrew bottles failing checksum"')
-    incident = control.check_text(args.incident_url, "--incident-url", example="https://github.com/OWNER/REPO/issues/1")
+    incident = _incident_url(args.incident_url)
     resume = control.check_text(args.expected_resume, "--expected-resume", example='"2026-06-26 09:00 UTC"')
     document = controlfile.load(args.control_file)
     stopped = not control.get(document, "enabled") and bool(document.get("reason"))
@@ -61,6 +61,23 @@ def _stop_run(args: argparse.Namespace) -> int:
         nothing="already stopped with this incident" + (" (the first reason is kept; --replace-reason replaces it)" if kept else ""),
         notes=notes,
     )
+
+
+def _incident_url(value: str) -> str:
+    """The ``--incident-url``: empty, or an http(s) URL with a host (the status page and alerts link it)."""
+    example = "https://github.com/OWNER/REPO/issues/1"
+    text = control.check_text(value, "--incident-url", example=example)
+    if not text:
+        return text
+    scheme, _, rest = text.partition("://")
+    host = rest.split("/", 1)[0]
+    if scheme.lower() not in ("http", "https") or not host or " " in text:
+        raise UsageError(
+            f"{escape.one_line(text)!r} is not an http(s) URL",
+            field="--incident-url",
+            hint=f"link the incident, e.g. --incident-url {example}",
+        )
+    return text
 
 
 STOP = Command("emergency stop: set enabled=false with the incident fields", _stop_configure, _stop_run)

@@ -113,6 +113,24 @@ def test_demo_ends_with_what_to_do_next_in_the_workspace_it_kept(demo_run) -> No
     assert "homebrew" in status.stdout
 
 
+def test_the_kept_clone_is_clean_and_what_next_runs_on_the_demos_clock(demo_run) -> None:  # type: ignore[no-untyped-def]
+    proc, work = demo_run
+    registry = work / "registry"
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=registry, capture_output=True, text=True, check=True)
+    assert dirty.stdout == ""
+    assert "checksum-baseline.json change was discarded: the clone is clean" in proc.stdout
+    tail = proc.stdout.split("What next:", 1)[1]
+    command = re.search(r"batchops batches --since 7d --now (\S+)", tail)
+    assert command and command.group(1) == "2026-06-22T22:00:00Z"
+    batches = subprocess.run(
+        [sys.executable, "-m", "batchops", "batches", "--since", "7d", "--now", command.group(1)], cwd=registry,
+        capture_output=True, text=True, env={**_clean_env(), "PYTHONPATH": str(ROOT)}, timeout=120, check=False,
+    )
+    assert batches.returncode == 0, batches.stdout + batches.stderr
+    shipped = re.search(r"Batches that shipped on main since 7d: (\d+)", batches.stdout)
+    assert shipped and int(shipped.group(1)) > 0
+
+
 def test_demo_without_keep_names_only_paths_that_exist_and_shows_keep(tmp_path: Path) -> None:
     env = {**_clean_env(), "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)}
     proc = subprocess.run(
@@ -125,7 +143,25 @@ def test_demo_without_keep_names_only_paths_that_exist_and_shows_keep(tmp_path: 
     assert not gone, f"the demo names paths that do not exist after it ended: {gone}"
     assert "batchops demo --keep" in proc.stdout
     assert "docs/migration.md" in proc.stdout
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("batchops-demo-") and p.is_dir()] == []
+    left = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("batchops-demo"))
+    assert len(left) == 1 and left[0].startswith("batchops-demo-report-"), left  # no workspace, no fixed shared path
+    report = tmp_path / left[0]
+    assert f"Kept in {report}, a folder of its own: remove it when done." in proc.stdout
+    assert sorted(p.name for p in report.iterdir()) == ["step-summary.md"]
+    assert f"Every step's Markdown report: {report / 'step-summary.md'}" in proc.stdout
+    assert "batchops status --now 2026-06-22T22:00:00Z" in proc.stdout  # the demo's day, not today
+
+
+def test_two_demos_without_keep_leave_two_reports_neither_overwriting_the_other(tmp_path: Path) -> None:
+    env = {**_clean_env(), "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)}
+    for _ in range(2):
+        proc = subprocess.run([sys.executable, "-m", "batchops", "demo", "--html"], capture_output=True, text=True,
+                              env=env, timeout=300, check=False)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    reports = sorted(p for p in tmp_path.iterdir() if p.name.startswith("batchops-demo"))
+    assert len(reports) == 2 and all(p.name.startswith("batchops-demo-report-") for p in reports)
+    for report in reports:
+        assert (report / "step-summary.md").is_file() and (report / "status-page" / "index.html").is_file()
 
 
 def _clean_env() -> dict[str, str]:

@@ -1,5 +1,8 @@
 """The operator's install, as documented: one pipx command in a fresh clone with an empty HOME, then
-`batchops --version` in a new login shell, from a checkout and from a release tag."""
+`batchops --version` in a new login shell, from a checkout and from a release tag.
+
+The account is as fresh as after `python3 -m pip install --user pipx`: `python3` can run pipx as a module,
+but no `pipx` command is on PATH (it sits in ~/.local/bin until `ensurepath` and a new shell)."""
 
 from __future__ import annotations
 
@@ -45,10 +48,17 @@ def _fresh_clone(tmp_path: Path) -> Path:
 
 
 def _operator_env(home: Path, pipx: str) -> dict[str, str]:
+    """HOME empty; on PATH a `python3` that has pipx as a module, and no `pipx` command."""
     home.mkdir()
+    tools = home.parent / "operator-bin"
+    tools.mkdir()
+    python3 = tools / "python3"
+    python3.write_text(f'#!/bin/sh\nexec "{Path(pipx).parent / "python"}" "$@"\n')
+    python3.chmod(0o755)
     keep = ("PIP_", "SSL_", "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "no_proxy", "NO_PROXY")
     env = {k: v for k, v in os.environ.items() if k.startswith(keep)}
-    env.update(HOME=str(home), PATH=f"{Path(pipx).parent}:/usr/local/bin:/usr/bin:/bin", LANG="C.UTF-8")
+    env.update(HOME=str(home), PATH=f"{tools}:/usr/local/bin:/usr/bin:/bin", LANG="C.UTF-8")
+    assert shutil.which("pipx", path=env["PATH"]) is None, "the operator's PATH must not have a pipx command"
     return env
 
 
@@ -68,11 +78,13 @@ def _new_login_shell(home: Path, command: str) -> subprocess.CompletedProcess[st
 def test_both_guides_document_the_same_pipx_install() -> None:
     commands = [documented_commands(doc) for doc in DOCS]
     assert commands[0] == commands[1]
-    assert commands[0][0] == f"pipx install git+{GITHUB}@v{VERSION}"
-    assert "pipx ensurepath" in commands[0]
+    assert commands[0] == [f"python3 -m pipx install git+{GITHUB}@v{VERSION}", "python3 -m pipx ensurepath"]
+    for doc in [*DOCS, ROOT / "docs" / "install.md", ROOT / "docs" / "migration.md"]:
+        text = doc.read_text()
+        assert not re.search(r"(?<!-m )\bpipx (install|ensurepath)", text), f"{doc.name}: call pipx as python3 -m pipx"
     for doc in DOCS:
         text = doc.read_text()
-        assert "`pipx install .`" in text and "pip install batchops" not in text and "scripts/install.sh`" not in text
+        assert "`python3 -m pipx install .`" in text and "pip install batchops" not in text and "scripts/install.sh`" not in text
 
 
 def test_the_documented_checkout_install_puts_batchops_on_path_in_a_new_shell(tmp_path: Path) -> None:
@@ -81,7 +93,7 @@ def test_the_documented_checkout_install_puts_batchops_on_path_in_a_new_shell(tm
     home = tmp_path / "home"
     env = _operator_env(home, pipx)
     for command in documented_commands(DOCS[0]):
-        _run("pipx install ." if command.startswith("pipx install git+") else command, clone, env)
+        _run("python3 -m pipx install ." if command.startswith("python3 -m pipx install git+") else command, clone, env)
     shell = _new_login_shell(home, f"batchops --version && batchops validate {clone / 'batch-control.json'}")
     assert shell.returncode == 0, shell.stdout + shell.stderr
     assert shell.stdout.splitlines()[0] == f"batchops {VERSION}"

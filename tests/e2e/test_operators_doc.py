@@ -525,3 +525,16 @@ def test_github_blocks_are_a_small_subset() -> None:
     blocks = parse_blocks(RUNBOOK.read_text(encoding="utf-8").split("\n"))
     github = [b for b in blocks if b.needs_github]
     assert len(github) * 4 <= len(blocks), f"{len(github)} of {len(blocks)} blocks need GitHub: keep them few"
+
+
+def test_console_blocks_show_what_a_terminal_shows_no_markdown_mermaid_or_html_escapes() -> None:
+    blocks = parse_blocks(RUNBOOK.read_text(encoding="utf-8").split("\n"))
+    markup = ("```mermaid", "&lt;", "&gt;", "&amp;", "<details>", "|---|", "#### ")
+    found = [
+        f"docs/operators.md:{step.line}: $ {step.command}: {line.strip()}"
+        for block in blocks
+        for step in block.steps
+        for line in step.expected
+        if any(mark in line for mark in markup)
+    ]
+    assert not found, "a console block shows Markdown a terminal never prints:\n" + "\n".join(found)
