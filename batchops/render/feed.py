@@ -40,6 +40,8 @@ def _event_entry(page: Page, event: Event) -> str:
     who = " (operator)" if event.operator else ""
     title = f"{event.subject}: {event.kind}{who}"
     summary = f"{event.before} → {event.after} at {when}; commit {event.sha[:12]} {event.commit} by {event.author}"
+    if event.reason:
+        summary += f"; reason: {event.reason}"
     url = f"https://github.com/{page.repository}/commit/{event.sha}" if page.repository else ""
     return _entry(_id("event", event.sha, event.subject, event.kind), title, when, summary, url)
 
