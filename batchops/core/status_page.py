@@ -80,7 +80,8 @@ class BreakerRow:
     failures: int = 0
     disabled: bool = False
     since: str = ""  # when the breaker opened (``opened_at``), or, for a legacy entry, its last failure
-    since_at_least: bool = False  # ``since`` is the last failure: it was open at least since then
+    since_at_least: bool = False  # no ``opened_at``: it was open at least since ``since`` (history, last failure)
+    seen_open_from: datetime | None = None  # the first version of the current run of not-closed versions
     next_batch: str = ""  # what the next batch meets, as ``batchops status`` says it
     why: str = ""
 
@@ -226,9 +227,15 @@ def breaker_rows(versions: Sequence[Snapshot], now: datetime, days: int) -> tupl
     events: list[Event] = []
     previous: Snapshot | None = None
     current: dict[str, tuple[datetime, str]] = {}
+    not_closed: dict[str, datetime] = {}  # since which version each breaker has not been closed
     for version in versions:
         if version.at > now:
             break
+        for name, state in _states(version.document).items():
+            if state == CLOSED:
+                not_closed.pop(name, None)
+            elif state in (OPEN, HALF_OPEN):
+                not_closed.setdefault(name, version.at)
         moment = max(version.at, start)
         for event in events_between(previous, version):
             if event.at >= start:
@@ -247,6 +254,7 @@ def breaker_rows(versions: Sequence[Snapshot], now: datetime, days: int) -> tupl
     for name, (since, state) in current.items():
         rows[name].spans.append((since, now, state))
         rows[name].now = state
+        rows[name].seen_open_from = not_closed.get(name)
     if previous is not None:
         table = previous.document.get("circuit_breaker") or {}
         for name, row in rows.items():
@@ -327,8 +335,12 @@ def breaker_now(rows: Sequence[BreakerRow], document: dict[str, Any], now: datet
         entry = table.get(row.ecosystem) if isinstance(table, dict) else None
         if isinstance(entry, dict) and row.now in (OPEN, HALF_OPEN):
             opened = str(entry.get("opened_at") or "")
-            row.since = opened or str(entry.get("last_failure") or "")
-            row.since_at_least = not opened and bool(row.since)
+            if opened:
+                row.since, row.since_at_least = opened, False
+            else:  # a legacy entry: the earliest of its last failure and the history's first open version
+                known = [timeutil.parse_iso_or_none(str(entry.get("last_failure") or "")), row.seen_open_from]
+                earliest = min((moment for moment in known if moment is not None), default=None)
+                row.since, row.since_at_least = (timeutil.iso(earliest) if earliest else ""), earliest is not None
         try:
             row.next_batch, row.why = next_batch.sentence(document, row.ecosystem, now)
         except (KeyError, TypeError, ValueError):

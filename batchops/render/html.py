@@ -357,11 +357,18 @@ def _shipped(page: Page) -> str:
     )
 
 
+def _report_of(page: Page) -> str:
+    """When the drift report was written, and whether that is after the time the page is drawn for."""
+    written = timeutil.parse_iso_or_none(page.drift_checked)
+    later = written is not None and written > page.now
+    return f"report of {page.drift_checked}" + (", later than this page's time" if later else "")
+
+
 def _drift(page: Page) -> str:
     if not page.drift_checked:
         return '<h2 id="drift">Checksum drift</h2><p class="muted">No drift report found.</p>'
     if not page.drift:
-        said = f"No finding to look at (report of {page.drift_checked})."
+        said = f"No finding to look at ({_report_of(page)})."
         return f'<h2 id="drift">Checksum drift</h2><p class="ok">{esc(said)}</p>'
     rows = [
         [
@@ -373,7 +380,7 @@ def _drift(page: Page) -> str:
         ]
         for f in page.drift
     ]
-    return f'<h2 id="drift">Checksum drift</h2><p class="muted">report of {esc(page.drift_checked)}</p>' + _table(
+    return f'<h2 id="drift">Checksum drift</h2><p class="muted">{esc(_report_of(page))}</p>' + _table(
         ["recipe", "status", "version", "issue", "reason"], rows
     )
 

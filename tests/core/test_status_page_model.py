@@ -215,3 +215,31 @@ def test_a_history_of_a_few_hours_fills_the_timeline_with_hour_ticks() -> None:
     assert [state for state, _, _ in spans] == ["closed", "open"]
     assert sum(float(width) for _, _, width in spans) > 500  # most of the lane, not a sliver at the right edge
     assert re.search(r">\d\d:00</text>", svg)
+
+
+def test_a_legacy_open_breaker_is_open_since_at_least_its_first_open_version_or_last_failure() -> None:
+    def legacy(hours: int, state: str, last_failure: str) -> model.Snapshot:
+        base = version(hours, {})
+        entry = {"state": state, "failures": 9, "last_failure": last_failure}
+        return model.Snapshot(base.at, base.sha, base.subject, base.author, {"circuit_breaker": {"npm": entry}})
+
+    late = "2026-06-09T00:00:00Z"
+    history = [legacy(0, "closed", ""), legacy(10, "open", late), legacy(20, "half-open", late), legacy(30, "open", late)]
+    now = T0 + 40 * H
+    rows, _ = model.breaker_rows(history, now, days=1)
+    model.breaker_now(rows, history[-1].document, now)
+    (row,) = rows
+    assert (row.since, row.since_at_least) == ("2026-06-01T10:00:00Z", True)  # open (or probing) since hour 10
+    rows, _ = model.breaker_rows(history[-1:], now, days=1)
+    model.breaker_now(rows, history[-1].document, now)
+    assert (rows[0].since, rows[0].since_at_least) == ("2026-06-02T06:00:00Z", True)  # only one version: itself
+
+
+def test_a_drift_report_written_after_the_pages_time_says_so() -> None:
+    from batchops.render.html import page_html
+
+    drift = [{"recipe": "jq", "status": "drift", "version": "1.8.0"}]
+    later = page_html(page_with(drift=drift, drift_checked="2026-06-23T22:00:00Z"))
+    assert "report of 2026-06-23T22:00:00Z, later than this page&#x27;s time" in later
+    before = page_html(page_with(drift=drift, drift_checked="2026-06-01T01:00:00Z"))
+    assert "report of 2026-06-01T01:00:00Z</p>" in before
