@@ -395,6 +395,14 @@ class Page:
             return "warn"
         return "ok"
 
+    def title_of(self, incident: Incident) -> str:
+        """The incident's title as the page says it: a breaker's by its state now (open or half-open)."""
+        if incident.kind == "breaker":
+            row = next((r for r in self.breakers if r.ecosystem == incident.subject), None)
+            if row is not None and row.now in (OPEN, HALF_OPEN):
+                return f"Circuit breaker {row.now}: {row.ecosystem}"
+        return incident.title
+
     def needs_a_person(self) -> int:
         """Open incidents plus drift findings: what someone has to look at."""
         return len(self.incidents) + len(self.drift)

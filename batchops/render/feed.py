@@ -53,7 +53,7 @@ def feed_xml(page: Page, page_url: str = "") -> str:
     for incident in page.incidents:
         facts = "; ".join(f"{k}: {v}" for k, v in incident.facts)
         url = page.state.incident_url if incident.key == "pipeline/stopped" else ""
-        entries.append(_entry(_id("incident", incident.key), f"Incident: {incident.title}", now, facts, url))
+        entries.append(_entry(_id("incident", incident.key), f"Incident: {page.title_of(incident)}", now, facts, url))
     for event in list(reversed(page.events))[:MAX_ENTRIES]:
         entries.append(_event_entry(page, event))
     home = safe_url(page_url)

@@ -199,7 +199,7 @@ def _incident_rows(page: Page) -> list[list[str]]:
     for incident in sorted(page.incidents, key=lambda i: i.kind not in ("pipeline", "quiet")):
         row = rows_by_name.get(incident.subject) if incident.kind == "breaker" else None
         if row is not None:
-            title = f"Circuit breaker {row.now}: {row.ecosystem}"
+            title = page.title_of(incident)
             rows.append([f"<strong>{esc(title)}</strong>", _breaker_facts(row)])
             continue
         facts = "<br>".join(f"{esc(k)}: {esc(v)}" for k, v in incident.facts[:4])

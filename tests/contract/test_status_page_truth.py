@@ -89,6 +89,7 @@ def test_operator_actions_show_their_reasons_breakers_say_since_when_and_what_th
     assert f"open since {document['circuit_breaker']['pypi']['opened_at']}" in text
 
     assert "Circuit breaker half-open: npm" in text and "Circuit breaker open: npm" not in text
+    assert "Incident: Circuit breaker half-open: npm" in feed and "Circuit breaker open: npm" not in feed
     assert card(index, "Breakers open") == "bad: 4 of 6 (+1 half-open)"  # github, rubygems, crates.io, pypi
     top = banner(index)
     assert top.startswith("b-stopped bad Running")  # red frame while breakers are open, not green
