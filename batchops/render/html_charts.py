@@ -44,7 +44,11 @@ def _anchor(x: float, left: float, width: float) -> str:
 def _day_ticks(start: datetime, end: datetime, width: float, top: int, bottom: int, left: float = LABEL) -> list[str]:
     """Grid lines with labels: every day (or week, month) over long spans, every few hours over two days or less."""
     hours = (end - start).total_seconds() / 3600
-    if hours <= 48:
+    if hours <= 2:
+        step = 15 if hours > 1 else 10 if hours > 0.5 else 5 if hours > 0.25 else 2
+        unit, fmt = timedelta(minutes=1), "%H:%M"
+        tick = start.replace(minute=0, second=0, microsecond=0)
+    elif hours <= 48:
         unit, step, fmt = timedelta(hours=1), 1 if hours <= 8 else 3 if hours <= 24 else 6, "%H:%M"
         tick = start.replace(minute=0, second=0, microsecond=0)
     else:
@@ -54,7 +58,7 @@ def _day_ticks(start: datetime, end: datetime, width: float, top: int, bottom: i
     out = []
     count = 0
     while tick <= end:
-        if tick >= start and (count % step == 0 if unit.days else tick.hour % step == 0):
+        if tick >= start and _on_step(tick, unit, step, count):
             x = _x(tick, start, end, width, left)
             anchor = _anchor(x, left, width)
             out.append(f'<line class="grid" x1="{x}" y1="{top}" x2="{x}" y2="{bottom}"/>')
@@ -64,15 +68,23 @@ def _day_ticks(start: datetime, end: datetime, width: float, top: int, bottom: i
     return out
 
 
+def _on_step(tick: datetime, unit: timedelta, step: int, count: int) -> bool:
+    if unit.days:
+        return count % step == 0
+    if unit < timedelta(hours=1):
+        return tick.minute % step == 0
+    return tick.hour % step == 0
+
+
 def timeline_start(rows: Sequence[BreakerRow], start: datetime, end: datetime) -> datetime:
-    """Where the timeline begins: the window's start, or, when the history begins later, an hour before it
-    (so a history of a few hours is drawn across the width, not as a sliver at the right edge)."""
+    """Where the timeline begins: the window's start, or, when the history begins later, a little before it
+    (so a history of a few hours or minutes is drawn across the width, not as a sliver at the right edge)."""
     first = min((since for row in rows for since, _, _ in row.spans), default=start)
     first = min([first] + [e.at for row in rows for e in row.events])
     if first - start < timedelta(hours=12):
         return start
-    zoomed = (first - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
-    return max(start, min(zoomed, end - timedelta(hours=2)))
+    pad = max((end - first) / 10, timedelta(minutes=1))
+    return max(start, min(first - pad, end - timedelta(minutes=10)))
 
 
 def breaker_timeline(rows: Sequence[BreakerRow], start: datetime, end: datetime, *, ident: str = "breakers") -> str:

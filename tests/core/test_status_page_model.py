@@ -243,3 +243,15 @@ def test_a_drift_report_written_after_the_pages_time_says_so() -> None:
     assert "report of 2026-06-23T22:00:00Z, later than this page&#x27;s time" in later
     before = page_html(page_with(drift=drift, drift_checked="2026-06-01T01:00:00Z"))
     assert "report of 2026-06-01T01:00:00Z</p>" in before
+
+
+def test_a_history_of_a_few_minutes_fills_the_timeline_with_minute_ticks() -> None:
+    from batchops.render.html_charts import breaker_timeline
+
+    now = T0 + 30 * 24 * H
+    minute = timedelta(minutes=1)
+    rows = [model.BreakerRow("pypi", [(now - 3 * minute, now - minute, "open"), (now - minute, now, "half-open")])]
+    svg = breaker_timeline(rows, now - timedelta(days=30), now)
+    widths = [float(w) for w in re.findall(r'<rect class="st-[\w-]+" x="[\d.]+" y="[\d.]+" width="([\d.]+)"', svg)]
+    assert sum(widths) > 100  # not two slivers at the right edge
+    assert len(re.findall(r">\d\d:\d\d</text>", svg)) >= 3
