@@ -19,25 +19,16 @@ from typing import Any
 from batchops.adapters import controlfile, journal, runner
 from batchops.adapters import git as gitcmd
 from batchops.core import breaker, budget, control, escape, timeutil
+from batchops.core.next_batch import verdict_text
 from batchops.flags import Command, add_control_file, add_now, clock, naming_control_file
 from batchops.render import breaker as render_breaker
 from batchops.render import budget as render_budget
 from batchops.render import markdown, terminal
 
-_VERDICT = {"runs": "runs", "probe": "runs as the probe", "skipped": "skipped"}
-
 
 def ecosystems(document: dict[str, Any]) -> list[str]:
     names = breaker.ecosystems(document) + [n for n in control.get(document, "disabled_ecosystems") if isinstance(n, str)]
     return list(dict.fromkeys(names))
-
-
-def verdict_text(answer: dict[str, Any], now: datetime) -> str:
-    text = _VERDICT[answer["verdict"]]
-    until = timeutil.parse_iso_or_none(answer.get("until"))
-    if answer["verdict"] == "skipped" and until is not None:
-        text += f" until {answer['until']}" + (f" (in {timeutil.format_duration(until - now)})" if until > now else "")
-    return text
 
 
 def next_rows(document: dict[str, Any], now: datetime) -> list[list[str]]:

@@ -22,9 +22,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from batchops.adapters import controlfile, telemetry
+from batchops.adapters import controlfile, git, telemetry
 from batchops.adapters.files import write_atomic
-from batchops.core import alert, slo, stale
+from batchops.core import alert, control, slo, stale
 from batchops.core import status_page as model
 from batchops.engines import repository
 from batchops.errors import BatchopsError
@@ -50,6 +50,7 @@ class Options:
     drift_reports: tuple[str, ...] = ("drift-report.json",)
     stale_after: timedelta | None = stale.DEFAULT_STALE_AFTER
     page_url: str = ""
+    slo: tuple[str, ...] = ()  # NAME=PCT overrides, as ``batchops slo --slo``
 
 
 @dataclass
@@ -61,9 +62,29 @@ class Built:
     notes: list[str] = field(default_factory=list)
 
 
+def _trailers(options: Options) -> dict[str, tuple[dict[str, str], ...]]:
+    """Per commit of the control file, its audit trailer groups (what ``batchops log`` reads)."""
+    text = git.text(
+        options.workspace,
+        ["log", "--format=%H%x1f%B%x1e", "--", options.control_file],
+        hint="run in a git checkout (actions/checkout with fetch-depth: 0)",
+    )
+    found: dict[str, tuple[dict[str, str], ...]] = {}
+    for record in text.split("\x1e"):
+        sha, sep, body = record.strip("\n").partition("\x1f")
+        if sep and "Batchops-" in body:
+            found[sha] = tuple(control.parse_trailers(body))
+    return found
+
+
 def _snapshots(options: Options, notes: list[str]) -> list[model.Snapshot]:
     versions = repository.control_versions(options.workspace, options.control_file, validate=False)
-    return [model.Snapshot(v.at, v.sha, v.subject, v.author, v.document) for v in versions if v.at <= options.now]
+    trailers = _trailers(options) if versions else {}
+    return [
+        model.Snapshot(v.at, v.sha, v.subject, v.author, v.document, trailers.get(v.sha, ()))
+        for v in versions
+        if v.at <= options.now
+    ]
 
 
 def _landings(options: Options, notes: list[str]) -> list[model.Landing]:
@@ -128,12 +149,13 @@ def build_page(options: Options) -> model.Page:
     activity = model.activity_of(versions, landings)
     incidents = alert.incidents(document, options.now, activity=activity, stale_after=options.stale_after)
     breakers, events = model.breaker_rows(versions, options.now, options.days)
+    model.breaker_now(breakers, document, options.now)
     budget_rows, week = model.budget_rows(versions, options.now, document)
     runs, source = _runs(options, notes)
     reports: list[slo.EcosystemSLO] = []
     if runs:
         selected, _ = slo.select(runs, options.now, window=SLO_WINDOW, last=None)
-        reports = slo.evaluate(selected, {})
+        reports = slo.evaluate(selected, slo.parse_slos(list(options.slo)))
     findings, checked = _drift(options, notes)
     quiet = any(i.kind == "quiet" for i in incidents)
     start = options.now - timedelta(days=options.days)
@@ -155,6 +177,7 @@ def build_page(options: Options) -> model.Page:
         drift_checked=checked,
         versions=len(versions),
         notes=notes,
+        disabled=sorted(model.disabled_of(document)),
     )
 
 

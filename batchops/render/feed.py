@@ -40,6 +40,8 @@ def _event_entry(page: Page, event: Event) -> str:
     who = " (operator)" if event.operator else ""
     title = f"{event.subject}: {event.kind}{who}"
     summary = f"{event.before} → {event.after} at {when}; commit {event.sha[:12]} {event.commit} by {event.author}"
+    if event.reason:
+        summary += f"; reason: {event.reason}"
     url = f"https://github.com/{page.repository}/commit/{event.sha}" if page.repository else ""
     return _entry(_id("event", event.sha, event.subject, event.kind), title, when, summary, url)
 
@@ -51,7 +53,7 @@ def feed_xml(page: Page, page_url: str = "") -> str:
     for incident in page.incidents:
         facts = "; ".join(f"{k}: {v}" for k, v in incident.facts)
         url = page.state.incident_url if incident.key == "pipeline/stopped" else ""
-        entries.append(_entry(_id("incident", incident.key), f"Incident: {incident.title}", now, facts, url))
+        entries.append(_entry(_id("incident", incident.key), f"Incident: {page.title_of(incident)}", now, facts, url))
     for event in list(reversed(page.events))[:MAX_ENTRIES]:
         entries.append(_event_entry(page, event))
     home = safe_url(page_url)

@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 
 from batchops.core import budget as budget_rules
 from batchops.core import timeutil
+from batchops.core.metrics import MIXED
 from batchops.core.stale import NOT_SHIPPING, QUIET
-from batchops.core.status_page import Event, Landing, Page, age
+from batchops.core.status_page import BreakerRow, Event, Landing, Page, age
 from batchops.render.html_charts import breaker_timeline, budget_chart, esc, slo_chart
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
@@ -92,8 +93,34 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, caption: st
     return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+_TONE_CLASS = {"bad": "b-stopped", "warn": "b-quiet", "ok": "b-running"}
+
+
+def _attention(page: Page) -> list[str]:
+    """What needs a person, worst first, as escaped HTML fragments for the banner."""
+    parts = []
+    opened = [r.ecosystem for r in page.breakers if r.now == "open"]
+    half = [r.ecosystem for r in page.breakers if r.now == "half-open"]
+    if opened:
+        parts.append(f"breakers open: {esc(', '.join(opened))}")
+    if page.drift:
+        recipes = ", ".join(dict.fromkeys(str(f.get("recipe", "?")) for f in page.drift))
+        parts.append(f"checksum drift: {esc(len(page.drift))} finding(s) ({esc(recipes)})")
+    paused = [budget_rules.LABELS.get(b.platform, b.platform) for b in page.budget if b.state == "paused"]
+    if paused:
+        parts.append(f"budget paused: {esc(', '.join(paused))}")
+    if half:
+        parts.append(f"breakers half-open (probing): {esc(', '.join(half))}")
+    if page.disabled:
+        parts.append(f"ecosystems disabled: {esc(', '.join(page.disabled))}")
+    return parts
+
+
 def _banner(page: Page) -> str:
     state = page.state
+    tone = _TONE_CLASS[page.worst()]
+    attention = _attention(page)
+    tail = "".join(f" · {part}" for part in attention) or " · every breaker closed, nothing needs a person"
     if state.status == "stopped":
         rows = [
             f"<strong>Stopped</strong>: {esc(state.reason or '(no reason given)')}",
@@ -101,30 +128,43 @@ def _banner(page: Page) -> str:
             f"stopped by {esc(state.disabled_by or '-')} at {esc(state.disabled_at or '-')}",
             f"expected resume: {esc(state.expected_resume or '-')}",
         ]
-        return '<div class="banner b-stopped" id="pipeline-state">' + " · ".join(rows) + "</div>"
-    opened = [r.ecosystem for r in page.breakers if r.now in ("open", "half-open")]
-    tail = f" · breakers not closed: {esc(', '.join(opened))}" if opened else " · every breaker closed"
+        head = " · ".join(rows)
+        rest = "".join(f" · {part}" for part in attention)
+        return f'<div class="banner {tone}" id="pipeline-state" data-tone="{page.worst()}">{head}{rest}</div>'
     if state.status == "quiet":
         quiet = "; ".join(i.title.removeprefix("Batch pipeline quiet: ") for i in page.incidents if i.kind == "quiet")
-        return f'<div class="banner b-quiet" id="pipeline-state"><strong>Quiet</strong>: {esc(quiet)}{tail}</div>'
-    return f'<div class="banner b-running" id="pipeline-state"><strong>Running</strong>{tail}</div>'
+        head = f"<strong>Quiet</strong>: {esc(quiet)}"
+    else:
+        head = "<strong>Running</strong>"
+    return f'<div class="banner {tone}" id="pipeline-state" data-tone="{page.worst()}">{head}{tail}</div>'
+
+
+def _last_run_card(page: Page, stale_keys: set[str]) -> tuple[str, str, str]:
+    last = page.activity.last_run
+    if last is None:
+        return ("Last batch run", "no batch has run", "bad" if QUIET in stale_keys else "warn")
+    return ("Last batch run", age(page.now, last), "bad" if QUIET in stale_keys else "ok")
 
 
 def _cards(page: Page) -> str:
     activity = page.activity
-    opened = sum(1 for r in page.breakers if r.now in ("open", "half-open"))
+    opened, half = page.count("open"), page.count("half-open")
     worst = max(page.budget, key=lambda b: b.used / b.limit if b.limit else 1.0, default=None)
     stale_keys = {i.key for i in page.incidents if i.kind == "quiet"}
+    needs = page.needs_a_person()
+    breakers = f"{opened} of {len(page.breakers)}" + (f" (+{half} half-open)" if half else "")
     cards = [
-        ("Open incidents", str(len(page.incidents)), "bad" if page.incidents else "ok"),
-        ("Last batch run", age(page.now, activity.last_run), "bad" if QUIET in stale_keys else "ok"),
+        ("Needs a person", str(needs), "bad" if needs else "ok"),
+        _last_run_card(page, stale_keys),
         (
             "Last batch shipped",
             age(page.now, activity.last_shipped),
             "bad" if NOT_SHIPPING in stale_keys else "warn" if activity.last_shipped is None else "ok",
         ),
-        ("Breakers open", f"{opened} of {len(page.breakers)}", "bad" if opened else "ok"),
+        ("Breakers open", breakers, "bad" if opened else "warn" if half else "ok"),
     ]
+    if page.disabled:
+        cards.append(("Ecosystems disabled", ", ".join(page.disabled), "warn"))
     if worst is not None:
         share = worst.used / worst.limit * 100 if worst.limit else 100.0
         label = budget_rules.LABELS.get(worst.platform, worst.platform)
@@ -140,18 +180,42 @@ def _cards(page: Page) -> str:
     out = "".join(
         f'<div class="card"><div class=k>{esc(k)}</div><div class="v {c}">{esc(v)}</div></div>' for k, v, c in cards
     )
-    times = f"last run {_when(activity.last_run)}, last shipped {_when(activity.last_shipped)}"
+    run = _when(activity.last_run) if activity.last_run else "none (no batch has run)"
+    times = f"last batch run {run}, last shipped {_when(activity.last_shipped)}"
     return f'<div class="cards" id="summary">{out}</div><p class="muted">{esc(times)}</p>'
 
 
+def _breaker_facts(row: BreakerRow) -> str:
+    since = ("open since at least " if row.since_at_least else "open since ") + (row.since or "(unknown)")
+    facts = [since, f"next batch: {row.next_batch or '-'}", f"consecutive failures: {row.failures}"]
+    if row.why:
+        facts.append(f"why: {row.why}")
+    return "<br>".join(esc(f) for f in facts)
+
+
+def _incident_rows(page: Page) -> list[list[str]]:
+    rows_by_name = {r.ecosystem: r for r in page.breakers}
+    rows = []
+    for incident in sorted(page.incidents, key=lambda i: i.kind not in ("pipeline", "quiet")):
+        row = rows_by_name.get(incident.subject) if incident.kind == "breaker" else None
+        if row is not None:
+            title = page.title_of(incident)
+            rows.append([f"<strong>{esc(title)}</strong>", _breaker_facts(row)])
+            continue
+        facts = "<br>".join(f"{esc(k)}: {esc(v)}" for k, v in incident.facts[:4])
+        rows.append([f"<strong>{esc(incident.title)}</strong>", facts])
+    for finding in page.drift:
+        title = f"Checksum drift: {finding.get('recipe', '?')} {finding.get('version', '')}".strip()
+        facts = f"status: {finding.get('status', '')}; see the drift section below"
+        rows.append([f"<strong>{esc(title)}</strong>", esc(facts)])
+    return rows
+
+
 def _incidents(page: Page) -> str:
-    if not page.incidents:
-        return '<h2 id="incidents">Open incidents</h2><p class="ok">None: nothing needs a person now.</p>'
-    rows = [
-        [f"<strong>{esc(i.title)}</strong>", "<br>".join(f"{esc(k)}: {esc(v)}" for k, v in i.facts[:4])]
-        for i in sorted(page.incidents, key=lambda i: i.kind not in ("pipeline", "quiet"))
-    ]
-    return '<h2 id="incidents">Open incidents</h2>' + _table(["incident", "facts"], rows)
+    rows = _incident_rows(page)
+    if not rows:
+        return '<h2 id="incidents">Needs a person</h2><p class="ok">None: nothing needs a person now.</p>'
+    return '<h2 id="incidents">Needs a person</h2>' + _table(["what", "facts"], rows)
 
 
 def _commit(page: Page, sha: str) -> str:
@@ -168,7 +232,15 @@ def _breakers(page: Page) -> str:
     )
     chart = breaker_timeline(page.breakers, start, page.now)
     now_rows = [
-        [esc(r.ecosystem), esc(r.now), esc(r.failures), "yes" if r.disabled else "no", esc(len(r.events))]
+        [
+            esc(r.ecosystem),
+            esc(r.now),
+            esc(_since_text(r)),
+            esc(r.next_batch or "-"),
+            esc(r.failures),
+            "yes" if r.disabled else "no",
+            esc(len(r.events)),
+        ]
         for r in page.breakers
     ]
     events = list(reversed(page.events))[:MAX_EVENTS]
@@ -177,18 +249,36 @@ def _breakers(page: Page) -> str:
     caption = f"newest first; {more} older in feed.xml" if more > 0 else "newest first"
     return (
         f'<h2 id="breakers">Circuit breakers, last {page.days} days</h2>{legend}{chart}'
-        + _table(["ecosystem", "now", "consecutive failures", "disabled", "transitions"], now_rows)
+        + _table(_BREAKER_HEADERS, now_rows)
         + "<details><summary>Transitions and operator actions "
         + f"({len(page.events)})</summary>"
-        + _table(["time", "what", "from → to", "commit", "by"], rows, caption=caption)
+        + _table(["time", "what", "from → to", "reason", "commit", "by"], rows, caption=caption)
         + "</details>"
     )
+
+
+_BREAKER_HEADERS = ["ecosystem", "now", "open since", "next batch", "consecutive failures", "disabled", "transitions"]
+
+
+def _since_text(row: BreakerRow) -> str:
+    if row.now not in ("open", "half-open"):
+        return "-"
+    if not row.since:
+        return "(unknown)"
+    return f"at least {row.since}" if row.since_at_least else row.since
 
 
 def _event_row(page: Page, event: Event) -> list[str]:
     what = f"{esc(event.subject)}: <strong>{esc(event.kind)}</strong>" + (" (operator)" if event.operator else "")
     commit = f"{_commit(page, event.sha)} {esc(event.commit)}"
-    return [esc(timeutil.iso(event.at)), what, f"{esc(event.before)} → {esc(event.after)}", commit, esc(event.author)]
+    return [
+        esc(timeutil.iso(event.at)),
+        what,
+        f"{esc(event.before)} → {esc(event.after)}",
+        esc(event.reason or "-"),
+        commit,
+        esc(event.author),
+    ]
 
 
 def _budget(page: Page) -> str:
@@ -225,8 +315,8 @@ def _slo(page: Page) -> str:
         [
             esc(r.ecosystem),
             esc("-" if r.success_rate is None else f"{r.success_rate:g}%"),
-            esc(f"{r.slo:g}%"),
-            f'<span class="{_tone(r.severity)}">{esc(r.severity)}</span>',
+            esc("none (counts toward no ecosystem)" if r.ecosystem == MIXED else f"{r.slo:g}%"),
+            "-" if r.ecosystem == MIXED else f'<span class="{_tone(r.severity)}">{esc(r.severity)}</span>',
             esc(r.runs),
             esc(r.latest_run_at or "-"),
         ]
@@ -267,11 +357,18 @@ def _shipped(page: Page) -> str:
     )
 
 
+def _report_of(page: Page) -> str:
+    """When the drift report was written, and whether that is after the time the page is drawn for."""
+    written = timeutil.parse_iso_or_none(page.drift_checked)
+    later = written is not None and written > page.now
+    return f"report of {page.drift_checked}" + (", later than this page's time" if later else "")
+
+
 def _drift(page: Page) -> str:
     if not page.drift_checked:
         return '<h2 id="drift">Checksum drift</h2><p class="muted">No drift report found.</p>'
     if not page.drift:
-        said = f"No finding to look at (report of {page.drift_checked})."
+        said = f"No finding to look at ({_report_of(page)})."
         return f'<h2 id="drift">Checksum drift</h2><p class="ok">{esc(said)}</p>'
     rows = [
         [
@@ -283,7 +380,7 @@ def _drift(page: Page) -> str:
         ]
         for f in page.drift
     ]
-    return f'<h2 id="drift">Checksum drift</h2><p class="muted">report of {esc(page.drift_checked)}</p>' + _table(
+    return f'<h2 id="drift">Checksum drift</h2><p class="muted">{esc(_report_of(page))}</p>' + _table(
         ["recipe", "status", "version", "issue", "reason"], rows
     )
 

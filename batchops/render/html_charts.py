@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from batchops.core import slo as slo_rules
 from batchops.core import timeutil
 from batchops.core.escape import one_line
+from batchops.core.metrics import MIXED
 from batchops.core.status_page import BreakerRow, BudgetRow
 
 WIDTH = 960
@@ -31,25 +32,65 @@ def _x(at: datetime, start: datetime, end: datetime, width: float, left: float =
     return round(left + share * width, 1)
 
 
+def _anchor(x: float, left: float, width: float) -> str:
+    """A label near either edge is anchored inward, so none is clipped."""
+    if x - left < 18:
+        return "start"
+    if left + width - x < 18:
+        return "end"
+    return "middle"
+
+
 def _day_ticks(start: datetime, end: datetime, width: float, top: int, bottom: int, left: float = LABEL) -> list[str]:
-    days = max(1, (end - start).days)
-    step = 1 if days <= 10 else 7 if days <= 70 else 30
+    """Grid lines with labels: every day (or week, month) over long spans, every few hours over two days or less."""
+    hours = (end - start).total_seconds() / 3600
+    if hours <= 2:
+        step = 15 if hours > 1 else 10 if hours > 0.5 else 5 if hours > 0.25 else 2
+        unit, fmt = timedelta(minutes=1), "%H:%M"
+        tick = start.replace(minute=0, second=0, microsecond=0)
+    elif hours <= 48:
+        unit, step, fmt = timedelta(hours=1), 1 if hours <= 8 else 3 if hours <= 24 else 6, "%H:%M"
+        tick = start.replace(minute=0, second=0, microsecond=0)
+    else:
+        days = max(1, int(hours // 24))
+        unit, step, fmt = timedelta(days=1), 1 if days <= 10 else 7 if days <= 70 else 30, "%m-%d"
+        tick = start.replace(hour=0, minute=0, second=0, microsecond=0)
     out = []
-    tick = start.replace(hour=0, minute=0, second=0, microsecond=0)
     count = 0
     while tick <= end:
-        if tick >= start and count % step == 0:
+        if tick >= start and _on_step(tick, unit, step, count):
             x = _x(tick, start, end, width, left)
+            anchor = _anchor(x, left, width)
             out.append(f'<line class="grid" x1="{x}" y1="{top}" x2="{x}" y2="{bottom}"/>')
-            out.append(f'<text class="axis" x="{x}" y="{bottom + 14}" text-anchor="middle">{tick:%m-%d}</text>')
-        tick += timedelta(days=1)
+            out.append(f'<text class="axis" x="{x}" y="{bottom + 14}" text-anchor="{anchor}">{tick:{fmt}}</text>')
+        tick += unit
         count += 1
     return out
+
+
+def _on_step(tick: datetime, unit: timedelta, step: int, count: int) -> bool:
+    if unit.days:
+        return count % step == 0
+    if unit < timedelta(hours=1):
+        return tick.minute % step == 0
+    return tick.hour % step == 0
+
+
+def timeline_start(rows: Sequence[BreakerRow], start: datetime, end: datetime) -> datetime:
+    """Where the timeline begins: the window's start, or, when the history begins later, a little before it
+    (so a history of a few hours or minutes is drawn across the width, not as a sliver at the right edge)."""
+    first = min((since for row in rows for since, _, _ in row.spans), default=start)
+    first = min([first] + [e.at for row in rows for e in row.events])
+    if first - start < timedelta(hours=12):
+        return start
+    pad = max((end - first) / 10, timedelta(minutes=1))
+    return max(start, min(first - pad, end - timedelta(minutes=10)))
 
 
 def breaker_timeline(rows: Sequence[BreakerRow], start: datetime, end: datetime, *, ident: str = "breakers") -> str:
     """One lane per ecosystem: closed, half-open and open spans; operator actions as diamonds."""
     width = WIDTH - LABEL - 10
+    start = timeline_start(rows, start, end)
     height = len(rows) * ROW + 30
     summary = "; ".join(f"{r.ecosystem}: {r.now} now, {len(r.events)} transition(s)" for r in rows) or "no breaker"
     parts = [
@@ -74,6 +115,7 @@ def breaker_timeline(rows: Sequence[BreakerRow], start: datetime, end: datetime,
                 continue
             x = _x(event.at, start, end, width)
             tip = f"{timeutil.iso(event.at)} {event.kind} by {event.author}: {event.commit}"
+            tip += f" (reason: {event.reason})" if event.reason else ""
             parts.append(f'<path class="operator" d="M{x} {y + 1}l5 10l-5 10l-5 -10z"><title>{esc(tip)}</title></path>')
     parts.append("</svg>")
     return "".join(parts)
@@ -124,7 +166,8 @@ def slo_chart(reports: Sequence[slo_rules.EcosystemSLO], *, ident: str = "slo") 
     height = len(reports) * ROW + 24
     width = WIDTH - LABEL - 70
     summary = "; ".join(
-        f"{r.ecosystem}: {'-' if r.success_rate is None else f'{r.success_rate:g}%'} vs {r.slo:g}% ({r.severity})"
+        f"{r.ecosystem}: {'-' if r.success_rate is None else f'{r.success_rate:g}%'} "
+        + ("(counts toward no SLO)" if r.ecosystem == MIXED else f"vs {r.slo:g}% ({r.severity})")
         for r in reports
     )
     parts = [
@@ -140,12 +183,14 @@ def slo_chart(reports: Sequence[slo_rules.EcosystemSLO], *, ident: str = "slo") 
             f'<text class="label" x="{LABEL - 8}" y="{y + 15}" text-anchor="end">{esc(report.ecosystem)}</text>'
         )
         parts.append(f'<rect class="track" x="{LABEL}" y="{y + 4}" width="{width}" height="{ROW - 10}"/>')
+        severity = "no-data" if report.ecosystem == MIXED else report.severity
         parts.append(
-            f'<rect class="sev-{esc(report.severity)}" x="{LABEL}" y="{y + 4}" '
+            f'<rect class="sev-{esc(severity)}" x="{LABEL}" y="{y + 4}" '
             f'width="{round(width * rate / 100, 1)}" height="{ROW - 10}"/>'
         )
-        target = round(LABEL + width * report.slo / 100, 1)
-        parts.append(f'<line class="target" x1="{target}" y1="{y}" x2="{target}" y2="{y + ROW - 2}"/>')
+        if report.ecosystem != MIXED:  # mixed runs count toward no ecosystem's SLO: no target to draw
+            target = round(LABEL + width * report.slo / 100, 1)
+            parts.append(f'<line class="target" x1="{target}" y1="{y}" x2="{target}" y2="{y + ROW - 2}"/>')
         shown = "no data" if report.success_rate is None else f"{report.success_rate:g}%"
         parts.append(f'<text class="value" x="{LABEL + width + 6}" y="{y + 15}">{esc(shown)}</text>')
     parts.append("</svg>")

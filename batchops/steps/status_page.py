@@ -13,6 +13,7 @@ from pathlib import Path
 
 from batchops.adapters import runner
 from batchops.adapters.store import DEFAULT_DATABASE
+from batchops.core import slo as slo_rules
 from batchops.engines import status_page as engine
 from batchops.flags import add_control_file, add_input, add_now, clock, parse_int
 from batchops.steps import Step, StepResult
@@ -36,11 +37,20 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         "drift monitor's default in $RUNNER_TEMP/batchops",
         default="",
     )
+    add_input(
+        parser,
+        "slo",
+        "SLO overrides as on `batchops slo --slo`: NAME=PCT, default=PCT for the others, several separated by "
+        "spaces or commas (defaults: homebrew=85, default=98)",
+        default="",
+    )
     add_control_file(parser)
     add_now(parser)
 
 
 def options_of(args: argparse.Namespace) -> engine.Options:
+    slos = (args.slo or "").strip()
+    slo_rules.parse_slos([slos])  # a bad value fails here, naming the input
     token = (args.token or "").strip() or runner.setting(TOKEN_ENV)
     runner.mask(token)
     given = (args.drift_report or "").strip()
@@ -59,6 +69,7 @@ def options_of(args: argparse.Namespace) -> engine.Options:
         repository=repository,
         drift_reports=drift,
         page_url=url,
+        slo=(slos,) if slos else (),
     )
 
 
