@@ -1,6 +1,7 @@
 """Benchmark: rollback planning against the legacy pipeline on a large generated history.
 
     python benchmarks/rollback.py --cli      # end to end, as a workflow runs it (the target: <= 2x)
+    python benchmarks/rollback.py --cli --against REV  # ... and the entry script of commit REV, in the same runs
     python benchmarks/rollback.py            # the planner in process, 20,000+ commits, 500+ batches
     python benchmarks/rollback.py --quick    # a few thousand commits, seconds
     python benchmarks/rollback.py --prs 1000 # squash-merged batch PRs with a thousand PR refs
@@ -314,14 +315,17 @@ def bench_cli(args: argparse.Namespace) -> int:
             BATCHOPS_VENV=str(python.parents[1]),
         )
         picks = {"early": ids[len(ids) // 20], "middle, merged": ids[(len(ids) // 2) // 5 * 5 + 4], "late": ids[-3]}
+        tools = [("batchops", root)]
+        if args.against:  # the same entry script of an earlier commit, in the same runs
+            tools.append((f"at {args.against}", _tree_at(root, args.against, work / "against")))
         rows: list[tuple[str, str, list[str], dict[str, str]]] = []
         for label, batch_id in picks.items():
             legacy = f"git log --all --name-only --grep 'batch_id: {batch_id}' | grep '^recipes/' | sort -u"
             rows.append((f"{batch_id} ({label})", "legacy", ["bash", "-c", legacy], base))
             step = {**base, "INPUT_BATCH_ID": batch_id, "INPUT_DRY_RUN": "true", "INPUT_BASE_BRANCH": "main"}
-            rows.append(
-                (f"{batch_id} ({label})", "batchops", ["bash", str(root / "scripts" / "batchops.sh"), "rollback"], step)
-            )
+            for tool, tree in tools:
+                entry = ["bash", str(tree / "scripts" / "batchops.sh"), "rollback"]
+                rows.append((f"{batch_id} ({label})", tool, entry, step))
 
         def once(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
             cpu, started = _children_cpu(), time.perf_counter()
@@ -341,12 +345,34 @@ def bench_cli(args: argparse.Namespace) -> int:
                 walls[(case, tool)].append(wall)
                 cpus[(case, tool)].append(cpu)
     print(f"history: {count} commits on main, {len(ids)} batches; end to end, interleaved, medians of {runs} runs\n")
-    print("| batch | legacy wall | batchops wall | ratio | legacy cpu | batchops cpu | ratio |")
+    for tool, _ in tools:
+        _print_cli(tool, rows, walls, cpus)
+    return 0
+
+
+def _tree_at(root: Path, revision: str, folder: Path) -> Path:
+    """The files the entry script runs (package, scripts, schemas, lock) as they were at ``revision``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = ["batchops", "scripts", "schemas", "requirements.lock"]
+    archive = subprocess.run(["git", "archive", revision, *paths], cwd=root, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def _print_cli(
+    tool: str,
+    rows: list[tuple[str, str, list[str], dict[str, str]]],
+    walls: dict[tuple[str, str], list[float]],
+    cpus: dict[tuple[str, str], list[float]],
+) -> None:
+    if tool != "batchops":
+        print(f"\n{tool}:\n")
+    print(f"| batch | legacy wall | {tool} wall | ratio | legacy cpu | {tool} cpu | ratio |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     worst = worst_cpu = 0.0
     for label in dict.fromkeys(case for case, _, _, _ in rows):
-        legacy, ours = (statistics.median(walls[(label, tool)]) * 1000 for tool in ("legacy", "batchops"))
-        legacy_cpu, ours_cpu = (statistics.median(cpus[(label, tool)]) * 1000 for tool in ("legacy", "batchops"))
+        legacy, ours = (statistics.median(walls[(label, name)]) * 1000 for name in ("legacy", tool))
+        legacy_cpu, ours_cpu = (statistics.median(cpus[(label, name)]) * 1000 for name in ("legacy", tool))
         worst, worst_cpu = max(worst, ours / legacy), max(worst_cpu, ours_cpu / legacy_cpu)
         print(
             f"| {label} | {legacy:.0f} ms | {ours:.0f} ms | {ours / legacy:.2f}x "
@@ -355,7 +381,6 @@ def bench_cli(args: argparse.Namespace) -> int:
     load = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
     verdict = "OK" if worst <= 2 else "OVER TARGET"
     print(f"\nworst ratio: wall {worst:.2f}x (target <= 2x: {verdict}), cpu {worst_cpu:.2f}x; load average {load}")
-    return 0
 
 
 def _children_cpu() -> float:
@@ -377,6 +402,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--cli", action="store_true", help="end to end through the action's entry script vs the legacy pipeline"
+    )
+    parser.add_argument(
+        "--against", default="", help="with --cli: also time the entry script of this commit, in the same runs"
     )
     args = parser.parse_args()
     if args.cli:

@@ -29,6 +29,8 @@ class Graph:
         self._parents, self._times, self._bodies = (tokens[k : 4 * count : 4] for k in (1, 2, 3))
         self._names = b"".join(heads).decode("ascii").split("\x1e")[1:]
         self._index = dict(zip(self._names, range(len(self._names)), strict=True))
+        # a record starts at its b"\x1e"; when no message holds one, a match is placed by the last one before it
+        self._data = data if data.count(b"\x1e") == len(self._names) else b""
         self.base_sha = base_sha
         self._line: Mainline | None = None
 
@@ -51,7 +53,16 @@ class Graph:
         hits: set[int] = set()
         for text in texts:
             needle = text.encode("utf-8")
-            hits.update(i for i, body in enumerate(self._bodies) if needle in body)
+            if not self._data or not needle:
+                hits.update(i for i, body in enumerate(self._bodies) if needle in body)
+                continue
+            data, at = self._data, self._data.find(needle)
+            while at != -1:  # a search in C through the whole output, then the record of each match
+                start = data.rfind(b"\x1e", 0, at)
+                i = self._index.get(data[start + 1 : data.find(b"\x00", start)].decode("ascii", "replace"), -1)
+                if i >= 0 and needle in self._bodies[i]:
+                    hits.add(i)
+                at = data.find(needle, at + 1)
         return [self.commit(self._names[i]) for i in sorted(hits)]
 
     def mainline(self) -> Mainline:

@@ -48,13 +48,16 @@ _MODES = (b"100644", b"100755", b"120000", b"160000", b"40000")
 
 
 class _Trees:
-    """Tree entries of commits through one ``cat-file --batch``, read by object id from the root
-    down (a name may hold any byte but NUL; unchanged sub-trees are read once)."""
+    """Tree entries of commits through one ``cat-file --batch``: each folder of interest read by its
+    path (``<commit>:<folder>``, one round per probe whatever the depth), or, for a folder name a
+    line cannot carry, by object id from the root down (a name may hold any byte but NUL; unchanged
+    sub-trees are read once)."""
 
     def __init__(self, reader: gitcmd.ObjectReader) -> None:
         self._reader = reader
         self._roots: dict[str, str | None] = {}
         self._trees: dict[str, bytes] = {}
+        self._folders: dict[tuple[str, tuple[bytes, ...]], str | None] = {}  # (commit, folder) -> tree id
         self._width = 20
 
     def _tree(self, name: str) -> bytes:
@@ -68,46 +71,59 @@ class _Trees:
         return data
 
     def prefetch(self, commits: Iterable[str], paths: Sequence[str]) -> None:
-        """Read, in a few batched rounds, every tree ``entry`` will need for these commits and paths."""
-        missing_roots = [c for c in dict.fromkeys(commits) if c not in self._roots]
-        for commit, found in zip(
-            missing_roots, self._reader.read_many([f"{c}^{{tree}}" for c in missing_roots]), strict=True
-        ):
-            self._roots[commit] = found[0] if found else None
+        """Read, in one batched round, the folder of every path at each of these commits."""
+        folders = sorted({tuple(p.encode("utf-8", "surrogateescape").split(b"/")[:-1]) for p in paths})
+        keys: list[tuple[str, tuple[bytes, ...]]] = []
+        names: list[str] = []
+        for commit in dict.fromkeys(commits):
+            for folder in folders:
+                text = _folder_name(folder)
+                if text is not None and (commit, folder) not in self._folders:
+                    keys.append((commit, folder))
+                    names.append(f"{commit}:{text}" if text else f"{commit}^{{tree}}")
+        for key, found in zip(keys, self._reader.read_many(names), strict=True):
             if found and found[1] == "tree":
                 self._width = len(found[0]) // 2
                 self._trees.setdefault(found[0], found[2])
-        folders = sorted({tuple(p.encode("utf-8", "surrogateescape").split(b"/")[:-1]) for p in paths})
-        frontier = {root for root in (self._roots.get(c) for c in dict.fromkeys(commits)) if root}
-        for depth in range(max((len(f) for f in folders), default=0)):
-            wanted: set[str] = set()
-            for tree in frontier:
-                data = self._trees.get(tree, b"")
-                for folder in folders:
-                    if len(folder) > depth:
-                        child = find_entry(data, folder[depth], self._width)
-                        if child is not None and child.mode == "040000":
-                            wanted.add(child.blob)
-            fetch = sorted(t for t in wanted if t not in self._trees)
-            for tree, found in zip(fetch, self._reader.read_many(fetch), strict=True):
-                self._trees[tree] = found[2] if found and found[1] == "tree" else b""
-            frontier = wanted
+                self._folders[key] = found[0]
+            else:
+                self._folders[key] = None
 
     def entry(self, commit: str, path: str) -> Entry | None:
-        if commit not in self._roots:
-            found = self._reader.read(f"{commit}^{{tree}}")
-            self._roots[commit] = found[0] if found else None
-        tree = self._roots[commit]
         parts = path.encode("utf-8", "surrogateescape").split(b"/")
-        for part in parts[:-1]:
-            if tree is None:
-                return None
-            child = find_entry(self._tree(tree), part, self._width)
-            tree = child.blob if child is not None and child.mode == "040000" else None
+        folder = tuple(parts[:-1])
+        if (commit, folder) in self._folders:
+            tree = self._folders[commit, folder]
+        else:
+            tree = self._walk(commit, folder)
         if tree is None:
             return None
         entry = find_entry(self._tree(tree), parts[-1], self._width)
         return None if entry is None or entry.mode == "040000" else entry
+
+    def _walk(self, commit: str, folder: tuple[bytes, ...]) -> str | None:
+        """The tree id of ``folder`` at ``commit``, read from the root down by object id."""
+        if commit not in self._roots:
+            found = self._reader.read(f"{commit}^{{tree}}")
+            self._roots[commit] = found[0] if found else None
+        tree = self._roots[commit]
+        for part in folder:
+            if tree is None:
+                return None
+            child = find_entry(self._tree(tree), part, self._width)
+            tree = child.blob if child is not None and child.mode == "040000" else None
+        return tree
+
+
+def _folder_name(folder: tuple[bytes, ...]) -> str | None:
+    """The folder as ``cat-file`` reads it after ``<commit>:`` (a line, text), or None when it cannot be."""
+    joined = b"/".join(folder)
+    if b"\n" in joined or b"\r" in joined:
+        return None
+    try:
+        return joined.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def find_entry(data: bytes, name: bytes, width: int = 20) -> Entry | None:
