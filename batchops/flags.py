@@ -27,18 +27,34 @@ class Command:
 
 
 class _EnvDefault(argparse.Action):
-    def __init__(self, option_strings: list[str], dest: str, input_name: str = "", default: Any = None, required: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        option_strings: list[str],
+        dest: str,
+        input_name: str = "",
+        default: Any = None,
+        required: bool = False,
+        **kwargs: Any,
+    ) -> None:
         value = runner.input_value(input_name)
         if value.strip() != "":
             default = value
             required = False
         super().__init__(option_strings, dest, default=default, required=required, **kwargs)
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: str | None = None) -> None:
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
         setattr(namespace, self.dest, values)
 
 
-def add_input(parser: argparse.ArgumentParser, name: str, help: str, *, default: Any = None, required: bool = False) -> None:
+def add_input(
+    parser: argparse.ArgumentParser, name: str, help: str, *, default: Any = None, required: bool = False
+) -> None:
     """Add ``--name`` with the INPUT_NAME environment fallback."""
     parser.add_argument(
         f"--{name}",
@@ -74,7 +90,12 @@ def add_dry_run(parser: argparse.ArgumentParser, help: str) -> None:
     )
 
 
-def add_reason(parser: argparse.ArgumentParser, help: str = "why (one line; recorded in the commit trailers and shown by `batchops log`)", *, required: bool = False) -> None:
+def add_reason(
+    parser: argparse.ArgumentParser,
+    help: str = "why (one line; recorded in the commit trailers and shown by `batchops log`)",
+    *,
+    required: bool = False,
+) -> None:
     """``--reason TEXT``: the why of an audited change (``Batchops-Reason`` trailer)."""
     parser.add_argument("--reason", required=required, default="", help=help)
 
@@ -163,7 +184,11 @@ def parse_int(value: Any, *, field: str, minimum: int | None = None) -> int:
         raise UsageError(f"{text!r} is not a whole number", field=field, hint="use a number such as 5")
     number = int(text)
     if abs(number) > MAX_NUMBER:
-        raise UsageError(f"{number} is out of range", field=field, hint=f"use a number between -{MAX_NUMBER} and {MAX_NUMBER}, e.g. 5")
+        raise UsageError(
+            f"{number} is out of range",
+            field=field,
+            hint=f"use a number between -{MAX_NUMBER} and {MAX_NUMBER}, e.g. 5",
+        )
     if minimum is not None and number < minimum:
         raise UsageError(f"{number} is below {minimum}", field=field, hint=f"use a number >= {minimum}")
     return number
@@ -181,7 +206,11 @@ def parse_float(value: Any, *, field: str, minimum: float | None = None) -> floa
     from decimal import Decimal
 
     if abs(Decimal(text)) > MAX_NUMBER:  # exact: 2**53+1 rounds to 2**53 as a float
-        raise UsageError(f"{text} is out of range", field=field, hint=f"use a number between -{MAX_NUMBER} and {MAX_NUMBER}, e.g. 12.5")
+        raise UsageError(
+            f"{text} is out of range",
+            field=field,
+            hint=f"use a number between -{MAX_NUMBER} and {MAX_NUMBER}, e.g. 12.5",
+        )
     if minimum is not None and number < minimum:
         raise UsageError(f"{number} is below {minimum}", field=field, hint=f"use a number >= {minimum}")
     return number

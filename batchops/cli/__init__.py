@@ -93,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     name = args[0]
     command = _load(name) if name in COMMANDS else None
     if command is None and name in COMMANDS:
-        runner.error(f"batchops {name} could not be loaded ({COMMANDS[name]}); reinstall batchops, or run with BATCHOPS_DEBUG=1 and report it")
+        runner.error(
+            f"batchops {name} could not be loaded ({COMMANDS[name]}); reinstall batchops, or run with BATCHOPS_DEBUG=1 and report it"
+        )
         return 70
     if command is None:
         runner.error(unknown_command(name))
@@ -165,7 +167,9 @@ class ArgumentProblem(Exception):
             dry = _dry_run_as_typed(self.typed)
             if dry:
                 return one_line(_no_dry_run(self.parser.prog, dry, self.given))
-        return one_line(f"{self.parser.prog}: {self.message} (fix: {_argument_fix(self.parser, self.message, self.given)})")
+        return one_line(
+            f"{self.parser.prog}: {self.message} (fix: {_argument_fix(self.parser, self.message, self.given)})"
+        )
 
 
 def _dry_run_as_typed(typed: list[str]) -> str:
@@ -210,7 +214,9 @@ def _example(action: argparse.Action | None, name: str) -> str:
     """``--reason "npm registry outage, INC-42"`` or ``homebrew``: the flag (or argument) with a value to type."""
     flag = name if name.startswith("-") else ""
     value = ""
-    if flag == "--dry-run" or (action is not None and action.option_strings and action.nargs == "?" and action.const is not None):
+    if flag == "--dry-run" or (
+        action is not None and action.option_strings and action.nargs == "?" and action.const is not None
+    ):
         return flag  # a flag that stands alone (--dry-run): suggested bare, never with a value that turns it off
     if action is not None:
         if action.choices:
@@ -222,7 +228,11 @@ def _example(action: argparse.Action | None, name: str) -> str:
             value = found.group(1).rstrip(".") if found else _FLAG_EXAMPLES.get(flag, "")
             if not value and action.default not in (None, "", False):
                 value = str(action.default)
-    value = value or _FLAG_EXAMPLES.get(flag, "") or (str(action.metavar or action.dest).upper() if action else name.upper())
+    value = (
+        value
+        or _FLAG_EXAMPLES.get(flag, "")
+        or (str(action.metavar or action.dest).upper() if action else name.upper())
+    )
     return f"{flag} {value}".strip()
 
 
@@ -238,7 +248,11 @@ def _argument_fix(parser: argparse.ArgumentParser, message: str, given: list[str
         typed_parts, meant = [], []
         for part in given or [parser.prog]:
             flag, sep, value = part.partition("=")
-            guess = difflib.get_close_matches(flag, names, n=1, cutoff=0.6) if flag.startswith("--") and flag not in known else []
+            guess = (
+                difflib.get_close_matches(flag, names, n=1, cutoff=0.6)
+                if flag.startswith("--") and flag not in known
+                else []
+            )
             if guess:  # a typo of a required flag: `--reasn x` is `--reason x`
                 meant.append(f"{guess[0]} (not {flag})")
                 names.remove(guess[0])
@@ -253,15 +267,29 @@ def _argument_fix(parser: argparse.ArgumentParser, message: str, given: list[str
     if found:
         name = found.group(1).split("/")[0]
         action = _action_for(parser, name)
-        if "invalid choice" in found.group(2) and action is not None and action.nargs == "?" and action.const is not None:
-            completed = [name if part.split("=")[0] == name else shlex.quote(part) for part in given] or [parser.prog, name]
+        if (
+            "invalid choice" in found.group(2)
+            and action is not None
+            and action.nargs == "?"
+            and action.const is not None
+        ):
+            completed = [name if part.split("=")[0] == name else shlex.quote(part) for part in given] or [
+                parser.prog,
+                name,
+            ]
             return f"write {name} alone, e.g. `{' '.join(completed)}`"
         if "invalid choice" in found.group(2) and action is not None and action.choices:
             choices = [str(choice) for choice in action.choices]
             typed = re.search(r"invalid choice: '([^']*)'", found.group(2))
             guess = difflib.get_close_matches(typed.group(1), choices, n=1, cutoff=0.6) if typed else []
-            chosen = f"{name} {guess[0]}".strip() if guess and name.startswith("-") else (guess[0] if guess else _example(action, name))
-            return ("did you mean " + guess[0] + "? " if guess else "") + f"use one of {', '.join(choices)}, e.g. `{parser.prog} {chosen}`"
+            chosen = (
+                f"{name} {guess[0]}".strip()
+                if guess and name.startswith("-")
+                else (guess[0] if guess else _example(action, name))
+            )
+            return (
+                "did you mean " + guess[0] + "? " if guess else ""
+            ) + f"use one of {', '.join(choices)}, e.g. `{parser.prog} {chosen}`"
         return f"give {name} a value, e.g. {_example(action, name)}"
     if message.startswith("unrecognized arguments:"):
         extra = message.split(":", 1)[1].split()

@@ -72,7 +72,9 @@ def parse_replay_file(path: Path, default_ecosystem: str) -> list[_Group]:
     except FileNotFoundError:
         raise BatchopsError("file not found", file=name, hint="check the path of the history file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise BatchopsError(f"cannot read: {exc.__class__.__name__}", file=name, hint="give a UTF-8 JSONL file") from None
+        raise BatchopsError(
+            f"cannot read: {exc.__class__.__name__}", file=name, hint="give a UTF-8 JSONL file"
+        ) from None
     groups: dict[Any, _Group] = {}
 
     def add(key: Any, ecosystem: str, at: datetime, outcomes: list[str], where: str) -> None:
@@ -88,12 +90,16 @@ def parse_replay_file(path: Path, default_ecosystem: str) -> list[_Group]:
         number = chunk.line
         where = f"{name}:{number}"
         if chunk.error:
-            raise BatchopsError(f"{chunk.error} (column {chunk.column})", file=name, line=number, hint="one JSON object per record")
+            raise BatchopsError(
+                f"{chunk.error} (column {chunk.column})", file=name, line=number, hint="one JSON object per record"
+            )
         try:
             record = schema.parse_json_text(chunk.text, name)
         except BatchopsError as exc:
             line = number + (exc.line - 1 if exc.line else 0)
-            raise BatchopsError(exc.message, file=name, line=line, hint=exc.hint or "one JSON object per record") from None
+            raise BatchopsError(
+                exc.message, file=name, line=line, hint=exc.hint or "one JSON object per record"
+            ) from None
         if not isinstance(record, dict):
             raise BatchopsError("is not a JSON object", file=name, line=number, hint="one JSON object per record")
         named = record.get("ecosystem")
@@ -103,14 +109,23 @@ def parse_replay_file(path: Path, default_ecosystem: str) -> list[_Group]:
         if "outcome" in record:  # {"at", "ecosystem", "outcome", "batch_id"?}
             outcome = record["outcome"]
             if outcome not in OUTCOMES:
-                raise BatchopsError(f"outcome {outcome!r} is not success or failure", file=name, line=number, hint="use success or failure")
+                raise BatchopsError(
+                    f"outcome {outcome!r} is not success or failure",
+                    file=name,
+                    line=number,
+                    hint="use success or failure",
+                )
             at = _time(record.get("at"), name, "at")
             key = ("batch", ecosystem, record["batch_id"]) if record.get("batch_id") else ("at", ecosystem, at)
             add(key, ecosystem, at, [outcome], where)
         elif isinstance(record.get("failures"), list):  # corpus failures file: one batch per line
             for failure in record["failures"]:
                 package = str(failure.get("package_id", ""))
-                eco = ecosystem if record.get("ecosystem") else (_ecosystem(package.split(":", 1)[0], name, number) if ":" in package else ecosystem)
+                eco = (
+                    ecosystem
+                    if record.get("ecosystem")
+                    else (_ecosystem(package.split(":", 1)[0], name, number) if ":" in package else ecosystem)
+                )
                 at = _time(failure.get("timestamp"), name, "failures[].timestamp")
                 add(("line", name, number, eco), eco, at, [FAILURE], where)
         elif "recipe" in record and "timestamp" in record:  # batch-*.jsonl: one failed recipe per line
@@ -118,7 +133,11 @@ def parse_replay_file(path: Path, default_ecosystem: str) -> list[_Group]:
             add(("file", name, ecosystem, at), ecosystem, at, [FAILURE], where)
         elif isinstance(record.get("results"), list):  # a batchops results file, one per line
             at = _time(record.get("completed_at") or record.get("started_at"), name, "completed_at")
-            outcomes = [SUCCESS if r.get("result") == "passed" else FAILURE for r in record["results"] if r.get("result") in ("passed", "failed")]
+            outcomes = [
+                SUCCESS if r.get("result") == "passed" else FAILURE
+                for r in record["results"]
+                if r.get("result") in ("passed", "failed")
+            ]
             add(("batch", ecosystem, record.get("batch_id"), at), ecosystem, at, outcomes, where)
         elif isinstance(record.get("platforms"), dict):  # batch-runs metrics: counts per platform
             at = _time(record.get("timestamp"), name, "timestamp")
@@ -150,8 +169,16 @@ def simulate(groups: list[_Group], base: breaker.BreakerConfig) -> dict[str, Any
             timeline.append({"ecosystem": eco, **decision.transition.as_json()})
         if decision.skip:
             stats["skipped"] += 1
-            timeline.append({"ecosystem": eco, "name": "skipped", "from": decision.state, "to": decision.state,
-                             "at": timeutil.iso(group.start), "detail": f"{len(group.outcomes)} attempt(s) not run; {decision.reason}"})
+            timeline.append(
+                {
+                    "ecosystem": eco,
+                    "name": "skipped",
+                    "from": decision.state,
+                    "to": decision.state,
+                    "at": timeutil.iso(group.start),
+                    "detail": f"{len(group.outcomes)} attempt(s) not run; {decision.reason}",
+                }
+            )
             states[eco] = current
             continue
         stats["run"] += 1
@@ -188,9 +215,19 @@ def _replay_configure(parser: argparse.ArgumentParser) -> None:
     )
     replay.add_argument("files", nargs="+", metavar="FILE", help="JSONL history files")
     defaults = breaker.DEFAULT_CONFIG
-    replay.add_argument("--window", default=str(defaults.window_size), help=f"window size in attempts (default {defaults.window_size})")
-    replay.add_argument("--threshold", default=str(defaults.failure_rate_threshold), help=f"failure rate that trips, 0-1 (default {defaults.failure_rate_threshold})")
-    replay.add_argument("--min-attempts", default=str(defaults.minimum_attempts), help=f"attempts needed before tripping (default {defaults.minimum_attempts})")
+    replay.add_argument(
+        "--window", default=str(defaults.window_size), help=f"window size in attempts (default {defaults.window_size})"
+    )
+    replay.add_argument(
+        "--threshold",
+        default=str(defaults.failure_rate_threshold),
+        help=f"failure rate that trips, 0-1 (default {defaults.failure_rate_threshold})",
+    )
+    replay.add_argument(
+        "--min-attempts",
+        default=str(defaults.minimum_attempts),
+        help=f"attempts needed before tripping (default {defaults.minimum_attempts})",
+    )
     replay.add_argument("--wait", default="60m", help="first wait in open (default 60m)")
     replay.add_argument("--max-wait", default="24h", help="cap of the doubling wait (default 24h)")
     replay.add_argument("--probe-timeout", default="6h", help="a probe with no result after this is lost (default 6h)")
@@ -201,8 +238,14 @@ def _replay_configure(parser: argparse.ArgumentParser) -> None:
         control_parser.add_argument("ecosystem", metavar="ECOSYSTEM", help="ecosystem of the breaker, e.g. npm")
         control_parser.add_argument("--reason", required=True, help="why (one line; recorded in the commit trailers)")
         if name == "open":
-            control_parser.add_argument("--wait", default="", help="how long it stays open, e.g. 6h (default: the breaker's wait, doubling per re-open)")
-        control_parser.add_argument("--new", action="store_true", help="the ecosystem is new: the control file has never seen it")
+            control_parser.add_argument(
+                "--wait",
+                default="",
+                help="how long it stays open, e.g. 6h (default: the breaker's wait, doubling per re-open)",
+            )
+        control_parser.add_argument(
+            "--new", action="store_true", help="the ecosystem is new: the control file has never seen it"
+        )
         add_operator_flags(control_parser)
 
 
@@ -221,7 +264,11 @@ CONTROLS = {
     ),
 }
 _OPERATIONS = {"reset": "breaker.reset", "probe": "breaker.probe", "open": "breaker.open"}
-_TITLES = {"reset": "reset the {e} circuit breaker", "probe": "probe the {e} circuit breaker now", "open": "open the {e} circuit breaker"}
+_TITLES = {
+    "reset": "reset the {e} circuit breaker",
+    "probe": "probe the {e} circuit breaker now",
+    "open": "open the {e} circuit breaker",
+}
 
 
 def _control_run(args: argparse.Namespace) -> int:
@@ -235,7 +282,10 @@ def _control_run(args: argparse.Namespace) -> int:
         wait = timeutil.parse_duration(args.wait, field="--wait")
         op_args["wait"] = timeutil.format_duration(wait)
     current, _ = breaker.load(document, name)
-    body = [f"Reason: {reason}", f"Was: {current.state}, {current.window.failures} of {current.window.attempts} failed in the window, {current.failures} consecutive failure(s)"]
+    body = [
+        f"Reason: {reason}",
+        f"Was: {current.state}, {current.window.failures} of {current.window.attempts} failed in the window, {current.failures} consecutive failure(s)",
+    ]
     return run_change(args, _OPERATIONS[args.action], op_args, title=_TITLES[args.action].format(e=name), body=body)
 
 
@@ -271,7 +321,10 @@ def render_replay(report: dict[str, Any], files: int) -> str:
     for event in report["timeline"]:
         move = f"{event['from']} -> {event['to']}" if event["name"] != "skipped" else f"skip ({event['from']})"
         lines.append(f"  {event['at']}  {event['ecosystem']:<12} {event['name']:<14} {move:<22} {event['detail']}")
-    lines += ["", f"  {'ecosystem':<12} {'batches':>7} {'run':>5} {'skipped':>7} {'attempts':>8} {'failed':>6} {'opens':>5}  final state"]
+    lines += [
+        "",
+        f"  {'ecosystem':<12} {'batches':>7} {'run':>5} {'skipped':>7} {'attempts':>8} {'failed':>6} {'opens':>5}  final state",
+    ]
     for eco, stats in sorted(report["ecosystems"].items()):
         final = stats["final_state"] + (f" until {stats['opens_at']}" if stats["opens_at"] else "")
         lines.append(

@@ -48,9 +48,15 @@ def _read_names(source: str | None) -> list[str]:
         try:
             text = Path(where).read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise UsageError("file not found", file=where, hint="give a file with one recipe name a line, or pipe the names on stdin") from None
+            raise UsageError(
+                "file not found", file=where, hint="give a file with one recipe name a line, or pipe the names on stdin"
+            ) from None
         except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"cannot read ({exc.__class__.__name__})", file=where, hint="give a UTF-8 text file with one recipe name a line") from None
+            raise UsageError(
+                f"cannot read ({exc.__class__.__name__})",
+                file=where,
+                hint="give a UTF-8 text file with one recipe name a line",
+            ) from None
     del where
     return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
@@ -58,13 +64,22 @@ def _read_names(source: str | None) -> list[str]:
 def _sample_configure(parser: argparse.ArgumentParser) -> None:
     add_input(parser, "rate", "fraction of the candidates to keep, 0..1 (preflight's sample-rate)", required=True)
     add_input(parser, "seed", "batch id: the same seed chooses the same names on every re-run", required=True)
-    parser.add_argument("file", nargs="?", default=None, help="file with one candidate name a line (default: stdin; lines starting with # are ignored)")
+    parser.add_argument(
+        "file",
+        nargs="?",
+        default=None,
+        help="file with one candidate name a line (default: stdin; lines starting with # are ignored)",
+    )
 
 
 def _sample_run(args: argparse.Namespace) -> int:
     rate = parse_float(args.rate, field="--rate", minimum=0.0)
     if rate > 1:
-        raise UsageError(f"{rate:g} is above 1", field="--rate", hint="use a fraction between 0 and 1, e.g. the sample-rate output of preflight")
+        raise UsageError(
+            f"{rate:g} is above 1",
+            field="--rate",
+            hint="use a fraction between 0 and 1, e.g. the sample-rate output of preflight",
+        )
     seed = str(args.seed).strip()
     if not seed:
         raise UsageError("is empty", field="--seed", hint="pass the batch id, e.g. --seed 2026-06-26-homebrew")
@@ -75,7 +90,10 @@ def _sample_run(args: argparse.Namespace) -> int:
     unique = len(dict.fromkeys(names))
     runner.summary(
         f"### batchops sample: {len(chosen)} of {unique} candidates (rate {format_rate(rate)})\n\n"
-        + md_table(["", "value"], [["seed", seed], ["rate", format_rate(rate)], ["candidates", unique], ["chosen", len(chosen)]])
+        + md_table(
+            ["", "value"],
+            [["seed", seed], ["rate", format_rate(rate)], ["candidates", unique], ["chosen", len(chosen)]],
+        )
     )
     return 0
 
@@ -93,13 +111,26 @@ SAMPLE = Command(
 def _budget_configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     reset_parser = sub.add_parser("reset", help="set this week's usage to 0 (kept in history), audited commit message")
-    reset_parser.add_argument("--platform", choices=PLATFORMS, action="append", help="only this platform (repeatable; default: both)")
+    reset_parser.add_argument(
+        "--platform", choices=PLATFORMS, action="append", help="only this platform (repeatable; default: both)"
+    )
     add_reason(reset_parser)
     add_operator_flags(reset_parser)
-    sample_parser = sub.add_parser("sample", help="force sampling on for this week (--on) or clear the operator's flag (--off), audited commit message")
+    sample_parser = sub.add_parser(
+        "sample",
+        help="force sampling on for this week (--on) or clear the operator's flag (--off), audited commit message",
+    )
     switch = sample_parser.add_mutually_exclusive_group(required=True)
-    switch.add_argument("--on", dest="on", action="store_const", const=True, help=f"sample every running platform at rate {FORCED_SAMPLE_RATE:g} or lower until --off or the week ends")
-    switch.add_argument("--off", dest="on", action="store_const", const=False, help="clear the flag: the rate follows the usage again")
+    switch.add_argument(
+        "--on",
+        dest="on",
+        action="store_const",
+        const=True,
+        help=f"sample every running platform at rate {FORCED_SAMPLE_RATE:g} or lower until --off or the week ends",
+    )
+    switch.add_argument(
+        "--off", dest="on", action="store_const", const=False, help="clear the flag: the rate follows the usage again"
+    )
     add_reason(sample_parser)
     add_operator_flags(sample_parser)
     status_parser = sub.add_parser("status", help="the budget gauges, sample rate and previous weeks")
@@ -115,13 +146,15 @@ def _budget_run(args: argparse.Namespace) -> int:
     if args.action == "status":
         current = view(document, now)
         if args.json:
-
             runner.out_json(status_json(current))
             return 0
         from batchops.commands.status import budget_terminal
 
         runner.out_block(f"batchops budget: {args.control_file}\n\n" + budget_terminal(current))
-        runner.summary(f"### batchops budget — {args.control_file}\n\n" + gauge_markdown(current, heading="####", with_history=True))
+        runner.summary(
+            f"### batchops budget — {args.control_file}\n\n"
+            + gauge_markdown(current, heading="####", with_history=True)
+        )
         return 0
     if args.action == "sample":
         return _sample_switch(args, document, now)
@@ -130,13 +163,17 @@ def _budget_run(args: argparse.Namespace) -> int:
     body = []
     for gauge in current.gauges:
         if gauge.platform in platforms:
-            body.append(f"Reset-{LABELS[gauge.platform]}: {format_minutes(gauge.used)} of {format_minutes(gauge.limit)} minutes ({gauge.percent}) -> 0")
+            body.append(
+                f"Reset-{LABELS[gauge.platform]}: {format_minutes(gauge.used)} of {format_minutes(gauge.limit)} minutes ({gauge.percent}) -> 0"
+            )
     body.append(f"Week: {timeutil.iso(current.week_start)}")
     reason = reason_of(args)
     body = ([f"Reason: {reason}"] if reason else []) + body
     which = " and ".join(LABELS[p] for p in platforms)
     if all(g.used == 0 for g in current.gauges if g.platform in platforms):
-        runner.out_block(f"nothing to change: this week's {which} usage is already 0; nothing written, nothing journaled")
+        runner.out_block(
+            f"nothing to change: this week's {which} usage is already 0; nothing written, nothing journaled"
+        )
         return 0
     op_args: dict[str, Any] = {"platforms": platforms, **({"reason": reason} if reason else {})}
     return run_change(args, "budget.reset", op_args, title=f"reset the {which} CI-minutes budget", body=body)
@@ -156,9 +193,17 @@ def _sample_switch(args: argparse.Namespace, document: dict[str, Any], now: date
     reason = reason_of(args)
     body = ([f"Reason: {reason}"] if reason else []) + body
     title = "force CI-minutes sampling on for this week" if on else "clear forced CI-minutes sampling"
-    nothing = "sampling is already forced for this week" if on else "sampling is not forced (budget.sampling_active is not true)"
+    nothing = (
+        "sampling is already forced for this week"
+        if on
+        else "sampling is not forced (budget.sampling_active is not true)"
+    )
     op_args: dict[str, Any] = {"on": on, **({"reason": reason} if reason else {})}
     return run_change(args, "budget.sample", op_args, title=title, body=body, nothing=nothing)
 
 
-BUDGET = Command("the weekly CI-minutes budget: `budget status`, `budget reset`, `budget sample --on|--off` (audited)", _budget_configure, _budget_run)
+BUDGET = Command(
+    "the weekly CI-minutes budget: `budget status`, `budget reset`, `budget sample --on|--off` (audited)",
+    _budget_configure,
+    _budget_run,
+)

@@ -56,11 +56,16 @@ def _titles(body: str, count: int) -> list[str]:
 
 def touched_ecosystems(before: Any, after: Any) -> list[str]:
     """The ecosystems whose breaker entry or disabled state differs between two control documents."""
+
     def part(doc: Any, key: str) -> Any:
         return doc.get(key) if isinstance(doc, dict) else None
 
     old, new = part(before, "circuit_breaker") or {}, part(after, "circuit_breaker") or {}
-    names = [n for n in dict.fromkeys([*old, *new]) if old.get(n) != new.get(n)] if isinstance(old, dict) and isinstance(new, dict) else []
+    names = (
+        [n for n in dict.fromkeys([*old, *new]) if old.get(n) != new.get(n)]
+        if isinstance(old, dict) and isinstance(new, dict)
+        else []
+    )
     was = part(before, "disabled_ecosystems") or []
     now = part(after, "disabled_ecosystems") or []
     if isinstance(was, list) and isinstance(now, list):
@@ -99,7 +104,11 @@ def _since(value: str, args: argparse.Namespace) -> str:
         return timeutil.iso(clock(args) - timeutil.parse_duration(text, field="--since"))
     moment = timeutil.parse_iso_or_none(text) or timeutil.parse_iso_or_none(text + "T00:00:00Z")
     if moment is None:
-        raise UsageError(f"{text!r} is not a time", field="--since", hint="give a date, a time or a duration, e.g. --since 2026-06-20 or --since 7d")
+        raise UsageError(
+            f"{text!r} is not a time",
+            field="--since",
+            hint="give a date, a time or a duration, e.g. --since 2026-06-20 or --since 7d",
+        )
     return timeutil.iso(moment)
 
 
@@ -130,12 +139,23 @@ def changes(folder: Path, path: str, ref: str, since: str) -> list[Change]:
         operator = [g for g in groups if g.get("operation")]
         if operator:
             titles = _titles(body, len(operator))
-            for group, title in reversed(list(zip(operator, titles, strict=True))):  # newest first within the commit too
+            for group, title in reversed(
+                list(zip(operator, titles, strict=True))
+            ):  # newest first within the commit too
                 what = group["operation"] + (f" {group['ecosystem']}" if group.get("ecosystem") else "")
                 what += f": {title}" if title else ""
-                found.append(Change(group.get("at") or date, group.get("actor") or author, what,
-                                    group.get("ecosystem", ""), group.get("reason", ""), sha[:12], "operator",
-                                    group["operation"]))
+                found.append(
+                    Change(
+                        group.get("at") or date,
+                        group.get("actor") or author,
+                        what,
+                        group.get("ecosystem", ""),
+                        group.get("reason", ""),
+                        sha[:12],
+                        "operator",
+                        group["operation"],
+                    )
+                )
         elif groups:
             found.append(Change(date, author, subject, "", f"{len(groups)} batch operation(s)", sha[:12], "job"))
         else:
@@ -145,8 +165,12 @@ def changes(folder: Path, path: str, ref: str, since: str) -> list[Change]:
 
 def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ecosystem", default="", help="only the changes of this ecosystem")
-    parser.add_argument("--since", default="", help="only changes since a date, a time or a duration ago (2026-06-20, 7d)")
-    parser.add_argument("--ref", default="HEAD", help="history to read (default HEAD; origin/main for what the workflows read)")
+    parser.add_argument(
+        "--since", default="", help="only changes since a date, a time or a duration ago (2026-06-20, 7d)"
+    )
+    parser.add_argument(
+        "--ref", default="HEAD", help="history to read (default HEAD; origin/main for what the workflows read)"
+    )
     parser.add_argument("--limit", default="50", help="at most this many rows (default 50)")
     parser.add_argument("--json", action="store_true", help="print the changes as JSON")
     add_control_file(parser)

@@ -186,8 +186,7 @@ def _list(entries: list[dict[str, Any]], as_json: bool) -> int:
                 )
             else:
                 runner.out_block(
-                    f"warning: {escape.one_line(state.name)} has changes the journal does not explain "
-                    "(edited by hand?)"
+                    f"warning: {escape.one_line(state.name)} has changes the journal does not explain (edited by hand?)"
                 )
     runner.out_block(
         "Push them with `batchops persist-with-retry` (the message describing them is in "

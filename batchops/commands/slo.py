@@ -30,17 +30,43 @@ READ_TIMEOUT = 30.0
 
 def _configure(parser: argparse.ArgumentParser) -> None:
     add_input(parser, "database", "metrics store (SQLite)", default=DEFAULT_DATABASE)
-    parser.add_argument("--endpoint", default=None, help="read the runs from this telemetry Worker (GET {endpoint}/batch-metrics/runs) instead of the database")
-    parser.add_argument("--token", default=None, help=f"bearer token of --endpoint (also {TOKEN_ENV}); sent to that endpoint only")
+    parser.add_argument(
+        "--endpoint",
+        default=None,
+        help="read the runs from this telemetry Worker (GET {endpoint}/batch-metrics/runs) instead of the database",
+    )
+    parser.add_argument(
+        "--token", default=None, help=f"bearer token of --endpoint (also {TOKEN_ENV}); sent to that endpoint only"
+    )
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--window", default=None, help=f"report the runs completed in this duration before now (default: {slo.DEFAULT_WINDOW})")
+    group.add_argument(
+        "--window",
+        default=None,
+        help=f"report the runs completed in this duration before now (default: {slo.DEFAULT_WINDOW})",
+    )
     group.add_argument("--last", default=None, help="report the last N runs of each ecosystem instead")
-    parser.add_argument("--slo", action="append", metavar="NAME=PCT", help="SLO of one ecosystem, or default=PCT for the others (defaults: homebrew=85, default=98); repeatable")
-    parser.add_argument("--ecosystem", action="append", default=None, help="also list this ecosystem when it has no runs (repeatable)")
+    parser.add_argument(
+        "--slo",
+        action="append",
+        metavar="NAME=PCT",
+        help="SLO of one ecosystem, or default=PCT for the others (defaults: homebrew=85, default=98); repeatable",
+    )
+    parser.add_argument(
+        "--ecosystem", action="append", default=None, help="also list this ecosystem when it has no runs (repeatable)"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
-    parser.add_argument("--format", choices=["auto", "text", "markdown"], default="auto", help="stdout form: text at a terminal, Markdown otherwise (default: auto)")
-    parser.add_argument("--output", default=None, help="write the report (Markdown, or JSON with --json) to this file instead of stdout")
-    parser.add_argument("--fail-on", choices=slo.ORDER[:4], default=None, help="exit 3 when an ecosystem is at this severity or worse")
+    parser.add_argument(
+        "--format",
+        choices=["auto", "text", "markdown"],
+        default="auto",
+        help="stdout form: text at a terminal, Markdown otherwise (default: auto)",
+    )
+    parser.add_argument(
+        "--output", default=None, help="write the report (Markdown, or JSON with --json) to this file instead of stdout"
+    )
+    parser.add_argument(
+        "--fail-on", choices=slo.ORDER[:4], default=None, help="exit 3 when an ecosystem is at this severity or worse"
+    )
     add_now(parser)
 
 
@@ -60,12 +86,20 @@ def _runs(args: argparse.Namespace, now: Any, last: int | None) -> tuple[list[di
     try:
         runs = telemetry.get_runs(endpoint, token, since=since, until=now + timedelta(seconds=1), seconds=READ_TIMEOUT)
     except telemetry.ReadError as exc:
-        hint = "check --token or BATCHOPS_METRICS_TOKEN (the Worker's BATCH_METRICS_TOKEN)" if exc.status in (401, 403) else (
-            "the endpoint must be batchops' own telemetry Worker (telemetry/), which serves GET /batch-metrics/runs; the production Worker has no read endpoint"
-            if exc.status in (404, 405)
-            else "check the endpoint URL and that the Worker is up"
+        hint = (
+            "check --token or BATCHOPS_METRICS_TOKEN (the Worker's BATCH_METRICS_TOKEN)"
+            if exc.status in (401, 403)
+            else (
+                "the endpoint must be batchops' own telemetry Worker (telemetry/), which serves GET /batch-metrics/runs; the production Worker has no read endpoint"
+                if exc.status in (404, 405)
+                else "check the endpoint URL and that the Worker is up"
+            )
         )
-        raise BatchopsError(f"cannot read runs from {telemetry.safe_url(telemetry.runs_url(endpoint))}: {exc}", field="endpoint", hint=hint) from None
+        raise BatchopsError(
+            f"cannot read runs from {telemetry.safe_url(telemetry.runs_url(endpoint))}: {exc}",
+            field="endpoint",
+            hint=hint,
+        ) from None
     return runs, telemetry.safe_url(endpoint)
 
 
@@ -109,7 +143,10 @@ def _run(args: argparse.Namespace) -> int:
         runner.set_outputs({"worst-severity": document["worst_severity"]})
     for r in reports:
         if r.severity in ("critical", "high", "medium"):
-            runner.warning(f"{r.ecosystem}: success rate {render.fmt(r.success_rate)} vs SLO {r.slo:g}% ({r.severity})", title="SLO")
+            runner.warning(
+                f"{r.ecosystem}: success rate {render.fmt(r.success_rate)} vs SLO {r.slo:g}% ({r.severity})",
+                title="SLO",
+            )
     if args.fail_on and slo.at_or_worse(reports, args.fail_on):
         return 3
     return 0
@@ -120,4 +157,3 @@ SLO = Command(
     configure=_configure,
     run=_run,
 )
-

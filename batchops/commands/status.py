@@ -27,7 +27,9 @@ from batchops.render import markdown, terminal
 
 
 def ecosystems(document: dict[str, Any]) -> list[str]:
-    names = breaker.ecosystems(document) + [n for n in control.get(document, "disabled_ecosystems") if isinstance(n, str)]
+    names = breaker.ecosystems(document) + [
+        n for n in control.get(document, "disabled_ecosystems") if isinstance(n, str)
+    ]
     return list(dict.fromkeys(names))
 
 
@@ -68,7 +70,9 @@ def remote_lines(path: str, local: dict[str, Any], now: datetime, fetch: bool) -
         if done.returncode != 0:
             lines.append(f"fetch failed: {escape.one_line(done.stderr.decode('utf-8', 'replace').strip())}")
     if gitcmd.run(root, ["rev-parse", "-q", "--verify", ref], check=False).returncode != 0:
-        return lines + [f"no origin/{branch} in this checkout: run `git fetch` (or `batchops status --fetch`) to compare"]
+        return lines + [
+            f"no origin/{branch} in this checkout: run `git fetch` (or `batchops status --fetch`) to compare"
+        ]
     seen = _reflog_time(root, ref)
     age = "age unknown"
     if seen is not None:
@@ -93,7 +97,9 @@ def remote_lines(path: str, local: dict[str, Any], now: datetime, fetch: bool) -
         if remote == local:
             lines.append(f"the local {path} is the same as on {where}")
         elif not isinstance(remote, dict):
-            lines.append(f"{path} on {where} is not a valid control file: the workflows fail closed (`batchops validate`)")
+            lines.append(
+                f"{path} on {where} is not a valid control file: the workflows fail closed (`batchops validate`)"
+            )
         else:
             fields = control.changed_fields(remote, local)
             lines.append(f"the local {path} differs from {where} in: {', '.join(fields) or '(formatting)'}")
@@ -118,8 +124,10 @@ def remote_lines(path: str, local: dict[str, Any], now: datetime, fetch: bool) -
 def _switch_rows(document: dict[str, Any], enabled: str, stopped: str) -> list[list[Any]]:
     """The pipeline switch and the disabled ecosystems, with why when stopped (or when some are disabled)."""
     on = control.get(document, "enabled")
-    rows: list[list[Any]] = [["pipeline", enabled if on else stopped],
-                             ["disabled ecosystems", ", ".join(control.get(document, "disabled_ecosystems")) or "(none)"]]
+    rows: list[list[Any]] = [
+        ["pipeline", enabled if on else stopped],
+        ["disabled ecosystems", ", ".join(control.get(document, "disabled_ecosystems")) or "(none)"],
+    ]
     if not on:
         for key in ("reason", "incident_url", "disabled_by", "disabled_at", "expected_resume"):
             if document.get(key):
@@ -134,7 +142,11 @@ def status_terminal(document: dict[str, Any], now: datetime, path: str, remote: 
     text = f"batchops status: {path} at {timeutil.iso(now)}\n\n" + terminal.pairs(rows)
     found = next_rows(document, now)
     text += "\nnext batch of each ecosystem:\n"
-    text += terminal.table(["ecosystem", "next batch", "breaker", "why"], found, wrap=[3]) if found else "  (no ecosystem has recorded anything yet)\n"
+    text += (
+        terminal.table(["ecosystem", "next batch", "breaker", "why"], found, wrap=[3])
+        if found
+        else "  (no ecosystem has recorded anything yet)\n"
+    )
     text += "\n" + budget_terminal(budget.view(document, now))
     text += "\nremote:\n" + "".join(f"  {escape.one_line(line)}\n" for line in remote)
     return text
@@ -143,9 +155,16 @@ def status_terminal(document: dict[str, Any], now: datetime, path: str, remote: 
 def budget_terminal(current: budget.BudgetView) -> str:
     """The budget at a terminal: the week, each platform's minutes and state, the previous weeks."""
     text = f"budget: week {current.week_start:%Y-%m-%d} to {current.week_end:%Y-%m-%d} ({current.days_left:.1f} days left), sample rate {budget.format_rate(current.sample_rate)}\n"
-    gauges = [[budget.LABELS[g.platform], f"{budget.format_minutes(g.used)} / {budget.format_minutes(g.limit)}", g.percent,
-               {"ok": "full validation", "sampling": "sampling", "paused": "PAUSED"}[g.state],
-               "-" if g.state == "ok" else budget.format_rate(g.rate)] for g in current.gauges]
+    gauges = [
+        [
+            budget.LABELS[g.platform],
+            f"{budget.format_minutes(g.used)} / {budget.format_minutes(g.limit)}",
+            g.percent,
+            {"ok": "full validation", "sampling": "sampling", "paused": "PAUSED"}[g.state],
+            "-" if g.state == "ok" else budget.format_rate(g.rate),
+        ]
+        for g in current.gauges
+    ]
     text += terminal.table(["platform", "minutes used / limit", "used", "state", "sample rate"], gauges)
     text += render_budget.forced_note(current)
     if current.history:
@@ -154,7 +173,13 @@ def budget_terminal(current: budget.BudgetView) -> str:
             week = str(entry.get("week_start", ""))[:10]
             if entry.get("reset_at"):
                 week += f" (reset {str(entry['reset_at'])[:16].replace('T', ' ')})"
-            weeks.append([week] + [budget.format_minutes(entry[f"{p}_minutes_used"]) if f"{p}_minutes_used" in entry else "-" for p in budget.PLATFORMS])
+            weeks.append(
+                [week]
+                + [
+                    budget.format_minutes(entry[f"{p}_minutes_used"]) if f"{p}_minutes_used" in entry else "-"
+                    for p in budget.PLATFORMS
+                ]
+            )
         text += "previous weeks:\n" + terminal.table(["week", "macOS minutes", "Linux minutes"], weeks)
     if current.rollover_due:
         text += f"the week of {str(current.rollover_due['week_start'])[:10]} is over: usage counts from 0 (recorded by the next breaker-update)\n"
@@ -185,7 +210,9 @@ def _status_configure(parser: argparse.ArgumentParser) -> None:
     add_control_file(parser)
     add_now(parser)
     parser.add_argument("--json", action="store_true", help="print the control file as JSON instead of tables")
-    parser.add_argument("--fetch", action="store_true", help="git fetch the branch first, to compare with what the remote has now")
+    parser.add_argument(
+        "--fetch", action="store_true", help="git fetch the branch first, to compare with what the remote has now"
+    )
 
 
 @naming_control_file

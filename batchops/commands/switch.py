@@ -22,14 +22,20 @@ def _stop_configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reason", required=True, help="why the pipeline stops (one line)")
     parser.add_argument("--incident-url", default="", help="link to the incident")
     parser.add_argument("--expected-resume", default="", help="when you expect to resume (ISO 8601 or free text)")
-    parser.add_argument("--replace-reason", action="store_true", help="when already stopped, replace the first incident's reason (default: keep it)")
+    parser.add_argument(
+        "--replace-reason",
+        action="store_true",
+        help="when already stopped, replace the first incident's reason (default: keep it)",
+    )
     add_operator_flags(parser)
 
 
 def _stop_run(args: argparse.Namespace) -> int:
     reason = control.check_text(args.reason, "--reason", example='"homebrew bottles failing checksum"')
     if not reason:
-        raise UsageError("is empty", field="--reason", hint='say why, e.g. --reason "homebrew bottles failing checksum"')
+        raise UsageError(
+            "is empty", field="--reason", hint='say why, e.g. --reason "homebrew bottles failing checksum"'
+        )
     incident = _incident_url(args.incident_url)
     resume = control.check_text(args.expected_resume, "--expected-resume", example='"2026-06-26 09:00 UTC"')
     document = controlfile.load(args.control_file)
@@ -40,7 +46,9 @@ def _stop_run(args: argparse.Namespace) -> int:
         first = escape.one_line(document.get("reason"))
         by = escape.one_line(document.get("disabled_by") or "?")
         since = escape.one_line(document.get("disabled_at") or "?")
-        notes.append(f"already stopped since {since} by {by}: the reason {first!r} is kept (--replace-reason replaces it)")
+        notes.append(
+            f"already stopped since {since} by {by}: the reason {first!r} is kept (--replace-reason replaces it)"
+        )
     body = [f"Reason: {document.get('reason') if kept else reason}"]
     if kept and reason != document.get("reason"):
         body.append(f"Also: {reason}")
@@ -58,7 +66,8 @@ def _stop_run(args: argparse.Namespace) -> int:
         },
         title=title,
         body=body,
-        nothing="already stopped with this incident" + (" (the first reason is kept; --replace-reason replaces it)" if kept else ""),
+        nothing="already stopped with this incident"
+        + (" (the first reason is kept; --replace-reason replaces it)" if kept else ""),
         notes=notes,
     )
 
@@ -95,7 +104,9 @@ def _resume_run(args: argparse.Namespace) -> int:
     if not control.get(document, "enabled"):
         body.append(f"Was stopped: {document.get('reason') or '(no reason recorded)'}")
     op_args = {"reason": reason} if reason else {}
-    return run_change(args, "control.resume", op_args, title="resume the batch pipeline", body=body, nothing="the pipeline is running")
+    return run_change(
+        args, "control.resume", op_args, title="resume the batch pipeline", body=body, nothing="the pipeline is running"
+    )
 
 
 def _resume_configure(parser: argparse.ArgumentParser) -> None:
@@ -115,14 +126,26 @@ def _eco_configure(parser: argparse.ArgumentParser) -> None:
 
 def _disable_run(args: argparse.Namespace) -> int:
     name = check_ecosystem(controlfile.load(args.control_file), args.ecosystem, args.control_file, new=args.new)
-    return run_change(args, "control.disable", _with_reason({"ecosystem": name}, args), title=f"disable ecosystem {name}",
-                      body=_reason_body(args), nothing=f"{name} is already disabled")
+    return run_change(
+        args,
+        "control.disable",
+        _with_reason({"ecosystem": name}, args),
+        title=f"disable ecosystem {name}",
+        body=_reason_body(args),
+        nothing=f"{name} is already disabled",
+    )
 
 
 def _enable_run(args: argparse.Namespace) -> int:
     name = check_ecosystem(controlfile.load(args.control_file), args.ecosystem, args.control_file, new=args.new)
-    return run_change(args, "control.enable", _with_reason({"ecosystem": name}, args), title=f"enable ecosystem {name}",
-                      body=_reason_body(args), nothing=f"{name} is not disabled")
+    return run_change(
+        args,
+        "control.enable",
+        _with_reason({"ecosystem": name}, args),
+        title=f"enable ecosystem {name}",
+        body=_reason_body(args),
+        nothing=f"{name} is not disabled",
+    )
 
 
 def _with_reason(op_args: dict[str, object], args: argparse.Namespace) -> dict[str, object]:

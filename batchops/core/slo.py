@@ -33,7 +33,11 @@ DEFAULT_SLOS: dict[str, float] = {"homebrew": 85.0, "default": 98.0}
 DEFAULT_WINDOW = "7d"
 ORDER = ["critical", "high", "medium", "low", "ok", "no-data"]
 SEVERITY_RULES = [
-    ("critical", "runs in the window but no recipe passed, or rate < SLO − 20 pts", "page now: stop the ecosystem (`batchops disable ECOSYSTEM`) and investigate"),
+    (
+        "critical",
+        "runs in the window but no recipe passed, or rate < SLO − 20 pts",
+        "page now: stop the ecosystem (`batchops disable ECOSYSTEM`) and investigate",
+    ),
     ("high", "rate < SLO − 10 pts", "within 4 hours: check the failure categories of the last runs"),
     ("medium", "rate < SLO", "within 24 hours: single ecosystem degraded (upstream outage?)"),
     ("low", "rate ≥ SLO, latest run below it", "next batch: transient failures"),
@@ -106,7 +110,9 @@ def _when(run: dict[str, Any]) -> str:
     return timeutil.iso(moment) if moment else ""
 
 
-def evaluate(runs: list[dict[str, Any]], slos: dict[str, float], ecosystems: list[str] | None = None) -> list[EcosystemSLO]:
+def evaluate(
+    runs: list[dict[str, Any]], slos: dict[str, float], ecosystems: list[str] | None = None
+) -> list[EcosystemSLO]:
     """Per-ecosystem report of ``runs`` (rows of batch_runs, ordered by completion)."""
     names = sorted({str(run["ecosystem"]) for run in runs} | set(ecosystems or []))
     reports = []
@@ -149,10 +155,17 @@ def window_bounds(now: datetime, window: str | None) -> tuple[datetime, dict[str
     if delta.total_seconds() <= 0:
         raise UsageError("must be longer than 0", field="window", hint="use e.g. 7d or 24h")
     since = now - delta
-    return since, {"kind": "window", "window": window or DEFAULT_WINDOW, "from": timeutil.iso(since), "until": timeutil.iso(now)}
+    return since, {
+        "kind": "window",
+        "window": window or DEFAULT_WINDOW,
+        "from": timeutil.iso(since),
+        "until": timeutil.iso(now),
+    }
 
 
-def select(runs: list[dict[str, Any]], now: datetime, *, window: str | None, last: int | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def select(
+    runs: list[dict[str, Any]], now: datetime, *, window: str | None, last: int | None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The runs the report covers (from any source), and a description of the window."""
     if last is not None:
         return last_runs(runs_window(runs, until=now), last), {"kind": "last", "runs": last, "until": timeutil.iso(now)}
@@ -166,13 +179,21 @@ def parse_slos(values: list[str] | None) -> dict[str, float]:
         for item in value.replace(",", " ").split():
             name, sep, pct = item.partition("=")
             if not sep or not name.strip():
-                raise UsageError(f"{item!r} is not NAME=PERCENT", field="slo", hint="write --slo homebrew=85 --slo default=98")
+                raise UsageError(
+                    f"{item!r} is not NAME=PERCENT", field="slo", hint="write --slo homebrew=85 --slo default=98"
+                )
             try:
                 number = float(pct.rstrip("%"))
             except ValueError:
-                raise UsageError(f"{pct!r} is not a number", field=f"slo {name}", hint="give the SLO in percent, e.g. 98") from None
+                raise UsageError(
+                    f"{pct!r} is not a number", field=f"slo {name}", hint="give the SLO in percent, e.g. 98"
+                ) from None
             if not math.isfinite(number) or number < 0 or number > 100:
-                raise UsageError(f"{pct!r} is not a percentage from 0 to 100", field=f"slo {name}", hint="give the SLO in percent, e.g. 98")
+                raise UsageError(
+                    f"{pct!r} is not a percentage from 0 to 100",
+                    field=f"slo {name}",
+                    hint="give the SLO in percent, e.g. 98",
+                )
             slos[name.strip().lower()] = number
     return slos
 
@@ -194,5 +215,3 @@ def document(reports: list[EcosystemSLO], window: dict[str, Any], source: str, n
         "worst_severity": worst(reports),
         "ecosystems": [asdict(r) for r in reports],
     }
-
-

@@ -40,7 +40,9 @@ def chart_name(name: str) -> str:
 
 def mermaid_chart(report: EcosystemSLO) -> str:
     """A Mermaid xychart-beta: daily success rate (line 1) and the SLO (line 2)."""
-    days = [day for day in report.daily if day.success_rate is not None and re.fullmatch(r"\d{4}-\d{2}-\d{2}", day.date)]
+    days = [
+        day for day in report.daily if day.success_rate is not None and re.fullmatch(r"\d{4}-\d{2}-\d{2}", day.date)
+    ]
     if not days:
         return ""
     same_year = len({day.date[:4] for day in days}) == 1
@@ -66,7 +68,17 @@ def mermaid_chart(report: EcosystemSLO) -> str:
 def _row(r: EcosystemSLO, *, gauge: bool) -> list[Any]:
     gap = "-" if r.gap is None else f"{r.gap:+.1f} pts"
     rate = f"{markdown.bar((r.success_rate or 0) / 100)} {fmt(r.success_rate)}" if gauge else fmt(r.success_rate)
-    return [r.ecosystem, r.runs, r.passed, r.failed, rate, f"{r.slo:g}%", gap, fmt(r.latest_run_rate), f"{ICONS[r.severity]} {r.severity}" if gauge else r.severity]
+    return [
+        r.ecosystem,
+        r.runs,
+        r.passed,
+        r.failed,
+        rate,
+        f"{r.slo:g}%",
+        gap,
+        fmt(r.latest_run_rate),
+        f"{ICONS[r.severity]} {r.severity}" if gauge else r.severity,
+    ]
 
 
 HEADERS = ["ecosystem", "runs", "passed", "failed", "success rate", "SLO", "gap", "latest run", "severity"]
@@ -87,19 +99,20 @@ def no_data_lines(reports: list[EcosystemSLO], last_attempted: str = "") -> list
     if reports and len(empty) == len(reports):
         since = f" The last run that attempted a recipe ended at {last_attempted}." if last_attempted else ""
         lines.append(
-            "No SLO can be computed for this window: no ecosystem has a run that attempted a recipe." + since
+            "No SLO can be computed for this window: no ecosystem has a run that attempted a recipe."
+            + since
             + " See the last runs of each ecosystem whenever they ran with --last 10, and check that the batch jobs "
             "validate recipes and that metrics-upload runs."
         )
     return lines
 
 
-def render_markdown(
-    reports: list[EcosystemSLO], window: dict[str, Any], source: str, last_attempted: str = ""
-) -> str:
+def render_markdown(reports: list[EcosystemSLO], window: dict[str, Any], source: str, last_attempted: str = "") -> str:
     lines = [
-        "#### SLO report: success rate per ecosystem", "",
-        f"Window: {window_text(window)}; source: `{markdown.md_escape(source)}`.", "",
+        "#### SLO report: success rate per ecosystem",
+        "",
+        f"Window: {window_text(window)}; source: `{markdown.md_escape(source)}`.",
+        "",
     ]
     rows = [_row(r, gauge=True) for r in reports]
     lines.append(markdown.md_table(HEADERS, rows) if rows else "No runs in this window.\n")
@@ -111,11 +124,20 @@ def render_markdown(
     for r in reports:
         chart = mermaid_chart(r)
         if chart:
-            lines += [f"##### {markdown.md_escape(r.ecosystem)}", "", chart, "", "Blue: daily success rate (passed / attempted, UTC days). Red: the SLO.", ""]
+            lines += [
+                f"##### {markdown.md_escape(r.ecosystem)}",
+                "",
+                chart,
+                "",
+                "Blue: daily success rate (passed / attempted, UTC days). Red: the SLO.",
+                "",
+            ]
     lines += [
         "<details><summary>Severities</summary>",
         "",
-        markdown.md_table(["severity", "when", "response"], [[f"{ICONS[s]} {s}", when, what] for s, when, what in SEVERITY_RULES]),
+        markdown.md_table(
+            ["severity", "when", "response"], [[f"{ICONS[s]} {s}", when, what] for s, when, what in SEVERITY_RULES]
+        ),
         "</details>",
         "",
     ]
@@ -130,7 +152,9 @@ def render_text(reports: list[EcosystemSLO], window: dict[str, Any], source: str
     table = [HEADERS] + [[str(cell) for cell in _row(r, gauge=False)] for r in reports]
     widths = [max(len(row[i]) for row in table) for i in range(len(HEADERS))]
     for number, row in enumerate(table):
-        lines.append("  ".join(cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)).rstrip())
+        lines.append(
+            "  ".join(cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)).rstrip()
+        )
         if number == 0:
             lines.append("  ".join("-" * width for width in widths))
     if any(r.ecosystem == MIXED for r in reports):

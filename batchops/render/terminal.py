@@ -28,7 +28,9 @@ def cell(value: Any) -> str:
     return one_line(value_text(value))
 
 
-def _fit(widths: list[int], limit: int, gap: int, wrap: Sequence[int] | None = None, words: Sequence[int] | None = None) -> list[int]:
+def _fit(
+    widths: list[int], limit: int, gap: int, wrap: Sequence[int] | None = None, words: Sequence[int] | None = None
+) -> list[int]:
     """Shrink the widest columns until the row fits in ``limit`` characters: first the
     columns allowed to wrap (``wrap``, default all), then the others. Each round first
     keeps every column at least as wide as its longest word (``words``), so a name or an
@@ -47,7 +49,12 @@ def _fit(widths: list[int], limit: int, gap: int, wrap: Sequence[int] | None = N
 
 
 def table(
-    headers: Sequence[str], rows: Iterable[Sequence[Any]], *, columns: int | None = None, indent: str = "", wrap: Sequence[int] | None = None
+    headers: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    columns: int | None = None,
+    indent: str = "",
+    wrap: Sequence[int] | None = None,
 ) -> str:
     """An aligned table: header, a rule, one row per line. When it is wider than the terminal,
     the ``wrap`` columns (indices; default any) wrap within their width first."""
@@ -60,7 +67,10 @@ def table(
     out: list[str] = []
 
     def emit(values: list[str]) -> None:
-        wrapped = [textwrap.wrap(v, widths[i], break_long_words=True, break_on_hyphens=False) or [""] for i, v in enumerate(values)]
+        wrapped = [
+            textwrap.wrap(v, widths[i], break_long_words=True, break_on_hyphens=False) or [""]
+            for i, v in enumerate(values)
+        ]
         for line in range(max(len(w) for w in wrapped)):
             parts = [(w[line] if line < len(w) else "").ljust(widths[i]) for i, w in enumerate(wrapped)]
             out.append((indent + "  ".join(parts)).rstrip())

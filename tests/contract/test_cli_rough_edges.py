@@ -97,7 +97,9 @@ def test_the_gate_dry_run_on_a_half_open_breaker_says_it_stays_half_open(tmp_pat
     document = json.loads(path.read_text())
     document["circuit_breaker"]["npm"].update({"state": "half-open"})
     path.write_text(json.dumps(document, indent=2) + "\n")
-    run = run_cli(["breaker-gate", "--ecosystem", "npm", "--dry-run", "--now", "2026-06-27T00:00:00Z"], tmp_path, actions=False)
+    run = run_cli(
+        ["breaker-gate", "--ecosystem", "npm", "--dry-run", "--now", "2026-06-27T00:00:00Z"], tmp_path, actions=False
+    )
     assert run.returncode == 0, run.log
     assert "half-open -> half-open" not in run.log
     assert "the gate would stay half-open and grant this batch the probe" in run.log
@@ -113,4 +115,7 @@ def test_pending_says_why_by_is_empty_for_a_journaled_gate_decision(tmp_path: Pa
     listed = run_cli(["pending"], tmp_path, actions=False)
     row = next(line for line in listed.stdout.splitlines() if "breaker.gate" in line and "batch-control.json" in line)
     assert "  -   " in row
-    assert "by -: breaker.gate: journaled by a step (such as breaker-gate), which records a decision, not a person" in listed.stdout
+    assert (
+        "by -: breaker.gate: journaled by a step (such as breaker-gate), which records a decision, not a person"
+        in listed.stdout
+    )

@@ -76,14 +76,17 @@ def test_a_bare_dry_run_before_a_positional_does_not_swallow_it(checkout: Path) 
     assert _state(checkout) == before
 
 
-@pytest.mark.parametrize("argv", [
-    ["disable", "npm", "--dry-run=maybe"],
-    ["stop", "--dry-run"],
-    ["breaker", "reset", "homebrew", "--dry-run"],
-    ["rollback", "--dry-run"],
-    ["breaker-gate", "--dry-run"],
-    ["pending", "--discard", "--dry-run=perhaps"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["disable", "npm", "--dry-run=maybe"],
+        ["stop", "--dry-run"],
+        ["breaker", "reset", "homebrew", "--dry-run"],
+        ["rollback", "--dry-run"],
+        ["breaker-gate", "--dry-run"],
+        ["pending", "--discard", "--dry-run=perhaps"],
+    ],
+)
 def test_no_error_ever_suggests_dry_run_false(checkout: Path, argv: list[str]) -> None:
     run = run_cli(argv, checkout)
     assert run.returncode != 0

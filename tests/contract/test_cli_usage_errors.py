@@ -28,12 +28,16 @@ def checkout(tmp_path: Path) -> Path:
         (["stop"], 'batchops stop --reason "'),
     ],
 )
-def test_a_missing_required_flag_in_actions_is_one_error_annotation_naming_it_with_an_example(checkout: Path, args: list[str], example: str) -> None:
+def test_a_missing_required_flag_in_actions_is_one_error_annotation_naming_it_with_an_example(
+    checkout: Path, args: list[str], example: str
+) -> None:
     run = run_cli(args, checkout)
     assert run.returncode == 2
     lines = [line for line in run.log.splitlines() if line.strip()]
     assert len(lines) == 1, run.log  # no usage text in the job log
-    assert lines[0].startswith(f"::error title=batchops::batchops {' '.join(args[:2]) if args[0] == 'breaker' else args[0]}: ")
+    assert lines[0].startswith(
+        f"::error title=batchops::batchops {' '.join(args[:2]) if args[0] == 'breaker' else args[0]}: "
+    )
     assert "the following arguments are required: --reason" in lines[0]
     assert f"(fix: add --reason, e.g. `{example}" in lines[0]
 
@@ -43,11 +47,15 @@ def test_at_a_terminal_the_usage_is_still_shown_above_the_error(checkout: Path) 
     assert run.returncode == 2
     lines = run.stderr.splitlines()
     assert lines[0].startswith("usage: batchops breaker reset")
-    assert lines[-1].startswith("error: batchops breaker reset: the following arguments are required: --reason (fix: add --reason")
+    assert lines[-1].startswith(
+        "error: batchops breaker reset: the following arguments are required: --reason (fix: add --reason"
+    )
     assert "::error" not in run.stderr
 
 
-def test_a_missing_positional_and_flag_are_both_named_and_the_example_completes_the_command_line(checkout: Path) -> None:
+def test_a_missing_positional_and_flag_are_both_named_and_the_example_completes_the_command_line(
+    checkout: Path,
+) -> None:
     run = run_cli(["breaker", "reset"], checkout, actions=False)
     assert run.returncode == 2
     assert "add ECOSYSTEM, --reason, e.g. `batchops breaker reset npm --reason " in run.stderr
@@ -62,14 +70,19 @@ def test_a_misspelt_required_flag_is_named_with_the_right_one(checkout: Path) ->
 def test_a_flag_without_its_value_gets_an_example_value(checkout: Path) -> None:
     run = run_cli(["persist-with-retry", "--max-attempts"], checkout)
     assert run.returncode == 2
-    assert "argument --max-attempts: expected one argument (fix: give --max-attempts a value, e.g. --max-attempts 40)" in run.stdout
+    assert (
+        "argument --max-attempts: expected one argument (fix: give --max-attempts a value, e.g. --max-attempts 40)"
+        in run.stdout
+    )
 
 
 def test_an_unknown_flag_is_named_and_cannot_inject_a_workflow_command(checkout: Path) -> None:
     run = run_cli(["status", "--bogus\n::error::forged"], checkout)
     assert run.returncode == 2
     lines = [line for line in run.stdout.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("::error title=batchops::batchops status: unrecognized arguments: --bogus")
+    assert len(lines) == 1 and lines[0].startswith(
+        "::error title=batchops::batchops status: unrecognized arguments: --bogus"
+    )
     assert "`batchops status --help` lists them" in lines[0]
 
 
@@ -77,7 +90,9 @@ def test_an_invalid_choice_lists_the_choices_with_an_example(checkout: Path) -> 
     run = run_cli(["breaker", "rest", "npm"], checkout)
     assert run.returncode == 2
     assert "invalid choice: 'rest'" in run.stdout
-    assert "(fix: did you mean reset? use one of replay, reset, probe, open, e.g. `batchops breaker reset`)" in run.stdout
+    assert (
+        "(fix: did you mean reset? use one of replay, reset, probe, open, e.g. `batchops breaker reset`)" in run.stdout
+    )
 
 
 def test_help_still_prints_the_usage_and_exits_0(checkout: Path) -> None:

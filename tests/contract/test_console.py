@@ -22,8 +22,12 @@ def checkout(tmp_path: Path, corpus: Path) -> Path:
 
 
 def bo(checkout: Path, *args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
-    return run_cli([*args, "--now", NOW] if args[0] not in ("pending",) else list(args), checkout, actions=False,
-                   env={"BATCHOPS_PERSIST_BACKOFF": "0.01,0.02", "COLUMNS": "200", **(env or {})})
+    return run_cli(
+        [*args, "--now", NOW] if args[0] not in ("pending",) else list(args),
+        checkout,
+        actions=False,
+        env={"BATCHOPS_PERSIST_BACKOFF": "0.01,0.02", "COLUMNS": "200", **(env or {})},
+    )
 
 
 def control(checkout: Path) -> dict:
@@ -39,7 +43,9 @@ def remote_control(checkout: Path) -> dict:
 
 def test_gate_dry_run_answers_without_taking_the_probe(checkout: Path) -> None:
     before = (checkout / "batch-control.json").read_text()
-    run = run_cli(["breaker-gate", "--ecosystem", "npm", "--dry-run", "true", "--now", "2026-06-26T22:00:00Z"], checkout)
+    run = run_cli(
+        ["breaker-gate", "--ecosystem", "npm", "--dry-run", "true", "--now", "2026-06-26T22:00:00Z"], checkout
+    )
     assert run.returncode == 0, run.log
     assert (run.outputs["skip"], run.outputs["state"]) == ("false", "half-open")  # what the next batch would get
     assert "dry run" in run.stdout.lower() and "Dry run: nothing written" in run.summary
@@ -82,7 +88,9 @@ def test_dry_run_shows_the_change_as_a_diff_and_writes_nothing(checkout: Path) -
     assert (checkout / "batch-control.json").read_text() == before and journal.read() == []
 
 
-@pytest.mark.parametrize("args", [["enable", "npm"], ["resume"], ["budget", "reset"], ["breaker", "probe", "npm", "--reason", "x", "--new"]])
+@pytest.mark.parametrize(
+    "args", [["enable", "npm"], ["resume"], ["budget", "reset"], ["breaker", "probe", "npm", "--reason", "x", "--new"]]
+)
 def test_a_command_that_would_change_nothing_says_so_and_records_nothing(checkout: Path, args: list[str]) -> None:
     if args[:2] == ["breaker", "probe"]:
         args = ["breaker", "probe", "brand-new", "--reason", "x", "--new"]  # a closed breaker: batches already run
@@ -111,7 +119,10 @@ def test_push_lands_every_pending_operation_with_a_message_describing_each(check
     message = git(checkout, "log", "-1", "--format=%B", "origin/main")
     assert message.startswith("batchops: disable ecosystem npm; stop the batch pipeline [skip ci]")
     assert "- disable ecosystem npm" in message and "Reason: registry down" in message
-    assert message.count("Batchops-Operation: ") == 2 and message.count("Batchops-Actor: Ada Operator <ada@example.org>") == 2
+    assert (
+        message.count("Batchops-Operation: ") == 2
+        and message.count("Batchops-Actor: Ada Operator <ada@example.org>") == 2
+    )
     assert "Batchops-Reason: registry down" in message
     assert remote_control(checkout)["enabled"] is False and remote_control(checkout)["disabled_ecosystems"] == ["npm"]
     assert journal.read() == [] and "same as on origin/main" in bo(checkout, "status").stdout
@@ -170,7 +181,9 @@ def test_breaker_open_trips_by_hand_and_the_gate_skips(checkout: Path) -> None:
     bo(checkout, "breaker", "reset", "npm", "--reason", "clean")
     assert bo(checkout, "breaker", "open", "npm", "--reason", "bad generator", "--wait", "6h").returncode == 0
     assert control(checkout)["circuit_breaker"]["npm"]["opens_at"] == "2026-06-27T03:00:00Z"
-    gate = run_cli(["breaker-gate", "--ecosystem", "npm", "--dry-run", "true", "--now", "2026-06-27T02:00:00Z"], checkout)
+    gate = run_cli(
+        ["breaker-gate", "--ecosystem", "npm", "--dry-run", "true", "--now", "2026-06-27T02:00:00Z"], checkout
+    )
     assert gate.outputs["skip"] == "true"
     assert [e["op"] for e in journal.read()] == ["breaker.reset", "breaker.open"]
     assert all(e["actor"] == "Ada Operator <ada@example.org>" for e in journal.read())
@@ -242,24 +255,49 @@ def test_log_shows_who_what_when_and_why_filtered_by_ecosystem_and_since(checkou
 def test_the_failure_fallback_does_not_count_a_batch_this_job_already_recorded(tmp_path: Path) -> None:
     shutil.rmtree(tmp_path / "rt", ignore_errors=True)
     (tmp_path / "batch-control.json").write_text('{"enabled": true}')
-    results = {"batch_id": "2026-06-26-npm", "ecosystem": "npm", "started_at": "2026-06-26T01:00:00Z", "completed_at": "2026-06-26T02:00:00Z",
-               "results": [{"recipe_name": "a", "result": "passed"}, {"recipe_name": "b", "result": "failed"}]}
+    results = {
+        "batch_id": "2026-06-26-npm",
+        "ecosystem": "npm",
+        "started_at": "2026-06-26T01:00:00Z",
+        "completed_at": "2026-06-26T02:00:00Z",
+        "results": [{"recipe_name": "a", "result": "passed"}, {"recipe_name": "b", "result": "failed"}],
+    }
     (tmp_path / "results.json").write_text(json.dumps(results))
-    job = {"RUNNER_TEMP": str(tmp_path / "rt"), "GITHUB_RUN_ID": "101", "GITHUB_RUN_ATTEMPT": "1", "GITHUB_JOB": "batch"}
+    job = {
+        "RUNNER_TEMP": str(tmp_path / "rt"),
+        "GITHUB_RUN_ID": "101",
+        "GITHUB_RUN_ATTEMPT": "1",
+        "GITHUB_JOB": "batch",
+    }
     assert run_cli(["breaker-update", "--results-file", "results.json"], tmp_path, env=job).returncode == 0
     fallback = run_cli(["breaker-update", "--ecosystem", "npm", "--outcome", "failure"], tmp_path, env=job)
     assert fallback.returncode == 0 and "not counted again" in fallback.stdout
     again = run_cli(["breaker-update", "--results-file", "results.json"], tmp_path, env=job)
     assert "not counted again" in again.stdout
-    assert json.loads((tmp_path / "batch-control.json").read_text())["circuit_breaker"]["npm"]["window"] == ["success", "failure"]
-    other_job = run_cli(["breaker-update", "--ecosystem", "npm", "--outcome", "failure"], tmp_path, env={**job, "RUNNER_TEMP": str(tmp_path / "rt2")})
+    assert json.loads((tmp_path / "batch-control.json").read_text())["circuit_breaker"]["npm"]["window"] == [
+        "success",
+        "failure",
+    ]
+    other_job = run_cli(
+        ["breaker-update", "--ecosystem", "npm", "--outcome", "failure"],
+        tmp_path,
+        env={**job, "RUNNER_TEMP": str(tmp_path / "rt2")},
+    )
     assert "not counted again" not in other_job.stdout
-    assert json.loads((tmp_path / "batch-control.json").read_text())["circuit_breaker"]["npm"]["window"] == ["success", "failure", "failure"]
+    assert json.loads((tmp_path / "batch-control.json").read_text())["circuit_breaker"]["npm"]["window"] == [
+        "success",
+        "failure",
+        "failure",
+    ]
 
 
 def test_the_fallback_alone_still_records_the_failure(tmp_path: Path) -> None:
     (tmp_path / "batch-control.json").write_text('{"enabled": true}')
-    run = run_cli(["breaker-update", "--ecosystem", "npm", "--outcome", "failure"], tmp_path, env={"RUNNER_TEMP": str(tmp_path / "rt")})
+    run = run_cli(
+        ["breaker-update", "--ecosystem", "npm", "--outcome", "failure"],
+        tmp_path,
+        env={"RUNNER_TEMP": str(tmp_path / "rt")},
+    )
     assert run.outputs["failure-rate"] == "1"
 
 
@@ -269,15 +307,22 @@ def test_a_later_run_reusing_the_runners_temp_folder_records_again(tmp_path: Pat
         job = {"RUNNER_TEMP": str(tmp_path / "rt"), "GITHUB_RUN_ID": run_id, "GITHUB_JOB": "batch"}
         run = run_cli(["breaker-update", "--ecosystem", "npm", "--outcome", "failure"], tmp_path, env=job)
         assert "not counted again" not in run.stdout
-    assert json.loads((tmp_path / "batch-control.json").read_text())["circuit_breaker"]["npm"]["window"] == ["failure", "failure"]
+    assert json.loads((tmp_path / "batch-control.json").read_text())["circuit_breaker"]["npm"]["window"] == [
+        "failure",
+        "failure",
+    ]
 
 
 @pytest.mark.parametrize("identity", [{}, {"GITHUB_RUN_ID": "101"}, {"GITHUB_JOB": "batch"}])
-def test_without_a_job_identity_every_call_records_and_five_failures_in_a_row_trip(tmp_path: Path, identity: dict) -> None:
+def test_without_a_job_identity_every_call_records_and_five_failures_in_a_row_trip(
+    tmp_path: Path, identity: dict
+) -> None:
     """A script on a self-hosted machine or another CI: RUNNER_TEMP set, GITHUB_RUN_ID or GITHUB_JOB empty."""
     (tmp_path / "batch-control.json").write_text('{"enabled": true}')
     env = {"RUNNER_TEMP": str(tmp_path / "rt"), **identity}
-    runs = [run_cli(["breaker-update", "--ecosystem", "npm", "--outcome", "failure"], tmp_path, env=env) for _ in range(5)]
+    runs = [
+        run_cli(["breaker-update", "--ecosystem", "npm", "--outcome", "failure"], tmp_path, env=env) for _ in range(5)
+    ]
     assert all(run.returncode == 0 and "not counted again" not in run.stdout for run in runs), runs[-1].log
     assert [run.outputs["tripped"] for run in runs] == ["false"] * 4 + ["true"]
     entry = json.loads((tmp_path / "batch-control.json").read_text())["circuit_breaker"]["npm"]
@@ -303,7 +348,13 @@ def test_a_runner_temp_that_cannot_be_created_is_one_error_naming_the_path(tmp_p
 def test_terminal_tables_fit_the_terminal_by_wrapping_the_long_columns() -> None:
     from batchops.render import terminal
 
-    rows = [["npm", "skipped until 2026-06-26T04:00:00Z", "opened by the legacy scripts after 996 consecutive failures (no window recorded)"]]
+    rows = [
+        [
+            "npm",
+            "skipped until 2026-06-26T04:00:00Z",
+            "opened by the legacy scripts after 996 consecutive failures (no window recorded)",
+        ]
+    ]
     text = terminal.table(["ecosystem", "next batch", "why"], rows, columns=60, wrap=[2])
     assert max(len(line) for line in text.splitlines()) <= 60
     assert "skipped until 2026-06-26T04:00:00Z" in text  # the short columns stay whole
@@ -311,9 +362,15 @@ def test_terminal_tables_fit_the_terminal_by_wrapping_the_long_columns() -> None
 
 
 def test_status_prints_text_from_the_control_file_as_it_is_on_one_line_and_escaped(tmp_path: Path) -> None:
-    (tmp_path / "batch-control.json").write_text(json.dumps({
-        "enabled": False, "reason": "registry down\u001b[2J", "disabled_by": "Ada Operator <ada@example.org>",
-    }))
+    (tmp_path / "batch-control.json").write_text(
+        json.dumps(
+            {
+                "enabled": False,
+                "reason": "registry down\u001b[2J",
+                "disabled_by": "Ada Operator <ada@example.org>",
+            }
+        )
+    )
     run = run_cli(["status", "--now", NOW], tmp_path, actions=False)
     assert run.returncode == 0, run.log
     assert "Ada Operator <ada@example.org>" in run.stdout and "&lt;" not in run.stdout

@@ -155,7 +155,11 @@ def test_force_restores_a_conflict_anyway(repo: Path, capsys) -> None:
 def test_two_commits_of_one_batch_restore_the_content_before_the_first(repo: Path) -> None:
     first = change(repo, {"recipes/a.toml": "a = 2\n", "recipes/x.toml": "x\n"}, batch_message(BATCH, "part 1"))
     change(repo, {"README.md": "unrelated\n"}, "docs")
-    second = change(repo, {"recipes/a.toml": "a = 3\n", "recipes/x.toml": "x2\n", "recipes/c.toml": "c = 2\n"}, batch_message(BATCH, "part 2"))
+    second = change(
+        repo,
+        {"recipes/a.toml": "a = 3\n", "recipes/x.toml": "x2\n", "recipes/c.toml": "c = 2\n"},
+        batch_message(BATCH, "part 2"),
+    )
     document = plan(repo)
     assert actions(document) == {"recipes/a.toml": "restore", "recipes/c.toml": "restore", "recipes/x.toml": "remove"}
     by_path = {item["path"]: item for item in document["files"]}
@@ -238,7 +242,9 @@ def test_batch_merged_with_a_merge_commit_is_found_through_the_merged_side(repo:
     git(repo, "branch", "-q", "-D", "batch/" + BATCH)
     document = plan(repo)
     assert actions(document) == {"recipes/a.toml": "restore", "recipes/new.toml": "remove"}
-    assert [(item["sha"], item["kind"], len(item["batch_commits"])) for item in document["landings"]] == [(merge, "merge", 2)]
+    assert [(item["sha"], item["kind"], len(item["batch_commits"])) for item in document["landings"]] == [
+        (merge, "merge", 2)
+    ]
     item = next(i for i in document["files"] if i["path"] == "recipes/a.toml")
     assert item["restore_from"] == git(repo, "rev-parse", f"{merge}^1")
 
@@ -303,7 +309,10 @@ def test_without_a_token_the_exact_gh_command_is_printed(repo: Path, capsys, tmp
     code, outputs, err = run_cli(capsys, repo, "--batch-id", BATCH, "--plan-file", str(plan_file))
     assert code == 0
     body = tmp_path / "out" / "plan.pr-body.md"
-    assert f"gh pr create --base main --head rollback-batch-{BATCH} --title 'Roll back batch {BATCH}' --body-file {body}" in err
+    assert (
+        f"gh pr create --base main --head rollback-batch-{BATCH} --title 'Roll back batch {BATCH}' --body-file {body}"
+        in err
+    )
     assert f"rollback-of: {BATCH}" in body.read_text()
 
 
@@ -360,7 +369,10 @@ def test_dry_run_leaves_no_branch_and_no_work_tree_change(remote, capsys) -> Non
     assert state(repo) == before and git(bare, "for-each-ref") == remote_before
     assert outputs["branch"] == "" and outputs["files-count"] == "2"
     document = json.loads(Path(outputs["plan-file"]).read_text())
-    assert document["dry_run"] is True and actions(document) == {"recipes/a.toml": "restore", "recipes/new.toml": "remove"}
+    assert document["dry_run"] is True and actions(document) == {
+        "recipes/a.toml": "restore",
+        "recipes/new.toml": "remove",
+    }
     assert "Dry run: nothing changed" in err
 
 

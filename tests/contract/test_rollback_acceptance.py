@@ -32,7 +32,16 @@ from tests.support.gitrepo import commit_all, git
 
 def test_a_shipped_recipe_removed_by_hand_later_is_listed_as_already_gone(remote) -> None:  # noqa: F811
     _, repo = remote
-    open_pr(repo, 41, [({"recipes/g/global.toml": "global\n", "recipes/l/lxc.toml": "lxc\n"}, "feat(recipes): add batch recipes\n\nbatch_id: " + BATCH + "\n")])
+    open_pr(
+        repo,
+        41,
+        [
+            (
+                {"recipes/g/global.toml": "global\n", "recipes/l/lxc.toml": "lxc\n"},
+                "feat(recipes): add batch recipes\n\nbatch_id: " + BATCH + "\n",
+            )
+        ],
+    )
     shipped = squash(repo, 41, with_number=False)
     change(repo, {"recipes/g/global.toml": None}, "fix(recipes): remove broken recipes (#2153)")
     fetch_pr_refs(repo)
@@ -48,7 +57,11 @@ def test_a_shipped_recipe_removed_by_hand_later_is_listed_as_already_gone(remote
 
 def test_a_batch_whose_every_recipe_was_removed_by_hand_is_found_not_called_unmerged(remote, capsys) -> None:  # noqa: F811
     _, repo = remote
-    open_pr(repo, 42, [({"recipes/j/jsonlint.toml": "jsonlint\n"}, "feat(recipes): add batch recipes\n\nbatch_id: " + BATCH + "\n")])
+    open_pr(
+        repo,
+        42,
+        [({"recipes/j/jsonlint.toml": "jsonlint\n"}, "feat(recipes): add batch recipes\n\nbatch_id: " + BATCH + "\n")],
+    )
     shipped = squash(repo, 42, with_number=False)
     change(repo, {"recipes/j/jsonlint.toml": None}, "fix(recipes): remove broken recipes")
     fetch_pr_refs(repo)
@@ -64,7 +77,16 @@ def test_a_batch_whose_every_recipe_was_removed_by_hand_is_found_not_called_unme
 
 def test_a_recipe_modified_by_the_batch_and_set_back_by_hand_is_listed_as_already_restored(remote) -> None:  # noqa: F811
     _, repo = remote
-    open_pr(repo, 43, [({"recipes/a.toml": "a = 2 # batch\n", "recipes/n.toml": "n\n"}, "feat(recipes): add batch recipes\n\nbatch_id: " + BATCH + "\n")])
+    open_pr(
+        repo,
+        43,
+        [
+            (
+                {"recipes/a.toml": "a = 2 # batch\n", "recipes/n.toml": "n\n"},
+                "feat(recipes): add batch recipes\n\nbatch_id: " + BATCH + "\n",
+            )
+        ],
+    )
     shipped = squash(repo, 43)
     change(repo, {"recipes/a.toml": "a = 1\n"}, "revert the batch's edit of a by hand")
     fetch_pr_refs(repo)
@@ -79,7 +101,11 @@ def push_retries(repo: Path, recipes: dict[str, str], attempts: dict[int, int]) 
     """Retries of BATCH, one PR (number -> attempt) each: the same recipes, the queue file regenerated."""
     for number, attempt in attempts.items():
         git(repo, "checkout", "-q", "-b", f"pr-{number}", "main")
-        change(repo, {**recipes, "data/priority-queue.json": f'{{"attempt": {attempt}}}\n'}, "feat(recipes): add batch recipes\n\nbatch_id: " + BATCH + "\n")
+        change(
+            repo,
+            {**recipes, "data/priority-queue.json": f'{{"attempt": {attempt}}}\n'},
+            "feat(recipes): add batch recipes\n\nbatch_id: " + BATCH + "\n",
+        )
         git(repo, "push", "-q", "origin", f"HEAD:refs/pull/{number}/head")
         git(repo, "checkout", "-q", "main")
 
@@ -98,13 +124,19 @@ def test_retries_of_one_batch_with_the_same_recipes_name_the_pr_whose_content_sh
     assert landing["sha"] == shipped and landing["pull_requests"] == [60] and landing["candidate_pull_requests"] == []
     assert actions(document) == {"recipes/a/azcopy.toml": "remove", "recipes/l/lua.toml": "remove"}
     assert sorted(item["pull_request"] for item in document["not_acted_on"]) == [59, 61]
-    assert all("(as PR #60)" in item["note"] and "not merged itself" in item["note"] for item in document["not_acted_on"])
+    assert all(
+        "(as PR #60)" in item["note"] and "not merged itself" in item["note"] for item in document["not_acted_on"]
+    )
 
 
 def test_retries_that_are_alike_in_every_file_stay_candidates(remote) -> None:  # noqa: F811
     _, repo = remote
     for number in (62, 63):
-        open_pr(repo, number, [({"recipes/a/azcopy.toml": "azcopy\n"}, "feat(recipes): add batch recipes\n\nbatch_id: " + BATCH + "\n")])
+        open_pr(
+            repo,
+            number,
+            [({"recipes/a/azcopy.toml": "azcopy\n"}, "feat(recipes): add batch recipes\n\nbatch_id: " + BATCH + "\n")],
+        )
     git(repo, "merge", "-q", "--squash", "pr-63")
     commit_all(repo, "feat(recipes): add batch recipes (1 recipes)\n")
     fetch_pr_refs(repo)
@@ -131,9 +163,22 @@ def test_a_rerun_in_a_fresh_checkout_after_pr_creation_failed_opens_the_pr(remot
     open_pr(repo, 45, [({"recipes/new.toml": "n\n"}, "feat(recipes): add batch recipes\n\nbatch_id: " + BATCH + "\n")])
     squash(repo, 45, with_number=False)
     fetch_pr_refs(repo)
-    standin.inject("POST", "/repos/tsuku/registry/pulls", 422, body={
-        "message": "Validation Failed", "documentation_url": "https://docs.github.com/rest",
-        "errors": [{"resource": "PullRequest", "code": "custom", "message": "No commits between main and rollback-batch-" + BATCH}]})
+    standin.inject(
+        "POST",
+        "/repos/tsuku/registry/pulls",
+        422,
+        body={
+            "message": "Validation Failed",
+            "documentation_url": "https://docs.github.com/rest",
+            "errors": [
+                {
+                    "resource": "PullRequest",
+                    "code": "custom",
+                    "message": "No commits between main and rollback-batch-" + BATCH,
+                }
+            ],
+        },
+    )
 
     code, outputs, err = run_cli(capsys, repo, "--batch-id", BATCH, "--github-token", standin.token)
     assert code == 1 and "No commits between main and rollback-batch-" + BATCH in err and outputs["pr-url"] == ""
@@ -160,9 +205,18 @@ def test_pr_after_main_was_rewritten_rolls_back_only_the_prs_own_commits(remote)
     rewritten = ""
     for sha in git(repo, "rev-list", "--reverse", "main").split():
         message = git(repo, "log", "-1", "--format=%B", sha) + "\n"
-        env = {"GIT_AUTHOR_DATE": git(repo, "log", "-1", "--format=%aI", sha),
-               "GIT_COMMITTER_DATE": git(repo, "log", "-1", "--format=%cI", sha), "GIT_COMMITTER_NAME": "History Rewriter"}
-        args = ["commit-tree", git(repo, "rev-parse", f"{sha}^{{tree}}"), *(["-p", rewritten] if rewritten else []), "-m", message]
+        env = {
+            "GIT_AUTHOR_DATE": git(repo, "log", "-1", "--format=%aI", sha),
+            "GIT_COMMITTER_DATE": git(repo, "log", "-1", "--format=%cI", sha),
+            "GIT_COMMITTER_NAME": "History Rewriter",
+        }
+        args = [
+            "commit-tree",
+            git(repo, "rev-parse", f"{sha}^{{tree}}"),
+            *(["-p", rewritten] if rewritten else []),
+            "-m",
+            message,
+        ]
         rewritten = git(repo, *args, env=env)
     git(repo, "reset", "-q", "--hard", rewritten)
     git(repo, "push", "-q", "-f", "origin", "main")
@@ -184,7 +238,11 @@ def test_pr_of_a_retry_that_was_not_merged_is_refused_though_its_recipes_shipped
     shipped = commit_all(repo, "feat(recipes): add batch homebrew recipes (1 recipes)\n")
     fetch_pr_refs(repo)
 
-    assert [(item["sha"], item["pull_requests"]) for item in plan(repo, Selector("pr", "60"))["landings"]] == [(shipped, [60])]
+    assert [(item["sha"], item["pull_requests"]) for item in plan(repo, Selector("pr", "60"))["landings"]] == [
+        (shipped, [60])
+    ]
     with pytest.raises(rollback.BatchopsError) as info:
         plan(repo, Selector("pr", "59"))
-    assert info.value.message.startswith("PR #59: no merge of it found on main: its ref origin/pull/59/head is in the checkout")
+    assert info.value.message.startswith(
+        "PR #59: no merge of it found on main: its ref origin/pull/59/head is in the checkout"
+    )

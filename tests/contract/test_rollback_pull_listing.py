@@ -29,8 +29,15 @@ def test_pull_listing_stops_at_pull_requests_older_than_the_batch(remote, standi
     _, repo = remote
     merged = _batch_squashed_through_pr_1(repo, standin)
     for number in range(2, 252):  # 250 PRs merged months before the batch: the later pages are never needed
-        standin.add_pull("tsuku/registry", number=number, head=f"old-{number}", created_at="2026-01-09T00:00:00Z",
-                         merged_at="2026-01-10T00:00:00Z", updated_at="2026-01-10T00:00:00Z", merge_commit_sha="3" * 40)
+        standin.add_pull(
+            "tsuku/registry",
+            number=number,
+            head=f"old-{number}",
+            created_at="2026-01-09T00:00:00Z",
+            merged_at="2026-01-10T00:00:00Z",
+            updated_at="2026-01-10T00:00:00Z",
+            merge_commit_sha="3" * 40,
+        )
     document = plan(repo, token=standin.token, repository="tsuku/registry")
     assert landings(document) == [(merged, "squash", [1])]
     assert len(standin.requests_to("GET", "/repos/tsuku/registry/pulls")) == 1
@@ -39,9 +46,22 @@ def test_pull_listing_stops_at_pull_requests_older_than_the_batch(remote, standi
 def test_pull_request_merged_outside_the_base_branch_is_ignored_with_a_warning(remote, standin) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     _, repo = remote
     _batch_squashed_through_pr_1(repo, standin)
-    standin.add_pull("tsuku/registry", number=40, head=f"batch/{BATCH}", body=f"batch_id: {BATCH}\n", created_at="2026-05-01T09:00:00Z",
-                     merged_at="2026-05-01T12:00:00Z", merge_commit_sha="2" * 40)
-    outcome = rollback.plan_rollback(repo, BATCH, token=standin.token, repository="tsuku/registry", generated_at="2026-06-01T00:00:00Z")
+    standin.add_pull(
+        "tsuku/registry",
+        number=40,
+        head=f"batch/{BATCH}",
+        body=f"batch_id: {BATCH}\n",
+        created_at="2026-05-01T09:00:00Z",
+        merged_at="2026-05-01T12:00:00Z",
+        merge_commit_sha="2" * 40,
+    )
+    outcome = rollback.plan_rollback(
+        repo, BATCH, token=standin.token, repository="tsuku/registry", generated_at="2026-06-01T00:00:00Z"
+    )
     schema.validate(outcome.document, "rollback-plan", file="plan")
-    assert {item["path"]: item["action"] for item in outcome.document["files"]} == {"recipes/npm/left-pad.toml": "remove"}
-    assert any("PR #40" in w and "not in the history of the base branch; ignored" in w for w in outcome.warnings), outcome.warnings
+    assert {item["path"]: item["action"] for item in outcome.document["files"]} == {
+        "recipes/npm/left-pad.toml": "remove"
+    }
+    assert any("PR #40" in w and "not in the history of the base branch; ignored" in w for w in outcome.warnings), (
+        outcome.warnings
+    )

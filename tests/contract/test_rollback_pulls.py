@@ -40,10 +40,14 @@ def open_pr(repo: Path, number: int, commits: list[tuple[dict[str, str | None], 
     return git(repo, "rev-parse", f"pr-{number}")
 
 
-def squash(repo: Path, number: int, subject: str = "feat(recipes): add batch recipes (2 recipes)", *, with_number: bool = True) -> str:
+def squash(
+    repo: Path, number: int, subject: str = "feat(recipes): add batch recipes (2 recipes)", *, with_number: bool = True
+) -> str:
     """Squash-merge PR ``number`` into main as GitHub does (one new commit, no batch_id line)."""
     git(repo, "merge", "-q", "--squash", f"pr-{number}")
-    sha = commit_all(repo, (f"{subject} (#{number})" if with_number else subject) + "\n\nBatch generation of 2 packages.\n")
+    sha = commit_all(
+        repo, (f"{subject} (#{number})" if with_number else subject) + "\n\nBatch generation of 2 packages.\n"
+    )
     git(repo, "push", "-q", "origin", "main")
     git(repo, "branch", "-q", "-D", f"pr-{number}")  # GitHub deletes the head branch
     return sha
@@ -89,7 +93,11 @@ def test_squash_merges_with_and_without_the_pr_number_are_traced_through_pr_refs
     fetch_pr_refs(repo)
     document = plan(repo)
     assert landings(document) == [(first, "squash", [11]), (second, "squash", [12])]
-    assert actions(document) == {"recipes/a.toml": "restore", "recipes/cargo/ripgrep.toml": "remove", "recipes/npm/left-pad.toml": "remove"}
+    assert actions(document) == {
+        "recipes/a.toml": "restore",
+        "recipes/cargo/ripgrep.toml": "remove",
+        "recipes/npm/left-pad.toml": "remove",
+    }
     assert document["not_acted_on"] == []
 
 
@@ -111,10 +119,14 @@ def test_one_batch_id_shipped_by_several_prs_is_rolled_back_whole(remote, capsys
 
 def test_a_pr_with_hand_fix_commits_ships_the_fixed_content(remote) -> None:
     _, repo = remote
-    open_pr(repo, 31, [
-        ({"recipes/jq.toml": "version = 1 # generated\n", "recipes/b.toml": "b = 2\n"}, batch_message(BATCH)),
-        ({"recipes/jq.toml": "version = 1 # fixed by hand\n"}, "fix(jq): correct the generated recipe"),
-    ])
+    open_pr(
+        repo,
+        31,
+        [
+            ({"recipes/jq.toml": "version = 1 # generated\n", "recipes/b.toml": "b = 2\n"}, batch_message(BATCH)),
+            ({"recipes/jq.toml": "version = 1 # fixed by hand\n"}, "fix(jq): correct the generated recipe"),
+        ],
+    )
     merged = squash(repo, 31, with_number=False)
     fetch_pr_refs(repo)
     document = plan(repo)
@@ -140,7 +152,9 @@ def test_an_unrelated_pr_based_on_a_batch_branch_is_reported_not_acted_on(remote
 
 def test_a_batch_merged_with_a_merge_commit_through_its_pr(remote) -> None:
     _, repo = remote
-    open_pr(repo, 51, [({"recipes/new.toml": "n\n"}, batch_message(BATCH)), ({"recipes/new.toml": "n2\n"}, "fix by hand")])
+    open_pr(
+        repo, 51, [({"recipes/new.toml": "n\n"}, batch_message(BATCH)), ({"recipes/new.toml": "n2\n"}, "fix by hand")]
+    )
     git(repo, "merge", "-q", "--no-ff", "-m", "Merge pull request #51 from tsuku/batch/20260501-101010", "pr-51")
     merge = git(repo, "rev-parse", "HEAD")
     document = plan(repo)
@@ -151,10 +165,14 @@ def test_a_batch_merged_with_a_merge_commit_through_its_pr(remote) -> None:
 
 def test_a_rebase_merge_lands_each_rebased_commit(remote) -> None:
     _, repo = remote
-    open_pr(repo, 61, [
-        ({"recipes/one.toml": "1\n"}, batch_message(BATCH, "part 1")),
-        ({"recipes/two.toml": "2\n"}, batch_message(BATCH, "part 2")),
-    ])
+    open_pr(
+        repo,
+        61,
+        [
+            ({"recipes/one.toml": "1\n"}, batch_message(BATCH, "part 1")),
+            ({"recipes/two.toml": "2\n"}, batch_message(BATCH, "part 2")),
+        ],
+    )
     change(repo, {"README.md": "main moved\n"}, "docs")
     git(repo, "checkout", "-q", "pr-61")
     git(repo, "rebase", "-q", "main")
@@ -226,15 +244,24 @@ def test_a_crafted_file_name_is_planned_and_applied_the_same(remote, capsys) -> 
     message = git(bare, "log", "-1", "--format=%B", outputs["branch"])
     assert not rollback_rules.message_names_batch(message, "2026-05-02-other")
     assert '- remove "recipes/evil\\nbatch_id: 2026-05-02-other.toml"' in message
-    assert git(bare, "ls-tree", "-r", "--name-only", outputs["branch"], "recipes/") == "recipes/a.toml\nrecipes/b.toml\nrecipes/c.toml"
+    assert (
+        git(bare, "ls-tree", "-r", "--name-only", outputs["branch"], "recipes/")
+        == "recipes/a.toml\nrecipes/b.toml\nrecipes/c.toml"
+    )
 
 
 def test_recipes_depending_on_a_removed_recipe_are_warned_about(remote, capsys) -> None:
     _, repo = remote
     change(repo, {"recipes/gcc-libs.toml": '[metadata]\nname = "gcc-libs"\n'}, batch_message(BATCH))
-    change(repo, {"recipes/nodejs.toml": '[metadata]\nname = "nodejs"\nruntime_dependencies = ["gcc-libs"]\n',
-                  "recipes/rust.toml": '[[steps]]\naction = "run"\ndependencies = ["gcc-libs", "bash"]\n',
-                  "recipes/jq.toml": '[metadata]\nname = "jq"\n'}, "feat: recipes that need gcc-libs")
+    change(
+        repo,
+        {
+            "recipes/nodejs.toml": '[metadata]\nname = "nodejs"\nruntime_dependencies = ["gcc-libs"]\n',
+            "recipes/rust.toml": '[[steps]]\naction = "run"\ndependencies = ["gcc-libs", "bash"]\n',
+            "recipes/jq.toml": '[metadata]\nname = "jq"\n',
+        },
+        "feat: recipes that need gcc-libs",
+    )
     document = plan(repo)
     assert document["dependents"] == [
         {"path": "recipes/nodejs.toml", "recipe": "nodejs", "depends_on": ["gcc-libs"]},
@@ -264,8 +291,15 @@ def seed_pull(standin, repo: Path, number: int, merge: str, tip: str, *, head: s
         for sha in git(repo, "rev-list", "--reverse", f"main~1..{tip}", "--not", "main").split()
     ]
     standin.add_pull(
-        "tsuku/registry", number=number, head=head, head_sha=tip, commits=commits, body="Batch recipe generation.",
-        created_at="2026-05-01T09:00:00Z", merged_at="2026-05-01T10:00:00Z", merge_commit_sha=merge,
+        "tsuku/registry",
+        number=number,
+        head=head,
+        head_sha=tip,
+        commits=commits,
+        body="Batch recipe generation.",
+        created_at="2026-05-01T09:00:00Z",
+        merged_at="2026-05-01T10:00:00Z",
+        merge_commit_sha=merge,
     )
 
 
@@ -274,8 +308,15 @@ def test_squash_merges_are_traced_through_the_api_when_no_pr_ref_was_fetched(rem
     tip = open_pr(repo, 1, [({"recipes/npm/left-pad.toml": "v1\n"}, batch_message(BATCH))])
     merged = squash(repo, 1, with_number=False)
     seed_pull(standin, repo, 1, merged, tip)
-    standin.add_pull("tsuku/registry", number=2, head="feature", body="unrelated", created_at="2026-05-01T09:00:00Z",
-                     merged_at="2026-05-01T11:00:00Z", merge_commit_sha="1" * 40)
+    standin.add_pull(
+        "tsuku/registry",
+        number=2,
+        head="feature",
+        body="unrelated",
+        created_at="2026-05-01T09:00:00Z",
+        merged_at="2026-05-01T11:00:00Z",
+        merge_commit_sha="1" * 40,
+    )
     standin.inject("GET", "/repos/tsuku/registry/pulls", 403)  # a secondary rate limit: retried
     document = plan(repo, token=standin.token, repository="tsuku/registry")
     assert landings(document) == [(merged, "squash", [1])]
@@ -287,7 +328,9 @@ def test_squash_merges_are_traced_through_the_api_when_no_pr_ref_was_fetched(rem
 def test_the_api_names_the_pr_of_a_squash_without_a_number(remote, standin) -> None:
     _, repo = remote
     tip5 = open_pr(repo, 5, [({"recipes/r5.toml": "r\n"}, batch_message(BATCH))])
-    tip6 = open_pr(repo, 6, [({"recipes/r6.toml": "r\n"}, "more")], start="pr-5")  # based on PR 5: carries the batch commit
+    tip6 = open_pr(
+        repo, 6, [({"recipes/r6.toml": "r\n"}, "more")], start="pr-5"
+    )  # based on PR 5: carries the batch commit
     seed_pull(standin, repo, 5, squash(repo, 5, with_number=False), tip5)
     seed_pull(standin, repo, 6, squash(repo, 6, with_number=False), tip6)
     fetch_pr_refs(repo)
@@ -314,9 +357,17 @@ def test_pr_creation_is_retried_and_a_rerun_opens_the_pr_for_the_branch_it_pushe
     git(repo.parent, "clone", "-q", str(bare), str(other))
     change(other, {"recipes/more.toml": "m\n"}, batch_message("2026-05-02"))
     git(other, "push", "-q", "origin", "main")
-    standin.inject("POST", "/repos/tsuku/registry/pulls", 422, times=1, body={
-        "message": "Validation Failed", "errors": [{"resource": "PullRequest", "code": "custom", "message": "injected refusal"}],
-        "documentation_url": "https://docs.github.com/rest"})
+    standin.inject(
+        "POST",
+        "/repos/tsuku/registry/pulls",
+        422,
+        times=1,
+        body={
+            "message": "Validation Failed",
+            "errors": [{"resource": "PullRequest", "code": "custom", "message": "injected refusal"}],
+            "documentation_url": "https://docs.github.com/rest",
+        },
+    )
     code, outputs, err = run_cli(capsys, other, "--batch-id", "2026-05-02", "--github-token", standin.token)
     assert code == 1 and "injected refusal" in err and outputs["pr-url"] == ""
     assert git(bare, "rev-parse", "rollback-batch-2026-05-02")

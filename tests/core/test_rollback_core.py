@@ -85,7 +85,11 @@ def test_log_parsing_survives_separator_characters_in_messages_and_paths() -> No
         f"\n\x1e{_sha(1)}\x00\x0080\x00root\n\x00"
     ).encode()
     commits = rollback.parse_commits(data)
-    assert [(c.sha, c.parents, c.time) for c in commits] == [(_sha(3), [_sha(2)], 100), (_sha(2), [_sha(1)], 90), (_sha(1), [], 80)]
+    assert [(c.sha, c.parents, c.time) for c in commits] == [
+        (_sha(3), [_sha(2)], 100),
+        (_sha(2), [_sha(1)], 90),
+        (_sha(1), [], 80),
+    ]
     assert [c for c in commits if rollback.message_names_batch(c.message, "2026-05-01")] == commits[:2]
     evil = f"recipes/x\x1e{_sha(7)}"  # a path that looks like the start of a record
     raw = (
@@ -110,8 +114,11 @@ def _batch(sha: int, time: int, changes: dict[str, Change]) -> tuple[Commit, dic
     return Commit(_sha(sha), [_sha(sha - 1)], time, "x\n\nbatch_id: 2026-05-01\n"), changes
 
 
-def _selection(*batch: tuple[Commit, dict[str, Change]], carriers: dict[str, list[str]] | None = None,
-               tips: dict[tuple[str, str], str | None] | None = None) -> Selection:
+def _selection(
+    *batch: tuple[Commit, dict[str, Change]],
+    carriers: dict[str, list[str]] | None = None,
+    tips: dict[tuple[str, str], str | None] | None = None,
+) -> Selection:
     selection = Selection(Selector("batch-id", "2026-05-01"))
     selection.sources = [commit for commit, _ in batch]
     selection.diffs = {commit.sha: diff for commit, diff in batch}
@@ -123,11 +130,25 @@ def _selection(*batch: tuple[Commit, dict[str, Change]], carriers: dict[str, lis
 
 
 def test_a_squash_that_sets_a_file_to_the_batchs_content_is_a_landing() -> None:
-    source = _batch(50, 100, {"recipes/new.toml": Change("A", None, _entry(1)), "recipes/a.toml": Change("M", _entry(2), _entry(3))})
+    source = _batch(
+        50, 100, {"recipes/new.toml": Change("A", None, _entry(1)), "recipes/a.toml": Change("M", _entry(2), _entry(3))}
+    )
     mainline = [  # newest first
         _main(8, 7, 300, {"recipes/a.toml": Change("M", _entry(3), _entry(4))}, "hand fix"),
-        _main(7, 6, 200, {"recipes/new.toml": Change("A", None, _entry(1)), "recipes/a.toml": Change("M", _entry(2), _entry(3))}, "feat: add batch recipes (2 recipes)"),
-        _main(6, 5, 50, {"recipes/a.toml": Change("M", _entry(20), _entry(3))}, "older, same content: before the batch existed"),
+        _main(
+            7,
+            6,
+            200,
+            {"recipes/new.toml": Change("A", None, _entry(1)), "recipes/a.toml": Change("M", _entry(2), _entry(3))},
+            "feat: add batch recipes (2 recipes)",
+        ),
+        _main(
+            6,
+            5,
+            50,
+            {"recipes/a.toml": Change("M", _entry(20), _entry(3))},
+            "older, same content: before the batch existed",
+        ),
     ]
     landings = rollback.find_landings(_selection(source), mainline)
     assert [(item.sha, item.kind, item.files, item.batch_commits) for item in landings] == [
@@ -141,10 +162,19 @@ def test_a_squash_that_sets_a_file_to_the_batchs_content_is_a_landing() -> None:
 
 
 def test_a_deletion_alone_proves_nothing_but_counts_beside_content() -> None:
-    source = _batch(50, 100, {"recipes/old.toml": Change("D", _entry(1), None), "recipes/new.toml": Change("A", None, _entry(2))})
+    source = _batch(
+        50, 100, {"recipes/old.toml": Change("D", _entry(1), None), "recipes/new.toml": Change("A", None, _entry(2))}
+    )
     lonely = [_main(7, 6, 200, {"recipes/old.toml": Change("D", _entry(1), None)})]
     assert rollback.find_landings(_selection(source), lonely) == []
-    both = [_main(7, 6, 200, {"recipes/old.toml": Change("D", _entry(1), None), "recipes/new.toml": Change("A", None, _entry(2))})]
+    both = [
+        _main(
+            7,
+            6,
+            200,
+            {"recipes/old.toml": Change("D", _entry(1), None), "recipes/new.toml": Change("A", None, _entry(2))},
+        )
+    ]
     assert rollback.find_landings(_selection(source), both)[0].files == ["recipes/new.toml", "recipes/old.toml"]
 
 
@@ -152,7 +182,11 @@ def test_the_tip_of_a_pr_ref_carrying_the_batch_counts_and_names_the_pr() -> Non
     source = _batch(50, 100, {"recipes/jq.toml": Change("A", None, _entry(1))})
     ref = "refs/remotes/origin/pull/31/head"
     selection = _selection(source, carriers={ref: [_sha(50)]}, tips={(ref, "recipes/jq.toml"): _entry(2).blob})
-    mainline = [_main(7, 6, 200, {"recipes/jq.toml": Change("A", None, _entry(2))}, "feat(recipes): add batch recipes (1 recipes)")]
+    mainline = [
+        _main(
+            7, 6, 200, {"recipes/jq.toml": Change("A", None, _entry(2))}, "feat(recipes): add batch recipes (1 recipes)"
+        )
+    ]
     [landing] = rollback.find_landings(selection, mainline)
     assert landing.files == ["recipes/jq.toml"] and landing.pull_requests == [31]
 
@@ -160,7 +194,10 @@ def test_the_tip_of_a_pr_ref_carrying_the_batch_counts_and_names_the_pr() -> Non
 def test_a_carrier_pr_whose_merge_shipped_nothing_is_reported() -> None:
     source = _batch(50, 100, {"recipes/new.toml": Change("A", None, _entry(1))})
     carriers = {"refs/pull/41/head": [_sha(50)], "refs/pull/42/head": [_sha(50)]}
-    tips = {("refs/pull/41/head", "recipes/new.toml"): _entry(1).blob, ("refs/pull/42/head", "recipes/new.toml"): _entry(1).blob}
+    tips = {
+        ("refs/pull/41/head", "recipes/new.toml"): _entry(1).blob,
+        ("refs/pull/42/head", "recipes/new.toml"): _entry(1).blob,
+    }
     selection = _selection(source, carriers=carriers, tips=tips)
     mainline = [_main(7, 6, 200, {"recipes/new.toml": Change("A", None, _entry(1))}, "feat: batch (#41)")]
     landings = rollback.find_landings(selection, mainline)
@@ -170,17 +207,38 @@ def test_a_carrier_pr_whose_merge_shipped_nothing_is_reported() -> None:
 
 
 def test_of_several_retries_the_pr_whose_content_is_in_every_shipped_file_is_named() -> None:
-    first = _batch(50, 100, {"recipes/lua.toml": Change("A", None, _entry(1)), "data/queue.json": Change("M", _entry(5), _entry(6))})
-    second = _batch(60, 110, {"recipes/lua.toml": Change("A", None, _entry(1)), "data/queue.json": Change("M", _entry(5), _entry(7))})
+    first = _batch(
+        50,
+        100,
+        {"recipes/lua.toml": Change("A", None, _entry(1)), "data/queue.json": Change("M", _entry(5), _entry(6))},
+    )
+    second = _batch(
+        60,
+        110,
+        {"recipes/lua.toml": Change("A", None, _entry(1)), "data/queue.json": Change("M", _entry(5), _entry(7))},
+    )
     carriers = {"refs/pull/59/head": [_sha(50)], "refs/pull/60/head": [_sha(60)]}
-    tips = {("refs/pull/59/head", "recipes/lua.toml"): _entry(1).blob, ("refs/pull/59/head", "data/queue.json"): _entry(6).blob,
-            ("refs/pull/60/head", "recipes/lua.toml"): _entry(1).blob, ("refs/pull/60/head", "data/queue.json"): _entry(7).blob}
+    tips = {
+        ("refs/pull/59/head", "recipes/lua.toml"): _entry(1).blob,
+        ("refs/pull/59/head", "data/queue.json"): _entry(6).blob,
+        ("refs/pull/60/head", "recipes/lua.toml"): _entry(1).blob,
+        ("refs/pull/60/head", "data/queue.json"): _entry(7).blob,
+    }
     selection = _selection(first, second, carriers=carriers, tips=tips)
-    mainline = [_main(7, 6, 200, {"recipes/lua.toml": Change("A", None, _entry(1)), "data/queue.json": Change("M", _entry(5), _entry(7))})]
+    mainline = [
+        _main(
+            7,
+            6,
+            200,
+            {"recipes/lua.toml": Change("A", None, _entry(1)), "data/queue.json": Change("M", _entry(5), _entry(7))},
+        )
+    ]
     [landing] = rollback.find_landings(selection, mainline)
     assert landing.pull_requests == [60] and landing.candidates == [] and landing.alike == [59]
     [reported] = rollback.unshipped_carriers(selection, [landing], {})
-    assert reported["pull_request"] == 59 and "(as PR #60)" in reported["note"] and "not merged itself" in reported["note"]
+    assert (
+        reported["pull_request"] == 59 and "(as PR #60)" in reported["note"] and "not merged itself" in reported["note"]
+    )
 
     alike = [_main(7, 6, 200, {"recipes/lua.toml": Change("A", None, _entry(1))})]  # only the recipe: either PR
     [landing] = rollback.find_landings(selection, alike)
@@ -192,7 +250,9 @@ def test_merged_side_commit_lands_at_its_merge_for_the_files_it_touched() -> Non
     selection = _selection(source)
     selection.in_base = {_sha(50)}
     selection.side_landings = {_sha(50): _sha(7)}
-    mainline = [_main(7, 6, 200, {"recipes/new.toml": Change("A", None, _entry(5))}, "Merge pull request #12 from tsuku/batch")]
+    mainline = [
+        _main(7, 6, 200, {"recipes/new.toml": Change("A", None, _entry(5))}, "Merge pull request #12 from tsuku/batch")
+    ]
     [landing] = rollback.find_landings(selection, mainline)
     assert (landing.kind, landing.batch_commits, landing.pull_requests) == ("merge", [_sha(50)], [12])
 
@@ -243,8 +303,15 @@ def test_interleaved_change_between_landings_is_detected() -> None:
     assert rollback.decide(files)[0].action == "conflict"
 
 
-@pytest.mark.parametrize("path", ["recipes/batch_id: 2026-05-01.toml", "recipes/evil\nbatch_id: 2026-05-02-other.toml",
-                                  "recipes/evil\rbatch_id: 2026-05-01", "recipes/x\u2028batch_id: 2026-05-01"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "recipes/batch_id: 2026-05-01.toml",
+        "recipes/evil\nbatch_id: 2026-05-02-other.toml",
+        "recipes/evil\rbatch_id: 2026-05-01",
+        "recipes/x\u2028batch_id: 2026-05-01",
+    ],
+)
 def test_commit_message_never_carries_a_batch_line(path: str) -> None:
     plan = rollback.FilePlan(path, "remove", [_sha(1)], None, None)
     document = {"selector": {"kind": "batch-id", "value": "2026-05-01"}}
@@ -276,12 +343,17 @@ def test_dependents_are_recipes_outside_the_rollback_that_need_a_removed_one() -
         "recipes/also-gone.toml": 'dependencies = ["gcc-libs"]\n',
         "recipes/broken.toml": "not = [toml\n",
     }
-    found = rollback.dependents({"recipes/gcc-libs.toml": "gcc-libs", "recipes/also-gone.toml": "also-gone"}, recipes,
-                                ["recipes/gcc-libs.toml", "recipes/also-gone.toml"])
+    found = rollback.dependents(
+        {"recipes/gcc-libs.toml": "gcc-libs", "recipes/also-gone.toml": "also-gone"},
+        recipes,
+        ["recipes/gcc-libs.toml", "recipes/also-gone.toml"],
+    )
     assert found == [{"path": "recipes/nodejs.toml", "recipe": "nodejs", "depends_on": ["gcc-libs"]}]
 
 
-@pytest.mark.parametrize(("args", "kind"), [(("2026-05-01", "", ""), "batch-id"), (("", "#12", ""), "pr"), (("", "", "ABCDEF1"), "commit")])
+@pytest.mark.parametrize(
+    ("args", "kind"), [(("2026-05-01", "", ""), "batch-id"), (("", "#12", ""), "pr"), (("", "", "ABCDEF1"), "commit")]
+)
 def test_one_selector_is_chosen(args: tuple[str, str, str], kind: str) -> None:
     assert rollback.choose_selector(*args).kind == kind
     with pytest.raises(UsageError):

@@ -147,12 +147,19 @@ def test_an_operators_reason_rides_on_its_event_even_when_no_state_changed() -> 
     before = version(0, {"pypi": "open", "npm": "closed"})
     opened = audited(1, {"pypi": "open", "npm": "closed"}, "breaker.open")
     opened = model.Snapshot(
-        opened.at, opened.sha, opened.subject, opened.author, opened.document,
+        opened.at,
+        opened.sha,
+        opened.subject,
+        opened.author,
+        opened.document,
         ({"operation": "breaker.open", "ecosystem": "pypi", "reason": "pypi generator broken, see #9"},),
     )
     (event,) = model.events_between(before, opened)
     assert (event.subject, event.kind, event.reason, event.operator) == (
-        "pypi", "breaker.open", "pypi generator broken, see #9", True
+        "pypi",
+        "breaker.open",
+        "pypi generator broken, see #9",
+        True,
     )
 
 
@@ -177,9 +184,7 @@ def test_drift_needs_a_person_the_banner_and_the_tiles_say_so() -> None:
     assert "Checksum drift: jq 1.8.0" in text
 
 
-@pytest.mark.parametrize(
-    ("state", "tone"), [("open", "bad"), ("half-open", "warn"), ("closed", "ok")]
-)
+@pytest.mark.parametrize(("state", "tone"), [("open", "bad"), ("half-open", "warn"), ("closed", "ok")])
 def test_the_banners_colour_is_the_worst_breaker_state(state: str, tone: str) -> None:
     from batchops.render.html import page_html
 
@@ -224,7 +229,12 @@ def test_a_legacy_open_breaker_is_open_since_at_least_its_first_open_version_or_
         return model.Snapshot(base.at, base.sha, base.subject, base.author, {"circuit_breaker": {"npm": entry}})
 
     late = "2026-06-09T00:00:00Z"
-    history = [legacy(0, "closed", ""), legacy(10, "open", late), legacy(20, "half-open", late), legacy(30, "open", late)]
+    history = [
+        legacy(0, "closed", ""),
+        legacy(10, "open", late),
+        legacy(20, "half-open", late),
+        legacy(30, "open", late),
+    ]
     now = T0 + 40 * H
     rows, _ = model.breaker_rows(history, now, days=1)
     model.breaker_now(rows, history[-1].document, now)

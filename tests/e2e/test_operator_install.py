@@ -84,7 +84,11 @@ def test_both_guides_document_the_same_pipx_install() -> None:
         assert not re.search(r"(?<!-m )\bpipx (install|ensurepath)", text), f"{doc.name}: call pipx as python3 -m pipx"
     for doc in DOCS:
         text = doc.read_text()
-        assert "`python3 -m pipx install .`" in text and "pip install batchops" not in text and "scripts/install.sh`" not in text
+        assert (
+            "`python3 -m pipx install .`" in text
+            and "pip install batchops" not in text
+            and "scripts/install.sh`" not in text
+        )
 
 
 def test_the_documented_checkout_install_puts_batchops_on_path_in_a_new_shell(tmp_path: Path) -> None:
@@ -104,8 +108,19 @@ def test_the_documented_tag_install_works_from_the_tag(tmp_path: Path) -> None:
     pipx = _pipx()
     clone = _fresh_clone(tmp_path)
     subprocess.run(["git", "-C", str(clone), "add", "-A"], check=True)
-    commit = ["git", "-C", str(clone), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "release",
-              "--allow-empty"]
+    commit = [
+        "git",
+        "-C",
+        str(clone),
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@t",
+        "commit",
+        "-qm",
+        "release",
+        "--allow-empty",
+    ]
     subprocess.run(commit, check=True)
     subprocess.run(["git", "-C", str(clone), "tag", f"v{VERSION}"], check=True)
     home = tmp_path / "home"
