@@ -32,8 +32,7 @@ from typing import Any
 
 from batchops.core import control, escape
 from batchops.core import operations as ops
-from batchops.core.backoff import exponential
-from batchops.core.retry import Wait
+from batchops.core.retry import Wait, exponential
 from batchops.errors import BatchopsError, OperationConflict
 
 DEFAULT_MESSAGE = "batchops: update control state [skip ci]"

@@ -80,9 +80,14 @@ def wait_fixed(seconds: float) -> Wait:
     return Wait(lambda attempt: seconds)
 
 
+def exponential(repeat: int, base: float, cap: float) -> float:
+    """The one backoff formula: ``base * 2**(n-1)`` before repeat ``n`` (1 = the first repeat), at most ``cap``."""
+    return float(min(cap, base * 2 ** max(0, repeat - 1)))
+
+
 def wait_exponential(base: float, cap: float) -> Wait:
-    """``base * 2**(n-1)`` before repeat ``n`` (1 = the first repeat), at most ``cap``."""
-    return Wait(lambda attempt: min(cap, base * 2 ** max(0, attempt.number - 1)))
+    """:func:`exponential` as a :class:`Wait`."""
+    return Wait(lambda attempt: exponential(attempt.number, base, cap))
 
 
 def jitter_between(low: float, high: float, rng: random.Random | None = None) -> Wait:

@@ -1,4 +1,4 @@
-"""One backoff formula: base * 2**(n-1), capped; each retry policy only adds its jitter."""
+"""One backoff formula (core.retry.exponential): base * 2**(n-1), capped; each retry policy only adds its jitter."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from batchops.core.backoff import exponential
 from batchops.core.metrics import RetryPolicy
 from batchops.core.persist import Backoff
+from batchops.core.retry import exponential
 
 
 def test_the_wait_doubles_per_retry_from_the_base_until_the_cap() -> None:
