@@ -94,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     command = _load(name) if name in COMMANDS else None
     if command is None and name in COMMANDS:
         runner.error(
-            f"batchops {name} could not be loaded ({COMMANDS[name]}); reinstall batchops, or run with BATCHOPS_DEBUG=1 and report it"
+            f"batchops {name} could not be loaded ({COMMANDS[name]}); "
+            "reinstall batchops, or run with BATCHOPS_DEBUG=1 and report it"
         )
         return 70
     if command is None:

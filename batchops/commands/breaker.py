@@ -8,6 +8,7 @@ and a required ``--reason``; ``reset`` is the one way from open to closed).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -64,17 +65,94 @@ def _ecosystem(value: Any, name: str, number: int) -> str:
     return text
 
 
-def parse_replay_file(path: Path, default_ecosystem: str) -> list[_Group]:
-    """Read one history file into batches: JSONL or pretty-printed objects (see docs for the formats)."""
+def _read_history(path: Path) -> str:
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise BatchopsError("file not found", file=name, hint="check the path of the history file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise BatchopsError(
             f"cannot read: {exc.__class__.__name__}", file=name, hint="give a UTF-8 JSONL file"
         ) from None
+
+
+def _record(chunk: metrics.Chunk, name: str) -> dict[str, Any]:
+    """One record of a history file, as a JSON object."""
+    number = chunk.line
+    if chunk.error:
+        raise BatchopsError(
+            f"{chunk.error} (column {chunk.column})", file=name, line=number, hint="one JSON object per record"
+        )
+    try:
+        record = schema.parse_json_text(chunk.text, name)
+    except BatchopsError as exc:
+        line = number + (exc.line - 1 if exc.line else 0)
+        raise BatchopsError(exc.message, file=name, line=line, hint=exc.hint or "one JSON object per record") from None
+    if not isinstance(record, dict):
+        raise BatchopsError("is not a JSON object", file=name, line=number, hint="one JSON object per record")
+    return record
+
+
+_Add = Callable[[Any, str, datetime, list[str], str], None]
+
+
+def _add_record(add: _Add, record: dict[str, Any], ecosystem: str, name: str, number: int, where: str) -> None:
+    """Add one record's outcomes to its batch, whichever of the history formats it is."""
+    if "outcome" in record:  # {"at", "ecosystem", "outcome", "batch_id"?}
+        outcome = record["outcome"]
+        if outcome not in OUTCOMES:
+            raise BatchopsError(
+                f"outcome {outcome!r} is not success or failure",
+                file=name,
+                line=number,
+                hint="use success or failure",
+            )
+        at = _time(record.get("at"), name, "at")
+        key = ("batch", ecosystem, record["batch_id"]) if record.get("batch_id") else ("at", ecosystem, at)
+        add(key, ecosystem, at, [outcome], where)
+    elif isinstance(record.get("failures"), list):  # corpus failures file: one batch per line
+        for failure in record["failures"]:
+            package = str(failure.get("package_id", ""))
+            eco = (
+                ecosystem
+                if record.get("ecosystem")
+                else (_ecosystem(package.split(":", 1)[0], name, number) if ":" in package else ecosystem)
+            )
+            at = _time(failure.get("timestamp"), name, "failures[].timestamp")
+            add(("line", name, number, eco), eco, at, [FAILURE], where)
+    elif "recipe" in record and "timestamp" in record:  # batch-*.jsonl: one failed recipe per line
+        at = _time(record["timestamp"], name, "timestamp")
+        add(("file", name, ecosystem, at), ecosystem, at, [FAILURE], where)
+    elif isinstance(record.get("results"), list):  # a batchops results file, one per line
+        at = _time(record.get("completed_at") or record.get("started_at"), name, "completed_at")
+        outcomes = [
+            SUCCESS if r.get("result") == "passed" else FAILURE
+            for r in record["results"]
+            if r.get("result") in ("passed", "failed")
+        ]
+        add(("batch", ecosystem, record.get("batch_id"), at), ecosystem, at, outcomes, where)
+    elif isinstance(record.get("platforms"), dict):  # batch-runs metrics: counts per platform
+        at = _time(record.get("timestamp"), name, "timestamp")
+        passed = sum(int(p.get("passed", 0) or 0) for p in record["platforms"].values())
+        failed = sum(int(p.get("failed", 0) or 0) for p in record["platforms"].values())
+        add(("run", name, number), ecosystem, at, _interleave(passed, failed), where)
+    else:
+        raise BatchopsError(
+            "is not a breaker history record",
+            file=name,
+            line=number,
+            hint=(
+                'write {"at": "2026-06-26T20:51:01Z", "ecosystem": "homebrew", "outcome": "failure"} per line, '
+                "or give a failures/*.jsonl file"
+            ),
+        )
+
+
+def parse_replay_file(path: Path, default_ecosystem: str) -> list[_Group]:
+    """Read one history file into batches: JSONL or pretty-printed objects (see docs for the formats)."""
+    name = str(path)
+    text = _read_history(path)
     groups: dict[Any, _Group] = {}
 
     def add(key: Any, ecosystem: str, at: datetime, outcomes: list[str], where: str) -> None:
@@ -88,69 +166,12 @@ def parse_replay_file(path: Path, default_ecosystem: str) -> list[_Group]:
     # one object per line, or pretty-printed objects one after another (the legacy metrics files)
     for chunk in metrics.split_records(text):
         number = chunk.line
-        where = f"{name}:{number}"
-        if chunk.error:
-            raise BatchopsError(
-                f"{chunk.error} (column {chunk.column})", file=name, line=number, hint="one JSON object per record"
-            )
-        try:
-            record = schema.parse_json_text(chunk.text, name)
-        except BatchopsError as exc:
-            line = number + (exc.line - 1 if exc.line else 0)
-            raise BatchopsError(
-                exc.message, file=name, line=line, hint=exc.hint or "one JSON object per record"
-            ) from None
-        if not isinstance(record, dict):
-            raise BatchopsError("is not a JSON object", file=name, line=number, hint="one JSON object per record")
+        record = _record(chunk, name)
         named = record.get("ecosystem")
         if not named and isinstance(record.get("ecosystems"), dict):  # the newer batch records: a map of counts
             named = next(iter(record["ecosystems"])) if len(record["ecosystems"]) == 1 else metrics.MIXED
         ecosystem = _ecosystem(named or default_ecosystem, name, number)
-        if "outcome" in record:  # {"at", "ecosystem", "outcome", "batch_id"?}
-            outcome = record["outcome"]
-            if outcome not in OUTCOMES:
-                raise BatchopsError(
-                    f"outcome {outcome!r} is not success or failure",
-                    file=name,
-                    line=number,
-                    hint="use success or failure",
-                )
-            at = _time(record.get("at"), name, "at")
-            key = ("batch", ecosystem, record["batch_id"]) if record.get("batch_id") else ("at", ecosystem, at)
-            add(key, ecosystem, at, [outcome], where)
-        elif isinstance(record.get("failures"), list):  # corpus failures file: one batch per line
-            for failure in record["failures"]:
-                package = str(failure.get("package_id", ""))
-                eco = (
-                    ecosystem
-                    if record.get("ecosystem")
-                    else (_ecosystem(package.split(":", 1)[0], name, number) if ":" in package else ecosystem)
-                )
-                at = _time(failure.get("timestamp"), name, "failures[].timestamp")
-                add(("line", name, number, eco), eco, at, [FAILURE], where)
-        elif "recipe" in record and "timestamp" in record:  # batch-*.jsonl: one failed recipe per line
-            at = _time(record["timestamp"], name, "timestamp")
-            add(("file", name, ecosystem, at), ecosystem, at, [FAILURE], where)
-        elif isinstance(record.get("results"), list):  # a batchops results file, one per line
-            at = _time(record.get("completed_at") or record.get("started_at"), name, "completed_at")
-            outcomes = [
-                SUCCESS if r.get("result") == "passed" else FAILURE
-                for r in record["results"]
-                if r.get("result") in ("passed", "failed")
-            ]
-            add(("batch", ecosystem, record.get("batch_id"), at), ecosystem, at, outcomes, where)
-        elif isinstance(record.get("platforms"), dict):  # batch-runs metrics: counts per platform
-            at = _time(record.get("timestamp"), name, "timestamp")
-            passed = sum(int(p.get("passed", 0) or 0) for p in record["platforms"].values())
-            failed = sum(int(p.get("failed", 0) or 0) for p in record["platforms"].values())
-            add(("run", name, number), ecosystem, at, _interleave(passed, failed), where)
-        else:
-            raise BatchopsError(
-                "is not a breaker history record",
-                file=name,
-                line=number,
-                hint='write {"at": "2026-06-26T20:51:01Z", "ecosystem": "homebrew", "outcome": "failure"} per line, or give a failures/*.jsonl file',
-            )
+        _add_record(add, record, ecosystem, name, number, f"{name}:{number}")
     return list(groups.values())
 
 
@@ -284,7 +305,8 @@ def _control_run(args: argparse.Namespace) -> int:
     current, _ = breaker.load(document, name)
     body = [
         f"Reason: {reason}",
-        f"Was: {current.state}, {current.window.failures} of {current.window.attempts} failed in the window, {current.failures} consecutive failure(s)",
+        f"Was: {current.state}, {current.window.failures} of {current.window.attempts} failed in the window, "
+        f"{current.failures} consecutive failure(s)",
     ]
     return run_change(args, _OPERATIONS[args.action], op_args, title=_TITLES[args.action].format(e=name), body=body)
 
@@ -323,7 +345,8 @@ def render_replay(report: dict[str, Any], files: int) -> str:
         lines.append(f"  {event['at']}  {event['ecosystem']:<12} {event['name']:<14} {move:<22} {event['detail']}")
     lines += [
         "",
-        f"  {'ecosystem':<12} {'batches':>7} {'run':>5} {'skipped':>7} {'attempts':>8} {'failed':>6} {'opens':>5}  final state",
+        f"  {'ecosystem':<12} {'batches':>7} {'run':>5} {'skipped':>7} {'attempts':>8} "
+        f"{'failed':>6} {'opens':>5}  final state",
     ]
     for eco, stats in sorted(report["ecosystems"].items()):
         final = stats["final_state"] + (f" until {stats['opens_at']}" if stats["opens_at"] else "")

@@ -1,4 +1,5 @@
-"""``batchops budget`` (status; reset and sample --on|--off: audited) and ``batchops sample`` (the deterministic sampler)."""
+"""``batchops budget`` (status; reset and sample --on|--off: audited) and ``batchops sample``
+(the deterministic sampler)."""
 
 from __future__ import annotations
 
@@ -164,7 +165,8 @@ def _budget_run(args: argparse.Namespace) -> int:
     for gauge in current.gauges:
         if gauge.platform in platforms:
             body.append(
-                f"Reset-{LABELS[gauge.platform]}: {format_minutes(gauge.used)} of {format_minutes(gauge.limit)} minutes ({gauge.percent}) -> 0"
+                f"Reset-{LABELS[gauge.platform]}: {format_minutes(gauge.used)} of {format_minutes(gauge.limit)} "
+                f"minutes ({gauge.percent}) -> 0"
             )
     body.append(f"Week: {timeutil.iso(current.week_start)}")
     reason = reason_of(args)
@@ -186,8 +188,10 @@ def _sample_switch(args: argparse.Namespace, document: dict[str, Any], now: date
     set_sampling(preview, {"on": on, "at": timeutil.iso(now)})
     after = view(preview, now)
     body = [
-        f"Sampling: {'forced on by an operator' if on else 'operator flag cleared'} (budget.sampling_active: {str(on).lower()})",
-        f"Sample-Rate: {format_rate(current.sample_rate)} -> {format_rate(after.sample_rate)} (usage alone: {format_rate(after.usage_rate)})",
+        f"Sampling: {'forced on by an operator' if on else 'operator flag cleared'} "
+        f"(budget.sampling_active: {str(on).lower()})",
+        f"Sample-Rate: {format_rate(current.sample_rate)} -> {format_rate(after.sample_rate)} "
+        f"(usage alone: {format_rate(after.usage_rate)})",
         f"Week: {timeutil.iso(after.week_start)} to {timeutil.iso(after.week_end)}",
     ]
     reason = reason_of(args)

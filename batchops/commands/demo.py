@@ -16,26 +16,21 @@ Every step's Markdown report is collected into one file, named at the end.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
-import os
 import shutil
 import tempfile
-import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from batchops.adapters import git as gitcmd
 from batchops.adapters import runner
-from batchops.core.control import dumps, new_document
+from batchops.commands.demo_registry import BOT_ENV, Demo, Step, Upstream, build_registry, publish, recipe
 from batchops.core.timeutil import iso
 from batchops.flags import Command
 from batchops.render import demo_text
+
+__all__ = ["BOT_ENV", "DEMO", "Demo", "Step", "Upstream", "build_registry", "play"]
 
 START = datetime(2026, 6, 22, 6, 0, tzinfo=UTC)  # a Monday morning
 ECOSYSTEMS = ["homebrew", "npm", "crates.io"]
@@ -53,176 +48,6 @@ FAILING = {
 MACOS_MINUTES_PER_RECIPE = 14.0  # the week's macOS budget is 1000 minutes
 LINUX_MINUTES_PER_RECIPE = 10.0
 
-BOT_ENV = {
-    "GIT_AUTHOR_NAME": "registry-bot",
-    "GIT_AUTHOR_EMAIL": "bot@registry.invalid",
-    "GIT_COMMITTER_NAME": "registry-bot",
-    "GIT_COMMITTER_EMAIL": "bot@registry.invalid",
-}
-
-
-# --- a local upstream for checksum files ---------------------------------------------
-
-
-class Upstream:
-    """Serves ``/<name>/<version>/SHA256SUMS`` from memory on 127.0.0.1."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        upstream = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                body = upstream.files.get(self.path)
-                if body is None:
-                    self.send_response(404)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}"
-
-    def __enter__(self) -> Upstream:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-# --- running a step the way an action does --------------------------------------------
-
-
-@dataclass
-class Step:
-    name: str
-    code: int
-    outputs: dict[str, str]
-    log: str
-
-
-@dataclass
-class Demo:
-    work: Path
-    repo: Path
-    summary: Path
-    upstream: Upstream
-    entry: Callable[[list[str]], int]  # the CLI's entry (argv -> exit code), handed down by the CLI
-    steps: list[Step] = field(default_factory=list)
-    timeline: list[list[str]] = field(default_factory=list)
-
-    def run(self, *argv: str, now: datetime | None = None, stdin: str | None = None) -> Step:
-        """Run ``batchops ARGV`` in-process in the registry clone, as a workflow step.
-
-        Through the entry the CLI handed to this command (``args.entry``): a command never imports the CLI.
-        """
-        output = self.work / "step-output"
-        output.write_text("")
-        step_summary = self.work / "step-summary.part"
-        step_summary.write_text("")
-        env = {
-            "GITHUB_ACTIONS": "true",
-            "GITHUB_OUTPUT": str(output),
-            "GITHUB_STEP_SUMMARY": str(step_summary),
-            "RUNNER_TEMP": str(self.work / "runner-temp"),
-            "BATCHOPS_JOURNAL": str(self.work / "runner-temp" / "journal.jsonl"),
-            "GITHUB_ACTOR": "registry-bot",
-            **BOT_ENV,
-        }
-        if now is not None:
-            env["BATCHOPS_NOW"] = iso(now)
-            env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = iso(now)  # commits at the story's time
-        buffer = io.StringIO()
-        with (
-            runner.scoped_environment(env),
-            _cwd(self.repo),
-            contextlib.redirect_stdout(buffer),
-            contextlib.redirect_stderr(buffer),
-        ):
-            if stdin is not None:
-                import sys
-
-                saved, sys.stdin = sys.stdin, io.StringIO(stdin)
-            try:
-                code = self.entry(list(argv))
-            finally:
-                if stdin is not None:
-                    sys.stdin = saved
-        outputs = runner.parse_output_file(output.read_text())
-        part = step_summary.read_text()
-        if part.strip():
-            with self.summary.open("a", encoding="utf-8") as handle:
-                handle.write(part.rstrip() + "\n\n")
-        step = Step(argv[0], code, outputs, buffer.getvalue())
-        self.steps.append(step)
-        return step
-
-    def git(self, *args: str) -> str:
-        return gitcmd.text(self.repo, list(args), env=BOT_ENV).strip()
-
-
-@contextlib.contextmanager
-def _cwd(path: Path) -> Iterator[None]:
-    saved = Path.cwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(saved)
-
-
-# --- the registry ------------------------------------------------------------------------
-
-
-def _recipe(name: str, version: str, upstream: str) -> str:
-    return (
-        f'[metadata]\nname = "{name}"\ndescription = "{name}, generated by the demo batch"\n\n'
-        f'[version]\nversion = "{version}"\n\n'
-        '[[steps]]\naction = "download"\n'
-        f'url = "{upstream}/{name}/{{version}}/{name}-{{version}}-{{os}}-{{arch}}.tar.gz"\n'
-        f'checksum_url = "{upstream}/{name}/{{version}}/SHA256SUMS"\n'
-    )
-
-
-def _publish(upstream: Upstream, name: str, version: str, marker: str = "") -> None:
-    import hashlib
-
-    digest = hashlib.sha256(f"{name}-{version}{marker}".encode()).hexdigest()
-    upstream.files[f"/{name}/{version}/SHA256SUMS"] = f"{digest}  {name}-{version}-linux-amd64.tar.gz\n".encode()
-
-
-def build_registry(work: Path, upstream: Upstream) -> Path:
-    bare = work / "registry.git"
-    repo = work / "registry"
-    gitcmd.run(work, ["init", "-q", "--bare", "-b", "main", str(bare)], env=BOT_ENV)
-    gitcmd.run(work, ["init", "-q", "-b", "main", str(repo)], env=BOT_ENV)
-    (repo / "recipes").mkdir()
-    (repo / "recipes" / "jq.toml").write_text(_recipe("jq", "1.7.1", upstream.url))
-    _publish(upstream, "jq", "1.7.1")
-    (repo / "batch-control.json").write_text(dumps(new_document()))
-    for args in (
-        ["add", "-A"],
-        ["commit", "-q", "-m", "registry: initial recipes"],
-        ["remote", "add", "origin", str(bare)],
-        ["push", "-q", "origin", "main"],
-    ):
-        gitcmd.run(repo, args, env=BOT_ENV)
-    return repo
-
 
 def ship_batch(demo: Demo, batch_id: str, ecosystem: str, run: int) -> list[str]:
     """The user's batch step: generate recipes, commit them with the batch id, merge."""
@@ -230,12 +55,12 @@ def ship_batch(demo: Demo, batch_id: str, ecosystem: str, run: int) -> list[str]
     folder = demo.repo / "recipes" / ecosystem
     folder.mkdir(parents=True, exist_ok=True)
     for name in names:
-        (folder / f"{name}.toml").write_text(_recipe(name, f"{run}.0.{len(name) % 7}", demo.upstream.url))
-        _publish(demo.upstream, name, f"{run}.0.{len(name) % 7}")
+        (folder / f"{name}.toml").write_text(recipe(name, f"{run}.0.{len(name) % 7}", demo.upstream.url))
+        publish(demo.upstream, name, f"{run}.0.{len(name) % 7}")
     if ecosystem == "homebrew" and run == 0:
         # the batch also bumps an existing recipe: a rollback must restore it, not delete it
-        (demo.repo / "recipes" / "jq.toml").write_text(_recipe("jq", "1.8.0", demo.upstream.url))
-        _publish(demo.upstream, "jq", "1.8.0")
+        (demo.repo / "recipes" / "jq.toml").write_text(recipe("jq", "1.8.0", demo.upstream.url))
+        publish(demo.upstream, "jq", "1.8.0")
     demo.git("add", "recipes")
     at = iso(START + run * RUN_EVERY + timedelta(minutes=10))  # at the story's time, as the day's page shows it
     message = f"feat(recipes): {ecosystem} batch {run}\n\nbatch_id: {batch_id}"
@@ -377,7 +202,7 @@ def drift_and_rollback(demo: Demo, facts: dict[str, Any], say: Any) -> None:
         "chore(drift): record checksum baseline [skip ci]",
     )
     # upstream re-publishes jq 1.8.0 with different bytes under the same version
-    _publish(demo.upstream, "jq", "1.8.0", marker="-tampered")
+    publish(demo.upstream, "jq", "1.8.0", marker="-tampered")
     second = demo.run(
         "drift-monitor",
         "--grace-period",
@@ -542,7 +367,8 @@ def _final(demo: Demo, facts: dict[str, Any], say: Any) -> None:
     if facts["sampling_from"]:
         run, rate = facts["sampling_from"]
         say(
-            f"Budget: macOS {used:.0f}/{limit:.0f} min ({used / limit * 100:.0f}%); sampling since run {run} (sample rate {rate:.2f})."
+            f"Budget: macOS {used:.0f}/{limit:.0f} min ({used / limit * 100:.0f}%); "
+            f"sampling since run {run} (sample rate {rate:.2f})."
         )
     else:
         say(f"Budget: macOS {used:.0f}/{limit:.0f} min ({used / limit * 100:.0f}%); no sampling yet.")
@@ -553,7 +379,8 @@ def _final(demo: Demo, facts: dict[str, Any], say: Any) -> None:
         rate = entry.get("success_rate")
         shown = f"{rate:.1f}%" if isinstance(rate, (int, float)) else "-"
         say(
-            f"  {entry.get('ecosystem', '?'):<9} {shown:>6} vs SLO {entry.get('slo', 0):g}%  → {entry.get('severity', '?')}"
+            f"  {entry.get('ecosystem', '?'):<9} {shown:>6} vs SLO {entry.get('slo', 0):g}%  "
+            f"→ {entry.get('severity', '?')}"
         )
     drift = facts.get("drift", {})
     say(
@@ -574,7 +401,10 @@ def _final(demo: Demo, facts: dict[str, Any], say: Any) -> None:
 
 
 DEMO = Command(
-    help="run the whole control plane offline on a temporary registry: breaker, budget, persist, metrics, SLO, drift, rollback",
+    help=(
+        "run the whole control plane offline on a temporary registry: "
+        "breaker, budget, persist, metrics, SLO, drift, rollback"
+    ),
     configure=_configure,
     run=_run,
 )

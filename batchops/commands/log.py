@@ -124,7 +124,10 @@ def changes(folder: Path, path: str, ref: str, since: str) -> list[Change]:
         raise UsageError(
             f"cannot read the history of {path} in {ref}: {said}",
             field="--ref",
-            hint="run it in a git checkout of the registry, with a ref that exists there, e.g. --ref HEAD or --ref origin/main",
+            hint=(
+                "run it in a git checkout of the registry, with a ref that exists there, "
+                "e.g. --ref HEAD or --ref origin/main"
+            ),
         ) from None
     found: list[Change] = []
     for record in out.split(_END):

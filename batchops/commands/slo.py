@@ -90,7 +90,8 @@ def _runs(args: argparse.Namespace, now: Any, last: int | None) -> tuple[list[di
             "check --token or BATCHOPS_METRICS_TOKEN (the Worker's BATCH_METRICS_TOKEN)"
             if exc.status in (401, 403)
             else (
-                "the endpoint must be batchops' own telemetry Worker (telemetry/), which serves GET /batch-metrics/runs; the production Worker has no read endpoint"
+                "the endpoint must be batchops' own telemetry Worker (telemetry/), which serves "
+                "GET /batch-metrics/runs; the production Worker has no read endpoint"
                 if exc.status in (404, 405)
                 else "check the endpoint URL and that the Worker is up"
             )
@@ -153,7 +154,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 SLO = Command(
-    help="per-ecosystem success rate against the SLOs, with severities and a chart (store or --endpoint; text, Markdown or JSON)",
+    help=(
+        "per-ecosystem success rate against the SLOs, with severities and a chart "
+        "(store or --endpoint; text, Markdown or JSON)"
+    ),
     configure=_configure,
     run=_run,
 )

@@ -154,7 +154,10 @@ def status_terminal(document: dict[str, Any], now: datetime, path: str, remote: 
 
 def budget_terminal(current: budget.BudgetView) -> str:
     """The budget at a terminal: the week, each platform's minutes and state, the previous weeks."""
-    text = f"budget: week {current.week_start:%Y-%m-%d} to {current.week_end:%Y-%m-%d} ({current.days_left:.1f} days left), sample rate {budget.format_rate(current.sample_rate)}\n"
+    text = (
+        f"budget: week {current.week_start:%Y-%m-%d} to {current.week_end:%Y-%m-%d} "
+        f"({current.days_left:.1f} days left), sample rate {budget.format_rate(current.sample_rate)}\n"
+    )
     gauges = [
         [
             budget.LABELS[g.platform],
@@ -182,7 +185,10 @@ def budget_terminal(current: budget.BudgetView) -> str:
             )
         text += "previous weeks:\n" + terminal.table(["week", "macOS minutes", "Linux minutes"], weeks)
     if current.rollover_due:
-        text += f"the week of {str(current.rollover_due['week_start'])[:10]} is over: usage counts from 0 (recorded by the next breaker-update)\n"
+        text += (
+            f"the week of {str(current.rollover_due['week_start'])[:10]} is over: "
+            "usage counts from 0 (recorded by the next breaker-update)\n"
+        )
     return text
 
 
@@ -229,7 +235,10 @@ def _status_run(args: argparse.Namespace) -> int:
 
 
 STATUS = Command(
-    "what the next batch of each ecosystem meets (runs, skipped until, probe) and whether the local file is what the branch says",
+    (
+        "what the next batch of each ecosystem meets (runs, skipped until, probe) "
+        "and whether the local file is what the branch says"
+    ),
     _status_configure,
     _status_run,
 )

@@ -3,8 +3,9 @@
 Says whether to skip; once the open wait is over it moves the breaker to
 half-open and lets exactly this batch run as the probe (the ``breaker.gate``
 operation, journaled for persist-with-retry). With ``dry-run`` it only answers:
-the same outputs, nothing written, nothing journaled (a question never takes the probe). Fails closed: a batch never runs
-past a breaker it could not read. On the hot path: no network library is imported.
+the same outputs, nothing written, nothing journaled (a question never takes the probe).
+Fails closed: a batch never runs past a breaker it could not read. On the hot path: no
+network library is imported.
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ def _dry_run(
         would = "would change nothing"
     verdict = "skip" if decision.skip else "run"
     result.say(
-        f"{ecosystem}: dry run: the next batch would {verdict} ({decision.reason}); the gate {would}. Nothing written, nothing journaled."
+        f"{ecosystem}: dry run: the next batch would {verdict} ({decision.reason}); the gate {would}. "
+        "Nothing written, nothing journaled."
     )
     preview = dict(document)
     preview["circuit_breaker"] = dict(document.get("circuit_breaker") or {})
