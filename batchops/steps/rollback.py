@@ -140,7 +140,7 @@ def _report_plan(result: StepResult, outcome: Outcome) -> None:
             "untouched: "
             + ", ".join(core.quote_path(p.path) for p in conflicts[:10])
             + ("" if len(conflicts) <= 10 else ", …")
-            + ". Review them, or re-run with force: true to restore them anyway.",
+            + f". Review them, or re-run with {runner.field_fix('force', 'true')} to restore them anyway.",
             title=TITLE,
         )
 

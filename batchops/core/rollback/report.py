@@ -11,6 +11,9 @@ from batchops.core.rollback.ids import BATCH_KEY, ROLLBACK_KEY, Selector, batch_
 from batchops.core.rollback.landings import Landing, Selection, interesting_paths
 from batchops.errors import BatchopsError
 
+# how to give a token, at a terminal and in a workflow alike (the core cannot tell which it runs in)
+GIVE_TOKEN = "a GitHub token (--github-token TOKEN; in a workflow, the github-token input)"
+
 
 def carrier_prs(selection: Selection) -> list[int]:
     """Numbers of the PR refs that carry commits of the selection."""
@@ -231,7 +234,7 @@ def not_found_message(
                 f"PR refs that carry it first: batchops batches --fetch-refs {selector.value}"
             )
             if not token:
-                hint += " (or pass github-token so merged PRs are looked up)"
+                hint += f" (or pass {GIVE_TOKEN} so merged PRs are looked up)"
             return message, hint
         where = ", ".join(elsewhere[:8]) + (" …" if len(elsewhere) > 8 else "")
         files = len(interesting_paths(selection))
@@ -248,8 +251,11 @@ def not_found_message(
                 f": its ref {', '.join(elsewhere[:4])} is in the checkout, and no first-parent commit of {base_branch} "
                 "ships its change as a whole (it was not merged, or another PR shipped part of the same content)"
             )
-            return message, "check the number; pass github-token so the API tells whether and where it was merged"
+            return (
+                message,
+                f"check the number; pass {GIVE_TOKEN} so the API tells whether and where it was merged",
+            )
         fetch = f"git fetch origin '+refs/pull/{selector.value}/head:refs/remotes/origin/pull/{selector.value}/head'"
-        hint = f"fetch the PR's ref ({fetch}) or pass github-token so the merge commit can be looked up"
+        hint = f"fetch the PR's ref ({fetch}) or pass {GIVE_TOKEN} so the merge commit can be looked up"
         return message, hint
     return f"commit {selector.value} shipped nothing under the paths on {base_branch}", "check the commit and the paths"
