@@ -65,8 +65,25 @@ def resource_error(exc: OSError, path: str | Path | None = None) -> BatchopsErro
     )
 
 
+_TEMP_LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789_"
+
+
+def _create_temp(target: Path) -> tuple[int, str]:
+    """A new file ``.NAME.XXXXXXXX.tmp`` beside ``target``, created exclusively (mode 0600), as
+    ``tempfile.mkstemp`` makes it; without importing tempfile (and shutil, random), which the hot path
+    would pay for in every step."""
+    for _ in range(100):
+        letters = "".join(_TEMP_LETTERS[byte % len(_TEMP_LETTERS)] for byte in os.urandom(8))
+        name = str(target.parent / f".{target.name}.{letters}.tmp")
+        try:
+            return os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no unused temporary name", str(target.parent))
+
+
 def _stale_name(target: Path) -> re.Pattern[str]:
-    # tempfile.mkstemp's random part: 8 characters of [a-z0-9_]
+    # the random part of a temp file (_create_temp): 8 characters of [a-z0-9_]
     return re.compile(rf"\.{re.escape(target.name)}\.[a-z0-9_]{{8}}\.tmp")
 
 
@@ -118,9 +135,7 @@ def write_atomic(path: str | Path, text: str | bytes) -> None:
     tmp = ""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        import tempfile  # here, not at the top: reading steps (the gate) never pay for it
-
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        fd, tmp = _create_temp(target)
         try:
             if fcntl is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX)
