@@ -19,13 +19,14 @@ no job to speak of, and every call records.
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from batchops.adapters import controlfile, files, runner, schema
-from batchops.core import breaker, budget
+from batchops.core import breaker, budget, operations
 from batchops.core.breaker import Transition
 from batchops.errors import BatchopsError
 
@@ -43,6 +44,7 @@ class UpdateOptions:
     skipped: int = 0
     source: str = OUTCOME_INPUT
     batch_id: str = ""
+    dry_run: bool = False  # compute the transition and outputs only: nothing written, journaled or noted
 
 
 @dataclass
@@ -74,16 +76,15 @@ def record(options: UpdateOptions) -> UpdateResult:
     if seen is not None:
         return UpdateResult(document, _current_outputs(document, options.ecosystem), already=seen)
     minutes = {"macos": budget.billed_minutes(options.macos), "linux": budget.billed_minutes(options.linux)}
-    operations: list[tuple[str, dict[str, Any]]] = []
-    if options.outcomes:
-        args = {"ecosystem": options.ecosystem, "outcomes": list(options.outcomes), "at": options.at}
-        operations.append(("breaker.record", args))
-    if any(minutes.values()):
-        operations.append(("budget.add_minutes", {"macos": options.macos, "linux": options.linux, "at": options.at}))
+    planned = _operations(options)
     applied: list[Any] = []
-    if operations:
-        document, applied = controlfile.mutate_all(options.control_file, operations, at=options.at, document=document)
-    job.note(options)
+    if planned and options.dry_run:  # the same operations on a copy: the file, the journal and the job untouched
+        document = copy.deepcopy(document)
+        applied = [operations.apply(document, op, copy.deepcopy(args)) for op, args in planned]
+    elif planned:
+        document, applied = controlfile.mutate_all(options.control_file, planned, at=options.at, document=document)
+    if not options.dry_run:
+        job.note(options)
     if not options.outcomes:
         return UpdateResult(document, _current_outputs(document, options.ecosystem), minutes=minutes)
     raw = applied[0]
@@ -95,6 +96,17 @@ def record(options: UpdateOptions) -> UpdateResult:
         list(raw.get("reconciled") or []),
         minutes,
     )
+
+
+def _operations(options: UpdateOptions) -> list[tuple[str, dict[str, Any]]]:
+    """``breaker.record`` (when there are outcomes) and ``budget.add_minutes`` (when there are minutes)."""
+    planned: list[tuple[str, dict[str, Any]]] = []
+    if options.outcomes:
+        args = {"ecosystem": options.ecosystem, "outcomes": list(options.outcomes), "at": options.at}
+        planned.append(("breaker.record", args))
+    if budget.billed_minutes(options.macos) or budget.billed_minutes(options.linux):
+        planned.append(("budget.add_minutes", {"macos": options.macos, "linux": options.linux, "at": options.at}))
+    return planned
 
 
 class _JobRecords:

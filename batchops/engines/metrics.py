@@ -115,6 +115,7 @@ class Upload:
     spool_dir: str
     database: str
     at: Any
+    dry_run: bool = False  # where it would go only: nothing sent, spooled or stored
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,8 @@ class Uploaded:
 def upload(options: Upload) -> Uploaded:
     """Deliver one payload; what could not be delivered is spooled, what was refused for good kept apart."""
     payload, key, at = options.payload, options.key, options.at
+    if options.dry_run:
+        return Uploaded(Delivery(ok=False), "endpoint" if options.endpoint else "database")
     if options.endpoint:
         delivery = send(options.endpoint, options.token, payload, key, options.policy)
         if delivery.ok:

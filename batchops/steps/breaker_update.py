@@ -9,6 +9,7 @@ the step every batch job runs after its work, with the results file in hand.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from batchops.core.breaker import FAILURE, OUTCOMES, SUCCESS
 from batchops.engines import breaker_update as engine
 from batchops.engines.breaker_update import UpdateOptions
 from batchops.errors import UsageError
-from batchops.flags import add_control_file, add_input, add_now, clock, parse_float
+from batchops.flags import add_control_file, add_dry_run, add_input, add_now, clock, parse_bool, parse_float
 from batchops.render.breaker import step_report
 from batchops.steps import Step, StepResult
 
@@ -49,6 +50,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         default="",
     )
     add_control_file(parser)
+    add_dry_run(parser, "compute the transition and the outputs only: nothing written, nothing journaled")
     add_now(parser)
 
 
@@ -114,9 +116,12 @@ def _options(args: argparse.Namespace, at: str) -> UpdateOptions:
 def run(args: argparse.Namespace) -> StepResult:
     now = clock(args)
     options = _options(args, timeutil.iso(now))
+    options = dataclasses.replace(options, dry_run=parse_bool(args.dry_run, field="dry-run"))
     done = engine.record(options)
     if done.already is not None:
         return _already_recorded(options, done, now)
+    if options.dry_run:
+        return _dry_run(options, done, now)
     result = StepResult(outputs=done.outputs)
     lines = _report_lines(options, done, result)
     eco, outputs = options.ecosystem, done.outputs
@@ -128,6 +133,30 @@ def run(args: argparse.Namespace) -> StepResult:
     result.say(f"{eco}: {counted}; {state_line}")
     lines.append(state_line + ".")
     result.section(step_report(f"{TITLE}: {eco}", lines, done.document, now, done.transitions))
+    return result
+
+
+def _dry_run(options: UpdateOptions, done: engine.UpdateResult, now: datetime) -> StepResult:
+    """The outputs the update would give and what it would record; the file, the journal and the job untouched."""
+    eco, outputs = options.ecosystem, done.outputs
+    result = StepResult(outputs=outputs)
+    recorded = [f"{eco}: {_counted(options)} (from {options.source})"] if options.outcomes else []
+    if any(done.minutes.values()):
+        recorded.append(_minutes_line(options, done.minutes).removesuffix(".").replace("added", "add", 1))
+    state_line = (
+        f"state: {outputs['previous-state']} → {outputs['state']}, "
+        f"failure rate over the window {float(outputs['failure-rate']):.0%}"
+    )
+    opens_at = breaker.load(done.document, eco)[0].opens_at
+    moves = [_transition_message(eco, move, opens_at)[1] for move in done.transitions]
+    would = "; ".join(recorded) or f"{eco}: nothing (no passed or failed result, no minutes)"
+    result.say(f"dry run: would record {would}; {state_line}. Nothing written, nothing journaled.")
+    for move in moves:
+        result.say(f"dry run: would happen: {move}")
+    lines = [f"Dry run: would record {line}." for line in recorded] or ["Dry run: nothing to record."]
+    lines += [f"Would happen: {move}." for move in moves]
+    lines += [f"Would be {state_line}.", "Dry run: nothing written, nothing journaled."]
+    result.section(step_report(f"{TITLE}: {eco} — dry run", lines, done.document, now, done.transitions))
     return result
 
 

@@ -26,7 +26,7 @@ from batchops.core.metrics import Delivery, RetryPolicy
 from batchops.engines import metrics as delivering
 from batchops.engines.metrics import NOT_HONORED, default_spool_dir
 from batchops.errors import BatchopsError, UsageError
-from batchops.flags import add_input, add_now, clock, parse_float
+from batchops.flags import add_dry_run, add_input, add_now, clock, parse_bool, parse_float
 from batchops.render import markdown
 from batchops.steps import Step, StepResult
 
@@ -160,6 +160,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         "seconds one request may take, from connect to the last byte",
         default=str(int(DEFAULT_REQUEST_TIMEOUT)),
     )
+    add_dry_run(parser, "build and validate the payload, say where it would go: nothing sent, spooled or stored")
     add_now(parser)
 
 
@@ -181,6 +182,7 @@ def run(args: argparse.Namespace) -> StepResult:
     schema.validate(payload, "batch-metrics", file=f"payload built from {built_from}")
     key = metrics.idempotency_key(payload)
     policy = policy_from(args)
+    dry_run = parse_bool(args.dry_run, field="dry-run")
     endpoint = (args.endpoint or "").strip()
     if endpoint:
         telemetry.check_endpoint(endpoint)
@@ -200,8 +202,12 @@ def run(args: argparse.Namespace) -> StepResult:
         if telemetry.plain_http_with_token(endpoint, token):
             where = telemetry.safe_url(endpoint)
             result.warning(f"the endpoint {where} is plain http: the token travels unencrypted; use https", title=TITLE)
-        result.say(f"POST {telemetry.safe_url(telemetry.target_url(endpoint))}")
-    done = delivering.upload(delivering.Upload(payload, key, endpoint, token, policy, spool_dir, args.database, now))
+        if not dry_run:
+            result.say(f"POST {telemetry.safe_url(telemetry.target_url(endpoint))}")
+    upload = delivering.Upload(payload, key, endpoint, token, policy, spool_dir, args.database, now, dry_run)
+    done = delivering.upload(upload)
+    if dry_run:
+        return _dry_run(result, payload, done.destination, endpoint, args.database)
     delivery = done.delivery
     result.log += delivery.log
     outputs["destination"] = done.destination
@@ -226,6 +232,19 @@ def run(args: argparse.Namespace) -> StepResult:
             title="metrics not uploaded",
         )
     result.section(_summary(payload, outputs, delivery, args.database, notes))
+    return result
+
+
+def _dry_run(result: StepResult, payload: dict[str, Any], destination: str, endpoint: str, database: str) -> StepResult:
+    """Where the payload would go, under which key; nothing sent, spooled or stored."""
+    result.outputs["destination"] = destination
+    where = f"POST {telemetry.safe_url(telemetry.target_url(endpoint))}" if endpoint else f"the database {database}"
+    key = result.outputs["idempotency-key"]
+    said = f"dry run: the payload is valid and would go to {where} with Idempotency-Key {key}"
+    result.say(said + "; nothing sent, spooled or stored")
+    table = _summary(payload, result.outputs, Delivery(ok=False), database, []).split("\n")
+    lines = [f"### 📈 {TITLE} — dry run", "", markdown.md_escape(said + "; nothing was sent, spooled or stored."), ""]
+    result.section("\n".join(lines + table[4:]))
     return result
 
 

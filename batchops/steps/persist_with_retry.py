@@ -17,11 +17,13 @@ from __future__ import annotations
 import argparse
 
 from batchops.adapters import journal, runner
+from batchops.core import escape
 from batchops.core import persist as rules
 from batchops.core.persist import DEFAULT_MESSAGE, Message
 from batchops.engines import persist as engine
+from batchops.engines import persist_plan
 from batchops.errors import BatchopsError
-from batchops.flags import add_control_file, add_input, parse_int, parse_list
+from batchops.flags import add_control_file, add_dry_run, add_input, parse_bool, parse_int, parse_list
 from batchops.render import markdown
 from batchops.steps import Step, StepResult
 
@@ -50,6 +52,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         default="",
     )
     add_control_file(parser)
+    add_dry_run(parser, "say what would be committed and pushed, and do nothing: no commit, no fetch, no push")
 
 
 def options(args: argparse.Namespace) -> engine.Options:
@@ -67,6 +70,8 @@ def options(args: argparse.Namespace) -> engine.Options:
 
 def run(args: argparse.Namespace) -> StepResult:
     result = StepResult()
+    if parse_bool(args.dry_run, field="dry-run"):
+        return _dry_run(result, persist_plan.plan(options(args), log=result.say))
     try:
         outcome = engine.persist(options(args), log=result.say)
     except BatchopsError as exc:
@@ -77,6 +82,31 @@ def run(args: argparse.Namespace) -> StepResult:
         result.warning(note, title="batchops persist-with-retry")
     result.outputs = {"pushed": outcome.pushed, "attempts": outcome.attempts, "commit-sha": outcome.commit_sha}
     result.section(summary(outcome))
+    return result
+
+
+def _dry_run(result: StepResult, plan: persist_plan.Plan) -> StepResult:
+    """What a real run would commit and push; the outputs of a run that pushed nothing."""
+    for note in plan.notes:
+        result.log = [line for line in result.log if line != note]
+        result.warning(note, title="batchops persist-with-retry")
+    result.outputs = {"pushed": False, "attempts": 0, "commit-sha": ""}
+    files = ", ".join(escape.short_line(name) for name in plan.files) or "(none changed)"
+    target = f"branch {escape.short_line(plan.branch)} of {plan.remote} ({escape.short_line(plan.url)})"
+    result.say(f"dry run: would commit and push to {target}: {len(plan.operations)} operation(s); files: {files}")
+    for entry in plan.operations:
+        result.say("dry run: would carry " + " ".join(rules.describe(entry)).removeprefix("- "))
+    result.say("dry run: commit message: " + escape.short_line(plan.message, 2000))
+    result.say("dry run: nothing committed, fetched or pushed")
+    head = f"### persist-with-retry — dry run: would push to `{plan.branch}` of `{plan.remote}`\n\n"
+    said = f"Nothing committed, fetched or pushed. Remote: {plan.url}. Files: {files}"
+    rows = [
+        [entry["file"], entry["op"], " ".join(rules.describe(entry)).removeprefix("- "), entry["id"]]
+        for entry in plan.operations
+    ]
+    table = markdown.md_table(["file", "operation", "what", "id"], rows) + "\n" if rows else ""
+    message = "Commit message:\n\n" + "".join(f"    {line}\n" for line in plan.message.splitlines())
+    result.section(head + markdown.md_escape(said) + "\n\n" + table + "\n" + message)
     return result
 
 
