@@ -247,3 +247,16 @@ def test_metrics_dry_run_false_uploads_as_without_the_flag(tmp_path: Path, https
         outputs.append(run.outputs)
     assert outputs[0] == outputs[1] and outputs[0]["uploaded"] == "true" and outputs[0]["destination"] == "endpoint"
     assert len(httpserver.log) == 2
+
+
+def test_persist_dry_run_lists_the_further_paths_it_would_commit_and_leaves_the_index_alone(tmp_path: Path) -> None:
+    bare, work, env = persist_job(tmp_path)
+    (work / "data").mkdir()
+    (work / "data" / "failures.json").write_text("[]\n")
+    index = (work / ".git" / "index").read_bytes()
+    before = repository_state(bare, work, env)
+    dry = step(["persist-with-retry", "--paths", "data/"], work, "bare", env)
+    assert dry.returncode == 0, dry.log
+    assert "files: batch-control.json, data/failures.json" in dry.log
+    assert repository_state(bare, work, env) == before and (work / ".git" / "index").read_bytes() == index
+    assert not list((work / ".git").glob("batchops-index-*"))  # the temporary index is gone
