@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from batchops.adapters import controlfile, files, runner, schema
-from batchops.core import breaker, budget, operations
+from batchops.core import breaker, budget, operations, readers
 from batchops.core.breaker import Transition
 from batchops.errors import BatchopsError
 
@@ -81,6 +81,8 @@ def record(options: UpdateOptions) -> UpdateResult:
     if planned and options.dry_run:  # the same operations on a copy: the file, the journal and the job untouched
         document = copy.deepcopy(document)
         applied = [operations.apply(document, op, copy.deepcopy(args)) for op, args in planned]
+        readers.for_readers(document)  # as the real write would: refused here when it would be refused there
+        schema.validate(document, "batch-control", file=options.control_file)
     elif planned:
         document, applied = controlfile.mutate_all(options.control_file, planned, at=options.at, document=document)
     if not options.dry_run:
