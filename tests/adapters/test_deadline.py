@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from batchops.adapters.deadline import Deadline, DeadlineExceeded, current, http_connection, session
+from tests.support.local_server import dripping_server
 
 
 class Clock:
@@ -23,35 +24,8 @@ class Clock:
 @pytest.fixture
 def dripping() -> Iterator[int]:
     """A server that answers with a status line and then one header byte every 0.1 s, for a minute."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    stop = threading.Event()
-
-    def drip(conn: socket.socket) -> None:
-        with conn:
-            try:
-                conn.recv(65536)
-                for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 600:
-                    if stop.is_set():
-                        return
-                    conn.sendall(bytes([byte]))
-                    time.sleep(0.1)
-            except OSError:
-                return
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            threading.Thread(target=drip, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield server.getsockname()[1]
-    stop.set()
-    server.close()
+    with dripping_server(every=0.1, length=600) as port:
+        yield port
 
 
 def test_the_time_left_shrinks_with_the_clock_and_bounds_each_operation() -> None:

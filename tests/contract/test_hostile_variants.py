@@ -18,6 +18,7 @@ from batchops.adapters.git import PushDeclined
 from batchops.adapters.git.errors import failure_type
 from batchops.core import rollback
 from tests.cli_helpers import run_cli
+from tests.support.local_server import dripping_server
 
 # what str.splitlines() splits on beyond \n and \r: git does not
 NOT_GIT_LINE_BREAKS = ["\u2028", "\u2029", "\x85", "\x1c", "\x1d", "\x1e", "\x0b", "\x0c"]
@@ -85,35 +86,8 @@ def test_preflight_outputs_never_print_the_credentials_of_a_url_in_the_reason(tm
 @pytest.fixture
 def dripping_github() -> Iterator[str]:
     """A loopback 'GitHub' that answers one header byte every 0.2 s, for minutes."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    stop = threading.Event()
-
-    def drip(conn: socket.socket) -> None:
-        with conn:
-            try:
-                conn.recv(65536)
-                for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 2000:
-                    if stop.is_set():
-                        return
-                    conn.sendall(bytes([byte]))
-                    time.sleep(0.2)
-            except OSError:
-                return
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            threading.Thread(target=drip, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    stop.set()
-    server.close()
+    with dripping_server(every=0.2, length=2000) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_a_github_server_that_drips_its_reply_cannot_stretch_a_call_past_its_deadline(dripping_github: str) -> None:
