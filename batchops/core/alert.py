@@ -327,50 +327,26 @@ def _active(
 def _still_open(incident: Incident, live: IssueState, now: datetime, at: str, run_url: str) -> list[Action]:
     """The incident goes on and its issue is open: a comment on a meaningful change, else at most the body."""
     key, marker = incident.key, live.marker
+
+    def on_issue(kind: str, new: Marker, summary: str, comment: str = "") -> list[Action]:
+        body = issue_body(incident, new, at, run_url)
+        return [
+            Action(kind, key, live.number, marker=new, body=body, comment=comment, summary=summary, incident=incident)
+        ]
+
     if marker.status != ACTIVE:  # it came back before the issue closed: flapping, told in the body only
         since = timeutil.parse_iso_or_none(marker.resolved_at)
         after = f" after {fmt_age(now - since)} resolved" if since else ""
         fresh = Marker(key, ACTIVE, dict(incident.milestones), opened_at=marker.opened_at or at)
         new = replace(fresh, returns=marker.returns + 1)
-        return [
-            Action(
-                "update",
-                key,
-                live.number,
-                marker=new,
-                body=issue_body(incident, new, at, run_url),
-                summary=f"{key} returned{after} (no comment: the issue was still open)",
-                incident=incident,
-            )
-        ]
+        return on_issue("update", new, f"{key} returned{after} (no comment: the issue was still open)")
     new = replace(marker, milestones=dict(incident.milestones))
     changed = _changes(marker.milestones, incident)
     if changed:
         summary = f"{key}: " + "; ".join(incident.notes.get(c, c) for c in changed)
-        return [
-            Action(
-                "comment",
-                key,
-                live.number,
-                marker=new,
-                body=issue_body(incident, new, at, run_url),
-                comment=change_comment(incident, changed, at),
-                summary=summary,
-                incident=incident,
-            )
-        ]
+        return on_issue("comment", new, summary, comment=change_comment(incident, changed, at))
     if dict(marker.milestones) != dict(incident.milestones):  # a milestone went away: remember it, say nothing
-        return [
-            Action(
-                "update",
-                key,
-                live.number,
-                marker=new,
-                body=issue_body(incident, new, at, run_url),
-                summary=f"{key}: milestones updated (no comment)",
-                incident=incident,
-            )
-        ]
+        return on_issue("update", new, f"{key}: milestones updated (no comment)")
     return []
 
 

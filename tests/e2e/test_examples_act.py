@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 
 from batchops.adapters.store import Store
-from batchops.commands import metrics
-from tests.support.act import copy_repository
+from tests.support.act import copy_repository, run_with_telemetry
 from tests.support.gitrepo import git, make_remote
 
 pytestmark = [pytest.mark.act, pytest.mark.slow]
@@ -89,20 +88,15 @@ def test_batch_operations_runs_the_matrix_and_lands_every_update(act, tmp_path: 
     git(seed, "update-index", "--chmod=+x", "scripts/run-batch.sh")
     git(seed, "commit", "-q", "-m", "make the batch script executable")
     git(seed, "push", "-q", "origin", "main")
-    server = metrics.make_server(str(tmp_path / "telemetry.db"), TOKEN).start()
-    try:
-        run = act(
-            localize((EXAMPLES / "batch-operations.yml").read_text()),
-            src=copy_repository(tmp_path / "src"),
-            event="workflow_dispatch",
-            env={"REMOTE": str(bare)},
-            secrets={"BATCHOPS_TELEMETRY_TOKEN": TOKEN},
-            variables={"BATCHOPS_TELEMETRY_URL": server.url},
-            timeout=600,
-        )
-    finally:
-        server.shutdown()
-        server.server_close()
+    run = run_with_telemetry(
+        act,
+        localize((EXAMPLES / "batch-operations.yml").read_text()),
+        tmp_path,
+        remote=bare,
+        token=TOKEN,
+        secret="BATCHOPS_TELEMETRY_TOKEN",
+        variable="BATCHOPS_TELEMETRY_URL",
+    )
     assert run.ok, run.log[-6000:]
     landed = json.loads(git(tmp_path, "--git-dir", str(bare), "show", "main:batch-control.json"))
     # four parallel jobs (two ecosystems disabled), every outcome recorded once

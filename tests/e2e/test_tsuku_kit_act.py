@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from batchops.adapters.store import Store
-from batchops.commands import metrics
-from tests.support.act import copy_repository
+from tests.support.act import copy_repository, run_with_telemetry
 from tests.support.gitrepo import git, make_remote
 
 pytestmark = [pytest.mark.act, pytest.mark.slow]
@@ -101,20 +100,15 @@ def test_batch_operations_gates_runs_the_placeholder_records_persists_and_upload
     act, tmp_path: Path, corpus: Path
 ) -> None:
     bare = _remote(tmp_path, corpus)
-    server = metrics.make_server(str(tmp_path / "telemetry.db"), TOKEN).start()
-    try:
-        run = act(
-            localize((KIT / "batch-operations.yml").read_text()),
-            src=copy_repository(tmp_path / "src"),
-            event="workflow_dispatch",
-            env={"REMOTE": str(bare)},
-            secrets={"BATCH_METRICS_TOKEN": TOKEN},
-            variables={"TELEMETRY_URL": server.url},
-            timeout=600,
-        )
-    finally:
-        server.shutdown()
-        server.server_close()
+    run = run_with_telemetry(
+        act,
+        localize((KIT / "batch-operations.yml").read_text()),
+        tmp_path,
+        remote=bare,
+        token=TOKEN,
+        secret="BATCH_METRICS_TOKEN",
+        variable="TELEMETRY_URL",
+    )
     (tmp_path / "act.log").write_text(run.log)
     assert run.ok, run.log[-6000:]
     landed = json.loads(_show(tmp_path, bare, "main:batch-control.json"))
@@ -138,20 +132,15 @@ def test_batch_operations_with_an_open_breaker_skips_and_writes_nothing(  # type
     control["circuit_breaker"]["default"] = {"state": "open", "failures": 5, "opens_at": "2099-01-01T00:00:00Z"}
     bare, _ = make_remote(tmp_path, {"batch-control.json": json.dumps(control, indent=2) + "\n"})
     head = git(tmp_path, "--git-dir", str(bare), "rev-parse", "main")
-    server = metrics.make_server(str(tmp_path / "telemetry.db"), TOKEN).start()
-    try:
-        run = act(
-            localize((KIT / "batch-operations.yml").read_text()),
-            src=copy_repository(tmp_path / "src"),
-            event="workflow_dispatch",
-            env={"REMOTE": str(bare)},
-            secrets={"BATCH_METRICS_TOKEN": TOKEN},
-            variables={"TELEMETRY_URL": server.url},
-            timeout=600,
-        )
-    finally:
-        server.shutdown()
-        server.server_close()
+    run = run_with_telemetry(
+        act,
+        localize((KIT / "batch-operations.yml").read_text()),
+        tmp_path,
+        remote=bare,
+        token=TOKEN,
+        secret="BATCH_METRICS_TOKEN",
+        variable="TELEMETRY_URL",
+    )
     (tmp_path / "act.log").write_text(run.log)
     assert run.ok, run.log[-6000:]
     assert git(tmp_path, "--git-dir", str(bare), "rev-parse", "main") == head  # nothing persisted

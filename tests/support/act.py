@@ -135,3 +135,27 @@ def copy_repository(dest: Path) -> Path:
     )
     shutil.copytree(REPO_ROOT, dest, ignore=ignore, symlinks=True)
     return dest
+
+
+def run_with_telemetry(
+    act: Any, workflow: str, tmp_path: Path, *, remote: Path, token: str, secret: str, variable: str
+) -> Any:
+    """Run ``workflow`` (on workflow_dispatch) against the bare ``remote``, with a real telemetry endpoint on
+    127.0.0.1 (``batchops metrics serve``, its store ``tmp_path/telemetry.db``) named by the repository variable
+    ``variable`` and its token by the secret ``secret``; the endpoint stops when the run ends."""
+    from batchops.commands import metrics
+
+    server = metrics.make_server(str(tmp_path / "telemetry.db"), token).start()
+    try:
+        return act(
+            workflow,
+            src=copy_repository(tmp_path / "src"),
+            event="workflow_dispatch",
+            env={"REMOTE": str(remote)},
+            secrets={secret: token},
+            variables={variable: server.url},
+            timeout=600,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
