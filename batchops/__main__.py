@@ -7,6 +7,10 @@ flags and ``INPUT_*`` fallbacks, the same outputs, log line and step summary. An
 else (another state, a flag it does not know, a file it cannot prove valid, dry-run)
 goes to the full CLI, which answers it and reports every error.
 
+A rollback by batch id starts its history walk here, before the CLI loads
+(:mod:`batchops.adapters.walk_ahead`): the planner takes it over only when it is exactly the walk
+it needs.
+
 ``scripts/batchops.sh`` calls :func:`main` with ``python -P -c`` (no runpy, no working
 directory on ``sys.path``; ``-S`` too for the hot-path steps: no site-packages scan).
 """
@@ -118,6 +122,10 @@ def run(argv: list[str]) -> int:
     elif argv[:1] == ["rollback"]:
         import atexit
         import gc
+
+        from batchops.adapters import walk_ahead
+
+        walk_ahead.start(argv[1:], os.environ)  # the history walk of a plan by batch id runs while the CLI loads
 
         # The last exit handler: the interpreter's final collection then skips the objects of every
         # module imported (a rollback imports the most), ~10 ms of a plan; files are closed by then.

@@ -74,3 +74,16 @@ def corpus() -> Path:
 
 def have(tool: str) -> bool:
     return shutil.which(tool) is not None
+
+
+@pytest.fixture
+def httpserver():  # type: ignore[no-untyped-def]
+    """pytest-httpserver's server, one per test on 127.0.0.1 (not the plugin's one per worker on
+    ``localhost``): nothing a test leaves behind, no request of another test, reaches the next one."""
+    from pytest_httpserver import HTTPServer
+
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    server.stop()

@@ -10,29 +10,81 @@ side commit in: no second walk, no process per question.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 
 from batchops.adapters import git as gitcmd
+from batchops.adapters import runner, walk_ahead
 from batchops.adapters.mainline import Mainline
 from batchops.core.rollback import Commit, MainCommit
-
-FORMAT = "%x1e%H%x00%P%x00%ct%x00%B"
 
 
 class Graph:
     """Every commit reachable from the revisions given: id, parents, time, message (read on demand)."""
 
     def __init__(self, data: bytes, base_sha: str) -> None:
-        tokens = data.split(b"\x00")
-        count = len(tokens) // 4
-        heads = tokens[0 : 4 * count : 4]  # each b"\x1e" + the commit id (-z: records end with a NUL)
-        self._parents, self._times, self._bodies = (tokens[k : 4 * count : 4] for k in (1, 2, 3))
-        self._names = b"".join(heads).decode("ascii").split("\x1e")[1:]
-        self._index = dict(zip(self._names, range(len(self._names)), strict=True))
-        # a record starts at its b"\x1e"; when no message holds one, a match is placed by the last one before it
-        self._data = data if data.count(b"\x1e") == len(self._names) else b""
         self.base_sha = base_sha
         self._line: Mainline | None = None
+        self._names: list[str] = []
+        self._parents: list[bytes] = []
+        self._times: list[bytes] = []
+        self._bodies: list[bytes] = []
+        self._index: dict[str, int] = {}
+        self._data = b""
+        self._line_shas: list[str] = []  # the first-parent line followed so far, newest first
+        self._line_times: list[bytes] = []
+        self._wanted = base_sha  # the next commit of the line, not read yet ("" at its root)
+        if data:
+            self._records(data, last=True)
+            self._finish(data)
+
+    @classmethod
+    def streamed(cls, chunks: Iterable[bytes], base_sha: str) -> Graph:
+        """The graph of a walk read as it is written: each run of whole records is taken in while git
+        still walks (the output splits at a NUL followed by a record's b"\x1e"); anything doubtful
+        is read again from the whole output."""
+        graph = cls(b"", base_sha)
+        parts: list[bytes] = []
+        pending, whole = b"", True
+        for chunk in chunks:
+            parts.append(chunk)
+            if not whole:
+                continue
+            pending += chunk
+            cut = pending.rfind(b"\x00\x1e")
+            if cut > 0:
+                whole = graph._records(pending[: cut + 1], last=False)
+                pending = pending[cut + 1 :]
+                graph._follow()
+        data = b"".join(parts)
+        if not (whole and graph._records(pending, last=True)):
+            graph = cls(data, base_sha)  # read whole, at once
+        else:
+            graph._finish(data)
+        return graph
+
+    def _records(self, part: bytes, *, last: bool) -> bool:
+        """Take in whole records (``last``: the end of the output); False when ``part`` does not
+        split into records as it should."""
+        tokens = part.split(b"\x00")
+        count = len(tokens) // 4
+        if not last and len(tokens) != 4 * count + 1:
+            return False
+        heads = tokens[0 : 4 * count : 4]  # each b"\x1e" + the commit id (-z: records end with a NUL)
+        names = b"".join(heads).decode("ascii", "replace").split("\x1e")[1:]
+        if len(names) != count:
+            return False
+        start = len(self._names)
+        self._names += names
+        self._parents += tokens[1 : 4 * count : 4]
+        self._times += tokens[2 : 4 * count : 4]
+        self._bodies += tokens[3 : 4 * count : 4]
+        self._index.update(zip(names, range(start, start + count), strict=True))
+        return True
+
+    def _finish(self, data: bytes) -> None:
+        # a record starts at its b"\x1e"; when no message holds one, a match is placed by the last one before it
+        self._data = data if data.count(b"\x1e") == len(self._names) else b""
 
     def __contains__(self, sha: str) -> bool:
         return sha in self._index
@@ -65,19 +117,26 @@ class Graph:
                 at = data.find(needle, at + 1)
         return [self.commit(self._names[i]) for i in sorted(hits)]
 
+    def _follow(self) -> None:
+        """Follow the base branch's first parents as far as the records taken in so far go (the walk
+        gives the line in order, newest first, so most of it is followed while git still walks)."""
+        index, parents, names, times = self._index, self._parents, self._names, self._times
+        shas, moments, wanted = self._line_shas, self._line_times, self._wanted
+        i = index.get(wanted) if wanted else None
+        while i is not None:
+            shas.append(names[i])
+            moments.append(times[i])
+            first = parents[i][:40]
+            wanted = first.decode("ascii") if first else ""
+            i = index.get(wanted) if wanted else None
+        self._wanted = wanted
+
     def mainline(self) -> Mainline:
         """The first-parent line of the base branch, oldest first."""
         if self._line is None:
-            index, parents = self._index, self._parents
-            order: list[int] = []
-            i = index.get(self.base_sha)
-            while i is not None:
-                order.append(i)
-                first = parents[i][:40]
-                i = index.get(first.decode("ascii")) if first else None
-            order.reverse()
-            names, times = self._names, self._times
-            self._line = Mainline([names[i] for i in order], list(map(int, [times[i] or b"0" for i in order])))
+            self._follow()
+            shas, moments = self._line_shas[::-1], self._line_times[::-1]
+            self._line = Mainline(shas, list(map(int, [moment or b"0" for moment in moments])))
         return self._line
 
     def headers(self, shas: Sequence[str]) -> dict[str, tuple[str, int]]:
@@ -89,7 +148,7 @@ class Graph:
                 found[sha] = (commit.subject, max(1, len(commit.parents)))
         return found
 
-    def walk_off(self, tips: Iterable[str], stop: set[str]) -> list[Commit]:
+    def walk_off(self, tips: Iterable[str], stop: AbstractSet[str]) -> list[Commit]:
         """The commits reachable from ``tips`` down to ``stop`` (the first-parent line, not included)."""
         seen: dict[str, Commit] = {}
         stack = [tip for tip in tips if tip not in stop]
@@ -107,7 +166,7 @@ class Graph:
         """The first of ``merges`` (first-parent merges, oldest first) that brings ``sha`` in: ``sha`` is
         reachable from one of its other parents without passing through the first-parent line."""
         line = self.mainline()
-        on_line = set(line.shas)
+        on_line = line.members()
         for merge in merges:
             if merge.sha not in self._index:
                 continue
@@ -127,8 +186,12 @@ class Graph:
 def start(cwd: Path | str, revisions: Sequence[str]) -> gitcmd.Background:
     """Start the one walk (it runs while other git commands run)."""
     stdin = "".join(f"{revision}\n" for revision in revisions).encode()
-    return gitcmd.Background(cwd, ["log", "-z", f"--format={FORMAT}", "--stdin", "--"], input=stdin)
+    ahead = walk_ahead.take(cwd, walk_ahead.WALK, stdin, walk_ahead.git_environment(runner.process_environment()))
+    if ahead is not None:  # started before the CLI loaded, and exactly this walk
+        return gitcmd.Background.adopt(ahead.proc, ahead.out, ahead.err, cwd, walk_ahead.WALK)
+    return gitcmd.Background(cwd, walk_ahead.WALK, input=stdin)
 
 
 def read(walk: gitcmd.Background, base_sha: str) -> Graph:
-    return Graph(walk.result(), base_sha)
+    """The graph of a walk, taken in while git still writes it."""
+    return Graph.streamed(walk.stream(), base_sha)

@@ -124,10 +124,12 @@ def clean_stale(target: str | Path, *, now: float | None = None) -> list[Path]:
     return removed
 
 
-def write_atomic(path: str | Path, text: str | bytes) -> None:
+def write_atomic(path: str | Path, text: str | bytes, *, durable: bool = True) -> None:
     """Write through a temp file in the same folder and rename: never a half-written file.
 
-    A resource error (disk full, quota, read-only, permission) raises a
+    ``durable``: the data reaches the disk before the rename (fsync); a file the job makes for
+    itself in its temp folder (a plan) need not outlive a crash of the machine, which takes the
+    folder with it. A resource error (disk full, quota, read-only, permission) raises a
     BatchopsError naming ``path``; the old content stays and no temp file is left.
     """
     target = Path(path)
@@ -143,7 +145,8 @@ def write_atomic(path: str | Path, text: str | bytes) -> None:
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
             mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
             os.fchmod(fd, mode)
             os.replace(tmp, target)

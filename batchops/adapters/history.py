@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,7 +161,7 @@ def copies_of_base(cwd: Path, base_sha: str, items: Sequence[Commit]) -> set[str
     return {sha for sha, key in wanted if key in on_base}
 
 
-def walk_off(cwd: Path, tips: Iterable[str], stop: set[str]) -> list[Commit]:
+def walk_off(cwd: Path, tips: Iterable[str], stop: AbstractSet[str]) -> list[Commit]:
     """The commits reachable from ``tips`` down to the first-parent line ``stop`` (not included),
     read as objects through one ``cat-file --batch`` (a PR ref: its few commits on top of main)."""
     graph: dict[str, Commit] = {}

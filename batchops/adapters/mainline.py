@@ -7,7 +7,7 @@ object id from the root down; a name may hold any byte but NUL, and unchanged su
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,17 @@ class Mainline:
 
     shas: list[str]
     times: list[int]
+    _members: frozenset[str] | None = field(default=None, repr=False, compare=False)
+
+    def position(self, sha: str) -> int | None:
+        """The index of ``sha`` on the line (None: not on it)."""
+        return self.shas.index(sha) if sha in self.members() else None
+
+    def members(self) -> frozenset[str]:
+        """The line's commits as a set (made once)."""
+        if self._members is None:
+            self._members = frozenset(self.shas)
+        return self._members
 
     def start_index(self, since: int) -> int:
         """The last index before the first commit at or after ``since`` (-1: before the root)."""
@@ -70,17 +81,18 @@ class _Trees:
             self._trees[name] = data
         return data
 
-    def prefetch(self, commits: Iterable[str], paths: Sequence[str]) -> None:
-        """Read, in one batched round, the folder of every path at each of these commits."""
-        folders = sorted({tuple(p.encode("utf-8", "surrogateescape").split(b"/")[:-1]) for p in paths})
+    def prefetch(self, wanted: Iterable[tuple[str, str]]) -> None:
+        """Read, in one batched round, the folder of each path at its commit (``(commit, path)`` pairs)."""
         keys: list[tuple[str, tuple[bytes, ...]]] = []
+        asked: set[tuple[str, tuple[bytes, ...]]] = set()
         names: list[str] = []
-        for commit in dict.fromkeys(commits):
-            for folder in folders:
-                text = _folder_name(folder)
-                if text is not None and (commit, folder) not in self._folders:
-                    keys.append((commit, folder))
-                    names.append(f"{commit}:{text}" if text else f"{commit}^{{tree}}")
+        for commit, path in wanted:
+            folder = tuple(path.encode("utf-8", "surrogateescape").split(b"/")[:-1])
+            text = _folder_name(folder)
+            if text is not None and (commit, folder) not in self._folders and (commit, folder) not in asked:
+                asked.add((commit, folder))
+                keys.append((commit, folder))
+                names.append(f"{commit}:{text}" if text else f"{commit}^{{tree}}")
         for key, found in zip(keys, self._reader.read_many(names), strict=True):
             if found and found[1] == "tree":
                 self._width = len(found[0]) // 2
@@ -160,9 +172,8 @@ def _known_changes(
     """(index -> path -> change, path -> indices whose diff is known, the start moved before them)."""
     changes: dict[int, dict[str, Change]] = {}
     fixed: dict[str, list[int]] = {}
-    position = {sha: index for index, sha in enumerate(line.shas)} if known else {}
     for sha, diff in known.items():
-        index = position.get(sha)
+        index = line.position(sha)
         if index is None:
             continue
         start = min(start, index - 1)
@@ -198,17 +209,18 @@ class _Bisection:
             self.seen[key] = self.trees.entry(self.line.shas[index], path) if index >= 0 else None
         return self.seen[key]
 
-    def fetch(self, indices: Iterable[int]) -> None:
-        self.trees.prefetch([self.line.shas[i] for i in set(indices) if i >= 0], self.paths)
+    def fetch(self, wanted: Iterable[tuple[int, str]]) -> None:
+        """Read, in one round, each path's folder at its index (``(index, path)`` pairs)."""
+        self.trees.prefetch((self.line.shas[i], path) for i, path in dict.fromkeys(wanted) if i >= 0)
 
     def run(self, start: int) -> None:
         if start < 0:  # from the root commit on: what it adds is its change
             start = 0
-            self.fetch([0])
+            self.fetch((0, path) for path in self.paths)
             for path in self.paths:
                 if (root := self.at(0, path)) is not None:
                     self.changes.setdefault(0, {})[path] = Change("A", None, root)
-        self.fetch([start, self.tip])
+        self.fetch((i, path) for path in self.paths for i in (start, self.tip))
         self.tip_is_target = {path: self.targets(path, self.at(self.tip, path)) for path in self.paths}
         self.cursor = {path: start for path in self.paths}  # the search goes on after this index
         for path in self.paths:
@@ -240,7 +252,7 @@ class _Bisection:
             following = [i for i in self.fixed.get(path, ()) if i > lo]
             known_next = min(following) if following else None
             windows.append((path, lo, known_next - 1 if known_next is not None else self.tip, known_next))
-        self.fetch([i for _, lo, hi, _ in windows for i in (lo, hi)])
+        self.fetch((i, path) for path, lo, hi, _ in windows for i in (lo, hi))
         searches: list[list[Any]] = []
         still: list[str] = []
         for path, lo, hi, known_next in windows:
@@ -262,7 +274,7 @@ class _Bisection:
             return int(min(lo + step, hi - 1) if step else (lo + hi) // 2)
 
         while any(hi - lo > 1 for _, lo, hi, _ in searches):
-            self.fetch([probe(search) for search in searches if search[2] - search[1] > 1])
+            self.fetch((probe(search), search[0]) for search in searches if search[2] - search[1] > 1)
             for search in searches:
                 path, lo, hi, step = search
                 if hi - lo <= 1:

@@ -9,12 +9,14 @@ and returns the first-parent commits that touched its files.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from batchops.adapters import commitgraph, history
 from batchops.core import rollback as core
+from batchops.core import walk_refs
 from batchops.core.rollback import Commit, MainCommit, Ref, Selection, Selector
 from batchops.errors import UsageError
 
@@ -96,15 +98,7 @@ def reach(commits: Sequence[Commit], sources: set[str], tips: dict[str, str]) ->
 
 def other_refs(refs: Sequence[Ref], base: history.Base) -> list[Ref]:
     """The refs besides the base branch: PR refs and branches, not rollback branches nor test merges."""
-    skip = {base.ref, f"refs/remotes/origin/{base.name}"}
-    return [
-        r
-        for r in refs
-        if r.name not in skip
-        and not r.short.startswith(core.BRANCH_PREFIX)
-        and "/" + core.BRANCH_PREFIX not in r.name
-        and not core.is_test_merge_ref(r.name)  # GitHub's refs/pull/N/merge: a merge it made, never shipped
-    ]
+    return [r for r in refs if walk_refs.searched(r.name, base.ref, base.name)]
 
 
 def trace(
@@ -141,7 +135,7 @@ def _find_batch(scope: Scope, selection: Selection, others: Sequence[Ref]) -> No
     if graph is None:
         search = history.start_search(scope.cwd, [scope.base.sha, *sorted(set(tips.values()))], [needle, roll])
         scope.started.append(search)
-    on_main = set(scope.mainline().shas)
+    on_main = scope.mainline().members()
     found = graph.with_text([needle, roll]) if graph is not None else history.search_result(search)
     selection.sources = [c for c in found if core.has_line(c.message, needle)]
     selection.rollbacks = [
@@ -159,7 +153,7 @@ def _find_batch(scope: Scope, selection: Selection, others: Sequence[Ref]) -> No
 
 def _landing_commits(scope: Scope, selection: Selection, dependents: bool) -> list[MainCommit]:
     cwd, line = scope.cwd, scope.mainline()
-    on_main = set(line.shas)
+    on_main = line.members()
     source_ids = {c.sha for c in selection.sources}
     direct_commits = history.commits(cwd, [sha for sha in selection.direct if sha not in source_ids])
     selection.diffs = history.diffs(cwd, [*selection.sources, *direct_commits])
@@ -213,7 +207,7 @@ class _Search:
     is_target: Callable[[str, core.Entry | None], bool]
 
 
-def _side_landings(scope: Scope, selection: Selection, main: Sequence[MainCommit], on_main: set[str]) -> None:
+def _side_landings(scope: Scope, selection: Selection, main: Sequence[MainCommit], on_main: AbstractSet[str]) -> None:
     """Merged-side commits of the base's history land at the first merge on the line that brings them in."""
     cwd, graph = scope.cwd, scope.commit_graph()
     times_of = {c.sha: c.time for c in selection.sources}

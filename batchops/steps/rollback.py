@@ -184,7 +184,7 @@ def _write_plan(path: Path, document: dict[str, Any]) -> None:
     from batchops.adapters.files import write_atomic
 
     schema.validate(document, "rollback-plan", file=str(path))
-    write_atomic(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    write_atomic(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n", durable=False)
 
 
 STEP = Step(

@@ -222,8 +222,8 @@ def test_metrics_dry_run_validates_and_names_the_endpoint_and_key_and_sends_noth
     assert "dry run" in dry.summary and TOKEN not in dry.log.replace(f"::add-mask::{TOKEN}", "") + dry.summary
     httpserver.expect_oneshot_request("/api/batch-metrics", method="POST").respond_with_json({"id": 1}, status=201)
     real = run_cli([*args, *endpoint], tmp_path / "cwd", env=env)
-    assert real.outputs["uploaded"] == "true" and real.outputs["idempotency-key"] == key
-    assert len(httpserver.log) == 1
+    assert real.outputs["uploaded"] == "true" and real.outputs["idempotency-key"] == key, real.log
+    assert len(httpserver.log) == 1, real.log
 
 
 @pytest.mark.parametrize("form", FORMS)

@@ -8,25 +8,24 @@ message, never a traceback. :class:`batchops.adapters.git.Git` runs its commands
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from batchops.adapters import runner
 from batchops.adapters.git.errors import GitError
+from batchops.adapters.walk_ahead import BASE, git_environment
 
 _Self = TypeVar("_Self", bound="_CatFile")
-BASE = ["git", "-c", "core.quotepath=off", "-c", "log.showSignature=false", "-c", "color.ui=false"]
+__all__ = ["BASE", "Background", "ObjectLookup", "ObjectReader", "run", "text"]
 
 
 def _env(extra: Mapping[str, str] | None) -> dict[str, str]:
-    env = runner.process_environment()
-    env.setdefault("GIT_TERMINAL_PROMPT", "0")
-    env["GIT_PAGER"] = "cat"
-    env.update(extra or {})
-    return env
+    return git_environment(runner.process_environment(), extra)
 
 
 def run(
@@ -175,6 +174,16 @@ class Background:
         if input is not None:
             stdin.close()
 
+    @classmethod
+    def adopt(
+        cls, proc: subprocess.Popen[bytes], out: Any, err: Any, cwd: Path | str, args: Sequence[str]
+    ) -> Background:
+        """A process started already (:mod:`batchops.adapters.walk_ahead`), its output going to ``out``."""
+        made = cls.__new__(cls)
+        made._ok, made._args, made._cwd = (0,), list(args), cwd
+        made._out, made._err, made._proc = out, err, proc
+        return made
+
     def close(self) -> None:
         """Stop it if it still runs (its answer is no longer wanted) and free its files."""
         if self._proc.poll() is None:
@@ -184,6 +193,23 @@ class Background:
             self._out.close()
         if not self._err.closed:
             self._err.close()
+
+    def stream(self, pause: float = 0.002) -> Iterator[bytes]:
+        """The output as it is written (read at offsets: the file position git writes at stays its
+        own), until the process ends; then, as :meth:`result`, a failure raises :class:`GitError`."""
+        fd, offset = self._out.fileno(), 0
+        while True:
+            ended = self._proc.poll() is not None
+            chunk = os.pread(fd, 1 << 20, offset)
+            while chunk:
+                yield chunk
+                offset += len(chunk)
+                chunk = os.pread(fd, 1 << 20, offset)
+            if ended:
+                break
+            time.sleep(pause)
+        self._out.truncate(0)  # everything was read: result() checks the exit and the errors only
+        self.result()
 
     def result(self) -> bytes:
         code = self._proc.wait()
@@ -225,24 +251,33 @@ class ObjectReader(_CatFile):
 
     def read_many(self, names: Sequence[str], chunk: int = 256) -> list[tuple[str, str, bytes] | None]:
         """``read`` for many names: queries sent a chunk at a time, then the answers read."""
-        assert self._proc.stdin is not None and self._proc.stdout is not None
         answers: list[tuple[str, str, bytes] | None] = []
         for start in range(0, len(names), chunk):
             part = names[start : start + chunk]
-            self._proc.stdin.write(
-                b"".join(("\x00missing" if "\n" in n else n).encode("utf-8", "surrogateescape") + b"\n" for n in part)
-            )
-            self._proc.stdin.flush()
-            for _ in part:
-                header = self._proc.stdout.readline().decode("utf-8", "replace").split()
-                if not header:
-                    raise GitError(
-                        "git cat-file stopped answering", hint="check the repository for corruption (git fsck)"
-                    )
-                if len(header) != 3 or not header[2].isdigit():
-                    answers.append(None)
-                    continue
-                content = self._proc.stdout.read(int(header[2]))
-                self._proc.stdout.read(1)
-                answers.append((header[0], header[1], content))
+            self.ask(part)
+            answers += self.answers(len(part))
         return answers
+
+    def ask(self, names: Sequence[str]) -> None:
+        """Send queries (at most a few hundred: their answers are read with :meth:`answers`)."""
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(
+            b"".join(("\x00missing" if "\n" in n else n).encode("utf-8", "surrogateescape") + b"\n" for n in names)
+        )
+        self._proc.stdin.flush()
+
+    def answers(self, count: int) -> list[tuple[str, str, bytes] | None]:
+        """The answers to the next ``count`` queries sent, in order."""
+        assert self._proc.stdout is not None
+        found: list[tuple[str, str, bytes] | None] = []
+        for _ in range(count):
+            header = self._proc.stdout.readline().decode("utf-8", "replace").split()
+            if not header:
+                raise GitError("git cat-file stopped answering", hint="check the repository for corruption (git fsck)")
+            if len(header) != 3 or not header[2].isdigit():
+                found.append(None)
+                continue
+            content = self._proc.stdout.read(int(header[2]))
+            self._proc.stdout.read(1)
+            found.append((header[0], header[1], content))
+        return found

@@ -46,7 +46,6 @@ from batchops.core.rollback.gitlog import (
     Entry,
     MainCommit,
     Ref,
-    is_test_merge_ref,
     parse_commits,
     parse_diff_tree,
     parse_mainline,
@@ -57,7 +56,6 @@ from batchops.core.rollback.gitlog import (
 from batchops.core.rollback.ids import (
     BATCH_ID_PATTERN,
     BATCH_KEY,
-    BRANCH_PREFIX,
     DEFAULT_PATHS,
     ROLLBACK_KEY,
     SHA,
@@ -96,6 +94,7 @@ from batchops.core.rollback.report import (
     recipe_name,
     unshipped_carriers,
 )
+from batchops.core.walk_refs import BRANCH_PREFIX, is_test_merge_ref
 
 __all__ = [
     "BATCH_ID_PATTERN",

@@ -67,13 +67,6 @@ class Ref:
 _PR_REF = re.compile(r"^refs/(?:remotes/[^/]+/)?pull/([0-9]{1,9})/head$")
 
 
-_MERGE_REF = re.compile(r"^refs/(?:remotes/[^/]+/)?pull/[0-9]{1,9}/merge$")
-
-
-def is_test_merge_ref(name: str) -> bool:
-    return bool(_MERGE_REF.match(name))
-
-
 def pr_of_ref(name: str) -> int | None:
     match = _PR_REF.match(name)
     return int(match[1]) if match else None

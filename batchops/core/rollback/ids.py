@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from batchops.core.walk_refs import BRANCH_PREFIX
 from batchops.errors import UsageError
 
 BATCH_KEY = "batch_id"
 ROLLBACK_KEY = "rollback-of"
-BRANCH_PREFIX = "rollback-"
 DEFAULT_PATHS = ["recipes/"]
 ZERO = "0" * 40
 
