@@ -84,6 +84,8 @@ def httpserver():  # type: ignore[no-untyped-def]
 
     server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
     server.start()
+    assert server.server is not None
+    server.server.socket.settimeout(0.5)  # accept() never waits for ever (see tests/support/local_server.py)
     yield server
     server.clear()
     server.stop()

@@ -202,6 +202,9 @@ def _cursor_param(value: str | None) -> tuple[str, int] | None:
     raise ValueError("cursor is not one this endpoint returned (pass next_cursor from the previous page unchanged)")
 
 
+ACCEPT_TIMEOUT = 1.0  # seconds
+
+
 class MetricsServer(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -219,6 +222,9 @@ class MetricsServer(ThreadingHTTPServer):
         self.verbose = verbose
         Store(database).close()  # create the tables before the first request
         super().__init__(address, handler)
+        # accept() never waits for ever: a connection gone between the poll and the accept
+        # would otherwise hold the loop (and shutdown()) until the next one arrives
+        self.socket.settimeout(ACCEPT_TIMEOUT)
 
     @property
     def url(self) -> str:

@@ -60,6 +60,7 @@ class Upstream:
                 self.wfile.write(body)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.socket.settimeout(1.0)  # accept() never waits for ever (see adapters/metrics_server)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property

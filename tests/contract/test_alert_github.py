@@ -362,6 +362,8 @@ class Hook:
                 self.wfile.write(b"ok")
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+
+        self.server.socket.settimeout(0.5)  # accept() never waits for ever
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T000/B000/SECRETPART"
 

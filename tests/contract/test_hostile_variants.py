@@ -269,6 +269,8 @@ def serving(page: bytes, content_type: str | None = None) -> Iterator[tuple[str,
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+
+    server.socket.settimeout(0.5)  # accept() never waits for ever
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}", asked

@@ -481,6 +481,7 @@ class _Unauthorized(BaseHTTPRequestHandler):
 @pytest.fixture
 def auth_server():  # type: ignore[no-untyped-def]
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Unauthorized)
+    server.socket.settimeout(0.5)  # accept() never waits for ever
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"127.0.0.1:{server.server_address[1]}"

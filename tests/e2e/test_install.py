@@ -249,6 +249,8 @@ def test_behind_an_html_only_index_uv_is_bootstrapped_with_pip(tmp_path: Path) -
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Mirror)
+
+    server.socket.settimeout(0.5)  # accept() never waits for ever
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         run = _install(_env(tmp_path, PIP_INDEX_URL=f"http://127.0.0.1:{server.server_port}/simple/"))

@@ -23,6 +23,9 @@ class LocalServer:
         """Listen on 127.0.0.1 at a free port, answering with ``handler`` in daemon threads."""
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
+        # accept() never waits for ever: a connection gone between the poll and the accept would
+        # otherwise hold serve_forever, and stop() with it, until another one arrives
+        self._server.socket.settimeout(0.5)
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
