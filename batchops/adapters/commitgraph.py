@@ -32,7 +32,8 @@ class Graph:
         self._index: dict[str, int] = {}
         self._data = b""
         self._line_shas: list[str] = []  # the first-parent line followed so far, newest first
-        self._line_times: list[bytes] = []
+        self._line_times: list[int] = []
+        self._line_ages: dict[str, int] = {}  # sha -> how many commits of the line follow it
         self._wanted = base_sha  # the next commit of the line, not read yet ("" at its root)
         if data:
             self._records(data, last=True)
@@ -121,22 +122,26 @@ class Graph:
         """Follow the base branch's first parents as far as the records taken in so far go (the walk
         gives the line in order, newest first, so most of it is followed while git still walks)."""
         index, parents, names, times = self._index, self._parents, self._names, self._times
-        shas, moments, wanted = self._line_shas, self._line_times, self._wanted
+        shas, moments, wanted, ages = self._line_shas, self._line_times, self._wanted, self._line_ages
         i = index.get(wanted) if wanted else None
         while i is not None:
+            ages[names[i]] = len(shas)
             shas.append(names[i])
-            moments.append(times[i])
+            moments.append(int(times[i] or b"0"))
             first = parents[i][:40]
             wanted = first.decode("ascii") if first else ""
             i = index.get(wanted) if wanted else None
         self._wanted = wanted
 
+    def mentioning(self, text: str) -> list[str]:
+        """The commits whose message holds ``text`` (a search in C through the walk's output)."""
+        return [commit.sha for commit in self.with_text([text])]
+
     def mainline(self) -> Mainline:
         """The first-parent line of the base branch, oldest first."""
         if self._line is None:
             self._follow()
-            shas, moments = self._line_shas[::-1], self._line_times[::-1]
-            self._line = Mainline(shas, list(map(int, [moment or b"0" for moment in moments])))
+            self._line = Mainline(self._line_shas[::-1], self._line_times[::-1], self._line_ages)
         return self._line
 
     def headers(self, shas: Sequence[str]) -> dict[str, tuple[str, int]]:

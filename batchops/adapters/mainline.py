@@ -7,6 +7,7 @@ object id from the root down; a name may hold any byte but NUL, and unchanged su
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,17 +22,22 @@ class Mainline:
 
     shas: list[str]
     times: list[int]
-    _members: frozenset[str] | None = field(default=None, repr=False, compare=False)
+    ages: dict[str, int] | None = field(default=None, repr=False, compare=False)  # sha -> commits after it
 
     def position(self, sha: str) -> int | None:
         """The index of ``sha`` on the line (None: not on it)."""
-        return self.shas.index(sha) if sha in self.members() else None
+        age = self._ages().get(sha)
+        return None if age is None else len(self.shas) - 1 - age
 
-    def members(self) -> frozenset[str]:
-        """The line's commits as a set (made once)."""
-        if self._members is None:
-            self._members = frozenset(self.shas)
-        return self._members
+    def members(self) -> AbstractSet[str]:
+        """The line's commits, as a set."""
+        return self._ages().keys()
+
+    def _ages(self) -> dict[str, int]:
+        if self.ages is None:
+            last = len(self.shas) - 1
+            self.ages = {sha: last - index for index, sha in enumerate(self.shas)}
+        return self.ages
 
     def start_index(self, since: int) -> int:
         """The last index before the first commit at or after ``since`` (-1: before the root)."""
@@ -55,6 +61,7 @@ def read_mainline(listing: gitcmd.Background) -> Mainline:
     return Mainline(b" ".join(shas).decode("ascii").split(), times)
 
 
+MAX_HINTS = 2  # commits naming a file, per search: each costs at most two probes
 _MODES = (b"100644", b"100755", b"120000", b"160000", b"40000")
 
 
@@ -194,8 +201,11 @@ class _Bisection:
         changes: dict[int, dict[str, Change]],
         fixed: dict[str, list[int]],
         is_target: Callable[[str, Entry | None], bool],
+        mentions: Callable[[str], Iterable[str]] | None = None,
     ) -> None:
         self.trees = _Trees(reader)
+        self.mentions = mentions
+        self.named: dict[str, list[int]] = {}
         self.line, self.paths, self.changes, self.fixed, self.targets = line, paths, changes, fixed, is_target
         self.tip = len(line.shas) - 1
         self.seen: dict[tuple[int, str], Entry | None] = {}
@@ -257,32 +267,57 @@ class _Bisection:
         still: list[str] = []
         for path, lo, hi, known_next in windows:
             if hi > lo and self.at(hi, path) != self.at(lo, path):
-                searches.append([path, lo, hi, 1])  # galloping from lo first: changes come soon after
+                # the commits whose message names the file first, then galloping from lo: changes come soon after
+                searches.append([path, lo, hi, 1, [lo + 1], False])  # the next commit first
             elif known_next is not None and self.record(path, known_next):
                 still.append(path)
         self.narrow(searches)
-        for path, _, hi, _ in searches:
+        for path, _, hi, *_ in searches:
             if self.record(path, hi):
                 still.append(path)
         return still
 
+    def hints(self, path: str, lo: int, hi: int) -> list[int]:
+        """Probe points from the messages: around the first commits in (lo, hi] that name the file
+        (``MAX_HINTS`` at most). A hint is only a probe: the search stays exact whatever it says."""
+        if self.mentions is None:
+            return []
+        if path not in self.named:  # the line's commits that name the file, looked up once
+            stem = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+            found = map(self.line.position, set(self.mentions(stem if len(stem) >= 4 else path)))
+            self.named[path] = sorted(index for index in found if index is not None)
+        named = [index for index in self.named[path] if lo < index <= hi][:MAX_HINTS]
+        return [point for index in named for point in (index - 1, index)]
+
     def narrow(self, searches: list[list[Any]]) -> None:
-        """Gallop, then bisect, every search down to one commit (probes of all paths read together)."""
+        """Probe the hints, gallop, then bisect, every search down to one commit (probes of all paths
+        read together). Each probe keeps the search exact: the file is as at ``lo`` up to ``lo`` and
+        differs at ``hi``."""
 
         def probe(search: list[Any]) -> int:
-            _, lo, hi, step = search
+            path, lo, hi, step, hints, named = search
+            while hints and not lo < hints[0] < hi:
+                hints.pop(0)
+            if not hints and not named:  # the next commit did not change it: the messages are asked
+                search[5] = True
+                hints += [point for point in self.hints(path, lo, hi) if lo < point < hi]
+            if hints:
+                return int(hints[0])
             return int(min(lo + step, hi - 1) if step else (lo + hi) // 2)
 
-        while any(hi - lo > 1 for _, lo, hi, _ in searches):
+        while any(search[2] - search[1] > 1 for search in searches):
             self.fetch((probe(search), search[0]) for search in searches if search[2] - search[1] > 1)
             for search in searches:
-                path, lo, hi, step = search
+                path, lo, hi, step, hints, _ = search
                 if hi - lo <= 1:
                     continue
                 point = probe(search)
+                hinted = bool(hints) and hints[0] == point
+                if hinted:
+                    hints.pop(0)
                 if self.at(point, path) == self.at(lo, path):
                     search[1] = point
-                    search[3] = step * 2 if step else 0
+                    search[3] = step if hinted else (step * 2 if step else 0)
                 else:
                     search[2], search[3] = point, 0
 
@@ -295,6 +330,8 @@ def mainline_changes(
     known: Mapping[str, Mapping[str, Change]] | None = None,
     is_target: Callable[[str, Entry | None], bool] | None = None,
     headers: Callable[[Sequence[str]], dict[str, tuple[str, int]]] | None = None,
+    mentions: Callable[[str], Iterable[str]] | None = None,
+    reader: gitcmd.ObjectReader | None = None,
 ) -> list[MainCommit]:
     """First-parent commits (from ``since`` on) that changed ``paths``, newest first, with the
     change of each path against its first parent.
@@ -307,12 +344,20 @@ def mainline_changes(
     first later change is what a plan reports. A change undone within a stretch that ends as it
     began is not seen (the file is then as it was). ``headers`` gives the subjects and parent
     counts of commits when they are known already (else one ``git log`` reads them).
+    ``reader``: a ``cat-file`` the caller started and closes. ``mentions(text)`` gives the
+    commits whose message holds ``text``: the first ones after a stretch's start that name a file
+    (its name, or its path when the name is short) are probed first, two reads where a bisection
+    takes dozens when the commit that changed the file says so.
     """
     if not paths or not line.shas:
         return []
     changes, fixed, start = _known_changes(line, known or {}, max(-1, line.start_index(since)))
-    with gitcmd.ObjectReader(cwd) as reader:
-        _Bisection(reader, line, paths, changes, fixed, is_target or (lambda path, entry: False)).run(start)
+    targets = is_target or (lambda path, entry: False)
+    if reader is not None:  # started by the caller (while the history was walked), closed by it
+        _Bisection(reader, line, paths, changes, fixed, targets, mentions).run(start)
+    else:
+        with gitcmd.ObjectReader(cwd) as own:
+            _Bisection(own, line, paths, changes, fixed, targets, mentions).run(start)
     wanted = sorted(changes, reverse=True)
     found_headers = (headers or (lambda shas: _headers(cwd, shas)))([line.shas[i] for i in wanted])
     found = []

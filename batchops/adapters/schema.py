@@ -99,6 +99,14 @@ def _jsonschema_validator(name: str) -> Any:
     return strict(_load(name), registry=registry)
 
 
+def warm_in_background(name: str) -> None:
+    """Make the checker of ``name`` on a thread now, while the caller waits for something else
+    (a rollback for its history walk): the check at the end then finds it made."""
+    import threading
+
+    threading.Thread(target=_validator, args=(name,), name=f"batchops-schema-{name}", daemon=True).start()
+
+
 def schema_names() -> list[str]:
     return sorted(p.name.removesuffix(".schema.json") for p in SCHEMA_DIR.glob("*.schema.json"))
 

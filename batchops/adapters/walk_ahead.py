@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import atexit
 import os
-import subprocess
-import tempfile
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import IO, Any
 
 from batchops.core.walk_refs import searched, walk_input
+
+TYPE_CHECKING = False  # as typing's (which is not imported here: it would delay the walk)
+if TYPE_CHECKING:  # annotations only: typing, pathlib, subprocess and tempfile load after the walk starts
+    from collections.abc import Mapping, Sequence
+    from pathlib import Path
+    from typing import IO, Any
 
 BASE = ["git", "-c", "core.quotepath=off", "-c", "log.showSignature=false", "-c", "color.ui=false"]
 FORMAT = "%x1e%H%x00%P%x00%ct%x00%B"  # id, parents, committer time, message; records end with a NUL (-z)
@@ -41,23 +42,61 @@ def git_environment(environ: Mapping[str, str], extra: Mapping[str, str] | None 
     return env
 
 
+class Process:
+    """A child started with ``os.posix_spawnp`` (no ``subprocess`` to import first), with what
+    :class:`batchops.adapters.git.Background` asks of a ``Popen``: ``poll``, ``wait``, ``kill``."""
+
+    def __init__(self, argv: list[str], env: Mapping[str, str], stdin: int, stdout: int, stderr: int) -> None:
+        actions = [(os.POSIX_SPAWN_DUP2, fd, target) for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2))]
+        self.pid = os.posix_spawnp(argv[0], argv, env, file_actions=actions)
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, 9)  # SIGKILL
+
+
+def _temp_file(folder: str) -> IO[bytes]:
+    """An unnamed file in ``folder`` (Linux), else one from :mod:`tempfile`."""
+    try:
+        return open(os.open(folder, os.O_TMPFILE | os.O_RDWR, 0o600), "w+b")  # noqa: SIM115 - closed by Walk
+    except (AttributeError, OSError):
+        import tempfile
+
+        return tempfile.TemporaryFile()
+
+
+def _git(cwd: str, args: Sequence[str]) -> list[str]:
+    return [BASE[0], "-C", cwd, *BASE[1:], *args]
+
+
 class Walk:
     """A started walk: its process and the files its output and errors go to."""
 
-    def __init__(self, cwd: str, stdin: bytes, env: dict[str, str]) -> None:
+    def __init__(self, cwd: str, stdin: bytes, env: dict[str, str], folder: str) -> None:
         self.cwd, self.stdin, self.env = cwd, stdin, env
-        self.out: IO[bytes] = tempfile.TemporaryFile()
-        self.err: IO[bytes] = tempfile.TemporaryFile()
-        with tempfile.TemporaryFile() as source:  # through a file: git never waits for us to write
+        self.out: IO[bytes] = _temp_file(folder)
+        self.err: IO[bytes] = _temp_file(folder)
+        with _temp_file(folder) as source:  # through a file: git never waits for us to write
             source.write(stdin)
+            source.flush()
             source.seek(0)
-            self.proc = subprocess.Popen(
-                [*BASE, *WALK], cwd=cwd, env=env, stdin=source, stdout=self.out, stderr=self.err
-            )
+            self.proc = Process(_git(cwd, WALK), env, source.fileno(), self.out.fileno(), self.err.fileno())
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
+        self.proc.kill()
         self.proc.wait()
         self.out.close()
         self.err.close()
@@ -87,18 +126,20 @@ def _setting(args: Sequence[str], environ: Mapping[str, str], name: str) -> str:
 
 def _revisions(cwd: str, base_name: str, env: dict[str, str]) -> bytes | None:
     """The walk's standard input as the planner will compute it, from one ``for-each-ref``."""
-    listing = subprocess.run(
-        [*BASE, "for-each-ref", "--format=%(HEAD)%(refname)%00%(objectname)", *REF_FOLDERS],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        check=False,
-    )
-    if listing.returncode != 0:
+    reading, writing = os.pipe()
+    with open(os.devnull, "rb") as nothing:
+        try:
+            args = ["for-each-ref", "--format=%(HEAD)%(refname)%00%(objectname)", *REF_FOLDERS]
+            listing = Process(_git(cwd, args), env, nothing.fileno(), writing, nothing.fileno())
+        finally:
+            os.close(writing)
+        with open(reading, "rb") as output:
+            text = output.read()
+    if listing.wait() != 0:
         return None
     refs: dict[str, str] = {}
     current = ""
-    for line in listing.stdout.decode("utf-8", "surrogateescape").splitlines():
+    for line in text.decode("utf-8", "surrogateescape").splitlines():
         name, _, sha = line[1:].partition("\x00")
         if line.startswith("*"):
             current = name.removeprefix("refs/heads/")
@@ -124,9 +165,9 @@ def start(args: Sequence[str], environ: Mapping[str, str]) -> None:
         env = git_environment(environ)
         stdin = _revisions(cwd, setting["base-branch"], env)
         if stdin is not None:
-            _pending.append(Walk(cwd, stdin, env))
+            _pending.append(Walk(cwd, stdin, env, environ.get("TMPDIR") or "/tmp"))
             atexit.register(discard)
-    except (OSError, ValueError, subprocess.SubprocessError):
+    except (OSError, ValueError):
         discard()
 
 

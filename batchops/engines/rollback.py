@@ -106,6 +106,7 @@ def plan(options: Options, *, graph: commitgraph.Graph | None = None) -> Outcome
         tips = sorted({r.sha for r in other_refs(refs, base)})
         scope.walk = commitgraph.start(cwd, [base.sha, *tips])
         scope.started.append(scope.walk)
+        scope.start_reader()
     elif graph is None:  # the first-parent line, listed while the selection is traced
         scope.listing = history.start_mainline(cwd, base.sha)
         scope.started.append(scope.listing)

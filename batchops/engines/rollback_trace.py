@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from batchops.adapters import commitgraph, history
+from batchops.adapters import git as gitcmd
 from batchops.core import rollback as core
 from batchops.core import walk_refs
 from batchops.core.rollback import Commit, MainCommit, Ref, Selection, Selector
@@ -37,6 +38,7 @@ class Scope:
     started: list[Any] = field(default_factory=list)  # background lookups to stop when the plan ends
     walk: Any = None  # the one walk of the base and every other ref (batch-id), started in the background
     graph: commitgraph.Graph | None = None
+    reader: gitcmd.ObjectReader | None = None  # the bisection's cat-file, started with the walk
 
     def commit_graph(self) -> commitgraph.Graph | None:
         if self.graph is None and self.walk is not None:
@@ -64,6 +66,16 @@ class Scope:
     def headers(self) -> Any:
         graph = self.commit_graph()
         return graph.headers if graph is not None else None
+
+    def mentions(self) -> Any:
+        """Which commits' messages hold a text, when the walk's output is at hand (hints for the bisection)."""
+        graph = self.commit_graph()
+        return graph.mentioning if graph is not None else None
+
+    def start_reader(self) -> None:
+        """Start the bisection's ``cat-file`` now: it is ready when the walk is read."""
+        self.reader = gitcmd.ObjectReader(self.cwd)
+        self.started.append(self.reader)
 
     def close(self) -> None:
         for process in self.started:  # a lookup nobody waited for (an error came first) is stopped
@@ -192,7 +204,17 @@ def _landing_commits(scope: Scope, selection: Selection, dependents: bool) -> li
     def is_target(path: str, entry: core.Entry | None) -> bool:
         return (entry.blob if entry else None) in wanted.get(path, ())
 
-    main = history.mainline_changes(cwd, line, paths, since, known, is_target, headers=scope.headers())
+    main = history.mainline_changes(
+        cwd,
+        line,
+        paths,
+        since,
+        known,
+        is_target,
+        headers=scope.headers(),
+        mentions=scope.mentions(),
+        reader=scope.reader,
+    )
     _side_landings(scope, selection, main, on_main)
     main = _complete(scope, selection, main, _Search(paths, since, known, is_target))
     _side_landings(scope, selection, main, on_main)
@@ -258,7 +280,15 @@ def _complete(scope: Scope, selection: Selection, main: list[MainCommit], search
         known = {**search.known, **extra}
         line = scope.mainline()
         main = history.mainline_changes(
-            scope.cwd, line, search.paths, search.since, known, search.is_target, headers=scope.headers()
+            scope.cwd,
+            line,
+            search.paths,
+            search.since,
+            known,
+            search.is_target,
+            headers=scope.headers(),
+            mentions=scope.mentions(),
+            reader=scope.reader,
         )
     return _unlanded(scope, selection, main, search)
 

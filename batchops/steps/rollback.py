@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from batchops.adapters import history, runner
+from batchops.adapters import history, runner, schema
 from batchops.core import rollback as core
 from batchops.core import timeutil
 from batchops.core.rollback import DEFAULT_PATHS, Selector
@@ -97,6 +97,7 @@ def options(args: argparse.Namespace) -> Options:
 def run(args: argparse.Namespace) -> StepResult:
     wanted = options(args)
     plan_file = Path(args.plan_file) if args.plan_file else default_plan_file(wanted.selector)
+    schema.warm_in_background("rollback-plan")  # while git walks the history
     outcome = engine.plan(wanted)
     document, plans = outcome.document, outcome.plans
     result = StepResult()
@@ -180,7 +181,6 @@ def _report_applied(result: StepResult, applied: engine.Applied, document: dict[
 
 
 def _write_plan(path: Path, document: dict[str, Any]) -> None:
-    from batchops.adapters import schema
     from batchops.adapters.files import write_atomic
 
     schema.validate(document, "rollback-plan", file=str(path))

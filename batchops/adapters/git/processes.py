@@ -175,9 +175,7 @@ class Background:
             stdin.close()
 
     @classmethod
-    def adopt(
-        cls, proc: subprocess.Popen[bytes], out: Any, err: Any, cwd: Path | str, args: Sequence[str]
-    ) -> Background:
+    def adopt(cls, proc: Any, out: Any, err: Any, cwd: Path | str, args: Sequence[str]) -> Background:
         """A process started already (:mod:`batchops.adapters.walk_ahead`), its output going to ``out``."""
         made = cls.__new__(cls)
         made._ok, made._args, made._cwd = (0,), list(args), cwd
