@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,11 +20,10 @@ from batchops.adapters import commitgraph, walk_ahead
 from batchops.adapters import git as gitcmd
 from batchops.adapters.git.errors import GitError
 from batchops.steps import rollback
+from tests.cli_helpers import run_cli
 from tests.contract.test_rollback import BATCH, batch_message, change, seed_remote
 from tests.support.gitrepo import git
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-ENTRY = "import sys; from batchops.__main__ import main; sys.exit(main(sys.argv[1:]))"  # as scripts/batchops.sh
 ODD_MESSAGES = [
     "\x1eopens with the record mark\n",
     "holds \x1e the record mark and a bare \x1e\n",
@@ -148,27 +145,6 @@ def test_no_walk_is_started_for_a_plan_that_does_not_need_it(
     assert walk_ahead._pending == []
 
 
-def run_rollback(work: Path, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "RUNNER_"))}
-    full.update(PYTHONPATH=str(REPO_ROOT), **env)
-    return subprocess.run(
-        [
-            sys.executable,
-            "-P",
-            "-c",
-            "import sys; from batchops.__main__ import main; sys.exit(main(sys.argv[1:]))",
-            "rollback",
-            *args,
-        ],
-        cwd=work,
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 @pytest.mark.parametrize(
     "how",
     ["inputs", "flags", "abbreviated flag", "other directory"],
@@ -190,8 +166,8 @@ def test_a_plan_is_the_same_with_its_walk_started_ahead_or_not(tmp_path: Path, h
     else:
         args += ["--batch-id", BATCH, "--working-directory", str(work)]
         cwd = tmp_path
-    run = run_rollback(cwd, args, env)
-    assert run.returncode == 0, run.stderr
+    run = run_cli(["rollback", *args], cwd, env=env)  # python -m batchops: the entry that starts the walk
+    assert run.returncode == 0, run.log
     ahead = json.loads(plan_file.read_text())
     plain = rollback.plan_rollback(work, BATCH, base_branch="main", generated_at=ahead["generated_at"], dry_run=True)
     assert ahead == plain.document  # planned in this process: no walk started ahead
