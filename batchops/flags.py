@@ -11,15 +11,15 @@ import argparse
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from batchops.adapters import runner
+from batchops.core.values import valueclass
 from batchops.errors import ControlFileError, UsageError
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class Command:
     help: str
     configure: Callable[[argparse.ArgumentParser], None]

@@ -25,10 +25,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from batchops.core.values import field, valueclass
 
 ANNOTATIONS = {
     "$schema",
@@ -73,7 +74,7 @@ ASSERTIONS = {
 SUPPORTED = ANNOTATIONS | ASSERTIONS
 
 
-@dataclass
+@valueclass
 class Error:
     message: str
     absolute_path: list[Any]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from batchops.adapters.jsonread import (  # noqa: F401 - re-exported: read and v
     parse_json_line,
     parse_json_text,
 )
+from batchops.core.values import valueclass
 from batchops.errors import BatchopsError
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
@@ -36,7 +36,7 @@ BY_FILENAME = {
 }
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class Problem:
     file: str
     pointer: str
@@ -64,10 +64,31 @@ def _validator(name: str) -> Any:
     from batchops.adapters.fastschema import Checker, supports
 
     if runner.setting("BATCHOPS_FULL_JSONSCHEMA") != "1":
-        documents = [_load(p.name.removesuffix(".schema.json")) for p in SCHEMA_DIR.glob("*.schema.json")]
-        if all(supports(document) for document in documents):
+        if all(supports(document) for document in _with_references(name)):
             return Checker(_load(name), _load)
     return _jsonschema_validator(name)
+
+
+def _with_references(name: str) -> list[dict[str, Any]]:
+    """The schema ``name`` and every schema file it refers to (``"$ref": "other.schema.json#…"``), transitively."""
+    found: dict[str, dict[str, Any]] = {}
+    pending = [name]
+    while pending:
+        current = pending.pop()
+        if current in found:
+            continue
+        found[current] = _load(current)
+        stack: list[Any] = [found[current]]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                target = node.get("$ref")
+                if isinstance(target, str) and ".schema.json" in target.split("#", 1)[0]:
+                    pending.append(target.split("#", 1)[0].rsplit("/", 1)[-1].removesuffix(".schema.json"))
+                stack.extend(node.values())
+            elif isinstance(node, list):
+                stack.extend(node)
+    return list(found.values())
 
 
 @cache

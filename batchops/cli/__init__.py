@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import re
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from batchops import __version__
 from batchops.adapters import runner
@@ -196,9 +197,34 @@ def _no_dry_run(prog: str, dry: str, given: list[str]) -> str:
     )
 
 
+def _columns() -> int:
+    """The terminal's width as ``shutil.get_terminal_size`` finds it (``COLUMNS``, else the terminal
+    on standard output, else 80), without importing shutil."""
+    value = os.environ.get("COLUMNS", "")
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help layout at the terminal's width. argparse makes a formatter for every flag
+    declared and sizes it with shutil, which a step's hot path would otherwise import (bz2, lzma
+    and all) only to declare its flags."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None):
+        super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that hands its complaint to :func:`main` (one ``error`` line naming the flag and the fix)
     instead of printing the usage and exiting; sub-command parsers are of this class too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         raise ArgumentProblem(self, message)

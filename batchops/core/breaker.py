@@ -35,13 +35,13 @@ Operations (``@operation``), re-applied by persist-with-retry on the remote copy
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from batchops.core import timeutil
 from batchops.core.breaker_config import CONFIG_KEY, DEFAULT_CONFIG, BreakerConfig, config_for  # noqa: F401 (re-export)
 from batchops.core.breaker_window import FAILURE, OUTCOMES, SUCCESS, Window
+from batchops.core.values import field, replace, valueclass
 from batchops.errors import ControlFileError, UsageError
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
@@ -65,7 +65,7 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
 # --- the state of one ecosystem -----------------------------------------------------
 
 
-@dataclass
+@valueclass
 class Breaker:
     state: str = CLOSED
     failures: int = 0  # consecutive failures since the last success (legacy meaning)
@@ -128,7 +128,7 @@ class Breaker:
 # --- events and transitions ---------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class Transition:
     name: str
     source: str
@@ -140,7 +140,7 @@ class Transition:
         return {"name": self.name, "from": self.source, "to": self.target, "at": self.at, "detail": self.detail}
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class GateDecision:
     skip: bool
     state: str
@@ -152,7 +152,7 @@ class GateDecision:
         return {"skip": self.skip, "state": self.state, "opens-at": self.opens_at if self.state == OPEN else ""}
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class RecordResult:
     previous_state: str
     state: str

@@ -7,17 +7,17 @@ naming the field and the allowed range, with an example.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
 from batchops.core import timeutil
+from batchops.core.values import replace, valueclass
 from batchops.errors import ControlFileError
 
 CONFIG_KEY = "breaker_config"
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class BreakerConfig:
     """Named defaults; every one can be overridden in the control file."""
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from batchops.core.values import field, valueclass
 from batchops.errors import UsageError
 
 if TYPE_CHECKING:
@@ -14,7 +14,7 @@ SUCCESS, FAILURE = "success", "failure"
 OUTCOMES = (SUCCESS, FAILURE)
 
 
-@dataclass
+@valueclass
 class Window:
     """The last ``size`` outcomes, oldest first."""
 

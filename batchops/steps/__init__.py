@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+from batchops.core.values import field, valueclass
 
-@dataclass(frozen=True)
+
+@valueclass(frozen=True)
 class Annotation:
     level: str  # "error", "warning" or "notice"
     message: str
@@ -24,7 +25,7 @@ class Annotation:
     line: int | None = None
 
 
-@dataclass
+@valueclass
 class StepResult:
     """What a step did, for the CLI entry to write out."""
 
@@ -52,7 +53,7 @@ class StepResult:
         self.summary.append(markdown)
 
 
-@dataclass(frozen=True)
+@valueclass(frozen=True)
 class Step:
     """An action's entry point: ``batchops <name> --<input> VALUE ...``."""
 

@@ -93,6 +93,9 @@ def test_a_hot_path_step_imports_no_network_github_schema_or_database_library(tm
     assert result["code"] == 0, proc.stdout + proc.stderr
     loaded = [name for name in result["modules"] if name in NEVER or name.split(".")[0] in NEVER]
     assert loaded == [], f"{step} imports {loaded}"
+    if step == "breaker-gate":  # the probe of an open breaker: the full step, on its value classes
+        slow = [name for name in ("dataclasses", "inspect", "ast", "shutil") if name in result["modules"]]
+        assert slow == [], f"the gate's probe imports {slow} (~10 ms before its first line)"
 
 
 # --- breaker-gate's lean path: a closed breaker answered before argparse is imported -------
