@@ -355,16 +355,7 @@ def _gone(key: str, live: IssueState, now: datetime, at: str, resolve_after: tim
     if marker.status == ACTIVE:
         if resolve_after <= timedelta(0):
             new = replace(marker, status=CLOSED, resolved_at=at, closed_at=at, closes_at="")
-            return [
-                Action(
-                    "close",
-                    key,
-                    live.number,
-                    marker=new,
-                    comment=close_comment(key, at, timedelta(0)),
-                    summary=f"{key} resolved",
-                )
-            ]
+            return [_close(key, live, new, at, timedelta(0), f"{key} resolved")]
         new = replace(marker, status=RESOLVED, resolved_at=at, closes_at=timeutil.iso(now + resolve_after))
         return [
             Action(
@@ -379,17 +370,13 @@ def _gone(key: str, live: IssueState, now: datetime, at: str, resolve_after: tim
         since = timeutil.parse_iso_or_none(marker.resolved_at) or now
         if now - since >= resolve_after:
             new = replace(marker, status=CLOSED, closed_at=at, closes_at="")
-            return [
-                Action(
-                    "close",
-                    key,
-                    live.number,
-                    marker=new,
-                    comment=close_comment(key, at, now - since),
-                    summary=f"{key} stayed resolved for {fmt_age(now - since)}",
-                )
-            ]
+            return [_close(key, live, new, at, now - since, f"{key} stayed resolved for {fmt_age(now - since)}")]
     return []
+
+
+def _close(key: str, live: IssueState, marker: Marker, at: str, held: timedelta, summary: str) -> Action:
+    """Close the issue of ``key``, saying how long the condition had been resolved (``held``)."""
+    return Action("close", key, live.number, marker=marker, comment=close_comment(key, at, held), summary=summary)
 
 
 # --- replay: what alert would have done over a history ----------------------------------------------

@@ -275,39 +275,31 @@ def plan(
         try:
             targets = recipes.checksum_targets(recipe, resolved.version, resolved.version_tag, platforms)
         except ValueError as exc:
-            findings.append(
-                Finding(
-                    recipe.name,
-                    recipe.relpath,
-                    "unverifiable",
-                    resolved.version,
-                    resolved.version_tag,
-                    resolved.source,
-                    resolved.published_at,
-                    reason=f"checksum_url: {exc}",
-                )
-            )
+            findings.append(_unverifiable(recipe, resolved, f"checksum_url: {exc}"))
             continue
         for target in targets:
             if not _plain_url(target.url):
-                findings.append(
-                    Finding(
-                        recipe.name,
-                        recipe.relpath,
-                        "unverifiable",
-                        resolved.version,
-                        resolved.version_tag,
-                        resolved.source,
-                        resolved.published_at,
-                        reason=(
-                            "checksum_url renders to a URL with a blank, a control character "
-                            'or one of `<>"\\ in it: not fetched'
-                        ),
-                    )
-                )
+                findings.append(_unverifiable(recipe, resolved, UNPLAIN_URL))
                 continue
             checks.append(Check(recipe, resolved, target))
     return checks, findings
+
+
+UNPLAIN_URL = 'checksum_url renders to a URL with a blank, a control character or one of `<>"\\ in it: not fetched'
+
+
+def _unverifiable(recipe: recipes.Recipe, resolved: Resolved, reason: str) -> Finding:
+    """A finding for a recipe whose version is known but whose checksum cannot be checked."""
+    return Finding(
+        recipe.name,
+        recipe.relpath,
+        "unverifiable",
+        resolved.version,
+        resolved.version_tag,
+        resolved.source,
+        resolved.published_at,
+        reason=reason,
+    )
 
 
 def _plain_url(url: str) -> bool:

@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from batchops.adapters import journal
 from tests.cli_helpers import run_cli
-from tests.support import tsuku_go
 
-
-@pytest.fixture(autouse=True)
-def _every_control_file_written_stays_readable_by_the_first_users_go_code(
-    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[None]:
-    """After each test: the first user's generator and dashboard decode every control file batchops changed."""
-    yield
-    tsuku_go.check_after_test(tmp_path, tmp_path_factory)
+pytestmark = pytest.mark.usefixtures("first_users_go_code_reads_every_control_file")
 
 
 LEGACY = "batch-control.20260626T205108.json"  # every ecosystem open until 21:51:01

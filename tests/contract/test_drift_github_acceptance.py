@@ -45,17 +45,6 @@ def drifting(root: Path, upstream: Upstream, numbers: range, *, released: bool =
     drift_registry.drifting(root, upstream, numbers, releases=RELEASES if released else None)
 
 
-def run(
-    root: Path,
-    gh: GitHubStandIn,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    *,
-    now: str = NOW,
-) -> dict[str, Any]:
-    return run_monitor(root, gh, capsys, monkeypatch, now=now)
-
-
 def drifted(result: dict[str, Any]) -> set[str]:
     return {f["fingerprint"] for f in result["report"]["findings"] if f["status"] == "drift"}
 
@@ -73,7 +62,7 @@ def test_a_mass_drift_of_35_files_puts_every_drift_in_an_issue_in_one_run_with_a
 ) -> None:  # type: ignore[no-untyped-def]
     drifting(tmp_path, upstream, range(35))
 
-    result = run(tmp_path, gh, capsys, monkeypatch)
+    result = run_monitor(tmp_path, gh, capsys, monkeypatch)
 
     assert result["code"] == 0, result["log"]
     assert len(drifted(result)) == 35
@@ -90,7 +79,7 @@ def test_35_drift_issues_that_lost_their_labels_are_all_found_by_one_search_and_
     for n in range(35):  # one issue each, from earlier runs, whose labels someone removed
         gh.add_issue(REPO, f"Checksum drift: tool{n:03d}", body=f"drift of tool{n:03d}\n{drift.marker(fp_of(n))}\n")
 
-    result = run(tmp_path, gh, capsys, monkeypatch)
+    result = run_monitor(tmp_path, gh, capsys, monkeypatch)
 
     assert result["code"] == 0, result["log"]
     assert {i["action"] for i in result["report"]["issues"]} == {"commented"}
@@ -107,7 +96,7 @@ def test_a_mass_drift_of_100_files_with_the_search_quota_already_spent_still_rep
     for _ in range(gh.SEARCH_LIMIT):  # another workflow spent this minute's searches
         client.search_issues(f"repo:{REPO} is:issue other").get_page(0)
 
-    result = run(tmp_path, gh, capsys, monkeypatch)
+    result = run_monitor(tmp_path, gh, capsys, monkeypatch)
 
     assert result["code"] == 0, result["log"]
     assert carried(gh) == drifted(result) and len(drifted(result)) == 100
@@ -122,7 +111,7 @@ def test_one_hundred_drifts_each_with_its_own_open_issue_get_100_comments_past_t
     for n in range(100):
         gh.add_issue(REPO, f"Checksum drift: tool{n:03d}", body=drift.marker(fp_of(n)), labels=LABELS)
 
-    result = run(tmp_path, gh, capsys, monkeypatch)
+    result = run_monitor(tmp_path, gh, capsys, monkeypatch)
 
     assert result["code"] == 0, result["log"]
     assert sum(len(gh.comments(REPO, n)) for n in range(1, 101)) == 100  # the 81st waited out GitHub's 60 s
@@ -138,7 +127,7 @@ def test_an_unlabelled_drift_issue_on_the_second_page_of_the_search_is_found(
         gh.add_issue(REPO, f"old drift {n}", body=drift.marker(f"{n:024x}"))
     ours = gh.add_issue(REPO, "Checksum drift: tool000", body=drift.marker(fp_of(0)))
 
-    result = run(tmp_path, gh, capsys, monkeypatch)
+    result = run_monitor(tmp_path, gh, capsys, monkeypatch)
 
     assert result["report"]["issues"][0]["action"] == "commented", result["log"]
     assert len(gh.comments(REPO, ours["number"])) == 1
@@ -154,7 +143,7 @@ def test_a_pull_request_carrying_the_marker_without_labels_is_not_taken_for_the_
     gh.set_branch(REPO, "quote-drift", "c" * 40)
     pr = gh.add_pull(REPO, head="quote-drift", title="quotes the drift issue", body=drift.marker(fp_of(0)))
 
-    result = run(tmp_path, gh, capsys, monkeypatch)
+    result = run_monitor(tmp_path, gh, capsys, monkeypatch)
 
     (issue,) = gh.issues(REPO)
     assert result["outputs"]["issue-url"] == issue["html_url"]
@@ -204,7 +193,7 @@ def test_a_rate_limit_or_server_error_on_any_call_is_waited_out_and_every_drift_
         headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(gh.now) + 5)}
     gh.inject(method, path, status, times=1, headers=headers)  # type: ignore[arg-type]
 
-    result = run(tmp_path, gh, capsys, monkeypatch)
+    result = run_monitor(tmp_path, gh, capsys, monkeypatch)
 
     assert result["code"] == 0, result["log"]
     assert sorted(i["action"] for i in result["report"]["issues"]) == ["commented", "created"]
@@ -251,11 +240,11 @@ def test_a_grouped_issue_of_100_drifts_on_two_platforms_with_long_urls_gets_comm
 ) -> None:  # type: ignore[no-untyped-def]
     long_url_drifts(tmp_path, upstream, 100)
     monkeypatch.setenv("INPUT_PLATFORMS", "linux/amd64,darwin/arm64")
-    first = run(tmp_path, gh, capsys, monkeypatch)
+    first = run_monitor(tmp_path, gh, capsys, monkeypatch)
     assert first["code"] == 0, first["log"]
     assert len(drifted(first)) == 100 and first["report"]["counts"]["drift"] == 200
 
-    again = run(tmp_path, gh, capsys, monkeypatch, now="2026-03-03T12:00:00Z")
+    again = run_monitor(tmp_path, gh, capsys, monkeypatch, now="2026-03-03T12:00:00Z")
 
     assert again["code"] == 0, again["log"]
     assert {i["action"] for i in again["report"]["issues"]} == {"commented"}

@@ -18,27 +18,18 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from tests.cli_helpers import CliRun, run_cli
-from tests.support import tsuku_go
 from tests.support.gitrepo import GIT_ENV, git, make_remote
 
-
-@pytest.fixture(autouse=True)
-def _every_control_file_written_stays_readable_by_the_first_users_go_code(
-    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[None]:
-    """After each test: the first user's generator and dashboard decode every control file batchops changed."""
-    yield
-    tsuku_go.check_after_test(tmp_path, tmp_path_factory)
-
-
-pytestmark = pytest.mark.skipif(shutil.which("jq") is None, reason="jq (Debian package) is not installed")
+pytestmark = [
+    pytest.mark.usefixtures("first_users_go_code_reads_every_control_file"),
+    pytest.mark.skipif(shutil.which("jq") is None, reason="jq (Debian package) is not installed"),
+]
 
 # What an operator types for the runbook's placeholders.
 PLACEHOLDERS = {

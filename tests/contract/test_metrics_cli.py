@@ -20,7 +20,7 @@ from batchops.core import metrics
 from batchops.core.metrics import Delivery
 from batchops.engines.metrics import spool_document, write_spool
 from tests.cli_helpers import run_cli
-from tests.support.metrics import TOKEN, results_doc, write_results
+from tests.support.metrics import RESULT_COLUMNS, RUN_COLUMNS, TOKEN, results_doc, write_results
 
 # --- metrics-upload into the embedded store (no endpoint) -----------------------------
 
@@ -73,30 +73,8 @@ def test_store_has_the_production_columns(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "m.db")
     runs = {row[1] for row in conn.execute("PRAGMA table_info(batch_runs)")}
     results = {row[1] for row in conn.execute("PRAGMA table_info(recipe_results)")}
-    production_runs = {
-        "id",
-        "batch_id",
-        "ecosystem",
-        "started_at",
-        "completed_at",
-        "total_recipes",
-        "passed",
-        "failed",
-        "skipped",
-        "success_rate",
-        "macos_minutes",
-        "linux_minutes",
-    }
-    production_results = {
-        "id",
-        "batch_run_id",
-        "recipe_name",
-        "ecosystem",
-        "result",
-        "error_category",
-        "error_message",
-        "duration_seconds",
-    }
+    production_runs = {"id", *RUN_COLUMNS}
+    production_results = {"id", "batch_run_id", *RESULT_COLUMNS}
     assert production_runs | {"idempotency_key", "sampled"} <= runs
     assert production_results | {"platform"} <= results
     with pytest.raises(sqlite3.IntegrityError):

@@ -22,6 +22,7 @@ from batchops.core.metrics import Delivery
 from batchops.engines.metrics import spool_document, write_spool
 from tests.cli_helpers import run_cli
 from tests.support import wrangler
+from tests.support.metrics import RESULT_COLUMNS, RUN_COLUMNS
 from tests.support.wrangler import PRODUCTION, WorkerServer
 
 pytestmark = pytest.mark.xdist_group("wrangler")
@@ -30,20 +31,6 @@ production_worker = wrangler.production_worker
 batchops_worker = wrangler.batchops_worker
 
 CORPUS = PRODUCTION.parent
-RUN_COLUMNS = [
-    "batch_id",
-    "ecosystem",
-    "started_at",
-    "completed_at",
-    "total_recipes",
-    "passed",
-    "failed",
-    "skipped",
-    "success_rate",
-    "macos_minutes",
-    "linux_minutes",
-]
-RESULT_COLUMNS = ["recipe_name", "ecosystem", "result", "error_category", "error_message", "duration_seconds"]
 
 
 def real_results(batch_id: str, ecosystem: str = "homebrew") -> dict[str, Any]:

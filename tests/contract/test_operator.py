@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,17 +12,9 @@ from batchops import cli
 from batchops.adapters import journal
 from batchops.core import control, operations
 from tests.cli_helpers import run_cli
-from tests.support import tsuku_go
 from tests.support.gitrepo import git, make_remote
 
-
-@pytest.fixture(autouse=True)
-def _every_control_file_written_stays_readable_by_the_first_users_go_code(
-    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[None]:
-    """After each test: the first user's generator and dashboard decode every control file batchops changed."""
-    yield
-    tsuku_go.check_after_test(tmp_path, tmp_path_factory)
+pytestmark = pytest.mark.usefixtures("first_users_go_code_reads_every_control_file")
 
 
 NOW = "2026-06-26T21:00:00Z"

@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from tests.support import wrangler
+from tests.support.metrics import RESULT_COLUMNS, RUN_COLUMNS
 from tests.support.wrangler import OURS, PRODUCTION, WorkerServer
 
 pytestmark = pytest.mark.xdist_group("wrangler")
@@ -28,20 +29,6 @@ batchops_worker = wrangler.batchops_worker
 
 CORPUS = PRODUCTION.parent
 WORKERS = ["production_worker", "batchops_worker"]
-RUN_COLUMNS = [
-    "batch_id",
-    "ecosystem",
-    "started_at",
-    "completed_at",
-    "total_recipes",
-    "passed",
-    "failed",
-    "skipped",
-    "success_rate",
-    "macos_minutes",
-    "linux_minutes",
-]
-RESULT_COLUMNS = ["recipe_name", "ecosystem", "result", "error_category", "error_message", "duration_seconds"]
 
 
 @pytest.fixture(params=WORKERS)

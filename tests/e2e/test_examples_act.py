@@ -16,23 +16,13 @@ from pathlib import Path
 import pytest
 
 from batchops.adapters.store import Store
-from tests.support.act import copy_repository, run_with_telemetry
+from tests.support.act import CHECKOUT_STAND_IN, copy_repository, run_with_telemetry
 from tests.support.gitrepo import git, make_remote
 
 pytestmark = [pytest.mark.act, pytest.mark.slow]
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "workflows"
 TOKEN = "example-telemetry-token-8812"
-
-CHECKOUT_STAND_IN = """- name: checkout (local stand-in for actions/checkout)
-{indent}  run: |
-{indent}    git init -q -b main .
-{indent}    git remote add origin "$REMOTE"
-{indent}    git fetch -q origin
-{indent}    git checkout -q -B main origin/main
-{indent}    cp -a "$SRC" _batchops
-{indent}    echo _batchops >> .git/info/exclude
-"""
 
 
 def localize(workflow: str) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from batchops.adapters.store import Store
-from tests.support.act import copy_repository, run_with_telemetry
+from tests.support.act import CHECKOUT_STAND_IN, copy_repository, run_with_telemetry
 from tests.support.gitrepo import git, make_remote
 
 pytestmark = [pytest.mark.act, pytest.mark.slow]
@@ -26,15 +26,6 @@ KIT = Path(__file__).resolve().parents[2] / "examples" / "tsuku"
 TOKEN = "kit-telemetry-token-5531"
 LEGACY = "control-history/batch-control.20260626T205108.json"
 
-CHECKOUT = """- name: checkout (local stand-in for actions/checkout)
-{i}  run: |
-{i}    git init -q -b main .
-{i}    git remote add origin "$REMOTE"
-{i}    git fetch -q origin
-{i}    git checkout -q -B main origin/main
-{i}    cp -a "$SRC" _batchops
-{i}    echo _batchops >> .git/info/exclude
-"""
 ARTIFACT = """- name: artifact (local stand-in for actions/download-artifact)
 {i}  run: cp -a "$ARTIFACTS" artifacts
 """
@@ -61,7 +52,7 @@ def localize(workflow: str) -> str:
             named = [part.split("uses:", 1)[1].split()[0] for part in body if part.strip().startswith("uses:")]
             uses = uses or (named[0] if named else "")
             if uses.startswith("actions/checkout@"):
-                out.append(indent + CHECKOUT.format(i=indent))
+                out.append(indent + CHECKOUT_STAND_IN.format(indent=indent))
                 index = _step_end(lines, index, indent)
                 continue
             if uses.startswith("actions/download-artifact@"):
@@ -77,6 +68,21 @@ def localize(workflow: str) -> str:
         out.append(line.replace("  workflow_call:", "  workflow_dispatch:"))
         index += 1
     return "".join(out)
+
+
+def _batch_operations(act, tmp_path: Path, bare: Path):  # type: ignore[no-untyped-def]
+    """The kit's batch-operations.yml under act against ``bare``, telemetry to a local endpoint; log kept."""
+    run = run_with_telemetry(
+        act,
+        localize((KIT / "batch-operations.yml").read_text()),
+        tmp_path,
+        remote=bare,
+        token=TOKEN,
+        secret="BATCH_METRICS_TOKEN",
+        variable="TELEMETRY_URL",
+    )
+    (tmp_path / "act.log").write_text(run.log)
+    return run
 
 
 def test_localize_changes_only_the_stand_ins() -> None:
@@ -100,16 +106,7 @@ def test_batch_operations_gates_runs_the_placeholder_records_persists_and_upload
     act, tmp_path: Path, corpus: Path
 ) -> None:
     bare = _remote(tmp_path, corpus)
-    run = run_with_telemetry(
-        act,
-        localize((KIT / "batch-operations.yml").read_text()),
-        tmp_path,
-        remote=bare,
-        token=TOKEN,
-        secret="BATCH_METRICS_TOKEN",
-        variable="TELEMETRY_URL",
-    )
-    (tmp_path / "act.log").write_text(run.log)
+    run = _batch_operations(act, tmp_path, bare)
     assert run.ok, run.log[-6000:]
     landed = json.loads(_show(tmp_path, bare, "main:batch-control.json"))
     before = json.loads((corpus / LEGACY).read_text())
@@ -132,16 +129,7 @@ def test_batch_operations_with_an_open_breaker_skips_and_writes_nothing(  # type
     control["circuit_breaker"]["default"] = {"state": "open", "failures": 5, "opens_at": "2099-01-01T00:00:00Z"}
     bare, _ = make_remote(tmp_path, {"batch-control.json": json.dumps(control, indent=2) + "\n"})
     head = git(tmp_path, "--git-dir", str(bare), "rev-parse", "main")
-    run = run_with_telemetry(
-        act,
-        localize((KIT / "batch-operations.yml").read_text()),
-        tmp_path,
-        remote=bare,
-        token=TOKEN,
-        secret="BATCH_METRICS_TOKEN",
-        variable="TELEMETRY_URL",
-    )
-    (tmp_path / "act.log").write_text(run.log)
+    run = _batch_operations(act, tmp_path, bare)
     assert run.ok, run.log[-6000:]
     assert git(tmp_path, "--git-dir", str(bare), "rev-parse", "main") == head  # nothing persisted
     with Store(str(tmp_path / "telemetry.db")) as db:

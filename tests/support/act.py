@@ -24,6 +24,19 @@ COPY_STEP = """      - name: copy the repository into the job folder
 """
 
 
+# A step that stands in for actions/checkout in a workflow run under act: a clone of the bare remote
+# ($REMOTE) with the repository under test copied to _batchops ($SRC). ``.format(indent=...)``.
+CHECKOUT_STAND_IN = """- name: checkout (local stand-in for actions/checkout)
+{indent}  run: |
+{indent}    git init -q -b main .
+{indent}    git remote add origin "$REMOTE"
+{indent}    git fetch -q origin
+{indent}    git checkout -q -B main origin/main
+{indent}    cp -a "$SRC" _batchops
+{indent}    echo _batchops >> .git/info/exclude
+"""
+
+
 def single_job(steps: str, *, job: str = "batch") -> str:
     """A push-triggered workflow of one job that copies the repository in, then runs ``steps``
     (YAML list items indented by six spaces)."""

@@ -8,6 +8,23 @@ from typing import Any
 
 TOKEN = "tok-3f9a1c77e2-do-not-print"
 
+# The columns of the first user's production Worker (corpus telemetry/ schema), as the tests expect them:
+# written here, not taken from batchops, so that a test compares batchops with the Worker.
+RUN_COLUMNS = [
+    "batch_id",
+    "ecosystem",
+    "started_at",
+    "completed_at",
+    "total_recipes",
+    "passed",
+    "failed",
+    "skipped",
+    "success_rate",
+    "macos_minutes",
+    "linux_minutes",
+]
+RESULT_COLUMNS = ["recipe_name", "ecosystem", "result", "error_category", "error_message", "duration_seconds"]
+
 
 def results_doc(**overrides: Any) -> dict[str, Any]:
     doc: dict[str, Any] = {
